@@ -1,0 +1,45 @@
+//===- Driver.h - The qopt compile pipeline as a library --------*- C++ -*-===//
+
+#ifndef QOPT_DRIVER_DRIVER_H
+#define QOPT_DRIVER_DRIVER_H
+
+#include "qopt/Frontend/ONNX/Importer.h"
+#include "qopt/Target/X86/X86Target.h"
+
+#include "mlir/IR/MLIRContext.h"
+
+#include <string>
+
+namespace qopt {
+
+/// Everything one `qopt` invocation needs.
+struct CompileOptions {
+  std::string modelPath;
+  onnx_frontend::ImportOptions import;
+  x86::X86CompileOptions x86;
+  std::string outDir;
+  /// Stop after import and write the graph IR here instead ("-" = stdout).
+  std::string emitGraphIR;
+};
+
+/// Registers the dialects and translations every qopt tool needs.
+void registerQOptDialects(mlir::DialectRegistry &registry);
+
+/// Prints diagnostics as `qopt: error: node 'NAME': message`, so errors
+/// speak the user's ONNX node names. Returns the handler id.
+void installDiagnosticPrinter(mlir::MLIRContext &context,
+                              llvm::StringRef toolName);
+
+/// Imports and compiles one model to an artifact folder.
+mlir::LogicalResult compileModel(mlir::MLIRContext &context,
+                                 const CompileOptions &options);
+
+/// Parses "--input-shape" specifications into `options`.
+mlir::LogicalResult
+applyShapeSpecs(mlir::MLIRContext &context,
+                llvm::ArrayRef<std::string> specs,
+                onnx_frontend::ImportOptions &options);
+
+} // namespace qopt
+
+#endif // QOPT_DRIVER_DRIVER_H

@@ -1,0 +1,74 @@
+//===- Importer.h - ONNX model to MLIR importer -----------------*- C++ -*-===//
+//
+// Public entry points of qopt's ONNX frontend. The importer reads an ONNX
+// model (binary protobuf, or ONNX's textual syntax), specializes every
+// dynamic dimension to the shapes given by the user, folds shape
+// computations on the host and emits one `func.func` over static tensors in
+// TOSA, linalg, tensor, arith and math. Every op's location is a NameLoc
+// carrying the ONNX node name.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_FRONTEND_ONNX_IMPORTER_H
+#define QOPT_FRONTEND_ONNX_IMPORTER_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringRef.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mlir {
+class DialectRegistry;
+} // namespace mlir
+
+namespace qopt::onnx_frontend {
+
+/// Options that steer one import.
+struct ImportOptions {
+  /// Static shapes for graph inputs, keyed by input name. They replace the
+  /// model's symbolic and unknown dimensions.
+  llvm::StringMap<std::vector<int64_t>> inputShapes;
+  /// Value used for any symbolic dimension named in `dimValues` (for
+  /// example `batch=1`), applied to every input that uses that name.
+  llvm::StringMap<int64_t> dimValues;
+  /// Name of the emitted function.
+  std::string functionName = "main";
+  /// Constants with at least this many bytes become `dense_resource` blobs;
+  /// smaller ones stay inline `dense` attributes.
+  size_t resourceThresholdBytes = 64;
+};
+
+/// Registers every dialect the importer emits into `registry`.
+void registerImporterDialects(mlir::DialectRegistry &registry);
+
+/// Parses `--input-shape` style specifications: `name=1x128` (an input's
+/// full shape) or `batch=1` is treated by the caller as a dimension value.
+/// Returns false and sets `error` on malformed text.
+bool parseShapeSpec(llvm::StringRef spec, std::string &name,
+                    std::vector<int64_t> &shape, std::string &error);
+
+/// Imports the ONNX model at `path`. Files ending in `.onnxtxt` or `.txt`
+/// (or starting with `<`) are read as ONNX's textual syntax. Errors are
+/// reported through the context's diagnostic engine; returns null on
+/// failure.
+mlir::OwningOpRef<mlir::ModuleOp> importONNXFile(mlir::MLIRContext &context,
+                                                 llvm::StringRef path,
+                                                 const ImportOptions &options);
+
+/// Imports a model held in memory (binary protobuf or text syntax).
+/// `baseDir` is where external data files are looked up.
+mlir::OwningOpRef<mlir::ModuleOp>
+importONNXBuffer(mlir::MLIRContext &context, llvm::StringRef buffer,
+                 llvm::StringRef bufferName, llvm::StringRef baseDir,
+                 const ImportOptions &options);
+
+/// Registers the `import-onnx` translation with mlir-translate's registry.
+void registerONNXImportTranslation();
+
+} // namespace qopt::onnx_frontend
+
+#endif // QOPT_FRONTEND_ONNX_IMPORTER_H

@@ -1,0 +1,53 @@
+/*===- qrt.h - qopt runtime C API ------------------------------*- C -*-===*\
+|*                                                                        *|
+|* Loads a compiled qopt artifact folder (manifest.json, model.so,        *|
+|* weights.bin) and runs it on caller-owned, contiguous buffers.          *|
+|*                                                                        *|
+\*===----------------------------------------------------------------------===*/
+
+#ifndef QOPT_RUNTIME_QRT_H
+#define QOPT_RUNTIME_QRT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct qrt_model qrt_model;
+
+/** Static description of one input or output. */
+typedef struct qrt_tensor_info {
+  const char *name;
+  const char *dtype;     /* "float32", "int64", "bool", ... */
+  int rank;
+  const int64_t *shape;  /* rank entries */
+  size_t element_size;   /* bytes per element */
+  size_t num_elements;
+} qrt_tensor_info;
+
+/** Loads the artifact in `dir`. Returns NULL and writes a message to
+ *  `error` (if non-NULL) on failure. */
+qrt_model *qrt_load(const char *dir, char *error, size_t error_size);
+void qrt_free(qrt_model *model);
+
+size_t qrt_num_inputs(const qrt_model *model);
+size_t qrt_num_outputs(const qrt_model *model);
+/** Returns 0 on success, -1 if the index is out of range. */
+int qrt_input_info(const qrt_model *model, size_t index, qrt_tensor_info *info);
+int qrt_output_info(const qrt_model *model, size_t index, qrt_tensor_info *info);
+
+/** Runs the model. `inputs` and `outputs` hold one pointer per tensor, in
+ *  manifest order, each to a contiguous row-major buffer of the declared
+ *  shape and type. Returns 0 on success. */
+int qrt_run(qrt_model *model, const void *const *inputs, void *const *outputs);
+
+/** The artifact's target triple and CPU as recorded in its manifest. */
+const char *qrt_target(const qrt_model *model);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* QOPT_RUNTIME_QRT_H */

@@ -1,0 +1,43 @@
+//===- Passes.h - qopt graph and buffer passes ------------------*- C++ -*-===//
+
+#ifndef QOPT_TRANSFORMS_PASSES_H
+#define QOPT_TRANSFORMS_PASSES_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/Pass.h"
+
+#include <vector>
+
+namespace qopt {
+
+#define GEN_PASS_DECL
+#include "qopt/Transforms/Passes.h.inc"
+
+/// One constant moved into the weights blob.
+struct WeightEntry {
+  std::string name;
+  int64_t offset;
+  int64_t bytes;
+};
+
+/// Moves every constant global of at least `threshold` bytes into `blob`
+/// (see ExternalizeWeightsPass). Returns failure if a global's data cannot be
+/// read. `entries` lists what moved.
+mlir::LogicalResult externalizeWeights(mlir::ModuleOp module,
+                                       llvm::StringRef entryFunction,
+                                       int64_t threshold, int64_t alignment,
+                                       std::vector<char> &blob,
+                                       std::vector<WeightEntry> &entries);
+
+/// Adds the memref.copy → linalg.copy patterns.
+void populateLowerMemRefCopyPatterns(mlir::RewritePatternSet &patterns);
+
+#define GEN_PASS_REGISTRATION
+#include "qopt/Transforms/Passes.h.inc"
+
+} // namespace qopt
+
+#endif // QOPT_TRANSFORMS_PASSES_H

@@ -1,0 +1,140 @@
+//===- ImportContext.h - State shared by the ONNX op converters -*- C++ -*-===//
+//
+// The importer walks an ONNX graph node by node. Each node is handed to a
+// converter (one file per op family) through a NodeContext, which gives
+// typed access to the node's inputs, attributes and outputs. Inputs whose
+// values are known at import time carry a HostTensor, so shape arithmetic
+// folds away before any IR is emitted.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_LIB_FRONTEND_ONNX_IMPORTCONTEXT_H
+#define QOPT_LIB_FRONTEND_ONNX_IMPORTCONTEXT_H
+
+#include "HostTensor.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Location.h"
+#include "mlir/Support/LLVM.h"
+#include "llvm/ADT/StringMap.h"
+
+#include <onnx/onnx_pb.h>
+
+#include <functional>
+#include <optional>
+
+namespace qopt::onnx_frontend {
+
+/// One ONNX value during import: its static type and, when known at import
+/// time, its contents. `value` is materialized lazily for host-only values.
+struct TensorRef {
+  mlir::Value value;
+  std::optional<HostTensor> host;
+  DType dtype = DType::Undefined;
+  llvm::SmallVector<int64_t> shape;
+};
+
+class GraphImporter;
+
+/// A node being converted.
+class NodeContext {
+public:
+  NodeContext(GraphImporter &importer, const onnx::NodeProto &node, int opset,
+              mlir::OpBuilder &builder, mlir::Location loc)
+      : importer(importer), node(node), opset(opset), b(builder), loc(loc) {}
+
+  GraphImporter &importer;
+  const onnx::NodeProto &node;
+  /// Opset version of the node's domain in this model.
+  int opset;
+  mlir::OpBuilder &b;
+  mlir::Location loc;
+
+  llvm::StringRef opType() const { return node.op_type(); }
+  /// Number of input slots (including empty optional ones).
+  unsigned numInputs() const { return node.input_size(); }
+  /// True if input `i` exists and is not an omitted optional input.
+  bool hasInput(unsigned i) const;
+  const TensorRef &input(unsigned i) const;
+  DType dtype(unsigned i) const { return input(i).dtype; }
+  llvm::ArrayRef<int64_t> shape(unsigned i) const { return input(i).shape; }
+  int64_t rank(unsigned i) const { return input(i).shape.size(); }
+  /// The host value of input `i`, or null when it is only known at run time.
+  const HostTensor *host(unsigned i) const;
+  /// The MLIR value of input `i` (materializing a constant if needed).
+  mlir::Value value(unsigned i);
+  /// The tensor type of input `i`.
+  mlir::RankedTensorType type(unsigned i) const;
+
+  unsigned numOutputs() const { return node.output_size(); }
+  bool hasOutput(unsigned i) const;
+  void setOutput(unsigned i, mlir::Value v, DType dtype);
+  void setHostOutput(unsigned i, HostTensor t);
+
+  bool hasAttr(llvm::StringRef name) const;
+  int64_t attrInt(llvm::StringRef name, int64_t dflt) const;
+  float attrFloat(llvm::StringRef name, float dflt) const;
+  std::string attrString(llvm::StringRef name, llvm::StringRef dflt) const;
+  std::optional<std::vector<int64_t>> attrInts(llvm::StringRef name) const;
+  std::optional<std::vector<float>> attrFloats(llvm::StringRef name) const;
+  const onnx::TensorProto *attrTensor(llvm::StringRef name) const;
+
+  /// Reads an int64 list either from attribute `name` (older opsets) or
+  /// from input `inputIdx` (newer opsets); the input must be known at import
+  /// time. Returns std::nullopt if neither is present; fails (with a
+  /// diagnostic) when the input is only known at run time.
+  mlir::FailureOr<std::optional<std::vector<int64_t>>>
+  intsFromAttrOrInput(llvm::StringRef name, unsigned inputIdx);
+
+  /// Normalizes a possibly negative axis for rank `rank`; emits an error and
+  /// fails when out of range.
+  mlir::FailureOr<int64_t> normalizeAxis(int64_t axis, int64_t rank);
+
+  /// Emits an error at the node (its name and op type are in the location
+  /// and the message) and returns failure.
+  mlir::LogicalResult fail(const llvm::Twine &message);
+
+  mlir::MLIRContext *ctx() const { return b.getContext(); }
+  mlir::Type elemType(DType t) const { return dtypeToMLIR(ctx(), t); }
+  mlir::RankedTensorType tensorType(llvm::ArrayRef<int64_t> shape,
+                                    DType t) const {
+    return mlir::RankedTensorType::get(shape, elemType(t));
+  }
+
+private:
+  const onnx::AttributeProto *findAttr(llvm::StringRef name) const;
+};
+
+using ConvertFn = mlir::LogicalResult (*)(NodeContext &);
+
+/// One entry of the converter table: an op of the default ONNX domain (or
+/// another domain, e.g. "com.microsoft"), handled from `sinceVersion` on.
+struct ConverterEntry {
+  const char *domain;
+  const char *opType;
+  int sinceVersion;
+  ConvertFn convert;
+};
+
+/// Each op family contributes its converters.
+void appendElementwiseConverters(std::vector<ConverterEntry> &table);
+void appendMatMulConverters(std::vector<ConverterEntry> &table);
+void appendConvPoolConverters(std::vector<ConverterEntry> &table);
+void appendShapeConverters(std::vector<ConverterEntry> &table);
+void appendReductionConverters(std::vector<ConverterEntry> &table);
+void appendNormalizationConverters(std::vector<ConverterEntry> &table);
+
+/// Evaluates the node on the host when all of its inputs are known (or it
+/// only needs static shapes, like Shape). Returns true if it folded, false
+/// if the node has to be emitted as IR, failure on a user error.
+mlir::FailureOr<bool> foldOnHost(NodeContext &ctx);
+
+/// Reads a TensorProto (inline or external data) into a HostTensor.
+mlir::LogicalResult readTensorProto(const onnx::TensorProto &proto,
+                                    llvm::StringRef baseDir, HostTensor &out,
+                                    std::string &error);
+
+} // namespace qopt::onnx_frontend
+
+#endif // QOPT_LIB_FRONTEND_ONNX_IMPORTCONTEXT_H

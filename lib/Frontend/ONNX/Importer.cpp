@@ -1,0 +1,660 @@
+//===- Importer.cpp - ONNX graph to MLIR -----------------------------------===//
+//
+// Walks an ONNX graph in topological order and hands every node to the
+// converter registered for its (domain, op type, opset). Unsupported ops
+// are all collected and reported at once before anything is emitted.
+//
+//===----------------------------------------------------------------------===//
+
+#include "qopt/Frontend/ONNX/Importer.h"
+
+#include "Builders.h"
+#include "ImportContext.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Tosa/IR/TosaOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Tools/mlir-translate/Translation.h"
+#include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <onnx/defs/parser.h>
+
+#include <map>
+#include <set>
+
+using namespace mlir;
+
+namespace qopt::onnx_frontend {
+
+//===----------------------------------------------------------------------===//
+// Converter table
+//===----------------------------------------------------------------------===//
+
+static const std::vector<ConverterEntry> &converterTable() {
+  static const std::vector<ConverterEntry> table = [] {
+    std::vector<ConverterEntry> t;
+    appendElementwiseConverters(t);
+    appendMatMulConverters(t);
+    appendConvPoolConverters(t);
+    appendShapeConverters(t);
+    appendReductionConverters(t);
+    appendNormalizationConverters(t);
+    return t;
+  }();
+  return table;
+}
+
+/// The converter for `opType` in `domain` at `opset`, or null.
+static ConvertFn lookupConverter(StringRef domain, StringRef opType,
+                                 int opset) {
+  ConvertFn best = nullptr;
+  int bestSince = -1;
+  for (const ConverterEntry &e : converterTable()) {
+    if (domain != e.domain || opType != e.opType)
+      continue;
+    if (e.sinceVersion <= opset && e.sinceVersion > bestSince) {
+      best = e.convert;
+      bestSince = e.sinceVersion;
+    }
+  }
+  return best;
+}
+
+static StringRef normalizeDomain(StringRef domain) {
+  return domain == "ai.onnx" ? StringRef("") : domain;
+}
+
+//===----------------------------------------------------------------------===//
+// GraphImporter
+//===----------------------------------------------------------------------===//
+
+class GraphImporter {
+public:
+  GraphImporter(MLIRContext &ctx, const onnx::ModelProto &model,
+                StringRef baseDir, const ImportOptions &options)
+      : ctx(ctx), model(model), baseDir(baseDir.str()), options(options),
+        builder(&ctx) {}
+
+  OwningOpRef<ModuleOp> run();
+
+  TensorRef &lookup(const std::string &name) { return values[name]; }
+  bool has(const std::string &name) const { return values.count(name); }
+  void define(const std::string &name, TensorRef ref) {
+    values[name] = std::move(ref);
+  }
+  Value materialize(TensorRef &ref, Location loc);
+  size_t resourceThreshold() const { return options.resourceThresholdBytes; }
+
+private:
+  LogicalResult checkOpset();
+  LogicalResult checkSupportedOps(const onnx::GraphProto &graph);
+  LogicalResult importInitializers(const onnx::GraphProto &graph);
+  LogicalResult importInputs(const onnx::GraphProto &graph, func::FuncOp fn,
+                             SmallVectorImpl<Type> &argTypes);
+  LogicalResult importNode(const onnx::NodeProto &node, unsigned index);
+  Location nodeLoc(const onnx::NodeProto &node, unsigned index);
+  int opsetFor(StringRef domain) const {
+    auto it = opsets.find(normalizeDomain(domain).str());
+    return it == opsets.end() ? -1 : it->second;
+  }
+
+  MLIRContext &ctx;
+  const onnx::ModelProto &model;
+  std::string baseDir;
+  const ImportOptions &options;
+  OpBuilder builder;
+  std::map<std::string, int> opsets;
+  std::unordered_map<std::string, TensorRef> values;
+  Block *entryBlock = nullptr;
+};
+
+Value GraphImporter::materialize(TensorRef &ref, Location loc) {
+  if (ref.value)
+    return ref.value;
+  assert(ref.host && "value with neither IR nor host contents");
+  // Constants go at the top of the function so they dominate every use.
+  OpBuilder::InsertionGuard guard(builder);
+  builder.setInsertionPointToStart(entryBlock);
+  ref.value = emitConstant(builder, loc, *ref.host, resourceThreshold());
+  return ref.value;
+}
+
+LogicalResult GraphImporter::checkOpset() {
+  for (const auto &op : model.opset_import())
+    opsets[normalizeDomain(op.domain()).str()] = (int)op.version();
+  auto it = opsets.find("");
+  Location loc = UnknownLoc::get(&ctx);
+  if (it == opsets.end()) {
+    // IR version 3 and older models may omit the default domain.
+    opsets[""] = 9;
+    return success();
+  }
+  if (it->second < 7 || it->second > 22)
+    return emitError(loc) << "unsupported ONNX opset " << it->second
+                          << " for the default domain (qopt imports opsets "
+                             "9-17; 7, 8 and up to 22 are best effort)";
+  return success();
+}
+
+LogicalResult GraphImporter::checkSupportedOps(const onnx::GraphProto &graph) {
+  // (domain, op, opset) -> node names, for one report of everything missing.
+  std::map<std::tuple<std::string, std::string, int>, std::vector<std::string>>
+      missing;
+  for (int i = 0; i < graph.node_size(); ++i) {
+    const onnx::NodeProto &node = graph.node(i);
+    StringRef domain = normalizeDomain(node.domain());
+    int opset = opsetFor(domain);
+    if (opset < 0 || !lookupConverter(domain, node.op_type(), opset)) {
+      std::string name = node.name().empty()
+                             ? node.op_type() + "#" + std::to_string(i)
+                             : node.name();
+      missing[{domain.str(), node.op_type(), opset}].push_back(name);
+    }
+  }
+  if (missing.empty())
+    return success();
+  auto diag = emitError(UnknownLoc::get(&ctx))
+              << "the model uses " << missing.size()
+              << " unsupported operator(s):";
+  for (auto &[key, nodes] : missing) {
+    auto &[domain, op, opset] = key;
+    diag << "\n  " << (domain.empty() ? "ai.onnx" : domain) << "::" << op
+         << " (opset " << opset << ") used by " << nodes.size()
+         << " node(s): ";
+    for (size_t k = 0; k < nodes.size() && k < 8; ++k)
+      diag << (k ? ", " : "") << nodes[k];
+    if (nodes.size() > 8)
+      diag << ", ...";
+  }
+  return failure();
+}
+
+LogicalResult GraphImporter::importInitializers(const onnx::GraphProto &graph) {
+  for (const onnx::TensorProto &init : graph.initializer()) {
+    HostTensor t;
+    std::string error;
+    if (failed(readTensorProto(init, baseDir, t, error)))
+      return emitError(NameLoc::get(StringAttr::get(&ctx, init.name())))
+             << "cannot read initializer '" << init.name() << "': " << error;
+    TensorRef ref;
+    ref.dtype = t.dtype;
+    ref.shape = t.shape;
+    ref.host = std::move(t);
+    define(init.name(), std::move(ref));
+  }
+  return success();
+}
+
+LogicalResult GraphImporter::importInputs(const onnx::GraphProto &graph,
+                                          func::FuncOp fn,
+                                          SmallVectorImpl<Type> &argTypes) {
+  llvm::StringSet<> used, inputNames;
+  for (const onnx::ValueInfoProto &vi : graph.input())
+    inputNames.insert(vi.name());
+  // A NAME=N spec that names no input gives a symbolic dimension its value.
+  llvm::StringMap<int64_t> dims = options.dimValues;
+  for (auto &entry : options.inputShapes)
+    if (!inputNames.contains(entry.getKey()) && entry.getValue().size() == 1)
+      dims[entry.getKey()] = entry.getValue()[0];
+  for (const onnx::ValueInfoProto &vi : graph.input()) {
+    if (has(vi.name()))
+      continue; // An initializer listed as input (IR version < 4).
+    Location loc = NameLoc::get(StringAttr::get(&ctx, vi.name()));
+    if (!vi.type().has_tensor_type())
+      return emitError(loc) << "graph input '" << vi.name()
+                            << "' is not a tensor (sequences, maps and "
+                               "optionals are not supported)";
+    const auto &tt = vi.type().tensor_type();
+    DType dtype = (DType)tt.elem_type();
+    if (!isSupportedDType(dtype))
+      return emitError(loc) << "graph input '" << vi.name()
+                            << "' has unsupported element type "
+                            << tt.elem_type();
+    SmallVector<int64_t> shape;
+    auto given = options.inputShapes.find(vi.name());
+    if (given != options.inputShapes.end()) {
+      used.insert(vi.name());
+      shape.assign(given->second.begin(), given->second.end());
+      if (tt.has_shape() && tt.shape().dim_size() != (int)shape.size())
+        return emitError(loc)
+               << "--input-shape for '" << vi.name() << "' has rank "
+               << shape.size() << " but the model declares rank "
+               << tt.shape().dim_size();
+      if (tt.has_shape()) {
+        for (int d = 0; d < tt.shape().dim_size(); ++d) {
+          const auto &dim = tt.shape().dim(d);
+          if (dim.has_dim_value() && dim.dim_value() != shape[d])
+            return emitError(loc)
+                   << "--input-shape for '" << vi.name() << "' sets dimension "
+                   << d << " to " << shape[d] << " but the model fixes it to "
+                   << dim.dim_value();
+        }
+      }
+    } else {
+      if (!tt.has_shape())
+        return emitError(loc) << "graph input '" << vi.name()
+                              << "' has no declared shape: give one with "
+                                 "--input-shape "
+                              << vi.name() << "=<d0>x<d1>...";
+      for (int d = 0; d < tt.shape().dim_size(); ++d) {
+        const auto &dim = tt.shape().dim(d);
+        if (dim.has_dim_value() && dim.dim_value() > 0) {
+          shape.push_back(dim.dim_value());
+          continue;
+        }
+        auto named = dim.has_dim_param() ? dims.find(dim.dim_param())
+                                         : dims.end();
+        if (named != dims.end()) {
+          shape.push_back(named->second);
+          continue;
+        }
+        return emitError(loc)
+               << "graph input '" << vi.name() << "' has dynamic dimension "
+               << d
+               << (dim.has_dim_param() ? " ('" + dim.dim_param() + "')"
+                                       : std::string())
+               << ": give a static shape with --input-shape " << vi.name()
+               << "=<d0>x<d1>..."
+               << (dim.has_dim_param() ? " or --input-shape " +
+                                             dim.dim_param() + "=<n>"
+                                       : std::string());
+      }
+    }
+    for (int64_t d : shape)
+      if (d <= 0)
+        return emitError(loc) << "graph input '" << vi.name()
+                              << "' has a non-positive dimension in "
+                              << shapeToString(shape);
+    auto type = RankedTensorType::get(shape, dtypeToMLIR(&ctx, dtype));
+    argTypes.push_back(type);
+    Value arg = entryBlock->addArgument(type, loc);
+    TensorRef ref;
+    ref.value = arg;
+    ref.dtype = dtype;
+    ref.shape = shape;
+    define(vi.name(), std::move(ref));
+  }
+  for (auto &entry : options.inputShapes)
+    if (!used.contains(entry.getKey()) && !has(entry.getKey().str()) &&
+        !dims.count(entry.getKey()))
+      return emitError(UnknownLoc::get(&ctx))
+             << "--input-shape names '" << entry.getKey()
+             << "', which is not an input of the model";
+  return success();
+}
+
+Location GraphImporter::nodeLoc(const onnx::NodeProto &node, unsigned index) {
+  std::string name = node.name().empty()
+                         ? node.op_type() + "_" + std::to_string(index)
+                         : node.name();
+  return NameLoc::get(StringAttr::get(&ctx, name));
+}
+
+LogicalResult GraphImporter::importNode(const onnx::NodeProto &node,
+                                        unsigned index) {
+  Location loc = nodeLoc(node, index);
+  StringRef domain = normalizeDomain(node.domain());
+  int opset = opsetFor(domain);
+  for (const std::string &in : node.input())
+    if (!in.empty() && !has(in))
+      return emitError(loc) << node.op_type() << " node uses '" << in
+                            << "', which is not produced by any earlier node "
+                               "(the graph is not topologically sorted or "
+                               "is missing an input)";
+  NodeContext nctx(*this, node, opset, builder, loc);
+  FailureOr<bool> folded = foldOnHost(nctx);
+  if (failed(folded))
+    return failure();
+  if (*folded)
+    return success();
+  ConvertFn fn = lookupConverter(domain, node.op_type(), opset);
+  assert(fn && "unsupported ops are rejected before conversion");
+  if (failed(fn(nctx)))
+    return failure();
+  for (int i = 0; i < node.output_size(); ++i)
+    if (!node.output(i).empty() && !has(node.output(i)))
+      return emitError(loc) << "internal error: " << node.op_type()
+                            << " converter did not define output " << i;
+  return success();
+}
+
+OwningOpRef<ModuleOp> GraphImporter::run() {
+  if (failed(checkOpset()))
+    return nullptr;
+  const onnx::GraphProto &graph = model.graph();
+  if (failed(checkSupportedOps(graph)))
+    return nullptr;
+
+  Location moduleLoc = NameLoc::get(StringAttr::get(
+      &ctx, graph.name().empty() ? "onnx_graph" : graph.name()));
+  OwningOpRef<ModuleOp> module = ModuleOp::create(moduleLoc);
+  builder.setInsertionPointToEnd(module->getBody());
+  auto fn = func::FuncOp::create(builder, moduleLoc, options.functionName,
+                                 builder.getFunctionType({}, {}));
+  entryBlock = fn.addEntryBlock();
+  builder.setInsertionPointToEnd(entryBlock);
+
+  if (failed(importInitializers(graph)))
+    return nullptr;
+  SmallVector<Type> argTypes;
+  SmallVector<std::pair<std::string, DType>> inputInfo;
+  if (failed(importInputs(graph, fn, argTypes)))
+    return nullptr;
+  for (const onnx::ValueInfoProto &vi : graph.input())
+    if (values[vi.name()].value &&
+        isa<BlockArgument>(values[vi.name()].value))
+      inputInfo.push_back({vi.name(), values[vi.name()].dtype});
+
+  for (int i = 0; i < graph.node_size(); ++i)
+    if (failed(importNode(graph.node(i), i)))
+      return nullptr;
+
+  SmallVector<Value> results;
+  SmallVector<Type> resultTypes;
+  SmallVector<std::pair<std::string, DType>> outputInfo;
+  for (const onnx::ValueInfoProto &vi : graph.output()) {
+    if (!has(vi.name())) {
+      emitError(moduleLoc) << "graph output '" << vi.name()
+                           << "' is not produced by any node";
+      return nullptr;
+    }
+    TensorRef &ref = values[vi.name()];
+    Value v = materialize(ref, NameLoc::get(StringAttr::get(&ctx, vi.name())));
+    results.push_back(v);
+    resultTypes.push_back(v.getType());
+    outputInfo.push_back({vi.name(), ref.dtype});
+  }
+  func::ReturnOp::create(builder, moduleLoc, results);
+  fn.setFunctionType(builder.getFunctionType(argTypes, resultTypes));
+  for (size_t i = 0; i < inputInfo.size(); ++i) {
+    fn.setArgAttr(i, "qopt.name", builder.getStringAttr(inputInfo[i].first));
+    fn.setArgAttr(i, "qopt.dtype",
+                  builder.getStringAttr(dtypeName(inputInfo[i].second)));
+  }
+  for (size_t i = 0; i < outputInfo.size(); ++i) {
+    fn.setResultAttr(i, "qopt.name",
+                     builder.getStringAttr(outputInfo[i].first));
+    fn.setResultAttr(i, "qopt.dtype",
+                     builder.getStringAttr(dtypeName(outputInfo[i].second)));
+  }
+  if (failed(verify(*module)))
+    return nullptr;
+  return module;
+}
+
+//===----------------------------------------------------------------------===//
+// NodeContext
+//===----------------------------------------------------------------------===//
+
+bool NodeContext::hasInput(unsigned i) const {
+  return i < (unsigned)node.input_size() && !node.input(i).empty();
+}
+
+const TensorRef &NodeContext::input(unsigned i) const {
+  assert(hasInput(i) && "missing input");
+  return importer.lookup(node.input(i));
+}
+
+const HostTensor *NodeContext::host(unsigned i) const {
+  const TensorRef &ref = input(i);
+  return ref.host ? &*ref.host : nullptr;
+}
+
+Value NodeContext::value(unsigned i) {
+  return importer.materialize(importer.lookup(node.input(i)), loc);
+}
+
+RankedTensorType NodeContext::type(unsigned i) const {
+  return tensorType(input(i).shape, input(i).dtype);
+}
+
+bool NodeContext::hasOutput(unsigned i) const {
+  return i < (unsigned)node.output_size() && !node.output(i).empty();
+}
+
+void NodeContext::setOutput(unsigned i, Value v, DType dtype) {
+  if (!hasOutput(i))
+    return;
+  TensorRef ref;
+  ref.value = v;
+  ref.dtype = dtype;
+  auto type = cast<RankedTensorType>(v.getType());
+  ref.shape.assign(type.getShape().begin(), type.getShape().end());
+  importer.define(node.output(i), std::move(ref));
+}
+
+void NodeContext::setHostOutput(unsigned i, HostTensor t) {
+  if (!hasOutput(i))
+    return;
+  TensorRef ref;
+  ref.dtype = t.dtype;
+  ref.shape = t.shape;
+  ref.host = std::move(t);
+  importer.define(node.output(i), std::move(ref));
+}
+
+const onnx::AttributeProto *NodeContext::findAttr(StringRef name) const {
+  for (const auto &a : node.attribute())
+    if (a.name() == name)
+      return &a;
+  return nullptr;
+}
+
+bool NodeContext::hasAttr(StringRef name) const { return findAttr(name); }
+
+int64_t NodeContext::attrInt(StringRef name, int64_t dflt) const {
+  const auto *a = findAttr(name);
+  return a ? a->i() : dflt;
+}
+
+float NodeContext::attrFloat(StringRef name, float dflt) const {
+  const auto *a = findAttr(name);
+  return a ? a->f() : dflt;
+}
+
+std::string NodeContext::attrString(StringRef name, StringRef dflt) const {
+  const auto *a = findAttr(name);
+  return a ? a->s() : dflt.str();
+}
+
+std::optional<std::vector<int64_t>>
+NodeContext::attrInts(StringRef name) const {
+  const auto *a = findAttr(name);
+  if (!a)
+    return std::nullopt;
+  return std::vector<int64_t>(a->ints().begin(), a->ints().end());
+}
+
+std::optional<std::vector<float>>
+NodeContext::attrFloats(StringRef name) const {
+  const auto *a = findAttr(name);
+  if (!a)
+    return std::nullopt;
+  return std::vector<float>(a->floats().begin(), a->floats().end());
+}
+
+const onnx::TensorProto *NodeContext::attrTensor(StringRef name) const {
+  const auto *a = findAttr(name);
+  return a && a->has_t() ? &a->t() : nullptr;
+}
+
+FailureOr<std::optional<std::vector<int64_t>>>
+NodeContext::intsFromAttrOrInput(StringRef name, unsigned inputIdx) {
+  if (auto ints = attrInts(name))
+    return std::optional<std::vector<int64_t>>(*ints);
+  if (!hasInput(inputIdx))
+    return std::optional<std::vector<int64_t>>();
+  const HostTensor *t = host(inputIdx);
+  if (!t) {
+    (void)fail(Twine("input ") + Twine(inputIdx) + " ('" + name +
+               "') must be known at compile time; it is computed at run time");
+    return failure();
+  }
+  std::vector<int64_t> out;
+  for (int64_t k = 0; k < t->numElements(); ++k)
+    out.push_back(t->getI(k));
+  return std::optional<std::vector<int64_t>>(out);
+}
+
+FailureOr<int64_t> NodeContext::normalizeAxis(int64_t axis, int64_t rank) {
+  if (axis < -rank || axis >= std::max<int64_t>(rank, 1)) {
+    (void)fail(Twine("axis ") + Twine(axis) + " is out of range for rank " +
+               Twine(rank));
+    return failure();
+  }
+  return axis < 0 ? axis + rank : axis;
+}
+
+LogicalResult NodeContext::fail(const Twine &message) {
+  return emitError(loc) << node.op_type() << ": " << message;
+}
+
+//===----------------------------------------------------------------------===//
+// Model loading
+//===----------------------------------------------------------------------===//
+
+static bool looksLikeText(StringRef buffer, StringRef name) {
+  if (name.ends_with(".onnxtxt") || name.ends_with(".txt"))
+    return true;
+  StringRef trimmed = buffer.ltrim();
+  return trimmed.starts_with("<") || trimmed.starts_with("#");
+}
+
+static bool parseModel(MLIRContext &ctx, StringRef buffer, StringRef name,
+                       onnx::ModelProto &model) {
+  Location loc = FileLineColLoc::get(&ctx, name, 0, 0);
+  if (looksLikeText(buffer, name)) {
+    // ONNX's text parser does not accept '#' comment lines; drop them so lit
+    // tests can carry RUN lines.
+    std::string text;
+    for (StringRef line : llvm::split(buffer, '\n')) {
+      if (line.ltrim().starts_with("#") || line.ltrim().starts_with("//"))
+        text += "\n";
+      else
+        text += line.str() + "\n";
+    }
+    onnx::OnnxParser parser(text.c_str());
+    auto status = parser.Parse(model);
+    if (!status.IsOK()) {
+      emitError(loc) << "cannot parse ONNX text: " << status.ErrorMessage();
+      return false;
+    }
+    return true;
+  }
+  google::protobuf::io::CodedInputStream stream(
+      reinterpret_cast<const uint8_t *>(buffer.data()), (int)buffer.size());
+  stream.SetTotalBytesLimit(INT_MAX);
+  if (!model.ParseFromCodedStream(&stream) ||
+      !stream.ConsumedEntireMessage()) {
+    emitError(loc) << "not a valid ONNX model (protobuf parse failed; the "
+                      "file may be truncated or not an ONNX file)";
+    return false;
+  }
+  if (!model.has_graph()) {
+    emitError(loc) << "not a valid ONNX model: it has no graph";
+    return false;
+  }
+  return true;
+}
+
+OwningOpRef<ModuleOp> importONNXBuffer(MLIRContext &context, StringRef buffer,
+                                       StringRef bufferName, StringRef baseDir,
+                                       const ImportOptions &options) {
+  DialectRegistry registry;
+  registerImporterDialects(registry);
+  context.appendDialectRegistry(registry);
+  context.loadAllAvailableDialects();
+  onnx::ModelProto model;
+  if (!parseModel(context, buffer, bufferName, model))
+    return nullptr;
+  GraphImporter importer(context, model, baseDir, options);
+  return importer.run();
+}
+
+OwningOpRef<ModuleOp> importONNXFile(MLIRContext &context, StringRef path,
+                                     const ImportOptions &options) {
+  auto file = llvm::MemoryBuffer::getFileOrSTDIN(path, /*IsText=*/false);
+  if (!file) {
+    emitError(UnknownLoc::get(&context))
+        << "cannot open '" << path << "': " << file.getError().message();
+    return nullptr;
+  }
+  SmallString<256> dir(path);
+  llvm::sys::path::remove_filename(dir);
+  return importONNXBuffer(context, (*file)->getBuffer(), path, dir, options);
+}
+
+void registerImporterDialects(DialectRegistry &registry) {
+  registry.insert<arith::ArithDialect, func::FuncDialect,
+                  linalg::LinalgDialect, math::MathDialect,
+                  tensor::TensorDialect, tosa::TosaDialect>();
+}
+
+bool parseShapeSpec(StringRef spec, std::string &name,
+                    std::vector<int64_t> &shape, std::string &error) {
+  auto [lhs, rhs] = spec.rsplit('=');
+  if (lhs.empty() || rhs.empty() || lhs == spec) {
+    error = "expected NAME=D0xD1x... in '" + spec.str() + "'";
+    return false;
+  }
+  name = lhs.str();
+  shape.clear();
+  if (rhs == "scalar")
+    return true;
+  SmallVector<StringRef> dims;
+  rhs.split(dims, 'x');
+  for (StringRef d : dims) {
+    int64_t v;
+    if (d.trim().getAsInteger(10, v) || v <= 0) {
+      error = "bad dimension '" + d.str() + "' in '" + spec.str() + "'";
+      return false;
+    }
+    shape.push_back(v);
+  }
+  return true;
+}
+
+void registerONNXImportTranslation() {
+  static llvm::cl::list<std::string> shapes(
+      "input-shape",
+      llvm::cl::desc("Static shape for an input (NAME=D0xD1...) or value of "
+                     "a symbolic dimension (NAME=N)"),
+      llvm::cl::ZeroOrMore);
+  TranslateToMLIRRegistration reg(
+      "import-onnx", "import an ONNX model (binary or text syntax)",
+      [](llvm::SourceMgr &sourceMgr, MLIRContext *ctx) -> OwningOpRef<Operation *> {
+        ImportOptions options;
+        for (const std::string &s : shapes) {
+          std::string name, error;
+          std::vector<int64_t> shape;
+          if (!parseShapeSpec(s, name, shape, error)) {
+            emitError(UnknownLoc::get(ctx)) << "--input-shape: " << error;
+            return nullptr;
+          }
+          options.inputShapes[name] = shape;
+        }
+        const llvm::MemoryBuffer *buf =
+            sourceMgr.getMemoryBuffer(sourceMgr.getMainFileID());
+        SmallString<256> dir(buf->getBufferIdentifier());
+        llvm::sys::path::remove_filename(dir);
+        auto module = importONNXBuffer(*ctx, buf->getBuffer(),
+                                       buf->getBufferIdentifier(), dir,
+                                       options);
+        return OwningOpRef<Operation *>(module.release());
+      },
+      [](DialectRegistry &registry) { registerImporterDialects(registry); });
+}
+
+} // namespace qopt::onnx_frontend

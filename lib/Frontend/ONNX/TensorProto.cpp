@@ -1,0 +1,160 @@
+//===- TensorProto.cpp - Reading ONNX TensorProto contents -----------------===//
+//
+// Initializers and Constant values arrive as raw_data, typed repeated
+// fields, or external data files (location/offset/length), which are
+// read through a memory-mapped slice.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ImportContext.h"
+
+#include "llvm/ADT/SmallString.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+
+#include <cstring>
+
+using namespace mlir;
+
+namespace qopt::onnx_frontend {
+
+static LogicalResult readExternal(const onnx::TensorProto &proto,
+                                  StringRef baseDir, std::vector<char> &bytes,
+                                  size_t expected, std::string &error) {
+  std::string location;
+  uint64_t offset = 0, length = 0;
+  bool hasLength = false;
+  for (const auto &kv : proto.external_data()) {
+    if (kv.key() == "location")
+      location = kv.value();
+    else if (kv.key() == "offset")
+      offset = std::stoull(kv.value());
+    else if (kv.key() == "length") {
+      length = std::stoull(kv.value());
+      hasLength = true;
+    }
+  }
+  if (location.empty()) {
+    error = "external data without a location";
+    return failure();
+  }
+  if (llvm::sys::path::is_absolute(location) ||
+      StringRef(location).contains("..")) {
+    error = "external data location '" + location +
+            "' must be a relative path inside the model's folder";
+    return failure();
+  }
+  SmallString<256> path(baseDir);
+  llvm::sys::path::append(path, location);
+  if (!hasLength)
+    length = expected;
+  auto buf = llvm::MemoryBuffer::getFileSlice(path, length, offset);
+  if (!buf) {
+    error = "cannot read external data '" + path.str().str() + "' (offset " +
+            std::to_string(offset) + ", length " + std::to_string(length) +
+            "): " + buf.getError().message();
+    return failure();
+  }
+  if ((*buf)->getBufferSize() != length) {
+    error = "external data file '" + path.str().str() + "' is too short";
+    return failure();
+  }
+  bytes.assign((*buf)->getBufferStart(), (*buf)->getBufferEnd());
+  return success();
+}
+
+LogicalResult readTensorProto(const onnx::TensorProto &proto,
+                              StringRef baseDir, HostTensor &out,
+                              std::string &error) {
+  DType dtype = (DType)proto.data_type();
+  if (!isSupportedDType(dtype)) {
+    error = "unsupported element type " + std::to_string(proto.data_type());
+    return failure();
+  }
+  SmallVector<int64_t> shape(proto.dims().begin(), proto.dims().end());
+  for (int64_t d : shape)
+    if (d < 0) {
+      error = "negative dimension";
+      return failure();
+    }
+  int64_t n = shapeProduct(shape);
+  size_t width = dtypeBits(dtype) / 8;
+  if (proto.data_location() == onnx::TensorProto::EXTERNAL) {
+    std::vector<char> bytes;
+    if (failed(readExternal(proto, baseDir, bytes, n * width, error)))
+      return failure();
+    if (!HostTensor::fromBytes(dtype, shape, bytes, out)) {
+      error = "external data has " + std::to_string(bytes.size()) +
+              " bytes, expected " + std::to_string(n * width);
+      return failure();
+    }
+    return success();
+  }
+  if (proto.has_raw_data()) {
+    const std::string &raw = proto.raw_data();
+    if (!HostTensor::fromBytes(dtype, shape,
+                               ArrayRef<char>(raw.data(), raw.size()), out)) {
+      error = "raw_data has " + std::to_string(raw.size()) +
+              " bytes, expected " + std::to_string(n * width) + " for shape " +
+              shapeToString(shape);
+      return failure();
+    }
+    return success();
+  }
+  out = HostTensor(dtype, shape);
+  auto check = [&](int64_t have) {
+    if (have == n)
+      return true;
+    error = "tensor has " + std::to_string(have) + " values, expected " +
+            std::to_string(n) + " for shape " + shapeToString(shape);
+    return false;
+  };
+  switch (dtype) {
+  case DType::F32:
+    if (!check(proto.float_data_size()))
+      return failure();
+    for (int64_t k = 0; k < n; ++k)
+      out.f[k] = proto.float_data(k);
+    break;
+  case DType::F64:
+    if (!check(proto.double_data_size()))
+      return failure();
+    for (int64_t k = 0; k < n; ++k)
+      out.f[k] = proto.double_data(k);
+    break;
+  case DType::I64:
+    if (!check(proto.int64_data_size()))
+      return failure();
+    for (int64_t k = 0; k < n; ++k)
+      out.i[k] = proto.int64_data(k);
+    break;
+  case DType::U32:
+  case DType::U64:
+    if (!check(proto.uint64_data_size()))
+      return failure();
+    for (int64_t k = 0; k < n; ++k)
+      out.i[k] = (int64_t)proto.uint64_data(k);
+    break;
+  case DType::F16:
+  case DType::BF16: {
+    if (!check(proto.int32_data_size()))
+      return failure();
+    std::vector<char> bytes(n * 2);
+    for (int64_t k = 0; k < n; ++k) {
+      uint16_t bits = (uint16_t)proto.int32_data(k);
+      std::memcpy(bytes.data() + 2 * k, &bits, 2);
+    }
+    HostTensor::fromBytes(dtype, shape, bytes, out);
+    break;
+  }
+  default: // int32_data carries every narrower integer type and bool.
+    if (!check(proto.int32_data_size()))
+      return failure();
+    for (int64_t k = 0; k < n; ++k)
+      out.setI(k, proto.int32_data(k));
+    break;
+  }
+  return success();
+}
+
+} // namespace qopt::onnx_frontend

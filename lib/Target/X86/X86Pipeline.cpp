@@ -1,0 +1,86 @@
+//===- X86Pipeline.cpp - Pass pipelines of the x86 target ------------------===//
+
+#include "qopt/Target/X86/X86Target.h"
+#include "qopt/Transforms/Passes.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Conversion/TosaToArith/TosaToArith.h"
+#include "mlir/Conversion/TosaToLinalg/TosaToLinalg.h"
+#include "mlir/Conversion/TosaToTensor/TosaToTensor.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/OneShotAnalysis.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+
+namespace qopt::x86 {
+
+void buildX86TensorPipeline(OpPassManager &pm) {
+  OpPassManager &fpm = pm.nest<func::FuncOp>();
+  fpm.addPass(tosa::createTosaToLinalgNamed());
+  fpm.addPass(tosa::createTosaToLinalg());
+  fpm.addPass(createTosaToArithPass());
+  fpm.addPass(createTosaToTensorPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createLinalgElementwiseOpFusionPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+}
+
+void buildX86BufferPipeline(OpPassManager &pm) {
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  bufferization::BufferResultsToOutParamsPassOptions outParams;
+  outParams.hoistStaticAllocs = true;
+  outParams.modifyPublicFunctions = true;
+  pm.addPass(bufferization::createBufferResultsToOutParamsPass(outParams));
+  pm.addPass(createCanonicalizerPass());
+  bufferization::BufferDeallocationPipelineOptions dealloc;
+  bufferization::buildBufferDeallocationPipeline(pm, dealloc);
+  pm.addPass(createConvertBufferizationToMemRefPass());
+}
+
+void buildX86LLVMPipeline(OpPassManager &pm) {
+  pm.addPass(createLowerMemRefCopyPass());
+  pm.addPass(createConvertLinalgToLoopsPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createConvertMathToLibmPass());
+  pm.addPass(createConvertToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+}
+
+void registerX86Pipelines() {
+  PassPipelineRegistration<>(
+      "qopt-x86-tensor-pipeline",
+      "x86 stage 1: TOSA to linalg, fusion, tiling and vectorization",
+      buildX86TensorPipeline);
+  PassPipelineRegistration<>(
+      "qopt-x86-buffer-pipeline",
+      "x86 stage 2: bufferization, out-parameters, deallocation",
+      buildX86BufferPipeline);
+  PassPipelineRegistration<>("qopt-x86-llvm-pipeline",
+                             "x86 stage 3: lowering to the LLVM dialect",
+                             buildX86LLVMPipeline);
+  PassPipelineRegistration<>(
+      "qopt-x86-pipeline",
+      "The whole x86 pipeline from graph IR to the LLVM dialect (weights "
+      "stay embedded)",
+      [](OpPassManager &pm) {
+        buildX86TensorPipeline(pm);
+        buildX86BufferPipeline(pm);
+        buildX86LLVMPipeline(pm);
+      });
+}
+
+} // namespace qopt::x86

@@ -1,0 +1,26 @@
+//===- qopt-opt.cpp - mlir-opt with qopt's passes and pipelines ------------===//
+
+#include "qopt/Target/X86/X86Target.h"
+#include "qopt/Transforms/Passes.h"
+
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Tools/mlir-opt/MlirOptMain.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/raw_ostream.h"
+
+int main(int argc, char **argv) {
+  mlir::registerAllPasses();
+  qopt::registerQOptTransformsPasses();
+  qopt::x86::registerX86Pipelines();
+  mlir::DialectRegistry registry;
+  mlir::registerAllDialects(registry);
+  mlir::registerAllExtensions(registry);
+  llvm::cl::AddExtraVersionPrinter([](llvm::raw_ostream &os) {
+    os << "qopt-opt " << QOPT_VERSION << "\n";
+  });
+  return mlir::asMainReturnCode(mlir::MlirOptMain(
+      argc, argv, "qopt optimizer driver (mlir-opt with qopt's passes)\n",
+      registry));
+}

@@ -1,0 +1,406 @@
+//===- qopt-run.cpp - Run a qopt artifact ----------------------------------===//
+//
+//   qopt-run out/ --input input_ids=ids.npy [--expect logits=ref.npy]
+//   qopt-run out/ --test-data test_data_set_0        (ONNX .pb folders)
+//   qopt-run out/ --perplexity --ids ids.npy --offsets offsets.npy
+//
+// Loads the artifact through qrt, feeds inputs from .npy/.npz/.pb files,
+// writes outputs as .npy and compares them with expected outputs.
+//
+//===----------------------------------------------------------------------===//
+
+#include "qopt/Runtime/TensorFile.h"
+#include "qopt/Runtime/qrt.h"
+
+#include "llvm/ADT/SmallString.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
+#include "llvm/Support/Process.h"
+#include "llvm/ADT/ScopeExit.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+
+using namespace llvm;
+using qopt::io::Tensor;
+
+static cl::OptionCategory runCategory("qopt-run options");
+static cl::opt<std::string> artifactDir(cl::Positional, cl::desc("<artifact dir>"),
+                                        cl::Required, cl::cat(runCategory));
+static cl::list<std::string>
+    inputs("input",
+           cl::desc("Input tensor file: NAME=file.npy, or a .npz/.pb file "
+                    "whose member/tensor names match the inputs; repeatable"),
+           cl::value_desc("spec"), cl::cat(runCategory));
+static cl::list<std::string>
+    expects("expect",
+            cl::desc("Expected output: NAME=file.npy or a .npz; repeatable"),
+            cl::value_desc("spec"), cl::cat(runCategory));
+static cl::opt<std::string>
+    testData("test-data",
+             cl::desc("ONNX test_data_set folder (input_*.pb, output_*.pb)"),
+             cl::value_desc("dir"), cl::cat(runCategory));
+static cl::opt<std::string> outputDir("output-dir",
+                                      cl::desc("Write every output as .npy here"),
+                                      cl::value_desc("dir"), cl::cat(runCategory));
+static cl::opt<double> relTol("rtol", cl::desc("Relative tolerance"),
+                            cl::init(1e-4), cl::cat(runCategory));
+static cl::opt<double> absTol("atol", cl::desc("Absolute tolerance"),
+                            cl::init(1e-5), cl::cat(runCategory));
+static cl::opt<unsigned> repeat("repeat",
+                                cl::desc("Run this many times and report the "
+                                         "median latency"),
+                                cl::init(1), cl::cat(runCategory));
+static cl::opt<bool> perplexity(
+    "perplexity",
+    cl::desc("Language-model perplexity over token ids (--ids, --offsets)"),
+    cl::cat(runCategory));
+static cl::opt<std::string> idsFile("ids", cl::desc("Token ids .npy (int32/int64)"),
+                                    cl::cat(runCategory));
+static cl::opt<std::string> offsetsFile("offsets",
+                                        cl::desc("Story boundaries .npy"),
+                                        cl::cat(runCategory));
+static cl::opt<std::string> storyRange(
+    "stories", cl::desc("Half-open story range FIRST:END (default: all)"),
+    cl::cat(runCategory));
+
+namespace {
+
+int fail(const Twine &msg) {
+  errs() << "qopt-run: error: " << msg << "\n";
+  return 1;
+}
+
+std::string describe(const qrt_tensor_info &info) {
+  std::string s = std::string(info.dtype) + "[";
+  for (int d = 0; d < info.rank; ++d)
+    s += (d ? "x" : "") + std::to_string(info.shape[d]);
+  return s + "]";
+}
+
+std::string describe(const Tensor &t) {
+  std::string s = t.dtype + "[";
+  for (size_t d = 0; d < t.shape.size(); ++d)
+    s += (d ? "x" : "") + std::to_string(t.shape[d]);
+  return s + "]";
+}
+
+/// Reads NAME=file or plain files (named by their contents) into `out`.
+Error collect(ArrayRef<std::string> specs, StringMap<Tensor> &out) {
+  for (const std::string &spec : specs) {
+    StringRef s(spec), name, file = s;
+    if (s.contains('=') && !sys::fs::exists(s)) {
+      std::tie(name, file) = s.split('=');
+    }
+    auto tensors = qopt::io::readTensorFile(file);
+    if (!tensors)
+      return tensors.takeError();
+    if (!name.empty()) {
+      if (tensors->size() != 1)
+        return createStringError(inconvertibleErrorCode(),
+                                 "%s holds several tensors; name none",
+                                 file.str().c_str());
+      out[name] = std::move((*tensors)[0]);
+    } else {
+      for (Tensor &t : *tensors)
+        out[t.name] = std::move(t);
+    }
+  }
+  return Error::success();
+}
+
+/// Loads input_N.pb / output_N.pb from an ONNX test_data_set folder, keyed
+/// by position.
+Error collectTestData(StringRef dir, std::vector<Tensor> &ins,
+                      std::vector<Tensor> &outs) {
+  for (int kind = 0; kind < 2; ++kind) {
+    for (int i = 0;; ++i) {
+      SmallString<256> p(dir);
+      sys::path::append(p, (kind ? "output_" : "input_") + std::to_string(i) +
+                               ".pb");
+      if (!sys::fs::exists(p))
+        break;
+      auto t = qopt::io::readTensorFile(p);
+      if (!t)
+        return t.takeError();
+      (kind ? outs : ins).push_back(std::move((*t)[0]));
+    }
+  }
+  return Error::success();
+}
+
+struct Comparison {
+  double maxAbs = 0, maxRel = 0;
+  size_t mismatches = 0, firstBad = 0;
+  bool shapeOk = true;
+};
+
+Comparison compare(const Tensor &got, const Tensor &want) {
+  Comparison c;
+  if (got.shape != want.shape || got.numElements() != want.numElements()) {
+    c.shapeOk = false;
+    return c;
+  }
+  std::vector<double> g = qopt::io::toDoubles(got), w = qopt::io::toDoubles(want);
+  for (size_t i = 0; i < g.size(); ++i) {
+    double a = g[i], b = w[i];
+    if (std::isnan(a) && std::isnan(b))
+      continue;
+    if (std::isinf(a) && std::isinf(b) && (a > 0) == (b > 0))
+      continue;
+    double d = std::fabs(a - b);
+    double r = d / std::max(std::fabs(b), 1e-30);
+    if (std::isnan(d))
+      d = r = INFINITY;
+    c.maxAbs = std::max(c.maxAbs, d);
+    if (std::fabs(b) > absTol)
+      c.maxRel = std::max(c.maxRel, r);
+    if (d > absTol + relTol * std::fabs(b)) {
+      if (!c.mismatches)
+        c.firstBad = i;
+      ++c.mismatches;
+    }
+  }
+  return c;
+}
+
+int runPerplexity(qrt_model *model) {
+  if (idsFile.empty() || offsetsFile.empty())
+    return fail("--perplexity needs --ids and --offsets");
+  if (qrt_num_inputs(model) != 1 || qrt_num_outputs(model) < 1)
+    return fail("--perplexity expects a model with one input (token ids) and "
+                "logits as its first output");
+  qrt_tensor_info in, out;
+  qrt_input_info(model, 0, &in);
+  qrt_output_info(model, 0, &out);
+  if (in.rank != 2 || in.shape[0] != 1 ||
+      (std::string(in.dtype) != "int64" && std::string(in.dtype) != "int32"))
+    return fail("--perplexity expects token ids of shape [1, seq], got " +
+                describe(in));
+  if (out.rank != 3 || std::string(out.dtype) != "float32")
+    return fail("--perplexity expects float32 logits [1, seq, vocab], got " +
+                describe(out));
+  int64_t seq = in.shape[1], vocab = out.shape[2];
+  auto idsT = qopt::io::readTensorFile(idsFile);
+  if (!idsT)
+    return fail(toString(idsT.takeError()));
+  auto offT = qopt::io::readTensorFile(offsetsFile);
+  if (!offT)
+    return fail(toString(offT.takeError()));
+  std::vector<double> ids = qopt::io::toDoubles((*idsT)[0]);
+  std::vector<double> offs = qopt::io::toDoubles((*offT)[0]);
+  if (offs.size() < 2)
+    return fail("offsets must hold at least two boundaries");
+  size_t first = 0, end = offs.size() - 1;
+  if (!storyRange.empty()) {
+    auto [a, b] = StringRef(storyRange).split(':');
+    if (a.getAsInteger(10, first) || b.getAsInteger(10, end) || first >= end ||
+        end > offs.size() - 1)
+      return fail("bad --stories range '" + storyRange + "'");
+  }
+  std::vector<int64_t> tokens64(seq);
+  std::vector<int32_t> tokens32(seq);
+  std::vector<float> logits(out.num_elements);
+  double nll = 0;
+  size_t predicted = 0, truncated = 0;
+  auto start = std::chrono::steady_clock::now();
+  for (size_t s = first; s < end; ++s) {
+    size_t b = offs[s], e = offs[s + 1];
+    if (e <= b || e > ids.size())
+      return fail("offsets are not increasing or exceed the ids");
+    size_t len = std::min<size_t>(e - b, seq);
+    truncated += (e - b) > (size_t)seq;
+    // Causal model: padding after the story cannot change earlier logits.
+    for (int64_t t = 0; t < seq; ++t) {
+      int64_t tok = t < (int64_t)len ? (int64_t)ids[b + t] : 0;
+      if (tok < 0 || tok >= vocab)
+        return fail("token id " + Twine(tok) + " outside the vocabulary");
+      tokens64[t] = tok;
+      tokens32[t] = (int32_t)tok;
+    }
+    const void *inPtr = std::string(in.dtype) == "int64"
+                            ? (const void *)tokens64.data()
+                            : (const void *)tokens32.data();
+    std::vector<std::vector<char>> extra;
+    std::vector<void *> outPtrs = {logits.data()};
+    for (size_t o = 1; o < qrt_num_outputs(model); ++o) {
+      qrt_tensor_info oi;
+      qrt_output_info(model, o, &oi);
+      extra.emplace_back(oi.num_elements * oi.element_size);
+      outPtrs.push_back(extra.back().data());
+    }
+    if (qrt_run(model, &inPtr, outPtrs.data()) != 0)
+      return fail("model run failed");
+    for (size_t t = 0; t + 1 < len; ++t) {
+      const float *row = logits.data() + t * vocab;
+      double m = -INFINITY;
+      for (int64_t v = 0; v < vocab; ++v)
+        m = std::max(m, (double)row[v]);
+      double sum = 0;
+      for (int64_t v = 0; v < vocab; ++v)
+        sum += std::exp((double)row[v] - m);
+      double logp = row[(int64_t)ids[b + t + 1]] - m - std::log(sum);
+      nll -= logp;
+      ++predicted;
+    }
+    size_t done = s - first + 1;
+    if (sys::Process::StandardErrIsDisplayed() || done == end - first) {
+      double secs = std::chrono::duration<double>(
+                        std::chrono::steady_clock::now() - start)
+                        .count();
+      errs() << format("\rstories %zu/%zu  %.1f stories/s  ETA %.0f s   ",
+                       done, end - first, done / secs,
+                       (end - first - done) * secs / done);
+    }
+  }
+  errs() << "\n";
+  double mean = nll / std::max<size_t>(predicted, 1);
+  outs() << format("perplexity %.4f  mean NLL %.5f nats  predicted tokens %zu"
+                   "  stories %zu-%zu  (%zu truncated to %lld tokens)\n",
+                   std::exp(mean), mean, predicted, first, end - 1, truncated,
+                   (long long)seq);
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(runCategory);
+  cl::AddExtraVersionPrinter(
+      [](raw_ostream &os) { os << "qopt-run " << QOPT_VERSION << "\n"; });
+  cl::ParseCommandLineOptions(argc, argv, "qopt-run: run a qopt artifact\n");
+
+  char err[1024];
+  qrt_model *model = qrt_load(artifactDir.c_str(), err, sizeof(err));
+  if (!model)
+    return fail(err);
+  auto cleanup = llvm::make_scope_exit([&] { qrt_free(model); });
+
+  if (perplexity)
+    return runPerplexity(model);
+
+  size_t nIn = qrt_num_inputs(model), nOut = qrt_num_outputs(model);
+  std::vector<Tensor> inputsByPos, expectedByPos;
+  StringMap<Tensor> byName, expectByName;
+  if (!testData.empty())
+    if (Error e = collectTestData(testData, inputsByPos, expectedByPos))
+      return fail(toString(std::move(e)));
+  if (Error e = collect(inputs, byName))
+    return fail(toString(std::move(e)));
+  if (Error e = collect(expects, expectByName))
+    return fail(toString(std::move(e)));
+
+  std::vector<const void *> inPtrs(nIn);
+  std::vector<Tensor> feed(nIn);
+  for (size_t i = 0; i < nIn; ++i) {
+    qrt_tensor_info info;
+    qrt_input_info(model, i, &info);
+    auto it = byName.find(info.name);
+    if (it != byName.end())
+      feed[i] = it->second;
+    else if (i < inputsByPos.size())
+      feed[i] = inputsByPos[i];
+    else
+      return fail("no value for input '" + Twine(info.name) + "' (" +
+                  describe(info) + "); pass --input " + info.name + "=file.npy");
+    std::vector<int64_t> want(info.shape, info.shape + info.rank);
+    if (feed[i].dtype != info.dtype)
+      return fail("input '" + Twine(info.name) + "' has dtype " +
+                  feed[i].dtype + " but the model expects " + info.dtype);
+    if (feed[i].shape != want)
+      return fail("input '" + Twine(info.name) + "' has shape " +
+                  describe(feed[i]) + " but the model was compiled for " +
+                  describe(info));
+    inPtrs[i] = feed[i].data.data();
+  }
+  for (auto &kv : byName) {
+    bool known = false;
+    for (size_t i = 0; i < nIn; ++i) {
+      qrt_tensor_info info;
+      qrt_input_info(model, i, &info);
+      known |= kv.getKey() == info.name;
+    }
+    if (!known)
+      return fail("'" + kv.getKey() + "' is not an input of the model");
+  }
+
+  std::vector<Tensor> results(nOut);
+  std::vector<void *> outPtrs(nOut);
+  for (size_t o = 0; o < nOut; ++o) {
+    qrt_tensor_info info;
+    qrt_output_info(model, o, &info);
+    results[o].name = info.name;
+    results[o].dtype = info.dtype;
+    results[o].shape.assign(info.shape, info.shape + info.rank);
+    results[o].data.assign(info.num_elements * info.element_size, 0);
+    outPtrs[o] = results[o].data.data();
+  }
+  std::vector<double> times;
+  for (unsigned r = 0; r < std::max(1u, (unsigned)repeat); ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    if (qrt_run(model, inPtrs.data(), outPtrs.data()) != 0)
+      return fail("model run failed");
+    times.push_back(std::chrono::duration<double, std::milli>(
+                        std::chrono::steady_clock::now() - t0)
+                        .count());
+  }
+  std::sort(times.begin(), times.end());
+  if (repeat > 1)
+    outs() << format("latency: median %.3f ms, min %.3f ms over %u runs\n",
+                     times[times.size() / 2], times[0], (unsigned)repeat);
+
+  if (!outputDir.empty()) {
+    sys::fs::create_directories(outputDir);
+    for (const Tensor &t : results) {
+      SmallString<256> p(outputDir);
+      std::string file;
+      for (char c : t.name)
+        file.push_back(isalnum((unsigned char)c) || c == '.' || c == '-' ? c : '_');
+      sys::path::append(p, file + ".npy");
+      if (Error e = qopt::io::writeNpy(p, t))
+        return fail(toString(std::move(e)));
+    }
+  }
+
+  bool ok = true, compared = false;
+  for (size_t o = 0; o < nOut; ++o) {
+    const Tensor *want = nullptr;
+    auto it = expectByName.find(results[o].name);
+    if (it != expectByName.end())
+      want = &it->second;
+    else if (o < expectedByPos.size())
+      want = &expectedByPos[o];
+    if (!want) {
+      if (expects.empty() && testData.empty())
+        outs() << results[o].name << ": " << describe(results[o]) << "\n";
+      continue;
+    }
+    compared = true;
+    Comparison c = compare(results[o], *want);
+    if (!c.shapeOk) {
+      outs() << results[o].name << ": FAIL shape " << describe(results[o])
+             << " vs expected " << describe(*want) << "\n";
+      ok = false;
+      continue;
+    }
+    outs() << results[o].name << ": " << (c.mismatches ? "FAIL" : "ok")
+           << format("  max abs err %.3g  max rel err %.3g", c.maxAbs, c.maxRel);
+    if (c.mismatches)
+      outs() << "  (" << c.mismatches << " of " << results[o].numElements()
+             << " outside rtol " << relTol << " atol " << absTol
+             << ", first at flat index " << c.firstBad << ")";
+    outs() << "\n";
+    ok &= !c.mismatches;
+  }
+  if (compared)
+    outs() << (ok ? "PASS" : "FAIL") << "\n";
+  return ok ? 0 : 2;
+}

@@ -1,0 +1,124 @@
+//===- qopt.cpp - The qopt compiler driver ---------------------------------===//
+//
+//   qopt model.onnx --target=x86_64-unknown-linux-gnu -mcpu=native \
+//        --input-shape input_ids=1x128 -o out/
+//
+// Imports an ONNX model, compiles it for the target and writes an artifact
+// folder (see docs/tools.md).
+//
+//===----------------------------------------------------------------------===//
+
+#include "qopt/Driver/Driver.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/ADT/SmallString.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/Format.h"
+#include "llvm/TargetParser/Triple.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Timer.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
+
+using namespace llvm;
+
+static cl::OptionCategory qoptCategory("qopt options");
+
+static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.onnx>"),
+                                      cl::Required, cl::cat(qoptCategory));
+static cl::opt<std::string>
+    outDir("o", cl::desc("Artifact folder to write (default: <model>.qopt)"),
+           cl::value_desc("dir"), cl::cat(qoptCategory));
+static cl::opt<std::string>
+    target("target", cl::desc("Target triple"),
+           cl::init("x86_64-unknown-linux-gnu"), cl::cat(qoptCategory));
+static cl::opt<std::string>
+    mcpu("mcpu", cl::desc("Target CPU: native (default) or an LLVM CPU name "
+                          "(znver4, sapphirerapids, x86-64-v4, ...)"),
+         cl::init("native"), cl::cat(qoptCategory));
+static cl::opt<std::string> mattr("mattr",
+                                  cl::desc("Extra target features (+f,-g)"),
+                                  cl::cat(qoptCategory));
+static cl::list<std::string> inputShapes(
+    "input-shape",
+    cl::desc("Static shape of an input (NAME=D0xD1...) or value of a "
+             "symbolic dimension (NAME=N); repeatable"),
+    cl::value_desc("spec"), cl::cat(qoptCategory));
+static cl::opt<std::string>
+    name("name", cl::desc("C symbol prefix and file stem of the artifact"),
+         cl::init("model"), cl::cat(qoptCategory));
+static cl::opt<bool> embedWeights(
+    "embed-weights",
+    cl::desc("Keep weights inside the object (self-contained edge build)"),
+    cl::cat(qoptCategory));
+static cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimization level"),
+                                  cl::init(3), cl::Prefix,
+                                  cl::cat(qoptCategory));
+static cl::opt<std::string>
+    emitGraph("emit-graph",
+              cl::desc("Write the imported graph IR to this file ('-' for "
+                       "stdout) and stop"),
+              cl::value_desc("file"), cl::cat(qoptCategory));
+static cl::opt<bool>
+    keepIntermediates("keep-intermediates",
+                      cl::desc("Also write the LLVM IR into the artifact"),
+                      cl::cat(qoptCategory));
+
+int main(int argc, char **argv) {
+  InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(qoptCategory);
+  cl::AddExtraVersionPrinter(
+      [](raw_ostream &os) { os << "qopt " << QOPT_VERSION << "\n"; });
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "qopt: compile an ONNX model ahead of time into a native artifact\n");
+
+  Triple triple(target);
+  if (triple.getArch() != Triple::x86_64) {
+    errs() << "qopt: error: target '" << target
+           << "' is not supported yet; this build compiles for x86_64 "
+              "triples (GPU targets are planned)\n";
+    return 1;
+  }
+
+  mlir::DialectRegistry registry;
+  qopt::registerQOptDialects(registry);
+  mlir::MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  qopt::installDiagnosticPrinter(context, "qopt");
+
+  qopt::CompileOptions options;
+  options.modelPath = inputFile;
+  if (failed(qopt::applyShapeSpecs(context, inputShapes, options.import)))
+    return 1;
+  options.x86.triple = target;
+  options.x86.cpu = mcpu;
+  options.x86.features = mattr;
+  options.x86.name = name;
+  options.x86.embedWeights = embedWeights;
+  options.x86.optLevel = optLevel;
+  options.x86.keepIntermediates = keepIntermediates;
+  options.emitGraphIR = emitGraph;
+  if (outDir.empty()) {
+    SmallString<256> d(sys::path::filename(inputFile.getValue()));
+    sys::path::replace_extension(d, ".qopt");
+    options.outDir = std::string(d);
+  } else {
+    options.outDir = outDir;
+  }
+  auto start = std::chrono::steady_clock::now();
+  if (failed(qopt::compileModel(context, options)))
+    return 1;
+  if (emitGraph.empty()) {
+    double secs = std::chrono::duration<double>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+    errs() << "qopt: wrote " << options.outDir << "/ (" << name << ".so, "
+           << name << ".o, " << name << ".h"
+           << (embedWeights ? "" : ", weights.bin") << ", manifest.json) in "
+           << format("%.2f", secs) << " s\n";
+  }
+  return 0;
+}
