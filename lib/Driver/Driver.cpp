@@ -91,10 +91,7 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
     auto out = mlir::openOutputFile(options.emitGraphIR, &err);
     if (!out)
       return emitError(UnknownLoc::get(&context)) << err;
-    OpPrintingFlags flags;
-    flags.elideLargeElementsAttrs(16);
-    flags.elideLargeResourceString(64);
-    module->print(out->os(), flags);
+    module->print(out->os());
     out->keep();
     return success();
   }

@@ -208,6 +208,11 @@ LogicalResult GraphImporter::importInputs(const onnx::GraphProto &graph,
   for (auto &entry : options.inputShapes)
     if (!inputNames.contains(entry.getKey()) && entry.getValue().size() == 1)
       dims[entry.getKey()] = entry.getValue()[0];
+  for (auto &entry : options.inputShapes)
+    if (!inputNames.contains(entry.getKey()) && !dims.count(entry.getKey()))
+      return emitError(UnknownLoc::get(&ctx))
+             << "--input-shape names '" << entry.getKey()
+             << "', which is not an input of the model";
   for (const onnx::ValueInfoProto &vi : graph.input()) {
     if (has(vi.name()))
       continue; // An initializer listed as input (IR version < 4).
@@ -286,12 +291,6 @@ LogicalResult GraphImporter::importInputs(const onnx::GraphProto &graph,
     ref.shape = shape;
     define(vi.name(), std::move(ref));
   }
-  for (auto &entry : options.inputShapes)
-    if (!used.contains(entry.getKey()) && !has(entry.getKey().str()) &&
-        !dims.count(entry.getKey()))
-      return emitError(UnknownLoc::get(&ctx))
-             << "--input-shape names '" << entry.getKey()
-             << "', which is not an input of the model";
   return success();
 }
 

@@ -359,6 +359,10 @@ LogicalResult compileToArtifact(ModuleOp module,
   std::string runName = cIdentifier(options.name) + "_run";
   addEntryWrapper(*llvmModule, graph, runName, layout);
   graph->setLinkage(llvm::GlobalValue::InternalLinkage);
+  // Outlined kernels stay separate functions (see OutlineKernelsPass).
+  for (llvm::Function &f : *llvmModule)
+    if (f.getName().starts_with(graphName + "_k"))
+      f.addFnAttr(llvm::Attribute::NoInline);
   for (llvm::Function &f : *llvmModule)
     if (!f.isDeclaration())
       f.addFnAttr("target-cpu", cpu), f.addFnAttr("target-features", features);

