@@ -91,7 +91,8 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
     auto out = mlir::openOutputFile(options.emitGraphIR, &err);
     if (!out)
       return emitError(UnknownLoc::get(&context)) << err;
-    module->print(out->os());
+    // Keep locations: they carry the ONNX node names through qopt-opt.
+    module->print(out->os(), OpPrintingFlags().enableDebugInfo());
     out->keep();
     return success();
   }

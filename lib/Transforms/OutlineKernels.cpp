@@ -3,6 +3,7 @@
 #include "qopt/Transforms/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Transforms/RegionUtils.h"
@@ -45,33 +46,47 @@ struct OutlineKernelsPass : impl::OutlineKernelsPassBase<OutlineKernelsPass> {
       if (fn.isPublic() && !fn.isExternal())
         entries.push_back(fn);
     for (func::FuncOp fn : entries) {
-      SmallVector<linalg::LinalgOp> ops;
-      for (Operation &op : fn.getBody().getOps())
-        if (auto l = dyn_cast<linalg::LinalgOp>(&op))
+      // Linalg ops on buffers and the loop nests of already tiled and
+      // vectorized ops.
+      SmallVector<Operation *> ops;
+      for (Operation &op : fn.getBody().getOps()) {
+        if (auto l = dyn_cast<linalg::LinalgOp>(&op)) {
           if (l.hasPureBufferSemantics())
-            ops.push_back(l);
+            ops.push_back(&op);
+        } else if (isa<scf::ForOp, scf::ForallOp>(&op) &&
+                   op.getNumResults() == 0) {
+          ops.push_back(&op);
+        }
+      }
       unsigned counter = 0;
-      for (linalg::LinalgOp op : ops)
+      for (Operation *op : ops)
         outline(fn, op, counter++, symbols);
     }
   }
 
-  void outline(func::FuncOp parent, linalg::LinalgOp op, unsigned index,
+  void outline(func::FuncOp parent, Operation *op, unsigned index,
                SymbolTable &symbols) {
     // Operands, then values the body uses from above. Constants are cloned
     // into the kernel so LLVM sees them.
     llvm::SetVector<Value> captured;
-    for (Value v : op->getOperands())
-      captured.insert(v);
-    SetVector<Value> above;
-    getUsedValuesDefinedAbove(op->getRegions(), above);
     SmallVector<Operation *> constants;
-    for (Value v : above) {
+    for (Value v : op->getOperands()) {
       Operation *def = v.getDefiningOp();
       if (def && def->hasTrait<OpTrait::ConstantLike>())
         constants.push_back(def);
       else
         captured.insert(v);
+    }
+    SetVector<Value> above;
+    getUsedValuesDefinedAbove(op->getRegions(), above);
+    for (Value v : above) {
+      Operation *def = v.getDefiningOp();
+      if (def && def->hasTrait<OpTrait::ConstantLike>()) {
+        if (!llvm::is_contained(constants, def))
+          constants.push_back(def);
+      } else {
+        captured.insert(v);
+      }
     }
     SmallVector<Type> argTypes;
     for (Value v : captured)
@@ -82,7 +97,7 @@ struct OutlineKernelsPass : impl::OutlineKernelsPassBase<OutlineKernelsPass> {
                            .str();
     OpBuilder b(parent);
     b.setInsertionPointAfter(parent);
-    auto kernel = func::FuncOp::create(b, op.getLoc(), name,
+    auto kernel = func::FuncOp::create(b, op->getLoc(), name,
                                        b.getFunctionType(argTypes, {}));
     kernel.setPrivate();
     kernel->setAttr("no_inline", b.getUnitAttr());
@@ -95,9 +110,9 @@ struct OutlineKernelsPass : impl::OutlineKernelsPassBase<OutlineKernelsPass> {
     for (Operation *c : constants)
       kb.clone(*c, map);
     kb.clone(*op, map);
-    func::ReturnOp::create(kb, op.getLoc());
+    func::ReturnOp::create(kb, op->getLoc());
     OpBuilder cb(op);
-    func::CallOp::create(cb, op.getLoc(), kernel, captured.getArrayRef());
+    func::CallOp::create(cb, op->getLoc(), kernel, captured.getArrayRef());
     op->erase();
   }
 };

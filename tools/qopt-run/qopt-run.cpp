@@ -298,6 +298,27 @@ int main(int argc, char **argv) {
   if (Error e = collect(expects, expectByName))
     return fail(toString(std::move(e)));
 
+  // Every expected tensor must name an output; a lone unnamed file (named
+  // after itself) is matched to a lone output.
+  {
+    std::vector<std::string> outNames;
+    for (size_t o = 0; o < nOut; ++o) {
+      qrt_tensor_info info;
+      qrt_output_info(model, o, &info);
+      outNames.push_back(info.name);
+    }
+    if (expectByName.size() == 1 && nOut == 1 &&
+        !expectByName.count(outNames[0])) {
+      Tensor t = std::move(expectByName.begin()->second);
+      expectByName.clear();
+      expectByName[outNames[0]] = std::move(t);
+    }
+    for (auto &kv : expectByName)
+      if (!llvm::is_contained(outNames, kv.getKey().str()))
+        return fail("expected tensor '" + kv.getKey() +
+                    "' is not an output of the model");
+  }
+
   std::vector<const void *> inPtrs(nIn);
   std::vector<Tensor> feed(nIn);
   for (size_t i = 0; i < nIn; ++i) {

@@ -63,13 +63,14 @@ def LowerMemRefCopyPass : Pass<"qopt-lower-memref-copy"> {
 }
 
 def OutlineKernelsPass : Pass<"qopt-outline-kernels", "mlir::ModuleOp"> {
-  let summary = "Outline each linalg op of the entry function into a kernel";
+  let summary = "Outline each linalg op or loop nest of the entry function into a kernel";
   let description = [{
     A whole model lowers to one function with hundreds of loop nests, and
     LLVM's loop passes are superlinear in function size (IndVarSimplify alone
     took 5 s on stories260k). This pass moves every linalg op of the entry
     function, on buffers, into its own private `noinline` function named after
-    the op's ONNX node, and calls it. Small functions keep LLVM fast and
+    the op's ONNX node, and calls it. Top-level `scf.for`/`scf.forall` loop
+    nests (tiled and vectorized ops) are outlined the same way. Small functions keep LLVM fast and
     give profiles per-node names.
 
     ```mlir
@@ -90,6 +91,117 @@ def OutlineKernelsPass : Pass<"qopt-outline-kernels", "mlir::ModuleOp"> {
     ```
   }];
   let dependentDialects = ["mlir::func::FuncDialect"];
+}
+
+def TileAndVectorizePass : Pass<"qopt-tile-and-vectorize", "mlir::func::FuncOp"> {
+  let summary = "Tile linalg ops on tensors and vectorize the tiles";
+  let description = [{
+    Chooses static tile sizes per op kind and vectorizes each tile with the
+    upstream linalg vectorizer:
+
+    - contractions (matmul, batch_matmul, matmul-like generics): batch dims
+      1, an `m-tile` x `n-tile` register block (largest divisors of M and N
+      not above the limits), the reduction in `k-tile` steps; each tile
+      becomes a `vector.contract` lowered later to outer-product FMAs;
+    - elementwise and reduction generics: unit tiles on outer parallel dims,
+      a `vector-width`-element innermost tile (a divisor of that dim) and
+      whole reduction dims, so reductions become `vector.multi_reduction`.
+
+    Tile sizes always divide the loop ranges, so no masking or peeling is
+    needed. Ops the vectorizer cannot handle (dynamic shapes, convolutions,
+    some gathers) are left alone and become scalar loops.
+
+    ```mlir
+    %r = linalg.generic {... iterator_types = ["parallel", "parallel"]}
+        ins(%a : tensor<8x64xf32>) outs(%e : tensor<8x64xf32>) {...}
+    // becomes
+    %r = scf.for %i = %c0 to %c8 step %c1 iter_args(%acc = %e) -> tensor<8x64xf32> {
+      %s = scf.for %j = %c0 to %c64 step %c16 iter_args(%acc2 = %acc) -> tensor<8x64xf32> {
+        %v = vector.transfer_read %a[%i, %j], %pad : tensor<8x64xf32>, vector<1x16xf32>
+        ...
+        %w = vector.transfer_write %y, %acc2[%i, %j] : vector<1x16xf32>, tensor<8x64xf32>
+        scf.yield %w : tensor<8x64xf32>
+      }
+      scf.yield %s : tensor<8x64xf32>
+    }
+    ```
+  }];
+  let options = [
+    Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"16",
+           "Innermost tile of elementwise ops (elements)">,
+    Option<"mTile", "m-tile", "int64_t", /*default=*/"8",
+           "Largest M tile of contractions">,
+    Option<"nTile", "n-tile", "int64_t", /*default=*/"32",
+           "Largest N tile of contractions">,
+    Option<"kTile", "k-tile", "int64_t", /*default=*/"16",
+           "Largest K step of contractions">,
+    Option<"maxVectorElements", "max-vector-elements", "int64_t",
+           /*default=*/"4096",
+           "Ops whose vectorized tile would exceed this are left scalar">,
+  ];
+  let dependentDialects = ["mlir::scf::SCFDialect",
+                           "mlir::vector::VectorDialect",
+                           "mlir::tensor::TensorDialect"];
+}
+
+def MathApproximationPass : Pass<"qopt-math-approximation"> {
+  let summary = "Replace f32 math functions by vectorizable polynomials";
+  let description = [{
+    `math.exp`, `math.tanh`, `math.erf`, `math.log`, `math.log1p`,
+    `math.expm1`, `math.sin`, `math.cos`, `math.rsqrt` ... on f32 scalars and
+    vectors become MLIR's polynomial approximations, which stay in vector
+    registers instead of calling libm once per lane, and need no libm at
+    all in the artifact.
+
+    ```mlir
+    %y = math.exp %x : vector<16xf32>
+    // becomes a range reduction, a polynomial and an exponent insertion,
+    // all on vector<16xf32>.
+    ```
+  }];
+  let dependentDialects = ["mlir::vector::VectorDialect",
+                           "mlir::arith::ArithDialect"];
+}
+
+def LowerVectorsPass : Pass<"qopt-lower-vectors"> {
+  let summary = "Lower n-D vector ops to 1-D vector ops for the LLVM dialect";
+  let description = [{
+    After bufferization, the vectorized tiles hold n-D `vector.contract`,
+    `vector.multi_reduction`, `vector.transpose`, broadcasts and transfers.
+    This pass lowers them in stages to the 1-D form `convert-vector-to-llvm`
+    accepts: leading unit dims are cast away, contractions become
+    outer-product FMAs, multi-reductions inner reductions or parallel
+    adds, transposes shuffles, and transfers of rank 1 plain loads/stores.
+
+    ```mlir
+    %c = vector.contract {...} %a, %b, %acc : vector<8x16xf32>, vector<16x32xf32> into vector<8x32xf32>
+    // becomes 16 vector.outerproduct ops, each lowered to 8 vector.fma on
+    // vector<32xf32>.
+    ```
+  }];
+  let dependentDialects = ["mlir::vector::VectorDialect",
+                           "mlir::memref::MemRefDialect",
+                           "mlir::scf::SCFDialect"];
+}
+
+def FuseElementwisePass : Pass<"qopt-fuse-elementwise"> {
+  let summary = "Fuse elementwise producers into consumers without recomputation";
+  let description = [{
+    Upstream elementwise fusion, restricted to producers whose values the
+    consumer reads exactly once per element: the consumer's indexing map for
+    the fused operand must be a permutation of its loops. This fuses chains
+    of elementwise ops and elementwise prologues of reductions, but never
+    pulls a producer into a contraction, where it would be recomputed once
+    per output column (softmax's division fused into the following matmul
+    made attention 15x slower).
+
+    ```mlir
+    %e = linalg.generic {maps = [id, id]} ins(%x) outs(...) { exp }
+    %s = linalg.generic {maps = [id, id]} ins(%e) outs(...) { mul }
+    // becomes one generic computing exp and mul.
+    ```
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect"];
 }
 
 #endif // QOPT_TRANSFORMS_PASSES

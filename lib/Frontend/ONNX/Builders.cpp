@@ -25,7 +25,7 @@ Value emitConstant(OpBuilder &b, Location loc, const HostTensor &t,
   MLIRContext *ctx = b.getContext();
   auto type = RankedTensorType::get(t.shape, dtypeToMLIR(ctx, t.dtype));
   size_t bytes = t.numElements() * (dtypeBits(t.dtype) / 8);
-  if (t.dtype != DType::Bool && bytes >= resourceThreshold &&
+  if (bytes >= resourceThreshold &&
       t.numElements() > 1) {
     std::vector<char> raw = t.toBytes();
     auto blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
@@ -108,6 +108,21 @@ Value emitBroadcastTo(OpBuilder &b, Location loc, Value v,
                          [](OpBuilder &, Location, ValueRange a) { return a[0]; });
 }
 
+Value scalarTruth(OpBuilder &b, Location loc, Value v) {
+  Type t = v.getType();
+  if (t.isInteger(1))
+    return v;
+  if (isa<FloatType>(t))
+    return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNE, v,
+                                 emitScalar(b, loc, t, 0.0));
+  return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, v,
+                               emitScalar(b, loc, t, 0.0));
+}
+
+Value boolToByte(OpBuilder &b, Location loc, Value i1) {
+  return arith::ExtUIOp::create(b, loc, b.getI8Type(), i1);
+}
+
 Value castScalar(OpBuilder &b, Location loc, Value v, DType from, DType to) {
   MLIRContext *ctx = b.getContext();
   Type dst = dtypeToMLIR(ctx, to);
@@ -115,13 +130,8 @@ Value castScalar(OpBuilder &b, Location loc, Value v, DType from, DType to) {
   if (src == dst && from == to)
     return v;
   bool fromFloat = isFloatDType(from), toFloat = isFloatDType(to);
-  if (to == DType::Bool) {
-    if (fromFloat)
-      return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNE, v,
-                                   emitScalar(b, loc, src, 0.0));
-    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, v,
-                                 emitScalar(b, loc, src, 0.0));
-  }
+  if (to == DType::Bool)
+    return boolToByte(b, loc, scalarTruth(b, loc, v));
   if (fromFloat && toFloat) {
     unsigned sw = src.getIntOrFloatBitWidth(), dw = dst.getIntOrFloatBitWidth();
     if (sw == dw) // f16 <-> bf16
@@ -192,7 +202,7 @@ Value emitReshape(OpBuilder &b, Location loc, Value v, ArrayRef<int64_t> shape) 
   if (type.getShape() == shape)
     return v;
   auto outType = RankedTensorType::get(shape, type.getElementType());
-  if (type.getElementType().isInteger(1) || shape.empty() ||
+  if (shape.empty() ||
       type.getRank() == 0) {
     // TOSA reshape takes no rank-0 results; tensor.reshape handles all.
     SmallVector<int64_t> shapeVals(shape.begin(), shape.end());
@@ -221,10 +231,6 @@ Value emitTranspose(OpBuilder &b, Location loc, Value v, ArrayRef<int64_t> perm)
     perm32.push_back((int32_t)p);
   }
   auto outType = RankedTensorType::get(shape, type.getElementType());
-  if (type.getElementType().isInteger(1)) {
-    Value init = tensor::EmptyOp::create(b, loc, shape, type.getElementType());
-    return linalg::TransposeOp::create(b, loc, v, init, perm)->getResult(0);
-  }
   return tosa::TransposeOp::create(b, loc, outType, v,
                                    b.getDenseI32ArrayAttr(perm32));
 }

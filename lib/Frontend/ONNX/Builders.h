@@ -47,6 +47,11 @@ mlir::Value emitElementwise(mlir::OpBuilder &b, mlir::Location loc,
 mlir::Value emitBroadcastTo(mlir::OpBuilder &b, mlir::Location loc,
                             mlir::Value v, llvm::ArrayRef<int64_t> shape);
 
+/// The i1 truth value of a scalar (bool bytes, numbers: != 0).
+mlir::Value scalarTruth(mlir::OpBuilder &b, mlir::Location loc, mlir::Value v);
+/// An i1 as a bool byte (i8 0/1).
+mlir::Value boolToByte(mlir::OpBuilder &b, mlir::Location loc, mlir::Value i1);
+
 /// Converts a scalar between ONNX element types with Cast semantics.
 mlir::Value castScalar(mlir::OpBuilder &b, mlir::Location loc, mlir::Value v,
                        DType from, DType to);

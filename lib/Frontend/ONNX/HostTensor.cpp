@@ -113,7 +113,8 @@ Type dtypeToMLIR(MLIRContext *ctx, DType t) {
   case DType::F16: return Float16Type::get(ctx);
   case DType::BF16: return BFloat16Type::get(ctx);
   case DType::F64: return Float64Type::get(ctx);
-  case DType::Bool: return IntegerType::get(ctx, 1);
+  // Bools are stored as bytes (0/1), like numpy and ONNX Runtime.
+  case DType::Bool: return IntegerType::get(ctx, 8);
   default:
     if (unsigned bits = dtypeBits(t))
       return IntegerType::get(ctx, bits);
@@ -321,10 +322,6 @@ bool HostTensor::fromBytes(DType t, llvm::ArrayRef<int64_t> shape,
 
 DenseElementsAttr HostTensor::toAttr(MLIRContext *ctx) const {
   auto type = RankedTensorType::get(shape, dtypeToMLIR(ctx, dtype));
-  if (dtype == DType::Bool) {
-    llvm::SmallVector<bool> values(i.begin(), i.end());
-    return DenseElementsAttr::get(type, llvm::ArrayRef<bool>(values));
-  }
   std::vector<char> raw = toBytes();
   return DenseElementsAttr::getFromRawBuffer(type, raw);
 }

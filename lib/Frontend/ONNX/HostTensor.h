@@ -44,7 +44,8 @@ unsigned dtypeBits(DType t);
 const char *dtypeName(DType t);
 /// The numpy dtype string ("<f4", "|b1", ...) of `t`.
 const char *dtypeNumpy(DType t);
-/// The signless MLIR element type used for `t` (ui8 is i8, bool is i1).
+/// The signless MLIR element type used for `t` (ui8 is i8; bool is i8
+/// holding 0 or 1, so bool tensors have numpy's byte layout in memory).
 mlir::Type dtypeToMLIR(mlir::MLIRContext *ctx, DType t);
 
 /// A dense host tensor. Values of float types are kept as double rounded to

@@ -396,7 +396,7 @@ LogicalResult convertCompare(NodeContext &ctx) {
                   : op == "LessOrEqual" ? arith::CmpFPredicate::OLE
                   : op == "Greater"     ? arith::CmpFPredicate::OGT
                                         : arith::CmpFPredicate::OGE;
-      return arith::CmpFOp::create(b, loc, pred, x, y);
+      return boolToByte(b, loc, arith::CmpFOp::create(b, loc, pred, x, y));
     }
     using P = arith::CmpIPredicate;
     P pred = op == "Equal"         ? P::eq
@@ -404,14 +404,15 @@ LogicalResult convertCompare(NodeContext &ctx) {
              : op == "LessOrEqual" ? (isUnsigned ? P::ule : P::sle)
              : op == "Greater"     ? (isUnsigned ? P::ugt : P::sgt)
                                    : (isUnsigned ? P::uge : P::sge);
-    return arith::CmpIOp::create(b, loc, pred, x, y);
+    return boolToByte(b, loc, arith::CmpIOp::create(b, loc, pred, x, y));
   });
 }
 
 LogicalResult convertWhere(NodeContext &ctx) {
   return convertMap(ctx, ctx.dtype(1),
                     [&](OpBuilder &b, Location loc, ValueRange a) -> Value {
-                      return arith::SelectOp::create(b, loc, a[0], a[1], a[2]);
+                      return arith::SelectOp::create(
+                          b, loc, scalarTruth(b, loc, a[0]), a[1], a[2]);
                     });
 }
 

@@ -52,10 +52,10 @@ LogicalResult convertSoftmaxFamily(NodeContext &ctx) {
   if (op == "Hardmax") {
     // One-hot of the first maximum along the axis.
     Value m = emitReduce(b, loc, x, axes, true, ReduceKind::Max, false);
-    Value isMax = ew(b, loc, {x, m}, xShape, b.getI1Type(),
+    Value isMax = ew(b, loc, {x, m}, xShape, b.getI8Type(),
                      [](OpBuilder &nb, Location l, ValueRange a) -> Value {
-                       return arith::CmpFOp::create(
-                           nb, l, arith::CmpFPredicate::OEQ, a[0], a[1]);
+                       return boolToByte(nb, l, arith::CmpFOp::create(
+                           nb, l, arith::CmpFPredicate::OEQ, a[0], a[1]));
                      });
     // Index of the first max: min over (isMax ? idx : n).
     int64_t n = xShape[axes[0]], ax = axes[0];
@@ -64,7 +64,8 @@ LogicalResult convertSoftmaxFamily(NodeContext &ctx) {
                       Value i = arith::IndexCastOp::create(
                           nb, l, nb.getI64Type(), linalg::IndexOp::create(nb, l, ax));
                       return arith::SelectOp::create(
-                          nb, l, a[0], i, emitScalar(nb, l, nb.getI64Type(), (double)n));
+                          nb, l, scalarTruth(nb, l, a[0]), i,
+                          emitScalar(nb, l, nb.getI64Type(), (double)n));
                     });
     Value first = emitReduce(b, loc, idxs, axes, true, ReduceKind::Min, false);
     r = ew(b, loc, {first}, xShape, elem,
