@@ -14,6 +14,7 @@
 #include "llvm/Support/Path.h"
 
 #include <dlfcn.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -102,6 +103,15 @@ static bool parseTensors(const llvm::json::Array *arr,
 
 extern "C" qrt_model *qrt_load(const char *dir, char *error,
                                size_t error_size) {
+  // Compiled models malloc and free their intermediate buffers on every run.
+  // Keep freed blocks in the heap instead of returning them to the kernel,
+  // so repeated runs do not page-fault on fresh memory each time.
+  static bool tuned = [] {
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    return true;
+  }();
+  (void)tuned;
   llvm::SmallString<256> manifestPath(dir);
   llvm::sys::path::append(manifestPath, "manifest.json");
   auto buf = llvm::MemoryBuffer::getFile(manifestPath);

@@ -42,7 +42,7 @@ struct LowerVectorsPass : impl::LowerVectorsPassBase<LowerVectorsPass> {
           vector::populateVectorTransposeLoweringPatterns(
               p, vector::VectorTransposeLowering::Shuffle1D);
           vector::populateVectorMultiReductionLoweringPatterns(
-              p, vector::VectorMultiReductionLowering::InnerParallel);
+              p, vector::VectorMultiReductionLowering::InnerReduction);
           vector::populateVectorBroadcastLoweringPatterns(p);
           vector::populateVectorMaskOpLoweringPatterns(p);
           vector::populateVectorShapeCastLoweringPatterns(p);

@@ -116,8 +116,15 @@ struct TileAndVectorizePass
       rewriter.replaceOp(op, tiled->replacements);
       Operation *tile = tiled->tiledOps.back();
       rewriter.setInsertionPoint(tile);
-      FailureOr<linalg::VectorizationResult> vectorized =
-          linalg::vectorize(rewriter, tile);
+      // Contractions become vector.contract with matmul maps, so operands
+      // are read as plain row-major tiles.
+      auto tileOp = dyn_cast<linalg::LinalgOp>(tile);
+      bool contraction = tileOp && linalg::isaContractionOpInterface(tileOp);
+      FailureOr<linalg::VectorizationResult> vectorized = linalg::vectorize(
+          rewriter, tile, /*inputVectorSizes=*/{}, /*scalableDims=*/{},
+          /*vectorizeNDExtract=*/false, /*flatten1DDepthwiseConv=*/false,
+          /*assumeDynamicDimsMatchVecSizes=*/false,
+          /*createNamedContraction=*/contraction);
       if (failed(vectorized)) {
         LLVM_DEBUG(llvm::dbgs() << "vectorization failed: " << *tile << "\n");
         continue;
