@@ -2,11 +2,12 @@
 
 // The whole x86 pipeline: TOSA to linalg, bufferization with results as
 // out-parameters, outlined kernels, and the LLVM dialect at the end.
-// The matmul is tiled and vectorized: vector multiplies, no scalar loop.
+// The matmul is tiled, vectorized as vector.contract and lowered to
+// outer-product FMAs on vectors.
 // CHECK-LABEL: llvm.func @main(
 // CHECK-NOT: tosa.
 // CHECK: llvm.call @main_k0
-// CHECK: llvm.fmul {{.*}} : vector<{{[0-9]+}}xf32>
+// CHECK: llvm.intr.fmuladd({{.*}}) : (vector<{{[0-9]+}}xf32>
 // CHECK: llvm.return
 // CHECK: llvm.func @main_k0(
 func.func @main(%a: tensor<1x4x8xf32>, %b: tensor<1x8x2xf32>) -> tensor<1x4x2xf32> {
