@@ -141,10 +141,10 @@ LogicalResult GraphImporter::checkOpset() {
     opsets[""] = 9;
     return success();
   }
-  if (it->second < 7 || it->second > 22)
+  if (it->second < 1 || it->second > 22)
     return emitError(loc) << "unsupported ONNX opset " << it->second
                           << " for the default domain (qopt imports opsets "
-                             "9-17; 7, 8 and up to 22 are best effort)";
+                             "9-17; 1-8 and 18-22 are best effort)";
   return success();
 }
 
@@ -208,6 +208,11 @@ LogicalResult GraphImporter::importInputs(const onnx::GraphProto &graph,
   for (auto &entry : options.inputShapes)
     if (!inputNames.contains(entry.getKey()) && entry.getValue().size() == 1)
       dims[entry.getKey()] = entry.getValue()[0];
+  for (auto &entry : options.frozenInputs)
+    if (!inputNames.contains(entry.first))
+      return emitError(UnknownLoc::get(&ctx))
+             << "--freeze-input names '" << entry.first
+             << "', which is not an input of the model";
   for (auto &entry : options.inputShapes)
     if (!inputNames.contains(entry.getKey()) && !dims.count(entry.getKey()))
       return emitError(UnknownLoc::get(&ctx))
@@ -216,6 +221,30 @@ LogicalResult GraphImporter::importInputs(const onnx::GraphProto &graph,
   for (const onnx::ValueInfoProto &vi : graph.input()) {
     if (has(vi.name()))
       continue; // An initializer listed as input (IR version < 4).
+    auto frozen = options.frozenInputs.find(vi.name());
+    if (frozen != options.frozenInputs.end()) {
+      // Specialized to a constant: shape tensors passed as inputs.
+      const auto &tt = vi.type().tensor_type();
+      Location loc = NameLoc::get(StringAttr::get(&ctx, vi.name()));
+      DType dtype = (DType)frozen->second.dtype;
+      if ((DType)tt.elem_type() != dtype)
+        return emitError(loc) << "--freeze-input for '" << vi.name()
+                              << "' has type " << dtypeName(dtype)
+                              << " but the input is "
+                              << dtypeName((DType)tt.elem_type());
+      HostTensor value;
+      if (!HostTensor::fromBytes(dtype, frozen->second.shape,
+                                 frozen->second.data, value))
+        return emitError(loc) << "--freeze-input for '" << vi.name()
+                              << "': data does not match its shape";
+      TensorRef ref;
+      ref.dtype = dtype;
+      ref.shape = value.shape;
+      ref.host = std::move(value);
+      define(vi.name(), std::move(ref));
+      used.insert(vi.name());
+      continue;
+    }
     Location loc = NameLoc::get(StringAttr::get(&ctx, vi.name()));
     if (!vi.type().has_tensor_type())
       return emitError(loc) << "graph input '" << vi.name()
@@ -278,9 +307,9 @@ LogicalResult GraphImporter::importInputs(const onnx::GraphProto &graph,
       }
     }
     for (int64_t d : shape)
-      if (d <= 0)
+      if (d < 0)
         return emitError(loc) << "graph input '" << vi.name()
-                              << "' has a non-positive dimension in "
+                              << "' has a negative dimension in "
                               << shapeToString(shape);
     auto type = RankedTensorType::get(shape, dtypeToMLIR(&ctx, dtype));
     argTypes.push_back(type);

@@ -67,6 +67,7 @@ void buildX86LLVMPipeline(OpPassManager &pm) {
   pm.addPass(createConvertVectorToLLVMPass(toLLVM));
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
+  pm.addPass(createConvertMathToFuncs());
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createConvertMathToLibmPass());
   pm.addPass(createConvertToLLVMPass());

@@ -18,6 +18,7 @@
 #include "llvm/ADT/StringRef.h"
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,13 @@ class DialectRegistry;
 
 namespace qopt::onnx_frontend {
 
+/// A graph input fixed to a constant value at compile time.
+struct FrozenInput {
+  int dtype = 0; // ONNX TensorProto data type
+  std::vector<int64_t> shape;
+  std::vector<char> data;
+};
+
 /// Options that steer one import.
 struct ImportOptions {
   /// Static shapes for graph inputs, keyed by input name. They replace the
@@ -35,6 +43,10 @@ struct ImportOptions {
   /// Value used for any symbolic dimension named in `dimValues` (for
   /// example `batch=1`), applied to every input that uses that name.
   llvm::StringMap<int64_t> dimValues;
+  /// Graph inputs replaced by constants (name -> raw little-endian data of
+  /// the input's declared type and the given shape). Used for shape tensors
+  /// that exporters pass as inputs.
+  std::map<std::string, FrozenInput> frozenInputs;
   /// Name of the emitted function.
   std::string functionName = "main";
   /// Constants with at least this many bytes become `dense_resource` blobs;
