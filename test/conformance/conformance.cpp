@@ -174,13 +174,18 @@ Outcome runTest(const std::string &testDir, const onnx::ModelProto &model,
   options.x86.optLevel = 2;
   bool compiled = succeeded(qopt::compileModel(context, options));
   if (!compiled && diagnostics.find("known at compile time") != std::string::npos) {
-    // Shape tensors given as graph inputs: specialize the integer vectors
-    // of the first data set, as `qopt --freeze-input` does.
+    // Shape-like tensors given as graph inputs (shapes, axes, scales,
+    // roi): specialize the small vectors of the first data set, as
+    // `qopt --freeze-input` does.
     for (size_t i = 0; i < inputNames.size() && i < ins0->size(); ++i) {
       const qopt::io::Tensor &t = (*ins0)[i];
-      if ((t.dtype == "int64" || t.dtype == "int32") && t.shape.size() <= 1) {
+      int onnxType = t.dtype == "int64"     ? 7
+                     : t.dtype == "int32"   ? 6
+                     : t.dtype == "float32" ? 1
+                                            : 0;
+      if (onnxType && t.shape.size() <= 1 && t.numElements() <= 16) {
         qopt::onnx_frontend::FrozenInput f;
-        f.dtype = t.dtype == "int64" ? 7 : 6;
+        f.dtype = onnxType;
         f.shape = t.shape;
         f.data = t.data;
         options.import.frozenInputs[inputNames[i]] = f;

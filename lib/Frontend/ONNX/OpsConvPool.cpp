@@ -1,12 +1,733 @@
-//===- OpsConvPool.cpp - ONNX convolution and pooling ----------------------===//
+//===- OpsConvPool.cpp - ONNX convolution, pooling and resizing ------------===//
+//
+// Convolutions of any spatial rank and group count become one grouped
+// linalg.generic over [N, G, C/G, spatial...] (padding with tensor.pad);
+// ConvTranspose is rewritten as a stride-1 convolution of the zero-stuffed
+// input with the flipped kernel. Pools are window reductions; Resize and
+// Upsample gather through per-axis index/weight tables computed on the
+// host, since every shape is static.
+//
+//===----------------------------------------------------------------------===//
 
 #include "Builders.h"
 #include "ImportContext.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+
+#include <cmath>
+
 using namespace mlir;
 
 namespace qopt::onnx_frontend {
+namespace {
 
-void appendConvPoolConverters(std::vector<ConverterEntry> &t) {}
+/// Spatial window parameters shared by Conv, ConvTranspose and pools.
+struct Window {
+  SmallVector<int64_t> kernel, strides, dilations, padBegin, padEnd;
+};
+
+/// Reads kernel_shape/strides/dilations/pads/auto_pad for `spatial` dims of
+/// input `in` and computes explicit pads (SAME_* as ONNX defines them).
+FailureOr<Window> readWindow(NodeContext &ctx, ArrayRef<int64_t> in,
+                             ArrayRef<int64_t> kernel, bool ceilMode) {
+  size_t d = in.size();
+  Window w;
+  w.kernel.assign(kernel.begin(), kernel.end());
+  auto orDefault = [&](StringRef name, int64_t dflt) {
+    SmallVector<int64_t> v(d, dflt);
+    if (auto a = ctx.attrInts(name))
+      if (a->size() == d)
+        v.assign(a->begin(), a->end());
+    return v;
+  };
+  w.strides = orDefault("strides", 1);
+  w.dilations = orDefault("dilations", 1);
+  w.padBegin.assign(d, 0);
+  w.padEnd.assign(d, 0);
+  std::string autoPad = ctx.attrString("auto_pad", "NOTSET");
+  if (autoPad == "NOTSET") {
+    if (auto p = ctx.attrInts("pads")) {
+      if (p->size() != 2 * d) {
+        (void)ctx.fail("pads has " + std::to_string(p->size()) +
+                       " entries for " + std::to_string(d) + " spatial dims");
+        return failure();
+      }
+      for (size_t i = 0; i < d; ++i) {
+        w.padBegin[i] = (*p)[i];
+        w.padEnd[i] = (*p)[i + d];
+      }
+    }
+  } else if (autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER") {
+    for (size_t i = 0; i < d; ++i) {
+      int64_t out = (in[i] + w.strides[i] - 1) / w.strides[i];
+      int64_t eff = (w.kernel[i] - 1) * w.dilations[i] + 1;
+      int64_t total = std::max<int64_t>(0, (out - 1) * w.strides[i] + eff - in[i]);
+      int64_t small = total / 2, big = total - small;
+      w.padBegin[i] = autoPad == "SAME_UPPER" ? small : big;
+      w.padEnd[i] = autoPad == "SAME_UPPER" ? big : small;
+    }
+  } else if (autoPad != "VALID") {
+    (void)ctx.fail("unknown auto_pad '" + autoPad + "'");
+    return failure();
+  }
+  (void)ceilMode;
+  return w;
+}
+
+/// Output size of one spatial dim.
+int64_t windowOut(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb,
+                  int64_t pe, bool ceilMode) {
+  int64_t eff = (k - 1) * d + 1;
+  int64_t span = in + pb + pe - eff;
+  if (span < 0)
+    return 0;
+  int64_t out = ceilMode ? (span + s - 1) / s + 1 : span / s + 1;
+  // The last window must start inside the input or the begin padding.
+  if (ceilMode && (out - 1) * s >= in + pb)
+    --out;
+  return out;
+}
+
+/// A grouped N-d convolution on padded input x [N, C, I...] with weights
+/// w [M, C/G, K...] (stride/dilation from `win`), as one generic over
+/// [N, G, M/G, O..., C/G, K...]. Returns [N, M, O...].
+Value emitGroupedConv(OpBuilder &b, Location loc, Value x, Value w,
+                      int64_t groups, const Window &win, ArrayRef<int64_t> outSpatial,
+                      Type elem) {
+  MLIRContext *ctx = b.getContext();
+  auto xs = cast<RankedTensorType>(x.getType()).getShape();
+  auto ws = cast<RankedTensorType>(w.getType()).getShape();
+  int64_t n = xs[0], c = xs[1], m = ws[0];
+  int64_t cg = c / groups, mg = m / groups;
+  int64_t d = outSpatial.size();
+  SmallVector<int64_t> xg = {n, groups, cg};
+  xg.append(xs.begin() + 2, xs.end());
+  SmallVector<int64_t> wg = {groups, mg, cg};
+  wg.append(ws.begin() + 2, ws.end());
+  Value x5 = emitReshape(b, loc, x, xg);
+  Value w5 = emitReshape(b, loc, w, wg);
+  // Loops: n g m o_0..o_{d-1} c k_0..k_{d-1}
+  int64_t nLoops = 4 + 2 * d;
+  auto dim = [&](int64_t i) { return getAffineDimExpr(i, ctx); };
+  int64_t oBase = 3, cLoop = 3 + d, kBase = 4 + d;
+  SmallVector<AffineExpr> xe = {dim(0), dim(1), dim(cLoop)};
+  for (int64_t i = 0; i < d; ++i)
+    xe.push_back(dim(oBase + i) * win.strides[i] + dim(kBase + i) * win.dilations[i]);
+  SmallVector<AffineExpr> we = {dim(1), dim(2), dim(cLoop)};
+  for (int64_t i = 0; i < d; ++i)
+    we.push_back(dim(kBase + i));
+  SmallVector<AffineExpr> oe = {dim(0), dim(1), dim(2)};
+  for (int64_t i = 0; i < d; ++i)
+    oe.push_back(dim(oBase + i));
+  SmallVector<AffineMap> maps = {AffineMap::get(nLoops, 0, xe, ctx),
+                                 AffineMap::get(nLoops, 0, we, ctx),
+                                 AffineMap::get(nLoops, 0, oe, ctx)};
+  SmallVector<utils::IteratorType> iters(3 + d, utils::IteratorType::parallel);
+  iters.append(1 + d, utils::IteratorType::reduction);
+  SmallVector<int64_t> outShape = {n, groups, mg};
+  outShape.append(outSpatial.begin(), outSpatial.end());
+  Value init = tensor::EmptyOp::create(b, loc, outShape, elem);
+  Value zero = emitScalar(b, loc, elem, 0.0);
+  Value filled =
+      linalg::FillOp::create(b, loc, ValueRange{zero}, ValueRange{init}).getResult(0);
+  Value r = linalg::GenericOp::create(
+                b, loc, TypeRange{filled.getType()}, ValueRange{x5, w5},
+                ValueRange{filled}, maps, iters,
+                [&](OpBuilder &nb, Location l, ValueRange a) {
+                  Value p = arith::MulFOp::create(nb, l, a[0], a[1]);
+                  linalg::YieldOp::create(nb, l,
+                                          Value(arith::AddFOp::create(nb, l, a[2], p)));
+                })
+                .getResult(0);
+  SmallVector<int64_t> finalShape = {n, m};
+  finalShape.append(outSpatial.begin(), outSpatial.end());
+  return emitReshape(b, loc, r, finalShape);
+}
+
+Value addChannelBias(OpBuilder &b, Location loc, Value y, Value bias) {
+  auto ys = cast<RankedTensorType>(y.getType()).getShape();
+  SmallVector<int64_t> bshape(ys.size(), 1);
+  bshape[1] = ys[1];
+  Value b2 = emitReshape(b, loc, bias, bshape);
+  return emitElementwise(b, loc, ValueRange{y, b2}, ys,
+                         cast<RankedTensorType>(y.getType()).getElementType(),
+                         [](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                           return arith::AddFOp::create(nb, l, a[0], a[1]);
+                         });
+}
+
+LogicalResult convertConv(NodeContext &ctx) {
+  if (!isFloatDType(ctx.dtype(0)))
+    return ctx.fail("only floating-point convolutions are supported");
+  auto xs = ctx.shape(0), ws = ctx.shape(1);
+  if (xs.size() < 3 || ws.size() != xs.size())
+    return ctx.fail("expects X [N, C, spatial...] and W [M, C/group, k...] of "
+                    "the same rank, got " + shapeToString(xs) + " and " +
+                    shapeToString(ws));
+  int64_t groups = ctx.attrInt("group", 1);
+  int64_t c = xs[1], m = ws[0];
+  if (groups <= 0 || c % groups || m % groups || ws[1] != c / groups)
+    return ctx.fail("channels " + std::to_string(c) + " and weights " +
+                    shapeToString(ws) + " do not match group " +
+                    std::to_string(groups));
+  ArrayRef<int64_t> spatialIn = xs.drop_front(2), kernel = ws.drop_front(2);
+  if (auto k = ctx.attrInts("kernel_shape"))
+    if (SmallVector<int64_t>(k->begin(), k->end()) != SmallVector<int64_t>(kernel))
+      return ctx.fail("kernel_shape does not match the weights");
+  auto win = readWindow(ctx, spatialIn, kernel, false);
+  if (failed(win))
+    return failure();
+  SmallVector<int64_t> outSpatial;
+  for (size_t i = 0; i < spatialIn.size(); ++i)
+    outSpatial.push_back(windowOut(spatialIn[i], kernel[i], win->strides[i],
+                                   win->dilations[i], win->padBegin[i],
+                                   win->padEnd[i], false));
+  OpBuilder &b = ctx.b;
+  Location loc = ctx.loc;
+  SmallVector<int64_t> lo = {0, 0}, hi = {0, 0};
+  lo.append(win->padBegin.begin(), win->padBegin.end());
+  hi.append(win->padEnd.begin(), win->padEnd.end());
+  Value x = emitPad(b, loc, ctx.value(0), lo, hi, 0.0);
+  Value y = emitGroupedConv(b, loc, x, ctx.value(1), groups, *win, outSpatial,
+                            ctx.elemType(ctx.dtype(0)));
+  if (ctx.hasInput(2))
+    y = addChannelBias(b, loc, y, ctx.value(2));
+  ctx.setOutput(0, y, ctx.dtype(0));
+  return success();
+}
+
+LogicalResult convertConvTranspose(NodeContext &ctx) {
+  if (!isFloatDType(ctx.dtype(0)))
+    return ctx.fail("only floating-point convolutions are supported");
+  auto xs = ctx.shape(0), ws = ctx.shape(1);
+  if (xs.size() < 3 || ws.size() != xs.size())
+    return ctx.fail("expects X [N, C, spatial...] and W [C, M/group, k...]");
+  int64_t groups = ctx.attrInt("group", 1);
+  int64_t n = xs[0], c = xs[1], mg = ws[1], m = mg * groups;
+  if (ws[0] != c || c % groups)
+    return ctx.fail("weights " + shapeToString(ws) + " do not match " +
+                    std::to_string(c) + " input channels");
+  size_t d = xs.size() - 2;
+  ArrayRef<int64_t> in = xs.drop_front(2), kernel = ws.drop_front(2);
+  auto getInts = [&](StringRef name, int64_t dflt) {
+    SmallVector<int64_t> v(d, dflt);
+    if (auto a = ctx.attrInts(name))
+      if (a->size() == d)
+        v.assign(a->begin(), a->end());
+    return v;
+  };
+  SmallVector<int64_t> strides = getInts("strides", 1),
+                       dil = getInts("dilations", 1),
+                       outPad = getInts("output_padding", 0);
+  SmallVector<int64_t> pb(d, 0), pe(d, 0), outSpatial(d);
+  std::string autoPad = ctx.attrString("auto_pad", "NOTSET");
+  auto outShapeAttr = ctx.attrInts("output_shape");
+  for (size_t i = 0; i < d; ++i) {
+    int64_t full = strides[i] * (in[i] - 1) + outPad[i] +
+                   (kernel[i] - 1) * dil[i] + 1;
+    if (outShapeAttr || autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER") {
+      int64_t target = outShapeAttr
+                           ? (*outShapeAttr)[outShapeAttr->size() - d + i]
+                           : in[i] * strides[i];
+      // ONNX's reference splits with floor division (the total may be
+      // negative when output_shape exceeds the natural size).
+      int64_t total = full - target;
+      int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);
+      bool upper = autoPad == "SAME_UPPER";
+      pb[i] = upper ? half : total - half;
+      pe[i] = total - pb[i];
+    } else if (auto p = ctx.attrInts("pads")) {
+      pb[i] = (*p)[i];
+      pe[i] = (*p)[i + d];
+    }
+    outSpatial[i] = full - pb[i] - pe[i];
+  }
+  OpBuilder &b = ctx.b;
+  Location loc = ctx.loc;
+  Type elem = ctx.elemType(ctx.dtype(0));
+  // Zero-stuff the input by the strides, then pad by (k-1)*d - pads.
+  SmallVector<int64_t> stuffed = {n, c};
+  for (size_t i = 0; i < d; ++i)
+    stuffed.push_back((in[i] - 1) * strides[i] + 1);
+  Value x = ctx.value(0);
+  bool anyStride = llvm::any_of(strides, [](int64_t s) { return s != 1; });
+  if (anyStride) {
+    Value zeros = emitSplat(b, loc, stuffed, elem, 0.0);
+    SmallVector<int64_t> off(d + 2, 0), st = {1, 1};
+    st.append(strides.begin(), strides.end());
+    x = tensor::InsertSliceOp::create(b, loc, x, zeros, ValueRange{}, ValueRange{},
+                                      ValueRange{}, b.getDenseI64ArrayAttr(off),
+                                      b.getDenseI64ArrayAttr(xs),
+                                      b.getDenseI64ArrayAttr(st));
+  }
+  SmallVector<int64_t> lo = {0, 0}, hi = {0, 0}, cropOff(d + 2, 0),
+                       cropSize = {n, c};
+  bool crop = false;
+  for (size_t i = 0; i < d; ++i) {
+    int64_t l = (kernel[i] - 1) * dil[i] - pb[i];
+    int64_t h = (kernel[i] - 1) * dil[i] - pe[i] + outPad[i];
+    lo.push_back(std::max<int64_t>(l, 0));
+    hi.push_back(std::max<int64_t>(h, 0));
+    cropOff[i + 2] = std::max<int64_t>(-l, 0);
+    cropSize.push_back(stuffed[i + 2] + lo.back() + hi.back() -
+                       cropOff[i + 2] - std::max<int64_t>(-h, 0));
+    crop |= l < 0 || h < 0;
+  }
+  x = emitPad(b, loc, x, lo, hi, 0.0);
+  if (crop)
+    x = emitSlice(b, loc, x, cropOff, cropSize, SmallVector<int64_t>(d + 2, 1));
+  // Weights [C, M/G, k...] -> [M, C/G, k...] with flipped spatial axes.
+  MLIRContext *mctx = ctx.ctx();
+  int64_t cg = c / groups;
+  SmallVector<int64_t> wOut = {m, cg};
+  wOut.append(kernel.begin(), kernel.end());
+  // out[g*mg + j, i, k] = w[g*cg + i, j, K-1-k]: via [G, CG, MG, K] view.
+  SmallVector<int64_t> wView = {groups, cg, mg};
+  wView.append(kernel.begin(), kernel.end());
+  Value w4 = emitReshape(b, loc, ctx.value(1), wView);
+  SmallVector<int64_t> flippedShape = {groups, mg, cg};
+  flippedShape.append(kernel.begin(), kernel.end());
+  SmallVector<AffineExpr> ex = {getAffineDimExpr(0, mctx), getAffineDimExpr(2, mctx),
+                                getAffineDimExpr(1, mctx)};
+  for (size_t i = 0; i < d; ++i)
+    ex.push_back(getAffineConstantExpr(kernel[i] - 1, mctx) -
+                 getAffineDimExpr(3 + i, mctx));
+  SmallVector<AffineMap> maps = {AffineMap::get(3 + d, 0, ex, mctx),
+                                 b.getMultiDimIdentityMap(3 + d)};
+  Value init = tensor::EmptyOp::create(b, loc, flippedShape, elem);
+  Value flipped = linalg::GenericOp::create(
+                      b, loc, TypeRange{init.getType()}, ValueRange{w4},
+                      ValueRange{init}, maps,
+                      SmallVector<utils::IteratorType>(3 + d, utils::IteratorType::parallel),
+                      [](OpBuilder &nb, Location l, ValueRange a) {
+                        linalg::YieldOp::create(nb, l, a[0]);
+                      })
+                      .getResult(0);
+  Value w = emitReshape(b, loc, flipped, wOut);
+  Window win;
+  win.kernel.assign(kernel.begin(), kernel.end());
+  win.strides.assign(d, 1);
+  win.dilations = dil;
+  Value y = emitGroupedConv(b, loc, x, w, groups, win, outSpatial, elem);
+  if (ctx.hasInput(2))
+    y = addChannelBias(b, loc, y, ctx.value(2));
+  ctx.setOutput(0, y, ctx.dtype(0));
+  return success();
+}
+
+/// MaxPool / AveragePool / LpPool-style window reduction.
+LogicalResult convertPool(NodeContext &ctx) {
+  bool isMax = ctx.opType() == "MaxPool";
+  if (!isFloatDType(ctx.dtype(0)) && !isMax)
+    return ctx.fail("expects a floating-point input");
+  if (ctx.hasOutput(1))
+    return ctx.fail("the Indices output of MaxPool is not supported");
+  auto xs = ctx.shape(0);
+  if (xs.size() < 3)
+    return ctx.fail("expects X [N, C, spatial...]");
+  auto k = ctx.attrInts("kernel_shape");
+  size_t d = xs.size() - 2;
+  if (!k || k->size() != d)
+    return ctx.fail("kernel_shape is missing or has the wrong rank");
+  bool ceilMode = ctx.attrInt("ceil_mode", 0);
+  ArrayRef<int64_t> in = xs.drop_front(2);
+  auto win = readWindow(ctx, in, *k, ceilMode);
+  if (failed(win))
+    return failure();
+  SmallVector<int64_t> outSpatial;
+  for (size_t i = 0; i < d; ++i)
+    outSpatial.push_back(windowOut(in[i], (*k)[i], win->strides[i],
+                                   win->dilations[i], win->padBegin[i],
+                                   win->padEnd[i], ceilMode));
+  OpBuilder &b = ctx.b;
+  Location loc = ctx.loc;
+  Type elem = ctx.elemType(ctx.dtype(0));
+  // Pad enough for the last (ceil-mode) window.
+  SmallVector<int64_t> lo = {0, 0}, hi = {0, 0};
+  for (size_t i = 0; i < d; ++i) {
+    lo.push_back(win->padBegin[i]);
+    int64_t need = (outSpatial[i] - 1) * win->strides[i] +
+                   ((*k)[i] - 1) * win->dilations[i] + 1;
+    hi.push_back(std::max<int64_t>(need - in[i] - win->padBegin[i], 0));
+  }
+  double padValue = isMax ? -std::numeric_limits<double>::infinity() : 0.0;
+  if (isMax && !isa<FloatType>(elem))
+    padValue = isUnsignedDType(ctx.dtype(0)) ? 0.0 : -128.0;
+  Value x = emitPad(b, loc, ctx.value(0), lo, hi, padValue);
+  MLIRContext *mctx = ctx.ctx();
+  int64_t nLoops = 2 + 2 * d;
+  SmallVector<AffineExpr> xe = {getAffineDimExpr(0, mctx), getAffineDimExpr(1, mctx)};
+  SmallVector<AffineExpr> oe = xe;
+  for (size_t i = 0; i < d; ++i) {
+    xe.push_back(getAffineDimExpr(2 + i, mctx) * win->strides[i] +
+                 getAffineDimExpr(2 + d + i, mctx) * win->dilations[i]);
+    oe.push_back(getAffineDimExpr(2 + i, mctx));
+  }
+  // The kernel window as a shape-only operand.
+  Value window = tensor::EmptyOp::create(b, loc, *k, elem);
+  SmallVector<AffineExpr> ke;
+  for (size_t i = 0; i < d; ++i)
+    ke.push_back(getAffineDimExpr(2 + d + i, mctx));
+  SmallVector<AffineMap> maps = {AffineMap::get(nLoops, 0, xe, mctx),
+                                 AffineMap::get(nLoops, 0, ke, mctx),
+                                 AffineMap::get(nLoops, 0, oe, mctx)};
+  SmallVector<utils::IteratorType> iters(2 + d, utils::IteratorType::parallel);
+  iters.append(d, utils::IteratorType::reduction);
+  SmallVector<int64_t> outShape = {xs[0], xs[1]};
+  outShape.append(outSpatial.begin(), outSpatial.end());
+  ReduceKind kind = isMax ? ReduceKind::Max : ReduceKind::Sum;
+  Value init = tensor::EmptyOp::create(b, loc, outShape, elem);
+  Value id = emitReduceInit(b, loc, elem, kind, isUnsignedDType(ctx.dtype(0)));
+  Value filled =
+      linalg::FillOp::create(b, loc, ValueRange{id}, ValueRange{init}).getResult(0);
+  bool isUnsigned = isUnsignedDType(ctx.dtype(0));
+  Value r = linalg::GenericOp::create(
+                b, loc, TypeRange{filled.getType()}, ValueRange{x, window},
+                ValueRange{filled}, maps, iters,
+                [&](OpBuilder &nb, Location l, ValueRange a) {
+                  linalg::YieldOp::create(
+                      nb, l, combineScalars(nb, l, kind, a[2], a[0], isUnsigned));
+                })
+                .getResult(0);
+  if (!isMax) {
+    // Divide by the number of counted elements of each window, computed on
+    // the host for every output position.
+    bool includePad = ctx.attrInt("count_include_pad", 0);
+    HostTensor counts(DType::F32, outSpatial);
+    SmallVector<int64_t> strides = rowMajorStrides(outSpatial);
+    for (int64_t idx = 0; idx < counts.numElements(); ++idx) {
+      int64_t total = 1;
+      for (size_t i = 0; i < d; ++i) {
+        int64_t o = (idx / strides[i]) % outSpatial[i], cnt = 0;
+        for (int64_t kk = 0; kk < (*k)[i]; ++kk) {
+          int64_t p = o * win->strides[i] + kk * win->dilations[i] - win->padBegin[i];
+          bool inside = includePad ? p >= -win->padBegin[i] && p < in[i] + win->padEnd[i]
+                                   : p >= 0 && p < in[i];
+          cnt += inside;
+        }
+        total *= cnt;
+      }
+      counts.setF(idx, (double)std::max<int64_t>(total, 1));
+    }
+    Value countV = emitConstant(b, loc, counts.castTo(ctx.dtype(0)), 1 << 30);
+    r = emitElementwise(b, loc, ValueRange{r, countV}, outShape, elem,
+                        [](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                          return arith::DivFOp::create(nb, l, a[0], a[1]);
+                        });
+  }
+  ctx.setOutput(0, r, ctx.dtype(0));
+  return success();
+}
+
+LogicalResult convertGlobalPool(NodeContext &ctx) {
+  bool isMax = ctx.opType() == "GlobalMaxPool";
+  auto xs = ctx.shape(0);
+  if (xs.size() < 3)
+    return ctx.fail("expects X [N, C, spatial...]");
+  SmallVector<int64_t> axes;
+  int64_t count = 1;
+  for (size_t i = 2; i < xs.size(); ++i) {
+    axes.push_back(i);
+    count *= xs[i];
+  }
+  OpBuilder &b = ctx.b;
+  Value r = emitReduce(b, ctx.loc, ctx.value(0), axes, true,
+                       isMax ? ReduceKind::Max : ReduceKind::Sum, false);
+  if (!isMax) {
+    auto rt = cast<RankedTensorType>(r.getType());
+    r = emitElementwise(b, ctx.loc, r, rt.getShape(), rt.getElementType(),
+                        [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                          return arith::DivFOp::create(
+                              nb, l, a[0],
+                              emitScalar(nb, l, a[0].getType(), (double)count));
+                        });
+  }
+  ctx.setOutput(0, r, ctx.dtype(0));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Resize / Upsample
+//===----------------------------------------------------------------------===//
+
+struct AxisTaps {
+  // For each output index: input indices and weights of its taps.
+  std::vector<std::vector<int64_t>> idx;
+  std::vector<std::vector<double>> w;
+};
+
+/// The input coordinate of output index `o`. `outLength` is the unrounded
+/// output length (in * scale when scales are given), as ONNX defines it.
+double sourceCoord(const std::string &mode, int64_t o, double scale,
+                   int64_t in, double outLength, double roiStart,
+                   double roiEnd) {
+  int64_t out = (int64_t)outLength;
+  if (mode == "asymmetric")
+    return o / scale;
+  if (mode == "align_corners")
+    return outLength == 1 ? 0.0 : o * (double)(in - 1) / (outLength - 1);
+  if (mode == "pytorch_half_pixel")
+    return out > 1 ? (o + 0.5) / scale - 0.5 : 0.0;
+  if (mode == "tf_crop_and_resize")
+    return out > 1 ? roiStart * (in - 1) +
+                         o * (roiEnd - roiStart) * (in - 1) / (out - 1)
+                   : 0.5 * (roiStart + roiEnd) * (in - 1);
+  if (mode == "tf_half_pixel_for_nn")
+    return (o + 0.5) / scale;
+  if (mode == "half_pixel_symmetric") {
+    double adj = out / (scale * in);
+    double center = in / 2.0;
+    double offset = center * (1 - adj);
+    return offset + (o + 0.5) / scale - 0.5;
+  }
+  return (o + 0.5) / scale - 0.5; // half_pixel
+}
+
+AxisTaps buildTaps(const std::string &mode, const std::string &coordMode,
+                   const std::string &nearestMode, double cubicA,
+                   bool excludeOutside, int64_t in, int64_t out,
+                   double outLength, double scale, double roiStart,
+                   double roiEnd) {
+  AxisTaps t;
+  for (int64_t o = 0; o < out; ++o) {
+    double x = sourceCoord(coordMode, o, scale, in, outLength, roiStart, roiEnd);
+    std::vector<int64_t> idx;
+    std::vector<double> w;
+    if (mode == "nearest") {
+      int64_t i;
+      if (nearestMode == "floor")
+        i = (int64_t)std::floor(x);
+      else if (nearestMode == "ceil")
+        i = (int64_t)std::ceil(x);
+      else if (nearestMode == "round_prefer_ceil")
+        i = (int64_t)std::floor(x + 0.5);
+      else // round_prefer_floor
+        i = x == std::floor(x) + 0.5 ? (int64_t)std::floor(x)
+                                     : (int64_t)std::round(x);
+      idx.push_back(std::clamp<int64_t>(i, 0, in - 1));
+      w.push_back(1.0);
+    } else if (mode == "linear") {
+      if (coordMode != "tf_crop_and_resize")
+        x = std::clamp<double>(x, 0.0, (double)in - 1);
+      int64_t i0 = (int64_t)std::floor(x);
+      double f = x - i0;
+      idx = {std::clamp<int64_t>(i0, 0, in - 1),
+             std::clamp<int64_t>(i0 + 1, 0, in - 1)};
+      w = {1.0 - f, f};
+    } else { // cubic
+      int64_t i0 = (int64_t)std::floor(x);
+      double f = x - i0;
+      auto coeff = [&](double s) {
+        s = std::fabs(s);
+        if (s <= 1)
+          return ((cubicA + 2) * s - (cubicA + 3)) * s * s + 1;
+        if (s < 2)
+          return ((cubicA * s - 5 * cubicA) * s + 8 * cubicA) * s - 4 * cubicA;
+        return 0.0;
+      };
+      double sum = 0;
+      for (int64_t j = -1; j <= 2; ++j) {
+        int64_t p = i0 + j;
+        double c = coeff(j - f);
+        if (excludeOutside && (p < 0 || p >= in))
+          c = 0;
+        idx.push_back(std::clamp<int64_t>(p, 0, in - 1));
+        w.push_back(c);
+        sum += c;
+      }
+      if (excludeOutside && sum != 0)
+        for (double &c : w)
+          c /= sum;
+    }
+    t.idx.push_back(idx);
+    t.w.push_back(w);
+  }
+  return t;
+}
+
+LogicalResult emitResize(NodeContext &ctx, ArrayRef<double> scalesIn,
+                         ArrayRef<int64_t> sizesIn, const std::string &mode,
+                         const std::string &coordMode,
+                         const std::string &nearestMode, ArrayRef<double> roi) {
+  auto xs = ctx.shape(0);
+  size_t r = xs.size();
+  SmallVector<int64_t> outShape(r);
+  SmallVector<double> scales(r);
+  for (size_t i = 0; i < r; ++i) {
+    if (!sizesIn.empty()) {
+      outShape[i] = sizesIn[i];
+      scales[i] = (double)sizesIn[i] / xs[i];
+    } else {
+      scales[i] = scalesIn[i];
+      outShape[i] = (int64_t)std::floor(xs[i] * scalesIn[i]);
+    }
+  }
+  if (mode != "nearest" && mode != "linear" && mode != "cubic")
+    return ctx.fail("unsupported mode '" + mode + "'");
+  double cubicA = ctx.attrFloat("cubic_coeff_a", -0.75f);
+  bool exclude = ctx.attrInt("exclude_outside", 0);
+  if (coordMode == "tf_crop_and_resize" && mode != "nearest" &&
+      ctx.hasAttr("extrapolation_value"))
+    return ctx.fail("tf_crop_and_resize extrapolation is not supported");
+  // Axes that change get tap tables; the others pass through.
+  std::vector<AxisTaps> taps(r);
+  SmallVector<size_t> resized;
+  for (size_t i = 0; i < r; ++i) {
+    double rs = roi.size() == 2 * r ? roi[i] : 0.0;
+    double re = roi.size() == 2 * r ? roi[i + r] : 1.0;
+    if (outShape[i] == xs[i] && scales[i] == 1.0 && coordMode != "tf_crop_and_resize")
+      continue;
+    double outLength = sizesIn.empty() ? xs[i] * scales[i] : (double)outShape[i];
+    taps[i] = buildTaps(mode, coordMode, nearestMode, cubicA, exclude, xs[i],
+                        outShape[i], outLength, scales[i], rs, re);
+    resized.push_back(i);
+  }
+  OpBuilder &b = ctx.b;
+  Location loc = ctx.loc;
+  Type elem = ctx.elemType(ctx.dtype(0));
+  Value src = ctx.value(0);
+  if (resized.empty()) {
+    ctx.setOutput(0, src, ctx.dtype(0));
+    return success();
+  }
+  // Tables: for resized axis a, idx_a [out_a, T] (index) and w_a [out_a, T].
+  SmallVector<Value> tables;
+  SmallVector<int64_t> tapCount;
+  for (size_t a : resized) {
+    int64_t nt = taps[a].idx[0].size();
+    tapCount.push_back(nt);
+    HostTensor it(DType::I64, {outShape[a], nt}), wt(DType::F64, {outShape[a], nt});
+    for (int64_t o = 0; o < outShape[a]; ++o)
+      for (int64_t j = 0; j < nt; ++j) {
+        it.i[o * nt + j] = taps[a].idx[o][j];
+        wt.f[o * nt + j] = taps[a].w[o][j];
+      }
+    tables.push_back(emitConstant(b, loc, it, 1 << 30));
+    tables.push_back(emitConstant(b, loc, wt.castTo(isFloatDType(ctx.dtype(0)) ? ctx.dtype(0) : DType::F32), 1 << 30));
+  }
+  Value out = emitElementwise(
+      b, loc, ValueRange{}, outShape, elem,
+      [&](OpBuilder &nb, Location l, ValueRange) -> Value {
+        SmallVector<Value> outIdx;
+        for (size_t i = 0; i < r; ++i)
+          outIdx.push_back(linalg::IndexOp::create(nb, l, i));
+        // Sum over all tap combinations of the resized axes.
+        int64_t combos = 1;
+        for (int64_t t : tapCount)
+          combos *= t;
+        Type acc = isa<FloatType>(elem) ? elem : nb.getF32Type();
+        Value sum = emitScalar(nb, l, acc, 0.0);
+        for (int64_t cidx = 0; cidx < combos; ++cidx) {
+          SmallVector<Value> coords(outIdx);
+          Value weight;
+          int64_t rem = cidx;
+          for (size_t k = 0; k < resized.size(); ++k) {
+            int64_t tap = rem % tapCount[k];
+            rem /= tapCount[k];
+            size_t a = resized[k];
+            Value tapIdx = arith::ConstantIndexOp::create(nb, l, tap);
+            Value srcI = tensor::ExtractOp::create(nb, l, tables[2 * k],
+                                                   ValueRange{outIdx[a], tapIdx});
+            coords[a] = arith::IndexCastOp::create(nb, l, nb.getIndexType(), srcI);
+            Value w = tensor::ExtractOp::create(nb, l, tables[2 * k + 1],
+                                                ValueRange{outIdx[a], tapIdx});
+            weight = weight ? (Value)arith::MulFOp::create(nb, l, weight, w) : w;
+          }
+          Value v = tensor::ExtractOp::create(nb, l, src, coords);
+          if (mode == "nearest")
+            return v;
+          Value vf = isa<FloatType>(elem) ? v
+                                          : castScalar(nb, l, v, ctx.dtype(0), DType::F32);
+          sum = arith::AddFOp::create(nb, l, sum, arith::MulFOp::create(nb, l, vf, weight));
+        }
+        return isa<FloatType>(elem) ? sum
+                                    : castScalar(nb, l, sum, DType::F32, ctx.dtype(0));
+      });
+  ctx.setOutput(0, out, ctx.dtype(0));
+  return success();
+}
+
+std::vector<double> hostDoubles(const HostTensor *t) {
+  std::vector<double> v;
+  if (t)
+    for (int64_t k = 0; k < t->numElements(); ++k)
+      v.push_back(t->getF(k));
+  return v;
+}
+
+LogicalResult convertResize(NodeContext &ctx) {
+  std::string mode = ctx.attrString("mode", "nearest");
+  std::string coord = ctx.attrString("coordinate_transformation_mode",
+                                     ctx.opset < 11 ? "asymmetric" : "half_pixel");
+  std::string nearest = ctx.attrString("nearest_mode", "round_prefer_floor");
+  std::vector<double> roi, scales;
+  std::vector<int64_t> sizes;
+  if (ctx.opset < 11) {
+    if (!ctx.host(1))
+      return ctx.fail("scales must be known at compile time");
+    scales = hostDoubles(ctx.host(1));
+    // Opset 10 nearest rounds like round_prefer_floor? ORT uses floor for
+    // asymmetric opset 10 semantics.
+    nearest = "floor";
+  } else {
+    if (ctx.hasInput(1)) {
+      if (!ctx.host(1))
+        return ctx.fail("roi must be known at compile time");
+      roi = hostDoubles(ctx.host(1));
+    }
+    if (ctx.hasInput(2) && ctx.host(2) && ctx.host(2)->numElements() > 0)
+      scales = hostDoubles(ctx.host(2));
+    else if (ctx.hasInput(2) && !ctx.host(2))
+      return ctx.fail("scales must be known at compile time");
+    if (ctx.hasInput(3)) {
+      if (!ctx.host(3))
+        return ctx.fail("sizes must be known at compile time");
+      for (double v : hostDoubles(ctx.host(3)))
+        sizes.push_back((int64_t)v);
+    }
+  }
+  if (auto axes = ctx.attrInts("axes"))
+    return ctx.fail("the 'axes' attribute of Resize is not supported");
+  if (ctx.attrString("keep_aspect_ratio_policy", "stretch") != "stretch")
+    return ctx.fail("keep_aspect_ratio_policy other than stretch is not supported");
+  size_t r = ctx.rank(0);
+  if (sizes.empty() && scales.size() != r)
+    return ctx.fail("scales has " + std::to_string(scales.size()) +
+                    " entries for rank " + std::to_string(r));
+  if (!sizes.empty() && sizes.size() != r)
+    return ctx.fail("sizes has the wrong rank");
+  return emitResize(ctx, scales, sizes, mode, coord, nearest, roi);
+}
+
+LogicalResult convertUpsample(NodeContext &ctx) {
+  std::string mode = ctx.attrString("mode", "nearest");
+  std::vector<double> scales;
+  if (auto s = ctx.attrFloats("scales"))
+    scales.assign(s->begin(), s->end());
+  else if (ctx.hasInput(1) && ctx.host(1))
+    scales = hostDoubles(ctx.host(1));
+  else
+    return ctx.fail("scales must be known at compile time");
+  if (scales.size() != (size_t)ctx.rank(0))
+    return ctx.fail("scales has the wrong rank");
+  return emitResize(ctx, scales, {}, mode, "asymmetric", "floor", {});
+}
+
+} // namespace
+
+void appendConvPoolConverters(std::vector<ConverterEntry> &t) {
+  t.push_back({"", "Conv", 1, convertConv});
+  t.push_back({"", "ConvTranspose", 1, convertConvTranspose});
+  t.push_back({"", "MaxPool", 1, convertPool});
+  t.push_back({"", "AveragePool", 1, convertPool});
+  t.push_back({"", "GlobalMaxPool", 1, convertGlobalPool});
+  t.push_back({"", "GlobalAveragePool", 1, convertGlobalPool});
+  t.push_back({"", "Resize", 10, convertResize});
+  t.push_back({"", "Upsample", 7, convertUpsample});
+}
 
 } // namespace qopt::onnx_frontend

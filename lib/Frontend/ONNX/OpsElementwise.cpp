@@ -442,6 +442,25 @@ LogicalResult convertVariadic(NodeContext &ctx) {
 }
 
 LogicalResult convertPRelu(NodeContext &ctx) {
+  // Models from opset < 7 exporters give a per-channel slope [C] for
+  // [N, C, ...] inputs; align it with axis 1.
+  auto xs = ctx.shape(0), ss = ctx.shape(1);
+  SmallVector<int64_t> bshape;
+  if (ss.size() == 1 && xs.size() > 2 && ss[0] == xs[1] && ss[0] != xs.back() &&
+      !broadcastShapes(xs, ss, bshape)) {
+    SmallVector<int64_t> aligned(xs.size() - 1, 1);
+    aligned[0] = ss[0];
+    Value slope = emitReshape(ctx.b, ctx.loc, ctx.value(1), aligned);
+    Value r = emitElementwise(
+        ctx.b, ctx.loc, ValueRange{ctx.value(0), slope}, xs,
+        ctx.elemType(ctx.dtype(0)),
+        [&](OpBuilder &b, Location loc, ValueRange a) -> Value {
+          Value x = a[0];
+          return SEL(CMPF(OLT, x, C(0.0)), MUL(a[1], x), x);
+        });
+    ctx.setOutput(0, r, ctx.dtype(0));
+    return success();
+  }
   return convertMap(ctx, ctx.dtype(0),
                     [&](OpBuilder &b, Location loc, ValueRange a) -> Value {
                       Value x = a[0], slope = a[1];
