@@ -202,6 +202,8 @@ Value emitReshape(OpBuilder &b, Location loc, Value v, ArrayRef<int64_t> shape) 
   if (type.getShape() == shape)
     return v;
   auto outType = RankedTensorType::get(shape, type.getElementType());
+  if (llvm::is_contained(shape, 0))
+    return tensor::EmptyOp::create(b, loc, shape, type.getElementType());
   if (shape.empty() ||
       type.getRank() == 0) {
     // TOSA reshape takes no rank-0 results; tensor.reshape handles all.
@@ -238,6 +240,8 @@ Value emitTranspose(OpBuilder &b, Location loc, Value v, ArrayRef<int64_t> perm)
 Value emitSlice(OpBuilder &b, Location loc, Value v, ArrayRef<int64_t> offsets,
                 ArrayRef<int64_t> sizes, ArrayRef<int64_t> strides) {
   auto type = cast<RankedTensorType>(v.getType());
+  if (llvm::is_contained(sizes, 0))
+    return tensor::EmptyOp::create(b, loc, sizes, type.getElementType());
   bool anyNegative = false;
   for (int64_t s : strides)
     anyNegative |= s < 0;

@@ -437,19 +437,30 @@ FailureOr<bool> foldOnHost(NodeContext &ctx) {
                    (o * dim + idx) * inner + k);
       }
     result = out;
-  } else if (op == "Slice" && ctx.opset >= 10) {
+  } else if (op == "Slice") {
     int64_t rank = a.shape.size();
-    std::vector<int64_t> starts = toInts(*ins[1]), ends = toInts(*ins[2]);
-    std::vector<int64_t> axes, steps;
-    if (ins.size() > 3 && ins[3])
-      axes = toInts(*ins[3]);
-    else
+    std::vector<int64_t> starts, ends, axes, steps;
+    if (ctx.opset < 10) {
+      // Opset 1-9 keep starts/ends/axes in attributes.
+      starts = ctx.attrInts("starts").value_or(std::vector<int64_t>{});
+      ends = ctx.attrInts("ends").value_or(std::vector<int64_t>{});
+      axes = ctx.attrInts("axes").value_or(std::vector<int64_t>{});
+    } else {
+      starts = toInts(*ins[1]);
+      ends = toInts(*ins[2]);
+      if (ins.size() > 3 && ins[3])
+        axes = toInts(*ins[3]);
+      if (ins.size() > 4 && ins[4])
+        steps = toInts(*ins[4]);
+    }
+    if (axes.empty())
       for (size_t k = 0; k < starts.size(); ++k)
         axes.push_back(k);
-    if (ins.size() > 4 && ins[4])
-      steps = toInts(*ins[4]);
-    else
+    if (steps.empty())
       steps.assign(starts.size(), 1);
+    if (ends.size() != starts.size() || axes.size() != starts.size() ||
+        steps.size() != starts.size())
+      return false;
     SmallVector<int64_t> off(rank, 0), size(a.shape), stride(rank, 1);
     for (size_t k = 0; k < axes.size(); ++k) {
       int64_t ax = axes[k] < 0 ? axes[k] + rank : axes[k];
