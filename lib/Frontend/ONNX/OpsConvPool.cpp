@@ -16,6 +16,7 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Tosa/IR/TosaOps.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 
 #include <cmath>
@@ -94,7 +95,9 @@ int64_t windowOut(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb,
 
 /// A grouped N-d convolution on padded input x [N, C, I...] with weights
 /// w [M, C/G, K...] (stride/dilation from `win`), as one generic over
-/// [N, G, M/G, O..., C/G, K...]. Returns [N, M, O...].
+/// [N, G, M/G, C/G, K..., O...]: the output's spatial dims are the
+/// innermost loops so depthwise convolutions vectorize along the width.
+/// Returns [N, M, O...].
 Value emitGroupedConv(OpBuilder &b, Location loc, Value x, Value w,
                       int64_t groups, const Window &win, ArrayRef<int64_t> outSpatial,
                       Type elem) {
@@ -110,10 +113,10 @@ Value emitGroupedConv(OpBuilder &b, Location loc, Value x, Value w,
   wg.append(ws.begin() + 2, ws.end());
   Value x5 = emitReshape(b, loc, x, xg);
   Value w5 = emitReshape(b, loc, w, wg);
-  // Loops: n g m o_0..o_{d-1} c k_0..k_{d-1}
+  // Loops: n g m c k_0..k_{d-1} o_0..o_{d-1}
   int64_t nLoops = 4 + 2 * d;
   auto dim = [&](int64_t i) { return getAffineDimExpr(i, ctx); };
-  int64_t oBase = 3, cLoop = 3 + d, kBase = 4 + d;
+  int64_t cLoop = 3, kBase = 4, oBase = 4 + d;
   SmallVector<AffineExpr> xe = {dim(0), dim(1), dim(cLoop)};
   for (int64_t i = 0; i < d; ++i)
     xe.push_back(dim(oBase + i) * win.strides[i] + dim(kBase + i) * win.dilations[i]);
@@ -126,8 +129,9 @@ Value emitGroupedConv(OpBuilder &b, Location loc, Value x, Value w,
   SmallVector<AffineMap> maps = {AffineMap::get(nLoops, 0, xe, ctx),
                                  AffineMap::get(nLoops, 0, we, ctx),
                                  AffineMap::get(nLoops, 0, oe, ctx)};
-  SmallVector<utils::IteratorType> iters(3 + d, utils::IteratorType::parallel);
+  SmallVector<utils::IteratorType> iters(3, utils::IteratorType::parallel);
   iters.append(1 + d, utils::IteratorType::reduction);
+  iters.append(d, utils::IteratorType::parallel);
   SmallVector<int64_t> outShape = {n, groups, mg};
   outShape.append(outSpatial.begin(), outSpatial.end());
   Value init = tensor::EmptyOp::create(b, loc, outShape, elem);
@@ -146,6 +150,72 @@ Value emitGroupedConv(OpBuilder &b, Location loc, Value x, Value w,
   SmallVector<int64_t> finalShape = {n, m};
   finalShape.append(outSpatial.begin(), outSpatial.end());
   return emitReshape(b, loc, r, finalShape);
+}
+
+/// A group-1 convolution as a matrix product: the input windows are
+/// gathered into [N, C*K..., O...] columns (im2col, skipped for 1x1
+/// stride-1 kernels) and multiplied by W viewed as [M, C*K...], which uses
+/// the vectorized matmul path.
+Value emitConvAsMatMul(OpBuilder &b, Location loc, Value x, Value w,
+                       const Window &win, ArrayRef<int64_t> outSpatial,
+                       Type elem, DType dtype) {
+  MLIRContext *ctx = b.getContext();
+  auto xs = cast<RankedTensorType>(x.getType()).getShape();
+  auto ws = cast<RankedTensorType>(w.getType()).getShape();
+  int64_t n = xs[0], c = xs[1], m = ws[0];
+  int64_t d = outSpatial.size();
+  int64_t kprod = shapeProduct(ws.drop_front(2));
+  int64_t pixels = shapeProduct(outSpatial);
+  bool pointwise = kprod == 1 &&
+                   llvm::all_of(win.strides, [](int64_t s) { return s == 1; }) &&
+                   SmallVector<int64_t>(xs.drop_front(2)) ==
+                       SmallVector<int64_t>(outSpatial);
+  Value cols;
+  if (pointwise) {
+    cols = emitReshape(b, loc, x, {n, c, pixels});
+  } else {
+    // cols[n, c, k..., o...] = x[n, c, o*s + k*dil]
+    SmallVector<int64_t> colShape = {n, c};
+    colShape.append(ws.begin() + 2, ws.end());
+    colShape.append(outSpatial.begin(), outSpatial.end());
+    int64_t nLoops = 2 + 2 * d;
+    SmallVector<AffineExpr> xe = {getAffineDimExpr(0, ctx), getAffineDimExpr(1, ctx)};
+    for (int64_t i = 0; i < d; ++i)
+      xe.push_back(getAffineDimExpr(2 + d + i, ctx) * win.strides[i] +
+                   getAffineDimExpr(2 + i, ctx) * win.dilations[i]);
+    SmallVector<AffineMap> maps = {AffineMap::get(nLoops, 0, xe, ctx),
+                                   b.getMultiDimIdentityMap(nLoops)};
+    Value init = tensor::EmptyOp::create(b, loc, colShape, elem);
+    Value gathered =
+        linalg::GenericOp::create(
+            b, loc, TypeRange{init.getType()}, ValueRange{x}, ValueRange{init},
+            maps,
+            SmallVector<utils::IteratorType>(nLoops, utils::IteratorType::parallel),
+            [](OpBuilder &nb, Location l, ValueRange a) {
+              linalg::YieldOp::create(nb, l, a[0]);
+            })
+            .getResult(0);
+    cols = emitReshape(b, loc, gathered, {n, c * kprod, pixels});
+  }
+  Value w2 = emitReshape(b, loc, w, {1, m, c * kprod});
+  if (n > 1)
+    w2 = emitBroadcastTo(b, loc, w2, {n, m, c * kprod});
+  Value y;
+  if (dtype == DType::F32) {
+    auto outType = RankedTensorType::get({n, m, pixels}, elem);
+    y = tosa::MatMulOp::create(b, loc, outType, w2, cols);
+  } else {
+    Value init = tensor::EmptyOp::create(b, loc, {n, m, pixels}, elem);
+    Value zero = emitScalar(b, loc, elem, 0.0);
+    Value filled =
+        linalg::FillOp::create(b, loc, ValueRange{zero}, ValueRange{init}).getResult(0);
+    y = linalg::BatchMatmulOp::create(b, loc, TypeRange{filled.getType()},
+                                      ValueRange{w2, cols}, ValueRange{filled})
+            .getResult(0);
+  }
+  SmallVector<int64_t> finalShape = {n, m};
+  finalShape.append(outSpatial.begin(), outSpatial.end());
+  return emitReshape(b, loc, y, finalShape);
 }
 
 Value addChannelBias(OpBuilder &b, Location loc, Value y, Value bias) {
@@ -192,8 +262,11 @@ LogicalResult convertConv(NodeContext &ctx) {
   lo.append(win->padBegin.begin(), win->padBegin.end());
   hi.append(win->padEnd.begin(), win->padEnd.end());
   Value x = emitPad(b, loc, ctx.value(0), lo, hi, 0.0);
-  Value y = emitGroupedConv(b, loc, x, ctx.value(1), groups, *win, outSpatial,
-                            ctx.elemType(ctx.dtype(0)));
+  Value y = groups == 1
+                ? emitConvAsMatMul(b, loc, x, ctx.value(1), *win, outSpatial,
+                                   ctx.elemType(ctx.dtype(0)), ctx.dtype(0))
+                : emitGroupedConv(b, loc, x, ctx.value(1), groups, *win,
+                                  outSpatial, ctx.elemType(ctx.dtype(0)));
   if (ctx.hasInput(2))
     y = addChannelBias(b, loc, y, ctx.value(2));
   ctx.setOutput(0, y, ctx.dtype(0));
