@@ -241,6 +241,11 @@ static llvm::Expected<Tensor> parsePb(StringRef path, StringRef buf) {
     t.data.assign(proto.raw_data().begin(), proto.raw_data().end());
     return t;
   }
+  // Typed fields hold at most one value per byte of the file: reject
+  // shapes that claim more before allocating (corrupt or non-tensor files).
+  if (n > buf.size() + 1)
+    return makeError(path, "shape " + llvm::Twine(n) +
+                               " elements is larger than the file allows");
   t.data.resize(n * es);
   auto put = [&](size_t i, auto v) {
     std::memcpy(t.data.data() + i * es, &v, es);

@@ -295,6 +295,9 @@ Outcome runIsolated(const std::string &testDir, const onnx::ModelProto &model,
   pid_t pid = fork();
   if (pid == 0) {
     close(fds[0]);
+    // The reason travels through the pipe; keep LLVM crash dumps quiet.
+    if (!verbose)
+      freopen("/dev/null", "w", stderr);
     alarm(120);
     Outcome o = runTest(testDir, model, artifact);
     std::string msg = (o.pass ? "P" : "F") + o.reason;
