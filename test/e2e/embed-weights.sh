@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# An edge build: --embed-weights gives a self-contained object that a plain
+# C program links with libc and libm only; its outputs equal the shared-
+# library build's (weights.bin, mmapped by qrt) bit for bit.
+source "$(dirname "$0")/common.sh"
+cat > "$WORK/mlp.onnxtxt" <<'MODEL'
+<
+  ir_version: 8,
+  opset_import: [ "" : 14 ]
+>
+mlp (float[2, 64] X) => (float[2, 32] Y) {
+  Start = Constant <value: tensor = float {0.0}> ()
+  Limit = Constant <value: tensor = float {2048.0}> ()
+  Step = Constant <value: tensor = float {1.0}> ()
+  R = Range(Start, Limit, Step)
+  Scale = Constant <value: tensor = float {0.001}> ()
+  Rs = Mul(R, Scale)
+  Shape = Constant <value: tensor = int64[2] {64, 32}> ()
+  W = Reshape(Rs, Shape)
+  M = MatMul(X, W)
+  Y = Tanh(M)
+}
+MODEL
+"$BIN/qopt" "$WORK/mlp.onnxtxt" -o "$WORK/shared-lib" --name mlp
+"$BIN/qopt" "$WORK/mlp.onnxtxt" -o "$WORK/edge" --name mlp --embed-weights
+[ ! -e "$WORK/edge/weights.bin" ] || { echo "FAIL: embedded build wrote weights.bin"; exit 1; }
+grep -q '"embedded": true' "$WORK/edge/manifest.json"
+
+# Only libc/libm symbols may be undefined in the object.
+undefined=$(nm -u "$WORK/edge/mlp.o" | awk '{print $2}' | sort -u | tr '\n' ' ')
+for sym in $undefined; do
+  case "$sym" in malloc|free|memcpy|memset|memmove|aligned_alloc|*f|exp*|log*|sqrt*|pow*|tanh*|erf*|sin*|cos*) ;;
+    *) echo "FAIL: unexpected undefined symbol $sym in mlp.o"; exit 1 ;;
+  esac
+done
+
+cat > "$WORK/main.c" <<'C'
+#include <stdio.h>
+#include "mlp.h"
+int main(void) {
+  static float x[MLP_INPUT0_ELEMENTS], y[MLP_OUTPUT0_ELEMENTS];
+  for (int i = 0; i < MLP_INPUT0_ELEMENTS; ++i) x[i] = (float)(i % 7) * 0.125f - 0.375f;
+  const void *in[] = {x};
+  void *out[] = {y};
+  if (mlp_run(NULL, in, out) != 0) return 1;
+  FILE *f = fopen("y.bin", "wb");
+  fwrite(y, sizeof y, 1, f);
+  fclose(f);
+  return 0;
+}
+C
+cc -O2 -I"$WORK/edge" "$WORK/main.c" "$WORK/edge/mlp.o" -lm -o "$WORK/edge-demo"
+(cd "$WORK" && ./edge-demo)
+
+# The same input through qrt and the shared library.
+node -e "
+  const fs=require('fs');const n=128;const d=new Float32Array(n);
+  for(let i=0;i<n;i++) d[i]=(i%7)*0.125-0.375;
+  const h=\"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 64), }\";
+  const hdr=h+' '.repeat((64-((h.length+11)%64))%64)+'\n';
+  const pre=Buffer.alloc(10);pre.write('\x93NUMPY',0,'latin1');pre[6]=1;pre.writeUInt16LE(hdr.length,8);
+  fs.writeFileSync('$WORK/x.npy',Buffer.concat([pre,Buffer.from(hdr,'latin1'),Buffer.from(d.buffer)]));"
+"$BIN/qopt-run" "$WORK/shared-lib" --input "X=$WORK/x.npy" --output-dir "$WORK/out"
+tail -c 256 "$WORK/out/Y.npy" | cmp - "$WORK/y.bin" && echo "PASS: edge object matches the shared library bit for bit"
