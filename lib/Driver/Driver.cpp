@@ -1,6 +1,9 @@
 //===- Driver.cpp - The qopt compile pipeline as a library -----------------===//
 
 #include "qopt/Driver/Driver.h"
+#include "qopt/Runtime/TensorFile.h"
+
+#include <map>
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Location.h"
@@ -77,6 +80,39 @@ LogicalResult applyShapeSpecs(MLIRContext &context, ArrayRef<std::string> specs,
     if (!onnx_frontend::parseShapeSpec(s, name, shape, error))
       return emitError(UnknownLoc::get(&context)) << "--input-shape: " << error;
     options.inputShapes[name] = shape;
+  }
+  return success();
+}
+
+LogicalResult applyFreezeSpecs(MLIRContext &context,
+                               ArrayRef<std::string> specs,
+                               onnx_frontend::ImportOptions &options) {
+  static const std::map<std::string, int> onnxTypes = {
+      {"float32", 1}, {"uint8", 2},  {"int8", 3},    {"uint16", 4},
+      {"int16", 5},   {"int32", 6},  {"int64", 7},   {"bool", 9},
+      {"float16", 10}, {"float64", 11}, {"uint32", 12}, {"uint64", 13}};
+  for (const std::string &spec : specs) {
+    auto [name, file] = StringRef(spec).split('=');
+    if (name.empty() || file.empty())
+      return emitError(UnknownLoc::get(&context))
+             << "--freeze-input: expected NAME=file.npy in '" << spec << "'";
+    auto tensors = io::readTensorFile(file);
+    if (!tensors)
+      return emitError(UnknownLoc::get(&context))
+             << "--freeze-input: " << llvm::toString(tensors.takeError());
+    if (tensors->size() != 1)
+      return emitError(UnknownLoc::get(&context))
+             << "--freeze-input: " << file << " must hold one tensor";
+    io::Tensor &t = (*tensors)[0];
+    auto type = onnxTypes.find(t.dtype);
+    if (type == onnxTypes.end())
+      return emitError(UnknownLoc::get(&context))
+             << "--freeze-input: unsupported dtype " << t.dtype;
+    onnx_frontend::FrozenInput frozen;
+    frozen.dtype = type->second;
+    frozen.shape = t.shape;
+    frozen.data = std::move(t.data);
+    options.frozenInputs[name.str()] = std::move(frozen);
   }
   return success();
 }

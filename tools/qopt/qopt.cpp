@@ -46,6 +46,11 @@ static cl::list<std::string> inputShapes(
     cl::desc("Static shape of an input (NAME=D0xD1...) or value of a "
              "symbolic dimension (NAME=N); repeatable"),
     cl::value_desc("spec"), cl::cat(qoptCategory));
+static cl::list<std::string> freezeInputs(
+    "freeze-input",
+    cl::desc("Replace an input by the constant in a .npy file "
+             "(NAME=file.npy), e.g. a shape tensor; repeatable"),
+    cl::value_desc("spec"), cl::cat(qoptCategory));
 static cl::opt<std::string>
     name("name", cl::desc("C symbol prefix and file stem of the artifact"),
          cl::init("model"), cl::cat(qoptCategory));
@@ -91,7 +96,8 @@ int main(int argc, char **argv) {
 
   qopt::CompileOptions options;
   options.modelPath = inputFile;
-  if (failed(qopt::applyShapeSpecs(context, inputShapes, options.import)))
+  if (failed(qopt::applyShapeSpecs(context, inputShapes, options.import)) ||
+      failed(qopt::applyFreezeSpecs(context, freezeInputs, options.import)))
     return 1;
   options.x86.triple = target;
   options.x86.cpu = mcpu;

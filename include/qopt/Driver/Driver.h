@@ -40,6 +40,12 @@ applyShapeSpecs(mlir::MLIRContext &context,
                 llvm::ArrayRef<std::string> specs,
                 onnx_frontend::ImportOptions &options);
 
+/// Parses "--freeze-input NAME=file.npy" specifications into `options`.
+mlir::LogicalResult
+applyFreezeSpecs(mlir::MLIRContext &context,
+                 llvm::ArrayRef<std::string> specs,
+                 onnx_frontend::ImportOptions &options);
+
 } // namespace qopt
 
 #endif // QOPT_DRIVER_DRIVER_H
