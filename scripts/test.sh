@@ -6,5 +6,5 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 start=$(date +%s)
 "$root/scripts/build.sh"
 cd "$root/build"
-ctest --output-on-failure --timeout 3000 "$@"
+ctest --output-on-failure --timeout 3000 -j2 "$@"
 echo "test.sh: build and tests took $(( $(date +%s) - start )) s"
