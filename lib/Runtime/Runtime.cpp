@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Runtime/qrt.h"
+#include "qopt/Runtime/DTypes.h"
 
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -32,18 +33,6 @@ struct TensorDesc {
   std::vector<int64_t> shape;
   size_t elementSize = 0, numElements = 1;
 };
-
-size_t dtypeSize(const std::string &t) {
-  if (t == "float32" || t == "int32" || t == "uint32")
-    return 4;
-  if (t == "float64" || t == "int64" || t == "uint64")
-    return 8;
-  if (t == "float16" || t == "bfloat16" || t == "int16" || t == "uint16")
-    return 2;
-  if (t == "int8" || t == "uint8" || t == "bool")
-    return 1;
-  return 0;
-}
 
 using RunFn = int (*)(const void *, const void *const *, void *const *);
 
@@ -81,7 +70,7 @@ static bool parseTensors(const llvm::json::Array *arr,
       d.name = n->str();
     if (auto t = o->getString("dtype"))
       d.dtype = t->str();
-    d.elementSize = dtypeSize(d.dtype);
+    d.elementSize = qopt::dtypeSizeInBytes(d.dtype);
     if (!d.elementSize) {
       err = "unsupported dtype '" + d.dtype + "' in manifest";
       return false;

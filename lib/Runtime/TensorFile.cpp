@@ -1,6 +1,7 @@
 //===- TensorFile.cpp - Reading and writing tensor files -------------------===//
 
 #include "qopt/Runtime/TensorFile.h"
+#include "qopt/Runtime/DTypes.h"
 
 #include "llvm/ADT/APFloat.h"
 #include "llvm/ADT/StringExtras.h"
@@ -18,17 +19,7 @@ using llvm::StringRef;
 
 namespace qopt::io {
 
-size_t dtypeSize(StringRef t) {
-  if (t == "float32" || t == "int32" || t == "uint32")
-    return 4;
-  if (t == "float64" || t == "int64" || t == "uint64")
-    return 8;
-  if (t == "float16" || t == "bfloat16" || t == "int16" || t == "uint16")
-    return 2;
-  if (t == "int8" || t == "uint8" || t == "bool")
-    return 1;
-  return 0;
-}
+size_t dtypeSize(StringRef t) { return dtypeSizeInBytes(t.str()); }
 
 size_t Tensor::numElements() const {
   size_t n = 1;

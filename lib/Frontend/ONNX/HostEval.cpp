@@ -464,25 +464,15 @@ FailureOr<bool> foldOnHost(NodeContext &ctx) {
     SmallVector<int64_t> off(rank, 0), size(a.shape), stride(rank, 1);
     for (size_t k = 0; k < axes.size(); ++k) {
       int64_t ax = axes[k] < 0 ? axes[k] + rank : axes[k];
-      int64_t dim = a.shape[ax], st = steps[k];
-      if (st == 0)
+      if (ax < 0 || ax >= rank)
+        return false; // The converter reports the bad axis.
+      if (steps[k] == 0)
         return failure(ctx.fail("slice step is 0").failed());
-      int64_t s = starts[k], e = ends[k];
-      if (s < 0)
-        s += dim;
-      if (e < 0)
-        e += dim;
-      if (st > 0) {
-        s = std::clamp<int64_t>(s, 0, dim);
-        e = std::clamp<int64_t>(e, 0, dim);
-        size[ax] = e > s ? (e - s + st - 1) / st : 0;
-      } else {
-        s = std::clamp<int64_t>(s, 0, dim - 1);
-        e = std::clamp<int64_t>(e, -1, dim - 1);
-        size[ax] = s > e ? (s - e - st - 1) / -st : 0;
-      }
-      off[ax] = s;
-      stride[ax] = st;
+      SliceRange range =
+          normalizeSliceRange(starts[k], ends[k], steps[k], a.shape[ax]);
+      off[ax] = range.offset;
+      size[ax] = range.size;
+      stride[ax] = range.stride;
     }
     HostTensor out(a.dtype, size);
     SmallVector<int64_t> inStrides = rowMajorStrides(a.shape);

@@ -7,6 +7,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <cmath>
+#include <algorithm>
 #include <cstring>
 
 using namespace mlir;
@@ -148,6 +149,27 @@ bool broadcastShapes(llvm::ArrayRef<int64_t> a, llvm::ArrayRef<int64_t> b,
     out[i] = da == 1 ? db : da;
   }
   return true;
+}
+
+SliceRange normalizeSliceRange(int64_t start, int64_t end, int64_t step,
+                               int64_t dim) {
+  if (start < 0)
+    start += dim;
+  if (end < 0)
+    end += dim;
+  SliceRange r;
+  r.stride = step;
+  if (step > 0) {
+    start = std::clamp<int64_t>(start, 0, dim);
+    end = std::clamp<int64_t>(end, 0, dim);
+    r.size = end > start ? (end - start + step - 1) / step : 0;
+  } else {
+    start = std::clamp<int64_t>(start, 0, dim - 1);
+    end = std::clamp<int64_t>(end, -1, dim - 1);
+    r.size = start > end ? (start - end - step - 1) / -step : 0;
+  }
+  r.offset = r.size ? start : 0;
+  return r;
 }
 
 std::string shapeToString(llvm::ArrayRef<int64_t> shape) {

@@ -86,6 +86,16 @@ int64_t shapeProduct(llvm::ArrayRef<int64_t> shape);
 /// Multidirectional (numpy) broadcast of two shapes; false if incompatible.
 bool broadcastShapes(llvm::ArrayRef<int64_t> a, llvm::ArrayRef<int64_t> b,
                      llvm::SmallVectorImpl<int64_t> &out);
+/// One axis of an ONNX Slice after clamping: where it starts, how many
+/// elements it takes and the step (which may be negative).
+struct SliceRange {
+  int64_t offset = 0, size = 0, stride = 1;
+};
+/// Clamps ONNX Slice `start`/`end` (negative counts from the end) with
+/// nonzero `step` to an axis of `dim` elements.
+SliceRange normalizeSliceRange(int64_t start, int64_t end, int64_t step,
+                               int64_t dim);
+
 /// "1x128x64" for diagnostics.
 std::string shapeToString(llvm::ArrayRef<int64_t> shape);
 

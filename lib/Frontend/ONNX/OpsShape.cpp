@@ -228,25 +228,13 @@ LogicalResult convertSlice(NodeContext &ctx) {
     auto ax = ctx.normalizeAxis(axes[k], rank);
     if (failed(ax))
       return failure();
-    int64_t dim = ctx.shape(0)[*ax], st = steps[k];
-    if (st == 0)
+    if (steps[k] == 0)
       return ctx.fail("step is 0");
-    int64_t s = starts[k], e = ends[k];
-    if (s < 0)
-      s += dim;
-    if (e < 0)
-      e += dim;
-    if (st > 0) {
-      s = std::clamp<int64_t>(s, 0, dim);
-      e = std::clamp<int64_t>(e, 0, dim);
-      size[*ax] = e > s ? (e - s + st - 1) / st : 0;
-    } else {
-      s = std::clamp<int64_t>(s, 0, dim - 1);
-      e = std::clamp<int64_t>(e, -1, dim - 1);
-      size[*ax] = s > e ? (s - e + (-st) - 1) / (-st) : 0;
-    }
-    off[*ax] = s;
-    stride[*ax] = st;
+    SliceRange range =
+        normalizeSliceRange(starts[k], ends[k], steps[k], ctx.shape(0)[*ax]);
+    off[*ax] = range.offset;
+    size[*ax] = range.size;
+    stride[*ax] = range.stride;
   }
   ctx.setOutput(0, emitSlice(ctx.b, ctx.loc, ctx.value(0), off, size, stride),
                 ctx.dtype(0));
@@ -295,6 +283,23 @@ LogicalResult convertSplit(NodeContext &ctx) {
   return success();
 }
 
+/// An ONNX gather index as `index`: negative values count from the end of a
+/// `dim`-element axis; out-of-range values are clamped so a bad index can
+/// never read outside the tensor.
+Value emitGatherIndex(OpBuilder &b, Location l, Value i, DType idxT,
+                      int64_t dim) {
+  i = castScalar(b, l, i, idxT, DType::I64);
+  Value zero = emitScalar(b, l, i.getType(), 0);
+  Value neg = arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, i, zero);
+  Value wrapped =
+      arith::AddIOp::create(b, l, i, emitScalar(b, l, i.getType(), (double)dim));
+  i = arith::SelectOp::create(b, l, neg, wrapped, i);
+  i = arith::MaxSIOp::create(b, l, i, zero);
+  i = arith::MinSIOp::create(b, l, i,
+                             emitScalar(b, l, i.getType(), (double)dim - 1));
+  return arith::IndexCastOp::create(b, l, b.getIndexType(), i);
+}
+
 /// Gather along `axis` with run-time indices: a generic whose body reads the
 /// data tensor with tensor.extract at the (wrapped) index.
 LogicalResult convertGather(NodeContext &ctx) {
@@ -312,18 +317,13 @@ LogicalResult convertGather(NodeContext &ctx) {
       !idxShape.empty()) {
     int64_t n = shapeProduct(idxShape), c = data[1];
     Value idx = ctx.value(1);
-    // Negative indices wrap; then i32 for TOSA.
+    // Wrapped and clamped like the generic path, then i32 for TOSA.
+    DType idxT = ctx.dtype(1);
     Value idx32 = emitElementwise(
         b, loc, idx, idxShape, b.getI32Type(),
         [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
-          Value v = a[0];
-          Value zero = emitScalar(nb, l, v.getType(), 0);
-          Value neg = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::slt,
-                                            v, zero);
-          Value wrapped = arith::AddIOp::create(
-              nb, l, v, emitScalar(nb, l, v.getType(), (double)dim));
-          v = arith::SelectOp::create(nb, l, neg, wrapped, v);
-          return castScalar(nb, l, v, DType::I64, DType::I32);
+          return arith::IndexCastOp::create(
+              nb, l, nb.getI32Type(), emitGatherIndex(nb, l, a[0], idxT, dim));
         });
     Value values = emitReshape(b, loc, table, {1, dim, c});
     Value indices = emitReshape(b, loc, idx32, {1, n});
@@ -351,18 +351,7 @@ LogicalResult convertGather(NodeContext &ctx) {
                 b, loc, TypeRange{init.getType()}, ValueRange{ctx.value(1)},
                 ValueRange{init}, maps, iters,
                 [&](OpBuilder &nb, Location l, ValueRange a) {
-                  Value i = castScalar(nb, l, a[0], idxT, DType::I64);
-                  Value zero = emitScalar(nb, l, i.getType(), 0);
-                  Value neg = arith::CmpIOp::create(
-                      nb, l, arith::CmpIPredicate::slt, i, zero);
-                  Value wrapped = arith::AddIOp::create(
-                      nb, l, i, emitScalar(nb, l, i.getType(), (double)dim));
-                  i = arith::SelectOp::create(nb, l, neg, wrapped, i);
-                  // Clamp so a bad index cannot read out of bounds.
-                  i = arith::MaxSIOp::create(nb, l, i, zero);
-                  i = arith::MinSIOp::create(
-                      nb, l, i, emitScalar(nb, l, i.getType(), (double)dim - 1));
-                  Value iIdx = arith::IndexCastOp::create(nb, l, nb.getIndexType(), i);
+                  Value iIdx = emitGatherIndex(nb, l, a[0], idxT, dim);
                   SmallVector<Value> coords;
                   for (int64_t d = 0; d < *axis; ++d)
                     coords.push_back(linalg::IndexOp::create(nb, l, d));
@@ -394,22 +383,10 @@ LogicalResult convertGatherElements(NodeContext &ctx) {
   Value r = emitElementwise(
       b, loc, ctx.value(1), outShape, ctx.elemType(ctx.dtype(0)),
       [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
-        Value i = castScalar(nb, l, a[0], idxT, DType::I64);
-        Value zero = emitScalar(nb, l, i.getType(), 0);
-        Value neg =
-            arith::CmpIOp::create(nb, l, arith::CmpIPredicate::slt, i, zero);
-        i = arith::SelectOp::create(
-            nb, l, neg,
-            arith::AddIOp::create(nb, l, i,
-                                  emitScalar(nb, l, i.getType(), (double)dim)),
-            i);
-        i = arith::MaxSIOp::create(nb, l, i, zero);
-        i = arith::MinSIOp::create(nb, l, i,
-                                   emitScalar(nb, l, i.getType(), (double)dim - 1));
+        Value iIdx = emitGatherIndex(nb, l, a[0], idxT, dim);
         SmallVector<Value> coords;
         for (int64_t d = 0; d < rank; ++d)
-          coords.push_back(d == *axis ? (Value)arith::IndexCastOp::create(
-                                            nb, l, nb.getIndexType(), i)
+          coords.push_back(d == *axis ? iIdx
                                       : (Value)linalg::IndexOp::create(nb, l, d));
         return tensor::ExtractOp::create(nb, l, table, coords);
       });
