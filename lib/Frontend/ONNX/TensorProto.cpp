@@ -9,6 +9,7 @@
 #include "ImportContext.h"
 
 #include "llvm/ADT/SmallString.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 
@@ -48,6 +49,19 @@ static LogicalResult readExternal(const onnx::TensorProto &proto,
   llvm::sys::path::append(path, location);
   if (!hasLength)
     length = expected;
+  uint64_t fileSize = 0;
+  if (std::error_code ec = llvm::sys::fs::file_size(path, fileSize)) {
+    error = "cannot read external data '" + path.str().str() +
+            "': " + ec.message();
+    return failure();
+  }
+  if (offset + length > fileSize) {
+    error = "external data file '" + path.str().str() + "' has " +
+            std::to_string(fileSize) + " bytes; the tensor needs bytes " +
+            std::to_string(offset) + " to " + std::to_string(offset + length) +
+            " (truncated file?)";
+    return failure();
+  }
   auto buf = llvm::MemoryBuffer::getFileSlice(path, length, offset);
   if (!buf) {
     error = "cannot read external data '" + path.str().str() + "' (offset " +
