@@ -30,8 +30,13 @@ using namespace mlir;
 namespace qopt {
 namespace {
 
-/// The largest divisor of `n` that is at most `limit`.
-int64_t largestDivisorAtMost(int64_t n, int64_t limit) {
+/// A tile size for a dim of `n` elements: `limit` or a smaller power of two
+/// down to 8 if it divides `n` (whole vector registers), else the largest
+/// divisor of `n` not above `limit`.
+int64_t chooseTile(int64_t n, int64_t limit) {
+  for (int64_t p = limit; p >= 8; p /= 2)
+    if (n % p == 0)
+      return p;
   for (int64_t d = std::min(n, limit); d > 1; --d)
     if (n % d == 0)
       return d;
@@ -63,9 +68,9 @@ struct TileAndVectorizePass
         for (unsigned d : dims->k)
           sizes[d] = 1;
         unsigned m = dims->m.back(), n = dims->n.back(), k = dims->k.back();
-        sizes[m] = largestDivisorAtMost(ranges[m], mTile);
-        sizes[n] = largestDivisorAtMost(ranges[n], nTile);
-        sizes[k] = largestDivisorAtMost(ranges[k], kTile);
+        sizes[m] = chooseTile(ranges[m], mTile);
+        sizes[n] = chooseTile(ranges[n], nTile);
+        sizes[k] = chooseTile(ranges[k], kTile);
         return sizes;
       }
     }
@@ -81,12 +86,41 @@ struct TileAndVectorizePass
     }
     int64_t inner = ranges.size() - 1;
     if (iters[inner] == utils::IteratorType::parallel) {
-      sizes[inner] = largestDivisorAtMost(ranges[inner], vectorWidth);
+      sizes[inner] = chooseTile(ranges[inner], vectorWidth);
       elements *= sizes[inner];
     }
     if (elements > maxVectorElements)
       return failure();
     return sizes;
+  }
+
+  /// The (dim, split point) that makes a contraction's N (or M) or an
+  /// elementwise op's innermost dim a multiple of whole vectors, if any.
+  std::optional<std::pair<unsigned, int64_t>> chooseSplit(linalg::LinalgOp op) {
+    SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+    if (ranges.empty() || llvm::any_of(ranges, ShapedType::isDynamic) ||
+        isa<linalg::ConvolutionOpInterface>(op.getOperation()))
+      return std::nullopt;
+    auto splitAt = [&](unsigned dim, int64_t unit)
+        -> std::optional<std::pair<unsigned, int64_t>> {
+      int64_t n = ranges[dim];
+      if (n > unit && n % unit != 0)
+        return std::make_pair(dim, n / unit * unit);
+      return std::nullopt;
+    };
+    if (linalg::isaContractionOpInterface(op)) {
+      auto dims = linalg::inferContractionDims(op);
+      if (succeeded(dims) && !dims->m.empty() && !dims->n.empty()) {
+        if (auto s = splitAt(dims->n.back(), 16))
+          return s;
+        return splitAt(dims->m.back(), 8);
+      }
+      return std::nullopt;
+    }
+    unsigned inner = ranges.size() - 1;
+    if (op.getIteratorTypesArray()[inner] != utils::IteratorType::parallel)
+      return std::nullopt;
+    return splitAt(inner, 16);
   }
 
   void runOnOperation() override {
@@ -98,7 +132,22 @@ struct TileAndVectorizePass
         ops.push_back(op);
     });
     IRRewriter rewriter(ctx);
-    for (linalg::LinalgOp op : ops) {
+    SmallVector<linalg::LinalgOp> worklist(ops.rbegin(), ops.rend());
+    while (!worklist.empty()) {
+      linalg::LinalgOp op = worklist.pop_back_val();
+      // A parallel dim that whole vectors do not divide is split into a
+      // vector-multiple part and a remainder, each tiled on its own, instead
+      // of using an odd tile (6625 columns: 6624 + 1, not 25-wide tiles).
+      if (auto split = chooseSplit(op)) {
+        rewriter.setInsertionPoint(op);
+        auto [main, rest] = linalg::splitOp(
+            rewriter, cast<TilingInterface>(op.getOperation()), split->first,
+            rewriter.getIndexAttr(split->second));
+        for (TilingInterface part : {rest, main})
+          if (auto l = dyn_cast_or_null<linalg::LinalgOp>(part.getOperation()))
+            worklist.push_back(l);
+        continue;
+      }
       FailureOr<SmallVector<int64_t>> sizes = chooseTileSizes(op);
       if (failed(sizes))
         continue;
