@@ -16,6 +16,8 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Tosa/IR/TosaOps.h"
 
+#include <cmath>
+
 using namespace mlir;
 
 namespace qopt::onnx_frontend {
@@ -634,6 +636,58 @@ LogicalResult convertTrilu(NodeContext &ctx) {
   return success();
 }
 
+/// ConstantOfShape whose result is too large to fold: a splat constant.
+LogicalResult convertConstantOfShape(NodeContext &ctx) {
+  auto shape = knownInts(ctx, 0, "the shape");
+  if (failed(shape))
+    return failure();
+  HostTensor fill(DType::F32, {1});
+  if (const onnx::TensorProto *t = ctx.attrTensor("value")) {
+    std::string error;
+    if (failed(readTensorProto(*t, "", fill, error)))
+      return ctx.fail("bad 'value' tensor: " + error);
+  }
+  ctx.setOutput(0, emitSplat(ctx.b, ctx.loc, *shape, ctx.elemType(fill.dtype),
+                             fill.getF(0)),
+                fill.dtype);
+  return success();
+}
+
+/// Range whose result is too large to fold: start + i * delta per element.
+LogicalResult convertRange(NodeContext &ctx) {
+  const HostTensor *start = ctx.host(0), *limit = ctx.host(1),
+                   *delta = ctx.host(2);
+  if (!start || !limit || !delta)
+    return ctx.fail("start, limit and delta must be known at compile time "
+                    "(the output length decides a static shape)");
+  double d = delta->getF(0);
+  if (d == 0)
+    return ctx.fail("delta is 0");
+  int64_t n = std::max<int64_t>(
+      (int64_t)std::ceil((limit->getF(0) - start->getF(0)) / d), 0);
+  DType t = ctx.dtype(0);
+  Type elem = ctx.elemType(t);
+  Value r = emitElementwise(
+      ctx.b, ctx.loc, ValueRange{}, {n}, elem,
+      [&](OpBuilder &b, Location l, ValueRange) -> Value {
+        Value i = arith::IndexCastOp::create(b, l, b.getI64Type(),
+                                             linalg::IndexOp::create(b, l, 0));
+        if (isa<FloatType>(elem)) {
+          Value f = castScalar(b, l, i, DType::I64, t);
+          return arith::AddFOp::create(
+              b, l, emitScalar(b, l, elem, start->getF(0)),
+              arith::MulFOp::create(b, l, f, emitScalar(b, l, elem, d)));
+        }
+        Value v = arith::AddIOp::create(
+            b, l, emitScalar(b, l, b.getI64Type(), (double)start->getI(0)),
+            arith::MulIOp::create(
+                b, l, i, emitScalar(b, l, b.getI64Type(), (double)delta->getI(0))));
+        return castScalar(b, l, v, DType::I64, t);
+      });
+  ctx.setOutput(0, r, t);
+  return success();
+}
+
 LogicalResult convertMustFold(NodeContext &ctx) {
   return ctx.fail("inputs must be known at compile time (they are computed "
                   "from run-time values)");
@@ -721,8 +775,10 @@ void appendShapeConverters(std::vector<ConverterEntry> &t) {
   add("Trilu", convertTrilu, 14);
   add("CumSum", convertCumSum, 11);
   // Always folded on the host when their inputs are known.
-  for (const char *op : {"Shape", "Size", "Constant", "ConstantOfShape", "Range"})
+  for (const char *op : {"Shape", "Size", "Constant"})
     add(op, convertMustFold);
+  add("ConstantOfShape", convertConstantOfShape, 9);
+  add("Range", convertRange, 11);
 }
 
 } // namespace qopt::onnx_frontend
