@@ -130,6 +130,15 @@ void appendNormalizationConverters(std::vector<ConverterEntry> &table);
 /// if the node has to be emitted as IR, failure on a user error.
 mlir::FailureOr<bool> foldOnHost(NodeContext &ctx);
 
+/// Reads the raw little-endian bytes of a TensorProto stored as raw_data or
+/// external data, without widening them (large weights). Returns failure
+/// with `error` set when the data is malformed; sets `available` to false
+/// (and succeeds) for typed-field tensors, which need readTensorProto.
+mlir::LogicalResult readTensorBytes(const onnx::TensorProto &proto,
+                                    llvm::StringRef baseDir,
+                                    std::vector<char> &bytes, bool &available,
+                                    std::string &error);
+
 /// Reads a TensorProto (inline or external data) into a HostTensor.
 mlir::LogicalResult readTensorProto(const onnx::TensorProto &proto,
                                     llvm::StringRef baseDir, HostTensor &out,

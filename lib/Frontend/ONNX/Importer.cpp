@@ -17,6 +17,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Tosa/IR/TosaOps.h"
+#include "mlir/IR/AsmState.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Verifier.h"
@@ -182,9 +183,40 @@ LogicalResult GraphImporter::checkSupportedOps(const onnx::GraphProto &graph) {
 }
 
 LogicalResult GraphImporter::importInitializers(const onnx::GraphProto &graph) {
+  // Initializers past this size are weights, not shape data: they go
+  // straight from their bytes into a dense_resource blob instead of being
+  // widened into a HostTensor.
+  constexpr int64_t kHostElementLimit = 1 << 16;
   for (const onnx::TensorProto &init : graph.initializer()) {
     HostTensor t;
     std::string error;
+    int64_t numel = 1;
+    for (int64_t d : init.dims())
+      numel *= std::max<int64_t>(d, 0);
+    if (numel > kHostElementLimit && (DType)init.data_type() != DType::Bool) {
+      std::vector<char> bytes;
+      bool available;
+      Location loc = NameLoc::get(StringAttr::get(&ctx, init.name()));
+      if (failed(readTensorBytes(init, baseDir, bytes, available, error)))
+        return emitError(loc) << "cannot read initializer '" << init.name()
+                              << "': " << error;
+      if (available) {
+        TensorRef ref;
+        ref.dtype = (DType)init.data_type();
+        ref.shape.assign(init.dims().begin(), init.dims().end());
+        auto type = RankedTensorType::get(ref.shape,
+                                          dtypeToMLIR(&ctx, ref.dtype));
+        auto blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
+            bytes, /*align=*/64, /*dataIsMutable=*/false);
+        OpBuilder::InsertionGuard guard(builder);
+        builder.setInsertionPointToStart(entryBlock);
+        ref.value = arith::ConstantOp::create(
+            builder, loc, type,
+            DenseResourceElementsAttr::get(type, "onnx_const", std::move(blob)));
+        define(init.name(), std::move(ref));
+        continue;
+      }
+    }
     if (failed(readTensorProto(init, baseDir, t, error)))
       return emitError(NameLoc::get(StringAttr::get(&ctx, init.name())))
              << "cannot read initializer '" << init.name() << "': " << error;

@@ -77,6 +77,41 @@ static LogicalResult readExternal(const onnx::TensorProto &proto,
   return success();
 }
 
+LogicalResult readTensorBytes(const onnx::TensorProto &proto,
+                              StringRef baseDir, std::vector<char> &bytes,
+                              bool &available, std::string &error) {
+  available = false;
+  DType dtype = (DType)proto.data_type();
+  if (!isSupportedDType(dtype)) {
+    error = "unsupported element type " + std::to_string(proto.data_type());
+    return failure();
+  }
+  int64_t n = 1;
+  for (int64_t d : proto.dims()) {
+    if (d < 0) {
+      error = "negative dimension";
+      return failure();
+    }
+    n *= d;
+  }
+  size_t expected = n * (dtypeBits(dtype) / 8);
+  if (proto.data_location() == onnx::TensorProto::EXTERNAL) {
+    if (failed(readExternal(proto, baseDir, bytes, expected, error)))
+      return failure();
+  } else if (proto.has_raw_data()) {
+    bytes.assign(proto.raw_data().begin(), proto.raw_data().end());
+  } else {
+    return success();
+  }
+  if (bytes.size() != expected) {
+    error = "data has " + std::to_string(bytes.size()) + " bytes, expected " +
+            std::to_string(expected);
+    return failure();
+  }
+  available = true;
+  return success();
+}
+
 LogicalResult readTensorProto(const onnx::TensorProto &proto,
                               StringRef baseDir, HostTensor &out,
                               std::string &error) {
