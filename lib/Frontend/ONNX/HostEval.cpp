@@ -269,6 +269,8 @@ FailureOr<bool> foldOnHost(NodeContext &ctx) {
              op == "LessOrEqual" || op == "GreaterOrEqual") {
     result = foldCompare(ctx, a, *ins[1]);
   } else if (op == "Not") {
+    if (a.dtype != DType::Bool)
+      return false;
     HostTensor out(DType::Bool, a.shape);
     for (int64_t k = 0; k < a.numElements(); ++k)
       out.i[k] = !a.i[k];
@@ -294,6 +296,9 @@ FailureOr<bool> foldOnHost(NodeContext &ctx) {
     }
     result = out;
   } else if (op == "Where") {
+    if (ins.size() < 3 || !ins[1] || !ins[2] || ins[1]->dtype != ins[2]->dtype ||
+        a.dtype != DType::Bool)
+      return false; // The converter reports mismatched operands.
     const HostTensor &x = *ins[1], &y = *ins[2];
     result = foldElementwise(
         ctx, {&a, &x, &y}, x.dtype,
@@ -311,10 +316,10 @@ FailureOr<bool> foldOnHost(NodeContext &ctx) {
           ctx, {&acc, &b}, a.dtype,
           [&](HostTensor &out, int64_t k, ArrayRef<int64_t> o) {
             if (a.isFloat()) {
-              double x = acc.f[o[0]], y = b.f[o[1]];
+              double x = acc.getF(o[0]), y = b.getF(o[1]);
               out.setF(k, isMax ? std::max(x, y) : std::min(x, y));
             } else {
-              int64_t x = acc.i[o[0]], y = b.i[o[1]];
+              int64_t x = acc.getI(o[0]), y = b.getI(o[1]);
               out.setI(k, isMax ? std::max(x, y) : std::min(x, y));
             }
           });
@@ -356,6 +361,8 @@ FailureOr<bool> foldOnHost(NodeContext &ctx) {
       int64_t axis = ctx.attrInt("axis", 1);
       if (axis < 0)
         axis += rank;
+      if (axis < 0 || axis > rank)
+        return false; // The converter reports the bad axis.
       int64_t outer = shapeProduct(ArrayRef<int64_t>(shape).take_front(axis));
       shape = {outer, a.numElements() / std::max<int64_t>(outer, 1)};
     } else {
@@ -365,10 +372,15 @@ FailureOr<bool> foldOnHost(NodeContext &ctx) {
       std::vector<int64_t> axes = axesOr->value_or(std::vector<int64_t>{});
       if (op == "Unsqueeze") {
         int64_t outRank = rank + axes.size();
-        for (int64_t &ax : axes)
+        for (int64_t &ax : axes) {
           if (ax < 0)
             ax += outRank;
+          if (ax < 0 || ax >= outRank)
+            return false; // The converter reports the bad axis.
+        }
         std::sort(axes.begin(), axes.end());
+        if (std::adjacent_find(axes.begin(), axes.end()) != axes.end())
+          return false;
         for (int64_t ax : axes)
           shape.insert(shape.begin() + ax, 1);
       } else {
@@ -393,8 +405,14 @@ FailureOr<bool> foldOnHost(NodeContext &ctx) {
       return failure();
     SmallVector<int64_t> shape(a.shape);
     shape[*axis] = 0;
-    for (const HostTensor *t : ins)
+    for (const HostTensor *t : ins) {
+      if (!t || t->dtype != a.dtype || t->shape.size() != a.shape.size())
+        return false; // The converter reports the mismatch.
+      for (size_t d = 0; d < a.shape.size(); ++d)
+        if ((int64_t)d != *axis && t->shape[d] != a.shape[d])
+          return false;
       shape[*axis] += t->shape[*axis];
+    }
     HostTensor out(a.dtype, shape);
     int64_t outer = shapeProduct(ArrayRef<int64_t>(shape).take_front(*axis));
     int64_t pos = 0;
@@ -487,6 +505,8 @@ FailureOr<bool> foldOnHost(NodeContext &ctx) {
     }
     result = out;
   } else if (op == "Range") {
+    if (ins.size() < 3 || !ins[1] || !ins[2])
+      return false;
     double start = a.getF(0), limit = ins[1]->getF(0), delta = ins[2]->getF(0);
     if (delta == 0)
       return failure(ctx.fail("Range delta is 0").failed());
@@ -504,6 +524,10 @@ FailureOr<bool> foldOnHost(NodeContext &ctx) {
     result = out;
   } else if (op == "ConstantOfShape") {
     std::vector<int64_t> shape = toInts(a);
+    if (!isValidShape(shape))
+      return failure(ctx.fail("negative dimension in shape " +
+                              shapeToString(shape))
+                         .failed());
     if (shapeProduct(shape) > kMaxFoldElements)
       return false;
     HostTensor fill(DType::F32, {1});
@@ -512,6 +536,8 @@ FailureOr<bool> foldOnHost(NodeContext &ctx) {
       if (failed(readTensorProto(*t, "", fill, error)))
         return failure(ctx.fail("bad 'value' tensor: " + error).failed());
     }
+    if (fill.numElements() != 1)
+      return failure(ctx.fail("'value' must hold exactly one element").failed());
     HostTensor out(fill.dtype, shape);
     for (int64_t k = 0; k < out.numElements(); ++k)
       copyElem(out, k, fill, 0);
@@ -519,7 +545,7 @@ FailureOr<bool> foldOnHost(NodeContext &ctx) {
   } else if (op == "Expand") {
     std::vector<int64_t> target = toInts(*ins[1]);
     SmallVector<int64_t> shape;
-    if (!broadcastShapes(a.shape, target, shape))
+    if (!isValidShape(target) || !broadcastShapes(a.shape, target, shape))
       return failure(ctx.fail("cannot expand " + shapeToString(a.shape) +
                               " to " + shapeToString(target))
                          .failed());
@@ -537,8 +563,8 @@ FailureOr<bool> foldOnHost(NodeContext &ctx) {
     else
       for (int64_t d = a.shape.size() - 1; d >= 0; --d)
         perm.push_back(d);
-    if (perm.size() != a.shape.size())
-      return false;
+    if (!isPermutation(perm, a.shape.size()))
+      return false; // The converter reports the bad permutation.
     result = foldTranspose(a, perm);
   } else if (op == "Trilu") {
     int64_t rank = a.shape.size();

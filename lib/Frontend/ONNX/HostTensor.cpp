@@ -172,6 +172,22 @@ SliceRange normalizeSliceRange(int64_t start, int64_t end, int64_t step,
   return r;
 }
 
+bool isPermutation(llvm::ArrayRef<int64_t> perm, size_t rank) {
+  if (perm.size() != rank)
+    return false;
+  std::vector<bool> seen(rank, false);
+  for (int64_t p : perm) {
+    if (p < 0 || p >= (int64_t)rank || seen[p])
+      return false;
+    seen[p] = true;
+  }
+  return true;
+}
+
+bool isValidShape(llvm::ArrayRef<int64_t> shape) {
+  return llvm::all_of(shape, [](int64_t d) { return d >= 0; });
+}
+
 std::string shapeToString(llvm::ArrayRef<int64_t> shape) {
   if (shape.empty())
     return "scalar";

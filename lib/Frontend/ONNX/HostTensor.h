@@ -96,6 +96,11 @@ struct SliceRange {
 SliceRange normalizeSliceRange(int64_t start, int64_t end, int64_t step,
                                int64_t dim);
 
+/// True if `perm` is a permutation of 0..rank-1.
+bool isPermutation(llvm::ArrayRef<int64_t> perm, size_t rank);
+/// True if every dimension is >= 0.
+bool isValidShape(llvm::ArrayRef<int64_t> shape);
+
 /// "1x128x64" for diagnostics.
 std::string shapeToString(llvm::ArrayRef<int64_t> shape);
 

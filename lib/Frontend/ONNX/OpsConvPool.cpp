@@ -47,6 +47,12 @@ FailureOr<Window> readWindow(NodeContext &ctx, ArrayRef<int64_t> in,
   };
   w.strides = orDefault("strides", 1);
   w.dilations = orDefault("dilations", 1);
+  if (!llvm::all_of(w.strides, [](int64_t v) { return v > 0; }) ||
+      !llvm::all_of(w.dilations, [](int64_t v) { return v > 0; }) ||
+      !llvm::all_of(w.kernel, [](int64_t v) { return v > 0; })) {
+    (void)ctx.fail("strides, dilations and kernel sizes must be positive");
+    return failure();
+  }
   w.padBegin.assign(d, 0);
   w.padEnd.assign(d, 0);
   std::string autoPad = ctx.attrString("auto_pad", "NOTSET");
@@ -296,6 +302,9 @@ LogicalResult convertConvTranspose(NodeContext &ctx) {
   SmallVector<int64_t> strides = getInts("strides", 1),
                        dil = getInts("dilations", 1),
                        outPad = getInts("output_padding", 0);
+  if (!llvm::all_of(strides, [](int64_t v) { return v > 0; }) ||
+      !llvm::all_of(dil, [](int64_t v) { return v > 0; }))
+    return ctx.fail("strides and dilations must be positive");
   SmallVector<int64_t> pb(d, 0), pe(d, 0), outSpatial(d);
   std::string autoPad = ctx.attrString("auto_pad", "NOTSET");
   auto outShapeAttr = ctx.attrInts("output_shape");
@@ -639,6 +648,10 @@ LogicalResult emitResize(NodeContext &ctx, ArrayRef<double> scalesIn,
       outShape[i] = (int64_t)std::floor(xs[i] * scalesIn[i]);
     }
   }
+  if (!isValidShape(outShape) ||
+      llvm::any_of(scales, [](double v) { return !(v > 0); }))
+    return ctx.fail("scales and sizes must be positive, got output shape " +
+                    shapeToString(outShape));
   if (mode != "nearest" && mode != "linear" && mode != "cubic")
     return ctx.fail("unsupported mode '" + mode + "'");
   double cubicA = ctx.attrFloat("cubic_coeff_a", -0.75f);

@@ -151,9 +151,9 @@ LogicalResult convertTranspose(NodeContext &ctx) {
   else
     for (int64_t d = rank - 1; d >= 0; --d)
       perm.push_back(d);
-  if ((int64_t)perm.size() != rank)
-    return ctx.fail("perm has " + std::to_string(perm.size()) +
-                    " entries for rank " + std::to_string(rank));
+  if (!isPermutation(perm, rank))
+    return ctx.fail("perm " + shapeToString(perm) +
+                    " is not a permutation of rank " + std::to_string(rank));
   ctx.setOutput(0, emitTranspose(ctx.b, ctx.loc, ctx.value(0), perm),
                 ctx.dtype(0));
   return success();
@@ -266,6 +266,8 @@ LogicalResult convertSplit(NodeContext &ctx) {
     return ctx.fail("split has " + std::to_string(sizes.size()) +
                     " parts but the node has " + std::to_string(n) +
                     " outputs");
+  if (!isValidShape(sizes))
+    return ctx.fail("split sizes must be non-negative");
   int64_t total = 0;
   for (int64_t s : sizes)
     total += s;
@@ -401,7 +403,7 @@ LogicalResult convertExpand(NodeContext &ctx) {
   if (failed(target))
     return failure();
   SmallVector<int64_t> shape;
-  if (!broadcastShapes(ctx.shape(0), *target, shape))
+  if (!isValidShape(*target) || !broadcastShapes(ctx.shape(0), *target, shape))
     return ctx.fail("cannot expand " + shapeToString(ctx.shape(0)) + " to " +
                     shapeToString(*target));
   Value in = ctx.value(0);
@@ -417,6 +419,8 @@ LogicalResult convertTile(NodeContext &ctx) {
   if ((int64_t)reps->size() != rank)
     return ctx.fail("repeats has " + std::to_string(reps->size()) +
                     " entries for rank " + std::to_string(rank));
+  if (!isValidShape(*reps))
+    return ctx.fail("repeats must be non-negative");
   SmallVector<int64_t> outShape;
   for (int64_t d = 0; d < rank; ++d)
     outShape.push_back(ctx.shape(0)[d] * (*reps)[d]);
@@ -506,6 +510,8 @@ LogicalResult convertPad(NodeContext &ctx) {
       crop = true;
     }
   }
+  if (!isValidShape(cropSize) || !isValidShape(outShape))
+    return ctx.fail("pads remove more than the input holds");
   if (crop) {
     src = emitSlice(b, loc, src, cropOff, cropSize, ones);
     in = cast<RankedTensorType>(src.getType()).getShape();
@@ -641,6 +647,8 @@ LogicalResult convertConstantOfShape(NodeContext &ctx) {
   auto shape = knownInts(ctx, 0, "the shape");
   if (failed(shape))
     return failure();
+  if (!isValidShape(*shape))
+    return ctx.fail("negative dimension in shape " + shapeToString(*shape));
   HostTensor fill(DType::F32, {1});
   if (const onnx::TensorProto *t = ctx.attrTensor("value")) {
     std::string error;
