@@ -15,7 +15,6 @@
 #include "llvm/Support/Path.h"
 
 #include <dlfcn.h>
-#include <malloc.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -34,7 +33,7 @@ struct TensorDesc {
   size_t elementSize = 0, numElements = 1;
 };
 
-using RunFn = int (*)(const void *, const void *const *, void *const *);
+using RunFn = int (*)(const void *, void *, const void *const *, void *const *);
 
 } // namespace
 
@@ -43,6 +42,7 @@ struct qrt_model {
   RunFn run = nullptr;
   void *weights = nullptr;
   size_t weightsBytes = 0;
+  void *workspace = nullptr;
   std::vector<TensorDesc> inputs, outputs;
   std::string target;
 };
@@ -92,15 +92,6 @@ static bool parseTensors(const llvm::json::Array *arr,
 
 extern "C" qrt_model *qrt_load(const char *dir, char *error,
                                size_t error_size) {
-  // Compiled models malloc and free their intermediate buffers on every run.
-  // Keep freed blocks in the heap instead of returning them to the kernel,
-  // so repeated runs do not page-fault on fresh memory each time.
-  static bool tuned = [] {
-    mallopt(M_MMAP_THRESHOLD, 1 << 30);
-    mallopt(M_TRIM_THRESHOLD, 1 << 30);
-    return true;
-  }();
-  (void)tuned;
   llvm::SmallString<256> manifestPath(dir);
   llvm::sys::path::append(manifestPath, "manifest.json");
   auto buf = llvm::MemoryBuffer::getFile(manifestPath);
@@ -160,6 +151,24 @@ extern "C" qrt_model *qrt_load(const char *dir, char *error,
       model->weightsBytes = bytes;
     }
   }
+  // The model's scratch memory, allocated once and reused by every run.
+  int64_t workspaceBytes = m->getInteger("workspace_bytes").value_or(0);
+  if (workspaceBytes < 0) {
+    setError(error, error_size, "bad workspace_bytes in manifest");
+    qrt_free(model.release());
+    return nullptr;
+  }
+  if (workspaceBytes > 0) {
+    size_t rounded = (workspaceBytes + 63) / 64 * 64;
+    model->workspace = aligned_alloc(64, rounded);
+    if (!model->workspace) {
+      setError(error, error_size,
+               "cannot allocate the model's " + std::to_string(rounded) +
+                   "-byte workspace");
+      qrt_free(model.release());
+      return nullptr;
+    }
+  }
   std::string lib = m->getString("library").value_or("").str();
   std::string entry = m->getString("entry").value_or("").str();
   llvm::SmallString<256> libPath(dir);
@@ -191,6 +200,7 @@ extern "C" void qrt_free(qrt_model *model) {
     dlclose(model->library);
   if (model->weights)
     munmap(model->weights, model->weightsBytes);
+  free(model->workspace);
   delete model;
 }
 
@@ -228,7 +238,7 @@ extern "C" int qrt_output_info(const qrt_model *model, size_t index,
 
 extern "C" int qrt_run(qrt_model *model, const void *const *inputs,
                        void *const *outputs) {
-  return model->run(model->weights, inputs, outputs);
+  return model->run(model->weights, model->workspace, inputs, outputs);
 }
 
 extern "C" const char *qrt_target(const qrt_model *model) {

@@ -40,7 +40,9 @@ int qrt_output_info(const qrt_model *model, size_t index, qrt_tensor_info *info)
 
 /** Runs the model. `inputs` and `outputs` hold one pointer per tensor, in
  *  manifest order, each to a contiguous row-major buffer of the declared
- *  shape and type. Returns 0 on success. */
+ *  shape and type. Returns 0 on success. The model's workspace belongs to
+ *  `model`: do not run one qrt_model from two threads at once (load it
+ *  twice instead). */
 int qrt_run(qrt_model *model, const void *const *inputs, void *const *outputs);
 
 /** The artifact's target triple and CPU as recorded in its manifest. */

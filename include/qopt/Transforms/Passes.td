@@ -204,4 +204,41 @@ def FuseElementwisePass : Pass<"qopt-fuse-elementwise"> {
   let dependentDialects = ["mlir::linalg::LinalgDialect"];
 }
 
+def PlanMemoryPass : Pass<"qopt-plan-memory", "mlir::ModuleOp"> {
+  let summary = "Place intermediate buffers in one caller-provided workspace";
+  let description = [{
+    Statically planned memory for a whole model: every top-level
+    `memref.alloc` of the entry function with a static shape gets an offset
+    in one workspace, chosen so that buffers whose lifetimes (allocation to
+    deallocation, in program order) overlap never share bytes. The allocs
+    become `memref.view`s of a new `memref<?xi8>` argument marked
+    `qopt.workspace`, their deallocs disappear, and the module records the
+    size in `qopt.workspace_bytes`. The caller allocates the workspace once
+    (qrt at load time, an edge application statically), so running a model
+    calls no allocator at all.
+
+    ```mlir
+    func.func @main(%x: memref<64xf32>, %y: memref<64xf32>) {
+      %a = memref.alloc() : memref<64xf32>
+      ...
+      memref.dealloc %a : memref<64xf32>
+      return
+    }
+    // becomes
+    func.func @main(%ws: memref<?xi8> {qopt.workspace}, %x: memref<64xf32>, %y: memref<64xf32>) {
+      %c0 = arith.constant 0 : index
+      %a = memref.view %ws[%c0][] : memref<?xi8> to memref<64xf32>
+      ...
+      return
+    }
+    ```
+  }];
+  let options = [
+    Option<"alignment", "alignment", "int64_t", /*default=*/"64",
+           "Byte alignment of every buffer in the workspace">,
+  ];
+  let dependentDialects = ["mlir::arith::ArithDialect",
+                           "mlir::memref::MemRefDialect"];
+}
+
 #endif // QOPT_TRANSFORMS_PASSES

@@ -44,7 +44,7 @@ namespace {
 
 /// Where one argument of the lowered graph function comes from.
 struct ArgLayout {
-  enum Kind { Weights, Input, Output } kind;
+  enum Kind { Weights, Workspace, Input, Output } kind;
   unsigned index; // Position among inputs or outputs.
   std::vector<int64_t> shape;
 };
@@ -128,7 +128,8 @@ createTargetMachine(const X86CompileOptions &options, std::string &cpuOut,
   return tm;
 }
 
-/// Adds `<name>_run(const void *weights, const void *const *inputs,
+/// Adds `<name>_run(const void *weights, void *workspace,
+/// const void *const *inputs,
 /// void *const *outputs)`, which builds each memref descriptor from a bare
 /// pointer and the static shape, then calls the lowered graph function
 /// (whose memref arguments are expanded to allocated pointer, aligned
@@ -139,20 +140,22 @@ void addEntryWrapper(llvm::Module &module, llvm::Function *graph,
   auto *ptrTy = llvm::PointerType::get(ctx, 0);
   auto *i64 = llvm::Type::getInt64Ty(ctx);
   auto *i32 = llvm::Type::getInt32Ty(ctx);
-  auto *fnTy = llvm::FunctionType::get(i32, {ptrTy, ptrTy, ptrTy}, false);
+  auto *fnTy =
+      llvm::FunctionType::get(i32, {ptrTy, ptrTy, ptrTy, ptrTy}, false);
   auto *fn = llvm::Function::Create(fnTy, llvm::GlobalValue::ExternalLinkage,
                                     runName, module);
   fn->getArg(0)->setName("weights");
-  fn->getArg(1)->setName("inputs");
-  fn->getArg(2)->setName("outputs");
+  fn->getArg(1)->setName("workspace");
+  fn->getArg(2)->setName("inputs");
+  fn->getArg(3)->setName("outputs");
   llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", fn));
   std::vector<llvm::Value *> callArgs;
   for (const ArgLayout &a : args) {
     llvm::Value *p;
-    if (a.kind == ArgLayout::Weights) {
-      p = fn->getArg(0);
+    if (a.kind == ArgLayout::Weights || a.kind == ArgLayout::Workspace) {
+      p = fn->getArg(a.kind == ArgLayout::Weights ? 0 : 1);
     } else {
-      llvm::Value *table = fn->getArg(a.kind == ArgLayout::Input ? 1 : 2);
+      llvm::Value *table = fn->getArg(a.kind == ArgLayout::Input ? 2 : 3);
       llvm::Value *slot = b.CreateConstGEP1_64(ptrTy, table, a.index);
       p = b.CreateLoad(ptrTy, slot);
     }
@@ -176,7 +179,8 @@ void addEntryWrapper(llvm::Module &module, llvm::Function *graph,
 
 std::string headerText(StringRef name, ArrayRef<TensorInfo> inputs,
                        ArrayRef<TensorInfo> outputs, bool embedded,
-                       int64_t weightBytes, StringRef triple, StringRef cpu) {
+                       int64_t weightBytes, int64_t workspaceBytes,
+                       StringRef triple, StringRef cpu) {
   std::string id = cIdentifier(name);
   std::string upper;
   for (char c : id)
@@ -194,12 +198,17 @@ std::string headerText(StringRef name, ArrayRef<TensorInfo> inputs,
                                             : "`weights` points to the contents "
                                               "of weights.bin (64-byte aligned; "
                                               "mmap it).")
-     << "\n */\n"
+     << "\n * `workspace` is " << id << "'s scratch memory: "
+     << upper << "_WORKSPACE_BYTES bytes,\n"
+     << " * 64-byte aligned, owned by the caller and reused across calls (one\n"
+     << " * workspace per concurrent call). The model calls no allocator.\n"
+     << " */\n"
      << "#ifndef " << upper << "_H\n#define " << upper << "_H\n\n"
      << "#include <stdint.h>\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
      << "#define " << upper << "_NUM_INPUTS " << inputs.size() << "\n"
      << "#define " << upper << "_NUM_OUTPUTS " << outputs.size() << "\n"
-     << "#define " << upper << "_WEIGHTS_BYTES " << weightBytes << "\n\n";
+     << "#define " << upper << "_WEIGHTS_BYTES " << weightBytes << "\n"
+     << "#define " << upper << "_WORKSPACE_BYTES " << workspaceBytes << "\n\n";
   auto describe = [&](const char *kind, ArrayRef<TensorInfo> list) {
     for (size_t i = 0; i < list.size(); ++i) {
       int64_t n = 1;
@@ -216,8 +225,8 @@ std::string headerText(StringRef name, ArrayRef<TensorInfo> inputs,
   describe("OUTPUT", outputs);
   os << "\n/* Returns 0 on success. Not reentrant-safe across threads sharing\n"
      << " * output buffers; otherwise thread-safe. */\n"
-     << "int " << id << "_run(const void *weights, const void *const *inputs,\n"
-     << "    void *const *outputs);\n\n"
+     << "int " << id << "_run(const void *weights, void *workspace,\n"
+     << "    const void *const *inputs, void *const *outputs);\n\n"
      << "#ifdef __cplusplus\n}\n#endif\n\n#endif /* " << upper << "_H */\n";
   return s;
 }
@@ -320,11 +329,19 @@ LogicalResult compileToArtifact(ModuleOp module,
                                 weightEntries)))
     return failure();
   bool hasWeightsArg = !weightEntries.empty();
+  int64_t workspaceBytes = 0;
+  if (auto attr = module->getAttrOfType<IntegerAttr>("qopt.workspace_bytes"))
+    workspaceBytes = attr.getInt();
+  bool hasWorkspaceArg = false;
+  for (unsigned i = 0; i < entry.getNumArguments(); ++i)
+    hasWorkspaceArg |= (bool)entry.getArgAttr(i, "qopt.workspace");
 
   // Argument layout of the bufferized entry: [weights], inputs, outputs.
   std::vector<ArgLayout> layout;
   if (hasWeightsArg)
     layout.push_back({ArgLayout::Weights, 0, {(int64_t)blob.size()}});
+  if (hasWorkspaceArg)
+    layout.push_back({ArgLayout::Workspace, 0, {workspaceBytes}});
   for (unsigned i = 0; i < inputs.size(); ++i)
     layout.push_back({ArgLayout::Input, i, inputs[i].shape});
   for (unsigned i = 0; i < outputs.size(); ++i)
@@ -443,7 +460,7 @@ LogicalResult compileToArtifact(ModuleOp module,
   if (failed(writeFile(loc, path(id + ".h"),
                        headerText(options.name, inputs, outputs,
                                   options.embedWeights, (int64_t)blob.size(),
-                                  options.triple, cpu))))
+                                  workspaceBytes, options.triple, cpu))))
     return fail("cannot write header");
 
   // manifest.json
@@ -471,6 +488,7 @@ LogicalResult compileToArtifact(ModuleOp module,
              {"embedded", options.embedWeights},
              {"bytes", (int64_t)blob.size()},
              {"entries", std::move(weightsList)}}},
+        {"workspace_bytes", workspaceBytes},
         {"inputs", tensorsJson(inputs)},
         {"outputs", tensorsJson(outputs)},
     };

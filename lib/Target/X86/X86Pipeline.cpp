@@ -51,6 +51,7 @@ void buildX86BufferPipeline(OpPassManager &pm) {
   bufferization::BufferDeallocationPipelineOptions dealloc;
   bufferization::buildBufferDeallocationPipeline(pm, dealloc);
   pm.addPass(createConvertBufferizationToMemRefPass());
+  pm.addPass(createPlanMemoryPass());
 }
 
 void buildX86LLVMPipeline(OpPassManager &pm) {
