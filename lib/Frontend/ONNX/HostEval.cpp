@@ -457,41 +457,11 @@ FailureOr<bool> foldOnHost(NodeContext &ctx) {
     result = out;
   } else if (op == "Slice") {
     int64_t rank = a.shape.size();
-    std::vector<int64_t> starts, ends, axes, steps;
-    if (ctx.opset < 10) {
-      // Opset 1-9 keep starts/ends/axes in attributes.
-      starts = ctx.attrInts("starts").value_or(std::vector<int64_t>{});
-      ends = ctx.attrInts("ends").value_or(std::vector<int64_t>{});
-      axes = ctx.attrInts("axes").value_or(std::vector<int64_t>{});
-    } else {
-      starts = toInts(*ins[1]);
-      ends = toInts(*ins[2]);
-      if (ins.size() > 3 && ins[3])
-        axes = toInts(*ins[3]);
-      if (ins.size() > 4 && ins[4])
-        steps = toInts(*ins[4]);
-    }
-    if (axes.empty())
-      for (size_t k = 0; k < starts.size(); ++k)
-        axes.push_back(k);
-    if (steps.empty())
-      steps.assign(starts.size(), 1);
-    if (ends.size() != starts.size() || axes.size() != starts.size() ||
-        steps.size() != starts.size())
-      return false;
-    SmallVector<int64_t> off(rank, 0), size(a.shape), stride(rank, 1);
-    for (size_t k = 0; k < axes.size(); ++k) {
-      int64_t ax = axes[k] < 0 ? axes[k] + rank : axes[k];
-      if (ax < 0 || ax >= rank)
-        return false; // The converter reports the bad axis.
-      if (steps[k] == 0)
-        return failure(ctx.fail("slice step is 0").failed());
-      SliceRange range =
-          normalizeSliceRange(starts[k], ends[k], steps[k], a.shape[ax]);
-      off[ax] = range.offset;
-      size[ax] = range.size;
-      stride[ax] = range.stride;
-    }
+    auto spec = resolveSlice(ctx);
+    if (failed(spec))
+      return failure();
+    ArrayRef<int64_t> off = spec->offsets, size = spec->sizes,
+                      stride = spec->strides;
     HostTensor out(a.dtype, size);
     SmallVector<int64_t> inStrides = rowMajorStrides(a.shape);
     for (int64_t k = 0; k < out.numElements(); ++k) {

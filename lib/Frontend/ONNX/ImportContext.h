@@ -125,6 +125,15 @@ void appendShapeConverters(std::vector<ConverterEntry> &table);
 void appendReductionConverters(std::vector<ConverterEntry> &table);
 void appendNormalizationConverters(std::vector<ConverterEntry> &table);
 
+/// Offsets, sizes and strides of every dimension of a Slice node.
+struct SliceSpec {
+  llvm::SmallVector<int64_t> offsets, sizes, strides;
+};
+/// Resolves a Slice node's arguments (attribute form before opset 10,
+/// inputs after; inputs must be known at import time). Unsliced dims get
+/// their full range. Emits an error and fails on bad arguments.
+mlir::FailureOr<SliceSpec> resolveSlice(NodeContext &ctx);
+
 /// Evaluates the node on the host when all of its inputs are known (or it
 /// only needs static shapes, like Shape). Returns true if it folded, false
 /// if the node has to be emitted as IR, failure on a user error.

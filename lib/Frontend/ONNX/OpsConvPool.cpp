@@ -31,6 +31,17 @@ struct Window {
   SmallVector<int64_t> kernel, strides, dilations, padBegin, padEnd;
 };
 
+/// The `d` values of int-list attribute `name`, or `d` copies of `dflt` when
+/// it is absent or has another length.
+SmallVector<int64_t> spatialInts(NodeContext &ctx, StringRef name, size_t d,
+                                 int64_t dflt) {
+  SmallVector<int64_t> v(d, dflt);
+  if (auto a = ctx.attrInts(name))
+    if (a->size() == d)
+      v.assign(a->begin(), a->end());
+  return v;
+}
+
 /// Reads kernel_shape/strides/dilations/pads/auto_pad for `spatial` dims of
 /// input `in` and computes explicit pads (SAME_* as ONNX defines them).
 FailureOr<Window> readWindow(NodeContext &ctx, ArrayRef<int64_t> in,
@@ -38,15 +49,8 @@ FailureOr<Window> readWindow(NodeContext &ctx, ArrayRef<int64_t> in,
   size_t d = in.size();
   Window w;
   w.kernel.assign(kernel.begin(), kernel.end());
-  auto orDefault = [&](StringRef name, int64_t dflt) {
-    SmallVector<int64_t> v(d, dflt);
-    if (auto a = ctx.attrInts(name))
-      if (a->size() == d)
-        v.assign(a->begin(), a->end());
-    return v;
-  };
-  w.strides = orDefault("strides", 1);
-  w.dilations = orDefault("dilations", 1);
+  w.strides = spatialInts(ctx, "strides", d, 1);
+  w.dilations = spatialInts(ctx, "dilations", d, 1);
   if (!llvm::all_of(w.strides, [](int64_t v) { return v > 0; }) ||
       !llvm::all_of(w.dilations, [](int64_t v) { return v > 0; }) ||
       !llvm::all_of(w.kernel, [](int64_t v) { return v > 0; })) {
@@ -292,16 +296,9 @@ LogicalResult convertConvTranspose(NodeContext &ctx) {
                     std::to_string(c) + " input channels");
   size_t d = xs.size() - 2;
   ArrayRef<int64_t> in = xs.drop_front(2), kernel = ws.drop_front(2);
-  auto getInts = [&](StringRef name, int64_t dflt) {
-    SmallVector<int64_t> v(d, dflt);
-    if (auto a = ctx.attrInts(name))
-      if (a->size() == d)
-        v.assign(a->begin(), a->end());
-    return v;
-  };
-  SmallVector<int64_t> strides = getInts("strides", 1),
-                       dil = getInts("dilations", 1),
-                       outPad = getInts("output_padding", 0);
+  SmallVector<int64_t> strides = spatialInts(ctx, "strides", d, 1),
+                       dil = spatialInts(ctx, "dilations", d, 1),
+                       outPad = spatialInts(ctx, "output_padding", d, 0);
   if (!llvm::all_of(strides, [](int64_t v) { return v > 0; }) ||
       !llvm::all_of(dil, [](int64_t v) { return v > 0; }))
     return ctx.fail("strides and dilations must be positive");

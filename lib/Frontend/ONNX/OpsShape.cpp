@@ -191,7 +191,9 @@ LogicalResult convertConcat(NodeContext &ctx) {
   return success();
 }
 
-LogicalResult convertSlice(NodeContext &ctx) {
+} // namespace
+
+FailureOr<SliceSpec> resolveSlice(NodeContext &ctx) {
   int64_t rank = ctx.rank(0);
   std::vector<int64_t> starts, ends, axes, steps;
   if (ctx.opset < 10) {
@@ -223,22 +225,42 @@ LogicalResult convertSlice(NodeContext &ctx) {
   if (steps.empty())
     steps.assign(starts.size(), 1);
   if (ends.size() != starts.size() || axes.size() != starts.size() ||
-      steps.size() != starts.size())
-    return ctx.fail("starts, ends, axes and steps differ in length");
-  SmallVector<int64_t> off(rank, 0), size(ctx.shape(0)), stride(rank, 1);
+      steps.size() != starts.size()) {
+    (void)ctx.fail("starts, ends, axes and steps differ in length");
+    return failure();
+  }
+  SmallVector<SliceRange> ranges;
+  for (int64_t d = 0; d < rank; ++d)
+    ranges.push_back({0, ctx.shape(0)[d], 1});
   for (size_t k = 0; k < axes.size(); ++k) {
     auto ax = ctx.normalizeAxis(axes[k], rank);
     if (failed(ax))
       return failure();
-    if (steps[k] == 0)
-      return ctx.fail("step is 0");
-    SliceRange range =
+    if (steps[k] == 0) {
+      (void)ctx.fail("step is 0");
+      return failure();
+    }
+    ranges[*ax] =
         normalizeSliceRange(starts[k], ends[k], steps[k], ctx.shape(0)[*ax]);
-    off[*ax] = range.offset;
-    size[*ax] = range.size;
-    stride[*ax] = range.stride;
   }
-  ctx.setOutput(0, emitSlice(ctx.b, ctx.loc, ctx.value(0), off, size, stride),
+  SliceSpec spec;
+  for (const SliceRange &r : ranges) {
+    spec.offsets.push_back(r.offset);
+    spec.sizes.push_back(r.size);
+    spec.strides.push_back(r.stride);
+  }
+  return spec;
+}
+
+namespace {
+
+LogicalResult convertSlice(NodeContext &ctx) {
+  auto spec = resolveSlice(ctx);
+  if (failed(spec))
+    return failure();
+  ctx.setOutput(0,
+                emitSlice(ctx.b, ctx.loc, ctx.value(0), spec->offsets,
+                          spec->sizes, spec->strides),
                 ctx.dtype(0));
   return success();
 }
