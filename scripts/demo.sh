@@ -8,7 +8,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 bin="$root/build/bin"
 work="$root/build/demo"
 mkdir -p "$work"
-shared="$root/../shared"
+shared="${QOPT_SHARED_DIR:-$root/../shared}"
 ort="$root/build/npm"
 if [ -f "$shared/models/stories260k/stories260k.onnx" ]; then
   model="$shared/models/stories260k/stories260k.onnx"
@@ -27,5 +27,7 @@ else
   echo "demo: ../shared is absent; compiling the PP-OCRv4 recognizer instead"
   "$bin/qopt" "$model" --input-shape x=1x3x48x320 -o "$work/ppocr-rec"
   node "$root/test/ort/reference.js" "$model" "$work/ref" --shape x=1x3x48x320
-  "$bin/qopt-run" "$work/ppocr-rec" --input "$work/ref/x.npy" --expect "$work/ref" --rtol 1e-3 --atol 1e-4 --repeat 5
+  out=$(ls "$work/ref" | grep -v '^x.npy$')
+  "$bin/qopt-run" "$work/ppocr-rec" --input "x=$work/ref/x.npy" --expect "$work/ref/$out" \
+    --rtol 1e-3 --atol 1e-4 --repeat 5
 fi

@@ -45,7 +45,7 @@ SmallVector<int64_t> spatialInts(NodeContext &ctx, StringRef name, size_t d,
 /// Reads kernel_shape/strides/dilations/pads/auto_pad for `spatial` dims of
 /// input `in` and computes explicit pads (SAME_* as ONNX defines them).
 FailureOr<Window> readWindow(NodeContext &ctx, ArrayRef<int64_t> in,
-                             ArrayRef<int64_t> kernel, bool ceilMode) {
+                             ArrayRef<int64_t> kernel) {
   size_t d = in.size();
   Window w;
   w.kernel.assign(kernel.begin(), kernel.end());
@@ -85,7 +85,6 @@ FailureOr<Window> readWindow(NodeContext &ctx, ArrayRef<int64_t> in,
     (void)ctx.fail("unknown auto_pad '" + autoPad + "'");
     return failure();
   }
-  (void)ceilMode;
   return w;
 }
 
@@ -258,7 +257,7 @@ LogicalResult convertConv(NodeContext &ctx) {
   if (auto k = ctx.attrInts("kernel_shape"))
     if (SmallVector<int64_t>(k->begin(), k->end()) != SmallVector<int64_t>(kernel))
       return ctx.fail("kernel_shape does not match the weights");
-  auto win = readWindow(ctx, spatialIn, kernel, false);
+  auto win = readWindow(ctx, spatialIn, kernel);
   if (failed(win))
     return failure();
   SmallVector<int64_t> outSpatial;
@@ -414,7 +413,7 @@ LogicalResult convertPool(NodeContext &ctx) {
     return ctx.fail("kernel_shape is missing or has the wrong rank");
   bool ceilMode = ctx.attrInt("ceil_mode", 0);
   ArrayRef<int64_t> in = xs.drop_front(2);
-  auto win = readWindow(ctx, in, *k, ceilMode);
+  auto win = readWindow(ctx, in, *k);
   if (failed(win))
     return failure();
   SmallVector<int64_t> outSpatial;

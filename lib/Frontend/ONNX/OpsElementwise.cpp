@@ -79,8 +79,6 @@ LogicalResult requireFloat(NodeContext &ctx) {
   LogicalResult convert##NAME(NodeContext &ctx) {                              \
     if (failed(requireFloat(ctx)))                                             \
       return failure();                                                        \
-    auto attrs = &ctx;                                                         \
-    (void)attrs;                                                               \
     return convertMap(ctx, ctx.dtype(0),                                       \
                       [&](OpBuilder &b, Location loc, ValueRange a) -> Value { \
                         Value x = a[0];                                        \
