@@ -21,7 +21,6 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Verifier.h"
-#include "mlir/Tools/mlir-translate/Translation.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FileSystem.h"
@@ -684,37 +683,6 @@ bool parseShapeSpec(StringRef spec, std::string &name,
     shape.push_back(v);
   }
   return true;
-}
-
-void registerONNXImportTranslation() {
-  static llvm::cl::list<std::string> shapes(
-      "input-shape",
-      llvm::cl::desc("Static shape for an input (NAME=D0xD1...) or value of "
-                     "a symbolic dimension (NAME=N)"),
-      llvm::cl::ZeroOrMore);
-  TranslateToMLIRRegistration reg(
-      "import-onnx", "import an ONNX model (binary or text syntax)",
-      [](llvm::SourceMgr &sourceMgr, MLIRContext *ctx) -> OwningOpRef<Operation *> {
-        ImportOptions options;
-        for (const std::string &s : shapes) {
-          std::string name, error;
-          std::vector<int64_t> shape;
-          if (!parseShapeSpec(s, name, shape, error)) {
-            emitError(UnknownLoc::get(ctx)) << "--input-shape: " << error;
-            return nullptr;
-          }
-          options.inputShapes[name] = shape;
-        }
-        const llvm::MemoryBuffer *buf =
-            sourceMgr.getMemoryBuffer(sourceMgr.getMainFileID());
-        SmallString<256> dir(buf->getBufferIdentifier());
-        llvm::sys::path::remove_filename(dir);
-        auto module = importONNXBuffer(*ctx, buf->getBuffer(),
-                                       buf->getBufferIdentifier(), dir,
-                                       options);
-        return OwningOpRef<Operation *>(module.release());
-      },
-      [](DialectRegistry &registry) { registerImporterDialects(registry); });
 }
 
 } // namespace qopt::onnx_frontend

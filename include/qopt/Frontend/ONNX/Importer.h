@@ -78,9 +78,6 @@ importONNXBuffer(mlir::MLIRContext &context, llvm::StringRef buffer,
                  llvm::StringRef bufferName, llvm::StringRef baseDir,
                  const ImportOptions &options);
 
-/// Registers the `import-onnx` translation with mlir-translate's registry.
-void registerONNXImportTranslation();
-
 } // namespace qopt::onnx_frontend
 
 #endif // QOPT_FRONTEND_ONNX_IMPORTER_H
