@@ -227,6 +227,40 @@ Value emitConvAsMatMul(OpBuilder &b, Location loc, Value x, Value w,
   return emitReshape(b, loc, y, finalShape);
 }
 
+/// A depthwise 2-D convolution (one filter per channel) as one
+/// elementwise generic over [N, C, OH, OW] that sums the KH*KW shifted
+/// (strided) windows of the padded input times the channel's tap weight.
+/// Every operand is read through a projected permutation, so the op fuses
+/// and vectorizes along the width like any elementwise op.
+Value emitDepthwiseAsTaps(OpBuilder &b, Location loc, Value x, Value w,
+                          const Window &win, ArrayRef<int64_t> outSpatial,
+                          Type elem) {
+  auto xs = cast<RankedTensorType>(x.getType()).getShape();
+  int64_t n = xs[0], c = xs[1], kh = win.kernel[0], kw = win.kernel[1];
+  int64_t oh = outSpatial[0], ow = outSpatial[1];
+  SmallVector<int64_t> outShape = {n, c, oh, ow};
+  Value taps = emitReshape(b, loc, w, {c, kh * kw});
+  SmallVector<Value> ins;
+  for (int64_t i = 0; i < kh; ++i)
+    for (int64_t j = 0; j < kw; ++j) {
+      SmallVector<int64_t> off = {0, 0, i * win.dilations[0], j * win.dilations[1]};
+      SmallVector<int64_t> st = {1, 1, win.strides[0], win.strides[1]};
+      ins.push_back(emitSlice(b, loc, x, off, outShape, st));
+      // Tap (i, j) of every channel as a [C, 1, 1] column.
+      Value tap = emitSlice(b, loc, taps, {0, i * kw + j}, {c, 1}, {1, 1});
+      ins.push_back(emitReshape(b, loc, tap, {c, 1, 1}));
+    }
+  return emitElementwise(b, loc, ins, outShape, elem,
+                         [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                           Value acc;
+                           for (size_t t = 0; t + 1 < a.size(); t += 2) {
+                             Value p = arith::MulFOp::create(nb, l, a[t], a[t + 1]);
+                             acc = acc ? (Value)arith::AddFOp::create(nb, l, acc, p) : p;
+                           }
+                           return acc;
+                         });
+}
+
 Value addChannelBias(OpBuilder &b, Location loc, Value y, Value bias) {
   auto ys = cast<RankedTensorType>(y.getType()).getShape();
   SmallVector<int64_t> bshape(ys.size(), 1);
@@ -271,11 +305,17 @@ LogicalResult convertConv(NodeContext &ctx) {
   lo.append(win->padBegin.begin(), win->padBegin.end());
   hi.append(win->padEnd.begin(), win->padEnd.end());
   Value x = emitPad(b, loc, ctx.value(0), lo, hi, 0.0);
-  Value y = groups == 1
-                ? emitConvAsMatMul(b, loc, x, ctx.value(1), *win, outSpatial,
-                                   ctx.elemType(ctx.dtype(0)), ctx.dtype(0))
-                : emitGroupedConv(b, loc, x, ctx.value(1), groups, *win,
-                                  outSpatial, ctx.elemType(ctx.dtype(0)));
+  Type elem = ctx.elemType(ctx.dtype(0));
+  bool depthwise = groups == c && m == c && outSpatial.size() == 2 &&
+                   shapeProduct(kernel) <= 49;
+  Value y;
+  if (groups == 1)
+    y = emitConvAsMatMul(b, loc, x, ctx.value(1), *win, outSpatial, elem,
+                         ctx.dtype(0));
+  else if (depthwise)
+    y = emitDepthwiseAsTaps(b, loc, x, ctx.value(1), *win, outSpatial, elem);
+  else
+    y = emitGroupedConv(b, loc, x, ctx.value(1), groups, *win, outSpatial, elem);
   if (ctx.hasInput(2))
     y = addChannelBias(b, loc, y, ctx.value(2));
   ctx.setOutput(0, y, ctx.dtype(0));
