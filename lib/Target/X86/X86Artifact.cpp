@@ -492,16 +492,6 @@ LogicalResult compileToArtifact(ModuleOp module,
         {"inputs", tensorsJson(inputs)},
         {"outputs", tensorsJson(outputs)},
     };
-    if (!options.manifestExtra.empty()) {
-      auto extra = llvm::json::parse(options.manifestExtra);
-      if (!extra) {
-        llvm::consumeError(extra.takeError());
-        return fail("internal error: bad manifest extra JSON");
-      }
-      if (auto *obj = extra->getAsObject())
-        for (auto &kv : *obj)
-          manifest[kv.first] = kv.second;
-    }
     std::string text;
     llvm::raw_string_ostream os(text);
     os << llvm::formatv("{0:2}", llvm::json::Value(std::move(manifest)))

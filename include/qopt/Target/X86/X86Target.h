@@ -37,8 +37,6 @@ struct X86CompileOptions {
   /// Also keep the intermediate IR files (graph.mlir, llvm.ll) in the
   /// artifact folder.
   bool keepIntermediates = false;
-  /// Free-form JSON object merged into manifest.json under "compile".
-  std::string manifestExtra;
 };
 
 /// One input or output of a compiled model.
