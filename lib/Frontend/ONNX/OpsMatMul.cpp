@@ -180,12 +180,10 @@ LogicalResult convertGemm(NodeContext &ctx) {
   return success();
 }
 
-/// Einsum in explicit or implicit form (no ellipsis), as one contraction.
+/// Einsum in explicit or implicit form, with '...', as one contraction.
 LogicalResult convertEinsum(NodeContext &ctx) {
   std::string eq = ctx.attrString("equation", "");
   eq.erase(std::remove(eq.begin(), eq.end(), ' '), eq.end());
-  if (eq.find("...") != std::string::npos)
-    return ctx.fail("ellipsis ('...') in Einsum equations is not supported");
   std::string lhs = eq, rhs;
   bool explicitOut = false;
   if (auto pos = eq.find("->"); pos != std::string::npos) {
@@ -193,12 +191,52 @@ LogicalResult convertEinsum(NodeContext &ctx) {
     rhs = eq.substr(pos + 2);
     explicitOut = true;
   }
-  SmallVector<StringRef> terms;
-  StringRef(lhs).split(terms, ',');
-  if (terms.size() != ctx.numInputs())
-    return ctx.fail("equation '" + eq + "' has " + std::to_string(terms.size()) +
+  SmallVector<StringRef> rawTerms;
+  StringRef(lhs).split(rawTerms, ',');
+  if (rawTerms.size() != ctx.numInputs())
+    return ctx.fail("equation '" + eq + "' has " +
+                    std::to_string(rawTerms.size()) +
                     " operands but the node has " +
                     std::to_string(ctx.numInputs()));
+  // '...' stands for the leading dims not named by letters, broadcast
+  // right-aligned across operands: give them fresh axis names.
+  std::string ellipsis;
+  for (unsigned i = 0; i < rawTerms.size(); ++i) {
+    size_t pos = rawTerms[i].find("...");
+    if (pos == StringRef::npos)
+      continue;
+    int64_t named = rawTerms[i].size() - 3;
+    int64_t extra = ctx.rank(i) - named;
+    if (extra < 0)
+      return ctx.fail("operand " + std::to_string(i) + " has rank " +
+                      std::to_string(ctx.rank(i)) + ", fewer than '" +
+                      rawTerms[i].str() + "' names");
+    while ((int64_t)ellipsis.size() < extra) {
+      char fresh = 0;
+      for (char c = '0'; c <= '9' && !fresh; ++c)
+        if (eq.find(c) == std::string::npos && ellipsis.find(c) == std::string::npos)
+          fresh = c;
+      if (!fresh)
+        return ctx.fail("'...' covers more than 10 dimensions");
+      ellipsis.insert(ellipsis.begin(), fresh);
+    }
+  }
+  std::vector<std::string> expanded;
+  for (unsigned i = 0; i < rawTerms.size(); ++i) {
+    std::string t = rawTerms[i].str();
+    size_t pos = t.find("...");
+    if (pos != std::string::npos) {
+      int64_t extra = ctx.rank(i) - (int64_t)(t.size() - 3);
+      t.replace(pos, 3, ellipsis.substr(ellipsis.size() - extra));
+    }
+    expanded.push_back(t);
+  }
+  if (explicitOut) {
+    size_t pos = rhs.find("...");
+    if (pos != std::string::npos)
+      rhs.replace(pos, 3, ellipsis);
+  }
+  SmallVector<StringRef> terms(expanded.begin(), expanded.end());
   std::map<char, int64_t> dimSize;
   std::map<char, int> count;
   for (unsigned i = 0; i < terms.size(); ++i) {
@@ -218,10 +256,13 @@ LogicalResult convertEinsum(NodeContext &ctx) {
       count[c]++;
     }
   }
-  if (!explicitOut)
+  if (!explicitOut) {
+    // Implicit output: the '...' dims, then letters used once, sorted.
+    rhs = ellipsis;
     for (auto &[c, n] : count)
-      if (n == 1)
+      if (n == 1 && ellipsis.find(c) == std::string::npos)
         rhs.push_back(c);
+  }
   // Loop order: output letters, then reduced letters.
   std::string loops = rhs;
   for (auto &[c, n] : dimSize)
