@@ -9,10 +9,12 @@
 #include "qopt/Runtime/qrt.h"
 #include "qopt/Runtime/DTypes.h"
 
+#include "llvm/ADT/StringMap.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
+#include "llvm/TargetParser/Host.h"
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -120,10 +122,31 @@ extern "C" qrt_model *qrt_load(const char *dir, char *error,
     setError(error, error_size, err);
     return nullptr;
   }
-  if (const auto *t = m->getObject("target"))
+  if (const auto *t = m->getObject("target")) {
     model->target = (t->getString("triple").value_or("") + " " +
                      t->getString("cpu").value_or(""))
                         .str();
+    // Refuse code this CPU cannot execute rather than die of SIGILL.
+    if (const auto *features = t->getArray("features")) {
+      llvm::StringMap<bool> host = llvm::sys::getHostCPUFeatures();
+      std::string missing;
+      for (const llvm::json::Value &f : *features) {
+        auto name = f.getAsString();
+        if (!name)
+          continue;
+        auto it = host.find(*name);
+        if (it == host.end() || !it->second)
+          missing += (missing.empty() ? "" : ", ") + name->str();
+      }
+      if (!missing.empty()) {
+        setError(error, error_size,
+                 "the artifact was compiled for " + model->target +
+                     " and needs CPU features this machine lacks: " + missing +
+                     " (recompile with -mcpu=native or an older -mcpu)");
+        return nullptr;
+      }
+    }
+  }
   // Weights.
   if (const auto *w = m->getObject("weights")) {
     std::string file = w->getString("file").value_or("").str();

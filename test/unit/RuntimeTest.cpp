@@ -11,6 +11,7 @@
 
 #include "mlir/IR/Diagnostics.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -99,6 +100,30 @@ TEST(Runtime, FailedCompileLeavesNoArtifact) {
   EXPECT_NE(diag.find("cannot reshape 2x3 to 5"), std::string::npos) << diag;
   EXPECT_FALSE(llvm::sys::fs::exists(dir + "/artifact"));
   EXPECT_FALSE(llvm::sys::fs::exists(dir + "/artifact.partial"));
+  llvm::sys::fs::remove_directories(dir);
+}
+
+TEST(Runtime, RefusesCodeForMissingCpuFeatures) {
+  std::string dir = tempDir(), diag;
+  std::string text = "<\n  ir_version: 8,\n  opset_import: [ \"\" : 14 ]\n>\n"
+                     "relu (float[4] X) => (float[4] Y) {\n  Y = Relu(X)\n}\n";
+  ASSERT_TRUE(compile(text, dir, diag)) << diag;
+  std::string manifest = dir + "/artifact/manifest.json";
+  auto buf = llvm::MemoryBuffer::getFile(manifest);
+  ASSERT_TRUE((bool)buf);
+  std::string json = (*buf)->getBuffer().str();
+  size_t pos = json.find("\"features\": [");
+  ASSERT_NE(pos, std::string::npos) << json;
+  json.insert(pos + 13, "\"no-such-cpu-feature\", ");
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(manifest, ec);
+    os << json;
+  }
+  char err[512];
+  EXPECT_EQ(qrt_load((dir + "/artifact").c_str(), err, sizeof err), nullptr);
+  EXPECT_NE(std::string(err).find("lacks: no-such-cpu-feature"), std::string::npos)
+      << err;
   llvm::sys::fs::remove_directories(dir);
 }
 

@@ -231,6 +231,19 @@ std::string headerText(StringRef name, ArrayRef<TensorInfo> inputs,
   return s;
 }
 
+/// The "+feature" entries of an LLVM feature string, without the '+': what
+/// the running CPU must have.
+llvm::json::Array enabledFeatures(StringRef features) {
+  llvm::json::Array out;
+  SmallVector<StringRef> parts;
+  features.split(parts, ',', -1, /*KeepEmpty=*/false);
+  llvm::sort(parts);
+  for (StringRef f : parts)
+    if (f.consume_front("+"))
+      out.push_back(f.str());
+  return out;
+}
+
 llvm::json::Array tensorsJson(ArrayRef<TensorInfo> list) {
   llvm::json::Array arr;
   for (const TensorInfo &t : list) {
@@ -477,7 +490,8 @@ LogicalResult compileToArtifact(ModuleOp module,
         {"target",
          llvm::json::Object{{"triple", options.triple},
                             {"cpu", cpu},
-                            {"requested_cpu", options.cpu}}},
+                            {"requested_cpu", options.cpu},
+                            {"features", enabledFeatures(features)}}},
         {"entry", runName},
         {"library", id + ".so"},
         {"object", id + ".o"},
