@@ -3,6 +3,7 @@
 #include "qopt/Driver/Driver.h"
 #include "qopt/Runtime/TensorFile.h"
 
+#include <chrono>
 #include <map>
 
 #include "mlir/IR/Diagnostics.h"
@@ -10,6 +11,7 @@
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
 #include "llvm/Support/raw_ostream.h"
@@ -118,10 +120,16 @@ LogicalResult applyFreezeSpecs(MLIRContext &context,
 }
 
 LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) {
+  auto start = std::chrono::steady_clock::now();
   OwningOpRef<ModuleOp> module =
       onnx_frontend::importONNXFile(context, options.modelPath, options.import);
   if (!module)
     return failure();
+  if (options.x86.verbose)
+    llvm::errs() << llvm::format(
+        "qopt: %-34s %7.2f s\n", "import and shape folding",
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count());
   if (!options.emitGraphIR.empty()) {
     std::string err;
     auto out = mlir::openOutputFile(options.emitGraphIR, &err);

@@ -66,6 +66,8 @@ static cl::opt<std::string>
               cl::desc("Write the imported graph IR to this file ('-' for "
                        "stdout) and stop"),
               cl::value_desc("file"), cl::cat(qoptCategory));
+static cl::opt<bool> verbose("v", cl::desc("Print the time of each compile stage"),
+                             cl::cat(qoptCategory));
 static cl::opt<bool>
     keepIntermediates("keep-intermediates",
                       cl::desc("Also write the LLVM IR into the artifact"),
@@ -106,6 +108,7 @@ int main(int argc, char **argv) {
   options.x86.embedWeights = embedWeights;
   options.x86.optLevel = optLevel;
   options.x86.keepIntermediates = keepIntermediates;
+  options.x86.verbose = verbose;
   options.emitGraphIR = emitGraph;
   if (outDir.empty()) {
     SmallString<256> d(sys::path::filename(inputFile.getValue()));
@@ -115,6 +118,9 @@ int main(int argc, char **argv) {
     options.outDir = outDir;
   }
   auto start = std::chrono::steady_clock::now();
+  if (verbose)
+    errs() << "qopt: compiling " << inputFile << " for " << target << " ("
+           << mcpu << ")\n";
   if (failed(qopt::compileModel(context, options)))
     return 1;
   if (emitGraph.empty()) {

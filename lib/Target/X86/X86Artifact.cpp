@@ -22,6 +22,7 @@
 #include "llvm/IR/Module.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
@@ -31,6 +32,8 @@
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/Target/TargetOptions.h"
 #include "llvm/TargetParser/Host.h"
+
+#include <chrono>
 
 #ifndef QOPT_LLD_PATH
 #define QOPT_LLD_PATH "/usr/lib/llvm-22/bin/ld.lld"
@@ -328,11 +331,22 @@ LogicalResult compileToArtifact(ModuleOp module,
     return emitError(loc) << error;
 
   // Stages 1 and 2 on the MLIR module.
+  // Stage timings for --verbose: compiling a large model takes a while.
+  auto clock = std::chrono::steady_clock::now();
+  auto stage = [&](const char *what) {
+    if (!options.verbose)
+      return;
+    auto now = std::chrono::steady_clock::now();
+    llvm::errs() << llvm::format("qopt: %-34s %7.2f s\n", what,
+                                 std::chrono::duration<double>(now - clock).count());
+    clock = now;
+  };
   PassManager pm(ctx);
   buildX86TensorPipeline(pm);
   buildX86BufferPipeline(pm);
   if (failed(pm.run(module)))
     return emitError(loc) << "x86 pipeline failed (tensor/buffer stages)";
+  stage("tiling, vectorization, bufferization");
 
   std::vector<char> blob;
   std::vector<WeightEntry> weightEntries;
@@ -397,6 +411,7 @@ LogicalResult compileToArtifact(ModuleOp module,
     if (!f.isDeclaration())
       f.addFnAttr("target-cpu", cpu), f.addFnAttr("target-features", features);
 
+  stage("lowering to LLVM IR");
   auto optimize = makeOptimizingTransformer(options.optLevel, 0, tm.get());
   if (llvm::Error err = optimize(llvmModule.get())) {
     std::string msg = llvm::toString(std::move(err));
@@ -429,6 +444,7 @@ LogicalResult compileToArtifact(ModuleOp module,
       return fail("cannot write LLVM IR");
   }
 
+  stage("LLVM optimization");
   // model.o
   {
     std::error_code ec;
@@ -442,6 +458,7 @@ LogicalResult compileToArtifact(ModuleOp module,
     codegen.run(*llvmModule);
   }
 
+  stage("code generation");
   // model.so
   {
     std::string lld = QOPT_LLD_PATH;
@@ -514,6 +531,7 @@ LogicalResult compileToArtifact(ModuleOp module,
       return fail("cannot write manifest");
   }
 
+  stage("linking and writing the artifact");
   removeTree(outDir);
   if (std::error_code ec = llvm::sys::fs::rename(tmpDir, outDir))
     return fail("cannot move the artifact to '" + outDir + "': " +

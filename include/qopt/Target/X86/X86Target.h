@@ -34,6 +34,8 @@ struct X86CompileOptions {
   int64_t weightThresholdBytes = 1024;
   /// LLVM optimization level (0-3).
   unsigned optLevel = 3;
+  /// Print the time of each compile stage to stderr.
+  bool verbose = false;
   /// Also keep the intermediate IR files (graph.mlir, llvm.ll) in the
   /// artifact folder.
   bool keepIntermediates = false;
