@@ -127,7 +127,7 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
     return failure();
   if (options.x86.verbose)
     llvm::errs() << llvm::format(
-        "qopt: %-34s %7.2f s\n", "import and shape folding",
+        "qopt: %-38s %7.2f s\n", "import and shape folding",
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
             .count());
   if (!options.emitGraphIR.empty()) {

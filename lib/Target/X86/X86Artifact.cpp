@@ -337,7 +337,7 @@ LogicalResult compileToArtifact(ModuleOp module,
     if (!options.verbose)
       return;
     auto now = std::chrono::steady_clock::now();
-    llvm::errs() << llvm::format("qopt: %-34s %7.2f s\n", what,
+    llvm::errs() << llvm::format("qopt: %-38s %7.2f s\n", what,
                                  std::chrono::duration<double>(now - clock).count());
     clock = now;
   };
