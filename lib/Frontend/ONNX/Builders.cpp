@@ -370,4 +370,43 @@ Value emitReduce(OpBuilder &b, Location loc, Value v, ArrayRef<int64_t> axes,
   return reduced;
 }
 
+/// [B, M, K] x [B, K, N] -> [B, M, N] in element type `t`.
+Value emitBatchMatMul(OpBuilder &b, Location loc, Value lhs, Value rhs,
+                      DType t) {
+  auto lt = cast<RankedTensorType>(lhs.getType());
+  auto rt = cast<RankedTensorType>(rhs.getType());
+  SmallVector<int64_t> outShape = {lt.getDimSize(0), lt.getDimSize(1),
+                                   rt.getDimSize(2)};
+  MLIRContext *ctx = b.getContext();
+  if (t == DType::F32) {
+    auto outType = RankedTensorType::get(outShape, b.getF32Type());
+    return tosa::MatMulOp::create(b, loc, outType, lhs, rhs);
+  }
+  if (t == DType::F16 || t == DType::BF16) {
+    // Accumulate in f32 like ONNX Runtime's CPU kernels, round once.
+    Value l32 = emitCast(b, loc, lhs, t, DType::F32);
+    Value r32 = emitCast(b, loc, rhs, t, DType::F32);
+    auto outType = RankedTensorType::get(outShape, b.getF32Type());
+    Value r = tosa::MatMulOp::create(b, loc, outType, l32, r32);
+    return emitCast(b, loc, r, DType::F32, t);
+  }
+  Type elem = dtypeToMLIR(ctx, t);
+  Value init = tensor::EmptyOp::create(b, loc, outShape, elem);
+  Value zero = emitScalar(b, loc, elem, 0.0);
+  Value filled =
+      linalg::FillOp::create(b, loc, ValueRange{zero}, ValueRange{init})
+          .getResult(0);
+  if (isUnsignedDType(t)) {
+    // batch_matmul extends signed by default; request unsigned casts.
+    auto op = linalg::BatchMatmulOp::create(b, loc, TypeRange{filled.getType()},
+                                            ValueRange{lhs, rhs},
+                                            ValueRange{filled});
+    op->setAttr("cast", linalg::TypeFnAttr::get(ctx, linalg::TypeFn::cast_unsigned));
+    return op.getResult(0);
+  }
+  return linalg::BatchMatmulOp::create(b, loc, TypeRange{filled.getType()},
+                                       ValueRange{lhs, rhs}, ValueRange{filled})
+      .getResult(0);
+}
+
 } // namespace qopt::onnx_frontend

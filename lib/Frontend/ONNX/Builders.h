@@ -84,6 +84,12 @@ mlir::Value emitPad(mlir::OpBuilder &b, mlir::Location loc, mlir::Value v,
 mlir::Value emitConstShape(mlir::OpBuilder &b, mlir::Location loc,
                            llvm::ArrayRef<int64_t> values);
 
+/// [B, M, K] x [B, K, N] -> [B, M, N] in ONNX element type `t`: tosa.matmul
+/// for f32 (f16/bf16 accumulate in f32 and round once), linalg.batch_matmul
+/// for integers and f64.
+mlir::Value emitBatchMatMul(mlir::OpBuilder &b, mlir::Location loc,
+                            mlir::Value lhs, mlir::Value rhs, DType t);
+
 /// The identity value of a reduction-like combiner on `elem`.
 enum class ReduceKind { Sum, Prod, Max, Min };
 mlir::Value emitReduceInit(mlir::OpBuilder &b, mlir::Location loc,

@@ -209,19 +209,7 @@ Value emitConvAsMatMul(OpBuilder &b, Location loc, Value x, Value w,
   Value w2 = emitReshape(b, loc, w, {1, m, c * kprod});
   if (n > 1)
     w2 = emitBroadcastTo(b, loc, w2, {n, m, c * kprod});
-  Value y;
-  if (dtype == DType::F32) {
-    auto outType = RankedTensorType::get({n, m, pixels}, elem);
-    y = tosa::MatMulOp::create(b, loc, outType, w2, cols);
-  } else {
-    Value init = tensor::EmptyOp::create(b, loc, {n, m, pixels}, elem);
-    Value zero = emitScalar(b, loc, elem, 0.0);
-    Value filled =
-        linalg::FillOp::create(b, loc, ValueRange{zero}, ValueRange{init}).getResult(0);
-    y = linalg::BatchMatmulOp::create(b, loc, TypeRange{filled.getType()},
-                                      ValueRange{w2, cols}, ValueRange{filled})
-            .getResult(0);
-  }
+  Value y = emitBatchMatMul(b, loc, w2, cols, dtype);
   SmallVector<int64_t> finalShape = {n, m};
   finalShape.append(outSpatial.begin(), outSpatial.end());
   return emitReshape(b, loc, y, finalShape);
