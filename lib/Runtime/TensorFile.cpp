@@ -13,6 +13,7 @@
 
 #include <onnx/onnx_pb.h>
 
+#include <cmath>
 #include <cstring>
 
 using llvm::StringRef;
@@ -354,6 +355,39 @@ std::vector<double> toDoubles(const Tensor &t) {
     out[i] = v;
   }
   return out;
+}
+
+TensorComparison compareTensors(const Tensor &got, const Tensor &want,
+                                double rtol, double atol) {
+  TensorComparison c;
+  if (got.shape != want.shape || got.numElements() != want.numElements()) {
+    c.shapeOk = false;
+    return c;
+  }
+  std::vector<double> g = toDoubles(got), w = toDoubles(want);
+  for (size_t i = 0; i < g.size(); ++i) {
+    double a = g[i], b = w[i];
+    if (std::isnan(a) && std::isnan(b))
+      continue;
+    if (std::isinf(a) && std::isinf(b) && (a > 0) == (b > 0))
+      continue;
+    double d = std::fabs(a - b);
+    double r = d / std::max(std::fabs(b), 1e-30);
+    if (std::isnan(d))
+      d = r = INFINITY;
+    c.maxAbs = std::max(c.maxAbs, d);
+    if (std::fabs(b) > atol)
+      c.maxRel = std::max(c.maxRel, r);
+    if (d > atol + rtol * std::fabs(b)) {
+      if (!c.mismatches) {
+        c.firstBad = i;
+        c.firstGot = a;
+        c.firstWant = b;
+      }
+      ++c.mismatches;
+    }
+  }
+  return c;
 }
 
 } // namespace qopt::io

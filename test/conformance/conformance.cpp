@@ -263,21 +263,16 @@ Outcome runTest(const std::string &testDir, const onnx::ModelProto &model,
     for (size_t i = 0; i < outs->size(); ++i) {
       qopt::io::Tensor got = (*outs)[i];
       got.data.assign(results[i].begin(), results[i].end() - 1);
-      std::vector<double> g = qopt::io::toDoubles(got);
-      std::vector<double> w = qopt::io::toDoubles((*outs)[i]);
       double rtol = got.dtype == "float16" ? 4e-3 : 1e-3, atol = 1e-5;
-      for (size_t k = 0; k < g.size(); ++k) {
-        if (std::isnan(g[k]) && std::isnan(w[k]))
-          continue;
-        if (g[k] == w[k])
-          continue;
-        if (!(std::fabs(g[k] - w[k]) <= atol + rtol * std::fabs(w[k]))) {
-          o.reason = "output " + std::to_string(i) + " mismatch at " +
-                     std::to_string(k) + ": got " + std::to_string(g[k]) +
-                     ", expected " + std::to_string(w[k]);
-          qrt_free(m);
-          return o;
-        }
+      qopt::io::TensorComparison c =
+          qopt::io::compareTensors(got, (*outs)[i], rtol, atol);
+      if (c.mismatches) {
+        o.reason = "output " + std::to_string(i) + " mismatch at " +
+                   std::to_string(c.firstBad) + ": got " +
+                   std::to_string(c.firstGot) + ", expected " +
+                   std::to_string(c.firstWant);
+        qrt_free(m);
+        return o;
       }
     }
   }

@@ -136,41 +136,6 @@ Error collectTestData(StringRef dir, std::vector<Tensor> &ins,
   return Error::success();
 }
 
-struct Comparison {
-  double maxAbs = 0, maxRel = 0;
-  size_t mismatches = 0, firstBad = 0;
-  bool shapeOk = true;
-};
-
-Comparison compare(const Tensor &got, const Tensor &want) {
-  Comparison c;
-  if (got.shape != want.shape || got.numElements() != want.numElements()) {
-    c.shapeOk = false;
-    return c;
-  }
-  std::vector<double> g = qopt::io::toDoubles(got), w = qopt::io::toDoubles(want);
-  for (size_t i = 0; i < g.size(); ++i) {
-    double a = g[i], b = w[i];
-    if (std::isnan(a) && std::isnan(b))
-      continue;
-    if (std::isinf(a) && std::isinf(b) && (a > 0) == (b > 0))
-      continue;
-    double d = std::fabs(a - b);
-    double r = d / std::max(std::fabs(b), 1e-30);
-    if (std::isnan(d))
-      d = r = INFINITY;
-    c.maxAbs = std::max(c.maxAbs, d);
-    if (std::fabs(b) > absTol)
-      c.maxRel = std::max(c.maxRel, r);
-    if (d > absTol + relTol * std::fabs(b)) {
-      if (!c.mismatches)
-        c.firstBad = i;
-      ++c.mismatches;
-    }
-  }
-  return c;
-}
-
 int runPerplexity(qrt_model *model) {
   if (idsFile.empty() || offsetsFile.empty())
     return fail("--perplexity needs --ids and --offsets");
@@ -405,7 +370,8 @@ int main(int argc, char **argv) {
       continue;
     }
     compared = true;
-    Comparison c = compare(results[o], *want);
+    qopt::io::TensorComparison c =
+        qopt::io::compareTensors(results[o], *want, relTol, absTol);
     if (!c.shapeOk) {
       outs() << results[o].name << ": FAIL shape " << describe(results[o])
              << " vs expected " << describe(*want) << "\n";

@@ -43,6 +43,22 @@ llvm::Error writeNpy(llvm::StringRef path, const Tensor &t);
 /// converted from their integer values).
 std::vector<double> toDoubles(const Tensor &t);
 
+/// How far `got` is from `want`.
+struct TensorComparison {
+  bool shapeOk = true;       // same shape and element count
+  double maxAbs = 0;         // largest |got - want|
+  double maxRel = 0;         // largest relative error where |want| > atol
+  size_t mismatches = 0;     // elements outside atol + rtol * |want|
+  size_t firstBad = 0;       // flat index of the first mismatch
+  double firstGot = 0, firstWant = 0;
+};
+
+/// Compares element by element: an element passes when
+/// |got - want| <= atol + rtol * |want|; NaN matches NaN and an infinity
+/// matches the same infinity.
+TensorComparison compareTensors(const Tensor &got, const Tensor &want,
+                                double rtol, double atol);
+
 } // namespace qopt::io
 
 #endif // QOPT_RUNTIME_TENSORFILE_H
