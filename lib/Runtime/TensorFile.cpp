@@ -305,6 +305,22 @@ llvm::Expected<std::vector<Tensor>> readTensorFile(StringRef path) {
   return out;
 }
 
+llvm::Expected<std::vector<Tensor>> readNumberedTensors(StringRef dir,
+                                                       StringRef prefix) {
+  std::vector<Tensor> out;
+  for (int i = 0;; ++i) {
+    llvm::SmallString<256> p(dir);
+    llvm::sys::path::append(p, prefix + std::to_string(i) + ".pb");
+    if (!llvm::sys::fs::exists(p))
+      break;
+    auto t = readTensorFile(p);
+    if (!t)
+      return t.takeError();
+    out.push_back(std::move((*t)[0]));
+  }
+  return out;
+}
+
 llvm::Error writeNpy(StringRef path, const Tensor &t) {
   const char *descr = numpyDescr(t.dtype);
   if (!descr)

@@ -116,21 +116,6 @@ std::vector<std::string> dataSets(StringRef testDir) {
   return sets;
 }
 
-Expected<std::vector<qopt::io::Tensor>> loadSet(StringRef dir, StringRef prefix) {
-  std::vector<qopt::io::Tensor> out;
-  for (int i = 0;; ++i) {
-    SmallString<256> p(dir);
-    sys::path::append(p, prefix + std::to_string(i) + ".pb");
-    if (!sys::fs::exists(p))
-      break;
-    auto t = qopt::io::readTensorFile(p);
-    if (!t)
-      return t.takeError();
-    out.push_back(std::move((*t)[0]));
-  }
-  return out;
-}
-
 /// Compiles and runs one test (in the forked child).
 Outcome runTest(const std::string &testDir, const onnx::ModelProto &model,
                 const std::string &artifact) {
@@ -140,7 +125,7 @@ Outcome runTest(const std::string &testDir, const onnx::ModelProto &model,
     o.reason = "no test_data_set";
     return o;
   }
-  auto ins0 = loadSet(sets[0], "input_");
+  auto ins0 = qopt::io::readNumberedTensors(sets[0], "input_");
   if (!ins0) {
     o.reason = "cannot read inputs: " + toString(ins0.takeError());
     return o;
@@ -206,8 +191,8 @@ Outcome runTest(const std::string &testDir, const onnx::ModelProto &model,
     return o;
   }
   for (const std::string &set : sets) {
-    auto ins = loadSet(set, "input_");
-    auto outs = loadSet(set, "output_");
+    auto ins = qopt::io::readNumberedTensors(set, "input_");
+    auto outs = qopt::io::readNumberedTensors(set, "output_");
     if (!ins || !outs) {
       o.reason = "cannot read test data";
       consumeError(ins.takeError());

@@ -116,26 +116,6 @@ Error collect(ArrayRef<std::string> specs, StringMap<Tensor> &out) {
   return Error::success();
 }
 
-/// Loads input_N.pb / output_N.pb from an ONNX test_data_set folder, keyed
-/// by position.
-Error collectTestData(StringRef dir, std::vector<Tensor> &ins,
-                      std::vector<Tensor> &outs) {
-  for (int kind = 0; kind < 2; ++kind) {
-    for (int i = 0;; ++i) {
-      SmallString<256> p(dir);
-      sys::path::append(p, (kind ? "output_" : "input_") + std::to_string(i) +
-                               ".pb");
-      if (!sys::fs::exists(p))
-        break;
-      auto t = qopt::io::readTensorFile(p);
-      if (!t)
-        return t.takeError();
-      (kind ? outs : ins).push_back(std::move((*t)[0]));
-    }
-  }
-  return Error::success();
-}
-
 int runPerplexity(qrt_model *model) {
   if (idsFile.empty() || offsetsFile.empty())
     return fail("--perplexity needs --ids and --offsets");
@@ -255,9 +235,16 @@ int main(int argc, char **argv) {
   size_t nIn = qrt_num_inputs(model), nOut = qrt_num_outputs(model);
   std::vector<Tensor> inputsByPos, expectedByPos;
   StringMap<Tensor> byName, expectByName;
-  if (!testData.empty())
-    if (Error e = collectTestData(testData, inputsByPos, expectedByPos))
-      return fail(toString(std::move(e)));
+  if (!testData.empty()) {
+    auto ins = qopt::io::readNumberedTensors(testData, "input_");
+    if (!ins)
+      return fail(toString(ins.takeError()));
+    auto outs = qopt::io::readNumberedTensors(testData, "output_");
+    if (!outs)
+      return fail(toString(outs.takeError()));
+    inputsByPos = std::move(*ins);
+    expectedByPos = std::move(*outs);
+  }
   if (Error e = collect(inputs, byName))
     return fail(toString(std::move(e)));
   if (Error e = collect(expects, expectByName))

@@ -36,6 +36,11 @@ size_t dtypeSize(llvm::StringRef dtype);
 /// `.pb` (ONNX TensorProto). Errors name the file and what is wrong.
 llvm::Expected<std::vector<Tensor>> readTensorFile(llvm::StringRef path);
 
+/// Reads `<prefix>0.pb`, `<prefix>1.pb`, ... from `dir` until one is missing,
+/// as in ONNX test_data_set folders (prefix "input_" or "output_").
+llvm::Expected<std::vector<Tensor>> readNumberedTensors(llvm::StringRef dir,
+                                                       llvm::StringRef prefix);
+
 /// Writes `t` as a version 1.0 .npy file.
 llvm::Error writeNpy(llvm::StringRef path, const Tensor &t);
 
