@@ -4,7 +4,6 @@
 #include "qopt/Runtime/TensorFile.h"
 
 #include <chrono>
-#include <map>
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Location.h"
@@ -89,10 +88,6 @@ LogicalResult applyShapeSpecs(MLIRContext &context, ArrayRef<std::string> specs,
 LogicalResult applyFreezeSpecs(MLIRContext &context,
                                ArrayRef<std::string> specs,
                                onnx_frontend::ImportOptions &options) {
-  static const std::map<std::string, int> onnxTypes = {
-      {"float32", 1}, {"uint8", 2},  {"int8", 3},    {"uint16", 4},
-      {"int16", 5},   {"int32", 6},  {"int64", 7},   {"bool", 9},
-      {"float16", 10}, {"float64", 11}, {"uint32", 12}, {"uint64", 13}};
   for (const std::string &spec : specs) {
     auto [name, file] = StringRef(spec).split('=');
     if (name.empty() || file.empty())
@@ -106,12 +101,12 @@ LogicalResult applyFreezeSpecs(MLIRContext &context,
       return emitError(UnknownLoc::get(&context))
              << "--freeze-input: " << file << " must hold one tensor";
     io::Tensor &t = (*tensors)[0];
-    auto type = onnxTypes.find(t.dtype);
-    if (type == onnxTypes.end())
+    int type = io::onnxDataType(t.dtype);
+    if (!type)
       return emitError(UnknownLoc::get(&context))
              << "--freeze-input: unsupported dtype " << t.dtype;
     onnx_frontend::FrozenInput frozen;
-    frozen.dtype = type->second;
+    frozen.dtype = type;
     frozen.shape = t.shape;
     frozen.data = std::move(t.data);
     options.frozenInputs[name.str()] = std::move(frozen);

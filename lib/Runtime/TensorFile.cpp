@@ -213,6 +213,14 @@ static const char *onnxDtype(int t) {
   }
 }
 
+int onnxDataType(StringRef dtype) {
+  for (int t = 1; t <= 16; ++t)
+    if (const char *name = onnxDtype(t))
+      if (dtype == name)
+        return t;
+  return 0;
+}
+
 static llvm::Expected<Tensor> parsePb(StringRef path, StringRef buf) {
   onnx::TensorProto proto;
   if (!proto.ParseFromArray(buf.data(), (int)buf.size()))

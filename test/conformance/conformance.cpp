@@ -164,13 +164,11 @@ Outcome runTest(const std::string &testDir, const onnx::ModelProto &model,
     // `qopt --freeze-input` does.
     for (size_t i = 0; i < inputNames.size() && i < ins0->size(); ++i) {
       const qopt::io::Tensor &t = (*ins0)[i];
-      int onnxType = t.dtype == "int64"     ? 7
-                     : t.dtype == "int32"   ? 6
-                     : t.dtype == "float32" ? 1
-                                            : 0;
-      if (onnxType && t.shape.size() <= 1 && t.numElements() <= 16) {
+      bool shapeLike = t.dtype == "int64" || t.dtype == "int32" ||
+                       t.dtype == "float32";
+      if (shapeLike && t.shape.size() <= 1 && t.numElements() <= 16) {
         qopt::onnx_frontend::FrozenInput f;
-        f.dtype = onnxType;
+        f.dtype = qopt::io::onnxDataType(t.dtype);
         f.shape = t.shape;
         f.data = t.data;
         options.import.frozenInputs[inputNames[i]] = f;

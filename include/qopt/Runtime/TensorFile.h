@@ -29,6 +29,10 @@ struct Tensor {
   size_t elementSize() const;
 };
 
+/// The ONNX TensorProto data type of a dtype name ("float32" -> 1); 0 if
+/// unknown.
+int onnxDataType(llvm::StringRef dtype);
+
 /// Bytes per element of a dtype name; 0 if unknown.
 size_t dtypeSize(llvm::StringRef dtype);
 
