@@ -25,16 +25,17 @@ Value emitConstant(OpBuilder &b, Location loc, const HostTensor &t,
   MLIRContext *ctx = b.getContext();
   auto type = RankedTensorType::get(t.shape, dtypeToMLIR(ctx, t.dtype));
   size_t bytes = t.numElements() * (dtypeBits(t.dtype) / 8);
-  if (bytes >= resourceThreshold &&
-      t.numElements() > 1) {
-    std::vector<char> raw = t.toBytes();
-    auto blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
-        raw, /*align=*/64, /*dataIsMutable=*/false);
-    auto attr = DenseResourceElementsAttr::get(type, "onnx_const",
-                                               std::move(blob));
-    return arith::ConstantOp::create(b, loc, type, attr);
-  }
+  if (bytes >= resourceThreshold && t.numElements() > 1)
+    return emitResourceConstant(b, loc, type, t.toBytes());
   return arith::ConstantOp::create(b, loc, type, t.toAttr(ctx));
+}
+
+Value emitResourceConstant(OpBuilder &b, Location loc, RankedTensorType type,
+                           ArrayRef<char> bytes) {
+  auto blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
+      bytes, /*align=*/64, /*dataIsMutable=*/false);
+  auto attr = DenseResourceElementsAttr::get(type, "onnx_const", std::move(blob));
+  return arith::ConstantOp::create(b, loc, type, attr);
 }
 
 Value emitScalar(OpBuilder &b, Location loc, Type elem, double value) {

@@ -27,6 +27,12 @@ using ScalarBodyFn = std::function<mlir::Value(
 mlir::Value emitConstant(mlir::OpBuilder &b, mlir::Location loc,
                          const HostTensor &t, size_t resourceThreshold);
 
+/// An arith.constant holding `bytes` (little-endian, `type`'s layout) as a
+/// 64-byte aligned dense_resource blob.
+mlir::Value emitResourceConstant(mlir::OpBuilder &b, mlir::Location loc,
+                                 mlir::RankedTensorType type,
+                                 llvm::ArrayRef<char> bytes);
+
 /// A rank-0/splat constant tensor of the given shape.
 mlir::Value emitSplat(mlir::OpBuilder &b, mlir::Location loc,
                       llvm::ArrayRef<int64_t> shape, mlir::Type elem,

@@ -17,7 +17,6 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Tosa/IR/TosaOps.h"
-#include "mlir/IR/AsmState.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Verifier.h"
@@ -205,13 +204,9 @@ LogicalResult GraphImporter::importInitializers(const onnx::GraphProto &graph) {
         ref.shape.assign(init.dims().begin(), init.dims().end());
         auto type = RankedTensorType::get(ref.shape,
                                           dtypeToMLIR(&ctx, ref.dtype));
-        auto blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
-            bytes, /*align=*/64, /*dataIsMutable=*/false);
         OpBuilder::InsertionGuard guard(builder);
         builder.setInsertionPointToStart(entryBlock);
-        ref.value = arith::ConstantOp::create(
-            builder, loc, type,
-            DenseResourceElementsAttr::get(type, "onnx_const", std::move(blob)));
+        ref.value = emitResourceConstant(builder, loc, type, bytes);
         define(init.name(), std::move(ref));
         continue;
       }
