@@ -1,6 +1,7 @@
 //===- Driver.cpp - The qopt compile pipeline as a library -----------------===//
 
 #include "qopt/Driver/Driver.h"
+#include "qopt/QOptDialect.h"
 #include "qopt/Runtime/TensorFile.h"
 
 #include <chrono>
@@ -32,6 +33,7 @@ namespace qopt {
 
 void registerQOptDialects(DialectRegistry &registry) {
   registerAllDialects(registry);
+  registry.insert<QOptDialect>();
   registerAllExtensions(registry);
   registerAllToLLVMIRTranslations(registry);
 }

@@ -1,5 +1,7 @@
 //===- qopt-opt.cpp - mlir-opt with qopt's passes and pipelines ------------===//
 
+#include "qopt/Conversion/Passes.h"
+#include "qopt/QOptDialect.h"
 #include "qopt/Target/X86/X86Target.h"
 #include "qopt/Transforms/Passes.h"
 
@@ -13,10 +15,12 @@
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
   qopt::registerQOptTransformsPasses();
+  qopt::registerQOptConversionPasses();
   qopt::x86::registerX86Pipelines();
   mlir::DialectRegistry registry;
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);
+  registry.insert<qopt::QOptDialect>();
   llvm::cl::AddExtraVersionPrinter([](llvm::raw_ostream &os) {
     os << "qopt-opt " << QOPT_VERSION << "\n";
   });

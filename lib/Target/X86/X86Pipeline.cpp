@@ -1,5 +1,6 @@
 //===- X86Pipeline.cpp - Pass pipelines of the x86 target ------------------===//
 
+#include "qopt/Conversion/Passes.h"
 #include "qopt/Target/X86/X86Target.h"
 #include "qopt/Transforms/Passes.h"
 
@@ -22,6 +23,7 @@ using namespace mlir;
 namespace qopt::x86 {
 
 void buildX86TensorPipeline(OpPassManager &pm) {
+  pm.addPass(createLowerToLinalgPass());
   OpPassManager &fpm = pm.nest<func::FuncOp>();
   fpm.addPass(tosa::createTosaToLinalgNamed());
   fpm.addPass(tosa::createTosaToLinalg());

@@ -1,0 +1,138 @@
+//===- QOptBase.td - qopt dialect, enums and attributes ----*- tablegen -*-===//
+//
+// The qopt dialect holds what upstream MLIR lacks for a quantizing compiler:
+// calibration probes, (de)quantization with static or dynamic scales,
+// mixed-precision compute over packed weights, and attributes that describe
+// a quantization scheme and a per-op precision decision.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_DIALECT_QOPTBASE
+#define QOPT_DIALECT_QOPTBASE
+
+include "mlir/IR/AttrTypeBase.td"
+include "mlir/IR/EnumAttr.td"
+include "mlir/IR/OpBase.td"
+
+def QOpt_Dialect : Dialect {
+  let name = "qopt";
+  let cppNamespace = "::qopt";
+  let summary = "Quantization: observation, (de)quantization, mixed-precision compute";
+  let description = [{
+    The `qopt` dialect is the quantized graph IR of qopt. A float graph is
+    instrumented with `qopt.observe` probes for calibration; quantization
+    passes then replace float matrix products with `qopt.matmul`,
+    `qopt.conv2d` and `qopt.embedding`, whose weights are packed integer data
+    plus scale and zero-point tensors, and insert `qopt.quantize`,
+    `qopt.dequantize` and `qopt.dynamic_quantize` on activations.
+    `qopt-lower-to-linalg` gives every op its reference semantics; each target
+    must match that lowering (bit for bit for integer arithmetic).
+
+    Weight layout: a weight matrix is stored as `N` rows (output channels) of
+    `K` values (the reduction dim). Values narrower than a byte are packed
+    little-endian into a bit stream per row: value `k` of a row occupies bits
+    `[k * bits, (k + 1) * bits)`, counting from bit 0 of the row's first
+    byte. Rows are padded to a whole number of groups and bytes.
+  }];
+  let useDefaultAttributePrinterParser = 1;
+}
+
+def QOpt_QuantKind : I32EnumAttr<"QuantKind", "how stored codes map to values", [
+  I32EnumAttrCase<"Int", 0, "int">,
+  I32EnumAttrCase<"NF4", 1, "nf4">,
+  I32EnumAttrCase<"FP8E4M3", 2, "fp8_e4m3">,
+  I32EnumAttrCase<"Float", 3, "float">
+]> {
+  let cppNamespace = "::qopt";
+  let genSpecializedAttr = 0;
+}
+
+def QOpt_Granularity : I32EnumAttr<"Granularity", "what one scale covers", [
+  I32EnumAttrCase<"PerTensor", 0, "per_tensor">,
+  I32EnumAttrCase<"PerChannel", 1, "per_channel">,
+  I32EnumAttrCase<"PerToken", 2, "per_token">,
+  I32EnumAttrCase<"Group", 3, "group">
+]> {
+  let cppNamespace = "::qopt";
+  let genSpecializedAttr = 0;
+}
+
+def QOpt_GranularityAttr : EnumAttr<QOpt_Dialect, QOpt_Granularity, "granularity">;
+
+def QOpt_SchemeAttr : AttrDef<QOpt_Dialect, "Scheme"> {
+  let mnemonic = "scheme";
+  let summary = "A quantization scheme: kind, bits, granularity, symmetry";
+  let description = [{
+    Describes how a tensor is quantized:
+
+    - kind and width: `int8`, `int4`, `int3`, `int2` (signed storage),
+      `uint8` ... `uint2` (unsigned storage), `nf4` (the 16-entry NormalFloat
+      code book of QLoRA, 4-bit indices), `fp8_e4m3`, `f16` (float weights);
+    - granularity: `per_tensor`, `per_channel` (one scale per output
+      channel), `per_token` (one scale per activation row, dynamic) or
+      `group N` (one scale per N consecutive values along the reduction dim);
+    - `sym` (no zero point) or `asym` (a zero point per scale).
+
+    ```mlir
+    #qopt.scheme<int4, group 32, sym>
+    #qopt.scheme<uint4, group 128, asym>
+    #qopt.scheme<int8, per_channel, sym>
+    #qopt.scheme<nf4, group 64, sym>
+    #qopt.scheme<f16, per_tensor, sym>
+    ```
+  }];
+  let parameters = (ins
+    "QuantKind":$kind,
+    "unsigned":$bits,
+    "bool":$isUnsigned,
+    "Granularity":$granularity,
+    "int64_t":$groupSize,
+    "bool":$symmetric
+  );
+  let hasCustomAssemblyFormat = 1;
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// Values per reduction-dim scale for a row of `k` values.
+    int64_t getGroupLength(int64_t k) const;
+    /// Values of the stored codes: [qmin, qmax].
+    int64_t getQMin() const;
+    int64_t getQMax() const;
+    /// Bytes of one packed row of `k` values (padded to whole groups).
+    int64_t getPackedRowBytes(int64_t k) const;
+    /// `k` rounded up to whole groups.
+    int64_t getPaddedLength(int64_t k) const;
+    /// Whether codes are packed integers (int or nf4) read through scales.
+    bool isPackedInteger() const {
+      return getKind() == QuantKind::Int || getKind() == QuantKind::NF4;
+    }
+  }];
+}
+
+def QOpt_PrecisionAttr : AttrDef<QOpt_Dialect, "Precision"> {
+  let mnemonic = "precision";
+  let summary = "A per-op precision decision";
+  let description = [{
+    The precision a quantization pass chose for one op: the weights' scheme,
+    and, when activations are quantized too, their scheme and whether their
+    scales are calibrated ahead of time (`static`) or computed at run time
+    (`dynamic`). Absent activations mean float activations (weight-only).
+
+    ```mlir
+    #qopt.precision<w4a16, weights = #qopt.scheme<int4, group 32, sym>>
+    #qopt.precision<w8a8, weights = #qopt.scheme<int8, per_channel, sym>,
+                    activations = #qopt.scheme<int8, per_token, sym>, dynamic>
+    ```
+  }];
+  let parameters = (ins
+    StringRefParameter<"short name such as w4a16-g32">:$name,
+    "SchemeAttr":$weights,
+    OptionalParameter<"SchemeAttr">:$activations,
+    DefaultValuedParameter<"bool", "false">:$dynamic
+  );
+  let hasCustomAssemblyFormat = 1;
+}
+
+class QOpt_Op<string mnemonic, list<Trait> traits = []>
+    : Op<QOpt_Dialect, mnemonic, traits>;
+
+#endif // QOPT_DIALECT_QOPTBASE

@@ -1,0 +1,98 @@
+//===- Quant.h - Quantization numerics without MLIR -------------*- C++ -*-===//
+//
+// Weight quantization (RTN, NF4, f16), bit packing, and error metrics over
+// plain buffers, so they are unit-testable and shared by passes, the
+// calibration runtime and the quality report.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_QUANT_QUANT_H
+#define QOPT_QUANT_QUANT_H
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace qopt::quant {
+
+enum class WeightKind { Int, NF4, F16 };
+
+/// How a [rows, k] weight matrix is quantized. Groups run along k; a group
+/// size of 0 means one group per row (per-channel).
+struct WeightScheme {
+  WeightKind kind = WeightKind::Int;
+  unsigned bits = 8;
+  int64_t groupSize = 0;
+  /// Symmetric: signed codes, no zero point. Asymmetric: unsigned codes and
+  /// one zero point per scale.
+  bool symmetric = true;
+
+  int64_t groupLength(int64_t k) const { return groupSize ? groupSize : k; }
+  /// `k` rounded up to whole groups.
+  int64_t paddedLength(int64_t k) const;
+  int64_t numGroups(int64_t k) const {
+    return paddedLength(k) / groupLength(k);
+  }
+  /// Bytes of one packed row (int and nf4 kinds).
+  int64_t packedRowBytes(int64_t k) const;
+  bool signedCodes() const { return kind == WeightKind::Int && symmetric; }
+  int32_t qmin() const;
+  int32_t qmax() const;
+};
+
+/// Bytes of a packed row of `paddedK` codes of `bits` bits. Widths that do
+/// not divide 8 get one spare byte so that two-byte reads stay in bounds.
+int64_t packedRowBytes(int64_t paddedK, unsigned bits);
+
+/// A quantized [rows, k] matrix in qopt's packed layout.
+struct QuantizedMatrix {
+  int64_t rows = 0, k = 0;
+  WeightScheme scheme;
+  std::vector<uint8_t> packed;     // rows x packedRowBytes (int, nf4)
+  std::vector<float> scales;       // rows x numGroups
+  std::vector<uint8_t> zeroPoints; // rows x numGroups (asymmetric)
+  std::vector<uint16_t> half;      // rows x k (f16)
+
+  /// The code of element (row, i), sign-extended for signed schemes.
+  int32_t code(int64_t row, int64_t i) const;
+  /// The dequantized value of element (row, i), computed exactly as the
+  /// compiled code does: float(code - zero_point) * scale.
+  float value(int64_t row, int64_t i) const;
+  size_t storageBytes() const;
+};
+
+/// Round-to-nearest quantization of a row-major [rows, k] float matrix.
+///  - int, symmetric, 8 bits: scale = max|w| / 127, codes in [-127, 127].
+///  - int, symmetric, fewer bits: the largest-magnitude value w* of each
+///    group maps exactly to the most negative code: scale = w* / qmin
+///    (may be negative), which uses all 2^bits levels.
+///  - int, asymmetric: range [min(w, 0), max(w, 0)] over 2^bits - 1 steps,
+///    zero point round(-min / scale).
+///  - nf4: scale = max|w| of the group, code = nearest NF4 level.
+///  - f16: round to nearest half.
+QuantizedMatrix quantizeRTN(const float *w, int64_t rows, int64_t k,
+                            const WeightScheme &scheme);
+
+/// Writes `codes[i] & mask` at bit `i * bits` of `row` (little-endian bit
+/// stream). `row` must be zero-initialized.
+void packCodes(const int32_t *codes, int64_t count, unsigned bits,
+               uint8_t *row);
+/// Reads code `i` of a packed row; sign-extends when `isSigned`.
+int32_t unpackCode(const uint8_t *row, int64_t i, unsigned bits,
+                   bool isSigned);
+
+/// QLoRA's NormalFloat-4 levels, ascending; index 7 is exactly 0.
+extern const float kNF4Levels[16];
+
+uint16_t floatToHalf(float f);
+float halfToFloat(uint16_t h);
+
+/// Signal-to-quantization-noise ratio of `got` against `ref`, in dB
+/// (capped at 200 dB for identical tensors).
+double sqnrDb(const float *ref, const float *got, size_t n);
+/// Cosine similarity (1 for two all-zero tensors).
+double cosineSimilarity(const float *ref, const float *got, size_t n);
+
+} // namespace qopt::quant
+
+#endif // QOPT_QUANT_QUANT_H

@@ -1,0 +1,141 @@
+// RUN: qopt-opt %s --split-input-file --qopt-lower-to-linalg | FileCheck %s
+
+// Weight-only int4: a dequantization generic reads the packed bytes in place
+// (byte k*4/8 of row n, group k/32) and feeds linalg.matmul.
+// CHECK-DAG: #[[BYTE:.*]] = affine_map<(d0, d1) -> (d1, (d0 * 4) floordiv 8)>
+// CHECK-DAG: #[[GROUP:.*]] = affine_map<(d0, d1) -> (d1, d0 floordiv 32)>
+// CHECK-LABEL: func @w4a16
+// CHECK: %[[A:.*]] = tensor.collapse_shape %{{.*}} {{\[\[}}0, 1], [2]]
+// CHECK: %[[W:.*]] = linalg.generic {indexing_maps = [#[[BYTE]], #[[GROUP]], #{{.*}}]{{.*}} attrs = {qopt.dequantize_weights}
+// CHECK:   arith.shrui
+// CHECK:   arith.shli %{{.*}}, %[[C28:.*]] : i32
+// CHECK:   arith.shrsi %{{.*}}, %[[C28]] : i32
+// CHECK:   arith.sitofp
+// CHECK:   arith.mulf
+// CHECK: -> tensor<64x32xf32>
+// CHECK: linalg.matmul ins(%[[A]], %[[W]] : tensor<8x64xf32>, tensor<64x32xf32>)
+// CHECK: tensor.expand_shape
+func.func @w4a16(%a: tensor<1x8x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32x2xf32>) -> tensor<1x8x32xf32> {
+  %0 = qopt.matmul %a, %w scales(%s) {k = 64 : i64, scheme = #qopt.scheme<int4, group 32, sym>}
+       : (tensor<1x8x64xf32>, tensor<32x32xi8>, tensor<32x2xf32>) -> tensor<1x8x32xf32>
+  return %0 : tensor<1x8x32xf32>
+}
+
+// -----
+
+// 3-bit values straddle bytes: two reads, and asymmetric zero points.
+// CHECK-DAG: #[[B0:.*]] = affine_map<(d0, d1) -> (d1, (d0 * 3) floordiv 8)>
+// CHECK-DAG: #[[B1:.*]] = affine_map<(d0, d1) -> (d1, (d0 * 3) floordiv 8 + 1)>
+// CHECK-LABEL: func @w3a16_asym
+// CHECK: linalg.generic {indexing_maps = [#[[B0]], #[[B1]],
+// CHECK:   arith.ori
+// CHECK:   arith.andi %{{.*}}, %{{.*}} : i32
+// CHECK:   arith.subi
+// CHECK: linalg.matmul
+func.func @w3a16_asym(%a: tensor<8x128xf32>, %w: tensor<16x49xi8>, %s: tensor<16x2xf32>, %z: tensor<16x2xi8>) -> tensor<8x16xf32> {
+  %0 = qopt.matmul %a, %w scales(%s) zero_points(%z) {k = 128 : i64, scheme = #qopt.scheme<uint3, group 64, asym>}
+       : (tensor<8x128xf32>, tensor<16x49xi8>, tensor<16x2xf32>, tensor<16x2xi8>) -> tensor<8x16xf32>
+  return %0 : tensor<8x16xf32>
+}
+
+// -----
+
+// NF4 codes index the level table.
+// CHECK-LABEL: func @nf4
+// CHECK: %[[LEVELS:.*]] = arith.constant dense<[-1.000000e+00, {{.*}}, 1.000000e+00]> : tensor<16xf32>
+// CHECK: linalg.generic
+// CHECK:   tensor.extract %[[LEVELS]]
+// CHECK: linalg.matmul
+func.func @nf4(%a: tensor<8x128xf32>, %w: tensor<16x64xi8>, %s: tensor<16x2xf32>) -> tensor<8x16xf32> {
+  %0 = qopt.matmul %a, %w scales(%s) {k = 128 : i64, scheme = #qopt.scheme<nf4, group 64>}
+       : (tensor<8x128xf32>, tensor<16x64xi8>, tensor<16x2xf32>) -> tensor<8x16xf32>
+  return %0 : tensor<8x16xf32>
+}
+
+// -----
+
+// W8A8 dynamic: per-row absmax, scale, codes in [-127, 127]; an i32
+// contraction; float(acc) * (sa * sw).
+// CHECK-LABEL: func @w8a8_dynamic
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "reduction"]
+// CHECK:   math.absf
+// CHECK:   arith.maximumf
+// CHECK: arith.constant 1.270000e+02
+// CHECK: math.roundeven
+// CHECK: arith.constant -1.270000e+02
+// CHECK: %[[ACC:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction"]
+// CHECK:   arith.extsi
+// CHECK:   arith.muli
+// CHECK:   arith.addi
+// CHECK: linalg.generic {{.*}} ins(%[[ACC]],
+// CHECK:   arith.sitofp
+// CHECK:   %[[S:.*]] = arith.mulf
+// CHECK:   arith.mulf %{{.*}}, %[[S]]
+func.func @w8a8_dynamic(%x: tensor<8x128xf32>, %w8: tensor<16x128xi8>, %s8: tensor<16x1xf32>) -> tensor<8x16xf32> {
+  %q, %s, %z = qopt.dynamic_quantize %x per_token : tensor<8x128xf32> -> tensor<8x128xi8>, tensor<8x1xf32>, tensor<8x1xi8>
+  %0 = qopt.matmul %q, %w8 scales(%s8) input_scale(%s) {k = 128 : i64, scheme = #qopt.scheme<int8, per_channel, sym>}
+       : (tensor<8x128xi8>, tensor<16x128xi8>, tensor<16x1xf32>, tensor<8x1xf32>) -> tensor<8x16xf32>
+  return %0 : tensor<8x16xf32>
+}
+
+// -----
+
+// Static quantize / dequantize with unsigned codes and a zero point.
+// CHECK-LABEL: func @quantize_static
+// CHECK: linalg.generic
+// CHECK:   arith.extui
+// CHECK:   arith.divf
+// CHECK:   math.roundeven
+// CHECK:   arith.addf
+// CHECK:   arith.constant 0.000000e+00
+// CHECK:   arith.constant 2.550000e+02
+// CHECK: linalg.generic
+// CHECK:   arith.extui
+// CHECK:   arith.subi
+// CHECK:   arith.sitofp
+// CHECK:   arith.mulf
+// CHECK-NOT: qopt.
+func.func @quantize_static(%x: tensor<4x16xf32>, %s: tensor<f32>, %z: tensor<i8>) -> tensor<4x16xf32> {
+  %q = qopt.quantize %x, %s, %z {is_unsigned} : (tensor<4x16xf32>, tensor<f32>, tensor<i8>) -> tensor<4x16xi8>
+  %d = qopt.dequantize %q, %s, %z {is_unsigned} : (tensor<4x16xi8>, tensor<f32>, tensor<i8>) -> tensor<4x16xf32>
+  return %d : tensor<4x16xf32>
+}
+
+// -----
+
+// Convolution pads with the input zero point.
+// CHECK-LABEL: func @conv
+// CHECK: %[[Z:.*]] = tensor.extract %{{.*}}[] : tensor<i8>
+// CHECK: tensor.pad
+// CHECK:   tensor.yield %[[Z]] : i8
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel", "reduction", "reduction", "reduction"]
+// CHECK: tensor.collapse_shape %{{.*}} {{\[\[}}0], [1, 2], [3], [4]] : tensor<1x1x4x8x8xi32> into tensor<1x4x8x8xi32>
+func.func @conv(%x: tensor<1x3x8x8xi8>, %w: tensor<4x3x3x3xi8>, %zw: tensor<1xi8>, %zx: tensor<i8>) -> tensor<1x4x8x8xi32> {
+  %y = qopt.conv2d %x, %w zero_points(%zw) input_zero_point(%zx)
+         {strides = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, group = 1 : i64}
+         : (tensor<1x3x8x8xi8>, tensor<4x3x3x3xi8>, tensor<1xi8>, tensor<i8>) -> tensor<1x4x8x8xi32>
+  return %y : tensor<1x4x8x8xi32>
+}
+
+// -----
+
+// CHECK-LABEL: func @embedding
+// CHECK: linalg.generic
+// CHECK:   arith.maxsi
+// CHECK:   arith.minsi
+// CHECK:   tensor.extract %{{.*}}[%{{.*}}, %{{.*}}] : tensor<512x32xi8>
+// CHECK:   tensor.extract %{{.*}}[%{{.*}}, %{{.*}}] : tensor<512x2xf32>
+func.func @embedding(%t: tensor<512x32xi8>, %ids: tensor<1x8xi32>, %s: tensor<512x2xf32>) -> tensor<1x8x64xf32> {
+  %e = qopt.embedding %t[%ids] scales(%s) {dim = 64 : i64, scheme = #qopt.scheme<int4, group 32, sym>}
+       : (tensor<512x32xi8>, tensor<1x8xi32>, tensor<512x2xf32>) -> tensor<1x8x64xf32>
+  return %e : tensor<1x8x64xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func @observe
+// CHECK-NEXT: return %arg0
+func.func @observe(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %0 = qopt.observe %x {id = "a"} : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}

@@ -1,0 +1,185 @@
+// RUN: qopt-opt %s --split-input-file --verify-diagnostics
+
+func.func @observe_no_id(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{needs a non-empty id}}
+  %0 = qopt.observe %x {id = ""} : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+func.func @observe_negative_range(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{absmax must be finite and non-negative}}
+  %0 = qopt.observe %x {id = "a", absmax = -1.0 : f32} : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+func.func @quantize_axis_size(%x: tensor<4x16xf32>, %s: tensor<8xf32>) -> tensor<4x16xi8> {
+  // expected-error @+1 {{per-axis scale must have 16 elements}}
+  %q = qopt.quantize %x, %s {axis = 1 : i64} : (tensor<4x16xf32>, tensor<8xf32>) -> tensor<4x16xi8>
+  return %q : tensor<4x16xi8>
+}
+
+// -----
+
+func.func @quantize_axis_range(%x: tensor<4x16xf32>, %s: tensor<16xf32>) -> tensor<4x16xi8> {
+  // expected-error @+1 {{axis 2 is out of range for rank 2}}
+  %q = qopt.quantize %x, %s {axis = 2 : i64} : (tensor<4x16xf32>, tensor<16xf32>) -> tensor<4x16xi8>
+  return %q : tensor<4x16xi8>
+}
+
+// -----
+
+func.func @quantize_per_tensor_many(%x: tensor<4x16xf32>, %s: tensor<16xf32>) -> tensor<4x16xi8> {
+  // expected-error @+1 {{per-tensor scale must hold one value}}
+  %q = qopt.quantize %x, %s : (tensor<4x16xf32>, tensor<16xf32>) -> tensor<4x16xi8>
+  return %q : tensor<4x16xi8>
+}
+
+// -----
+
+func.func @dequantize_zero_point_type(%q: tensor<4xi8>, %s: tensor<f32>, %z: tensor<i16>) -> tensor<4xf32> {
+  // expected-error @+1 {{zero point element type must be the input's}}
+  %x = qopt.dequantize %q, %s, %z : (tensor<4xi8>, tensor<f32>, tensor<i16>) -> tensor<4xf32>
+  return %x : tensor<4xf32>
+}
+
+// -----
+
+func.func @dynamic_quantize_shape(%x: tensor<8x64xf32>) -> tensor<8x64xi8> {
+  // expected-error @+1 {{scale and zero point must have shape [8, 1]}}
+  %q, %s, %z = qopt.dynamic_quantize %x per_token : tensor<8x64xf32> -> tensor<8x64xi8>, tensor<8xf32>, tensor<8xi8>
+  return %q : tensor<8x64xi8>
+}
+
+// -----
+
+func.func @dynamic_quantize_per_token_unsigned(%x: tensor<8x64xf32>) -> tensor<8x64xi8> {
+  // expected-error @+1 {{per_token quantization is symmetric (signed)}}
+  %q, %s, %z = qopt.dynamic_quantize %x per_token {is_unsigned} : tensor<8x64xf32> -> tensor<8x64xi8>, tensor<8x1xf32>, tensor<8x1xi8>
+  return %q : tensor<8x64xi8>
+}
+
+// -----
+
+func.func @scheme_bits() attributes {
+  // expected-error @+1 {{integer schemes have 2 to 8 bits, got 9}}
+  s = #qopt.scheme<int9, per_channel, sym>} {
+  return
+}
+
+// -----
+
+func.func @scheme_unsigned_sym() attributes {
+  // expected-error @+1 {{unsigned codes need a zero point (asym)}}
+  s = #qopt.scheme<uint4, group 32, sym>} {
+  return
+}
+
+// -----
+
+func.func @scheme_kind() attributes {
+  // expected-error @+1 {{bad integer width in 'int4x'}}
+  s = #qopt.scheme<"int4x", group 32, sym>} {
+  return
+}
+
+// -----
+
+func.func @matmul_packed_shape(%a: tensor<8x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32x2xf32>) -> tensor<8x32xf32> {
+  // expected-error @+1 {{weights for #qopt.scheme<int4, group 32, sym> with 64 values per row must be [32, 32] of i8}}
+  %0 = qopt.matmul %a, %w scales(%s) {k = 64 : i64, scheme = #qopt.scheme<int4, group 32, sym>}
+       : (tensor<8x64xf32>, tensor<32x64xi8>, tensor<32x2xf32>) -> tensor<8x32xf32>
+  return %0 : tensor<8x32xf32>
+}
+
+// -----
+
+func.func @matmul_scales_shape(%a: tensor<8x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32x1xf32>) -> tensor<8x32xf32> {
+  // expected-error @+1 {{expected weights scales of shape [32, 2]}}
+  %0 = qopt.matmul %a, %w scales(%s) {k = 64 : i64, scheme = #qopt.scheme<int4, group 32, sym>}
+       : (tensor<8x64xf32>, tensor<32x32xi8>, tensor<32x1xf32>) -> tensor<8x32xf32>
+  return %0 : tensor<8x32xf32>
+}
+
+// -----
+
+func.func @matmul_missing_zero_points(%a: tensor<8x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32x2xf32>) -> tensor<8x32xf32> {
+  // expected-error @+1 {{asymmetric scheme #qopt.scheme<uint4, group 32, asym> needs zero points}}
+  %0 = qopt.matmul %a, %w scales(%s) {k = 64 : i64, scheme = #qopt.scheme<uint4, group 32, asym>}
+       : (tensor<8x64xf32>, tensor<32x32xi8>, tensor<32x2xf32>) -> tensor<8x32xf32>
+  return %0 : tensor<8x32xf32>
+}
+
+// -----
+
+func.func @matmul_k(%a: tensor<8x48xf32>, %w: tensor<32x32xi8>, %s: tensor<32x2xf32>) -> tensor<8x32xf32> {
+  // expected-error @+1 {{input's last dim must be k = 64}}
+  %0 = qopt.matmul %a, %w scales(%s) {k = 64 : i64, scheme = #qopt.scheme<int4, group 32, sym>}
+       : (tensor<8x48xf32>, tensor<32x32xi8>, tensor<32x2xf32>) -> tensor<8x32xf32>
+  return %0 : tensor<8x32xf32>
+}
+
+// -----
+
+func.func @matmul_int_input_group(%a: tensor<8x64xi8>, %w: tensor<32x32xi8>, %s: tensor<32x2xf32>, %sa: tensor<f32>) -> tensor<8x32xf32> {
+  // expected-error @+1 {{an integer input needs 8-bit per-channel or per-tensor integer weights}}
+  %0 = qopt.matmul %a, %w scales(%s) input_scale(%sa) {k = 64 : i64, scheme = #qopt.scheme<int4, group 32, sym>}
+       : (tensor<8x64xi8>, tensor<32x32xi8>, tensor<32x2xf32>, tensor<f32>) -> tensor<8x32xf32>
+  return %0 : tensor<8x32xf32>
+}
+
+// -----
+
+func.func @matmul_int_needs_scale(%a: tensor<8x64xi8>, %w: tensor<32x64xi8>, %s: tensor<32x1xf32>) -> tensor<8x32xf32> {
+  // expected-error @+1 {{an f32 result from an integer input needs input and weight scales}}
+  %0 = qopt.matmul %a, %w scales(%s) {k = 64 : i64, scheme = #qopt.scheme<int8, per_channel, sym>}
+       : (tensor<8x64xi8>, tensor<32x64xi8>, tensor<32x1xf32>) -> tensor<8x32xf32>
+  return %0 : tensor<8x32xf32>
+}
+
+// -----
+
+func.func @matmul_result_shape(%a: tensor<8x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32x2xf32>) -> tensor<8x16xf32> {
+  // expected-error @+1 {{result must have shape [8, 32]}}
+  %0 = qopt.matmul %a, %w scales(%s) {k = 64 : i64, scheme = #qopt.scheme<int4, group 32, sym>}
+       : (tensor<8x64xf32>, tensor<32x32xi8>, tensor<32x2xf32>) -> tensor<8x16xf32>
+  return %0 : tensor<8x16xf32>
+}
+
+// -----
+
+func.func @conv_channels(%x: tensor<1x4x8x8xi8>, %w: tensor<4x3x3x3xi8>) -> tensor<1x4x6x6xi32> {
+  // expected-error @+1 {{channels do not match}}
+  %y = qopt.conv2d %x, %w {strides = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>, group = 1 : i64}
+         : (tensor<1x4x8x8xi8>, tensor<4x3x3x3xi8>) -> tensor<1x4x6x6xi32>
+  return %y : tensor<1x4x6x6xi32>
+}
+
+// -----
+
+func.func @conv_result(%x: tensor<1x3x8x8xi8>, %w: tensor<4x3x3x3xi8>) -> tensor<1x4x8x8xi32> {
+  // expected-error @+1 {{result must have shape [1, 4, 6, 6]}}
+  %y = qopt.conv2d %x, %w {strides = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>, group = 1 : i64}
+         : (tensor<1x3x8x8xi8>, tensor<4x3x3x3xi8>) -> tensor<1x4x8x8xi32>
+  return %y : tensor<1x4x8x8xi32>
+}
+
+// -----
+
+func.func @embedding_float(%t: tensor<512x64xf16>, %ids: tensor<8xi32>, %s: tensor<512x1xf32>) -> tensor<8x64xf32> {
+  // expected-error @+1 {{operand #0 must be ranked tensor of 8-bit signless integer values}}
+  %e = qopt.embedding %t[%ids] scales(%s) {dim = 64 : i64, scheme = #qopt.scheme<f16, per_tensor>}
+       : (tensor<512x64xf16>, tensor<8xi32>, tensor<512x1xf32>) -> tensor<8x64xf32>
+  return %e : tensor<8x64xf32>
+}
+
+// -----
+
+func.func @scheme_unknown_kind() attributes {
+  // expected-error @+1 {{expected int<N>, uint<N>, nf4, fp8_e4m3 or f16, got 'bf16'}}
+  s = #qopt.scheme<bf16, per_tensor>} {
+  return
+}

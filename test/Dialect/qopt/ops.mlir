@@ -1,0 +1,85 @@
+// RUN: qopt-opt %s --split-input-file | FileCheck %s
+// RUN: qopt-opt %s --split-input-file --mlir-print-op-generic | qopt-opt --split-input-file | FileCheck %s
+
+// CHECK-LABEL: func @observe
+// CHECK: qopt.observe %{{.*}} {absmax = 3.500000e+00 : f32, id = "/l0/wq/MatMul:in"} : tensor<1x8x64xf32>
+func.func @observe(%x: tensor<1x8x64xf32>) -> tensor<1x8x64xf32> {
+  %0 = qopt.observe %x {id = "/l0/wq/MatMul:in", absmax = 3.5 : f32} : tensor<1x8x64xf32>
+  return %0 : tensor<1x8x64xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func @quantize_dequantize
+// CHECK: qopt.quantize %{{.*}}, %{{.*}}, %{{.*}} : (tensor<4x16xf32>, tensor<f32>, tensor<i8>) -> tensor<4x16xi8>
+// CHECK: qopt.quantize %{{.*}}, %{{.*}} {axis = 1 : i64, is_unsigned} : (tensor<4x16xf32>, tensor<16xf32>) -> tensor<4x16xi8>
+// CHECK: qopt.dequantize %{{.*}}, %{{.*}}, %{{.*}} : (tensor<4x16xi8>, tensor<f32>, tensor<i8>) -> tensor<4x16xf32>
+func.func @quantize_dequantize(%x: tensor<4x16xf32>, %s: tensor<f32>, %z: tensor<i8>, %sc: tensor<16xf32>) -> (tensor<4x16xf32>, tensor<4x16xi8>) {
+  %q = qopt.quantize %x, %s, %z : (tensor<4x16xf32>, tensor<f32>, tensor<i8>) -> tensor<4x16xi8>
+  %p = qopt.quantize %x, %sc {axis = 1 : i64, is_unsigned} : (tensor<4x16xf32>, tensor<16xf32>) -> tensor<4x16xi8>
+  %d = qopt.dequantize %q, %s, %z : (tensor<4x16xi8>, tensor<f32>, tensor<i8>) -> tensor<4x16xf32>
+  return %d, %p : tensor<4x16xf32>, tensor<4x16xi8>
+}
+
+// -----
+
+// CHECK-LABEL: func @dynamic_quantize
+// CHECK: qopt.dynamic_quantize %{{.*}} per_token : tensor<8x64xf32> -> tensor<8x64xi8>, tensor<8x1xf32>, tensor<8x1xi8>
+// CHECK: qopt.dynamic_quantize %{{.*}} per_tensor {is_unsigned} : tensor<8x64xf32> -> tensor<8x64xi8>, tensor<f32>, tensor<i8>
+func.func @dynamic_quantize(%x: tensor<8x64xf32>) -> (tensor<8x64xi8>, tensor<8x64xi8>) {
+  %q, %s, %z = qopt.dynamic_quantize %x per_token : tensor<8x64xf32> -> tensor<8x64xi8>, tensor<8x1xf32>, tensor<8x1xi8>
+  %q2, %s2, %z2 = qopt.dynamic_quantize %x per_tensor {is_unsigned} : tensor<8x64xf32> -> tensor<8x64xi8>, tensor<f32>, tensor<i8>
+  return %q, %q2 : tensor<8x64xi8>, tensor<8x64xi8>
+}
+
+// -----
+
+// CHECK-LABEL: func @matmul_w4
+// CHECK: qopt.matmul %{{.*}}, %{{.*}} scales(%{{.*}}) {k = 64 : i64, precision = #qopt.precision<"w4a16-g32", weights = #qopt.scheme<int4, group 32, sym>>, scheme = #qopt.scheme<int4, group 32, sym>}
+func.func @matmul_w4(%a: tensor<1x8x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32x2xf32>) -> tensor<1x8x32xf32> {
+  %0 = qopt.matmul %a, %w scales(%s) {k = 64 : i64, scheme = #qopt.scheme<int4, group 32, sym>,
+       precision = #qopt.precision<"w4a16-g32", weights = #qopt.scheme<int4, group 32, sym>>}
+       : (tensor<1x8x64xf32>, tensor<32x32xi8>, tensor<32x2xf32>) -> tensor<1x8x32xf32>
+  return %0 : tensor<1x8x32xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func @matmul_variants
+// CHECK: scheme = #qopt.scheme<uint3, group 64, asym>
+// CHECK: scheme = #qopt.scheme<nf4, group 64, sym>
+// CHECK: scheme = #qopt.scheme<f16, per_tensor, sym>
+// CHECK: qopt.matmul %{{.*}}, %{{.*}} scales(%{{.*}}) input_scale(%{{.*}}) {{.*}}#qopt.precision<w8a8, weights = #qopt.scheme<int8, per_channel, sym>, activations = #qopt.scheme<int8, per_token, sym>, dynamic>
+// CHECK: qopt.matmul %{{.*}}, %{{.*}} zero_points(%{{.*}}) input_zero_point(%{{.*}}) {{.*}} -> tensor<8x16xi32>
+func.func @matmul_variants(%a: tensor<8x128xf32>, %w3: tensor<16x49xi8>, %s3: tensor<16x2xf32>, %z3: tensor<16x2xi8>,
+                           %w4: tensor<16x64xi8>, %s4: tensor<16x2xf32>, %wh: tensor<16x128xf16>,
+                           %qa: tensor<8x128xi8>, %w8: tensor<16x128xi8>, %s8: tensor<16x1xf32>, %sa: tensor<8x1xf32>,
+                           %zw: tensor<1x1xi8>, %za: tensor<i8>) {
+  %0 = qopt.matmul %a, %w3 scales(%s3) zero_points(%z3) {k = 128 : i64, scheme = #qopt.scheme<uint3, group 64, asym>}
+       : (tensor<8x128xf32>, tensor<16x49xi8>, tensor<16x2xf32>, tensor<16x2xi8>) -> tensor<8x16xf32>
+  %1 = qopt.matmul %a, %w4 scales(%s4) {k = 128 : i64, scheme = #qopt.scheme<nf4, group 64>}
+       : (tensor<8x128xf32>, tensor<16x64xi8>, tensor<16x2xf32>) -> tensor<8x16xf32>
+  %2 = qopt.matmul %a, %wh {k = 128 : i64, scheme = #qopt.scheme<f16, per_tensor>}
+       : (tensor<8x128xf32>, tensor<16x128xf16>) -> tensor<8x16xf32>
+  %3 = qopt.matmul %qa, %w8 scales(%s8) input_scale(%sa) {k = 128 : i64, scheme = #qopt.scheme<int8, per_channel, sym>,
+       precision = #qopt.precision<w8a8, weights = #qopt.scheme<int8, per_channel, sym>, activations = #qopt.scheme<int8, per_token, sym>, dynamic>}
+       : (tensor<8x128xi8>, tensor<16x128xi8>, tensor<16x1xf32>, tensor<8x1xf32>) -> tensor<8x16xf32>
+  %4 = qopt.matmul %qa, %w8 zero_points(%zw) input_zero_point(%za) {k = 128 : i64, scheme = #qopt.scheme<int8, per_tensor, asym>}
+       : (tensor<8x128xi8>, tensor<16x128xi8>, tensor<1x1xi8>, tensor<i8>) -> tensor<8x16xi32>
+  return
+}
+
+// -----
+
+// CHECK-LABEL: func @conv_and_embedding
+// CHECK: qopt.conv2d %{{.*}}, %{{.*}} zero_points(%{{.*}}) input_zero_point(%{{.*}}) {dilations = array<i64: 1, 1>, group = 1 : i64, pads = array<i64: 1, 1, 1, 1>, strides = array<i64: 1, 1>}
+// CHECK: qopt.embedding %{{.*}}[%{{.*}}] scales(%{{.*}}) {dim = 64 : i64, scheme = #qopt.scheme<int4, group 32, sym>}
+func.func @conv_and_embedding(%x: tensor<1x3x8x8xi8>, %w: tensor<4x3x3x3xi8>, %zw: tensor<1xi8>, %zx: tensor<i8>,
+                              %t: tensor<512x32xi8>, %ids: tensor<1x8xi32>, %s: tensor<512x2xf32>) -> (tensor<1x4x8x8xi32>, tensor<1x8x64xf32>) {
+  %y = qopt.conv2d %x, %w zero_points(%zw) input_zero_point(%zx)
+         {strides = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, group = 1 : i64}
+         : (tensor<1x3x8x8xi8>, tensor<4x3x3x3xi8>, tensor<1xi8>, tensor<i8>) -> tensor<1x4x8x8xi32>
+  %e = qopt.embedding %t[%ids] scales(%s) {dim = 64 : i64, scheme = #qopt.scheme<int4, group 32, sym>}
+       : (tensor<512x32xi8>, tensor<1x8xi32>, tensor<512x2xf32>) -> tensor<1x8x64xf32>
+  return %y, %e : tensor<1x4x8x8xi32>, tensor<1x8x64xf32>
+}
