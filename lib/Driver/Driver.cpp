@@ -2,6 +2,8 @@
 
 #include "qopt/Driver/Driver.h"
 #include "qopt/QOptDialect.h"
+#include "qopt/Transforms/Passes.h"
+#include "qopt/Transforms/Quantization.h"
 #include "qopt/Runtime/TensorFile.h"
 
 #include <chrono>
@@ -38,19 +40,6 @@ void registerQOptDialects(DialectRegistry &registry) {
   registerAllToLLVMIRTranslations(registry);
 }
 
-/// The innermost NameLoc's name, if any.
-static std::string nodeName(Location loc) {
-  std::string name;
-  loc->walk([&](Location l) {
-    if (auto n = dyn_cast<NameLoc>(l)) {
-      name = n.getName().str();
-      return WalkResult::interrupt();
-    }
-    return WalkResult::advance();
-  });
-  return name;
-}
-
 void installDiagnosticPrinter(MLIRContext &context, StringRef toolName) {
   std::string tool = toolName.str();
   context.getDiagEngine().registerHandler([tool](Diagnostic &diag) {
@@ -65,7 +54,7 @@ void installDiagnosticPrinter(MLIRContext &context, StringRef toolName) {
                             ? llvm::HighlightColor::Error
                             : llvm::HighlightColor::Note)
         << kind << ": ";
-    std::string node = nodeName(diag.getLocation());
+    std::string node = onnxNodeName(diag.getLocation());
     if (!node.empty())
       os << "node '" << node << "': ";
     os << diag.str() << "\n";
@@ -116,6 +105,37 @@ LogicalResult applyFreezeSpecs(MLIRContext &context,
   return success();
 }
 
+LogicalResult quantizeGraph(ModuleOp module, const QuantizeOptions &options,
+                            llvm::json::Object &summary) {
+  PassManager pm(module.getContext());
+  QuantizePassOptions passOptions;
+  passOptions.precision = options.precision;
+  passOptions.exclude = options.exclude;
+  passOptions.quantizeClassifier = options.quantizeClassifier;
+  pm.addPass(createQuantizePass(passOptions));
+  if (failed(pm.run(module)))
+    return failure();
+  llvm::json::Array layers;
+  int64_t floatBytes = 0, quantizedBytes = 0;
+  for (const QuantizedLayer &l : collectQuantizedLayers(module)) {
+    floatBytes += l.floatBytes;
+    quantizedBytes += l.quantizedBytes;
+    layers.push_back(llvm::json::Object{{"node", l.node},
+                                        {"op", l.op},
+                                        {"precision", l.precision},
+                                        {"scheme", l.scheme},
+                                        {"float_bytes", l.floatBytes},
+                                        {"quantized_bytes", l.quantizedBytes}});
+  }
+  summary["precision"] = options.precision;
+  if (!options.exclude.empty())
+    summary["exclude"] = options.exclude;
+  summary["quantized_weight_bytes"] = quantizedBytes;
+  summary["float_weight_bytes_of_quantized_ops"] = floatBytes;
+  summary["layers"] = std::move(layers);
+  return success();
+}
+
 LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) {
   auto start = std::chrono::steady_clock::now();
   OwningOpRef<ModuleOp> module =
@@ -127,6 +147,13 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
         "qopt: %-38s %7.2f s\n", "import and shape folding",
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
             .count());
+  x86::X86CompileOptions x86Options = options.x86;
+  if (!options.quantize.precision.empty()) {
+    llvm::json::Object summary;
+    if (failed(quantizeGraph(*module, options.quantize, summary)))
+      return failure();
+    x86Options.quantization = std::move(summary);
+  }
   if (!options.emitGraphIR.empty()) {
     std::string err;
     auto out = mlir::openOutputFile(options.emitGraphIR, &err);
@@ -137,7 +164,7 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
     out->keep();
     return success();
   }
-  return x86::compileToArtifact(*module, options.x86, options.outDir);
+  return x86::compileToArtifact(*module, x86Options, options.outDir);
 }
 
 } // namespace qopt

@@ -73,6 +73,21 @@ static cl::opt<bool>
                       cl::desc("Also write the LLVM IR into the artifact"),
                       cl::cat(qoptCategory));
 
+static cl::opt<std::string> precision(
+    "precision",
+    cl::desc("Quantize matmul weights (and activations): w8a16, w4a16-g32, "
+             "w3a16-g64, w2a16-g32 (-asym for zero points), nf4-g64, f16, "
+             "w8a8 (dynamic activations), w8a8-static (needs --calib)"),
+    cl::value_desc("name"), cl::cat(qoptCategory));
+static cl::opt<std::string>
+    exclude("exclude",
+            cl::desc("Keep ops whose ONNX node name matches this regex float"),
+            cl::value_desc("regex"), cl::cat(qoptCategory));
+static cl::opt<bool> quantizeClassifier(
+    "quantize-classifier",
+    cl::desc("Also quantize the final classifier (kept float by default)"),
+    cl::cat(qoptCategory));
+
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
   cl::HideUnrelatedOptions(qoptCategory);
@@ -110,6 +125,9 @@ int main(int argc, char **argv) {
   options.x86.keepIntermediates = keepIntermediates;
   options.x86.verbose = verbose;
   options.emitGraphIR = emitGraph;
+  options.quantize.precision = precision;
+  options.quantize.exclude = exclude;
+  options.quantize.quantizeClassifier = quantizeClassifier;
   if (outDir.empty()) {
     SmallString<256> d(sys::path::filename(inputFile.getValue()));
     sys::path::replace_extension(d, ".qopt");

@@ -12,8 +12,16 @@
 
 namespace qopt {
 
+/// What to quantize and how (empty precision: compile float).
+struct QuantizeOptions {
+  std::string precision;
+  std::string exclude;
+  bool quantizeClassifier = false;
+};
+
 /// Everything one `qopt` invocation needs.
 struct CompileOptions {
+  QuantizeOptions quantize;
   std::string modelPath;
   onnx_frontend::ImportOptions import;
   x86::X86CompileOptions x86;
@@ -29,6 +37,12 @@ void registerQOptDialects(mlir::DialectRegistry &registry);
 /// speak the user's ONNX node names. Returns the handler id.
 void installDiagnosticPrinter(mlir::MLIRContext &context,
                               llvm::StringRef toolName);
+
+/// Quantizes the float graph in `module` as `options` says (qopt-quantize)
+/// and describes the result for the manifest.
+mlir::LogicalResult quantizeGraph(mlir::ModuleOp module,
+                                  const QuantizeOptions &options,
+                                  llvm::json::Object &summary);
 
 /// Imports and compiles one model to an artifact folder.
 mlir::LogicalResult compileModel(mlir::MLIRContext &context,

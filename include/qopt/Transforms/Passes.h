@@ -3,7 +3,10 @@
 #ifndef QOPT_TRANSFORMS_PASSES_H
 #define QOPT_TRANSFORMS_PASSES_H
 
+#include "qopt/QOptDialect.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Tosa/IR/TosaOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"

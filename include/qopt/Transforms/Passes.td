@@ -241,4 +241,46 @@ def PlanMemoryPass : Pass<"qopt-plan-memory", "mlir::ModuleOp"> {
                            "mlir::memref::MemRefDialect"];
 }
 
+def QuantizePass : Pass<"qopt-quantize", "mlir::ModuleOp"> {
+  let summary = "Quantize the weights (and activations) of float matmuls with RTN";
+  let description = [{
+    Replaces every `tosa.matmul` whose right operand is a constant weight
+    matrix with a `qopt.matmul` over packed weights quantized by
+    round-to-nearest under `precision` (see `qopt --precision`):
+
+    - weight-only schemes (`w8a16`, `w4a16-g32`, `nf4-g64`, `f16`, ...)
+      keep float activations;
+    - `w8a8` quantizes activations per token at run time
+      (`qopt.dynamic_quantize`);
+    - `w8a8-static` quantizes them per tensor with a scale calibrated ahead
+      of time: the activation must come from a `qopt.observe` carrying
+      `absmax` (run calibration first), else the pass fails naming the node.
+
+    Embedding gathers and norms are not matmuls and stay float. The final
+    classifier (a matmul whose result reaches the function's return through
+    shape ops only) stays float unless `quantize-classifier` is set. Ops whose
+    ONNX node name matches the `exclude` regex stay float. Each new op carries
+    a `#qopt.precision` attribute, and keeps the ONNX node's location.
+
+    ```mlir
+    %w = arith.constant dense<...> : tensor<64x32xf32>
+    %b = tosa.reshape %w, %shape : (tensor<64x32xf32>, !tosa.shape<3>) -> tensor<1x64x32xf32>
+    %y = tosa.matmul %a, %b, %za, %zb : (...) -> tensor<1x8x32xf32>
+    // with precision=w4a16-g32 becomes
+    %y = qopt.matmul %a, %packed scales(%scales) {k = 64 : i64, precision = #qopt.precision<"w4a16-g32", ...>,
+           scheme = #qopt.scheme<int4, group 32, sym>} : (...) -> tensor<1x8x32xf32>
+    ```
+  }];
+  let options = [
+    Option<"precision", "precision", "std::string", /*default=*/"\"w8a16\"",
+           "Precision of quantized matmuls (w8a16, w4a16-g32, nf4-g64, w8a8, ...)">,
+    Option<"exclude", "exclude", "std::string", /*default=*/"\"\"",
+           "Regex over ONNX node names of ops to keep float">,
+    Option<"quantizeClassifier", "quantize-classifier", "bool",
+           /*default=*/"false", "Also quantize the final classifier">,
+  ];
+  let dependentDialects = ["qopt::QOptDialect", "mlir::arith::ArithDialect",
+                           "mlir::tosa::TosaDialect"];
+}
+
 #endif // QOPT_TRANSFORMS_PASSES

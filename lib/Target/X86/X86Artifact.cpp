@@ -523,6 +523,8 @@ LogicalResult compileToArtifact(ModuleOp module,
         {"inputs", tensorsJson(inputs)},
         {"outputs", tensorsJson(outputs)},
     };
+    if (options.quantization)
+      manifest["quantization"] = llvm::json::Object(*options.quantization);
     std::string text;
     llvm::raw_string_ostream os(text);
     os << llvm::formatv("{0:2}", llvm::json::Value(std::move(manifest)))

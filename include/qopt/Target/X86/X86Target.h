@@ -11,7 +11,9 @@
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassManager.h"
+#include "llvm/Support/JSON.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +41,9 @@ struct X86CompileOptions {
   /// Also keep the intermediate IR files (graph.mlir, llvm.ll) in the
   /// artifact folder.
   bool keepIntermediates = false;
+  /// What quantization chose (precision, per-layer schemes), recorded in
+  /// the manifest under "quantization" when set.
+  std::optional<llvm::json::Object> quantization;
 };
 
 /// One input or output of a compiled model.

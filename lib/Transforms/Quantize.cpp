@@ -1,0 +1,357 @@
+//===- Quantize.cpp - RTN quantization of float matmuls -------------------===//
+//
+// The qopt-quantize pass and the helpers the driver shares with it:
+// precision names, ONNX node names of locations, and the list of quantized
+// layers for the manifest and the report.
+//
+//===----------------------------------------------------------------------===//
+
+#include "qopt/QOptDialect.h"
+#include "qopt/Transforms/Passes.h"
+#include "qopt/Transforms/Quantization.h"
+
+#include "mlir/Dialect/Tosa/IR/TosaOps.h"
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "llvm/Support/Regex.h"
+
+namespace qopt {
+#define GEN_PASS_DEF_QUANTIZEPASS
+#include "qopt/Transforms/Passes.h.inc"
+} // namespace qopt
+
+using namespace mlir;
+
+namespace qopt {
+
+std::string onnxNodeName(Location loc) {
+  std::string name;
+  loc->walk([&](Location l) {
+    if (auto n = dyn_cast<NameLoc>(l)) {
+      name = n.getName().str();
+      return WalkResult::interrupt();
+    }
+    return WalkResult::advance();
+  });
+  return name;
+}
+
+std::optional<PrecisionSpec> parsePrecision(StringRef text,
+                                            std::string &error) {
+  PrecisionSpec spec;
+  spec.name = text.str();
+  SmallVector<StringRef> parts;
+  text.split(parts, '-');
+  StringRef head = parts.empty() ? "" : parts[0];
+  quant::WeightScheme &w = spec.weights;
+  size_t next = 1;
+  if (head == "f16" || head == "w16a16") {
+    w.kind = quant::WeightKind::F16;
+    w.bits = 16;
+  } else if (head == "nf4") {
+    w.kind = quant::WeightKind::NF4;
+    w.bits = 4;
+    w.groupSize = 64;
+  } else if (head == "w8a8") {
+    w.bits = 8;
+    spec.activations = ActivationMode::Dynamic;
+    if (parts.size() > 1 && parts[1] == "static") {
+      spec.activations = ActivationMode::Static;
+      next = 2;
+    } else if (parts.size() > 1 && parts[1] == "dynamic") {
+      next = 2;
+    }
+  } else if (head.size() == 5 && head.starts_with("w") &&
+             head.ends_with("a16") && head[1] >= '2' && head[1] <= '8') {
+    w.bits = head[1] - '0';
+  } else {
+    error = "unknown precision '" + text.str() +
+            "' (expected w8a16, w4a16-g32, w3a16-g64, w2a16-g32, nf4-g64, "
+            "f16, w8a8 or w8a8-static)";
+    return std::nullopt;
+  }
+  for (; next < parts.size(); ++next) {
+    StringRef p = parts[next];
+    int64_t g;
+    if (p.consume_front("g") && !p.getAsInteger(10, g) && g > 0 &&
+        w.kind != quant::WeightKind::F16 &&
+        spec.activations == ActivationMode::Float) {
+      w.groupSize = g;
+    } else if (parts[next] == "asym" && w.kind == quant::WeightKind::Int &&
+               spec.activations == ActivationMode::Float) {
+      w.symmetric = false;
+    } else {
+      error = "precision '" + text.str() + "': unexpected '" +
+              parts[next].str() + "'";
+      return std::nullopt;
+    }
+  }
+  return spec;
+}
+
+SchemeAttr toSchemeAttr(MLIRContext *ctx, const quant::WeightScheme &s) {
+  switch (s.kind) {
+  case quant::WeightKind::F16:
+    return SchemeAttr::get(ctx, QuantKind::Float, 16, false,
+                           Granularity::PerTensor, 0, true);
+  case quant::WeightKind::NF4:
+    return SchemeAttr::get(ctx, QuantKind::NF4, 4, false,
+                           s.groupSize ? Granularity::Group
+                                       : Granularity::PerChannel,
+                           s.groupSize, true);
+  case quant::WeightKind::Int:
+    break;
+  }
+  return SchemeAttr::get(ctx, QuantKind::Int, s.bits, !s.symmetric,
+                         s.groupSize ? Granularity::Group
+                                     : Granularity::PerChannel,
+                         s.groupSize, s.symmetric);
+}
+
+std::vector<QuantizedLayer> collectQuantizedLayers(ModuleOp module) {
+  std::vector<QuantizedLayer> layers;
+  auto bytesOf = [](Value v) -> int64_t {
+    if (!v)
+      return 0;
+    auto t = cast<RankedTensorType>(v.getType());
+    return t.getNumElements() * t.getElementTypeBitWidth() / 8;
+  };
+  module.walk([&](Operation *op) {
+    QuantizedLayer layer;
+    layer.node = onnxNodeName(op->getLoc());
+    auto printScheme = [&](SchemeAttr s) {
+      llvm::raw_string_ostream os(layer.scheme);
+      os << s;
+    };
+    if (auto mm = dyn_cast<MatMulOp>(op)) {
+      layer.op = "matmul";
+      if (auto p = mm.getPrecisionAttr())
+        layer.precision = p.getName().str();
+      printScheme(mm.getScheme());
+      layer.floatBytes = mm.getN() * mm.getK() * 4;
+      layer.quantizedBytes = bytesOf(mm.getWeight()) +
+                             bytesOf(mm.getWeightScales()) +
+                             bytesOf(mm.getWeightZeroPoints());
+    } else if (auto emb = dyn_cast<EmbeddingOp>(op)) {
+      layer.op = "embedding";
+      printScheme(emb.getScheme());
+      layer.floatBytes =
+          emb.getTable().getType().getDimSize(0) * emb.getDim() * 4;
+      layer.quantizedBytes = bytesOf(emb.getTable()) +
+                             bytesOf(emb.getScales()) +
+                             bytesOf(emb.getZeroPoints());
+    } else {
+      return;
+    }
+    layers.push_back(std::move(layer));
+  });
+  return layers;
+}
+
+namespace {
+
+/// A constant of `type` holding `bytes`: a resource blob when large.
+Value createConstant(OpBuilder &b, Location loc, RankedTensorType type,
+                     ArrayRef<char> bytes) {
+  if (bytes.size() >= 1024) {
+    auto blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
+        bytes, /*align=*/64, /*dataIsMutable=*/false);
+    return arith::ConstantOp::create(
+        b, loc, type,
+        DenseResourceElementsAttr::get(type, "qopt_weight", std::move(blob)));
+  }
+  return arith::ConstantOp::create(
+      b, loc, type, DenseElementsAttr::getFromRawBuffer(type, bytes));
+}
+
+template <typename T>
+ArrayRef<char> asBytes(const std::vector<T> &v) {
+  return ArrayRef<char>(reinterpret_cast<const char *>(v.data()),
+                        v.size() * sizeof(T));
+}
+
+/// The float values of a constant [K, N] (or [1, K, N]) weight behind `v`,
+/// looking through tosa.reshape.
+std::optional<std::vector<float>> constantWeights(Value v, int64_t k,
+                                                  int64_t n) {
+  while (auto r = v.getDefiningOp<tosa::ReshapeOp>())
+    v = r.getInput1();
+  Attribute attr;
+  if (auto c = v.getDefiningOp<arith::ConstantOp>())
+    attr = c.getValue();
+  else if (auto c = v.getDefiningOp<tosa::ConstOp>())
+    attr = c.getValues();
+  auto type = dyn_cast<RankedTensorType>(v.getType());
+  if (!attr || !type || !type.getElementType().isF32() ||
+      type.getNumElements() != k * n)
+    return std::nullopt;
+  std::vector<float> out(k * n);
+  if (auto dense = dyn_cast<DenseElementsAttr>(attr)) {
+    if (dense.isSplat()) {
+      std::fill(out.begin(), out.end(), dense.getSplatValue<float>());
+    } else {
+      auto values = dense.getValues<float>();
+      std::copy(values.begin(), values.end(), out.begin());
+    }
+    return out;
+  }
+  if (auto res = dyn_cast<DenseResourceElementsAttr>(attr)) {
+    AsmResourceBlob *blob = res.getRawHandle().getBlob();
+    if (!blob || blob->getData().size() != out.size() * 4)
+      return std::nullopt;
+    std::memcpy(out.data(), blob->getData().data(), out.size() * 4);
+    return out;
+  }
+  return std::nullopt;
+}
+
+/// Whether `v` only reaches the function's return, through shape ops: the
+/// model's output layer (a language model's classifier).
+bool feedsReturnOnly(Value v) {
+  for (int depth = 0; depth < 8; ++depth) {
+    if (!v.hasOneUse())
+      return false;
+    Operation *user = *v.getUsers().begin();
+    if (isa<func::ReturnOp>(user))
+      return true;
+    if (!isa<tosa::ReshapeOp, tosa::TransposeOp, tensor::CollapseShapeOp,
+             tensor::ExpandShapeOp>(user))
+      return false;
+    v = user->getResult(0);
+  }
+  return false;
+}
+
+struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    MLIRContext *ctx = &getContext();
+    std::string error;
+    std::optional<PrecisionSpec> spec = parsePrecision(precision, error);
+    if (!spec) {
+      module.emitError(error);
+      return signalPassFailure();
+    }
+    std::optional<llvm::Regex> excludeRe;
+    if (!exclude.empty()) {
+      excludeRe.emplace(exclude);
+      std::string reError;
+      if (!excludeRe->isValid(reError)) {
+        module.emitError("bad --exclude regex '")
+            << exclude << "': " << reError;
+        return signalPassFailure();
+      }
+    }
+    SchemeAttr scheme = toSchemeAttr(ctx, spec->weights);
+    SchemeAttr actScheme;
+    if (spec->activations == ActivationMode::Dynamic)
+      actScheme = SchemeAttr::get(ctx, QuantKind::Int, 8, false,
+                                  Granularity::PerToken, 0, true);
+    else if (spec->activations == ActivationMode::Static)
+      actScheme = SchemeAttr::get(ctx, QuantKind::Int, 8, false,
+                                  Granularity::PerTensor, 0, true);
+    auto precisionAttr =
+        PrecisionAttr::get(ctx, spec->name, scheme, actScheme,
+                           spec->activations == ActivationMode::Dynamic);
+
+    SmallVector<tosa::MatMulOp> candidates;
+    module.walk([&](tosa::MatMulOp op) { candidates.push_back(op); });
+    bool failedAny = false;
+    for (tosa::MatMulOp op : candidates) {
+      auto bt = cast<RankedTensorType>(op.getB().getType());
+      auto at = cast<RankedTensorType>(op.getA().getType());
+      if (bt.getDimSize(0) != 1 || !at.getElementType().isF32())
+        continue;
+      int64_t k = bt.getDimSize(1), n = bt.getDimSize(2);
+      std::optional<std::vector<float>> w = constantWeights(op.getB(), k, n);
+      if (!w)
+        continue;
+      std::string node = onnxNodeName(op.getLoc());
+      if (excludeRe && excludeRe->match(node))
+        continue;
+      if (!quantizeClassifier && feedsReturnOnly(op.getResult()))
+        continue;
+      if (failed(rewrite(op, *w, k, n, *spec, scheme, precisionAttr)))
+        failedAny = true;
+    }
+    if (failedAny)
+      signalPassFailure();
+  }
+
+  LogicalResult rewrite(tosa::MatMulOp op, ArrayRef<float> kn, int64_t k,
+                        int64_t n, const PrecisionSpec &spec,
+                        SchemeAttr scheme, PrecisionAttr precisionAttr) {
+    OpBuilder b(op);
+    Location loc = op.getLoc();
+    Value a = op.getA();
+    Value staticScale;
+    if (spec.activations == ActivationMode::Static) {
+      auto observe = a.getDefiningOp<ObserveOp>();
+      if (!observe || !observe.getAbsmax())
+        return op.emitError("w8a8-static needs a calibrated activation "
+                            "range for this matmul's input: compile with "
+                            "--calib");
+    }
+    // Rows are output channels: transpose [K, N] to [N, K].
+    std::vector<float> nk(n * k);
+    for (int64_t i = 0; i < k; ++i)
+      for (int64_t j = 0; j < n; ++j)
+        nk[j * k + i] = kn[i * n + j];
+    quant::QuantizedMatrix q = quant::quantizeRTN(nk.data(), n, k, spec.weights);
+
+    Value weight, scales, zeros;
+    if (spec.weights.kind == quant::WeightKind::F16) {
+      weight = createConstant(b, loc,
+                              RankedTensorType::get({n, k}, b.getF16Type()),
+                              asBytes(q.half));
+    } else {
+      int64_t rowBytes = spec.weights.packedRowBytes(k);
+      weight = createConstant(
+          b, loc, RankedTensorType::get({n, rowBytes}, b.getI8Type()),
+          asBytes(q.packed));
+      int64_t groups = spec.weights.numGroups(k);
+      scales = createConstant(
+          b, loc, RankedTensorType::get({n, groups}, b.getF32Type()),
+          asBytes(q.scales));
+      if (!spec.weights.symmetric)
+        zeros = createConstant(
+            b, loc, RankedTensorType::get({n, groups}, b.getI8Type()),
+            asBytes(q.zeroPoints));
+    }
+    auto resultType = cast<RankedTensorType>(op.getResult().getType());
+    Value input = a, inputScale;
+    auto at = cast<RankedTensorType>(a.getType());
+    if (spec.activations == ActivationMode::Dynamic) {
+      SmallVector<int64_t> rowShape(at.getShape());
+      rowShape.back() = 1;
+      auto dq = DynamicQuantizeOp::create(
+          b, loc, RankedTensorType::get(at.getShape(), b.getI8Type()),
+          RankedTensorType::get(rowShape, b.getF32Type()),
+          RankedTensorType::get(rowShape, b.getI8Type()), a,
+          Granularity::PerToken, /*is_unsigned=*/false);
+      input = dq.getResult();
+      inputScale = dq.getScale();
+    } else if (spec.activations == ActivationMode::Static) {
+      float absmax = a.getDefiningOp<ObserveOp>().getAbsmax()->convertToFloat();
+      float s = absmax > 0 ? absmax / 127.f : 1.f;
+      auto st = RankedTensorType::get({}, b.getF32Type());
+      inputScale = arith::ConstantOp::create(
+          b, loc, st, DenseElementsAttr::get(st, ArrayRef<float>{s}));
+      input = QuantizeOp::create(
+          b, loc, RankedTensorType::get(at.getShape(), b.getI8Type()), a,
+          inputScale, Value(), IntegerAttr(), /*is_unsigned=*/false);
+    }
+    auto mm = MatMulOp::create(b, loc, resultType, input, weight, scales, zeros,
+                               inputScale, Value(), scheme,
+                               uint64_t(k), /*input_unsigned=*/false,
+                               precisionAttr);
+    op.getResult().replaceAllUsesWith(mm.getResult());
+    op.erase();
+    return success();
+  }
+};
+
+} // namespace
+} // namespace qopt
