@@ -220,7 +220,16 @@ Value emitWeightDequantization(OpBuilder &b, Location loc, MatMulOp op) {
   bool straddles = scheme.isPackedInteger() && 8 % scheme.getBits() != 0;
   if (scheme.isPackedInteger()) {
     auto [m0, m1] = packedByteMaps(ctx, 2, dn, dk, scheme.getBits());
-    inputs.push_back(op.getWeight());
+    Value weight = op.getWeight();
+    // With whole bytes the byte map is a plain dim map, from which linalg
+    // infers the loop range: drop the group padding so it reads k columns.
+    if (scheme.getBits() == 8 &&
+        op.getWeight().getType().getDimSize(1) != k)
+      weight = tensor::ExtractSliceOp::create(
+          b, loc, weight, ArrayRef<OpFoldResult>{b.getIndexAttr(0), b.getIndexAttr(0)},
+          ArrayRef<OpFoldResult>{b.getIndexAttr(n), b.getIndexAttr(k)},
+          ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
+    inputs.push_back(weight);
     maps.push_back(m0);
     if (straddles) {
       inputs.push_back(op.getWeight());

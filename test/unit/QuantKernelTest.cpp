@@ -1,0 +1,411 @@
+//===- QuantKernelTest.cpp - Compiled qopt ops against C++ references -----===//
+//
+// Each test writes a function of qopt ops with random shapes (seed logged),
+// compiles it through the whole x86 pipeline (qopt-lower-to-linalg first),
+// runs it through qrt, and compares with a plain C++ implementation of the
+// same arithmetic: bit for bit for integer results and dequantized weights;
+// float accumulations within a bound, since summation order differs.
+//
+//===----------------------------------------------------------------------===//
+
+#include "qopt/Driver/Driver.h"
+#include "qopt/Quant/Quant.h"
+#include "qopt/Runtime/qrt.h"
+#include "qopt/Target/X86/X86Target.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Parser/Parser.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+using namespace qopt;
+using namespace qopt::quant;
+
+namespace {
+
+/// One function argument or result: its MLIR type and qrt dtype.
+struct Port {
+  std::string name, type, dtype;
+};
+
+std::string signature(const std::vector<Port> &ins, const std::vector<Port> &outs) {
+  std::string s = "func.func @main(";
+  for (size_t i = 0; i < ins.size(); ++i)
+    s += llvm::formatv("{0}%{1}: {2} {{qopt.name = \"{1}\", qopt.dtype = \"{3}\"}",
+                       i ? ", " : "", ins[i].name, ins[i].type, ins[i].dtype)
+             .str();
+  s += ") -> (";
+  for (size_t i = 0; i < outs.size(); ++i)
+    s += llvm::formatv("{0}{1} {{qopt.name = \"{2}\", qopt.dtype = \"{3}\"}",
+                       i ? ", " : "", outs[i].type, outs[i].name, outs[i].dtype)
+             .str();
+  return s + ") {\n";
+}
+
+/// Compiles `text` and keeps the loaded model; frees everything at the end.
+class CompiledFunction {
+public:
+  explicit CompiledFunction(const std::string &text) {
+    llvm::SmallString<128> p;
+    llvm::sys::fs::createUniqueDirectory("qopt-kernel-test", p);
+    dir = std::string(p);
+    mlir::DialectRegistry registry;
+    registerQOptDialects(registry);
+    mlir::MLIRContext context(registry);
+    context.loadAllAvailableDialects();
+    context.getDiagEngine().registerHandler([&](mlir::Diagnostic &d) {
+      diagnostics += d.str() + "\n";
+      return mlir::success();
+    });
+    auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
+    if (!module)
+      return;
+    x86::X86CompileOptions options;
+    if (mlir::failed(x86::compileToArtifact(*module, options, dir + "/a")))
+      return;
+    char err[512];
+    model = qrt_load((dir + "/a").c_str(), err, sizeof err);
+    if (!model)
+      diagnostics += err;
+  }
+  ~CompiledFunction() {
+    if (model)
+      qrt_free(model);
+    llvm::sys::fs::remove_directories(dir);
+  }
+  bool run(std::vector<const void *> ins, std::vector<void *> outs) {
+    return qrt_run(model, ins.data(), outs.data()) == 0;
+  }
+  qrt_model *model = nullptr;
+  std::string diagnostics, dir;
+};
+
+std::string shape(std::initializer_list<int64_t> dims, const char *elem) {
+  std::string s = "tensor<";
+  for (int64_t d : dims)
+    s += std::to_string(d) + "x";
+  return s + elem + ">";
+}
+
+std::string schemeText(const WeightScheme &s) {
+  if (s.kind == WeightKind::F16)
+    return "#qopt.scheme<f16, per_tensor>";
+  std::string kind = s.kind == WeightKind::NF4 ? "nf4"
+                     : s.symmetric ? "int" + std::to_string(s.bits)
+                                   : "uint" + std::to_string(s.bits);
+  std::string gran = s.groupSize ? "group " + std::to_string(s.groupSize)
+                                 : "per_channel";
+  return "#qopt.scheme<" + kind + ", " + gran + ", " +
+         (s.symmetric ? "sym" : "asym") + ">";
+}
+
+struct WeightOnlyCase {
+  WeightKind kind;
+  unsigned bits;
+  int64_t group;
+  bool symmetric;
+};
+
+class WeightOnlyMatMul : public ::testing::TestWithParam<WeightOnlyCase> {};
+
+} // namespace
+
+// Identity activations make the output the dequantized weights themselves,
+// which must equal the C++ dequantization bit for bit; random activations
+// check the product within a float-summation bound.
+TEST_P(WeightOnlyMatMul, MatchesReference) {
+  WeightOnlyCase c = GetParam();
+  unsigned seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  WeightScheme s;
+  s.kind = c.kind;
+  s.bits = c.bits;
+  s.groupSize = c.group;
+  s.symmetric = c.symmetric;
+  int64_t k = 16 + rng() % 120, n = 1 + rng() % 40;
+  int64_t m = k; // identity activations need M = K
+  std::normal_distribution<float> normal(0.f, 1.f);
+  std::vector<float> w(n * k);
+  for (float &v : w)
+    v = normal(rng);
+  QuantizedMatrix q = quantizeRTN(w.data(), n, k, s);
+  int64_t groups = s.numGroups(k), rowBytes = s.packedRowBytes(k);
+
+  std::vector<Port> ins = {{"a", shape({m, k}, "f32"), "float32"}};
+  std::string operands = "%a, %w";
+  std::string types = ins[0].type;
+  if (c.kind == WeightKind::F16) {
+    ins.push_back({"w", shape({n, k}, "f16"), "float16"});
+  } else {
+    ins.push_back({"w", shape({n, rowBytes}, "i8"), "int8"});
+    ins.push_back({"s", shape({n, groups}, "f32"), "float32"});
+    operands += " scales(%s)";
+    if (!c.symmetric) {
+      ins.push_back({"z", shape({n, groups}, "i8"), "uint8"});
+      operands += " zero_points(%z)";
+    }
+  }
+  for (size_t i = 1; i < ins.size(); ++i)
+    types += ", " + ins[i].type;
+  std::string out = shape({m, n}, "f32");
+  std::string text =
+      signature(ins, {{"y", out, "float32"}}) +
+      llvm::formatv("  %0 = qopt.matmul {0} {{k = {1} : i64, scheme = {2}} : "
+                    "({3}) -> {4}\n  return %0 : {4}\n}\n",
+                    operands, k, schemeText(s), types, out)
+          .str();
+  CompiledFunction f(text);
+  ASSERT_NE(f.model, nullptr) << f.diagnostics << "\n" << text;
+
+  std::vector<float> a(m * k, 0.f), y(m * n);
+  for (int64_t i = 0; i < m; ++i)
+    a[i * k + i] = 1.f;
+  std::vector<const void *> args = {a.data()};
+  if (c.kind == WeightKind::F16) {
+    args.push_back(q.half.data());
+  } else {
+    args.push_back(q.packed.data());
+    args.push_back(q.scales.data());
+    if (!c.symmetric)
+      args.push_back(q.zeroPoints.data());
+  }
+  ASSERT_TRUE(f.run(args, {y.data()}));
+  for (int64_t i = 0; i < k; ++i)
+    for (int64_t j = 0; j < n; ++j)
+      ASSERT_EQ(y[i * n + j], q.value(j, i))
+          << "dequantized weight (" << j << ", " << i << ") k=" << k
+          << " n=" << n;
+
+  std::uniform_real_distribution<float> uni(-1.f, 1.f);
+  for (float &v : a)
+    v = uni(rng);
+  ASSERT_TRUE(f.run(args, {y.data()}));
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double ref = 0, mag = 0;
+      for (int64_t t = 0; t < k; ++t) {
+        ref += double(a[i * k + t]) * q.value(j, t);
+        mag += std::fabs(double(a[i * k + t]) * q.value(j, t));
+      }
+      ASSERT_NEAR(y[i * n + j], ref, 1e-6 * mag + 1e-7) << i << "," << j;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Schemes, WeightOnlyMatMul,
+    ::testing::Values(WeightOnlyCase{WeightKind::Int, 8, 0, true},
+                      WeightOnlyCase{WeightKind::Int, 8, 32, false},
+                      WeightOnlyCase{WeightKind::Int, 4, 32, true},
+                      WeightOnlyCase{WeightKind::Int, 4, 64, false},
+                      WeightOnlyCase{WeightKind::Int, 3, 32, true},
+                      WeightOnlyCase{WeightKind::Int, 3, 128, false},
+                      WeightOnlyCase{WeightKind::Int, 2, 32, true},
+                      WeightOnlyCase{WeightKind::Int, 2, 64, false},
+                      WeightOnlyCase{WeightKind::NF4, 4, 32, true},
+                      WeightOnlyCase{WeightKind::F16, 16, 0, true}),
+    [](const ::testing::TestParamInfo<WeightOnlyCase> &info) {
+      const WeightOnlyCase &c = info.param;
+      std::string kind = c.kind == WeightKind::NF4   ? "nf4"
+                         : c.kind == WeightKind::F16 ? "f16"
+                                                     : "int" + std::to_string(c.bits);
+      return kind + "_g" + std::to_string(c.group) +
+             (c.symmetric ? "_sym" : "_asym");
+    });
+
+// W8A8 with dynamic per-token activations: the integer accumulation and the
+// float rescale follow the reference lowering's order, so results are
+// bit-identical.
+TEST(QuantKernels, DynamicW8A8MatchesReferenceBitForBit) {
+  unsigned seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  int64_t m = 1 + rng() % 24, k = 8 + rng() % 200, n = 1 + rng() % 48;
+  std::normal_distribution<float> normal(0.f, 1.f);
+  std::vector<float> w(n * k), a(m * k), y(m * n);
+  for (float &v : w)
+    v = normal(rng);
+  for (float &v : a)
+    v = normal(rng) * 3.f;
+  for (int64_t t = 0; t < k; ++t) // an all-zero row takes scale 1
+    a[t] = 0.f;
+  WeightScheme s; // int8 per-channel symmetric
+  QuantizedMatrix q = quantizeRTN(w.data(), n, k, s);
+  std::string at = shape({m, k}, "f32"), ct = shape({m, k}, "i8"),
+              st = shape({m, 1}, "f32"), zt = shape({m, 1}, "i8"),
+              wt = shape({n, k}, "i8"), swt = shape({n, 1}, "f32"),
+              out = shape({m, n}, "f32");
+  std::string text =
+      signature({{"a", at, "float32"}, {"w", wt, "int8"}, {"s", swt, "float32"}},
+                {{"y", out, "float32"}}) +
+      llvm::formatv(
+          "  %q, %sa, %za = qopt.dynamic_quantize %a per_token : {0} -> {1}, "
+          "{2}, {3}\n"
+          "  %0 = qopt.matmul %q, %w scales(%s) input_scale(%sa) {{k = {4} : "
+          "i64, scheme = #qopt.scheme<int8, per_channel, sym>} : ({1}, {5}, "
+          "{6}, {2}) -> {7}\n  return %0 : {7}\n}\n",
+          at, ct, st, zt, k, wt, swt, out)
+          .str();
+  CompiledFunction f(text);
+  ASSERT_NE(f.model, nullptr) << f.diagnostics << "\n" << text;
+  ASSERT_TRUE(f.run({a.data(), q.packed.data(), q.scales.data()}, {y.data()}));
+  for (int64_t i = 0; i < m; ++i) {
+    float amax = 0;
+    for (int64_t t = 0; t < k; ++t)
+      amax = std::max(amax, std::fabs(a[i * k + t]));
+    float sa = amax == 0.f ? 1.f : amax / 127.f;
+    std::vector<int32_t> codes(k);
+    for (int64_t t = 0; t < k; ++t) {
+      float r = std::nearbyint(a[i * k + t] / sa);
+      codes[t] = int32_t(std::min(127.f, std::max(-127.f, r)));
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      int32_t acc = 0;
+      for (int64_t t = 0; t < k; ++t)
+        acc += codes[t] * q.code(j, t);
+      float scale = sa * q.scales[j];
+      float ref = float(acc) * scale;
+      ASSERT_EQ(y[i * n + j], ref) << i << "," << j << " acc " << acc;
+    }
+  }
+}
+
+// Static per-axis quantize then dequantize (ONNX QuantizeLinear /
+// DequantizeLinear arithmetic, uint8 with zero points).
+TEST(QuantKernels, StaticQuantizeDequantizeBitForBit) {
+  unsigned seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  int64_t r = 1 + rng() % 16, c = 1 + rng() % 70;
+  std::normal_distribution<float> normal(0.f, 2.f);
+  std::vector<float> x(r * c), scale(c), y(r * c);
+  std::vector<uint8_t> zero(c), codes(r * c);
+  for (float &v : x)
+    v = normal(rng);
+  for (int64_t j = 0; j < c; ++j) {
+    scale[j] = 0.005f + 0.05f * float(rng() % 100) / 100.f;
+    zero[j] = uint8_t(rng() % 256);
+  }
+  std::string xt = shape({r, c}, "f32"), qt = shape({r, c}, "i8"),
+              st = shape({c}, "f32"), zt = shape({c}, "i8");
+  std::string text =
+      signature({{"x", xt, "float32"}, {"s", st, "float32"}, {"z", zt, "uint8"}},
+                {{"q", qt, "uint8"}, {"y", xt, "float32"}}) +
+      llvm::formatv(
+          "  %q = qopt.quantize %x, %s, %z {{axis = 1 : i64, is_unsigned} : "
+          "({0}, {1}, {2}) -> {3}\n"
+          "  %y = qopt.dequantize %q, %s, %z {{axis = 1 : i64, is_unsigned} : "
+          "({3}, {1}, {2}) -> {0}\n  return %q, %y : {3}, {0}\n}\n",
+          xt, st, zt, qt)
+          .str();
+  CompiledFunction f(text);
+  ASSERT_NE(f.model, nullptr) << f.diagnostics << "\n" << text;
+  ASSERT_TRUE(f.run({x.data(), scale.data(), zero.data()},
+                    {codes.data(), y.data()}));
+  for (int64_t i = 0; i < r; ++i)
+    for (int64_t j = 0; j < c; ++j) {
+      float v = std::nearbyint(x[i * c + j] / scale[j]) + float(zero[j]);
+      int32_t want = int32_t(std::min(255.f, std::max(0.f, v)));
+      ASSERT_EQ(int32_t(codes[i * c + j]), want) << i << "," << j;
+      float back = float(want - int32_t(zero[j])) * scale[j];
+      ASSERT_EQ(y[i * c + j], back) << i << "," << j;
+    }
+}
+
+// Integer convolution with zero points, padding, stride and groups.
+TEST(QuantKernels, IntegerConvMatchesReferenceBitForBit) {
+  unsigned seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  int64_t g = 1 + rng() % 2, cg = 1 + rng() % 3, fg = 1 + rng() % 3;
+  int64_t c = g * cg, f = g * fg, h = 4 + rng() % 6, wd = 4 + rng() % 6;
+  int64_t kh = 1 + rng() % 3, kw = 1 + rng() % 3, stride = 1 + rng() % 2;
+  int64_t pad = rng() % 2;
+  int64_t oh = (h + 2 * pad - kh) / stride + 1, ow = (wd + 2 * pad - kw) / stride + 1;
+  std::vector<uint8_t> x(c * h * wd);
+  std::vector<int8_t> w(f * cg * kh * kw), zw(f);
+  for (uint8_t &v : x) v = uint8_t(rng() % 256);
+  for (int8_t &v : w) v = int8_t(int(rng() % 256) - 128);
+  for (int8_t &v : zw) v = int8_t(int(rng() % 7) - 3);
+  uint8_t zx = uint8_t(rng() % 256);
+  std::vector<int32_t> y(f * oh * ow);
+  std::string xt = shape({1, c, h, wd}, "i8"), wt = shape({f, cg, kh, kw}, "i8"),
+              zwt = shape({f}, "i8"), zxt = "tensor<i8>",
+              yt = shape({1, f, oh, ow}, "i32");
+  std::string text =
+      signature({{"x", xt, "uint8"}, {"w", wt, "int8"}, {"zw", zwt, "int8"},
+                 {"zx", zxt, "uint8"}},
+                {{"y", yt, "int32"}}) +
+      llvm::formatv(
+          "  %y = qopt.conv2d %x, %w zero_points(%zw) input_zero_point(%zx) "
+          "{{strides = array<i64: {0}, {0}>, pads = array<i64: {1}, {1}, {1}, "
+          "{1}>, dilations = array<i64: 1, 1>, group = {2} : i64, "
+          "input_unsigned} : ({3}, {4}, {5}, {6}) -> {7}\n  return %y : {7}\n}\n",
+          stride, pad, g, xt, wt, zwt, zxt, yt)
+          .str();
+  CompiledFunction fn(text);
+  ASSERT_NE(fn.model, nullptr) << fn.diagnostics << "\n" << text;
+  ASSERT_TRUE(fn.run({x.data(), w.data(), zw.data(), &zx}, {y.data()}));
+  for (int64_t o = 0; o < f; ++o)
+    for (int64_t i = 0; i < oh; ++i)
+      for (int64_t j = 0; j < ow; ++j) {
+        int32_t acc = 0;
+        int64_t grp = o / fg;
+        for (int64_t ci = 0; ci < cg; ++ci)
+          for (int64_t a = 0; a < kh; ++a)
+            for (int64_t b = 0; b < kw; ++b) {
+              int64_t yy = i * stride + a - pad, xx = j * stride + b - pad;
+              int32_t xv = 0; // padding holds the zero point: contributes 0
+              if (yy >= 0 && yy < h && xx >= 0 && xx < wd)
+                xv = int32_t(x[((grp * cg + ci) * h + yy) * wd + xx]) - zx;
+              int32_t wv = int32_t(w[((o * cg + ci) * kh + a) * kw + b]) - zw[o];
+              acc += xv * wv;
+            }
+        ASSERT_EQ(y[(o * oh + i) * ow + j], acc) << o << "," << i << "," << j;
+      }
+}
+
+// Quantized embedding rows equal the C++ dequantization exactly; ids out of
+// range are clamped.
+TEST(QuantKernels, EmbeddingGatherBitForBit) {
+  unsigned seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  int64_t vocab = 2 + rng() % 60, dim = 8 + rng() % 90, t = 1 + rng() % 12;
+  WeightScheme s;
+  s.bits = 4;
+  s.groupSize = 32;
+  std::normal_distribution<float> normal(0.f, 1.f);
+  std::vector<float> table(vocab * dim);
+  for (float &v : table)
+    v = normal(rng);
+  QuantizedMatrix q = quantizeRTN(table.data(), vocab, dim, s);
+  std::vector<int32_t> ids(t);
+  for (int32_t &id : ids)
+    id = int32_t(rng() % (vocab + 4)) - 2;
+  std::vector<float> y(t * dim);
+  std::string tt = shape({vocab, s.packedRowBytes(dim)}, "i8"),
+              it = shape({1, t}, "i32"), st = shape({vocab, s.numGroups(dim)}, "f32"),
+              yt = shape({1, t, dim}, "f32");
+  std::string text =
+      signature({{"t", tt, "int8"}, {"ids", it, "int32"}, {"s", st, "float32"}},
+                {{"y", yt, "float32"}}) +
+      llvm::formatv("  %y = qopt.embedding %t[%ids] scales(%s) {{dim = {0} : "
+                    "i64, scheme = #qopt.scheme<int4, group 32, sym>} : ({1}, "
+                    "{2}, {3}) -> {4}\n  return %y : {4}\n}\n",
+                    dim, tt, it, st, yt)
+          .str();
+  CompiledFunction f(text);
+  ASSERT_NE(f.model, nullptr) << f.diagnostics << "\n" << text;
+  ASSERT_TRUE(f.run({q.packed.data(), ids.data(), q.scales.data()}, {y.data()}));
+  for (int64_t i = 0; i < t; ++i) {
+    int64_t row = std::min<int64_t>(vocab - 1, std::max<int64_t>(0, ids[i]));
+    for (int64_t d = 0; d < dim; ++d)
+      ASSERT_EQ(y[i * dim + d], q.value(row, d)) << "id " << ids[i] << " d " << d;
+  }
+}
