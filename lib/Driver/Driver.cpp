@@ -150,6 +150,17 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
   x86::X86CompileOptions x86Options = options.x86;
   if (!options.quantize.precision.empty()) {
     llvm::json::Object summary;
+    std::string error;
+    std::optional<PrecisionSpec> spec =
+        parsePrecision(options.quantize.precision, error);
+    if (!spec)
+      return emitError(UnknownLoc::get(&context)) << error;
+    bool calibrate = spec->activations == ActivationMode::Static ||
+                     !options.calibration.data.empty();
+    if (calibrate && failed(calibrateGraph(*module, options.quantize,
+                                           options.calibration, options.x86,
+                                           summary)))
+      return failure();
     if (failed(quantizeGraph(*module, options.quantize, summary)))
       return failure();
     x86Options.quantization = std::move(summary);

@@ -170,10 +170,12 @@ ArrayRef<char> asBytes(const std::vector<T> &v) {
                         v.size() * sizeof(T));
 }
 
+} // namespace
+
 /// The float values of a constant [K, N] (or [1, K, N]) weight behind `v`,
 /// looking through tosa.reshape.
-std::optional<std::vector<float>> constantWeights(Value v, int64_t k,
-                                                  int64_t n) {
+static std::optional<std::vector<float>> constantWeights(Value v, int64_t k,
+                                                         int64_t n) {
   while (auto r = v.getDefiningOp<tosa::ReshapeOp>())
     v = r.getInput1();
   Attribute attr;
@@ -205,8 +207,6 @@ std::optional<std::vector<float>> constantWeights(Value v, int64_t k,
   return std::nullopt;
 }
 
-/// Whether `v` only reaches the function's return, through shape ops: the
-/// model's output layer (a language model's classifier).
 bool feedsReturnOnly(Value v) {
   for (int depth = 0; depth < 8; ++depth) {
     if (!v.hasOneUse())
@@ -221,6 +221,32 @@ bool feedsReturnOnly(Value v) {
   }
   return false;
 }
+
+std::optional<std::vector<float>> matmulConstantWeights(tosa::MatMulOp op) {
+  auto bt = cast<RankedTensorType>(op.getB().getType());
+  auto at = cast<RankedTensorType>(op.getA().getType());
+  if (bt.getDimSize(0) != 1 || !at.getElementType().isF32())
+    return std::nullopt;
+  return constantWeights(op.getB(), bt.getDimSize(1), bt.getDimSize(2));
+}
+
+bool isQuantizationCandidate(tosa::MatMulOp op, const llvm::Regex *exclude,
+                             bool includeClassifier) {
+  auto bt = cast<RankedTensorType>(op.getB().getType());
+  auto at = cast<RankedTensorType>(op.getA().getType());
+  if (bt.getDimSize(0) != 1 || !at.getElementType().isF32())
+    return false;
+  Value b = op.getB();
+  while (auto r = b.getDefiningOp<tosa::ReshapeOp>())
+    b = r.getInput1();
+  if (!b.getDefiningOp<arith::ConstantOp>() && !b.getDefiningOp<tosa::ConstOp>())
+    return false;
+  if (exclude && exclude->match(onnxNodeName(op.getLoc())))
+    return false;
+  return includeClassifier || !feedsReturnOnly(op.getResult());
+}
+
+namespace {
 
 struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
   using Base::Base;
@@ -260,19 +286,14 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
     module.walk([&](tosa::MatMulOp op) { candidates.push_back(op); });
     bool failedAny = false;
     for (tosa::MatMulOp op : candidates) {
-      auto bt = cast<RankedTensorType>(op.getB().getType());
-      auto at = cast<RankedTensorType>(op.getA().getType());
-      if (bt.getDimSize(0) != 1 || !at.getElementType().isF32())
+      if (!isQuantizationCandidate(op, excludeRe ? &*excludeRe : nullptr,
+                                   quantizeClassifier))
         continue;
-      int64_t k = bt.getDimSize(1), n = bt.getDimSize(2);
-      std::optional<std::vector<float>> w = constantWeights(op.getB(), k, n);
+      std::optional<std::vector<float>> w = matmulConstantWeights(op);
       if (!w)
         continue;
-      std::string node = onnxNodeName(op.getLoc());
-      if (excludeRe && excludeRe->match(node))
-        continue;
-      if (!quantizeClassifier && feedsReturnOnly(op.getResult()))
-        continue;
+      auto bt = cast<RankedTensorType>(op.getB().getType());
+      int64_t k = bt.getDimSize(1), n = bt.getDimSize(2);
       if (failed(rewrite(op, *w, k, n, *spec, scheme, precisionAttr)))
         failedAny = true;
     }

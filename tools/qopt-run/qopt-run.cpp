@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Runtime/TensorFile.h"
+#include "qopt/Calibration/Calibrate.h"
 #include "qopt/Runtime/qrt.h"
 
 #include "llvm/ADT/SmallString.h"
@@ -119,98 +120,25 @@ Error collect(ArrayRef<std::string> specs, StringMap<Tensor> &out) {
 int runPerplexity(qrt_model *model) {
   if (idsFile.empty() || offsetsFile.empty())
     return fail("--perplexity needs --ids and --offsets");
-  if (qrt_num_inputs(model) != 1 || qrt_num_outputs(model) < 1)
-    return fail("--perplexity expects a model with one input (token ids) and "
-                "logits as its first output");
-  qrt_tensor_info in, out;
-  qrt_input_info(model, 0, &in);
-  qrt_output_info(model, 0, &out);
-  if (in.rank != 2 || in.shape[0] != 1 ||
-      (std::string(in.dtype) != "int64" && std::string(in.dtype) != "int32"))
-    return fail("--perplexity expects token ids of shape [1, seq], got " +
-                describe(in));
-  if (out.rank != 3 || std::string(out.dtype) != "float32")
-    return fail("--perplexity expects float32 logits [1, seq, vocab], got " +
-                describe(out));
-  int64_t seq = in.shape[1], vocab = out.shape[2];
-  auto idsT = qopt::io::readTensorFile(idsFile);
-  if (!idsT)
-    return fail(toString(idsT.takeError()));
-  auto offT = qopt::io::readTensorFile(offsetsFile);
-  if (!offT)
-    return fail(toString(offT.takeError()));
-  std::vector<double> ids = qopt::io::toDoubles((*idsT)[0]);
-  std::vector<double> offs = qopt::io::toDoubles((*offT)[0]);
-  if (offs.size() < 2)
-    return fail("offsets must hold at least two boundaries");
-  size_t first = 0, end = offs.size() - 1;
+  auto stories = qopt::calib::TokenStories::load(idsFile, offsetsFile);
+  if (!stories)
+    return fail(toString(stories.takeError()));
+  size_t first = 0, end = stories->numStories();
   if (!storyRange.empty()) {
     auto [a, b] = StringRef(storyRange).split(':');
     if (a.getAsInteger(10, first) || b.getAsInteger(10, end) || first >= end ||
-        end > offs.size() - 1)
+        end > stories->numStories())
       return fail("bad --stories range '" + storyRange + "'");
   }
-  std::vector<int64_t> tokens64(seq);
-  std::vector<int32_t> tokens32(seq);
-  std::vector<float> logits(out.num_elements);
-  double nll = 0;
-  size_t predicted = 0, truncated = 0;
-  auto start = std::chrono::steady_clock::now();
-  for (size_t s = first; s < end; ++s) {
-    size_t b = offs[s], e = offs[s + 1];
-    if (e <= b || e > ids.size())
-      return fail("offsets are not increasing or exceed the ids");
-    size_t len = std::min<size_t>(e - b, seq);
-    truncated += (e - b) > (size_t)seq;
-    // Causal model: padding after the story cannot change earlier logits.
-    for (int64_t t = 0; t < seq; ++t) {
-      int64_t tok = t < (int64_t)len ? (int64_t)ids[b + t] : 0;
-      if (tok < 0 || tok >= vocab)
-        return fail("token id " + Twine(tok) + " outside the vocabulary");
-      tokens64[t] = tok;
-      tokens32[t] = (int32_t)tok;
-    }
-    const void *inPtr = std::string(in.dtype) == "int64"
-                            ? (const void *)tokens64.data()
-                            : (const void *)tokens32.data();
-    std::vector<std::vector<char>> extra;
-    std::vector<void *> outPtrs = {logits.data()};
-    for (size_t o = 1; o < qrt_num_outputs(model); ++o) {
-      qrt_tensor_info oi;
-      qrt_output_info(model, o, &oi);
-      extra.emplace_back(oi.num_elements * oi.element_size);
-      outPtrs.push_back(extra.back().data());
-    }
-    if (qrt_run(model, &inPtr, outPtrs.data()) != 0)
-      return fail("model run failed");
-    for (size_t t = 0; t + 1 < len; ++t) {
-      const float *row = logits.data() + t * vocab;
-      double m = -INFINITY;
-      for (int64_t v = 0; v < vocab; ++v)
-        m = std::max(m, (double)row[v]);
-      double sum = 0;
-      for (int64_t v = 0; v < vocab; ++v)
-        sum += std::exp((double)row[v] - m);
-      double logp = row[(int64_t)ids[b + t + 1]] - m - std::log(sum);
-      nll -= logp;
-      ++predicted;
-    }
-    size_t done = s - first + 1;
-    if (sys::Process::StandardErrIsDisplayed() || done == end - first) {
-      double secs = std::chrono::duration<double>(
-                        std::chrono::steady_clock::now() - start)
-                        .count();
-      errs() << format("\rstories %zu/%zu  %.1f stories/s  ETA %.0f s   ",
-                       done, end - first, done / secs,
-                       (end - first - done) * secs / done);
-    }
-  }
-  errs() << "\n";
-  double mean = nll / std::max<size_t>(predicted, 1);
+  auto result = qopt::calib::evaluatePerplexity(model, *stories, first, end,
+                                                /*showProgress=*/true);
+  if (!result)
+    return fail(toString(result.takeError()));
   outs() << format("perplexity %.4f  mean NLL %.5f nats  predicted tokens %zu"
                    "  stories %zu-%zu  (%zu truncated to %lld tokens)\n",
-                   std::exp(mean), mean, predicted, first, end - 1, truncated,
-                   (long long)seq);
+                   result->perplexity, result->meanNLL,
+                   result->predictedTokens, first, end - 1,
+                   result->truncatedStories, (long long)result->seq);
   return 0;
 }
 
@@ -227,7 +155,7 @@ int main(int argc, char **argv) {
   qrt_model *model = qrt_load(artifactDir.c_str(), err, sizeof(err));
   if (!model)
     return fail(err);
-  auto cleanup = llvm::make_scope_exit([&] { qrt_free(model); });
+  llvm::scope_exit cleanup([&] { qrt_free(model); });
 
   if (perplexity)
     return runPerplexity(model);

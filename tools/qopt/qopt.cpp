@@ -88,9 +88,43 @@ static cl::opt<bool> quantizeClassifier(
     cl::desc("Also quantize the final classifier (kept float by default)"),
     cl::cat(qoptCategory));
 
+static cl::OptionCategory calibCategory("qopt calibration options");
+static cl::opt<std::string> calibData(
+    "calib",
+    cl::desc("Calibration data: a folder of .npy/.npz samples or ONNX "
+             "test_data_set_* folders, or a token-id .npy (with "
+             "--calib-offsets)"),
+    cl::value_desc("path"), cl::cat(calibCategory));
+static cl::opt<std::string> calibOffsets(
+    "calib-offsets",
+    cl::desc("Story offsets .npy: --calib holds token ids, one story per "
+             "sample"),
+    cl::value_desc("file"), cl::cat(calibCategory));
+static cl::opt<unsigned> calibFirst(
+    "calib-first", cl::desc("First story used for calibration (default 0)"),
+    cl::init(0), cl::cat(calibCategory));
+static cl::opt<unsigned> calibSamples(
+    "calib-samples", cl::desc("Samples used for calibration (default 100)"),
+    cl::init(100), cl::cat(calibCategory));
+static cl::opt<std::string> calibMethod(
+    "calib-method",
+    cl::desc("How static activation ranges are chosen: minmax, percentile "
+             "(default), entropy or mse"),
+    cl::init("percentile"), cl::cat(calibCategory));
+static cl::opt<double> calibPercentile(
+    "calib-percentile",
+    cl::desc("Percentile of |x| covered by the percentile method (default "
+             "99.99)"),
+    cl::init(99.99), cl::cat(calibCategory));
+static cl::opt<std::string> calibTable(
+    "calib-table",
+    cl::desc("Calibration table: written after calibrating with --calib; "
+             "read instead of calibrating without it"),
+    cl::value_desc("file"), cl::cat(calibCategory));
+
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
-  cl::HideUnrelatedOptions(qoptCategory);
+  cl::HideUnrelatedOptions({&qoptCategory, &calibCategory});
   cl::AddExtraVersionPrinter(
       [](raw_ostream &os) { os << "qopt " << QOPT_VERSION << "\n"; });
   cl::ParseCommandLineOptions(
@@ -128,6 +162,13 @@ int main(int argc, char **argv) {
   options.quantize.precision = precision;
   options.quantize.exclude = exclude;
   options.quantize.quantizeClassifier = quantizeClassifier;
+  options.calibration.data = calibData;
+  options.calibration.offsets = calibOffsets;
+  options.calibration.firstSample = calibFirst;
+  options.calibration.samples = calibSamples;
+  options.calibration.method = calibMethod;
+  options.calibration.percentile = calibPercentile;
+  options.calibration.tablePath = calibTable;
   if (outDir.empty()) {
     SmallString<256> d(sys::path::filename(inputFile.getValue()));
     sys::path::replace_extension(d, ".qopt");

@@ -19,9 +19,28 @@ struct QuantizeOptions {
   bool quantizeClassifier = false;
 };
 
+/// Where calibration data comes from and how ranges are chosen.
+struct CalibrationOptions {
+  /// A folder of samples, or a token-id .npy (with `offsets`).
+  std::string data;
+  /// Story offsets .npy for token-id calibration.
+  std::string offsets;
+  /// First story used (token-id calibration) and most samples used.
+  size_t firstSample = 0;
+  size_t samples = 100;
+  /// minmax | percentile | entropy | mse.
+  std::string method = "percentile";
+  double percentile = 99.99;
+  /// Calibration table: written after calibrating; read instead of
+  /// calibrating when no `data` is given.
+  std::string tablePath;
+  bool showProgress = true;
+};
+
 /// Everything one `qopt` invocation needs.
 struct CompileOptions {
   QuantizeOptions quantize;
+  CalibrationOptions calibration;
   std::string modelPath;
   onnx_frontend::ImportOptions import;
   x86::X86CompileOptions x86;
@@ -43,6 +62,16 @@ void installDiagnosticPrinter(mlir::MLIRContext &context,
 mlir::LogicalResult quantizeGraph(mlir::ModuleOp module,
                                   const QuantizeOptions &options,
                                   llvm::json::Object &summary);
+
+/// Inserts observers on the inputs of the matmuls `quantize` will
+/// quantize, gathers their statistics (running the instrumented model on
+/// the calibration data, or reading a saved table), and records the chosen
+/// ranges on the observers for qopt-quantize.
+mlir::LogicalResult calibrateGraph(mlir::ModuleOp module,
+                                   const QuantizeOptions &quantize,
+                                   const CalibrationOptions &options,
+                                   const x86::X86CompileOptions &x86,
+                                   llvm::json::Object &summary);
 
 /// Imports and compiles one model to an artifact folder.
 mlir::LogicalResult compileModel(mlir::MLIRContext &context,

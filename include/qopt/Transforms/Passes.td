@@ -283,4 +283,59 @@ def QuantizePass : Pass<"qopt-quantize", "mlir::ModuleOp"> {
                            "mlir::tosa::TosaDialect"];
 }
 
+def InsertObserversPass : Pass<"qopt-insert-observers", "mlir::ModuleOp"> {
+  let summary = "Put calibration probes where quantization decisions need statistics";
+  let description = [{
+    Inserts a `qopt.observe` on the input of every matmul `qopt-quantize`
+    would quantize (same `exclude` and `quantize-classifier` rules): static
+    activation scales, and next the outlier analysis, are chosen from these
+    statistics. One probe serves all matmuls sharing an input (Q, K and V
+    projections); its id is `<first consumer's ONNX node>:in`. With
+    `observe-outputs`, each such matmul's result is observed too
+    (`<node>:out`), which the quality report compares between the float and
+    the quantized model.
+
+    ```mlir
+    %y = tosa.matmul %x, %w, %za, %zb : (...) -> tensor<1x8x64xf32> loc("/l0/wq/MatMul")
+    // becomes
+    %o = qopt.observe %x {id = "/l0/wq/MatMul:in"} : tensor<1x8x64xf32>
+    %y = tosa.matmul %o, %w, %za, %zb : (...) -> tensor<1x8x64xf32> loc("/l0/wq/MatMul")
+    ```
+  }];
+  let options = [
+    Option<"exclude", "exclude", "std::string", /*default=*/"\"\"",
+           "Regex over ONNX node names of ops that stay float (not observed)">,
+    Option<"quantizeClassifier", "quantize-classifier", "bool",
+           /*default=*/"false", "Also observe the final classifier">,
+    Option<"observeOutputs", "observe-outputs", "bool", /*default=*/"false",
+           "Also observe each candidate matmul's result">,
+  ];
+  let dependentDialects = ["qopt::QOptDialect"];
+}
+
+def ExposeObserversPass : Pass<"qopt-expose-observers", "mlir::ModuleOp"> {
+  let summary = "Turn calibration probes into extra model outputs";
+  let description = [{
+    Removes every `qopt.observe` of an f32 tensor from the entry function
+    and returns the observed value as an extra result named
+    `qopt.observe:<id>`, so the instrumented model compiled for the host
+    hands each observed tensor to the calibration runtime on every run.
+    Probes with the same id are exposed once.
+
+    ```mlir
+    func.func @main(%x: tensor<4xf32>) -> (tensor<4xf32> {qopt.name = "y"}) {
+      %o = qopt.observe %x {id = "a"} : tensor<4xf32>
+      %y = math.exp %o : tensor<4xf32>
+      return %y : tensor<4xf32>
+    }
+    // becomes
+    func.func @main(%x: tensor<4xf32>) -> (tensor<4xf32> {qopt.name = "y"},
+        tensor<4xf32> {qopt.dtype = "float32", qopt.name = "qopt.observe:a"}) {
+      %y = math.exp %x : tensor<4xf32>
+      return %y, %x : tensor<4xf32>, tensor<4xf32>
+    }
+    ```
+  }];
+}
+
 #endif // QOPT_TRANSFORMS_PASSES

@@ -12,6 +12,13 @@
 #include <string>
 #include <vector>
 
+namespace mlir::tosa {
+class MatMulOp;
+} // namespace mlir::tosa
+namespace llvm {
+class Regex;
+} // namespace llvm
+
 namespace qopt {
 
 class SchemeAttr;
@@ -40,6 +47,21 @@ std::optional<PrecisionSpec> parsePrecision(llvm::StringRef text,
 /// The IR attribute of a weight scheme, and back.
 SchemeAttr toSchemeAttr(mlir::MLIRContext *ctx,
                         const quant::WeightScheme &scheme);
+
+/// Whether `v` only reaches the function's return, through shape ops: the
+/// model's output layer (a language model's classifier).
+bool feedsReturnOnly(mlir::Value v);
+
+/// Whether a float tosa.matmul is one qopt quantizes: its right operand is
+/// a constant weight shared by the batch, its node is not excluded, and it
+/// is not the output layer (unless `includeClassifier`).
+bool isQuantizationCandidate(mlir::tosa::MatMulOp op,
+                             const llvm::Regex *exclude,
+                             bool includeClassifier);
+
+/// The [K, N] float weights of a candidate matmul, if readable.
+std::optional<std::vector<float>>
+matmulConstantWeights(mlir::tosa::MatMulOp op);
 
 /// One quantized op as the manifest and the report list it.
 struct QuantizedLayer {

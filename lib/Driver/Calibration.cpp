@@ -1,0 +1,136 @@
+//===- Calibration.cpp - Calibrating a graph before quantization ----------===//
+
+#include "qopt/Calibration/Calibrate.h"
+#include "qopt/Driver/Driver.h"
+#include "qopt/QOptDialect.h"
+#include "qopt/Runtime/qrt.h"
+#include "qopt/Transforms/Passes.h"
+
+#include "mlir/IR/IRMapping.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+
+namespace qopt {
+namespace {
+
+/// Compiles a copy of `module` with its observers as outputs, runs it on the
+/// calibration samples and fills `table`.
+LogicalResult runCalibration(ModuleOp module, const CalibrationOptions &options,
+                             const x86::X86CompileOptions &x86,
+                             calib::CalibrationTable &table) {
+  Location loc = module.getLoc();
+  OwningOpRef<ModuleOp> instrumented(module.clone());
+  PassManager pm(module.getContext());
+  pm.addPass(createExposeObserversPass());
+  if (failed(pm.run(*instrumented)))
+    return failure();
+  llvm::SmallString<128> dir;
+  if (llvm::sys::fs::createUniqueDirectory("qopt-calibration", dir))
+    return emitError(loc) << "cannot create a temporary folder for calibration";
+  auto cleanup = [&] { llvm::sys::fs::remove_directories(dir); };
+  x86::X86CompileOptions calibOptions = x86;
+  calibOptions.name = "calibration";
+  calibOptions.quantization.reset();
+  calibOptions.keepIntermediates = false;
+  calibOptions.embedWeights = false;
+  std::string artifact = (dir + "/instrumented").str();
+  if (failed(x86::compileToArtifact(*instrumented, calibOptions, artifact))) {
+    cleanup();
+    return failure();
+  }
+  char err[512];
+  qrt_model *model = qrt_load(artifact.c_str(), err, sizeof err);
+  if (!model) {
+    cleanup();
+    return emitError(loc) << "cannot load the instrumented model: " << err;
+  }
+  auto done = [&](LogicalResult r) {
+    qrt_free(model);
+    cleanup();
+    return r;
+  };
+  auto samples =
+      calib::openSamples(options.data, options.offsets,
+                         calib::modelInputs(model), options.firstSample,
+                         options.samples);
+  if (!samples)
+    return done(emitError(loc) << llvm::toString(samples.takeError()));
+  if (llvm::Error e = calib::calibrate(model, **samples, table,
+                                       options.showProgress))
+    return done(emitError(loc) << llvm::toString(std::move(e)));
+  return done(success());
+}
+
+} // namespace
+
+LogicalResult calibrateGraph(ModuleOp module, const QuantizeOptions &quantize,
+                             const CalibrationOptions &options,
+                             const x86::X86CompileOptions &x86,
+                             llvm::json::Object &summary) {
+  Location loc = module.getLoc();
+  std::optional<calib::RangeMethod> method =
+      calib::parseRangeMethod(options.method);
+  if (!method)
+    return emitError(loc) << "unknown calibration method '" << options.method
+                          << "' (expected minmax, percentile, entropy or mse)";
+  if (!(options.percentile > 0 && options.percentile <= 100))
+    return emitError(loc) << "--calib-percentile must be in (0, 100], got "
+                          << options.percentile;
+  PassManager pm(module.getContext());
+  InsertObserversPassOptions observe;
+  observe.exclude = quantize.exclude;
+  observe.quantizeClassifier = quantize.quantizeClassifier;
+  pm.addPass(createInsertObserversPass(observe));
+  if (failed(pm.run(module)))
+    return failure();
+
+  calib::CalibrationTable table;
+  if (!options.data.empty()) {
+    if (failed(runCalibration(module, options, x86, table)))
+      return failure();
+    if (!options.tablePath.empty())
+      if (llvm::Error e = table.save(options.tablePath))
+        return emitError(loc) << llvm::toString(std::move(e));
+  } else if (!options.tablePath.empty()) {
+    auto loaded = calib::CalibrationTable::load(options.tablePath);
+    if (!loaded)
+      return emitError(loc) << llvm::toString(loaded.takeError());
+    table = std::move(*loaded);
+  } else {
+    return emitError(loc) << "precision '" << quantize.precision
+                          << "' needs calibration data: give --calib=DATA "
+                             "or --calib-table=FILE";
+  }
+
+  // Record the chosen range on every probe.
+  llvm::json::Array ranges;
+  bool missing = false;
+  module.walk([&](ObserveOp op) {
+    auto it = table.tensors.find(op.getId().str());
+    if (it == table.tensors.end() || it->second.empty) {
+      op.emitError("the calibration table has no statistics for '")
+          << op.getId() << "' (was it made for another model?)";
+      missing = true;
+      return;
+    }
+    double range = it->second.range(*method, options.percentile);
+    op.setAbsmaxAttr(FloatAttr::get(Float32Type::get(op.getContext()), range));
+    ranges.push_back(llvm::json::Object{{"id", op.getId()},
+                                        {"absmax", it->second.absMax()},
+                                        {"range", range}});
+  });
+  if (missing)
+    return failure();
+  summary["calibration"] = llvm::json::Object{
+      {"method", options.method},
+      {"percentile", options.percentile},
+      {"samples", table.samples},
+      {"ranges", std::move(ranges)}};
+  return success();
+}
+
+} // namespace qopt

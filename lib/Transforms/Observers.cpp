@@ -1,0 +1,123 @@
+//===- Observers.cpp - Calibration probes: insert and expose --------------===//
+
+#include "qopt/QOptDialect.h"
+#include "qopt/Transforms/Passes.h"
+#include "qopt/Transforms/Quantization.h"
+
+#include "mlir/Dialect/Tosa/IR/TosaOps.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/Regex.h"
+
+namespace qopt {
+#define GEN_PASS_DEF_INSERTOBSERVERSPASS
+#define GEN_PASS_DEF_EXPOSEOBSERVERSPASS
+#include "qopt/Transforms/Passes.h.inc"
+} // namespace qopt
+
+using namespace mlir;
+
+namespace qopt {
+namespace {
+
+struct InsertObserversPass
+    : impl::InsertObserversPassBase<InsertObserversPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    std::optional<llvm::Regex> excludeRe;
+    if (!exclude.empty()) {
+      excludeRe.emplace(exclude);
+      std::string error;
+      if (!excludeRe->isValid(error)) {
+        module.emitError("bad exclude regex '") << exclude << "': " << error;
+        return signalPassFailure();
+      }
+    }
+    SmallVector<tosa::MatMulOp> candidates;
+    module.walk([&](tosa::MatMulOp op) {
+      if (isQuantizationCandidate(op, excludeRe ? &*excludeRe : nullptr,
+                                  quantizeClassifier))
+        candidates.push_back(op);
+    });
+    // One probe per distinct input value.
+    llvm::DenseMap<Value, Value> observed;
+    for (tosa::MatMulOp op : candidates) {
+      std::string node = onnxNodeName(op.getLoc());
+      if (node.empty())
+        node = "matmul";
+      Value a = op.getA();
+      if (a.getDefiningOp<ObserveOp>())
+        continue;
+      auto it = observed.find(a);
+      if (it == observed.end()) {
+        OpBuilder b(op);
+        auto probe = ObserveOp::create(b, op.getLoc(), a, node + ":in",
+                                       FloatAttr());
+        it = observed.try_emplace(a, probe.getResult()).first;
+      }
+      op.getAMutable().assign(it->second);
+      if (observeOutputs) {
+        OpBuilder b(op->getContext());
+        b.setInsertionPointAfter(op);
+        auto probe = ObserveOp::create(b, op.getLoc(), op.getResult(),
+                                       node + ":out", FloatAttr());
+        op.getResult().replaceAllUsesExcept(probe.getResult(), probe);
+      }
+    }
+  }
+};
+
+struct ExposeObserversPass
+    : impl::ExposeObserversPassBase<ExposeObserversPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    for (auto fn : module.getOps<func::FuncOp>()) {
+      if (fn.isExternal())
+        continue;
+      SmallVector<ObserveOp> probes;
+      fn.walk([&](ObserveOp op) { probes.push_back(op); });
+      if (probes.empty())
+        continue;
+      auto ret = cast<func::ReturnOp>(fn.getBody().back().getTerminator());
+      SmallVector<Value> results(ret.getOperands());
+      SmallVector<Type> types(fn.getFunctionType().getResults());
+      llvm::StringSet<> seen;
+      unsigned firstNew = types.size();
+      SmallVector<std::string> names;
+      for (ObserveOp op : probes) {
+        Value v = op.getInput();
+        op.getResult().replaceAllUsesWith(v);
+        bool exposable =
+            cast<RankedTensorType>(v.getType()).getElementType().isF32();
+        if (exposable && seen.insert(op.getId()).second) {
+          results.push_back(v);
+          types.push_back(v.getType());
+          names.push_back(("qopt.observe:" + op.getId()).str());
+        }
+        op.erase();
+      }
+      OpBuilder b(ret);
+      func::ReturnOp::create(b, ret.getLoc(), results);
+      ret.erase();
+      SmallVector<DictionaryAttr> resultAttrs;
+      fn.getAllResultAttrs(resultAttrs);
+      resultAttrs.resize(firstNew);
+      MLIRContext *ctx = &getContext();
+      for (const std::string &name : names)
+        resultAttrs.push_back(DictionaryAttr::get(
+            ctx, {NamedAttribute(StringAttr::get(ctx, "qopt.name"),
+                                 StringAttr::get(ctx, name)),
+                  NamedAttribute(StringAttr::get(ctx, "qopt.dtype"),
+                                 StringAttr::get(ctx, "float32"))}));
+      fn.setFunctionType(
+          FunctionType::get(ctx, fn.getFunctionType().getInputs(), types));
+      fn.setAllResultAttrs(resultAttrs);
+    }
+  }
+};
+
+} // namespace
+} // namespace qopt
