@@ -22,7 +22,8 @@ namespace {
 LogicalResult runCalibration(ModuleOp module, const CalibrationOptions &options,
                              const x86::X86CompileOptions &x86,
                              calib::CalibrationTable &table) {
-  Location loc = module.getLoc();
+  // Not an ONNX node: errors here speak about the whole model.
+  Location loc = UnknownLoc::get(module.getContext());
   OwningOpRef<ModuleOp> instrumented(module.clone());
   PassManager pm(module.getContext());
   pm.addPass(createExposeObserversPass());
@@ -71,7 +72,8 @@ LogicalResult calibrateGraph(ModuleOp module, const QuantizeOptions &quantize,
                              const CalibrationOptions &options,
                              const x86::X86CompileOptions &x86,
                              llvm::json::Object &summary) {
-  Location loc = module.getLoc();
+  // Not an ONNX node: errors here speak about the whole model.
+  Location loc = UnknownLoc::get(module.getContext());
   std::optional<calib::RangeMethod> method =
       calib::parseRangeMethod(options.method);
   if (!method)

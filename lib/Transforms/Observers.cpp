@@ -30,7 +30,7 @@ struct InsertObserversPass
       excludeRe.emplace(exclude);
       std::string error;
       if (!excludeRe->isValid(error)) {
-        module.emitError("bad exclude regex '") << exclude << "': " << error;
+        emitError(UnknownLoc::get(module.getContext()), "bad --exclude regex '") << exclude << "': " << error;
         return signalPassFailure();
       }
     }

@@ -257,7 +257,7 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
     std::string error;
     std::optional<PrecisionSpec> spec = parsePrecision(precision, error);
     if (!spec) {
-      module.emitError(error);
+      emitError(UnknownLoc::get(module.getContext()), error);
       return signalPassFailure();
     }
     std::optional<llvm::Regex> excludeRe;
@@ -265,7 +265,7 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
       excludeRe.emplace(exclude);
       std::string reError;
       if (!excludeRe->isValid(reError)) {
-        module.emitError("bad --exclude regex '")
+        emitError(UnknownLoc::get(module.getContext()), "bad --exclude regex '")
             << exclude << "': " << reError;
         return signalPassFailure();
       }
