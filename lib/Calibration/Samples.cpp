@@ -235,6 +235,12 @@ openSamples(StringRef path, StringRef offsetsPath,
                              "' holds no .npy, .npz or test_data_set_* "
                              "samples");
   llvm::sort(entries);
+  if (firstStory >= entries.size())
+    return createStringError("calibration folder '" + path + "' holds " +
+                             Twine(entries.size()) + " samples; none from "
+                             "index " + Twine(firstStory));
+  entries.erase(entries.begin(),
+                entries.begin() + std::min(firstStory, entries.size()));
   if (entries.size() > maxSamples)
     entries.resize(maxSamples);
   return std::make_unique<FolderSource>(std::move(entries), inputs);

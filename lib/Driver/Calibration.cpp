@@ -82,14 +82,6 @@ LogicalResult calibrateGraph(ModuleOp module, const QuantizeOptions &quantize,
   if (!(options.percentile > 0 && options.percentile <= 100))
     return emitError(loc) << "--calib-percentile must be in (0, 100], got "
                           << options.percentile;
-  PassManager pm(module.getContext());
-  InsertObserversPassOptions observe;
-  observe.exclude = quantize.exclude;
-  observe.quantizeClassifier = quantize.quantizeClassifier;
-  pm.addPass(createInsertObserversPass(observe));
-  if (failed(pm.run(module)))
-    return failure();
-
   calib::CalibrationTable table;
   if (!options.data.empty()) {
     if (failed(runCalibration(module, options, x86, table)))

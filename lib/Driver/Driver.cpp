@@ -1,6 +1,7 @@
 //===- Driver.cpp - The qopt compile pipeline as a library -----------------===//
 
 #include "qopt/Driver/Driver.h"
+#include "qopt/Driver/Report.h"
 #include "qopt/QOptDialect.h"
 #include "qopt/Transforms/Passes.h"
 #include "qopt/Transforms/Quantization.h"
@@ -13,6 +14,9 @@
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/Path.h"
+#include "mlir/Pass/PassManager.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
@@ -155,14 +159,52 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
         parsePrecision(options.quantize.precision, error);
     if (!spec)
       return emitError(UnknownLoc::get(&context)) << error;
-    bool calibrate = spec->activations == ActivationMode::Static ||
-                     !options.calibration.data.empty();
-    if (calibrate && failed(calibrateGraph(*module, options.quantize,
-                                           options.calibration, options.x86,
-                                           summary)))
+    bool isStatic = spec->activations == ActivationMode::Static;
+    bool haveData = !options.calibration.data.empty();
+    // Probes on quantized ops' inputs (static ranges) and, with data, on
+    // their outputs (the quality report).
+    if (isStatic || haveData) {
+      PassManager pm(&context);
+      InsertObserversPassOptions observe;
+      observe.exclude = options.quantize.exclude;
+      observe.quantizeClassifier = options.quantize.quantizeClassifier;
+      observe.observeOutputs = haveData;
+      pm.addPass(createInsertObserversPass(observe));
+      if (failed(pm.run(*module)))
+        return failure();
+    }
+    if (isStatic && failed(calibrateGraph(*module, options.quantize,
+                                          options.calibration, options.x86,
+                                          summary)))
       return failure();
+    OwningOpRef<ModuleOp> floatModule;
+    if (haveData)
+      floatModule = module->clone();
     if (failed(quantizeGraph(*module, options.quantize, summary)))
       return failure();
+
+    QualityReport report;
+    report.model = llvm::sys::path::filename(options.modelPath).str();
+    report.precision = options.quantize.precision;
+    for (QuantizedLayer &l : collectQuantizedLayers(*module)) {
+      report.floatWeightBytes += l.floatBytes;
+      report.quantizedWeightBytes += l.quantizedBytes;
+      report.layers.push_back({std::move(l), std::nullopt, std::nullopt});
+    }
+    if (haveData) {
+      OwningOpRef<ModuleOp> quantizedModule(module->clone());
+      if (failed(measureQuality(*floatModule, *quantizedModule,
+                                options.calibration,
+                                options.quantize.reportSamples, options.x86,
+                                report)))
+        return failure();
+    }
+    report.print(llvm::errs());
+    std::string json;
+    llvm::raw_string_ostream os(json);
+    os << llvm::formatv("{0:2}", report.toJSON()) << "\n";
+    x86Options.extraFiles.push_back({"report.json", json});
+    x86Options.extraFiles.push_back({"report.html", report.toHTML()});
     x86Options.quantization = std::move(summary);
   }
   if (!options.emitGraphIR.empty()) {

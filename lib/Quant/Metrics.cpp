@@ -8,12 +8,30 @@
 namespace qopt::quant {
 
 double sqnrDb(const float *ref, const float *got, size_t n) {
-  double signal = 0, noise = 0;
-  for (size_t i = 0; i < n; ++i) {
-    double d = double(ref[i]) - double(got[i]);
-    signal += double(ref[i]) * ref[i];
+  ErrorAccumulator acc;
+  acc.add(ref, got, n);
+  return acc.sqnrDb();
+}
+
+double cosineSimilarity(const float *ref, const float *got, size_t n) {
+  ErrorAccumulator acc;
+  acc.add(ref, got, n);
+  return acc.cosine();
+}
+
+void ErrorAccumulator::add(const float *ref, const float *got, size_t count) {
+  for (size_t i = 0; i < count; ++i) {
+    double r = ref[i], g = got[i], d = r - g;
+    signal += r * r;
     noise += d * d;
+    dot += r * g;
+    gotSq += g * g;
+    maxAbs = std::max(maxAbs, std::fabs(d));
   }
+  n += count;
+}
+
+double ErrorAccumulator::sqnrDb() const {
   if (noise == 0)
     return 200.0;
   if (signal == 0)
@@ -21,18 +39,12 @@ double sqnrDb(const float *ref, const float *got, size_t n) {
   return std::min(200.0, 10.0 * std::log10(signal / noise));
 }
 
-double cosineSimilarity(const float *ref, const float *got, size_t n) {
-  double dot = 0, a = 0, b = 0;
-  for (size_t i = 0; i < n; ++i) {
-    dot += double(ref[i]) * got[i];
-    a += double(ref[i]) * ref[i];
-    b += double(got[i]) * got[i];
-  }
-  if (a == 0 && b == 0)
+double ErrorAccumulator::cosine() const {
+  if (signal == 0 && gotSq == 0)
     return 1.0;
-  if (a == 0 || b == 0)
+  if (signal == 0 || gotSq == 0)
     return 0.0;
-  return dot / std::sqrt(a * b);
+  return dot / std::sqrt(signal * gotSq);
 }
 
 } // namespace qopt::quant

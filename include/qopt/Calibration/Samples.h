@@ -55,7 +55,8 @@ struct TokenStories {
 /// Opens `path` for a model with `inputs`. With `offsetsPath`, `path` is a
 /// token-id .npy and stories [firstStory, firstStory + maxSamples) become
 /// samples (the model must take one [1, seq] integer input). Otherwise
-/// `path` is a folder. At most `maxSamples` samples are used.
+/// `path` is a folder whose entries, in name order, from index `firstStory`
+/// are the samples. At most `maxSamples` samples are used.
 llvm::Expected<std::unique_ptr<SampleSource>>
 openSamples(llvm::StringRef path, llvm::StringRef offsetsPath,
             const std::vector<InputSpec> &inputs, size_t firstStory,

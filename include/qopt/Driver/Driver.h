@@ -17,6 +17,8 @@ struct QuantizeOptions {
   std::string precision;
   std::string exclude;
   bool quantizeClassifier = false;
+  /// Samples the quality report runs on (held out from calibration).
+  size_t reportSamples = 16;
 };
 
 /// Where calibration data comes from and how ranges are chosen.
@@ -63,15 +65,26 @@ mlir::LogicalResult quantizeGraph(mlir::ModuleOp module,
                                   const QuantizeOptions &options,
                                   llvm::json::Object &summary);
 
-/// Inserts observers on the inputs of the matmuls `quantize` will
-/// quantize, gathers their statistics (running the instrumented model on
-/// the calibration data, or reading a saved table), and records the chosen
-/// ranges on the observers for qopt-quantize.
+/// Gathers statistics for the observers in `module` (running the
+/// instrumented model on the calibration data, or reading a saved table),
+/// and records the chosen ranges on the observers for qopt-quantize.
 mlir::LogicalResult calibrateGraph(mlir::ModuleOp module,
                                    const QuantizeOptions &quantize,
                                    const CalibrationOptions &options,
                                    const x86::X86CompileOptions &x86,
                                    llvm::json::Object &summary);
+
+struct QualityReport;
+
+/// Compiles both models with their observers as outputs, runs them on up to
+/// `reportSamples` samples held out from calibration, and fills the
+/// per-layer and output metrics of `report` (whose layers are set).
+mlir::LogicalResult measureQuality(mlir::ModuleOp floatModule,
+                                   mlir::ModuleOp quantizedModule,
+                                   const CalibrationOptions &data,
+                                   size_t reportSamples,
+                                   const x86::X86CompileOptions &x86,
+                                   QualityReport &report);
 
 /// Imports and compiles one model to an artifact folder.
 mlir::LogicalResult compileModel(mlir::MLIRContext &context,

@@ -93,6 +93,21 @@ double sqnrDb(const float *ref, const float *got, size_t n);
 /// Cosine similarity (1 for two all-zero tensors).
 double cosineSimilarity(const float *ref, const float *got, size_t n);
 
+/// Streams (reference, quantized) pairs and reports SQNR, cosine and the
+/// largest absolute error over everything seen.
+class ErrorAccumulator {
+public:
+  void add(const float *ref, const float *got, size_t n);
+  double sqnrDb() const;
+  double cosine() const;
+  double maxAbsError() const { return maxAbs; }
+  size_t count() const { return n; }
+
+private:
+  double signal = 0, noise = 0, dot = 0, gotSq = 0, maxAbs = 0;
+  size_t n = 0;
+};
+
 } // namespace qopt::quant
 
 #endif // QOPT_QUANT_QUANT_H

@@ -533,6 +533,10 @@ LogicalResult compileToArtifact(ModuleOp module,
       return fail("cannot write manifest");
   }
 
+  for (const auto &[name, contents] : options.extraFiles)
+    if (failed(writeFile(loc, path(name), contents)))
+      return fail("cannot write " + name);
+
   stage("linking and writing the artifact");
   removeTree(outDir);
   if (std::error_code ec = llvm::sys::fs::rename(tmpDir, outDir))

@@ -1,0 +1,181 @@
+//===- Report.cpp - Measuring what quantization cost ----------------------===//
+
+#include "qopt/Calibration/Calibrate.h"
+#include "qopt/Driver/Driver.h"
+#include "qopt/Driver/Report.h"
+#include "qopt/Quant/Quant.h"
+#include "qopt/Runtime/qrt.h"
+#include "qopt/Transforms/Passes.h"
+
+#include "mlir/Pass/PassManager.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Support/FileSystem.h"
+
+#include <cstring>
+
+using namespace mlir;
+
+namespace qopt {
+namespace {
+
+/// A model compiled with its observers as outputs, in a temporary folder.
+struct InstrumentedModel {
+  llvm::SmallString<128> dir;
+  qrt_model *model = nullptr;
+  std::vector<qrt_tensor_info> outputs;
+  std::vector<std::vector<char>> buffers;
+  std::vector<void *> pointers;
+
+  ~InstrumentedModel() {
+    if (model)
+      qrt_free(model);
+    if (!dir.empty())
+      llvm::sys::fs::remove_directories(dir);
+  }
+
+  LogicalResult build(ModuleOp module, const x86::X86CompileOptions &x86,
+                      StringRef name) {
+    Location loc = UnknownLoc::get(module.getContext());
+    PassManager pm(module.getContext());
+    pm.addPass(createExposeObserversPass());
+    if (failed(pm.run(module)))
+      return failure();
+    if (llvm::sys::fs::createUniqueDirectory("qopt-report", dir))
+      return emitError(loc) << "cannot create a temporary folder";
+    x86::X86CompileOptions options = x86;
+    options.name = name.str();
+    options.quantization.reset();
+    options.extraFiles.clear();
+    options.embedWeights = false;
+    options.keepIntermediates = false;
+    std::string artifact = (dir + "/model").str();
+    if (failed(x86::compileToArtifact(module, options, artifact)))
+      return failure();
+    char err[512];
+    model = qrt_load(artifact.c_str(), err, sizeof err);
+    if (!model)
+      return emitError(loc) << "cannot load the " << name << " model: " << err;
+    for (size_t o = 0; o < qrt_num_outputs(model); ++o) {
+      qrt_tensor_info info;
+      qrt_output_info(model, o, &info);
+      outputs.push_back(info);
+      buffers.emplace_back(info.num_elements * info.element_size);
+    }
+    for (auto &b : buffers)
+      pointers.push_back(b.data());
+    return success();
+  }
+
+  const float *output(size_t i) const {
+    return reinterpret_cast<const float *>(buffers[i].data());
+  }
+};
+
+struct Comparison {
+  quant::ErrorAccumulator error;
+  size_t rows = 0, agreeing = 0;
+};
+
+} // namespace
+
+LogicalResult measureQuality(ModuleOp floatModule, ModuleOp quantizedModule,
+                             const CalibrationOptions &data,
+                             size_t reportSamples,
+                             const x86::X86CompileOptions &x86,
+                             QualityReport &report) {
+  Location loc = UnknownLoc::get(floatModule.getContext());
+  InstrumentedModel ref, quant;
+  if (failed(ref.build(floatModule, x86, "float")) ||
+      failed(quant.build(quantizedModule, x86, "quantized")))
+    return failure();
+  std::vector<calib::InputSpec> inputs = calib::modelInputs(ref.model);
+
+  // Held-out samples follow the calibration samples; with too little data
+  // the calibration samples themselves are used (and the report says so).
+  size_t first = data.firstSample + data.samples;
+  auto samples = calib::openSamples(data.data, data.offsets, inputs, first,
+                                    reportSamples);
+  report.heldOut = bool(samples);
+  if (!samples) {
+    llvm::consumeError(samples.takeError());
+    first = data.firstSample;
+    samples = calib::openSamples(data.data, data.offsets, inputs, first,
+                                 reportSamples);
+    if (!samples)
+      return emitError(loc) << llvm::toString(samples.takeError());
+  }
+  size_t count = (*samples)->size();
+  report.samples = count;
+  report.samplesDescription =
+      (data.offsets.empty()
+           ? std::to_string(count) + " samples from '" + data.data + "'"
+           : std::to_string(count) + " stories (" + std::to_string(first) +
+                 "-" + std::to_string(first + count - 1) + ")");
+
+  if (ref.outputs.size() != quant.outputs.size())
+    return emitError(loc) << "float and quantized models differ in outputs";
+  int64_t seq = inputs.size() == 1 && inputs[0].shape.size() == 2
+                    ? inputs[0].shape[1]
+                    : -1;
+  llvm::StringMap<Comparison> byName;
+  std::vector<std::string> order;
+  for (size_t i = 0; i < count; ++i) {
+    auto sample = (*samples)->get(i);
+    if (!sample)
+      return emitError(loc) << llvm::toString(sample.takeError());
+    std::vector<const void *> in;
+    for (const io::Tensor &t : sample->inputs)
+      in.push_back(t.data.data());
+    if (qrt_run(ref.model, in.data(), ref.pointers.data()) != 0 ||
+        qrt_run(quant.model, in.data(), quant.pointers.data()) != 0)
+      return emitError(loc) << "a report model failed on " << sample->source;
+    for (size_t o = 0; o < ref.outputs.size(); ++o) {
+      const qrt_tensor_info &info = ref.outputs[o];
+      if (StringRef(info.dtype) != "float32")
+        continue;
+      int64_t cols = info.rank ? info.shape[info.rank - 1] : 1;
+      int64_t rows = cols ? int64_t(info.num_elements) / cols : 0;
+      if (sample->validTokens >= 0 && rows == seq)
+        rows = sample->validTokens; // padding positions do not count
+      std::string name = info.name;
+      auto [it, inserted] = byName.try_emplace(name);
+      if (inserted)
+        order.push_back(name);
+      Comparison &c = it->second;
+      const float *r = ref.output(o), *q = quant.output(o);
+      c.error.add(r, q, size_t(rows * cols));
+      for (int64_t row = 0; cols > 1 && row < rows; ++row) {
+        const float *rr = r + row * cols, *qr = q + row * cols;
+        c.agreeing += std::max_element(rr, rr + cols) - rr ==
+                      std::max_element(qr, qr + cols) - qr;
+        ++c.rows;
+      }
+    }
+  }
+
+  // Per-layer results come from the ":out" probes.
+  for (LayerQuality &l : report.layers) {
+    auto it = byName.find(std::string(calib::kObserverOutputPrefix) +
+                          l.layer.node + ":out");
+    if (it == byName.end())
+      continue;
+    l.sqnrDb = it->second.error.sqnrDb();
+    l.cosine = it->second.error.cosine();
+  }
+  for (const std::string &name : order) {
+    if (StringRef(name).starts_with(calib::kObserverOutputPrefix))
+      continue;
+    const Comparison &c = byName[name];
+    OutputQuality q;
+    q.name = name;
+    q.sqnrDb = c.error.sqnrDb();
+    q.cosine = c.error.cosine();
+    q.maxAbsError = c.error.maxAbsError();
+    if (c.rows)
+      q.top1 = double(c.agreeing) / double(c.rows);
+    report.outputs.push_back(q);
+  }
+  return success();
+}
+
+} // namespace qopt

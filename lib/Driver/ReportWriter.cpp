@@ -1,0 +1,206 @@
+//===- ReportWriter.cpp - report.json, report.html and the table ----------===//
+
+#include "qopt/Driver/Report.h"
+
+#include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <algorithm>
+
+using namespace llvm;
+
+namespace qopt {
+namespace {
+
+std::string escapeHTML(StringRef s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+    case '<': out += "&lt;"; break;
+    case '>': out += "&gt;"; break;
+    case '&': out += "&amp;"; break;
+    case '"': out += "&quot;"; break;
+    default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string bytesText(int64_t b) {
+  if (b >= 10 * 1024 * 1024)
+    return formatv("{0:f1} MiB", b / (1024.0 * 1024.0)).str();
+  if (b >= 10 * 1024)
+    return formatv("{0:f1} KiB", b / 1024.0).str();
+  return std::to_string(b) + " B";
+}
+
+} // namespace
+
+json::Value QualityReport::toJSON() const {
+  json::Array layersJson, outputsJson;
+  for (const LayerQuality &l : layers) {
+    json::Object o{{"node", l.layer.node},
+                   {"op", l.layer.op},
+                   {"precision", l.layer.precision},
+                   {"scheme", l.layer.scheme},
+                   {"float_bytes", l.layer.floatBytes},
+                   {"quantized_bytes", l.layer.quantizedBytes}};
+    if (l.sqnrDb)
+      o["sqnr_db"] = *l.sqnrDb;
+    if (l.cosine)
+      o["cosine"] = *l.cosine;
+    layersJson.push_back(std::move(o));
+  }
+  for (const OutputQuality &q : outputs) {
+    json::Object o{{"name", q.name},
+                   {"sqnr_db", q.sqnrDb},
+                   {"cosine", q.cosine},
+                   {"max_abs_error", q.maxAbsError}};
+    if (q.top1)
+      o["top1_agreement"] = *q.top1;
+    outputsJson.push_back(std::move(o));
+  }
+  return json::Object{{"format", "qopt-quality-report"},
+                      {"format_version", 1},
+                      {"model", model},
+                      {"precision", precision},
+                      {"samples", int64_t(samples)},
+                      {"samples_description", samplesDescription},
+                      {"held_out", heldOut},
+                      {"float_weight_bytes", floatWeightBytes},
+                      {"quantized_weight_bytes", quantizedWeightBytes},
+                      {"layers", std::move(layersJson)},
+                      {"outputs", std::move(outputsJson)}};
+}
+
+void QualityReport::print(raw_ostream &os) const {
+  os << "qopt: " << precision << " quality";
+  if (samples)
+    os << " on " << samplesDescription;
+  os << "\n";
+  size_t width = 5;
+  for (const LayerQuality &l : layers)
+    width = std::max(width, l.layer.node.size());
+  width = std::min<size_t>(width, 48);
+  os << "  " << left_justify("layer", width) << "  "
+     << left_justify("precision", 14) << left_justify("weights", 26)
+     << "  SQNR dB   cosine\n";
+  // Worst layers first: they are where outlier handling should look.
+  std::vector<const LayerQuality *> order;
+  for (const LayerQuality &l : layers)
+    order.push_back(&l);
+  std::stable_sort(order.begin(), order.end(), [](auto *a, auto *b) {
+    return a->sqnrDb.value_or(1e9) < b->sqnrDb.value_or(1e9);
+  });
+  for (const LayerQuality *l : order) {
+    StringRef scheme = l->layer.scheme;
+    scheme.consume_front("#qopt.scheme<");
+    scheme.consume_back(">");
+    os << "  " << left_justify(l->layer.node, width) << "  "
+       << left_justify(l->layer.precision, 14) << left_justify(scheme, 26);
+    if (l->sqnrDb)
+      os << format("  %7.2f  %8.6f", *l->sqnrDb, *l->cosine);
+    else
+      os << "        -         -";
+    os << "\n";
+  }
+  for (const OutputQuality &q : outputs) {
+    os << format("  output %s: SQNR %.2f dB, cosine %.6f, max |err| %.4g",
+                 q.name.c_str(), q.sqnrDb, q.cosine, q.maxAbsError);
+    if (q.top1)
+      os << format(", top-1 agreement %.2f%%", *q.top1 * 100);
+    os << "\n";
+  }
+  if (!samples)
+    os << "  (no quality metrics: give --calib data to measure them)\n";
+  os << "  weights of quantized ops: " << bytesText(floatWeightBytes)
+     << " float -> " << bytesText(quantizedWeightBytes);
+  if (quantizedWeightBytes)
+    os << format(" (%.2fx smaller)",
+                 double(floatWeightBytes) / double(quantizedWeightBytes));
+  os << "\n";
+}
+
+std::string QualityReport::toHTML() const {
+  std::string html;
+  raw_string_ostream os(html);
+  os << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>qopt "
+        "report: "
+     << escapeHTML(model) << "</title>\n<style>body{font-family:sans-serif;"
+        "margin:2em}table{border-collapse:collapse}td,th{padding:2px 8px;"
+        "border-bottom:1px solid #ddd;text-align:left}td.n{text-align:right;"
+        "font-variant-numeric:tabular-nums}</style></head><body>\n";
+  os << "<h1>" << escapeHTML(model) << " at " << escapeHTML(precision)
+     << "</h1>\n<p>";
+  if (samples)
+    os << "Measured on " << escapeHTML(samplesDescription)
+       << (heldOut ? " (held out from calibration)" : "") << ".";
+  else
+    os << "No quality metrics: compile with --calib data to measure them.";
+  os << " Weights of quantized ops: " << bytesText(floatWeightBytes)
+     << " float &rarr; " << bytesText(quantizedWeightBytes) << ".</p>\n";
+
+  // Per-layer SQNR chart: one horizontal bar per op.
+  double maxSqnr = 1;
+  for (const LayerQuality &l : layers)
+    if (l.sqnrDb)
+      maxSqnr = std::max(maxSqnr, std::min(*l.sqnrDb, 100.0));
+  if (samples && !layers.empty()) {
+    int rowH = 18, labelW = 300, barW = 420;
+    int h = rowH * int(layers.size()) + 30;
+    os << "<h2>Per-layer output SQNR (dB, higher is better)</h2>\n"
+       << formatv("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" "
+                  "height=\"{1}\" font-size=\"12\">\n",
+                  labelW + barW + 70, h);
+    for (size_t i = 0; i < layers.size(); ++i) {
+      const LayerQuality &l = layers[i];
+      double v = l.sqnrDb ? std::max(0.0, std::min(*l.sqnrDb, 100.0)) : 0;
+      int y = int(i) * rowH + 4;
+      int w = int(barW * v / maxSqnr);
+      // Red below 20 dB, amber below 30 dB, green above.
+      const char *color = v < 20 ? "#d9534f" : v < 30 ? "#f0ad4e" : "#5cb85c";
+      os << formatv("<text x=\"{0}\" y=\"{1}\" text-anchor=\"end\">{2}</text>"
+                    "<rect x=\"{3}\" y=\"{4}\" width=\"{5}\" height=\"{6}\" "
+                    "fill=\"{7}\"/><text x=\"{8}\" y=\"{1}\">{9:f1}</text>\n",
+                    labelW - 6, y + 12, escapeHTML(l.layer.node), labelW, y, w,
+                    rowH - 4, color, labelW + w + 4, v);
+    }
+    os << "</svg>\n";
+  }
+  os << "<h2>Layers</h2>\n<table><tr><th>ONNX node</th><th>scheme</th>"
+        "<th>SQNR dB</th><th>cosine</th><th>float bytes</th><th>quantized "
+        "bytes</th></tr>\n";
+  for (const LayerQuality &l : layers) {
+    os << "<tr><td>" << escapeHTML(l.layer.node) << "</td><td>"
+       << escapeHTML(l.layer.scheme) << "</td>";
+    if (l.sqnrDb)
+      os << format("<td class=n>%.2f</td><td class=n>%.6f</td>", *l.sqnrDb,
+                   *l.cosine);
+    else
+      os << "<td>-</td><td>-</td>";
+    os << "<td class=n>" << l.layer.floatBytes << "</td><td class=n>"
+       << l.layer.quantizedBytes << "</td></tr>\n";
+  }
+  os << "</table>\n";
+  if (!outputs.empty()) {
+    os << "<h2>Model outputs</h2>\n<table><tr><th>output</th><th>SQNR "
+          "dB</th><th>cosine</th><th>max |error|</th><th>top-1 "
+          "agreement</th></tr>\n";
+    for (const OutputQuality &q : outputs) {
+      os << "<tr><td>" << escapeHTML(q.name) << "</td>"
+         << format("<td class=n>%.2f</td><td class=n>%.6f</td><td "
+                   "class=n>%.4g</td>",
+                   q.sqnrDb, q.cosine, q.maxAbsError);
+      if (q.top1)
+        os << format("<td class=n>%.2f%%</td>", *q.top1 * 100);
+      else
+        os << "<td>-</td>";
+      os << "</tr>\n";
+    }
+    os << "</table>\n";
+  }
+  os << "</body></html>\n";
+  return html;
+}
+
+} // namespace qopt
