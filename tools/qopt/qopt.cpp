@@ -8,12 +8,16 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "qopt/Calibration/Calibrate.h"
 #include "qopt/Driver/Driver.h"
+#include "qopt/Runtime/qrt.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/ADT/SmallString.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
 #include "llvm/TargetParser/Triple.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
@@ -88,48 +92,120 @@ static cl::opt<bool> quantizeClassifier(
     cl::desc("Also quantize the final classifier (kept float by default)"),
     cl::cat(qoptCategory));
 
-static cl::OptionCategory calibCategory("qopt calibration options");
 static cl::opt<std::string> calibData(
     "calib",
     cl::desc("Calibration data: a folder of .npy/.npz samples or ONNX "
              "test_data_set_* folders, or a token-id .npy (with "
              "--calib-offsets)"),
-    cl::value_desc("path"), cl::cat(calibCategory));
+    cl::value_desc("path"), cl::cat(qoptCategory));
 static cl::opt<std::string> calibOffsets(
     "calib-offsets",
     cl::desc("Story offsets .npy: --calib holds token ids, one story per "
              "sample"),
-    cl::value_desc("file"), cl::cat(calibCategory));
+    cl::value_desc("file"), cl::cat(qoptCategory));
 static cl::opt<unsigned> calibFirst(
     "calib-first", cl::desc("First story used for calibration (default 0)"),
-    cl::init(0), cl::cat(calibCategory));
+    cl::init(0), cl::cat(qoptCategory));
 static cl::opt<unsigned> calibSamples(
     "calib-samples", cl::desc("Samples used for calibration (default 100)"),
-    cl::init(100), cl::cat(calibCategory));
+    cl::init(100), cl::cat(qoptCategory));
 static cl::opt<std::string> calibMethod(
     "calib-method",
     cl::desc("How static activation ranges are chosen: minmax, percentile "
              "(default), entropy or mse"),
-    cl::init("percentile"), cl::cat(calibCategory));
+    cl::init("percentile"), cl::cat(qoptCategory));
 static cl::opt<double> calibPercentile(
     "calib-percentile",
     cl::desc("Percentile of |x| covered by the percentile method (default "
              "99.99)"),
-    cl::init(99.99), cl::cat(calibCategory));
+    cl::init(99.99), cl::cat(qoptCategory));
 static cl::opt<std::string> calibTable(
     "calib-table",
     cl::desc("Calibration table: written after calibrating with --calib; "
              "read instead of calibrating without it"),
-    cl::value_desc("file"), cl::cat(calibCategory));
+    cl::value_desc("file"), cl::cat(qoptCategory));
+
+static cl::opt<unsigned> reportSamples(
+    "report-samples",
+    cl::desc("Held-out samples the quality report runs on (default 16)"),
+    cl::init(16), cl::cat(qoptCategory));
+
+// `qopt eval`: perplexity of a compiled language model.
+static cl::SubCommand evalCommand(
+    "eval", "Measure a compiled language model's perplexity on token ids");
+static cl::opt<std::string> evalArtifact(cl::Positional, cl::Required,
+                                         cl::desc("<artifact dir>"),
+                                         cl::sub(evalCommand));
+static cl::opt<std::string> evalIds("ids", cl::Required,
+                                    cl::desc("Token ids .npy (int32/int64)"),
+                                    cl::value_desc("file"),
+                                    cl::sub(evalCommand));
+static cl::opt<std::string>
+    evalOffsets("offsets", cl::Required,
+                cl::desc("Story offsets .npy (stories + 1 boundaries)"),
+                cl::value_desc("file"), cl::sub(evalCommand));
+static cl::opt<std::string>
+    evalStories("stories",
+                cl::desc("Half-open story range FIRST:END (default: all)"),
+                cl::sub(evalCommand));
+static cl::opt<bool> evalJson("json",
+                              cl::desc("Print the result as one JSON object"),
+                              cl::sub(evalCommand));
+
+static int runEval() {
+  auto fail = [](const Twine &msg) {
+    errs() << "qopt eval: error: " << msg << "\n";
+    return 1;
+  };
+  auto stories = qopt::calib::TokenStories::load(evalIds, evalOffsets);
+  if (!stories)
+    return fail(toString(stories.takeError()));
+  size_t first = 0, end = stories->numStories();
+  if (!evalStories.empty()) {
+    auto [a, b] = StringRef(evalStories).split(':');
+    if (a.getAsInteger(10, first) || b.getAsInteger(10, end) || first >= end ||
+        end > stories->numStories())
+      return fail("bad --stories range '" + evalStories + "' (the data has " +
+                  Twine(stories->numStories()) + " stories)");
+  }
+  char err[512];
+  qrt_model *model = qrt_load(evalArtifact.c_str(), err, sizeof err);
+  if (!model)
+    return fail(err);
+  auto result = qopt::calib::evaluatePerplexity(model, *stories, first, end,
+                                                /*showProgress=*/true);
+  qrt_free(model);
+  if (!result)
+    return fail(toString(result.takeError()));
+  if (evalJson) {
+    outs() << formatv("{0}\n", json::Value(json::Object{
+                                    {"perplexity", result->perplexity},
+                                    {"mean_nll", result->meanNLL},
+                                    {"predicted_tokens",
+                                     int64_t(result->predictedTokens)},
+                                    {"first_story", int64_t(first)},
+                                    {"end_story", int64_t(end)},
+                                    {"seq", result->seq}}));
+    return 0;
+  }
+  outs() << format("perplexity %.4f  mean NLL %.5f nats  predicted tokens %zu"
+                   "  stories %zu-%zu  (%zu truncated to %lld tokens)\n",
+                   result->perplexity, result->meanNLL,
+                   result->predictedTokens, first, end - 1,
+                   result->truncatedStories, (long long)result->seq);
+  return 0;
+}
 
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
-  cl::HideUnrelatedOptions({&qoptCategory, &calibCategory});
+  cl::HideUnrelatedOptions(qoptCategory);
   cl::AddExtraVersionPrinter(
       [](raw_ostream &os) { os << "qopt " << QOPT_VERSION << "\n"; });
   cl::ParseCommandLineOptions(
       argc, argv,
       "qopt: compile an ONNX model ahead of time into a native artifact\n");
+  if (evalCommand)
+    return runEval();
 
   Triple triple(target);
   if (triple.getArch() != Triple::x86_64) {
@@ -162,6 +238,7 @@ int main(int argc, char **argv) {
   options.quantize.precision = precision;
   options.quantize.exclude = exclude;
   options.quantize.quantizeClassifier = quantizeClassifier;
+  options.quantize.reportSamples = reportSamples;
   options.calibration.data = calibData;
   options.calibration.offsets = calibOffsets;
   options.calibration.firstSample = calibFirst;
