@@ -16,6 +16,8 @@
 #include "mlir/Dialect/Utils/StructuredOpsUtils.h"
 #include "mlir/IR/AffineExpr.h"
 
+#include <numeric>
+
 namespace qopt {
 #define GEN_PASS_DEF_LOWERTOLINALGPASS
 #include "qopt/Conversion/Passes.h.inc"
@@ -274,7 +276,13 @@ Value emitWeightDequantization(OpBuilder &b, Location loc, MatMulOp op) {
         }
         linalg::YieldOp::create(nb, nl, result);
       });
-  generic->setAttr("qopt.dequantize_weights", b.getUnitAttr());
+  // Blocks of k that targets may dequantize separately must start where
+  // both a group and a byte start: the packed and group maps above are only
+  // valid per block at those offsets.
+  int64_t align = std::lcm<int64_t>(
+      8, scheme.getGranularity() == Granularity::Group ? scheme.getGroupSize()
+                                                       : 1);
+  generic->setAttr("qopt.dequantize_weights", b.getI64IntegerAttr(align));
   return generic.getResult(0);
 }
 

@@ -43,9 +43,84 @@ int64_t chooseTile(int64_t n, int64_t limit) {
   return 1;
 }
 
+/// A block of a dim of `n` elements for blocked weight dequantization: the
+/// largest proper divisor of `n` that is a multiple of `align` and not above
+/// max(limit, align), preferring multiples of 16 (whole vectors); `n` itself
+/// when there is none.
+int64_t chooseBlock(int64_t n, int64_t limit, int64_t align = 1) {
+  int64_t top = std::min(n - 1, std::max(limit, align));
+  for (int64_t d = top; d >= 16; --d)
+    if (n % d == 0 && d % align == 0 && d % 16 == 0)
+      return d;
+  for (int64_t d = top; d >= std::max<int64_t>(8, align); --d)
+    if (n % d == 0 && d % align == 0)
+      return d;
+  return n;
+}
+
+/// The weight-dequantization generic (from qopt-lower-to-linalg) feeding a
+/// contraction's right operand, if any.
+linalg::GenericOp dequantizedWeights(linalg::LinalgOp op) {
+  if (op.getNumDpsInputs() != 2)
+    return {};
+  auto producer = op.getDpsInputs()[1].getDefiningOp<linalg::GenericOp>();
+  if (producer && producer->hasAttr("qopt.dequantize_weights"))
+    return producer;
+  return {};
+}
+
 struct TileAndVectorizePass
     : impl::TileAndVectorizePassBase<TileAndVectorizePass> {
   using Base::Base;
+
+  /// Tiles a matmul over dequantized weights into blocks of N and K with
+  /// the dequantization fused into the block loop: weights stay packed in
+  /// memory and each block is dequantized once, right before the block
+  /// product (M is not tiled here, so no block is dequantized twice).
+  /// Returns the block product for the regular tiling, or null.
+  linalg::LinalgOp fuseDequantization(RewriterBase &rewriter,
+                                      linalg::LinalgOp op) {
+    linalg::GenericOp dequant = dequantizedWeights(op);
+    if (!dequant || !linalg::isaContractionOpInterface(op))
+      return {};
+    auto dims = linalg::inferContractionDims(op);
+    SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+    if (failed(dims) || dims->n.size() != 1 || dims->k.size() != 1 ||
+        llvm::any_of(ranges, ShapedType::isDynamic))
+      return {};
+    SmallVector<int64_t> sizes(ranges.size(), 0);
+    unsigned n = dims->n[0], k = dims->k[0];
+    int64_t align = 8;
+    if (auto a = dequant->getAttrOfType<IntegerAttr>("qopt.dequantize_weights"))
+      align = a.getInt();
+    sizes[n] = chooseBlock(ranges[n], 64);
+    sizes[k] = chooseBlock(ranges[k], 64, align);
+    scf::SCFTileAndFuseOptions options;
+    options.tilingOptions.setTileSizes(
+        getAsIndexOpFoldResult(rewriter.getContext(), sizes));
+    options.setFusionControlFn(
+        [&](tensor::ExtractSliceOp, OpResult producer, bool isDestination)
+            -> std::optional<scf::SCFTileAndFuseOptions::ControlFnResult> {
+          if (isDestination || producer.getOwner() != dequant.getOperation())
+            return std::nullopt;
+          return scf::SCFTileAndFuseOptions::ControlFnResult{};
+        });
+    rewriter.setInsertionPoint(op);
+    FailureOr<scf::SCFTileAndFuseResult> fused =
+        scf::tileConsumerAndFuseProducersUsingSCF(
+            rewriter, cast<TilingInterface>(op.getOperation()), options);
+    if (failed(fused)) {
+      LLVM_DEBUG(llvm::dbgs() << "dequantization fusion failed: " << op << "\n");
+      return {};
+    }
+    for (OpResult r : op->getResults())
+      if (Value v = fused->replacements.lookup(r))
+        rewriter.replaceAllUsesWith(r, v);
+    rewriter.eraseOp(op);
+    if (dequant->use_empty())
+      rewriter.eraseOp(dequant);
+    return dyn_cast<linalg::LinalgOp>(fused->tiledAndFusedOps.front());
+  }
 
   /// Tile sizes for `op` (0 = not tiled), or failure to leave it scalar.
   FailureOr<SmallVector<int64_t>> chooseTileSizes(linalg::LinalgOp op) {
@@ -128,10 +203,16 @@ struct TileAndVectorizePass
     MLIRContext *ctx = &getContext();
     SmallVector<linalg::LinalgOp> ops;
     fn.walk([&](linalg::LinalgOp op) {
-      if (op.hasPureTensorSemantics() && !op->getParentOfType<scf::ForOp>())
+      // Weight dequantization is fused into its consumer below (its packed
+      // reads are not plain vector loads).
+      if (op.hasPureTensorSemantics() && !op->getParentOfType<scf::ForOp>() &&
+          !op->hasAttr("qopt.dequantize_weights"))
         ops.push_back(op);
     });
     IRRewriter rewriter(ctx);
+    for (linalg::LinalgOp &op : ops)
+      if (linalg::LinalgOp block = fuseDequantization(rewriter, op))
+        op = block;
     SmallVector<linalg::LinalgOp> worklist(ops.rbegin(), ops.rend());
     while (!worklist.empty()) {
       linalg::LinalgOp op = worklist.pop_back_val();
@@ -185,6 +266,9 @@ struct TileAndVectorizePass
     vector::populateVectorReductionToContractPatterns(patterns);
     vector::populateSinkVectorOpsPatterns(patterns);
     tensor::populateFoldTensorSubsetOpPatterns(patterns);
+    // Slices of tensor.empty (the dequantized weight blocks) become small
+    // tensor.empty ops, so no buffer of the whole float matrix remains.
+    tensor::populateFoldTensorEmptyPatterns(patterns);
     vector::TransferReadOp::getCanonicalizationPatterns(patterns, ctx);
     vector::TransferWriteOp::getCanonicalizationPatterns(patterns, ctx);
     scf::ForOp::getCanonicalizationPatterns(patterns, ctx);

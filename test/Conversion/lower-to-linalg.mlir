@@ -6,7 +6,7 @@
 // CHECK-DAG: #[[GROUP:.*]] = affine_map<(d0, d1) -> (d1, d0 floordiv 32)>
 // CHECK-LABEL: func @w4a16
 // CHECK: %[[A:.*]] = tensor.collapse_shape %{{.*}} {{\[\[}}0, 1], [2]]
-// CHECK: %[[W:.*]] = linalg.generic {indexing_maps = [#[[BYTE]], #[[GROUP]], #{{.*}}]{{.*}} attrs = {qopt.dequantize_weights}
+// CHECK: %[[W:.*]] = linalg.generic {indexing_maps = [#[[BYTE]], #[[GROUP]], #{{.*}}]{{.*}} attrs = {qopt.dequantize_weights = 32 : i64}
 // CHECK:   arith.shrui
 // CHECK:   arith.shli %{{.*}}, %[[C28:.*]] : i32
 // CHECK:   arith.shrsi %{{.*}}, %[[C28]] : i32

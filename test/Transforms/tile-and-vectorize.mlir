@@ -66,3 +66,48 @@ func.func @conv(%x: tensor<1x2x6x6xf32>, %w: tensor<3x2x3x3xf32>, %o: tensor<1x3
   %r = linalg.conv_2d_nchw_fchw ins(%x, %w : tensor<1x2x6x6xf32>, tensor<3x2x3x3xf32>) outs(%o : tensor<1x3x4x4xf32>) -> tensor<1x3x4x4xf32>
   return %r : tensor<1x3x4x4xf32>
 }
+
+// -----
+
+// A matmul over dequantized weights is blocked over N and K with the
+// dequantization fused into the block loop: each [32, 16] block of packed
+// weights is dequantized right before its product, the K block starting at a
+// multiple of the alignment (32) the lowering recorded; no [64, 32] float
+// matrix remains.
+// CHECK-LABEL: func @dequantized_weights
+// CHECK-NOT: tensor.empty() : tensor<64x32xf32>
+// CHECK: scf.for %[[N:[a-z0-9]+]] = %c0 to %c32 step %c16
+// CHECK-NEXT:   scf.for %[[K:[a-z0-9]+]] = %c0 to %c64 step %c32
+// CHECK:     tensor.extract_slice %{{.*}}[%[[N]], %{{.*}}] [16, 16] [1, 1] : tensor<32x32xi8> to tensor<16x16xi8>
+// CHECK:     %[[BLOCK:.*]] = linalg.generic {{.*}} outs(%{{.*}} : tensor<32x16xf32>) attrs ={{ +}}{qopt.dequantize_weights = 32 : i64}
+// CHECK:     vector.transfer_read %[[BLOCK]]
+// CHECK:     vector.contract
+#byte = affine_map<(d0, d1) -> (d1, (d0 * 4) floordiv 8)>
+#group = affine_map<(d0, d1) -> (d1, d0 floordiv 32)>
+#id = affine_map<(d0, d1) -> (d0, d1)>
+func.func @dequantized_weights(%a: tensor<8x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32x2xf32>) -> tensor<8x32xf32> {
+  %e = tensor.empty() : tensor<64x32xf32>
+  %dq = linalg.generic {indexing_maps = [#byte, #group, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%w, %s : tensor<32x32xi8>, tensor<32x2xf32>) outs(%e : tensor<64x32xf32>) attrs = {qopt.dequantize_weights = 32 : i64} {
+  ^bb0(%in: i8, %scale: f32, %out: f32):
+    %k = linalg.index 0 : index
+    %b = arith.extui %in : i8 to i32
+    %ki = arith.index_castui %k : index to i32
+    %c4 = arith.constant 4 : i32
+    %c7 = arith.constant 7 : i32
+    %c28 = arith.constant 28 : i32
+    %bit = arith.muli %ki, %c4 : i32
+    %sh = arith.andi %bit, %c7 : i32
+    %v = arith.shrui %b, %sh : i32
+    %u = arith.shli %v, %c28 : i32
+    %q = arith.shrsi %u, %c28 : i32
+    %f = arith.sitofp %q : i32 to f32
+    %r = arith.mulf %f, %scale : f32
+    linalg.yield %r : f32
+  } -> tensor<64x32xf32>
+  %z = arith.constant 0.0 : f32
+  %o = tensor.empty() : tensor<8x32xf32>
+  %acc = linalg.fill ins(%z : f32) outs(%o : tensor<8x32xf32>) -> tensor<8x32xf32>
+  %y = linalg.matmul ins(%a, %dq : tensor<8x64xf32>, tensor<64x32xf32>) outs(%acc : tensor<8x32xf32>) -> tensor<8x32xf32>
+  return %y : tensor<8x32xf32>
+}

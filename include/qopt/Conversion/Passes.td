@@ -16,9 +16,11 @@ def LowerToLinalgPass : Pass<"qopt-lower-to-linalg"> {
       elementwise and reduction `linalg.generic` ops (division by the scale,
       `math.roundeven`, zero point, clamp).
     - `qopt.matmul` with a float input becomes a weight-dequantization
-      `linalg.generic` (marked `qopt.dequantize_weights`, reading the packed
-      bytes in place) feeding `linalg.matmul`; targets fuse the two so that
-      weights are dequantized tile by tile inside the matmul loop.
+      `linalg.generic` (marked `qopt.dequantize_weights = A`, reading the
+      packed bytes in place) feeding `linalg.matmul`; targets fuse the two so
+      that weights are dequantized block by block inside the matmul loop. A
+      block of the reduction dim must start at a multiple of A (where a group
+      and a byte start).
     - `qopt.matmul` with an integer input becomes an i32 contraction
       followed by a float rescale.
     - `qopt.conv2d` becomes a zero-point-padded integer convolution
