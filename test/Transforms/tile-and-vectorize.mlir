@@ -76,6 +76,7 @@ func.func @conv(%x: tensor<1x2x6x6xf32>, %w: tensor<3x2x3x3xf32>, %o: tensor<1x3
 // matrix remains.
 // CHECK-LABEL: func @dequantized_weights
 // CHECK-NOT: tensor.empty() : tensor<64x32xf32>
+// CHECK: vector.transfer_write
 // CHECK: scf.for %[[N:[a-z0-9]+]] = %c0 to %c32 step %c16
 // CHECK-NEXT:   scf.for %[[K:[a-z0-9]+]] = %c0 to %c64 step %c32
 // CHECK:     tensor.extract_slice %{{.*}}[%[[N]], %{{.*}}] [16, 16] [1, 1] : tensor<32x32xi8> to tensor<16x16xi8>
