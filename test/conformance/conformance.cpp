@@ -53,8 +53,8 @@ static cl::opt<std::string> workDir("work", cl::desc("Scratch folder"),
                                     cl::init("conformance-work"));
 static cl::opt<bool> verbose("v", cl::desc("Print every test"));
 
-/// The float op list of the foundation issue: a test is in scope when all
-/// of its nodes use these default-domain ops.
+/// The op lists of the foundation (float) and quantization issues: a test
+/// is in scope when all of its nodes use these default-domain ops.
 static const char *const kScopeOps[] = {
     "Abs", "Add", "And", "ArgMax", "ArgMin", "AveragePool", "BatchNormalization",
     "Cast", "Ceil", "Celu", "Clip", "Concat", "Constant", "ConstantOfShape", "Conv",
@@ -70,7 +70,10 @@ static const char *const kScopeOps[] = {
     "Reshape", "Resize", "Round", "Selu", "Shape", "Shrink", "Sigmoid", "Sign",
     "Sin", "Size", "Slice", "Softmax", "Softplus", "Softsign", "SpaceToDepth",
     "Split", "Sqrt", "Squeeze", "Sub", "Sum", "Tanh", "ThresholdedRelu", "Tile",
-    "Transpose", "Trilu", "Unsqueeze", "Upsample", "Where", "Xor"};
+    "Transpose", "Trilu", "Unsqueeze", "Upsample", "Where", "Xor",
+    // Quantization
+    "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear",
+    "MatMulInteger", "QLinearMatMul", "ConvInteger", "QLinearConv"};
 
 namespace {
 

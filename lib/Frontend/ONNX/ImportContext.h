@@ -124,6 +124,18 @@ void appendConvPoolConverters(std::vector<ConverterEntry> &table);
 void appendShapeConverters(std::vector<ConverterEntry> &table);
 void appendReductionConverters(std::vector<ConverterEntry> &table);
 void appendNormalizationConverters(std::vector<ConverterEntry> &table);
+void appendQuantizationConverters(std::vector<ConverterEntry> &table);
+
+/// Spatial window parameters shared by convolutions and pools.
+struct Window {
+  llvm::SmallVector<int64_t> kernel, strides, dilations, padBegin, padEnd;
+};
+/// Reads strides/dilations/pads/auto_pad of a node over spatial input dims
+/// `in` with kernel `kernel`, computing explicit pads (SAME_* as ONNX
+/// defines them). Emits an error and fails on bad values.
+mlir::FailureOr<Window> readWindow(NodeContext &ctx,
+                                   llvm::ArrayRef<int64_t> in,
+                                   llvm::ArrayRef<int64_t> kernel);
 
 /// Offsets, sizes and strides of every dimension of a Slice node.
 struct SliceSpec {

@@ -50,6 +50,7 @@ static const std::vector<ConverterEntry> &converterTable() {
     appendShapeConverters(t);
     appendReductionConverters(t);
     appendNormalizationConverters(t);
+    appendQuantizationConverters(t);
     return t;
   }();
   return table;

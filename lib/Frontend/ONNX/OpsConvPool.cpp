@@ -24,16 +24,9 @@
 using namespace mlir;
 
 namespace qopt::onnx_frontend {
-namespace {
-
-/// Spatial window parameters shared by Conv, ConvTranspose and pools.
-struct Window {
-  SmallVector<int64_t> kernel, strides, dilations, padBegin, padEnd;
-};
-
 /// The `d` values of int-list attribute `name`, or `d` copies of `dflt` when
 /// it is absent or has another length.
-SmallVector<int64_t> spatialInts(NodeContext &ctx, StringRef name, size_t d,
+static SmallVector<int64_t> spatialInts(NodeContext &ctx, StringRef name, size_t d,
                                  int64_t dflt) {
   SmallVector<int64_t> v(d, dflt);
   if (auto a = ctx.attrInts(name))
@@ -87,6 +80,8 @@ FailureOr<Window> readWindow(NodeContext &ctx, ArrayRef<int64_t> in,
   }
   return w;
 }
+
+namespace {
 
 /// Output size of one spatial dim.
 int64_t windowOut(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb,
