@@ -9,6 +9,7 @@
 #include "qopt/Frontend/ONNX/Importer.h"
 
 #include "Builders.h"
+#include "qopt/QOptDialect.h"
 #include "ImportContext.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -654,7 +655,7 @@ OwningOpRef<ModuleOp> importONNXFile(MLIRContext &context, StringRef path,
 void registerImporterDialects(DialectRegistry &registry) {
   registry.insert<arith::ArithDialect, func::FuncDialect,
                   linalg::LinalgDialect, math::MathDialect,
-                  tensor::TensorDialect, tosa::TosaDialect>();
+                  tensor::TensorDialect, tosa::TosaDialect, QOptDialect>();
 }
 
 bool parseShapeSpec(StringRef spec, std::string &name,
