@@ -46,7 +46,8 @@ struct InsertObserversPass
       std::string node = onnxNodeName(op.getLoc());
       if (node.empty())
         node = "matmul";
-      Value a = op.getA();
+      std::optional<QuantizableMatMul> m = analyzeMatMul(op);
+      Value a = m->activation;
       if (a.getDefiningOp<ObserveOp>())
         continue;
       auto it = observed.find(a);
@@ -56,7 +57,10 @@ struct InsertObserversPass
                                        FloatAttr());
         it = observed.try_emplace(a, probe.getResult()).first;
       }
-      op.getAMutable().assign(it->second);
+      if (m->weightOnLeft)
+        op.getBMutable().assign(it->second);
+      else
+        op.getAMutable().assign(it->second);
       if (observeOutputs) {
         OpBuilder b(op->getContext());
         b.setInsertionPointAfter(op);

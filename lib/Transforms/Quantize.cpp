@@ -222,24 +222,58 @@ bool feedsReturnOnly(Value v) {
   return false;
 }
 
-std::optional<std::vector<float>> matmulConstantWeights(tosa::MatMulOp op) {
-  auto bt = cast<RankedTensorType>(op.getB().getType());
+/// Whether `v` is a constant, possibly behind reshapes.
+static bool isConstantBehindReshapes(Value v) {
+  while (auto r = v.getDefiningOp<tosa::ReshapeOp>())
+    v = r.getInput1();
+  return v.getDefiningOp<arith::ConstantOp>() || v.getDefiningOp<tosa::ConstOp>();
+}
+
+std::optional<QuantizableMatMul> analyzeMatMul(tosa::MatMulOp op) {
   auto at = cast<RankedTensorType>(op.getA().getType());
-  if (bt.getDimSize(0) != 1 || !at.getElementType().isF32())
+  auto bt = cast<RankedTensorType>(op.getB().getType());
+  if (!at.getElementType().isF32())
     return std::nullopt;
-  return constantWeights(op.getB(), bt.getDimSize(1), bt.getDimSize(2));
+  QuantizableMatMul m;
+  m.op = op;
+  if (bt.getDimSize(0) == 1 && isConstantBehindReshapes(op.getB()) &&
+      !isConstantBehindReshapes(op.getA())) {
+    // y = x W: weights [K, N] on the right (linear layers).
+    m.weightOnLeft = false;
+    m.activation = op.getA();
+    m.k = bt.getDimSize(1);
+    m.n = bt.getDimSize(2);
+    return m;
+  }
+  if (at.getDimSize(0) == 1 && isConstantBehindReshapes(op.getA()) &&
+      !isConstantBehindReshapes(op.getB())) {
+    // y = W x: weights [M, K] on the left (convolutions as im2col matmuls).
+    m.weightOnLeft = true;
+    m.activation = op.getB();
+    m.k = at.getDimSize(2);
+    m.n = at.getDimSize(1);
+    return m;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::vector<float>> weightRows(const QuantizableMatMul &m) {
+  if (m.weightOnLeft) // already [N, K]
+    return constantWeights(tosa::MatMulOp(m.op).getA(), m.k, m.n);
+  std::optional<std::vector<float>> kn =
+      constantWeights(tosa::MatMulOp(m.op).getB(), m.k, m.n);
+  if (!kn)
+    return std::nullopt;
+  std::vector<float> nk(m.n * m.k);
+  for (int64_t i = 0; i < m.k; ++i)
+    for (int64_t j = 0; j < m.n; ++j)
+      nk[j * m.k + i] = (*kn)[i * m.n + j];
+  return nk;
 }
 
 bool isQuantizationCandidate(tosa::MatMulOp op, const llvm::Regex *exclude,
                              bool includeClassifier) {
-  auto bt = cast<RankedTensorType>(op.getB().getType());
-  auto at = cast<RankedTensorType>(op.getA().getType());
-  if (bt.getDimSize(0) != 1 || !at.getElementType().isF32())
-    return false;
-  Value b = op.getB();
-  while (auto r = b.getDefiningOp<tosa::ReshapeOp>())
-    b = r.getInput1();
-  if (!b.getDefiningOp<arith::ConstantOp>() && !b.getDefiningOp<tosa::ConstOp>())
+  if (!analyzeMatMul(op))
     return false;
   if (exclude && exclude->match(onnxNodeName(op.getLoc())))
     return false;
@@ -289,24 +323,25 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
       if (!isQuantizationCandidate(op, excludeRe ? &*excludeRe : nullptr,
                                    quantizeClassifier))
         continue;
-      std::optional<std::vector<float>> w = matmulConstantWeights(op);
+      std::optional<QuantizableMatMul> m = analyzeMatMul(op);
+      std::optional<std::vector<float>> w = weightRows(*m);
       if (!w)
         continue;
-      auto bt = cast<RankedTensorType>(op.getB().getType());
-      int64_t k = bt.getDimSize(1), n = bt.getDimSize(2);
-      if (failed(rewrite(op, *w, k, n, *spec, scheme, precisionAttr)))
+      if (failed(rewrite(*m, *w, *spec, scheme, precisionAttr)))
         failedAny = true;
     }
     if (failedAny)
       signalPassFailure();
   }
 
-  LogicalResult rewrite(tosa::MatMulOp op, ArrayRef<float> kn, int64_t k,
-                        int64_t n, const PrecisionSpec &spec,
-                        SchemeAttr scheme, PrecisionAttr precisionAttr) {
+  LogicalResult rewrite(const QuantizableMatMul &m, ArrayRef<float> nk,
+                        const PrecisionSpec &spec, SchemeAttr scheme,
+                        PrecisionAttr precisionAttr) {
+    tosa::MatMulOp op = m.op;
+    int64_t k = m.k, n = m.n;
     OpBuilder b(op);
     Location loc = op.getLoc();
-    Value a = op.getA();
+    Value a = m.activation;
     Value staticScale;
     if (spec.activations == ActivationMode::Static) {
       auto observe = a.getDefiningOp<ObserveOp>();
@@ -315,11 +350,6 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
                             "range for this matmul's input: compile with "
                             "--calib");
     }
-    // Rows are output channels: transpose [K, N] to [N, K].
-    std::vector<float> nk(n * k);
-    for (int64_t i = 0; i < k; ++i)
-      for (int64_t j = 0; j < n; ++j)
-        nk[j * k + i] = kn[i * n + j];
     quant::QuantizedMatrix q = quant::quantizeRTN(nk.data(), n, k, spec.weights);
 
     Value weight, scales, zeros;
@@ -341,7 +371,27 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
             b, loc, RankedTensorType::get({n, groups}, b.getI8Type()),
             asBytes(q.zeroPoints));
     }
+    float staticAbsmax = 0;
+    if (spec.activations == ActivationMode::Static)
+      staticAbsmax = a.getDefiningOp<ObserveOp>().getAbsmax()->convertToFloat();
+    // Weights on the left (y = W x): compute (x^T W^T)^T, activations
+    // transposed to rows of K.
+    auto transposeLast2 = [&](Value v) -> Value {
+      auto t = cast<RankedTensorType>(v.getType());
+      SmallVector<int64_t> shape(t.getShape());
+      std::swap(shape[1], shape[2]);
+      return tosa::TransposeOp::create(
+          b, loc, RankedTensorType::get(shape, t.getElementType()), v,
+          b.getDenseI32ArrayAttr({0, 2, 1}));
+    };
+    if (m.weightOnLeft)
+      a = transposeLast2(a);
     auto resultType = cast<RankedTensorType>(op.getResult().getType());
+    if (m.weightOnLeft) {
+      SmallVector<int64_t> shape(resultType.getShape());
+      std::swap(shape[1], shape[2]);
+      resultType = RankedTensorType::get(shape, resultType.getElementType());
+    }
     Value input = a, inputScale;
     auto at = cast<RankedTensorType>(a.getType());
     if (spec.activations == ActivationMode::Dynamic) {
@@ -355,8 +405,7 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
       input = dq.getResult();
       inputScale = dq.getScale();
     } else if (spec.activations == ActivationMode::Static) {
-      float absmax = a.getDefiningOp<ObserveOp>().getAbsmax()->convertToFloat();
-      float s = absmax > 0 ? absmax / 127.f : 1.f;
+      float s = staticAbsmax > 0 ? staticAbsmax / 127.f : 1.f;
       auto st = RankedTensorType::get({}, b.getF32Type());
       inputScale = arith::ConstantOp::create(
           b, loc, st, DenseElementsAttr::get(st, ArrayRef<float>{s}));
@@ -368,7 +417,10 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
                                inputScale, Value(), scheme,
                                uint64_t(k), /*input_unsigned=*/false,
                                precisionAttr);
-    op.getResult().replaceAllUsesWith(mm.getResult());
+    Value result = mm.getResult();
+    if (m.weightOnLeft)
+      result = transposeLast2(result);
+    op.getResult().replaceAllUsesWith(result);
     op.erase();
     return success();
   }

@@ -48,3 +48,22 @@ func.func @attention_scores(%q: tensor<8x4x8xf32>, %k: tensor<8x8x4xf32>) -> ten
   %e = tosa.exp %s : (tensor<8x4x4xf32>) -> tensor<8x4x4xf32>
   return %e : tensor<8x4x4xf32>
 }
+
+// -----
+
+// Convolutions lowered to im2col matmuls carry the weights on the left
+// (y = W x): the activations are transposed to rows of K, multiplied by the
+// packed weights (rows = output channels), and the result transposed back.
+// W4-LABEL: func @weights_on_left
+// W4: %[[XT:.*]] = tosa.transpose %arg0 {perms = array<i32: 0, 2, 1>} : (tensor<1x32x6xf32>) -> tensor<1x6x32xf32>
+// W4: %[[Y:.*]] = qopt.matmul %[[XT]], %{{.*}} scales(%{{.*}}) {{.*}} : (tensor<1x6x32xf32>, tensor<16x16xi8>, tensor<16x1xf32>) -> tensor<1x6x16xf32>
+// W4: tosa.transpose %[[Y]] {perms = array<i32: 0, 2, 1>} : (tensor<1x6x16xf32>) -> tensor<1x16x6xf32>
+func.func @weights_on_left(%x: tensor<1x32x6xf32>) -> tensor<1x16x6xf32> {
+  %w = arith.constant dense<0.5> : tensor<16x32xf32>
+  %shape = tosa.const_shape {values = dense<[1, 16, 32]> : tensor<3xindex>} : () -> !tosa.shape<3>
+  %a = tosa.reshape %w, %shape : (tensor<16x32xf32>, !tosa.shape<3>) -> tensor<1x16x32xf32>
+  %z = "tosa.const"() <{values = dense<0.0> : tensor<1xf32>}> : () -> tensor<1xf32>
+  %y = tosa.matmul %a, %x, %z, %z : (tensor<1x16x32xf32>, tensor<1x32x6xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<1x16x6xf32>
+  %r = tosa.exp %y : (tensor<1x16x6xf32>) -> tensor<1x16x6xf32>
+  return %r : tensor<1x16x6xf32>
+}

@@ -5,6 +5,7 @@
 
 #include "qopt/Quant/Quant.h"
 
+#include "mlir/Dialect/Tosa/IR/TosaOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Location.h"
 
@@ -12,9 +13,6 @@
 #include <string>
 #include <vector>
 
-namespace mlir::tosa {
-class MatMulOp;
-} // namespace mlir::tosa
 namespace llvm {
 class Regex;
 } // namespace llvm
@@ -59,9 +57,22 @@ bool isQuantizationCandidate(mlir::tosa::MatMulOp op,
                              const llvm::Regex *exclude,
                              bool includeClassifier);
 
-/// The [K, N] float weights of a candidate matmul, if readable.
-std::optional<std::vector<float>>
-matmulConstantWeights(mlir::tosa::MatMulOp op);
+/// A float tosa.matmul with a constant weight operand: on the right
+/// (y = x W, linear layers) or on the left (y = W x, convolutions lowered to
+/// im2col matmuls).
+struct QuantizableMatMul {
+  mlir::tosa::MatMulOp op;
+  bool weightOnLeft = false;
+  mlir::Value activation; // the non-constant operand
+  int64_t k = 0, n = 0;   // reduction length and output channels
+};
+
+/// The matmul's weight side, if exactly one operand is a constant weight
+/// shared by the batch.
+std::optional<QuantizableMatMul> analyzeMatMul(mlir::tosa::MatMulOp op);
+
+/// The weights as rows of output channels ([N, K] floats), if readable.
+std::optional<std::vector<float>> weightRows(const QuantizableMatMul &m);
 
 /// One quantized op as the manifest and the report list it.
 struct QuantizedLayer {
