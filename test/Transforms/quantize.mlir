@@ -58,6 +58,8 @@ func.func @attention_scores(%q: tensor<8x4x8xf32>, %k: tensor<8x8x4xf32>) -> ten
 // W4: %[[XT:.*]] = tosa.transpose %arg0 {perms = array<i32: 0, 2, 1>} : (tensor<1x32x6xf32>) -> tensor<1x6x32xf32>
 // W4: %[[Y:.*]] = qopt.matmul %[[XT]], %{{.*}} scales(%{{.*}}) {{.*}} : (tensor<1x6x32xf32>, tensor<16x16xi8>, tensor<16x1xf32>) -> tensor<1x6x16xf32>
 // W4: tosa.transpose %[[Y]] {perms = array<i32: 0, 2, 1>} : (tensor<1x6x16xf32>) -> tensor<1x16x6xf32>
+// W8A8-LABEL: func @weights_on_left
+// W8A8: qopt.dynamic_quantize %{{.*}} per_token : tensor<1x6x32xf32>
 func.func @weights_on_left(%x: tensor<1x32x6xf32>) -> tensor<1x16x6xf32> {
   %w = arith.constant dense<0.5> : tensor<16x32xf32>
   %shape = tosa.const_shape {values = dense<[1, 16, 32]> : tensor<3xindex>} : () -> !tosa.shape<3>
