@@ -119,6 +119,25 @@ double AbsHistogram::percentile(double percent) const {
   return range;
 }
 
+namespace {
+
+/// Normalizes `d` to a distribution mixed with a little uniform mass (eps
+/// per entry), so that KL divergences stay finite where one distribution
+/// has mass the other lacks. False if `d` has no mass.
+bool smoothDistribution(std::vector<double> &d, double eps = 1e-6) {
+  double total = 0;
+  for (double v : d)
+    total += v;
+  if (total == 0)
+    return false;
+  double norm = 1.0 + eps * double(d.size());
+  for (double &v : d)
+    v = (v / total + eps) / norm;
+  return true;
+}
+
+} // namespace
+
 double AbsHistogram::entropyThreshold() const {
   constexpr int levels = 128;
   std::vector<double> hist(counts);
@@ -135,10 +154,10 @@ double AbsHistogram::entropyThreshold() const {
     // Reference: the first i bins, with everything beyond folded into the
     // last one (those values clip to the threshold).
     p.assign(hist.begin(), hist.begin() + i);
-    for (int j = i; j < kBins; ++j)
+    for (int j = i; j <= last; ++j)
       p[i - 1] += hist[j];
-    // Candidate: the first i bins merged into `levels` buckets, each spread
-    // back evenly over its non-empty bins.
+    // Candidate: the unclipped first i bins merged into `levels` buckets,
+    // each spread back evenly over the bins where the reference has mass.
     q.assign(i, 0.0);
     for (int l = 0; l < levels; ++l) {
       int b = int(int64_t(l) * i / levels), e = int(int64_t(l + 1) * i / levels);
@@ -146,29 +165,17 @@ double AbsHistogram::entropyThreshold() const {
       int nonzero = 0;
       for (int j = b; j < e; ++j) {
         sum += hist[j];
-        nonzero += hist[j] != 0;
+        nonzero += p[j] != 0;
       }
       for (int j = b; j < e; ++j)
-        if (hist[j] != 0)
+        if (p[j] != 0)
           q[j] = sum / nonzero;
     }
-    double ps = 0, qs = 0;
-    for (int j = 0; j < i; ++j)
-      ps += p[j], qs += q[j];
-    if (ps == 0 || qs == 0)
+    if (!smoothDistribution(p) || !smoothDistribution(q))
       continue;
     double kl = 0;
-    for (int j = 0; j < i; ++j) {
-      if (p[j] == 0)
-        continue;
-      double pj = p[j] / ps;
-      double qj = q[j] / qs;
-      if (qj == 0) {
-        kl = std::numeric_limits<double>::infinity();
-        break;
-      }
-      kl += pj * std::log(pj / qj);
-    }
+    for (int j = 0; j < i; ++j)
+      kl += p[j] * std::log(p[j] / q[j]);
     if (kl < bestKL)
       bestKL = kl, bestI = i;
   }

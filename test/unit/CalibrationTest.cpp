@@ -1,0 +1,133 @@
+//===- CalibrationTest.cpp - Streaming statistics and tables --------------===//
+
+#include "qopt/Calibration/Statistics.h"
+
+#include "llvm/Support/FileSystem.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+using namespace qopt::calib;
+
+TEST(Calibration, HistogramMergesExactly) {
+  // Statistics gathered in two halves and merged equal one pass over all.
+  unsigned seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  std::vector<float> a(5000), b(5000);
+  for (float &v : a)
+    v = normal(rng);
+  for (float &v : b)
+    v = normal(rng) * 7.f; // a wider range forces the merge to regrid
+  TensorStats whole, left, right;
+  std::vector<float> all(a);
+  all.insert(all.end(), b.begin(), b.end());
+  whole.add(all.data(), 100, 100);
+  left.add(a.data(), 50, 100);
+  right.add(b.data(), 50, 100);
+  left.merge(right);
+  EXPECT_EQ(left.count, whole.count);
+  EXPECT_EQ(left.min, whole.min);
+  EXPECT_EQ(left.max, whole.max);
+  EXPECT_EQ(left.histogram.range, whole.histogram.range);
+  EXPECT_EQ(left.histogram.counts, whole.histogram.counts);
+  EXPECT_EQ(left.channelAbsMax, whole.channelAbsMax);
+}
+
+TEST(Calibration, RangesOnAKnownDistribution) {
+  // 10000 values uniform in [-1, 1] plus one outlier at 100.
+  std::vector<float> x;
+  for (int i = 0; i < 10000; ++i)
+    x.push_back(-1.f + 2.f * (i + 0.5f) / 10000.f);
+  x.push_back(100.f);
+  TensorStats s;
+  s.add(x.data(), 1, x.size());
+  EXPECT_FLOAT_EQ(s.absMax(), 100.f);
+  EXPECT_DOUBLE_EQ(s.range(RangeMethod::MinMax, 99.99), 100.0);
+  // 99.9% of |x| lie below 1: the percentile range ignores the outlier
+  // (within one histogram bin: 128 / 2048).
+  double p = s.range(RangeMethod::Percentile, 99.9);
+  EXPECT_GE(p, 1.0);
+  EXPECT_LE(p, 1.0 + 128.0 / 2048);
+  // Entropy (KL) clips an outlier that sits far from a shaped
+  // distribution: a normal bulk loses its shape when 128 levels must also
+  // reach the outlier.
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  std::vector<float> g(100000);
+  for (float &v : g)
+    v = normal(rng);
+  g.push_back(100.f);
+  TensorStats sg;
+  sg.add(g.data(), 1, g.size());
+  double e = sg.range(RangeMethod::Entropy, 99.99);
+  EXPECT_GE(e, 2.0);
+  EXPECT_LT(e, 10.0);
+  // MSE keeps it: clipping 100 to ~1 costs 99^2, more than the rounding
+  // noise of 10000 values at a 100/127 step (about 516).
+  EXPECT_GT(s.range(RangeMethod::MSE, 99.99), 90.0);
+
+  // Without an outlier, MSE and entropy stay near the real range.
+  std::vector<float> u(x.begin(), x.end() - 1);
+  TensorStats su;
+  su.add(u.data(), 1, u.size());
+  for (RangeMethod m : {RangeMethod::Entropy, RangeMethod::MSE}) {
+    double r = su.range(m, 99.99);
+    EXPECT_GT(r, 0.5) << rangeMethodName(m).str();
+    EXPECT_LE(r, 1.0) << rangeMethodName(m).str();
+  }
+}
+
+TEST(Calibration, PerChannelAbsMaxAndZeros) {
+  float rows[2][3] = {{0.f, -5.f, 1.f}, {0.f, 2.f, -3.f}};
+  TensorStats s;
+  s.add(&rows[0][0], 2, 3);
+  ASSERT_EQ(s.channelAbsMax.size(), 3u);
+  EXPECT_EQ(s.channelAbsMax[0], 0.f);
+  EXPECT_EQ(s.channelAbsMax[1], 5.f);
+  EXPECT_EQ(s.channelAbsMax[2], 3.f);
+  // All-zero data: every range is 0 (the scale falls back to 1).
+  float zeros[4] = {0, 0, 0, 0};
+  TensorStats z;
+  z.add(zeros, 1, 4);
+  EXPECT_EQ(z.range(RangeMethod::Entropy, 99.99), 0.0);
+  EXPECT_EQ(z.histogram.total, 4.0);
+}
+
+TEST(Calibration, TableRoundTripsAndRejectsGarbage) {
+  TensorStats s;
+  float v[6] = {1, -2, 3, -4, 5, 0.25f};
+  s.add(v, 2, 3);
+  CalibrationTable t;
+  t.model = "m.onnx";
+  t.samples = 7;
+  t.tensors["a:in"] = s;
+  llvm::SmallString<128> path;
+  llvm::sys::fs::createTemporaryFile("qopt-calib", "json", path);
+  ASSERT_FALSE(bool(t.save(path)));
+  auto back = CalibrationTable::load(path);
+  ASSERT_TRUE(bool(back)) << llvm::toString(back.takeError());
+  EXPECT_EQ(back->samples, 7);
+  EXPECT_EQ(back->model, "m.onnx");
+  const TensorStats &r = back->tensors.at("a:in");
+  EXPECT_EQ(r.min, s.min);
+  EXPECT_EQ(r.max, s.max);
+  EXPECT_EQ(r.histogram.counts, s.histogram.counts);
+  EXPECT_EQ(r.channelAbsMax, s.channelAbsMax);
+  EXPECT_EQ(r.range(RangeMethod::Percentile, 99.0),
+            s.range(RangeMethod::Percentile, 99.0));
+
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(path, ec);
+    os << "{\"format\": \"something else\"}";
+  }
+  auto bad = CalibrationTable::load(path);
+  ASSERT_FALSE(bool(bad));
+  EXPECT_NE(llvm::toString(bad.takeError()).find("not a qopt calibration table"),
+            std::string::npos);
+  llvm::sys::fs::remove(path);
+}
