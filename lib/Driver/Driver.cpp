@@ -116,6 +116,7 @@ LogicalResult quantizeGraph(ModuleOp module, const QuantizeOptions &options,
   passOptions.precision = options.precision;
   passOptions.exclude = options.exclude;
   passOptions.quantizeClassifier = options.quantizeClassifier;
+  passOptions.quantizeEmbeddings = options.quantizeEmbeddings;
   pm.addPass(createQuantizePass(passOptions));
   if (failed(pm.run(module)))
     return failure();

@@ -330,8 +330,55 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
       if (failed(rewrite(*m, *w, *spec, scheme, precisionAttr)))
         failedAny = true;
     }
+    if (quantizeEmbeddings && spec->weights.kind != quant::WeightKind::F16) {
+      SmallVector<tosa::GatherOp> gathers;
+      module.walk([&](tosa::GatherOp op) { gathers.push_back(op); });
+      for (tosa::GatherOp op : gathers)
+        if (!excludeRe || !excludeRe->match(onnxNodeName(op.getLoc())))
+          rewriteEmbedding(op, spec->weights, scheme);
+    }
     if (failedAny)
       signalPassFailure();
+  }
+
+  /// tosa.gather of a constant [1, V, D] table becomes qopt.embedding over
+  /// the table quantized row by row (rows = vocabulary entries).
+  void rewriteEmbedding(tosa::GatherOp op, const quant::WeightScheme &weights,
+                        SchemeAttr scheme) {
+    auto tt = cast<RankedTensorType>(op.getValues().getType());
+    auto it = cast<RankedTensorType>(op.getIndices().getType());
+    if (tt.getDimSize(0) != 1 || !tt.getElementType().isF32() ||
+        it.getDimSize(0) != 1)
+      return;
+    int64_t vocab = tt.getDimSize(1), dim = tt.getDimSize(2);
+    // constantWeights reads [K, N] row-major: here rows = vocab, cols = dim.
+    std::optional<std::vector<float>> table =
+        constantWeights(op.getValues(), vocab, dim);
+    if (!table)
+      return;
+    quant::QuantizedMatrix q =
+        quant::quantizeRTN(table->data(), vocab, dim, weights);
+    OpBuilder b(op);
+    Location loc = op.getLoc();
+    Value packed = createConstant(
+        b, loc,
+        RankedTensorType::get({vocab, weights.packedRowBytes(dim)},
+                              b.getI8Type()),
+        asBytes(q.packed));
+    int64_t groups = weights.numGroups(dim);
+    Value scales = createConstant(
+        b, loc, RankedTensorType::get({vocab, groups}, b.getF32Type()),
+        asBytes(q.scales));
+    Value zeros;
+    if (!weights.symmetric)
+      zeros = createConstant(
+          b, loc, RankedTensorType::get({vocab, groups}, b.getI8Type()),
+          asBytes(q.zeroPoints));
+    auto emb = EmbeddingOp::create(b, loc, op.getResult().getType(), packed,
+                                   op.getIndices(), scales, zeros, scheme,
+                                   uint64_t(dim));
+    op.getResult().replaceAllUsesWith(emb.getResult());
+    op.erase();
   }
 
   LogicalResult rewrite(const QuantizableMatMul &m, ArrayRef<float> nk,

@@ -1,6 +1,7 @@
 // RUN: qopt-opt %s --split-input-file --qopt-quantize="precision=w4a16-g32" | FileCheck %s --check-prefix=W4
 // RUN: qopt-opt %s --split-input-file --qopt-quantize="precision=w8a8" | FileCheck %s --check-prefix=W8A8
 // RUN: qopt-opt %s --split-input-file --qopt-quantize="precision=nf4-g32 exclude=wk" | FileCheck %s --check-prefix=NF4
+// RUN: qopt-opt %s --split-input-file --qopt-quantize="precision=w4a16-g32 quantize-embeddings=true" | FileCheck %s --check-prefix=EMB
 
 // A constant-weight matmul becomes qopt.matmul over packed [N, K*bits/8]
 // weights; the classifier (result returned directly) stays float.
@@ -68,4 +69,21 @@ func.func @weights_on_left(%x: tensor<1x32x6xf32>) -> tensor<1x16x6xf32> {
   %y = tosa.matmul %a, %x, %z, %z : (tensor<1x16x32xf32>, tensor<1x32x6xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<1x16x6xf32>
   %r = tosa.exp %y : (tensor<1x16x6xf32>) -> tensor<1x16x6xf32>
   return %r : tensor<1x16x6xf32>
+}
+
+// -----
+
+// Embedding tables stay float unless quantize-embeddings is set; then the
+// gather reads a packed table (rows = vocabulary entries).
+// W4-LABEL: func @embedding
+// W4: tosa.gather
+// EMB-LABEL: func @embedding
+// EMB: qopt.embedding %{{.*}}[%arg0] scales(%{{.*}}) {dim = 64 : i64, scheme = #qopt.scheme<int4, group 32, sym>} : (tensor<16x32xi8>, tensor<1x3xi32>, tensor<16x2xf32>) -> tensor<1x3x64xf32>
+// EMB-NOT: tosa.gather
+func.func @embedding(%ids: tensor<1x3xi32>) -> tensor<1x3x64xf32> {
+  %t = arith.constant dense<0.5> : tensor<16x64xf32>
+  %shape = tosa.const_shape {values = dense<[1, 16, 64]> : tensor<3xindex>} : () -> !tosa.shape<3>
+  %t3 = tosa.reshape %t, %shape : (tensor<16x64xf32>, !tosa.shape<3>) -> tensor<1x16x64xf32>
+  %e = tosa.gather %t3, %ids : (tensor<1x16x64xf32>, tensor<1x3xi32>) -> tensor<1x3x64xf32>
+  return %e : tensor<1x3x64xf32>
 }

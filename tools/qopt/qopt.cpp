@@ -125,6 +125,10 @@ static cl::opt<std::string> calibTable(
              "read instead of calibrating without it"),
     cl::value_desc("file"), cl::cat(qoptCategory));
 
+static cl::opt<bool> quantizeEmbeddings(
+    "quantize-embeddings",
+    cl::desc("Also quantize embedding tables (kept float by default)"),
+    cl::cat(qoptCategory));
 static cl::opt<unsigned> reportSamples(
     "report-samples",
     cl::desc("Held-out samples the quality report runs on (default 16)"),
@@ -239,6 +243,7 @@ int main(int argc, char **argv) {
   options.quantize.exclude = exclude;
   options.quantize.quantizeClassifier = quantizeClassifier;
   options.quantize.reportSamples = reportSamples;
+  options.quantize.quantizeEmbeddings = quantizeEmbeddings;
   options.calibration.data = calibData;
   options.calibration.offsets = calibOffsets;
   options.calibration.firstSample = calibFirst;

@@ -17,6 +17,7 @@ struct QuantizeOptions {
   std::string precision;
   std::string exclude;
   bool quantizeClassifier = false;
+  bool quantizeEmbeddings = false;
   /// Samples the quality report runs on (held out from calibration).
   size_t reportSamples = 16;
 };

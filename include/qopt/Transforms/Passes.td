@@ -258,7 +258,8 @@ def QuantizePass : Pass<"qopt-quantize", "mlir::ModuleOp"> {
 
     Embedding gathers and norms are not matmuls and stay float. The final
     classifier (a matmul whose result reaches the function's return through
-    shape ops only) stays float unless `quantize-classifier` is set. Ops whose
+    shape ops only) stays float unless `quantize-classifier` is set; embedding
+    tables stay float unless `quantize-embeddings` is set. Ops whose
     ONNX node name matches the `exclude` regex stay float. Each new op carries
     a `#qopt.precision` attribute, and keeps the ONNX node's location.
 
@@ -278,6 +279,10 @@ def QuantizePass : Pass<"qopt-quantize", "mlir::ModuleOp"> {
            "Regex over ONNX node names of ops to keep float">,
     Option<"quantizeClassifier", "quantize-classifier", "bool",
            /*default=*/"false", "Also quantize the final classifier">,
+    Option<"quantizeEmbeddings", "quantize-embeddings", "bool",
+           /*default=*/"false",
+           "Also quantize embedding tables (constant tosa.gather tables) into "
+           "qopt.embedding with the weights' integer scheme">,
   ];
   let dependentDialects = ["qopt::QOptDialect", "mlir::arith::ArithDialect",
                            "mlir::tosa::TosaDialect"];
