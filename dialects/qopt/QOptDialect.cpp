@@ -436,6 +436,15 @@ LogicalResult MatMulOp::verify() {
                                 getWeightZeroPoints(), "weights", rawCodes)))
     return failure();
 
+  if (auto z = getWeightZeroPoints()) {
+    Type ze = cast<RankedTensorType>(z.getType()).getElementType();
+    if (ze.isF32() && (hasIntegerInput() || !scheme.isPackedInteger() ||
+                       scheme.getKind() == QuantKind::NF4))
+      return emitOpError("f32 zero points are for weight-only integer "
+                         "schemes");
+    if (!ze.isF32() && !ze.isInteger(8))
+      return emitOpError("integer zero points are i8 codes");
+  }
   if (!hasIntegerInput()) {
     if (!in.getElementType().isF32() || !out.getElementType().isF32())
       return emitOpError("float input and result must be f32");

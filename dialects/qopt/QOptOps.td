@@ -120,7 +120,9 @@ def QOpt_MatMulOp : QOpt_Op<"matmul", [Pure, AttrSizedOperandSegments]> {
     `weight_scales` and, for an asymmetric scheme, `weight_zero_points`, one
     per row (`per_channel`), per group of the row (`group N`, shape
     [N, K / N]) or one in all (`per_tensor`, shape [1, 1]). `k` is the
-    logical reduction length (rows may be padded).
+    logical reduction length (rows may be padded). Zero points are integer
+    codes, or f32 for weight-only products (HQQ-style), in which case a
+    weight is `(float(w) - zw) * sw`.
 
     Two forms:
     - float input (weight-only, e.g. W4A16): each weight is dequantized as
@@ -142,7 +144,7 @@ def QOpt_MatMulOp : QOpt_Op<"matmul", [Pure, AttrSizedOperandSegments]> {
   let arguments = (ins RankedTensorOf<[AnyType]>:$input,
                        RankedTensorOf<[AnyType]>:$weight,
                        Optional<RankedTensorOf<[F32]>>:$weight_scales,
-                       Optional<RankedTensorOf<[AnySignlessInteger]>>:$weight_zero_points,
+                       Optional<RankedTensorOf<[AnySignlessInteger, F32]>>:$weight_zero_points,
                        Optional<RankedTensorOf<[F32]>>:$input_scale,
                        Optional<RankedTensorOf<[AnySignlessInteger]>>:$input_zero_point,
                        QOpt_SchemeAttr:$scheme, I64Attr:$k,

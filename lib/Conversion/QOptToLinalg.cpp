@@ -271,8 +271,16 @@ Value emitWeightDequantization(OpBuilder &b, Location loc, MatMulOp op) {
           Value kIdx = linalg::IndexOp::create(nb, nl, 0);
           Value code = unpackCode(nb, nl, byte0, byte1, kIdx, scheme);
           Value scale = args[i++];
-          Value zero = zeros ? extendToI32(nb, nl, args[i++], true) : Value();
-          result = dequantizeCode(nb, nl, code, zero, scale, scheme, levels);
+          if (zeros && args[i].getType().isF32()) {
+            // Float zero points: (float(code) - zero) * scale.
+            Value f = arith::SIToFPOp::create(nb, nl, nb.getF32Type(), code);
+            f = arith::SubFOp::create(nb, nl, f, args[i++]);
+            result = arith::MulFOp::create(nb, nl, f, scale);
+          } else {
+            Value zero =
+                zeros ? extendToI32(nb, nl, args[i++], true) : Value();
+            result = dequantizeCode(nb, nl, code, zero, scale, scheme, levels);
+          }
         }
         linalg::YieldOp::create(nb, nl, result);
       });

@@ -40,6 +40,20 @@ func.func @w3a16_asym(%a: tensor<8x128xf32>, %w: tensor<16x49xi8>, %s: tensor<16
 
 // -----
 
+// Float (HQQ-style) zero points are subtracted in float.
+// CHECK-LABEL: func @w4a16_float_zero_points
+// CHECK: linalg.generic
+// CHECK:   %[[F:.*]] = arith.sitofp %{{.*}} : i32 to f32
+// CHECK:   %[[D:.*]] = arith.subf %[[F]], %{{.*}} : f32
+// CHECK:   arith.mulf %[[D]], %{{.*}} : f32
+func.func @w4a16_float_zero_points(%a: tensor<8x64xf32>, %w: tensor<16x32xi8>, %s: tensor<16x2xf32>, %z: tensor<16x2xf32>) -> tensor<8x16xf32> {
+  %0 = qopt.matmul %a, %w scales(%s) zero_points(%z) {k = 64 : i64, scheme = #qopt.scheme<uint4, group 32, asym>}
+       : (tensor<8x64xf32>, tensor<16x32xi8>, tensor<16x2xf32>, tensor<16x2xf32>) -> tensor<8x16xf32>
+  return %0 : tensor<8x16xf32>
+}
+
+// -----
+
 // NF4 codes index the level table.
 // CHECK-LABEL: func @nf4
 // CHECK: %[[LEVELS:.*]] = arith.constant dense<[-1.000000e+00, {{.*}}, 1.000000e+00]> : tensor<16xf32>

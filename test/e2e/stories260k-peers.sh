@@ -20,5 +20,6 @@ check() { # model reference tolerance
 }
 check ort-w4-rtn-b32 4.4683 0.002      # MatMulNBits, 4-bit, block 32
 check ort-w4-rtn-b16 4.3576 0.002      # MatMulNBits, 4-bit, block 16
+check ort-w4-hqq-b32 4.4107 0.002      # MatMulNBits with float zero points (HQQ)
 check ort-dyn-int8 4.0521 0.005        # DynamicQuantizeLinear + MatMulInteger
 check ort-qdq-w8a8-minmax 155.1 0.5    # QuantizeLinear/DequantizeLinear (the collapse)

@@ -401,10 +401,16 @@ LogicalResult convertMatMulNBits(NodeContext &ctx) {
   Value w = emitReshape(b, ctx.loc, ctx.value(1), {n, rowBytes});
   Value scales = emitReshape(b, ctx.loc, ctx.value(2), {n, blocks});
   Value zeros;
-  if (ctx.hasInput(3)) {
+  if (ctx.hasInput(3) && ctx.dtype(3) == DType::F32) {
+    // HQQ-style float zero points, one per block.
+    if (shapeProduct(ctx.shape(3)) != n * blocks)
+      return ctx.fail("float zero points must hold " +
+                      std::to_string(n * blocks) + " values");
+    zeros = emitReshape(b, ctx.loc, ctx.value(3), {n, blocks});
+  } else if (ctx.hasInput(3)) {
     const HostTensor *zp = ctx.host(3);
     if (ctx.dtype(3) != DType::U8)
-      return ctx.fail("float zero points are not supported (uint8 are)");
+      return ctx.fail("zero points must be uint8 or float32");
     if (!zp)
       return ctx.fail("zero points must be constant");
     int64_t zpRowBytes = (blocks * bits + 7) / 8;

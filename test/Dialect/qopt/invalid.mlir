@@ -183,3 +183,12 @@ func.func @scheme_unknown_kind() attributes {
   s = #qopt.scheme<bf16, per_tensor>} {
   return
 }
+
+// -----
+
+func.func @matmul_float_zero_points_integer_input(%a: tensor<8x64xi8>, %w: tensor<32x64xi8>, %s: tensor<32x1xf32>, %z: tensor<32x1xf32>, %sa: tensor<f32>) -> tensor<8x32xf32> {
+  // expected-error @+1 {{f32 zero points are for weight-only integer schemes}}
+  %0 = qopt.matmul %a, %w scales(%s) zero_points(%z) input_scale(%sa) {k = 64 : i64, scheme = #qopt.scheme<uint8, per_channel, asym>}
+       : (tensor<8x64xi8>, tensor<32x64xi8>, tensor<32x1xf32>, tensor<32x1xf32>, tensor<f32>) -> tensor<8x32xf32>
+  return %0 : tensor<8x32xf32>
+}
