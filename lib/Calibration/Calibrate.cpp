@@ -6,6 +6,7 @@
 
 #include "llvm/ADT/StringRef.h"
 #include "llvm/ADT/Twine.h"
+#include "llvm/Support/Format.h"
 
 #include <cmath>
 #include <cstring>
@@ -25,30 +26,42 @@ std::vector<InputSpec> modelInputs(qrt_model *model) {
   return inputs;
 }
 
-namespace {
-
-/// Output buffers for every model output.
-struct Outputs {
-  std::vector<std::vector<char>> buffers;
-  std::vector<void *> pointers;
-  std::vector<qrt_tensor_info> infos;
-  explicit Outputs(qrt_model *model) {
-    for (size_t o = 0; o < qrt_num_outputs(model); ++o) {
-      qrt_tensor_info info;
-      qrt_output_info(model, o, &info);
-      infos.push_back(info);
-      buffers.emplace_back(info.num_elements * info.element_size);
-    }
-    for (auto &b : buffers)
-      pointers.push_back(b.data());
+OutputBuffers::OutputBuffers(qrt_model *model) {
+  for (size_t o = 0; o < qrt_num_outputs(model); ++o) {
+    qrt_tensor_info info;
+    qrt_output_info(model, o, &info);
+    infos.push_back(info);
+    buffers.emplace_back(info.num_elements * info.element_size);
   }
-};
+  for (auto &b : buffers)
+    pointers.push_back(b.data());
+}
 
-} // namespace
+Expected<std::pair<size_t, size_t>> parseStoryRange(StringRef spec,
+                                                    size_t numStories) {
+  size_t first = 0, end = numStories;
+  if (!spec.empty()) {
+    auto [a, b] = spec.split(':');
+    if (a.getAsInteger(10, first) || b.getAsInteger(10, end) || first >= end ||
+        end > numStories)
+      return createStringError("bad story range '" + spec +
+                               "' (FIRST:END within the " + Twine(numStories) +
+                               " stories)");
+  }
+  return std::make_pair(first, end);
+}
+
+void printPerplexity(raw_ostream &os, const PerplexityResult &r, size_t first,
+                     size_t end) {
+  os << format("perplexity %.4f  mean NLL %.5f nats  predicted tokens %zu"
+               "  stories %zu-%zu  (%zu truncated to %lld tokens)\n",
+               r.perplexity, r.meanNLL, r.predictedTokens, first, end - 1,
+               r.truncatedStories, (long long)r.seq);
+}
 
 Error calibrate(qrt_model *model, SampleSource &samples,
                 CalibrationTable &table, bool showProgress) {
-  Outputs outs(model);
+  OutputBuffers outs(model);
   std::vector<size_t> observed;
   for (size_t o = 0; o < outs.infos.size(); ++o)
     if (StringRef(outs.infos[o].name).starts_with(kObserverOutputPrefix) &&
@@ -81,7 +94,7 @@ Error calibrate(qrt_model *model, SampleSource &samples,
       StringRef id = StringRef(info.name).drop_front(
           strlen(kObserverOutputPrefix));
       table.tensors[id.str()].add(
-          reinterpret_cast<const float *>(outs.buffers[o].data()), rows,
+          outs.asFloats(o), rows,
           channels);
     }
     ++table.samples;
@@ -103,7 +116,7 @@ Expected<PerplexityResult> evaluatePerplexity(qrt_model *model,
       (inputs[0].dtype != "int64" && inputs[0].dtype != "int32"))
     return createStringError("perplexity needs a model with one [1, seq] "
                              "integer input (token ids)");
-  Outputs outs(model);
+  OutputBuffers outs(model);
   const qrt_tensor_info &logitsInfo = outs.infos[0];
   if (logitsInfo.rank != 3 || StringRef(logitsInfo.dtype) != "float32")
     return createStringError("perplexity needs float32 logits [1, seq, vocab] "
@@ -118,7 +131,7 @@ Expected<PerplexityResult> evaluatePerplexity(qrt_model *model,
   bool wide = inputs[0].dtype == "int64";
   std::vector<int64_t> t64(seq);
   std::vector<int32_t> t32(seq);
-  const float *logits = reinterpret_cast<const float *>(outs.buffers[0].data());
+  const float *logits = outs.asFloats(0);
   double nll = 0;
   std::optional<ProgressBar> bar;
   if (showProgress)

@@ -294,6 +294,46 @@ Value emitWeightDequantization(OpBuilder &b, Location loc, MatMulOp op) {
   return generic.getResult(0);
 }
 
+/// Body of an integer product with optional zero points: args are (x, w,
+/// [zx], [zw], acc); yields acc + (x - zx) * (w - zw) in i32.
+void yieldZeroPointMac(OpBuilder &b, Location l, ValueRange args,
+                       bool xUnsigned, bool wUnsigned, bool hasZx,
+                       bool hasZw) {
+  unsigned i = 2;
+  Value x = extendToI32(b, l, args[0], xUnsigned);
+  Value w = extendToI32(b, l, args[1], wUnsigned);
+  if (hasZx)
+    x = arith::SubIOp::create(b, l, x, extendToI32(b, l, args[i++], xUnsigned));
+  if (hasZw)
+    w = arith::SubIOp::create(b, l, w, extendToI32(b, l, args[i++], wUnsigned));
+  Value p = arith::MulIOp::create(b, l, x, w);
+  linalg::YieldOp::create(b, l,
+                          arith::AddIOp::create(b, l, args[i], p).getResult());
+}
+
+/// float(acc) * (input_scale * weight_scale) over `acc` with the scales
+/// read through `scaleMaps`: the float rescale of integer products.
+Value emitRescale(OpBuilder &b, Location loc, Value acc, Value inputScale,
+                  Value weightScale, AffineMap inputScaleMap,
+                  AffineMap weightScaleMap) {
+  auto at = cast<RankedTensorType>(acc.getType());
+  unsigned rank = at.getRank();
+  AffineMap id = AffineMap::getMultiDimIdentityMap(rank, b.getContext());
+  Value out = emptyLike(b, loc, at.getShape(), b.getF32Type());
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{out.getType()},
+             ValueRange{acc, inputScale, weightScale}, ValueRange{out},
+             {id, inputScaleMap, weightScaleMap, id}, parallel(rank),
+             [&](OpBuilder &nb, Location l, ValueRange args) {
+               Value f =
+                   arith::SIToFPOp::create(nb, l, nb.getF32Type(), args[0]);
+               Value sc = arith::MulFOp::create(nb, l, args[1], args[2]);
+               linalg::YieldOp::create(
+                   nb, l, arith::MulFOp::create(nb, l, f, sc).getResult());
+             })
+      .getResult(0);
+}
+
 //===----------------------------------------------------------------------===//
 // Patterns
 //===----------------------------------------------------------------------===//
@@ -633,18 +673,8 @@ struct LowerMatMul : OpConversionPattern<MatMulOp> {
             {IteratorType::parallel, IteratorType::parallel,
              IteratorType::reduction},
             [&](OpBuilder &b, Location l, ValueRange args) {
-              unsigned i = 2;
-              Value x = extendToI32(b, l, args[0], aUnsigned);
-              Value w = extendToI32(b, l, args[1], wUnsigned);
-              if (hasZa)
-                x = arith::SubIOp::create(
-                    b, l, x, extendToI32(b, l, args[i++], aUnsigned));
-              if (hasZw)
-                w = arith::SubIOp::create(
-                    b, l, w, extendToI32(b, l, args[i++], wUnsigned));
-              Value p = arith::MulIOp::create(b, l, x, w);
-              linalg::YieldOp::create(
-                  b, l, arith::AddIOp::create(b, l, args[i], p).getResult());
+              yieldZeroPointMac(b, l, args, aUnsigned, wUnsigned, hasZa,
+                                hasZw);
             })
             .getResult(0);
     if (resultType.getElementType().isInteger(32)) {
@@ -654,7 +684,6 @@ struct LowerMatMul : OpConversionPattern<MatMulOp> {
     // result = float(acc) * (sa * sw).
     Value sa = pt2(rewriter, loc, adaptor.getInputScale(), rows);
     Value sw = adaptor.getWeightScales();
-    AffineMap id2 = AffineMap::getMultiDimIdentityMap(2, ctx);
     AffineExpr r0 = getAffineDimExpr(0, ctx), c0 = getAffineDimExpr(1, ctx);
     auto saType = cast<RankedTensorType>(sa.getType());
     AffineMap saMap =
@@ -670,19 +699,7 @@ struct LowerMatMul : OpConversionPattern<MatMulOp> {
         {swType.getDimSize(0) == 1 ? getAffineConstantExpr(0, ctx) : c0,
          getAffineConstantExpr(0, ctx)},
         ctx);
-    Value out = emptyLike(rewriter, loc, {rows, n}, rewriter.getF32Type());
-    Value r = linalg::GenericOp::create(
-                  rewriter, loc, TypeRange{out.getType()},
-                  ValueRange{sum, sa, sw}, ValueRange{out},
-                  {id2, saMap, swMap, id2}, parallel(2),
-                  [&](OpBuilder &b, Location l, ValueRange args) {
-                    Value f =
-                        arith::SIToFPOp::create(b, l, b.getF32Type(), args[0]);
-                    Value s = arith::MulFOp::create(b, l, args[1], args[2]);
-                    linalg::YieldOp::create(
-                        b, l, arith::MulFOp::create(b, l, f, s).getResult());
-                  })
-                  .getResult(0);
+    Value r = emitRescale(rewriter, loc, sum, sa, sw, saMap, swMap);
     rewriter.replaceOp(op, expandRows(rewriter, loc, r, resultType));
     return success();
   }
@@ -783,18 +800,8 @@ struct LowerConv2D : OpConversionPattern<Conv2DOp> {
             rewriter, loc, TypeRange{acc.getType()}, inputs, ValueRange{acc},
             maps, iters,
             [&](OpBuilder &b, Location l, ValueRange args) {
-              unsigned i = 2;
-              Value xv = extendToI32(b, l, args[0], xUnsigned);
-              Value wv = extendToI32(b, l, args[1], wUnsigned);
-              if (hasZa)
-                xv = arith::SubIOp::create(
-                    b, l, xv, extendToI32(b, l, args[i++], xUnsigned));
-              if (hasZw)
-                wv = arith::SubIOp::create(
-                    b, l, wv, extendToI32(b, l, args[i++], wUnsigned));
-              Value p = arith::MulIOp::create(b, l, xv, wv);
-              linalg::YieldOp::create(
-                  b, l, arith::AddIOp::create(b, l, args[i], p).getResult());
+              yieldZeroPointMac(b, l, args, xUnsigned, wUnsigned, hasZa,
+                                hasZw);
             })
             .getResult(0);
     SmallVector<ReassociationIndices> re = {{0}, {1, 2}, {3}, {4}};
@@ -817,20 +824,7 @@ struct LowerConv2D : OpConversionPattern<Conv2DOp> {
         4, 0,
         {swType.getNumElements() == 1 ? getAffineConstantExpr(0, ctx) : e(1)},
         ctx);
-    AffineMap id4 = AffineMap::getMultiDimIdentityMap(4, ctx);
-    Value out =
-        emptyLike(rewriter, loc, resultType.getShape(), rewriter.getF32Type());
-    Value r = linalg::GenericOp::create(
-                  rewriter, loc, TypeRange{resultType}, ValueRange{sum, sx, sw},
-                  ValueRange{out}, {id4, sxMap, swMap, id4}, parallel(4),
-                  [&](OpBuilder &b, Location l, ValueRange args) {
-                    Value fv =
-                        arith::SIToFPOp::create(b, l, b.getF32Type(), args[0]);
-                    Value s = arith::MulFOp::create(b, l, args[1], args[2]);
-                    linalg::YieldOp::create(
-                        b, l, arith::MulFOp::create(b, l, fv, s).getResult());
-                  })
-                  .getResult(0);
+    Value r = emitRescale(rewriter, loc, sum, sx, sw, sxMap, swMap);
     rewriter.replaceOp(op, r);
     return success();
   }

@@ -22,9 +22,7 @@ namespace {
 struct InstrumentedModel {
   llvm::SmallString<128> dir;
   qrt_model *model = nullptr;
-  std::vector<qrt_tensor_info> outputs;
-  std::vector<std::vector<char>> buffers;
-  std::vector<void *> pointers;
+  std::optional<calib::OutputBuffers> outs;
 
   ~InstrumentedModel() {
     if (model)
@@ -55,19 +53,8 @@ struct InstrumentedModel {
     model = qrt_load(artifact.c_str(), err, sizeof err);
     if (!model)
       return emitError(loc) << "cannot load the " << name << " model: " << err;
-    for (size_t o = 0; o < qrt_num_outputs(model); ++o) {
-      qrt_tensor_info info;
-      qrt_output_info(model, o, &info);
-      outputs.push_back(info);
-      buffers.emplace_back(info.num_elements * info.element_size);
-    }
-    for (auto &b : buffers)
-      pointers.push_back(b.data());
+    outs.emplace(model);
     return success();
-  }
-
-  const float *output(size_t i) const {
-    return reinterpret_cast<const float *>(buffers[i].data());
   }
 };
 
@@ -112,7 +99,7 @@ LogicalResult measureQuality(ModuleOp floatModule, ModuleOp quantizedModule,
            : std::to_string(count) + " stories (" + std::to_string(first) +
                  "-" + std::to_string(first + count - 1) + ")");
 
-  if (ref.outputs.size() != quant.outputs.size())
+  if (ref.outs->infos.size() != quant.outs->infos.size())
     return emitError(loc) << "float and quantized models differ in outputs";
   int64_t seq = inputs.size() == 1 && inputs[0].shape.size() == 2
                     ? inputs[0].shape[1]
@@ -126,11 +113,11 @@ LogicalResult measureQuality(ModuleOp floatModule, ModuleOp quantizedModule,
     std::vector<const void *> in;
     for (const io::Tensor &t : sample->inputs)
       in.push_back(t.data.data());
-    if (qrt_run(ref.model, in.data(), ref.pointers.data()) != 0 ||
-        qrt_run(quant.model, in.data(), quant.pointers.data()) != 0)
+    if (qrt_run(ref.model, in.data(), ref.outs->pointers.data()) != 0 ||
+        qrt_run(quant.model, in.data(), quant.outs->pointers.data()) != 0)
       return emitError(loc) << "a report model failed on " << sample->source;
-    for (size_t o = 0; o < ref.outputs.size(); ++o) {
-      const qrt_tensor_info &info = ref.outputs[o];
+    for (size_t o = 0; o < ref.outs->infos.size(); ++o) {
+      const qrt_tensor_info &info = ref.outs->infos[o];
       if (StringRef(info.dtype) != "float32")
         continue;
       int64_t cols = info.rank ? info.shape[info.rank - 1] : 1;
@@ -142,7 +129,7 @@ LogicalResult measureQuality(ModuleOp floatModule, ModuleOp quantizedModule,
       if (inserted)
         order.push_back(name);
       Comparison &c = it->second;
-      const float *r = ref.output(o), *q = quant.output(o);
+      const float *r = ref.outs->asFloats(o), *q = quant.outs->asFloats(o);
       c.error.add(r, q, size_t(rows * cols));
       for (int64_t row = 0; cols > 1 && row < rows; ++row) {
         const float *rr = r + row * cols, *qr = q + row * cols;

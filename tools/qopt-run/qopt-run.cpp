@@ -123,22 +123,15 @@ int runPerplexity(qrt_model *model) {
   auto stories = qopt::calib::TokenStories::load(idsFile, offsetsFile);
   if (!stories)
     return fail(toString(stories.takeError()));
-  size_t first = 0, end = stories->numStories();
-  if (!storyRange.empty()) {
-    auto [a, b] = StringRef(storyRange).split(':');
-    if (a.getAsInteger(10, first) || b.getAsInteger(10, end) || first >= end ||
-        end > stories->numStories())
-      return fail("bad --stories range '" + storyRange + "'");
-  }
+  auto range = qopt::calib::parseStoryRange(storyRange, stories->numStories());
+  if (!range)
+    return fail(toString(range.takeError()));
+  auto [first, end] = *range;
   auto result = qopt::calib::evaluatePerplexity(model, *stories, first, end,
                                                 /*showProgress=*/true);
   if (!result)
     return fail(toString(result.takeError()));
-  outs() << format("perplexity %.4f  mean NLL %.5f nats  predicted tokens %zu"
-                   "  stories %zu-%zu  (%zu truncated to %lld tokens)\n",
-                   result->perplexity, result->meanNLL,
-                   result->predictedTokens, first, end - 1,
-                   result->truncatedStories, (long long)result->seq);
+  qopt::calib::printPerplexity(outs(), *result, first, end);
   return 0;
 }
 

@@ -164,14 +164,10 @@ static int runEval() {
   auto stories = qopt::calib::TokenStories::load(evalIds, evalOffsets);
   if (!stories)
     return fail(toString(stories.takeError()));
-  size_t first = 0, end = stories->numStories();
-  if (!evalStories.empty()) {
-    auto [a, b] = StringRef(evalStories).split(':');
-    if (a.getAsInteger(10, first) || b.getAsInteger(10, end) || first >= end ||
-        end > stories->numStories())
-      return fail("bad --stories range '" + evalStories + "' (the data has " +
-                  Twine(stories->numStories()) + " stories)");
-  }
+  auto range = qopt::calib::parseStoryRange(evalStories, stories->numStories());
+  if (!range)
+    return fail(toString(range.takeError()));
+  auto [first, end] = *range;
   char err[512];
   qrt_model *model = qrt_load(evalArtifact.c_str(), err, sizeof err);
   if (!model)
@@ -192,11 +188,7 @@ static int runEval() {
                                     {"seq", result->seq}}));
     return 0;
   }
-  outs() << format("perplexity %.4f  mean NLL %.5f nats  predicted tokens %zu"
-                   "  stories %zu-%zu  (%zu truncated to %lld tokens)\n",
-                   result->perplexity, result->meanNLL,
-                   result->predictedTokens, first, end - 1,
-                   result->truncatedStories, (long long)result->seq);
+  qopt::calib::printPerplexity(outs(), *result, first, end);
   return 0;
 }
 

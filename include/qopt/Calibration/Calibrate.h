@@ -13,8 +13,9 @@
 #include "qopt/Calibration/Statistics.h"
 
 #include "llvm/Support/Error.h"
+#include "llvm/Support/raw_ostream.h"
 
-typedef struct qrt_model qrt_model;
+#include "qopt/Runtime/qrt.h"
 
 namespace qopt::calib {
 
@@ -23,6 +24,17 @@ inline constexpr const char *kObserverOutputPrefix = "qopt.observe:";
 
 /// The inputs of a loaded artifact.
 std::vector<InputSpec> modelInputs(qrt_model *model);
+
+/// One buffer per output of a loaded artifact, ready for qrt_run.
+struct OutputBuffers {
+  std::vector<std::vector<char>> buffers;
+  std::vector<void *> pointers;
+  std::vector<qrt_tensor_info> infos;
+  explicit OutputBuffers(qrt_model *model);
+  const float *asFloats(size_t i) const {
+    return reinterpret_cast<const float *>(buffers[i].data());
+  }
+};
 
 /// Runs `model` (compiled with its observers exposed as outputs) on every
 /// sample and adds each observed tensor to `table`. For language-model
@@ -47,6 +59,14 @@ struct PerplexityResult {
 llvm::Expected<PerplexityResult>
 evaluatePerplexity(qrt_model *model, const TokenStories &stories, size_t first,
                    size_t end, bool showProgress);
+
+/// Parses a half-open story range "FIRST:END" (empty: all stories).
+llvm::Expected<std::pair<size_t, size_t>>
+parseStoryRange(llvm::StringRef spec, size_t numStories);
+
+/// "perplexity P  mean NLL N nats  predicted tokens T  stories A-B ...".
+void printPerplexity(llvm::raw_ostream &os, const PerplexityResult &result,
+                     size_t first, size_t end);
 
 } // namespace qopt::calib
 
