@@ -172,12 +172,50 @@ ArrayRef<char> asBytes(const std::vector<T> &v) {
 
 } // namespace
 
-/// The float values of a constant [K, N] (or [1, K, N]) weight behind `v`,
-/// looking through tosa.reshape.
+/// Permutes a row-major tensor of `shape` by `perm` (output dim i is input
+/// dim perm[i]).
+static std::vector<float> transposeOnHost(const std::vector<float> &in,
+                                          ArrayRef<int64_t> shape,
+                                          ArrayRef<int32_t> perm) {
+  size_t rank = shape.size();
+  SmallVector<int64_t> inStrides(rank, 1), outShape(rank);
+  for (int64_t i = int64_t(rank) - 2; i >= 0; --i)
+    inStrides[i] = inStrides[i + 1] * shape[i + 1];
+  for (size_t i = 0; i < rank; ++i)
+    outShape[i] = shape[perm[i]];
+  std::vector<float> out(in.size());
+  SmallVector<int64_t> idx(rank, 0);
+  for (size_t o = 0; o < out.size(); ++o) {
+    int64_t src = 0;
+    for (size_t i = 0; i < rank; ++i)
+      src += idx[i] * inStrides[perm[i]];
+    out[o] = in[src];
+    for (int64_t i = int64_t(rank) - 1; i >= 0; --i) {
+      if (++idx[i] < outShape[i])
+        break;
+      idx[i] = 0;
+    }
+  }
+  return out;
+}
+
+/// The float values behind `v` when it is a constant seen through reshapes
+/// and transposes (a Gemm with transB transposes its constant weight), in
+/// `v`'s row-major order.
 static std::optional<std::vector<float>> constantWeights(Value v, int64_t k,
                                                          int64_t n) {
-  while (auto r = v.getDefiningOp<tosa::ReshapeOp>())
-    v = r.getInput1();
+  SmallVector<Operation *> chain;
+  while (true) {
+    if (auto r = v.getDefiningOp<tosa::ReshapeOp>()) {
+      chain.push_back(r);
+      v = r.getInput1();
+    } else if (auto t = v.getDefiningOp<tosa::TransposeOp>()) {
+      chain.push_back(t);
+      v = t.getInput1();
+    } else {
+      break;
+    }
+  }
   Attribute attr;
   if (auto c = v.getDefiningOp<arith::ConstantOp>())
     attr = c.getValue();
@@ -195,16 +233,21 @@ static std::optional<std::vector<float>> constantWeights(Value v, int64_t k,
       auto values = dense.getValues<float>();
       std::copy(values.begin(), values.end(), out.begin());
     }
-    return out;
-  }
-  if (auto res = dyn_cast<DenseResourceElementsAttr>(attr)) {
+  } else if (auto res = dyn_cast<DenseResourceElementsAttr>(attr)) {
     AsmResourceBlob *blob = res.getRawHandle().getBlob();
     if (!blob || blob->getData().size() != out.size() * 4)
       return std::nullopt;
     std::memcpy(out.data(), blob->getData().data(), out.size() * 4);
-    return out;
+  } else {
+    return std::nullopt;
   }
-  return std::nullopt;
+  // Replay the chain from the constant outwards.
+  for (Operation *op : llvm::reverse(chain))
+    if (auto t = dyn_cast<tosa::TransposeOp>(op))
+      out = transposeOnHost(
+          out, cast<RankedTensorType>(t.getInput1().getType()).getShape(),
+          t.getPerms());
+  return out;
 }
 
 bool feedsReturnOnly(Value v) {
@@ -222,10 +265,10 @@ bool feedsReturnOnly(Value v) {
   return false;
 }
 
-/// Whether `v` is a constant, possibly behind reshapes.
+/// Whether `v` is a constant, possibly behind reshapes and transposes.
 static bool isConstantBehindReshapes(Value v) {
-  while (auto r = v.getDefiningOp<tosa::ReshapeOp>())
-    v = r.getInput1();
+  while (isa_and_nonnull<tosa::ReshapeOp, tosa::TransposeOp>(v.getDefiningOp()))
+    v = v.getDefiningOp()->getOperand(0);
   return v.getDefiningOp<arith::ConstantOp>() || v.getDefiningOp<tosa::ConstOp>();
 }
 
