@@ -55,10 +55,10 @@ LogicalResult convertQuantizeLinear(NodeContext &ctx) {
   if (ctx.attrInt("block_size", 0) != 0)
     return ctx.fail("blocked quantization (block_size) is not supported");
   if (ctx.dtype(0) != DType::F32)
-    return ctx.fail("QuantizeLinear input must be float32");
+    return ctx.fail("the input must be float32");
   DType out = ctx.hasInput(2) ? ctx.dtype(2) : DType::U8;
   if (!isQuantizedCode(out))
-    return ctx.fail("QuantizeLinear to " + std::string(dtypeName(out)) +
+    return ctx.fail("output type " + std::string(dtypeName(out)) +
                     " is not supported (uint8 and int8 are)");
   FailureOr<IntegerAttr> axis = quantAxis(ctx);
   if (failed(axis))
@@ -76,10 +76,10 @@ LogicalResult convertDequantizeLinear(NodeContext &ctx) {
     return ctx.fail("blocked quantization (block_size) is not supported");
   DType in = ctx.dtype(0);
   if (!isQuantizedCode(in) && in != DType::I32)
-    return ctx.fail("DequantizeLinear of " + std::string(dtypeName(in)) +
+    return ctx.fail("input type " + std::string(dtypeName(in)) +
                     " is not supported (uint8, int8 and int32 are)");
   if (ctx.dtype(1) != DType::F32)
-    return ctx.fail("DequantizeLinear scales must be float32");
+    return ctx.fail("scales must be float32");
   FailureOr<IntegerAttr> axis = quantAxis(ctx);
   if (failed(axis))
     return failure();
@@ -93,7 +93,7 @@ LogicalResult convertDequantizeLinear(NodeContext &ctx) {
 
 LogicalResult convertDynamicQuantizeLinear(NodeContext &ctx) {
   if (ctx.dtype(0) != DType::F32)
-    return ctx.fail("DynamicQuantizeLinear input must be float32");
+    return ctx.fail("the input must be float32");
   auto q = DynamicQuantizeOp::create(
       ctx.b, ctx.loc, ctx.tensorType(ctx.shape(0), DType::U8),
       ctx.tensorType({}, DType::F32), ctx.tensorType({}, DType::U8),
@@ -259,7 +259,7 @@ LogicalResult convertQLinearMatMul(NodeContext &ctx) {
     return failure();
   DType out = ctx.dtype(7);
   if (!isQuantizedCode(out))
-    return ctx.fail("QLinearMatMul output must be uint8 or int8");
+    return ctx.fail("the output must be uint8 or int8");
   ctx.setOutput(0, requantize(ctx, *r, 6, 7, out), out);
   return success();
 }
@@ -343,7 +343,7 @@ LogicalResult convertQLinearConv(NodeContext &ctx) {
   if (ctx.hasInput(8)) {
     // The int32 bias is in units of x_scale * w_scale: add it in float.
     if (ctx.dtype(8) != DType::I32 || ctx.rank(8) != 1)
-      return ctx.fail("QLinearConv bias must be 1-D int32");
+      return ctx.fail("the bias must be 1-D int32");
     auto yt = cast<RankedTensorType>(y.getType());
     int64_t f = yt.getDimSize(1);
     Value bias = emitReshape(ctx.b, ctx.loc, ctx.value(8), {1, f, 1, 1});
@@ -363,7 +363,7 @@ LogicalResult convertQLinearConv(NodeContext &ctx) {
   }
   DType out = ctx.dtype(7);
   if (!isQuantizedCode(out))
-    return ctx.fail("QLinearConv output must be uint8 or int8");
+    return ctx.fail("the output must be uint8 or int8");
   ctx.setOutput(0, requantize(ctx, y, 6, 7, out), out);
   return success();
 }
@@ -376,15 +376,15 @@ LogicalResult convertMatMulNBits(NodeContext &ctx) {
   int64_t k = ctx.attrInt("K", 0), n = ctx.attrInt("N", 0);
   int64_t bits = ctx.attrInt("bits", 4), block = ctx.attrInt("block_size", 0);
   if (k <= 0 || n <= 0 || block < 16 || (block & (block - 1)))
-    return ctx.fail("MatMulNBits needs positive K and N and a power-of-two "
-                    "block_size >= 16");
+    return ctx.fail("K and N must be positive and block_size a power of two "
+                    ">= 16");
   if (bits != 2 && bits != 4 && bits != 8)
-    return ctx.fail("MatMulNBits with " + std::to_string(bits) +
-                    " bits is not supported (2, 4 and 8 are)");
+    return ctx.fail(std::to_string(bits) +
+                    " bits are not supported (2, 4 and 8 are)");
   if (ctx.dtype(0) != DType::F32)
-    return ctx.fail("MatMulNBits input A must be float32");
+    return ctx.fail("input A must be float32");
   if (ctx.hasInput(4))
-    return ctx.fail("MatMulNBits with g_idx (act-order) is not supported");
+    return ctx.fail("g_idx (act-order) is not supported");
   if (ctx.rank(0) < 2 || ctx.shape(0).back() != k)
     return ctx.fail("A must have rank >= 2 and K = " + std::to_string(k) +
                     " columns, got " + shapeToString(ctx.shape(0)));
