@@ -6,6 +6,7 @@
 #include "llvm/Support/FormatVariadic.h"
 
 #include <algorithm>
+#include <map>
 
 using namespace llvm;
 
@@ -78,31 +79,41 @@ void QualityReport::print(raw_ostream &os) const {
   if (samples)
     os << " on " << samplesDescription;
   os << "\n";
-  size_t width = 5;
-  for (const LayerQuality &l : layers)
-    width = std::max(width, l.layer.node.size());
-  width = std::min<size_t>(width, 48);
-  os << "  " << left_justify("layer", width) << "  "
-     << left_justify("precision", 14) << left_justify("weights", 26)
-     << "  SQNR dB   cosine\n";
-  // Worst layers first: they are where outlier handling should look.
-  std::vector<const LayerQuality *> order;
-  for (const LayerQuality &l : layers)
-    order.push_back(&l);
-  std::stable_sort(order.begin(), order.end(), [](auto *a, auto *b) {
-    return a->sqnrDb.value_or(1e9) < b->sqnrDb.value_or(1e9);
-  });
-  for (const LayerQuality *l : order) {
-    StringRef scheme = l->layer.scheme;
-    scheme.consume_front("#qopt.scheme<");
-    scheme.consume_back(">");
-    os << "  " << left_justify(l->layer.node, width) << "  "
-       << left_justify(l->layer.precision, 14) << left_justify(scheme, 26);
-    if (l->sqnrDb)
-      os << format("  %7.2f  %8.6f", *l->sqnrDb, *l->cosine);
-    else
-      os << "        -         -";
-    os << "\n";
+  if (!samples) {
+    // Without measurements, one line per scheme instead of one per layer
+    // (report.json and the manifest list every layer).
+    std::map<std::string, size_t> perScheme;
+    for (const LayerQuality &l : layers)
+      ++perScheme[l.layer.op + " " + l.layer.scheme];
+    for (const auto &[scheme, count] : perScheme)
+      os << "  " << count << " x " << scheme << "\n";
+  } else {
+    size_t width = 5;
+    for (const LayerQuality &l : layers)
+      width = std::max(width, l.layer.node.size());
+    width = std::min<size_t>(width, 48);
+    os << "  " << left_justify("layer", width) << "  "
+       << left_justify("precision", 14) << left_justify("weights", 26)
+       << "  SQNR dB   cosine\n";
+    // Worst layers first: they are where outlier handling should look.
+    std::vector<const LayerQuality *> order;
+    for (const LayerQuality &l : layers)
+      order.push_back(&l);
+    std::stable_sort(order.begin(), order.end(), [](auto *a, auto *b) {
+      return a->sqnrDb.value_or(1e9) < b->sqnrDb.value_or(1e9);
+    });
+    for (const LayerQuality *l : order) {
+      StringRef scheme = l->layer.scheme;
+      scheme.consume_front("#qopt.scheme<");
+      scheme.consume_back(">");
+      os << "  " << left_justify(l->layer.node, width) << "  "
+         << left_justify(l->layer.precision, 14) << left_justify(scheme, 26);
+      if (l->sqnrDb)
+        os << format("  %7.2f  %8.6f", *l->sqnrDb, *l->cosine);
+      else
+        os << "        -         -";
+      os << "\n";
+    }
   }
   for (const OutputQuality &q : outputs) {
     os << format("  output %s: SQNR %.2f dB, cosine %.6f, max |err| %.4g",
