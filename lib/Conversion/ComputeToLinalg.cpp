@@ -80,7 +80,17 @@ struct LowerMatMul : OpConversionPattern<MatMulOp> {
     maps.push_back(AffineMap::get(3, 0, {dm, dn}, ctx));
     Value acc = zeroFilled(rewriter, loc, {rows, n}, rewriter.getI32Type());
     bool hasZa = bool(za), hasZw = bool(zw);
-    Value sum =
+    Value sum;
+    if (!hasZa && !hasZw && !aUnsigned && !wUnsigned) {
+      // Signed codes without zero points (qopt's own W8A8): the named
+      // transposed-B matmul, whose operands linalg sign-extends, is what
+      // targets recognize as a contraction and give their int8 kernels.
+      sum = linalg::MatmulTransposeBOp::create(
+                rewriter, loc, TypeRange{acc.getType()},
+                ValueRange{a, adaptor.getWeight()}, ValueRange{acc})
+                .getResult(0);
+    } else {
+      sum =
         linalg::GenericOp::create(
             rewriter, loc, TypeRange{acc.getType()}, inputs, ValueRange{acc},
             maps,
@@ -91,6 +101,7 @@ struct LowerMatMul : OpConversionPattern<MatMulOp> {
                                 hasZw);
             })
             .getResult(0);
+    }
     if (resultType.getElementType().isInteger(32)) {
       rewriter.replaceOp(op, expandRows(rewriter, loc, sum, resultType));
       return success();

@@ -69,7 +69,8 @@ func.func @nf4(%a: tensor<8x128xf32>, %w: tensor<16x64xi8>, %s: tensor<16x2xf32>
 // -----
 
 // W8A8 dynamic: per-row absmax, scale, codes in [-127, 127]; an i32
-// contraction; float(acc) * (sa * sw).
+// product of the signed codes (the named transposed-B matmul, whose operands
+// linalg sign-extends); float(acc) * (sa * sw).
 // CHECK-LABEL: func @w8a8_dynamic
 // CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "reduction"]
 // CHECK:   math.absf
@@ -77,10 +78,7 @@ func.func @nf4(%a: tensor<8x128xf32>, %w: tensor<16x64xi8>, %s: tensor<16x2xf32>
 // CHECK: arith.constant 1.270000e+02
 // CHECK: math.roundeven
 // CHECK: arith.constant -1.270000e+02
-// CHECK: %[[ACC:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction"]
-// CHECK:   arith.extsi
-// CHECK:   arith.muli
-// CHECK:   arith.addi
+// CHECK: %[[ACC:.*]] = linalg.matmul indexing_maps = [#{{.*}}, #{{.*}}, #{{.*}}] ins(%{{.*}}, %arg1 : tensor<8x128xi8>, tensor<16x128xi8>) outs(%{{.*}} : tensor<8x16xi32>)
 // CHECK: linalg.generic {{.*}} ins(%[[ACC]],
 // CHECK:   arith.sitofp
 // CHECK:   %[[S:.*]] = arith.mulf
@@ -152,4 +150,20 @@ func.func @embedding(%t: tensor<512x32xi8>, %ids: tensor<1x8xi32>, %s: tensor<51
 func.func @observe(%x: tensor<4xf32>) -> tensor<4xf32> {
   %0 = qopt.observe %x {id = "a"} : tensor<4xf32>
   return %0 : tensor<4xf32>
+}
+
+// -----
+
+// With zero points (ONNX MatMulInteger) the product subtracts them in one
+// contraction generic.
+// CHECK-LABEL: func @integer_with_zero_points
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction"]
+// CHECK:   arith.extui
+// CHECK:   arith.subi
+// CHECK:   arith.muli
+// CHECK:   arith.addi
+func.func @integer_with_zero_points(%a: tensor<8x128xi8>, %w: tensor<16x128xi8>, %zw: tensor<1x1xi8>, %za: tensor<i8>) -> tensor<8x16xi32> {
+  %0 = qopt.matmul %a, %w zero_points(%zw) input_zero_point(%za) {input_unsigned, k = 128 : i64, scheme = #qopt.scheme<uint8, per_tensor, asym>}
+       : (tensor<8x128xi8>, tensor<16x128xi8>, tensor<1x1xi8>, tensor<i8>) -> tensor<8x16xi32>
+  return %0 : tensor<8x16xi32>
 }
