@@ -21,8 +21,10 @@ def LowerToLinalgPass : Pass<"qopt-lower-to-linalg"> {
       that weights are dequantized block by block inside the matmul loop. A
       block of the reduction dim must start at a multiple of A (where a group
       and a byte start).
-    - `qopt.matmul` with an integer input becomes an i32 contraction
-      followed by a float rescale.
+    - `qopt.matmul` with an integer input becomes an i32 product (a named
+      transposed-B `linalg.matmul` for signed codes without zero points, a
+      contraction generic subtracting the zero points otherwise) followed by
+      a float rescale.
     - `qopt.conv2d` becomes a zero-point-padded integer convolution
       `linalg.generic`; `qopt.embedding` a gather-and-dequantize generic.
     - `qopt.observe` is dropped (the value passes through).
