@@ -34,6 +34,24 @@ struct LowerObserve : OpConversionPattern<ObserveOp> {
   }
 };
 
+/// Operands and indexing maps of an elementwise (de)quantization generic:
+/// the data, its scale and optional zero point (one value, or one per index
+/// of `axis`), and the identity map of the result.
+void axisParamOperands(MLIRContext *ctx, unsigned rank, Value data,
+                       Value scale, Value zero, std::optional<unsigned> axis,
+                       SmallVector<Value> &inputs,
+                       SmallVector<AffineMap> &maps) {
+  inputs = {data, scale};
+  maps = {AffineMap::getMultiDimIdentityMap(rank, ctx),
+          paramMap(ctx, rank, cast<RankedTensorType>(scale.getType()), axis)};
+  if (zero) {
+    inputs.push_back(zero);
+    maps.push_back(
+        paramMap(ctx, rank, cast<RankedTensorType>(zero.getType()), axis));
+  }
+  maps.push_back(AffineMap::getMultiDimIdentityMap(rank, ctx));
+}
+
 struct LowerQuantize : OpConversionPattern<QuantizeOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult
@@ -47,16 +65,10 @@ struct LowerQuantize : OpConversionPattern<QuantizeOp> {
     Type code = resultType.getElementType();
     std::pair<int64_t, int64_t> range = codeRange(code, op.getIsUnsigned());
     int64_t qmin = range.first, qmax = range.second;
-    SmallVector<Value> inputs = {adaptor.getInput(), adaptor.getScale()};
-    SmallVector<AffineMap> maps = {
-        AffineMap::getMultiDimIdentityMap(rank, ctx),
-        paramMap(ctx, rank, op.getScale().getType(), axis)};
-    if (Value z = adaptor.getZeroPoint()) {
-      inputs.push_back(z);
-      maps.push_back(
-          paramMap(ctx, rank, cast<RankedTensorType>(z.getType()), axis));
-    }
-    maps.push_back(AffineMap::getMultiDimIdentityMap(rank, ctx));
+    SmallVector<Value> inputs;
+    SmallVector<AffineMap> maps;
+    axisParamOperands(ctx, rank, adaptor.getInput(), adaptor.getScale(),
+                      adaptor.getZeroPoint(), axis, inputs, maps);
     bool isUnsigned = op.getIsUnsigned();
     Value init = emptyLike(rewriter, loc, resultType.getShape(), code);
     auto generic = linalg::GenericOp::create(
@@ -89,16 +101,10 @@ struct LowerDequantize : OpConversionPattern<DequantizeOp> {
     auto resultType = op.getResult().getType();
     unsigned rank = resultType.getRank();
     auto axis = normalizedAxis(op.getAxis(), rank);
-    SmallVector<Value> inputs = {adaptor.getInput(), adaptor.getScale()};
-    SmallVector<AffineMap> maps = {
-        AffineMap::getMultiDimIdentityMap(rank, ctx),
-        paramMap(ctx, rank, op.getScale().getType(), axis)};
-    if (Value z = adaptor.getZeroPoint()) {
-      inputs.push_back(z);
-      maps.push_back(
-          paramMap(ctx, rank, cast<RankedTensorType>(z.getType()), axis));
-    }
-    maps.push_back(AffineMap::getMultiDimIdentityMap(rank, ctx));
+    SmallVector<Value> inputs;
+    SmallVector<AffineMap> maps;
+    axisParamOperands(ctx, rank, adaptor.getInput(), adaptor.getScale(),
+                      adaptor.getZeroPoint(), axis, inputs, maps);
     bool isUnsigned = op.getIsUnsigned();
     Value init = emptyLike(rewriter, loc, resultType.getShape(),
                            resultType.getElementType());
