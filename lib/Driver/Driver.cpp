@@ -110,7 +110,8 @@ LogicalResult applyFreezeSpecs(MLIRContext &context,
 }
 
 LogicalResult quantizeGraph(ModuleOp module, const QuantizeOptions &options,
-                            llvm::json::Object &summary) {
+                            llvm::json::Object &summary,
+                            std::vector<QuantizedLayer> &quantized) {
   PassManager pm(module.getContext());
   QuantizePassOptions passOptions;
   passOptions.precision = options.precision;
@@ -122,7 +123,8 @@ LogicalResult quantizeGraph(ModuleOp module, const QuantizeOptions &options,
     return failure();
   llvm::json::Array layers;
   int64_t floatBytes = 0, quantizedBytes = 0;
-  for (const QuantizedLayer &l : collectQuantizedLayers(module)) {
+  quantized = collectQuantizedLayers(module);
+  for (const QuantizedLayer &l : quantized) {
     floatBytes += l.floatBytes;
     quantizedBytes += l.quantizedBytes;
     layers.push_back(llvm::json::Object{{"node", l.node},
@@ -179,20 +181,22 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
                                           summary)))
       return failure();
     OwningOpRef<ModuleOp> floatModule;
-    if (haveData)
+    if (haveData && options.emitGraphIR.empty())
       floatModule = module->clone();
-    if (failed(quantizeGraph(*module, options.quantize, summary)))
+    std::vector<QuantizedLayer> quantized;
+    if (failed(quantizeGraph(*module, options.quantize, summary, quantized)))
       return failure();
 
     QualityReport report;
     report.model = llvm::sys::path::filename(options.modelPath).str();
     report.precision = options.quantize.precision;
-    for (QuantizedLayer &l : collectQuantizedLayers(*module)) {
+    for (QuantizedLayer &l : quantized) {
       report.floatWeightBytes += l.floatBytes;
       report.quantizedWeightBytes += l.quantizedBytes;
       report.layers.push_back({std::move(l), std::nullopt, std::nullopt});
     }
-    if (haveData) {
+    // Measuring needs two more compiles: not when only the graph is wanted.
+    if (haveData && options.emitGraphIR.empty()) {
       OwningOpRef<ModuleOp> quantizedModule(module->clone());
       if (failed(measureQuality(*floatModule, *quantizedModule,
                                 options.calibration,

@@ -5,6 +5,7 @@
 
 #include "qopt/Frontend/ONNX/Importer.h"
 #include "qopt/Target/X86/X86Target.h"
+#include "qopt/Transforms/Quantization.h"
 
 #include "mlir/IR/MLIRContext.h"
 
@@ -60,11 +61,13 @@ void registerQOptDialects(mlir::DialectRegistry &registry);
 void installDiagnosticPrinter(mlir::MLIRContext &context,
                               llvm::StringRef toolName);
 
-/// Quantizes the float graph in `module` as `options` says (qopt-quantize)
-/// and describes the result for the manifest.
+/// Quantizes the float graph in `module` as `options` says (qopt-quantize),
+/// describes the result for the manifest in `summary`, and lists the
+/// quantized ops in `quantized`.
 mlir::LogicalResult quantizeGraph(mlir::ModuleOp module,
                                   const QuantizeOptions &options,
-                                  llvm::json::Object &summary);
+                                  llvm::json::Object &summary,
+                                  std::vector<QuantizedLayer> &quantized);
 
 /// Gathers statistics for the observers in `module` (running the
 /// instrumented model on the calibration data, or reading a saved table),
