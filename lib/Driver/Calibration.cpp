@@ -1,5 +1,6 @@
 //===- Calibration.cpp - Calibrating a graph before quantization ----------===//
 
+#include "InstrumentedModel.h"
 #include "qopt/Calibration/Calibrate.h"
 #include "qopt/Driver/Driver.h"
 #include "qopt/QOptDialect.h"
@@ -24,46 +25,21 @@ LogicalResult runCalibration(ModuleOp module, const CalibrationOptions &options,
                              calib::CalibrationTable &table) {
   // Not an ONNX node: errors here speak about the whole model.
   Location loc = UnknownLoc::get(module.getContext());
-  OwningOpRef<ModuleOp> instrumented(module.clone());
-  PassManager pm(module.getContext());
-  pm.addPass(createExposeObserversPass());
-  if (failed(pm.run(*instrumented)))
+  OwningOpRef<ModuleOp> copy(module.clone());
+  InstrumentedModel instrumented;
+  if (failed(instrumented.build(*copy, x86, "calibration")))
     return failure();
-  llvm::SmallString<128> dir;
-  if (llvm::sys::fs::createUniqueDirectory("qopt-calibration", dir))
-    return emitError(loc) << "cannot create a temporary folder for calibration";
-  auto cleanup = [&] { llvm::sys::fs::remove_directories(dir); };
-  x86::X86CompileOptions calibOptions = x86;
-  calibOptions.name = "calibration";
-  calibOptions.quantization.reset();
-  calibOptions.keepIntermediates = false;
-  calibOptions.embedWeights = false;
-  std::string artifact = (dir + "/instrumented").str();
-  if (failed(x86::compileToArtifact(*instrumented, calibOptions, artifact))) {
-    cleanup();
-    return failure();
-  }
-  char err[512];
-  qrt_model *model = qrt_load(artifact.c_str(), err, sizeof err);
-  if (!model) {
-    cleanup();
-    return emitError(loc) << "cannot load the instrumented model: " << err;
-  }
-  auto done = [&](LogicalResult r) {
-    qrt_free(model);
-    cleanup();
-    return r;
-  };
+  qrt_model *model = instrumented.model;
   auto samples =
       calib::openSamples(options.data, options.offsets,
                          calib::modelInputs(model), options.firstSample,
                          options.samples);
   if (!samples)
-    return done(emitError(loc) << llvm::toString(samples.takeError()));
+    return emitError(loc) << llvm::toString(samples.takeError());
   if (llvm::Error e = calib::calibrate(model, **samples, table,
                                        options.showProgress))
-    return done(emitError(loc) << llvm::toString(std::move(e)));
-  return done(success());
+    return emitError(loc) << llvm::toString(std::move(e));
+  return success();
 }
 
 } // namespace

@@ -2,6 +2,7 @@
 
 #include "qopt/Driver/Driver.h"
 #include "qopt/Driver/Report.h"
+#include "qopt/Calibration/Statistics.h"
 #include "qopt/QOptDialect.h"
 #include "qopt/Transforms/Passes.h"
 #include "qopt/Transforms/Quantization.h"
@@ -164,6 +165,10 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
       return emitError(UnknownLoc::get(&context)) << error;
     bool isStatic = spec->activations == ActivationMode::Static;
     bool haveData = !options.calibration.data.empty();
+    if (!calib::parseRangeMethod(options.calibration.method))
+      return emitError(UnknownLoc::get(&context))
+             << "unknown calibration method '" << options.calibration.method
+             << "' (expected minmax, percentile, entropy or mse)";
     // Probes on quantized ops' inputs (static ranges) and, with data, on
     // their outputs (the quality report).
     if (isStatic || haveData) {

@@ -1,5 +1,6 @@
 //===- Report.cpp - Measuring what quantization cost ----------------------===//
 
+#include "InstrumentedModel.h"
 #include "qopt/Calibration/Calibrate.h"
 #include "qopt/Driver/Driver.h"
 #include "qopt/Driver/Report.h"
@@ -17,46 +18,6 @@ using namespace mlir;
 
 namespace qopt {
 namespace {
-
-/// A model compiled with its observers as outputs, in a temporary folder.
-struct InstrumentedModel {
-  llvm::SmallString<128> dir;
-  qrt_model *model = nullptr;
-  std::optional<calib::OutputBuffers> outs;
-
-  ~InstrumentedModel() {
-    if (model)
-      qrt_free(model);
-    if (!dir.empty())
-      llvm::sys::fs::remove_directories(dir);
-  }
-
-  LogicalResult build(ModuleOp module, const x86::X86CompileOptions &x86,
-                      StringRef name) {
-    Location loc = UnknownLoc::get(module.getContext());
-    PassManager pm(module.getContext());
-    pm.addPass(createExposeObserversPass());
-    if (failed(pm.run(module)))
-      return failure();
-    if (llvm::sys::fs::createUniqueDirectory("qopt-report", dir))
-      return emitError(loc) << "cannot create a temporary folder";
-    x86::X86CompileOptions options = x86;
-    options.name = name.str();
-    options.quantization.reset();
-    options.extraFiles.clear();
-    options.embedWeights = false;
-    options.keepIntermediates = false;
-    std::string artifact = (dir + "/model").str();
-    if (failed(x86::compileToArtifact(module, options, artifact)))
-      return failure();
-    char err[512];
-    model = qrt_load(artifact.c_str(), err, sizeof err);
-    if (!model)
-      return emitError(loc) << "cannot load the " << name << " model: " << err;
-    outs.emplace(model);
-    return success();
-  }
-};
 
 struct Comparison {
   quant::ErrorAccumulator error;

@@ -1,0 +1,43 @@
+//===- InstrumentedModel.h - A model compiled with its probes ---*- C++ -*-===//
+//
+// Calibration and the quality report both compile a graph with its
+// qopt.observe probes as extra outputs for the host and run it through qrt.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_LIB_DRIVER_INSTRUMENTEDMODEL_H
+#define QOPT_LIB_DRIVER_INSTRUMENTEDMODEL_H
+
+#include "qopt/Calibration/Calibrate.h"
+#include "qopt/Target/X86/X86Target.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/SmallString.h"
+
+#include <optional>
+
+namespace qopt {
+
+/// A loaded artifact of `module` with every probe exposed, in a temporary
+/// folder removed on destruction.
+struct InstrumentedModel {
+  llvm::SmallString<128> dir;
+  qrt_model *model = nullptr;
+  std::optional<calib::OutputBuffers> outs;
+
+  InstrumentedModel() = default;
+  InstrumentedModel(const InstrumentedModel &) = delete;
+  InstrumentedModel &operator=(const InstrumentedModel &) = delete;
+  ~InstrumentedModel();
+
+  /// Exposes the probes of `module` (modified in place: pass a clone),
+  /// compiles it for the host with `x86` and loads it. `name` names it in
+  /// errors and the artifact.
+  mlir::LogicalResult build(mlir::ModuleOp module,
+                            const x86::X86CompileOptions &x86,
+                            llvm::StringRef name);
+};
+
+} // namespace qopt
+
+#endif // QOPT_LIB_DRIVER_INSTRUMENTEDMODEL_H
