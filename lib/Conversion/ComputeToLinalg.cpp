@@ -33,8 +33,6 @@ struct LowerMatMul : OpConversionPattern<MatMulOp> {
     Location loc = op.getLoc();
     MLIRContext *ctx = rewriter.getContext();
     SchemeAttr scheme = op.getScheme();
-    if (scheme.getKind() == QuantKind::FP8E4M3)
-      return op.emitOpError("fp8_e4m3 weights have no lowering yet");
     auto resultType = op.getResult().getType();
     int64_t n = op.getN(), k = op.getK();
     Value a = collapseRows(rewriter, loc, adaptor.getInput());

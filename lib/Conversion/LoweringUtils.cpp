@@ -197,6 +197,35 @@ AffineMap groupParamMap(MLIRContext *ctx, unsigned numDims, AffineExpr rowExpr,
   return AffineMap::get(numDims, 0, {row, group}, ctx);
 }
 
+Value decodeFP8E4M3(OpBuilder &b, Location loc, Value byte) {
+  Value x = arith::ExtUIOp::create(b, loc, b.getI32Type(), byte);
+  Value sign = arith::ShRUIOp::create(b, loc, x, constI32(b, loc, 7));
+  Value exp = arith::AndIOp::create(
+      b, loc, arith::ShRUIOp::create(b, loc, x, constI32(b, loc, 3)),
+      constI32(b, loc, 15));
+  Value mant = arith::AndIOp::create(b, loc, x, constI32(b, loc, 7));
+  // Normal: the f32 with exponent exp - 7 + 127 and the 3 mantissa bits on
+  // top of its 23.
+  Value normalBits = arith::OrIOp::create(
+      b, loc,
+      arith::ShLIOp::create(
+          b, loc, arith::AddIOp::create(b, loc, exp, constI32(b, loc, 120)),
+          constI32(b, loc, 23)),
+      arith::ShLIOp::create(b, loc, mant, constI32(b, loc, 20)));
+  Value normal = arith::BitcastOp::create(b, loc, b.getF32Type(), normalBits);
+  // Subnormal: mant * 2^-9.
+  Value sub = arith::MulFOp::create(
+      b, loc, arith::SIToFPOp::create(b, loc, b.getF32Type(), mant),
+      constF32(b, loc, 0.001953125f));
+  Value isSub = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, exp,
+                                      constI32(b, loc, 0));
+  Value mag = arith::SelectOp::create(b, loc, isSub, sub, normal);
+  Value neg = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, sign,
+                                    constI32(b, loc, 0));
+  return arith::SelectOp::create(b, loc, neg,
+                                 arith::NegFOp::create(b, loc, mag), mag);
+}
+
 /// Dequantizes packed weights [N, packed] into a float [K, N] tensor (the
 /// layout linalg.matmul reads). One generic over (k, n) reading the packed
 /// bytes in place.
@@ -253,6 +282,9 @@ Value emitWeightDequantization(OpBuilder &b, Location loc, MatMulOp op) {
           result = arith::ExtFOp::create(nb, nl, nb.getF32Type(), args[i++]);
           if (scales)
             result = arith::MulFOp::create(nb, nl, result, args[i++]);
+        } else if (scheme.getKind() == QuantKind::FP8E4M3) {
+          result = decodeFP8E4M3(nb, nl, args[i++]);
+          result = arith::MulFOp::create(nb, nl, result, args[i++]);
         } else {
           Value byte0 = args[i++];
           Value byte1 = straddles ? args[i++] : Value();

@@ -64,6 +64,9 @@ mlir::Value dequantizeCode(mlir::OpBuilder &b, mlir::Location loc,
                            mlir::Value scale, SchemeAttr scheme,
                            mlir::Value nf4Levels);
 mlir::Value nf4LevelsConstant(mlir::OpBuilder &b, mlir::Location loc);
+/// The f32 value of an FP8 E4M3 (FN) byte.
+mlir::Value decodeFP8E4M3(mlir::OpBuilder &b, mlir::Location loc,
+                          mlir::Value byte);
 /// Map of packed parameters [rows|1, groups|1] addressed by row `rowExpr`
 /// and value `kExpr`.
 mlir::AffineMap groupParamMap(mlir::MLIRContext *ctx, unsigned numDims,

@@ -99,8 +99,11 @@ void QualityReport::print(raw_ostream &os) const {
     std::vector<const LayerQuality *> order;
     for (const LayerQuality &l : layers)
       order.push_back(&l);
-    std::stable_sort(order.begin(), order.end(), [](auto *a, auto *b) {
-      return a->sqnrDb.value_or(1e9) < b->sqnrDb.value_or(1e9);
+    // Ties keep the model's order (no stable_sort: its temporary buffer is
+    // deprecated in this libstdc++).
+    std::sort(order.begin(), order.end(), [](auto *a, auto *b) {
+      double sa = a->sqnrDb.value_or(1e9), sb = b->sqnrDb.value_or(1e9);
+      return sa != sb ? sa < sb : a < b;
     });
     for (const LayerQuality *l : order) {
       StringRef scheme = l->layer.scheme;

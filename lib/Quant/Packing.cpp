@@ -2,6 +2,7 @@
 
 #include "qopt/Quant/Quant.h"
 
+#include <cmath>
 #include <cstring>
 
 namespace qopt::quant {
@@ -91,6 +92,41 @@ float halfToFloat(uint16_t h) {
   float f;
   std::memcpy(&f, &x, 4);
   return f;
+}
+
+float fp8E4M3ToFloat(uint8_t b) {
+  uint32_t sign = b >> 7, exp = (b >> 3) & 15, mant = b & 7;
+  float v;
+  if (exp == 0) {
+    v = float(mant) * 0.001953125f; // mant * 2^-9
+  } else {
+    uint32_t bits = ((exp + 120) << 23) | (mant << 20);
+    std::memcpy(&v, &bits, 4);
+  }
+  return sign ? -v : v;
+}
+
+uint8_t floatToFP8E4M3(float f) {
+  uint8_t sign = std::signbit(f) ? 0x80 : 0;
+  float a = std::fabs(f);
+  if (!(a < 448.f)) // saturate (and NaN) to the largest finite value
+    return sign | 0x7e;
+  if (a < 0.015625f) { // below 2^-6: subnormal steps of 2^-9
+    int m = int(std::nearbyint(a * 512.f));
+    return sign | uint8_t(m); // m == 8 is the smallest normal, 0x08
+  }
+  int e;
+  float frac = std::frexp(a, &e); // a = frac * 2^e, frac in [0.5, 1)
+  // a = (1 + m/8) * 2^(e-1): m = (2 frac - 1) * 8, rounded to nearest even.
+  int m = int(std::nearbyint((2.f * frac - 1.f) * 8.f));
+  int exp = e - 1 + 7;
+  if (m == 8) {
+    m = 0;
+    ++exp;
+  }
+  if (exp > 15 || (exp == 15 && m > 6))
+    return sign | 0x7e;
+  return sign | uint8_t(exp << 3) | uint8_t(m);
 }
 
 } // namespace qopt::quant

@@ -56,6 +56,8 @@ float QuantizedMatrix::value(int64_t row, int64_t i) const {
   int32_t c = code(row, i);
   if (scheme.kind == WeightKind::NF4)
     return kNF4Levels[c] * scales[g];
+  if (scheme.kind == WeightKind::FP8E4M3)
+    return fp8E4M3ToFloat(uint8_t(c)) * scales[g];
   int32_t z = scheme.symmetric ? 0 : int32_t(zeroPoints[g]);
   return float(c - z) * scales[g];
 }
@@ -120,6 +122,8 @@ QuantizedMatrix quantizeRTN(const float *w, int64_t rows, int64_t k,
       int32_t zero = 0;
       if (scheme.kind == WeightKind::NF4) {
         scale = amax > 0 ? amax : 1.f;
+      } else if (scheme.kind == WeightKind::FP8E4M3) {
+        scale = amax > 0 ? amax / 448.f : 1.f;
       } else if (scheme.symmetric) {
         if (scheme.bits == 8)
           scale = amax > 0 ? amax / 127.f : 1.f;
@@ -139,6 +143,8 @@ QuantizedMatrix quantizeRTN(const float *w, int64_t rows, int64_t k,
         }
         if (scheme.kind == WeightKind::NF4)
           codes[i] = nearestNF4(row[i] / scale);
+        else if (scheme.kind == WeightKind::FP8E4M3)
+          codes[i] = floatToFP8E4M3(row[i] / scale);
         else
           codes[i] =
               roundClamp(row[i] / scale, zero, scheme.qmin(), scheme.qmax());

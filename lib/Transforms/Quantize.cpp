@@ -48,6 +48,9 @@ std::optional<PrecisionSpec> parsePrecision(StringRef text,
   if (head == "f16" || head == "w16a16") {
     w.kind = quant::WeightKind::F16;
     w.bits = 16;
+  } else if (head == "fp8") {
+    w.kind = quant::WeightKind::FP8E4M3;
+    w.bits = 8;
   } else if (head == "nf4") {
     w.kind = quant::WeightKind::NF4;
     w.bits = 4;
@@ -67,7 +70,7 @@ std::optional<PrecisionSpec> parsePrecision(StringRef text,
   } else {
     error = "unknown precision '" + text.str() +
             "' (expected w8a16, w4a16-g32, w3a16-g64, w2a16-g32, nf4-g64, "
-            "f16, w8a8 or w8a8-static)";
+            "fp8, f16, w8a8 or w8a8-static)";
     return std::nullopt;
   }
   for (; next < parts.size(); ++next) {
@@ -75,6 +78,7 @@ std::optional<PrecisionSpec> parsePrecision(StringRef text,
     int64_t g;
     if (p.consume_front("g") && !p.getAsInteger(10, g) && g > 0 &&
         w.kind != quant::WeightKind::F16 &&
+        w.kind != quant::WeightKind::FP8E4M3 &&
         spec.activations == ActivationMode::Float) {
       w.groupSize = g;
     } else if (parts[next] == "asym" && w.kind == quant::WeightKind::Int &&
@@ -94,6 +98,9 @@ SchemeAttr toSchemeAttr(MLIRContext *ctx, const quant::WeightScheme &s) {
   case quant::WeightKind::F16:
     return SchemeAttr::get(ctx, QuantKind::Float, 16, false,
                            Granularity::PerTensor, 0, true);
+  case quant::WeightKind::FP8E4M3:
+    return SchemeAttr::get(ctx, QuantKind::FP8E4M3, 8, false,
+                           Granularity::PerChannel, 0, true);
   case quant::WeightKind::NF4:
     return SchemeAttr::get(ctx, QuantKind::NF4, 4, false,
                            s.groupSize ? Granularity::Group
@@ -373,7 +380,9 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
       if (failed(rewrite(*m, *w, *spec, scheme, precisionAttr)))
         failedAny = true;
     }
-    if (quantizeEmbeddings && spec->weights.kind != quant::WeightKind::F16) {
+    bool packedIntegers = spec->weights.kind == quant::WeightKind::Int ||
+                          spec->weights.kind == quant::WeightKind::NF4;
+    if (quantizeEmbeddings && packedIntegers) {
       SmallVector<tosa::GatherOp> gathers;
       module.walk([&](tosa::GatherOp op) { gathers.push_back(op); });
       for (tosa::GatherOp op : gathers)

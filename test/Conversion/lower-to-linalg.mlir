@@ -54,6 +54,24 @@ func.func @w4a16_float_zero_points(%a: tensor<8x64xf32>, %w: tensor<16x32xi8>, %
 
 // -----
 
+// FP8 E4M3 bytes are decoded with integer ops: normal values get the f32
+// exponent exp + 120, subnormals are mant * 2^-9.
+// CHECK-LABEL: func @fp8
+// CHECK: linalg.generic
+// CHECK:   arith.constant 120 : i32
+// CHECK:   arith.bitcast %{{.*}} : i32 to f32
+// CHECK:   arith.constant 0.001953125 : f32
+// CHECK:   arith.select
+// CHECK:   arith.negf
+// CHECK: linalg.matmul
+func.func @fp8(%a: tensor<8x64xf32>, %w: tensor<16x64xi8>, %s: tensor<16x1xf32>) -> tensor<8x16xf32> {
+  %0 = qopt.matmul %a, %w scales(%s) {k = 64 : i64, scheme = #qopt.scheme<fp8_e4m3, per_channel, sym>}
+       : (tensor<8x64xf32>, tensor<16x64xi8>, tensor<16x1xf32>) -> tensor<8x16xf32>
+  return %0 : tensor<8x16xf32>
+}
+
+// -----
+
 // NF4 codes index the level table.
 // CHECK-LABEL: func @nf4
 // CHECK: %[[LEVELS:.*]] = arith.constant dense<[-1.000000e+00, {{.*}}, 1.000000e+00]> : tensor<16xf32>

@@ -95,6 +95,8 @@ std::string shape(std::initializer_list<int64_t> dims, const char *elem) {
 std::string schemeText(const WeightScheme &s) {
   if (s.kind == WeightKind::F16)
     return "#qopt.scheme<f16, per_tensor>";
+  if (s.kind == WeightKind::FP8E4M3)
+    return "#qopt.scheme<fp8_e4m3, per_channel, sym>";
   std::string kind = s.kind == WeightKind::NF4 ? "nf4"
                      : s.symmetric ? "int" + std::to_string(s.bits)
                                    : "uint" + std::to_string(s.bits);
@@ -208,11 +210,13 @@ INSTANTIATE_TEST_SUITE_P(
                       WeightOnlyCase{WeightKind::Int, 2, 32, true},
                       WeightOnlyCase{WeightKind::Int, 2, 64, false},
                       WeightOnlyCase{WeightKind::NF4, 4, 32, true},
-                      WeightOnlyCase{WeightKind::F16, 16, 0, true}),
+                      WeightOnlyCase{WeightKind::F16, 16, 0, true},
+                      WeightOnlyCase{WeightKind::FP8E4M3, 8, 0, true}),
     [](const ::testing::TestParamInfo<WeightOnlyCase> &info) {
       const WeightOnlyCase &c = info.param;
-      std::string kind = c.kind == WeightKind::NF4   ? "nf4"
-                         : c.kind == WeightKind::F16 ? "f16"
+      std::string kind = c.kind == WeightKind::NF4       ? "nf4"
+                         : c.kind == WeightKind::F16     ? "f16"
+                         : c.kind == WeightKind::FP8E4M3 ? "fp8"
                                                      : "int" + std::to_string(c.bits);
       return kind + "_g" + std::to_string(c.group) +
              (c.symmetric ? "_sym" : "_asym");

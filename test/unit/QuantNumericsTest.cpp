@@ -163,3 +163,36 @@ TEST(QuantMetrics, SqnrAndCosine) {
   float opposite[4] = {-1, -2, -3, -4};
   EXPECT_NEAR(cosineSimilarity(ref, opposite, 4), -1.0, 1e-12);
 }
+
+TEST(QuantFP8, EveryFiniteCodeRoundTrips) {
+  for (int c = 0; c < 256; ++c) {
+    if ((c & 0x7f) == 0x7f) // NaN encodings
+      continue;
+    float v = fp8E4M3ToFloat(uint8_t(c));
+    EXPECT_EQ(floatToFP8E4M3(v), c == 0x80 ? 0x80 : c) << "code " << c;
+  }
+  EXPECT_EQ(fp8E4M3ToFloat(0x7e), 448.f);
+  EXPECT_EQ(fp8E4M3ToFloat(0x01), std::ldexp(1.f, -9));
+  EXPECT_EQ(fp8E4M3ToFloat(0x08), std::ldexp(1.f, -6));
+  EXPECT_EQ(floatToFP8E4M3(1000.f), 0x7e) << "saturates";
+  EXPECT_EQ(floatToFP8E4M3(-1000.f), 0xfe);
+  // 1 + 1/16 is halfway between 1 and 1.125: ties to even (1).
+  EXPECT_EQ(fp8E4M3ToFloat(floatToFP8E4M3(1.0625f)), 1.f);
+  EXPECT_EQ(fp8E4M3ToFloat(floatToFP8E4M3(1.1875f)), 1.25f);
+}
+
+TEST(QuantFP8, RoundsToTheNearestCode) {
+  unsigned seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-460.f, 460.f);
+  for (int i = 0; i < 20000; ++i) {
+    float x = dist(rng) * (i % 3 == 0 ? 0.001f : 1.f);
+    float got = fp8E4M3ToFloat(floatToFP8E4M3(x));
+    float best = 1e30f;
+    for (int c = 0; c < 256; ++c)
+      if ((c & 0x7f) != 0x7f)
+        best = std::min(best, std::fabs(fp8E4M3ToFloat(uint8_t(c)) - x));
+    ASSERT_EQ(std::fabs(got - x), best) << "x = " << x;
+  }
+}

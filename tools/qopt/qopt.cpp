@@ -80,7 +80,7 @@ static cl::opt<bool>
 static cl::opt<std::string> precision(
     "precision",
     cl::desc("Quantize matmul weights (and activations): w8a16, w4a16-g32, "
-             "w3a16-g64, w2a16-g32 (-asym for zero points), nf4-g64, f16, "
+             "w3a16-g64, w2a16-g32 (-asym for zero points), nf4-g64, fp8, f16, "
              "w8a8 (dynamic activations), w8a8-static (needs --calib)"),
     cl::value_desc("name"), cl::cat(qoptCategory));
 static cl::opt<std::string>

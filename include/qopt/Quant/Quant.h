@@ -15,7 +15,7 @@
 
 namespace qopt::quant {
 
-enum class WeightKind { Int, NF4, F16 };
+enum class WeightKind { Int, NF4, F16, FP8E4M3 };
 
 /// How a [rows, k] weight matrix is quantized. Groups run along k; a group
 /// size of 0 means one group per row (per-channel).
@@ -69,6 +69,7 @@ struct QuantizedMatrix {
 ///  - int, asymmetric: range [min(w, 0), max(w, 0)] over 2^bits - 1 steps,
 ///    zero point round(-min / scale).
 ///  - nf4: scale = max|w| of the group, code = nearest NF4 level.
+///  - fp8 (e4m3): scale = max|w| / 448 per group, code = the e4m3 byte.
 ///  - f16: round to nearest half.
 QuantizedMatrix quantizeRTN(const float *w, int64_t rows, int64_t k,
                             const WeightScheme &scheme);
@@ -86,6 +87,11 @@ extern const float kNF4Levels[16];
 
 uint16_t floatToHalf(float f);
 float halfToFloat(uint16_t h);
+
+/// FP8 E4M3 (the "FN" variant: no infinities, max 448): round to nearest
+/// even, saturating at +-448; and back.
+uint8_t floatToFP8E4M3(float f);
+float fp8E4M3ToFloat(uint8_t b);
 
 /// Signal-to-quantization-noise ratio of `got` against `ref`, in dB
 /// (capped at 200 dB for identical tensors).

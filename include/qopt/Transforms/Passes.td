@@ -248,7 +248,7 @@ def QuantizePass : Pass<"qopt-quantize", "mlir::ModuleOp"> {
     matrix with a `qopt.matmul` over packed weights quantized by
     round-to-nearest under `precision` (see `qopt --precision`):
 
-    - weight-only schemes (`w8a16`, `w4a16-g32`, `nf4-g64`, `f16`, ...)
+    - weight-only schemes (`w8a16`, `w4a16-g32`, `nf4-g64`, `fp8`, `f16`, ...)
       keep float activations;
     - `w8a8` quantizes activations per token at run time
       (`qopt.dynamic_quantize`);

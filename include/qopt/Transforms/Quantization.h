@@ -37,7 +37,8 @@ struct PrecisionSpec {
 /// Parses a precision name. Accepted forms:
 ///   w8a16 | w4a16 | w3a16 | w2a16 [-g32|-g64|-g128|-gN] [-asym]
 ///   nf4 [-gN] (default group 64) | f16 | w8a8 (dynamic per-token
-///   activations) | w8a8-static (calibrated per-tensor activations).
+///   activations) | w8a8-static (calibrated per-tensor activations) |
+///   fp8 (e4m3 weights, per-channel scales).
 /// Without -gN, weight-only schemes are per-channel.
 std::optional<PrecisionSpec> parsePrecision(llvm::StringRef text,
                                             std::string &error);
