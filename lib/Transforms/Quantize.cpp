@@ -232,22 +232,11 @@ static std::optional<std::vector<float>> constantWeights(Value v, int64_t k,
   if (!attr || !type || !type.getElementType().isF32() ||
       type.getNumElements() != k * n)
     return std::nullopt;
-  std::vector<float> out(k * n);
-  if (auto dense = dyn_cast<DenseElementsAttr>(attr)) {
-    if (dense.isSplat()) {
-      std::fill(out.begin(), out.end(), dense.getSplatValue<float>());
-    } else {
-      auto values = dense.getValues<float>();
-      std::copy(values.begin(), values.end(), out.begin());
-    }
-  } else if (auto res = dyn_cast<DenseResourceElementsAttr>(attr)) {
-    AsmResourceBlob *blob = res.getRawHandle().getBlob();
-    if (!blob || blob->getData().size() != out.size() * 4)
-      return std::nullopt;
-    std::memcpy(out.data(), blob->getData().data(), out.size() * 4);
-  } else {
+  FailureOr<std::vector<char>> bytes = constantBytes(attr, type);
+  if (failed(bytes))
     return std::nullopt;
-  }
+  std::vector<float> out(k * n);
+  std::memcpy(out.data(), bytes->data(), out.size() * 4);
   // Replay the chain from the constant outwards.
   for (Operation *op : llvm::reverse(chain))
     if (auto t = dyn_cast<tosa::TransposeOp>(op))

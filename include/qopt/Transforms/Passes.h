@@ -39,6 +39,12 @@ mlir::LogicalResult externalizeWeights(mlir::ModuleOp module,
                                        std::vector<char> &blob,
                                        std::vector<WeightEntry> &entries);
 
+/// The raw little-endian bytes of a dense or dense_resource constant of
+/// `type` (splats expanded), or failure for sub-byte elements and other
+/// attributes.
+mlir::FailureOr<std::vector<char>> constantBytes(mlir::Attribute value,
+                                                 mlir::ShapedType type);
+
 /// Adds the memref.copy → linalg.copy patterns.
 void populateLowerMemRefCopyPatterns(mlir::RewritePatternSet &patterns);
 
