@@ -9,7 +9,7 @@ APT_PACKAGES=(
   clang-22 lld-22 llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
   libonnx-dev libprotobuf-dev protobuf-compiler libonnx-testdata
   googletest libgtest-dev
-  libdnnl-dev
+  libdnnl-dev libeigen3-dev
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -35,6 +35,17 @@ def QOpt_Dialect : Dialect {
     byte. Rows are padded to a whole number of groups and bytes.
   }];
   let useDefaultAttributePrinterParser = 1;
+  let hasOperationAttrVerify = 1;
+  let extraClassDeclaration = [{
+    /// Discardable attribute on a matmul: the outlier channels of its input
+    /// (an OutliersAttr), written by qopt-detect-outliers.
+    static constexpr llvm::StringLiteral kOutliersAttrName = "qopt.outliers";
+    /// Discardable attribute on an integer tosa.matmul of two quantized
+    /// activations (attention scores, written by qopt-quantize): its
+    /// PrecisionAttr, whose `activations` scheme describes the left operand
+    /// and `weights` the right one.
+    static constexpr llvm::StringLiteral kPrecisionAttrName = "qopt.precision";
+  }];
 }
 
 def QOpt_QuantKind : I32EnumAttr<"QuantKind", "how stored codes map to values", [
@@ -116,20 +127,53 @@ def QOpt_PrecisionAttr : AttrDef<QOpt_Dialect, "Precision"> {
     and, when activations are quantized too, their scheme and whether their
     scales are calibrated ahead of time (`static`) or computed at run time
     (`dynamic`). Absent activations mean float activations (weight-only).
+    `algorithm` names how the weights were chosen (`rtn`, `gptq`, `awq`);
+    absent means round-to-nearest.
 
     ```mlir
     #qopt.precision<w4a16, weights = #qopt.scheme<int4, group 32, sym>>
     #qopt.precision<w8a8, weights = #qopt.scheme<int8, per_channel, sym>,
                     activations = #qopt.scheme<int8, per_token, sym>, dynamic>
+    #qopt.precision<w3a16-g32, weights = #qopt.scheme<int3, group 32, sym>, algorithm = gptq>
     ```
   }];
   let parameters = (ins
     StringRefParameter<"short name such as w4a16-g32">:$name,
     "SchemeAttr":$weights,
     OptionalParameter<"SchemeAttr">:$activations,
-    DefaultValuedParameter<"bool", "false">:$dynamic
+    DefaultValuedParameter<"bool", "false">:$dynamic,
+    StringRefParameter<"weight algorithm (rtn, gptq, awq)", "\"\"">:$algorithm
   );
   let hasCustomAssemblyFormat = 1;
+}
+
+def QOpt_OutliersAttr : AttrDef<QOpt_Dialect, "Outliers"> {
+  let mnemonic = "outliers";
+  let summary = "Outlier channels of a matmul's input activation";
+  let description = [{
+    What `qopt-detect-outliers` found in the calibration statistics of a
+    matmul's input: the input channels whose abs-max exceeds both
+    `threshold` and `ratio` times the median channel abs-max (LLM.int8's
+    magnitude criterion and SmoothQuant's relative one), the channel
+    abs-max median, the largest channel abs-max over that median
+    (`max_ratio`), and the share of a per-tensor int8 range that only the
+    outliers use (`range_fraction` = 1 - max over ordinary channels / max over
+    all channels). Attached to the matmul as `qopt.outliers`.
+
+    ```mlir
+    %y = tosa.matmul %x, %w, %za, %zb {qopt.outliers = #qopt.outliers<channels = array<i64: 3, 17>,
+           threshold = 6.0, ratio = 8.0, median = 0.5, max_ratio = 40.0, range_fraction = 0.9>} : ...
+    ```
+  }];
+  let parameters = (ins
+    "::mlir::DenseI64ArrayAttr":$channels,
+    APFloatParameter<"">:$threshold,
+    APFloatParameter<"">:$ratio,
+    APFloatParameter<"">:$median,
+    APFloatParameter<"">:$max_ratio,
+    APFloatParameter<"">:$range_fraction
+  );
+  let assemblyFormat = "`<` struct(params) `>`";
 }
 
 class QOpt_Op<string mnemonic, list<Trait> traits = []>

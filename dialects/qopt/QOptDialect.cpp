@@ -9,6 +9,18 @@
 #include "mlir/IR/PatternMatch.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+/// Real-valued attribute parameters (#qopt.outliers) parse as plain
+/// numbers; MLIR only provides field parsers for integers and attributes.
+template <>
+struct mlir::FieldParser<llvm::APFloat> {
+  static FailureOr<llvm::APFloat> parse(AsmParser &parser) {
+    double value;
+    if (parser.parseFloat(value))
+      return failure();
+    return llvm::APFloat(value);
+  }
+};
+
 using namespace mlir;
 using namespace qopt;
 
@@ -30,6 +42,25 @@ void QOptDialect::initialize() {
 #define GET_OP_LIST
 #include "QOptOps.cpp.inc"
       >();
+}
+
+LogicalResult QOptDialect::verifyOperationAttribute(Operation *op,
+                                                    NamedAttribute attr) {
+  if (attr.getName() == kOutliersAttrName) {
+    auto outliers = dyn_cast<OutliersAttr>(attr.getValue());
+    if (!outliers)
+      return op->emitError() << kOutliersAttrName
+                             << " must be a #qopt.outliers attribute";
+    double fraction = outliers.getRangeFraction().convertToDouble();
+    if (!(fraction >= 0 && fraction <= 1))
+      return op->emitError() << kOutliersAttrName
+                             << ": range_fraction must be in [0, 1]";
+  }
+  if (attr.getName() == kPrecisionAttrName &&
+      !isa<PrecisionAttr>(attr.getValue()))
+    return op->emitError() << kPrecisionAttrName
+                           << " must be a #qopt.precision attribute";
+  return success();
 }
 
 //===----------------------------------------------------------------------===//
@@ -169,6 +200,7 @@ int64_t SchemeAttr::getQMax() const {
 Attribute PrecisionAttr::parse(AsmParser &parser, Type) {
   std::string name;
   SchemeAttr weights, activations;
+  std::string algorithm;
   bool dynamic = false;
   if (parser.parseLess() || parser.parseKeywordOrString(&name) ||
       parser.parseComma() || parser.parseKeyword("weights") ||
@@ -179,6 +211,11 @@ Attribute PrecisionAttr::parse(AsmParser &parser, Type) {
       dynamic = true;
       continue;
     }
+    if (succeeded(parser.parseOptionalKeyword("algorithm"))) {
+      if (parser.parseEqual() || parser.parseKeywordOrString(&algorithm))
+        return {};
+      continue;
+    }
     if (parser.parseKeyword("activations") || parser.parseEqual() ||
         parser.parseAttribute(activations))
       return {};
@@ -186,7 +223,7 @@ Attribute PrecisionAttr::parse(AsmParser &parser, Type) {
   if (parser.parseGreater())
     return {};
   return PrecisionAttr::get(parser.getContext(), name, weights, activations,
-                            dynamic);
+                            dynamic, algorithm);
 }
 
 void PrecisionAttr::print(AsmPrinter &p) const {
@@ -197,6 +234,10 @@ void PrecisionAttr::print(AsmPrinter &p) const {
     p << ", activations = " << getActivations();
   if (getDynamic())
     p << ", dynamic";
+  if (!getAlgorithm().empty()) {
+    p << ", algorithm = ";
+    p.printKeywordOrString(getAlgorithm());
+  }
   p << ">";
 }
 
@@ -304,6 +345,21 @@ LogicalResult verifyPackedStorage(Operation *op, SchemeAttr scheme,
   return success();
 }
 
+/// Checks a list of input channels (`name`) out of `channels`: ascending,
+/// each once, in range. Lowerings rely on the order (masks, fma chains).
+LogicalResult verifyChannelList(Operation *op, StringRef name,
+                                ArrayRef<int64_t> list, int64_t channels) {
+  for (size_t i = 0; i < list.size(); ++i) {
+    if (list[i] < 0 || list[i] >= channels)
+      return op->emitOpError()
+             << name << " holds channel " << list[i] << ", outside [0, "
+             << channels << ")";
+    if (i && list[i] <= list[i - 1])
+      return op->emitOpError() << name << " must be strictly ascending";
+  }
+  return success();
+}
+
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -318,6 +374,36 @@ LogicalResult ObserveOp::verify() {
     if (!(v >= 0) || std::isinf(v))
       return emitOpError("absmax must be finite and non-negative, got ") << v;
   }
+  auto type = cast<RankedTensorType>(getInput().getType());
+  int64_t channels = type.getRank() ? type.getDimSize(type.getRank() - 1) : 1;
+  if (auto m = getChannelAbsmaxAttr()) {
+    auto mt = cast<ShapedType>(m.getType());
+    if (!mt.getElementType().isF32() || mt.getRank() != 1 ||
+        mt.getDimSize(0) != channels)
+      return emitOpError("channel_absmax must be a [")
+             << channels << "] f32 tensor, got " << mt;
+  }
+  if (auto r = getSampleRowsAttr()) {
+    auto rt = cast<ShapedType>(r.getType());
+    if (!rt.getElementType().isF32() || rt.getRank() != 2 ||
+        rt.getDimSize(1) != channels)
+      return emitOpError("sample_rows must be an [R, ")
+             << channels << "] f32 tensor, got " << rt;
+  }
+  if (auto gram = getGramAttr()) {
+    auto gt = cast<ShapedType>(gram.getType());
+    if (!gt.getElementType().isF64() || gt.getRank() != 2 ||
+        gt.getDimSize(0) != channels || gt.getDimSize(1) != channels)
+      return emitOpError("gram must be a [")
+             << channels << ", " << channels << "] f64 tensor, got " << gt;
+  }
+  if (auto mean = getChannelMeanAbsAttr()) {
+    auto mt = cast<ShapedType>(mean.getType());
+    if (!mt.getElementType().isF32() || mt.getRank() != 1 ||
+        mt.getDimSize(0) != channels)
+      return emitOpError("channel_mean_abs must be a [")
+             << channels << "] f32 tensor, got " << mt;
+  }
   return success();
 }
 
@@ -328,6 +414,14 @@ LogicalResult ObserveOp::canonicalize(ObserveOp op, PatternRewriter &rewriter) {
     return failure();
   if (op.getAbsmax() && !inner.getAbsmax())
     inner.setAbsmaxAttr(op.getAbsmaxAttr());
+  if (op.getGramAttr() && !inner.getGramAttr())
+    inner.setGramAttr(op.getGramAttr());
+  if (op.getChannelMeanAbsAttr() && !inner.getChannelMeanAbsAttr())
+    inner.setChannelMeanAbsAttr(op.getChannelMeanAbsAttr());
+  if (op.getChannelAbsmaxAttr() && !inner.getChannelAbsmaxAttr())
+    inner.setChannelAbsmaxAttr(op.getChannelAbsmaxAttr());
+  if (op.getSampleRowsAttr() && !inner.getSampleRowsAttr())
+    inner.setSampleRowsAttr(op.getSampleRowsAttr());
   rewriter.replaceOp(op, inner.getResult());
   return success();
 }
@@ -349,6 +443,13 @@ LogicalResult QuantizeOp::verify() {
           out.getElementType())
     return emitOpError("zero point element type must be the result's ")
            << out.getElementType();
+  if (auto excluded = getExcludeChannelsAttr()) {
+    if (in.getRank() < 1)
+      return emitOpError("exclude_channels needs rank >= 1");
+    if (failed(verifyChannelList(*this, "exclude_channels", excluded,
+                                 in.getShape().back())))
+      return failure();
+  }
   return verifyAxisParams(*this, in, getScale(), getZeroPoint(), getAxis());
 }
 
@@ -405,12 +506,50 @@ LogicalResult DynamicQuantizeOp::verify() {
       getZeroPoint().getType().getShape() != ArrayRef<int64_t>(paramShape))
     return emitOpError("scale and zero point must have shape [")
            << llvm::make_range(paramShape.begin(), paramShape.end()) << "]";
+  if (auto excluded = getExcludeChannelsAttr()) {
+    if (getGranularity() != Granularity::PerToken)
+      return emitOpError("exclude_channels needs per_token quantization");
+    return verifyChannelList(*this, "exclude_channels", excluded,
+                             in.getShape().back());
+  }
   return success();
 }
 
 //===----------------------------------------------------------------------===//
 // MatMulOp
 //===----------------------------------------------------------------------===//
+
+/// The outlier product's operands: all or none, an integer product with an
+/// f32 result beneath it, the float activation in the input's shape and
+/// one [N] row of float weights per listed channel.
+static LogicalResult verifyOutlierProduct(MatMulOp op) {
+  Value x = op.getOutlierInput(), w = op.getOutlierWeights();
+  DenseI64ArrayAttr channels = op.getOutlierChannelsAttr();
+  if (!x && !w && !channels)
+    return success();
+  if (!x || !w || !channels)
+    return op.emitOpError("outliers(input, weights) and outlier_channels "
+                          "come together");
+  if (!op.hasIntegerInput() || !op.getResult().getType().getElementType().isF32())
+    return op.emitOpError("an outlier product completes an integer input's "
+                          "f32 result");
+  auto in = op.getInput().getType();
+  auto xt = cast<RankedTensorType>(x.getType());
+  if (xt.getShape() != in.getShape())
+    return op.emitOpError("outlier input must have the input's shape [")
+           << llvm::make_range(in.getShape().begin(), in.getShape().end())
+           << "], got " << xt;
+  if (channels.empty())
+    return op.emitOpError("outlier_channels must not be empty");
+  if (failed(verifyChannelList(op, "outlier_channels", channels, op.getK())))
+    return failure();
+  auto wt = cast<RankedTensorType>(w.getType());
+  int64_t count = channels.size(), n = op.getN();
+  if (wt.getShape() != ArrayRef<int64_t>{count, n})
+    return op.emitOpError("outlier weights must be [")
+           << count << ", " << n << "] (channels x outputs), got " << wt;
+  return success();
+}
 
 LogicalResult MatMulOp::verify() {
   SchemeAttr scheme = getScheme();
@@ -431,6 +570,8 @@ LogicalResult MatMulOp::verify() {
     return emitOpError("result must have shape [")
            << llvm::make_range(outShape.begin(), outShape.end()) << "], got "
            << out;
+  if (failed(verifyOutlierProduct(*this)))
+    return failure();
   bool rawCodes = hasIntegerInput() && out.getElementType().isInteger(32);
   if (failed(verifyWeightParams(*this, scheme, n, k, getWeightScales(),
                                 getWeightZeroPoints(), "weights", rawCodes)))
@@ -452,13 +593,25 @@ LogicalResult MatMulOp::verify() {
       return emitOpError("a float input takes no input scale or zero point");
     return success();
   }
-  if (scheme.getKind() != QuantKind::Int || scheme.getBits() != 8 ||
-      scheme.getGranularity() == Granularity::Group)
+  bool grouped = scheme.getGranularity() == Granularity::Group;
+  if (scheme.getKind() != QuantKind::Int || (!grouped && scheme.getBits() != 8))
     return emitOpError("an integer input needs 8-bit per-channel or "
-                       "per-tensor integer weights, got ")
+                       "per-tensor integer weights, or group-wise integer "
+                       "weights, got ")
            << scheme;
   if (!in.getElementType().isInteger(8))
     return emitOpError("integer input must be i8, got ") << in;
+  if (grouped) {
+    // Each group's partial sum takes its own weight scale, so there is no
+    // single raw accumulator to return.
+    if (!out.getElementType().isF32())
+      return emitOpError("group-wise weights with an integer input give an "
+                         "f32 result, got ")
+             << out;
+    if (getInputZeroPoint() || getInputUnsigned())
+      return emitOpError("group-wise weights need signed input codes without "
+                         "an input zero point");
+  }
   if (out.getElementType().isInteger(32)) {
     if (getInputScale())
       return emitOpError("an i32 result is the raw accumulator: no input "

@@ -208,12 +208,24 @@ double AbsHistogram::mseThreshold() const {
 // TensorStats
 //===----------------------------------------------------------------------===//
 
+/// A fixed bijective mix of a row number (splitmix64's finalizer).
+static uint64_t splitMix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
 void TensorStats::add(const float *data, int64_t rows, int64_t channels) {
   size_t n = size_t(rows) * channels;
   if (n == 0)
     return;
-  if (channelAbsMax.size() != size_t(channels))
+  if (channelAbsMax.size() != size_t(channels)) {
     channelAbsMax.assign(channels, 0.f);
+    channelAbsSum.assign(channels, 0.0);
+    if (wantGram)
+      gram.assign(size_t(channels) * channels, 0.0);
+  }
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < channels; ++c) {
       float v = data[r * channels + c];
@@ -224,7 +236,43 @@ void TensorStats::add(const float *data, int64_t rows, int64_t channels) {
       min = std::min(min, v);
       max = std::max(max, v);
       channelAbsMax[c] = std::max(channelAbsMax[c], std::fabs(v));
+      channelAbsSum[c] += std::fabs(v);
     }
+  if (sampleCapacity > 0) {
+    uint64_t seen = count / channels; // rows before this batch
+    for (int64_t r = 0; r < rows; ++r, ++seen) {
+      const float *row = data + r * channels;
+      int64_t kept = numSampleRows();
+      if (kept < sampleCapacity) {
+        sampleRows.insert(sampleRows.end(), row, row + channels);
+        continue;
+      }
+      // Reservoir sampling: row `seen` replaces a kept one with probability
+      // capacity / (seen + 1).
+      uint64_t slot = splitMix64(seen) % (seen + 1);
+      if (slot < uint64_t(sampleCapacity))
+        std::copy(row, row + channels, sampleRows.begin() + slot * channels);
+    }
+  }
+  if (wantGram) {
+    // Upper triangle row by row, mirrored once per batch of rows.
+    std::vector<double> x(channels);
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t c = 0; c < channels; ++c)
+        x[c] = data[r * channels + c];
+      for (int64_t i = 0; i < channels; ++i) {
+        double xi = x[i];
+        if (xi == 0)
+          continue;
+        double *g = &gram[size_t(i) * channels];
+        for (int64_t j = i; j < channels; ++j)
+          g[j] += xi * x[j];
+      }
+    }
+    for (int64_t i = 0; i < channels; ++i)
+      for (int64_t j = 0; j < i; ++j)
+        gram[size_t(i) * channels + j] = gram[size_t(j) * channels + i];
+  }
   histogram.add(data, n);
   count += n;
 }
@@ -240,9 +288,30 @@ void TensorStats::merge(const TensorStats &o) {
   max = std::max(max, o.max);
   count += o.count;
   if (channelAbsMax.size() == o.channelAbsMax.size())
-    for (size_t c = 0; c < channelAbsMax.size(); ++c)
+    for (size_t c = 0; c < channelAbsMax.size(); ++c) {
       channelAbsMax[c] = std::max(channelAbsMax[c], o.channelAbsMax[c]);
+      channelAbsSum[c] += o.channelAbsSum[c];
+    }
+  // Kept rows: ours first, then the other's up to the capacity.
+  for (int64_t r = 0; r < o.numSampleRows() && numSampleRows() < sampleCapacity;
+       ++r)
+    sampleRows.insert(sampleRows.end(),
+                      o.sampleRows.begin() + r * o.channels(),
+                      o.sampleRows.begin() + (r + 1) * o.channels());
+  if (gram.size() == o.gram.size())
+    for (size_t i = 0; i < gram.size(); ++i)
+      gram[i] += o.gram[i];
+  else
+    gram.clear(); // one side lacks it: a partial sum would be wrong
   histogram.merge(o.histogram);
+}
+
+std::vector<float> TensorStats::channelMeanAbs() const {
+  std::vector<float> mean(channelAbsSum.size(), 0.f);
+  double n = double(rows());
+  for (size_t c = 0; c < mean.size() && n > 0; ++c)
+    mean[c] = float(channelAbsSum[c] / n);
+  return mean;
 }
 
 double TensorStats::absMax() const {
@@ -273,12 +342,16 @@ double TensorStats::range(RangeMethod method, double percentile) const {
 Error CalibrationTable::save(StringRef path) const {
   json::Object tensorsJson;
   for (const auto &[id, s] : tensors) {
-    json::Array hist, channels;
+    json::Array hist, channels, absSum, gram;
     for (double c : s.histogram.counts)
       hist.push_back(c);
     for (float c : s.channelAbsMax)
       channels.push_back(double(c));
-    tensorsJson[id] = json::Object{
+    for (double c : s.channelAbsSum)
+      absSum.push_back(c);
+    for (double g : s.gram)
+      gram.push_back(g);
+    json::Object entry{
         {"min", double(s.min)},
         {"max", double(s.max)},
         {"count", int64_t(s.count)},
@@ -286,10 +359,21 @@ Error CalibrationTable::save(StringRef path) const {
         {"histogram_total", s.histogram.total},
         {"histogram_pending_zeros", s.histogram.pendingZeros},
         {"histogram", std::move(hist)},
-        {"channel_absmax", std::move(channels)}};
+        {"channel_absmax", std::move(channels)},
+        {"channel_abs_sum", std::move(absSum)}};
+    if (!gram.empty())
+      entry["gram"] = std::move(gram);
+    if (!s.sampleRows.empty()) {
+      json::Array rows;
+      for (float v : s.sampleRows)
+        rows.push_back(double(v));
+      entry["sample_rows"] = std::move(rows);
+      entry["sample_capacity"] = s.sampleCapacity;
+    }
+    tensorsJson[id] = std::move(entry);
   }
   json::Object root{{"format", "qopt-calibration-table"},
-                    {"format_version", 1},
+                    {"format_version", 2},
                     {"model", model},
                     {"samples", samples},
                     {"tensors", std::move(tensorsJson)}};
@@ -361,6 +445,42 @@ Expected<CalibrationTable> CalibrationTable::load(StringRef path) {
       if (!v)
         return bad("entry '" + id.str() + "' has a bad channel abs-max");
       s.channelAbsMax.push_back(float(*v));
+    }
+    auto readDoubles = [&](StringRef key, std::vector<double> &out,
+                           size_t want) -> bool {
+      json::Array *a = t->getArray(key);
+      if (!a)
+        return true; // optional (tables of format 1 lack them)
+      if (a->size() != want)
+        return false;
+      for (const json::Value &c : *a) {
+        auto v = c.getAsNumber();
+        if (!v || !std::isfinite(*v))
+          return false;
+        out.push_back(*v);
+      }
+      return true;
+    };
+    size_t ch = s.channelAbsMax.size();
+    if (!readDoubles("channel_abs_sum", s.channelAbsSum, ch))
+      return bad("entry '" + id.str() + "' has a bad channel_abs_sum");
+    if (s.channelAbsSum.empty())
+      s.channelAbsSum.assign(ch, 0.0);
+    if (!readDoubles("gram", s.gram, ch * ch))
+      return bad("entry '" + id.str() + "' has a bad gram matrix (expected " +
+                 Twine(ch * ch) + " finite numbers)");
+    s.wantGram = !s.gram.empty();
+    s.sampleCapacity = t->getInteger("sample_capacity").value_or(0);
+    if (json::Array *rows = t->getArray("sample_rows")) {
+      if (ch == 0 || rows->size() % ch ||
+          int64_t(rows->size() / ch) > s.sampleCapacity)
+        return bad("entry '" + id.str() + "' has malformed sample_rows");
+      for (const json::Value &v : *rows) {
+        auto x = v.getAsNumber();
+        if (!x || !std::isfinite(*x))
+          return bad("entry '" + id.str() + "' has a bad sample row value");
+        s.sampleRows.push_back(float(*x));
+      }
     }
     table.tensors[id.str()] = std::move(s);
   }

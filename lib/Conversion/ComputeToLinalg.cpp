@@ -48,6 +48,13 @@ struct LowerMatMul : OpConversionPattern<MatMulOp> {
       return success();
     }
 
+    if (scheme.getGranularity() == Granularity::Group) {
+      Value r = lowerGroupedProduct(rewriter, loc, op, adaptor, a);
+      r = addOutlierProduct(rewriter, loc, op, adaptor, r);
+      rewriter.replaceOp(op, expandRows(rewriter, loc, r, resultType));
+      return success();
+    }
+
     // Integer input: acc = sum_k (a - za) * (w - zw) in i32.
     AffineExpr dm = getAffineDimExpr(0, ctx), dn = getAffineDimExpr(1, ctx),
                dk = getAffineDimExpr(2, ctx);
@@ -123,8 +130,202 @@ struct LowerMatMul : OpConversionPattern<MatMulOp> {
          getAffineConstantExpr(0, ctx)},
         ctx);
     Value r = emitRescale(rewriter, loc, sum, sa, sw, saMap, swMap);
+    r = addOutlierProduct(rewriter, loc, op, adaptor, r);
     rewriter.replaceOp(op, expandRows(rewriter, loc, r, resultType));
     return success();
+  }
+
+  /// `r` ([rows, n], the integer part) plus the float product over the
+  /// outlier channels, accumulated into `r` with one fma per channel in
+  /// ascending order (the op's documented order). Loops (m, j, n) with n
+  /// innermost make it an fma chain, which targets step through channel by
+  /// channel with vectors across n. The activation is read in place: the
+  /// body extracts x[m, c_j] through a constant channel table, so no
+  /// gathered copy of the outlier columns exists.
+  static Value addOutlierProduct(ConversionPatternRewriter &rewriter,
+                                 Location loc, MatMulOp op, OpAdaptor adaptor,
+                                 Value r) {
+    DenseI64ArrayAttr channels = op.getOutlierChannelsAttr();
+    if (!channels)
+      return r;
+    MLIRContext *ctx = rewriter.getContext();
+    int64_t k = op.getK(), count = channels.size();
+    // One flat vector: single-index extracts are what the vectorizer reads
+    // as scalar loads broadcast across n.
+    Value x = adaptor.getOutlierInput();
+    ReassociationIndices all;
+    for (int64_t i = 0; i < cast<RankedTensorType>(x.getType()).getRank(); ++i)
+      all.push_back(i);
+    Value flat = tensor::CollapseShapeOp::create(
+        rewriter, loc, x, SmallVector<ReassociationIndices>{all});
+    auto tableType = RankedTensorType::get({count}, rewriter.getI64Type());
+    Value table = arith::ConstantOp::create(
+        rewriter, loc, DenseElementsAttr::get(tableType, channels.asArrayRef()));
+    auto d = [&](unsigned i) { return getAffineDimExpr(i, ctx); };
+    return linalg::GenericOp::create(
+               rewriter, loc, TypeRange{r.getType()},
+               ValueRange{adaptor.getOutlierWeights()}, ValueRange{r},
+               {AffineMap::get(3, 0, {d(1), d(2)}, ctx),
+                AffineMap::get(3, 0, {d(0), d(2)}, ctx)},
+               {IteratorType::parallel, IteratorType::reduction,
+                IteratorType::parallel},
+               [&](OpBuilder &b, Location l, ValueRange args) {
+                 Value row = linalg::IndexOp::create(b, l, 0);
+                 Value j = linalg::IndexOp::create(b, l, 1);
+                 Value c = arith::IndexCastOp::create(
+                     b, l, b.getIndexType(),
+                     tensor::ExtractOp::create(b, l, table, ValueRange{j}));
+                 Value pos = arith::AddIOp::create(
+                     b, l,
+                     arith::MulIOp::create(
+                         b, l, row, arith::ConstantIndexOp::create(b, l, k)),
+                     c);
+                 Value xv = tensor::ExtractOp::create(b, l, flat,
+                                                      ValueRange{pos});
+                 linalg::YieldOp::create(
+                     b, l,
+                     math::FmaOp::create(b, l, xv, args[0], args[1])
+                         .getResult());
+               })
+        .getResult(0);
+  }
+
+  /// Integer input with group-wise weights (W4A8), `a` the [rows, k] codes:
+  /// exact i32 partial sums per group, then, per output, one fma per group
+  /// in ascending group order and a final multiply by the input scale (the
+  /// op's documented order). The fma chain has no vector reduction kind, so
+  /// targets keep its order (qopt-tile-and-vectorize steps through it).
+  static Value lowerGroupedProduct(ConversionPatternRewriter &rewriter,
+                                   Location loc, MatMulOp op, OpAdaptor adaptor,
+                                   Value a) {
+    MLIRContext *ctx = rewriter.getContext();
+    SchemeAttr scheme = op.getScheme();
+    int64_t n = op.getN(), k = op.getK();
+    int64_t group = scheme.getGroupSize();
+    int64_t padded = scheme.getPaddedLength(k), groups = padded / group;
+    int64_t rows = cast<RankedTensorType>(a.getType()).getDimSize(0);
+    Type i8 = rewriter.getI8Type(), i32 = rewriter.getI32Type();
+    // Zero activations fill the last group's padding, so padded weights
+    // add nothing, whatever their codes.
+    if (padded != k) {
+      Value zero =
+          arith::ConstantOp::create(rewriter, loc, rewriter.getZeroAttr(i8));
+      a = tensor::PadOp::create(
+          rewriter, loc, RankedTensorType::get({rows, padded}, i8), a,
+          getAsIndexOpFoldResult(ctx, {0, 0}),
+          getAsIndexOpFoldResult(ctx, {0, padded - k}), zero);
+    }
+    // Group-major activations [groups, rows, group]: with the group leading
+    // in every operand the product is a batch of plain transposed-B
+    // matmuls (one small copy of the activations).
+    Value a3 = tensor::ExpandShapeOp::create(
+        rewriter, loc, RankedTensorType::get({rows, groups, group}, i8), a,
+        SmallVector<ReassociationIndices>{{0}, {1, 2}});
+    Value byGroup = emptyLike(rewriter, loc, {groups, rows, group}, i8);
+    byGroup = linalg::TransposeOp::create(rewriter, loc, a3, byGroup,
+                                          ArrayRef<int64_t>{1, 0, 2})
+                  .getResult()[0];
+    Value w3 = emitWeightUnpacking(rewriter, loc, op);
+
+    // P[g, m, n] = sum_j a[g, m, j] * w[g, n, j]: a named contraction, which
+    // the tiler blocks like a matmul (with the unpacking fused in) and the
+    // vectorizer turns into mixed i8 x i8 -> i32 vector.contracts. Its
+    // operands sign-extend: unpacked codes hold their exact values (shifted
+    // by unpackedCodeOffset, which the zero-point term below undoes).
+    auto d = [&](unsigned i) { return getAffineDimExpr(i, ctx); };
+    AffineExpr dg = d(0), dm = d(1), dn = d(2), dj = d(3);
+    Value sums = zeroFilled(rewriter, loc, {groups, rows, n}, i32);
+    sums = linalg::ContractOp::create(
+               rewriter, loc, TypeRange{sums.getType()},
+               ValueRange{byGroup, w3}, ValueRange{sums},
+               rewriter.getAffineMapArrayAttr(
+                   {AffineMap::get(4, 0, {dg, dm, dj}, ctx),
+                    AffineMap::get(4, 0, {dg, dn, dj}, ctx),
+                    AffineMap::get(4, 0, {dg, dm, dn}, ctx)}))
+               .getResult(0);
+
+    // Zero points: sum_j a * (w - zw) = P - zw * sum_j a, exactly in i32,
+    // with the per-group activation sums computed once.
+    Value zw = adaptor.getWeightZeroPoints();
+    Value groupSums;
+    if (zw) {
+      groupSums = zeroFilled(rewriter, loc, {rows, groups}, i32);
+      groupSums =
+          linalg::GenericOp::create(
+              rewriter, loc, TypeRange{groupSums.getType()}, ValueRange{a3},
+              ValueRange{groupSums},
+              {AffineMap::get(3, 0, {d(0), d(1), d(2)}, ctx),
+               AffineMap::get(3, 0, {d(0), d(1)}, ctx)},
+              {IteratorType::parallel, IteratorType::parallel,
+               IteratorType::reduction},
+              [&](OpBuilder &b, Location l, ValueRange args) {
+                Value x = extendToI32(b, l, args[0], false);
+                linalg::YieldOp::create(
+                    b, l, arith::AddIOp::create(b, l, args[1], x).getResult());
+              })
+              .getResult(0);
+    }
+
+    // acc[m, n] = fma(sw[n, g], float(P'[g, m, n]), acc[m, n]), g ascending.
+    // Loops (m, g, n): n innermost reads P and acc contiguously.
+    SmallVector<Value> inputs = {sums, adaptor.getWeightScales()};
+    SmallVector<AffineMap> maps = {
+        AffineMap::get(3, 0, {d(1), d(0), d(2)}, ctx),
+        AffineMap::get(3, 0, {d(2), d(1)}, ctx)};
+    if (zw) {
+      inputs.append({zw, groupSums});
+      maps.push_back(AffineMap::get(3, 0, {d(2), d(1)}, ctx));
+      maps.push_back(AffineMap::get(3, 0, {d(0), d(1)}, ctx));
+    }
+    maps.push_back(AffineMap::get(3, 0, {d(0), d(2)}, ctx));
+    int64_t offset = unpackedCodeOffset(scheme);
+    assert((!offset || zw) && "shifted codes are unsigned, hence asymmetric");
+    Value acc = zeroFilled(rewriter, loc, {rows, n}, rewriter.getF32Type());
+    acc = linalg::GenericOp::create(
+              rewriter, loc, TypeRange{acc.getType()}, inputs, ValueRange{acc},
+              maps,
+              {IteratorType::parallel, IteratorType::reduction,
+               IteratorType::parallel},
+              [&](OpBuilder &b, Location l, ValueRange args) {
+                Value p = args[0];
+                if (zw) {
+                  // Zero points are unsigned codes, as in dequantization,
+                  // shifted like the unpacked codes.
+                  Value z = extendToI32(b, l, args[2], true);
+                  if (offset)
+                    z = arith::SubIOp::create(b, l, z, constI32(b, l, offset));
+                  p = arith::SubIOp::create(
+                      b, l, p, arith::MulIOp::create(b, l, z, args[3]));
+                }
+                Value f = arith::SIToFPOp::create(b, l, b.getF32Type(), p);
+                linalg::YieldOp::create(
+                    b, l,
+                    math::FmaOp::create(b, l, args[1], f, args.back())
+                        .getResult());
+              })
+              .getResult(0);
+
+    // result = input_scale * acc.
+    Value sa = pt2(rewriter, loc, adaptor.getInputScale(), rows);
+    auto saType = cast<RankedTensorType>(sa.getType());
+    AffineMap saMap = saType.getNumElements() == 1
+                          ? AffineMap::get(2, 0,
+                                           SmallVector<AffineExpr>(
+                                               saType.getRank(),
+                                               getAffineConstantExpr(0, ctx)),
+                                           ctx)
+                          : AffineMap::get(2, 0, {d(0)}, ctx);
+    AffineMap id = AffineMap::getMultiDimIdentityMap(2, ctx);
+    Value out = emptyLike(rewriter, loc, {rows, n}, rewriter.getF32Type());
+    return linalg::GenericOp::create(
+               rewriter, loc, TypeRange{out.getType()}, ValueRange{sa, acc},
+               ValueRange{out}, {saMap, id, id}, parallel(2),
+               [&](OpBuilder &b, Location l, ValueRange args) {
+                 linalg::YieldOp::create(
+                     b, l,
+                     arith::MulFOp::create(b, l, args[0], args[1]).getResult());
+               })
+        .getResult(0);
   }
 
   /// Per-row parameters [..., 1] collapse to [rows]; per-tensor ones stay.

@@ -314,6 +314,55 @@ Value emitWeightDequantization(OpBuilder &b, Location loc, MatMulOp op) {
   return generic.getResult(0);
 }
 
+int64_t unpackedCodeOffset(SchemeAttr scheme) {
+  return scheme.getBits() == 8 && scheme.getIsUnsigned() ? 128 : 0;
+}
+
+Value emitWeightUnpacking(OpBuilder &b, Location loc, MatMulOp op) {
+  MLIRContext *ctx = b.getContext();
+  SchemeAttr scheme = op.getScheme();
+  int64_t n = op.getN(), k = op.getK();
+  int64_t group = scheme.getGroupLength(k);
+  int64_t groups = scheme.getPaddedLength(k) / group;
+  unsigned bits = scheme.getBits();
+  // Loops (g, n, j) over value k = g * group + j of row n.
+  AffineExpr dn = getAffineDimExpr(1, ctx);
+  AffineExpr dk = getAffineDimExpr(0, ctx) * group + getAffineDimExpr(2, ctx);
+  auto [m0, m1] = packedByteMaps(ctx, 3, dn, dk, bits);
+  bool straddles = 8 % bits != 0;
+  SmallVector<Value> inputs = {op.getWeight()};
+  SmallVector<AffineMap> maps = {m0};
+  if (straddles) {
+    inputs.push_back(op.getWeight());
+    maps.push_back(m1);
+  }
+  maps.push_back(AffineMap::getMultiDimIdentityMap(3, ctx));
+  int64_t offset = unpackedCodeOffset(scheme);
+  Value init = emptyLike(b, loc, {groups, n, group}, b.getI8Type());
+  auto generic = linalg::GenericOp::create(
+      b, loc, TypeRange{init.getType()}, inputs, ValueRange{init}, maps,
+      parallel(3), [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value kIdx = arith::AddIOp::create(
+            nb, nl,
+            arith::MulIOp::create(
+                nb, nl, linalg::IndexOp::create(nb, nl, 0),
+                arith::ConstantIndexOp::create(nb, nl, group)),
+            linalg::IndexOp::create(nb, nl, 2));
+        Value code = unpackCode(nb, nl, args[0], straddles ? args[1] : Value(),
+                                kIdx, scheme);
+        if (offset)
+          code = arith::SubIOp::create(nb, nl, code, constI32(nb, nl, offset));
+        linalg::YieldOp::create(
+            nb, nl,
+            arith::TruncIOp::create(nb, nl, nb.getI8Type(), code).getResult());
+      });
+  // The maps hold for any block of rows; blocks of the within-group index
+  // would have to start on a byte, so targets keep whole groups.
+  generic->setAttr("qopt.dequantize_weights",
+                   b.getI64IntegerAttr(std::lcm<int64_t>(8, group)));
+  return generic.getResult(0);
+}
+
 /// Body of an integer product with optional zero points: args are (x, w,
 /// [zx], [zw], acc); yields acc + (x - zx) * (w - zw) in i32.
 void yieldZeroPointMac(OpBuilder &b, Location l, ValueRange args,

@@ -53,6 +53,17 @@ llvm::SmallVector<mlir::utils::IteratorType> parallel(unsigned n);
 /// `qopt.dequantize_weights` with its block alignment).
 mlir::Value emitWeightDequantization(mlir::OpBuilder &b, mlir::Location loc,
                                      MatMulOp op);
+/// Unpacks group-wise packed integer weights [N, packed] into their codes as
+/// a [groups, N, group size] i8 tensor, the operand of the grouped integer
+/// product. One generic reading the packed bytes in place, marked like the
+/// dequantization generic so that targets unpack it block by block inside
+/// the product's loop. Unsigned 8-bit codes, which i8 cannot hold, are
+/// stored minus unpackedCodeOffset (their zero points move by as much).
+mlir::Value emitWeightUnpacking(mlir::OpBuilder &b, mlir::Location loc,
+                                MatMulOp op);
+/// What emitWeightUnpacking subtracts from the codes of `scheme`: 128 for
+/// unsigned 8-bit codes, else 0.
+int64_t unpackedCodeOffset(SchemeAttr scheme);
 /// The i32 code of value `k` of a packed row from its first (and second)
 /// byte, sign-extended for signed schemes.
 mlir::Value unpackCode(mlir::OpBuilder &b, mlir::Location loc,

@@ -52,6 +52,35 @@ void axisParamOperands(MLIRContext *ctx, unsigned rank, Value data,
   maps.push_back(AffineMap::getMultiDimIdentityMap(rank, ctx));
 }
 
+/// An i8 tensor over the last dim of `type` holding 1 at the excluded
+/// channels: read through a last-dim map, it lets the quantization generics
+/// skip those channels in place, without a masked copy of the data.
+Value excludedChannelMask(OpBuilder &b, Location loc, RankedTensorType type,
+                          ArrayRef<int64_t> excluded) {
+  int64_t channels = type.getShape().back();
+  std::vector<int8_t> mask(channels, 0);
+  for (int64_t c : excluded)
+    mask[c] = 1;
+  auto maskType = RankedTensorType::get({channels}, b.getI8Type());
+  return arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(maskType, ArrayRef<int8_t>(mask)));
+}
+
+/// `x`, or 0 where `excluded` (an i8 mask value) is set.
+Value zeroIfExcluded(OpBuilder &b, Location loc, Value x, Value excluded) {
+  Value isExcluded = arith::CmpIOp::create(
+      b, loc, arith::CmpIPredicate::ne, excluded,
+      arith::ConstantIntOp::create(b, loc, b.getI8Type(), 0));
+  Value zero =
+      arith::ConstantOp::create(b, loc, b.getZeroAttr(x.getType()));
+  return arith::SelectOp::create(b, loc, isExcluded, zero, x);
+}
+
+/// The map of the last dim of a rank-`rank` loop nest (channel masks).
+AffineMap lastDimMap(MLIRContext *ctx, unsigned rank) {
+  return AffineMap::get(rank, 0, getAffineDimExpr(rank - 1, ctx));
+}
+
 struct LowerQuantize : OpConversionPattern<QuantizeOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult
@@ -69,6 +98,13 @@ struct LowerQuantize : OpConversionPattern<QuantizeOp> {
     SmallVector<AffineMap> maps;
     axisParamOperands(ctx, rank, adaptor.getInput(), adaptor.getScale(),
                       adaptor.getZeroPoint(), axis, inputs, maps);
+    bool hasZero = bool(adaptor.getZeroPoint());
+    DenseI64ArrayAttr excluded = op.getExcludeChannelsAttr();
+    if (excluded) {
+      inputs.push_back(excludedChannelMask(
+          rewriter, loc, op.getInput().getType(), excluded.asArrayRef()));
+      maps.insert(maps.end() - 1, lastDimMap(ctx, rank));
+    }
     bool isUnsigned = op.getIsUnsigned();
     Value init = emptyLike(rewriter, loc, resultType.getShape(), code);
     auto generic = linalg::GenericOp::create(
@@ -77,8 +113,11 @@ struct LowerQuantize : OpConversionPattern<QuantizeOp> {
           Value x = args[0];
           if (!x.getType().isF32())
             x = arith::ExtFOp::create(b, l, b.getF32Type(), x);
+          // Excluded channels quantize 0: they get the zero point.
+          if (excluded)
+            x = zeroIfExcluded(b, l, x, args[inputs.size() - 1]);
           Value zeroF;
-          if (inputs.size() == 3) {
+          if (hasZero) {
             Value z = extendToI32(b, l, args[2], isUnsigned);
             zeroF = arith::SIToFPOp::create(b, l, b.getF32Type(), z);
           }
@@ -127,11 +166,13 @@ struct LowerDequantize : OpConversionPattern<DequantizeOp> {
 };
 
 /// A reduction over all dims but the last (per token) or over everything
-/// (per tensor) of `combine(acc, x)`, starting from `init`.
+/// (per tensor) of `combine(acc, x)`, starting from `init`; with a channel
+/// `mask` (excludedChannelMask), excluded channels are read as 0.
 Value emitReduce(OpBuilder &b, Location loc, Value x, bool perToken,
                  float initValue,
                  function_ref<Value(OpBuilder &, Location, Value, Value)>
-                     combine) {
+                     combine,
+                 Value mask = {}) {
   MLIRContext *ctx = b.getContext();
   auto t = cast<RankedTensorType>(x.getType());
   unsigned rank = t.getRank();
@@ -150,14 +191,22 @@ Value emitReduce(OpBuilder &b, Location loc, Value x, bool perToken,
   Value c = constF32(b, loc, initValue);
   init = linalg::FillOp::create(b, loc, ValueRange{c}, ValueRange{init})
              .getResult(0);
-  SmallVector<AffineMap> maps = {AffineMap::getMultiDimIdentityMap(rank, ctx),
-                                 AffineMap::get(rank, 0, outExprs, ctx)};
+  SmallVector<Value> inputs = {x};
+  SmallVector<AffineMap> maps = {AffineMap::getMultiDimIdentityMap(rank, ctx)};
+  if (mask) {
+    inputs.push_back(mask);
+    maps.push_back(lastDimMap(ctx, rank));
+  }
+  maps.push_back(AffineMap::get(rank, 0, outExprs, ctx));
   return linalg::GenericOp::create(
-             b, loc, TypeRange{init.getType()}, ValueRange{x},
-             ValueRange{init}, maps, iters,
+             b, loc, TypeRange{init.getType()}, inputs, ValueRange{init},
+             maps, iters,
              [&](OpBuilder &nb, Location nl, ValueRange args) {
+               Value v = args[0];
+               if (mask)
+                 v = zeroIfExcluded(nb, nl, v, args[1]);
                linalg::YieldOp::create(nb, nl,
-                                       combine(nb, nl, args[1], args[0]));
+                                       combine(nb, nl, args.back(), v));
              })
       .getResult(0);
 }
@@ -174,6 +223,10 @@ struct LowerDynamicQuantize : OpConversionPattern<DynamicQuantizeOp> {
     unsigned rank = t.getRank();
     bool perToken = op.getGranularity() == Granularity::PerToken;
     Type i8 = rewriter.getI8Type();
+    // Excluded channels (per token only) are read as 0 by both generics.
+    Value mask;
+    if (DenseI64ArrayAttr excluded = op.getExcludeChannelsAttr())
+      mask = excludedChannelMask(rewriter, loc, t, excluded.asArrayRef());
 
     // Per-row (or whole-tensor) scale and zero point.
     Value scale, zero;
@@ -183,7 +236,8 @@ struct LowerDynamicQuantize : OpConversionPattern<DynamicQuantizeOp> {
           [](OpBuilder &b, Location l, Value acc, Value v) -> Value {
             return arith::MaximumFOp::create(b, l, acc,
                                              math::AbsFOp::create(b, l, v));
-          });
+          },
+          mask);
       auto at = cast<RankedTensorType>(amax.getType());
       Value init = emptyLike(rewriter, loc, at.getShape(), rewriter.getF32Type());
       scale = linalg::GenericOp::create(
@@ -250,6 +304,10 @@ struct LowerDynamicQuantize : OpConversionPattern<DynamicQuantizeOp> {
       inputs.push_back(zero);
       maps.push_back(maps.back());
     }
+    if (mask) {
+      inputs.push_back(mask);
+      maps.push_back(lastDimMap(ctx, rank));
+    }
     maps.push_back(AffineMap::getMultiDimIdentityMap(rank, ctx));
     Value init = emptyLike(rewriter, loc, t.getShape(), i8);
     int64_t qmin = perToken ? -127 : 0, qmax = perToken ? 127 : 255;
@@ -257,6 +315,9 @@ struct LowerDynamicQuantize : OpConversionPattern<DynamicQuantizeOp> {
                   rewriter, loc, TypeRange{init.getType()}, inputs,
                   ValueRange{init}, maps, parallel(rank),
                   [&](OpBuilder &b, Location l, ValueRange args) {
+                    Value v = args[0];
+                    if (mask)
+                      v = zeroIfExcluded(b, l, v, args[inputs.size() - 1]);
                     Value zeroF;
                     if (!perToken)
                       zeroF = arith::UIToFPOp::create(b, l, b.getF32Type(),
@@ -272,7 +333,7 @@ struct LowerDynamicQuantize : OpConversionPattern<DynamicQuantizeOp> {
                     }
                     linalg::YieldOp::create(
                         b, l,
-                        quantizeScalar(b, l, args[0], s, zeroF, qmin, qmax,
+                        quantizeScalar(b, l, v, s, zeroF, qmin, qmax,
                                        b.getI8Type()));
                   })
                   .getResult(0);

@@ -6,8 +6,12 @@
 #include "qopt/QOptDialect.h"
 #include "qopt/Runtime/qrt.h"
 #include "qopt/Transforms/Passes.h"
+#include "qopt/Transforms/Quantization.h"
 
+#include "mlir/Dialect/Tosa/IR/TosaOps.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/StringMap.h"
 #include "mlir/Pass/PassManager.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
@@ -44,9 +48,35 @@ LogicalResult runCalibration(ModuleOp module, const CalibrationOptions &options,
 
 } // namespace
 
+/// Whether a probe feeds a matmul (the input probes, not the report's
+/// output probes).
+static bool feedsMatMul(ObserveOp op) {
+  // Float matmuls before quantization; after it (GPTQ's second round),
+  // quantized matmuls and the activation quantizers in front of them.
+  return llvm::any_of(op->getUsers(), [](Operation *u) {
+    return isa<tosa::MatMulOp, MatMulOp, QuantizeOp, DynamicQuantizeOp>(u);
+  });
+}
+
+void copyInputStatistics(ModuleOp from, ModuleOp to) {
+  llvm::StringMap<ObserveOp> probes;
+  from.walk([&](ObserveOp op) { probes[op.getId()] = op; });
+  to.walk([&](ObserveOp op) {
+    auto it = probes.find(op.getId());
+    if (it == probes.end())
+      return;
+    ObserveOp source = it->second;
+    if (auto gram = source.getGramAttr())
+      op.setGramAttr(gram);
+    if (auto mean = source.getChannelMeanAbsAttr())
+      op.setChannelMeanAbsAttr(mean);
+  });
+}
+
 LogicalResult calibrateGraph(ModuleOp module, const QuantizeOptions &quantize,
                              const CalibrationOptions &options,
                              const x86::X86CompileOptions &x86,
+                             const StatisticsNeeds &needs,
                              llvm::json::Object &summary) {
   // Not an ONNX node: errors here speak about the whole model.
   Location loc = UnknownLoc::get(module.getContext());
@@ -59,6 +89,13 @@ LogicalResult calibrateGraph(ModuleOp module, const QuantizeOptions &quantize,
     return emitError(loc) << "--calib-percentile must be in (0, 100], got "
                           << options.percentile;
   calib::CalibrationTable table;
+  module.walk([&](ObserveOp op) {
+    if (!feedsMatMul(op))
+      return;
+    calib::TensorStats &stats = table.tensors[op.getId().str()];
+    stats.wantGram = needs.gram;
+    stats.sampleCapacity = needs.sampleRows;
+  });
   if (!options.data.empty()) {
     if (failed(runCalibration(module, options, x86, table)))
       return failure();
@@ -87,8 +124,38 @@ LogicalResult calibrateGraph(ModuleOp module, const QuantizeOptions &quantize,
       missing = true;
       return;
     }
-    double range = it->second.range(*method, options.percentile);
+    const calib::TensorStats &stats = it->second;
+    double range = stats.range(*method, options.percentile);
     op.setAbsmaxAttr(FloatAttr::get(Float32Type::get(op.getContext()), range));
+    if (!feedsMatMul(op))
+      return;
+    MLIRContext *ctx = op.getContext();
+    int64_t c = stats.channels();
+    op.setChannelAbsmaxAttr(floatTensorAttr(ctx, {c}, stats.channelAbsMax));
+    if (needs.sampleRows) {
+      if (stats.numSampleRows() == 0) {
+        op.emitError("the calibration table has no sample rows for '")
+            << op.getId()
+            << "': calibrate again with --calib (tables made without "
+               "--smooth do not keep them)";
+        missing = true;
+        return;
+      }
+      op.setSampleRowsAttr(
+          floatTensorAttr(ctx, {stats.numSampleRows(), c}, stats.sampleRows));
+    }
+    if (needs.gram) {
+      if (stats.gram.size() != size_t(c * c)) {
+        op.emitError("the calibration table has no Gram matrix for '")
+            << op.getId()
+            << "': calibrate again with --calib (tables made without "
+               "--algorithm=gptq|awq do not keep them)";
+        missing = true;
+        return;
+      }
+      op.setGramAttr(doubleTensorAttr(ctx, {c, c}, stats.gram));
+      op.setChannelMeanAbsAttr(floatTensorAttr(ctx, {c}, stats.channelMeanAbs()));
+    }
     ranges.push_back(llvm::json::Object{{"id", op.getId()},
                                         {"absmax", it->second.absMax()},
                                         {"range", range}});

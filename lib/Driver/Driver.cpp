@@ -119,6 +119,14 @@ LogicalResult quantizeGraph(ModuleOp module, const QuantizeOptions &options,
   passOptions.exclude = options.exclude;
   passOptions.quantizeClassifier = options.quantizeClassifier;
   passOptions.quantizeEmbeddings = options.quantizeEmbeddings;
+  passOptions.quantizeAttention = options.quantizeAttention;
+  passOptions.algorithm = options.algorithm.empty() ? "rtn" : options.algorithm;
+  passOptions.gptqDampening = options.gptqDampening;
+  passOptions.gptqScaleGrid = options.gptqScaleGrid;
+  passOptions.gptqActOrder = options.gptqActOrder;
+  passOptions.clipSearch = options.clipSearch;
+  passOptions.outliers = options.outliers;
+  passOptions.gptqRefineRounds = options.gptqRefineRounds;
   pm.addPass(createQuantizePass(passOptions));
   if (failed(pm.run(module)))
     return failure();
@@ -128,20 +136,81 @@ LogicalResult quantizeGraph(ModuleOp module, const QuantizeOptions &options,
   for (const QuantizedLayer &l : quantized) {
     floatBytes += l.floatBytes;
     quantizedBytes += l.quantizedBytes;
-    layers.push_back(llvm::json::Object{{"node", l.node},
-                                        {"op", l.op},
-                                        {"precision", l.precision},
-                                        {"scheme", l.scheme},
-                                        {"float_bytes", l.floatBytes},
-                                        {"quantized_bytes", l.quantizedBytes}});
+    llvm::json::Object layer{{"node", l.node},
+                             {"op", l.op},
+                             {"precision", l.precision},
+                             {"algorithm", l.algorithm},
+                             {"scheme", l.scheme},
+                             {"float_bytes", l.floatBytes},
+                             {"quantized_bytes", l.quantizedBytes}};
+    if (l.outliers) {
+      llvm::json::Array channels;
+      for (int64_t c : l.outliers->channels)
+        channels.push_back(c);
+      layer["outlier_channels"] = std::move(channels);
+    }
+    if (l.floatChannels) {
+      layer["outliers"] = "keep-float";
+      layer["float_channels"] = l.floatChannels;
+    }
+    layers.push_back(std::move(layer));
   }
   summary["precision"] = options.precision;
+  summary["algorithm"] = passOptions.algorithm;
   if (!options.exclude.empty())
     summary["exclude"] = options.exclude;
+  summary["outliers"] = options.outliers;
   summary["quantized_weight_bytes"] = quantizedBytes;
   summary["float_weight_bytes_of_quantized_ops"] = floatBytes;
   summary["layers"] = std::move(layers);
   return success();
+}
+
+std::string resolveWeightAlgorithm(const PrecisionSpec &spec,
+                                   StringRef requested, bool haveCalibration,
+                                   std::string &why) {
+  if (!requested.empty()) {
+    why = "requested";
+    return requested.str();
+  }
+  bool integer = spec.weights.kind == quant::WeightKind::Int;
+  if (!integer) {
+    why = "default for " + spec.name;
+    return "rtn";
+  }
+  if (spec.weights.bits >= 8) {
+    why = "default for 8-bit weights (rtn loses little there)";
+    return "rtn";
+  }
+  if (!haveCalibration) {
+    why = "default without calibration data (give --calib for gptq)";
+    return "rtn";
+  }
+  why = "default for sub-8-bit weights with calibration data";
+  return "gptq";
+}
+
+/// Strings, integers, arrays and dictionaries of an attribute as JSON (the
+/// KV cache layout the pass records for the manifest).
+static llvm::json::Value attributeToJSON(Attribute attr) {
+  if (auto s = dyn_cast<StringAttr>(attr))
+    return s.str();
+  if (auto i = dyn_cast<IntegerAttr>(attr))
+    return i.getInt();
+  if (auto array = dyn_cast<ArrayAttr>(attr)) {
+    llvm::json::Array out;
+    for (Attribute a : array)
+      out.push_back(attributeToJSON(a));
+    return out;
+  }
+  if (auto dict = dyn_cast<DictionaryAttr>(attr)) {
+    llvm::json::Object out;
+    for (NamedAttribute a : dict)
+      out[a.getName().str()] = attributeToJSON(a.getValue());
+    return out;
+  }
+  llvm_unreachable("the KV cache layout holds strings, integers, arrays and "
+                   "dictionaries");
 }
 
 LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) {
@@ -156,6 +225,21 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
             .count());
   x86::X86CompileOptions x86Options = options.x86;
+  if (!options.kvCache.empty()) {
+    if (options.kvCache != "float" && options.kvCache != "int8")
+      return emitError(UnknownLoc::get(&context))
+             << "unknown --kv-cache '" << options.kvCache
+             << "' (expected float or int8)";
+    PassManager pm(&context);
+    StaticKVCachePassOptions kv;
+    kv.dtype = options.kvCache;
+    pm.addPass(createStaticKVCachePass(kv));
+    if (failed(pm.run(*module)))
+      return failure();
+    for (auto fn : module->getOps<func::FuncOp>())
+      if (auto layout = fn->getAttrOfType<DictionaryAttr>("qopt.kv_cache"))
+        x86Options.kvCache = *attributeToJSON(layout).getAsObject();
+  }
   if (!options.quantize.precision.empty()) {
     llvm::json::Object summary;
     std::string error;
@@ -165,36 +249,154 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
       return emitError(UnknownLoc::get(&context)) << error;
     bool isStatic = spec->activations == ActivationMode::Static;
     bool haveData = !options.calibration.data.empty();
+    QuantizeOptions quantize = options.quantize;
+    std::optional<OutlierHandling> outliers =
+        parseOutlierHandling(quantize.outliers);
+    if (!outliers)
+      return emitError(UnknownLoc::get(&context))
+             << "unknown --outliers '" << quantize.outliers
+             << "' (expected keep-float, clip or none)";
+    bool keepFloat = *outliers == OutlierHandling::KeepFloat;
+    std::string algorithmWhy;
+    quantize.algorithm = resolveWeightAlgorithm(
+        *spec, options.quantize.algorithm,
+        haveData || !options.calibration.tablePath.empty(), algorithmWhy);
+    // The decomposition zeroes the outlier columns of rtn weights.
+    if (keepFloat && options.quantize.algorithm.empty()) {
+      quantize.algorithm = "rtn";
+      algorithmWhy = "--outliers=keep-float splits rtn weights";
+    }
+    std::optional<WeightAlgorithm> algorithm =
+        parseWeightAlgorithm(quantize.algorithm);
+    if (!algorithm)
+      return emitError(UnknownLoc::get(&context))
+             << "unknown --algorithm '" << quantize.algorithm
+             << "' (expected rtn, gptq or awq)";
+    bool haveStatistics = haveData || !options.calibration.tablePath.empty();
+    StatisticsNeeds needs;
+    needs.gram = *algorithm != WeightAlgorithm::RTN &&
+                 spec->weights.kind == quant::WeightKind::Int;
+    bool smooth = quantize.smooth;
+    if (smooth)
+      needs.sampleRows = kSmoothSampleRows;
+    if ((needs.gram || smooth) && !haveStatistics)
+      return emitError(UnknownLoc::get(&context))
+             << (smooth ? std::string("--smooth")
+                        : "--algorithm=" + quantize.algorithm)
+             << " needs calibration data: give --calib=DATA or "
+                "--calib-table=FILE";
+    if (*algorithm == WeightAlgorithm::AWQ &&
+        spec->activations != ActivationMode::Float)
+      return emitError(UnknownLoc::get(&context))
+             << "--algorithm=awq is for weight-only precisions; '"
+             << spec->name << "' quantizes activations (use gptq or rtn)";
+    if (smooth && spec->activations == ActivationMode::Float)
+      return emitError(UnknownLoc::get(&context))
+             << "--smooth migrates activation outliers into the weights for "
+                "integer activations; '"
+             << spec->name << "' keeps activations float (use w8a8 or "
+                              "w8a8-static, or --algorithm=awq)";
+    if (quantize.quantizeAttention &&
+        spec->activations == ActivationMode::Float)
+      return emitError(UnknownLoc::get(&context))
+             << "--quantize-attention multiplies int8 activations; '"
+             << spec->name << "' keeps activations float (use w8a8 or "
+                              "w8a8-static)";
+    if (keepFloat) {
+      if (spec->activations == ActivationMode::Float)
+        return emitError(UnknownLoc::get(&context))
+               << "--outliers=keep-float splits products with integer "
+                  "activations; '"
+               << spec->name << "' keeps activations float (use w8a8 or "
+                                "w8a8-static)";
+      if (!haveStatistics)
+        return emitError(UnknownLoc::get(&context))
+               << "--outliers=keep-float needs calibration data to find the "
+                  "outlier channels: give --calib=DATA or --calib-table=FILE";
+      if (smooth)
+        return emitError(UnknownLoc::get(&context))
+               << "--outliers=keep-float and --smooth both handle activation "
+                  "outliers: choose one";
+      if (*algorithm != WeightAlgorithm::RTN)
+        return emitError(UnknownLoc::get(&context))
+               << "--outliers=keep-float splits rtn weights; --algorithm="
+               << quantize.algorithm << " is not supported with it";
+    }
+    summary["algorithm_choice"] = algorithmWhy;
     if (!calib::parseRangeMethod(options.calibration.method))
       return emitError(UnknownLoc::get(&context))
              << "unknown calibration method '" << options.calibration.method
              << "' (expected minmax, percentile, entropy or mse)";
-    // Probes on quantized ops' inputs (static ranges) and, with data, on
-    // their outputs (the quality report).
-    if (isStatic || haveData) {
+    // Probes on quantized ops' inputs (ranges, outliers, Hessians) and, with
+    // data, on their outputs (the quality report).
+    bool calibrate = isStatic || needs.gram || smooth || haveStatistics;
+    if (calibrate) {
       PassManager pm(&context);
       InsertObserversPassOptions observe;
       observe.exclude = options.quantize.exclude;
       observe.quantizeClassifier = options.quantize.quantizeClassifier;
+      observe.quantizeAttention = options.quantize.quantizeAttention;
       observe.observeOutputs = haveData;
       pm.addPass(createInsertObserversPass(observe));
       if (failed(pm.run(*module)))
         return failure();
+      if (failed(calibrateGraph(*module, quantize, options.calibration,
+                                options.x86, needs, summary)))
+        return failure();
+      PassManager analysis(&context);
+      DetectOutliersPassOptions outliers;
+      outliers.threshold = quantize.outlierThreshold;
+      analysis.addPass(createDetectOutliersPass(outliers));
+      if (failed(analysis.run(*module)))
+        return failure();
     }
-    if (isStatic && failed(calibrateGraph(*module, options.quantize,
-                                          options.calibration, options.x86,
-                                          summary)))
-      return failure();
     OwningOpRef<ModuleOp> floatModule;
     if (haveData && options.emitGraphIR.empty())
       floatModule = module->clone();
+    if (smooth) {
+      PassManager pm(&context);
+      SmoothPassOptions smoothOptions;
+      smoothOptions.alpha = quantize.smoothAlpha;
+      smoothOptions.perToken = spec->activations == ActivationMode::Dynamic;
+      pm.addPass(createSmoothPass(smoothOptions));
+      if (failed(pm.run(*module)))
+        return failure();
+    }
     std::vector<QuantizedLayer> quantized;
-    if (failed(quantizeGraph(*module, options.quantize, summary, quantized)))
-      return failure();
+    // Later GPTQ rounds need data (a saved table holds float-model
+    // statistics only).
+    unsigned rounds = *algorithm == WeightAlgorithm::GPTQ && needs.gram &&
+                              haveData
+                          ? std::max(1u, quantize.gptqRounds)
+                          : 1;
+    for (unsigned round = 1;; ++round) {
+      OwningOpRef<ModuleOp> unquantized;
+      if (round < rounds)
+        unquantized = module->clone();
+      if (failed(quantizeGraph(*module, quantize, summary, quantized)))
+        return failure();
+      if (round == rounds)
+        break;
+      if (options.calibration.showProgress)
+        llvm::errs() << "qopt: gptq round " << round + 1
+                     << ": Hessians through the quantized layers\n";
+      CalibrationOptions again = options.calibration;
+      again.tablePath.clear();
+      llvm::json::Object ignored;
+      if (failed(calibrateGraph(*module, quantize, again, options.x86, needs,
+                                ignored)))
+        return failure();
+      copyInputStatistics(*module, *unquantized);
+      module = std::move(unquantized);
+    }
+    summary["gptq_rounds"] = int64_t(rounds);
 
     QualityReport report;
     report.model = llvm::sys::path::filename(options.modelPath).str();
     report.precision = options.quantize.precision;
+    report.algorithm = quantize.algorithm;
+    report.algorithmChoice = algorithmWhy;
+    report.outlierThreshold = quantize.outlierThreshold;
     for (QuantizedLayer &l : quantized) {
       report.floatWeightBytes += l.floatBytes;
       report.quantizedWeightBytes += l.quantizedBytes;

@@ -43,6 +43,7 @@ json::Value QualityReport::toJSON() const {
     json::Object o{{"node", l.layer.node},
                    {"op", l.layer.op},
                    {"precision", l.layer.precision},
+                   {"algorithm", l.layer.algorithm},
                    {"scheme", l.layer.scheme},
                    {"float_bytes", l.layer.floatBytes},
                    {"quantized_bytes", l.layer.quantizedBytes}};
@@ -50,6 +51,16 @@ json::Value QualityReport::toJSON() const {
       o["sqnr_db"] = *l.sqnrDb;
     if (l.cosine)
       o["cosine"] = *l.cosine;
+    if (const auto &out = l.layer.outliers) {
+      json::Array channels;
+      for (int64_t c : out->channels)
+        channels.push_back(c);
+      o["outliers"] = json::Object{{"channels", std::move(channels)},
+                                   {"count", int64_t(out->channels.size())},
+                                   {"median_channel_absmax", out->median},
+                                   {"max_ratio", out->maxRatio},
+                                   {"range_fraction", out->rangeFraction}};
+    }
     layersJson.push_back(std::move(o));
   }
   for (const OutputQuality &q : outputs) {
@@ -65,6 +76,8 @@ json::Value QualityReport::toJSON() const {
                       {"format_version", 1},
                       {"model", model},
                       {"precision", precision},
+                      {"algorithm", algorithm},
+                      {"algorithm_choice", algorithmChoice},
                       {"samples", int64_t(samples)},
                       {"samples_description", samplesDescription},
                       {"held_out", heldOut},
@@ -79,6 +92,9 @@ void QualityReport::print(raw_ostream &os) const {
   if (samples)
     os << " on " << samplesDescription;
   os << "\n";
+  if (!algorithm.empty())
+    os << "  weights chosen by " << algorithm << " (" << algorithmChoice
+       << ")\n";
   if (!samples) {
     // Without measurements, one line per scheme instead of one per layer
     // (report.json and the manifest list every layer).
@@ -118,6 +134,7 @@ void QualityReport::print(raw_ostream &os) const {
       os << "\n";
     }
   }
+  printOutliers(os);
   for (const OutputQuality &q : outputs) {
     os << format("  output %s: SQNR %.2f dB, cosine %.6f, max |err| %.4g",
                  q.name.c_str(), q.sqnrDb, q.cosine, q.maxAbsError);
@@ -133,6 +150,41 @@ void QualityReport::print(raw_ostream &os) const {
     os << format(" (%.2fx smaller)",
                  double(floatWeightBytes) / double(quantizedWeightBytes));
   os << "\n";
+}
+
+void QualityReport::printOutliers(raw_ostream &os) const {
+  const LayerQuality *widest = nullptr;
+  size_t flagged = 0, analysed = 0;
+  for (const LayerQuality &l : layers) {
+    const auto &out = l.layer.outliers;
+    if (!out)
+      continue;
+    ++analysed;
+    if (!widest || out->maxRatio > widest->layer.outliers->maxRatio)
+      widest = &l;
+    flagged += !out->channels.empty();
+  }
+  if (!analysed)
+    return;
+  os << "  activation outliers (input channels past " << outlierThreshold
+     << " and " << outlierRatio << "x the median channel): ";
+  if (!flagged) {
+    os << format("none in %zu layers; widest input: %s, largest channel "
+                 "%.1fx the median\n",
+                 analysed, widest->layer.node.c_str(),
+                 widest->layer.outliers->maxRatio);
+    return;
+  }
+  os << flagged << " of " << analysed << " layers\n";
+  for (const LayerQuality &l : layers) {
+    const auto &out = l.layer.outliers;
+    if (!out || out->channels.empty())
+      continue;
+    os << format("    %-40s %3zu channels, largest %.1fx the median, "
+                 "%.0f%% of the int8 range spent on them\n",
+                 l.layer.node.c_str(), out->channels.size(), out->maxRatio,
+                 out->rangeFraction * 100);
+  }
 }
 
 std::string QualityReport::toHTML() const {
@@ -182,18 +234,30 @@ std::string QualityReport::toHTML() const {
     os << "</svg>\n";
   }
   os << "<h2>Layers</h2>\n<table><tr><th>ONNX node</th><th>scheme</th>"
-        "<th>SQNR dB</th><th>cosine</th><th>float bytes</th><th>quantized "
-        "bytes</th></tr>\n";
+        "<th>weights by</th><th>SQNR dB</th><th>cosine</th><th>float "
+        "bytes</th><th>quantized bytes</th><th>outlier channels</th><th>largest "
+        "/ median channel</th></tr>\n";
   for (const LayerQuality &l : layers) {
     os << "<tr><td>" << escapeHTML(l.layer.node) << "</td><td>"
-       << escapeHTML(l.layer.scheme) << "</td>";
+       << escapeHTML(l.layer.scheme) << "</td><td>"
+       << escapeHTML(l.layer.algorithm) << "</td>";
     if (l.sqnrDb)
       os << format("<td class=n>%.2f</td><td class=n>%.6f</td>", *l.sqnrDb,
                    *l.cosine);
     else
       os << "<td>-</td><td>-</td>";
     os << "<td class=n>" << l.layer.floatBytes << "</td><td class=n>"
-       << l.layer.quantizedBytes << "</td></tr>\n";
+       << l.layer.quantizedBytes << "</td>";
+    if (const auto &out = l.layer.outliers) {
+      std::string list;
+      for (int64_t c : out->channels)
+        list += (list.empty() ? "" : ", ") + std::to_string(c);
+      os << "<td>" << (list.empty() ? "none" : list) << "</td>"
+         << format("<td class=n>%.1f</td>", out->maxRatio);
+    } else {
+      os << "<td>-</td><td>-</td>";
+    }
+    os << "</tr>\n";
   }
   os << "</table>\n";
   if (!outputs.empty()) {

@@ -53,13 +53,11 @@ float QuantizedMatrix::value(int64_t row, int64_t i) const {
   if (scheme.kind == WeightKind::F16)
     return halfToFloat(half[row * k + i]);
   int64_t g = row * scheme.numGroups(k) + i / scheme.groupLength(k);
-  int32_t c = code(row, i);
-  if (scheme.kind == WeightKind::NF4)
-    return kNF4Levels[c] * scales[g];
-  if (scheme.kind == WeightKind::FP8E4M3)
-    return fp8E4M3ToFloat(uint8_t(c)) * scales[g];
-  int32_t z = scheme.symmetric ? 0 : int32_t(zeroPoints[g]);
-  return float(c - z) * scales[g];
+  GroupParams params;
+  params.scale = scales[g];
+  if (scheme.kind == WeightKind::Int && !scheme.symmetric)
+    params.zero = zeroPoints[g];
+  return dequantizeCode(code(row, i), params, scheme);
 }
 
 size_t QuantizedMatrix::storageBytes() const {
@@ -88,69 +86,118 @@ int32_t nearestNF4(float v) {
 
 } // namespace
 
-QuantizedMatrix quantizeRTN(const float *w, int64_t rows, int64_t k,
-                            const WeightScheme &scheme) {
+GroupParams chooseGroupParams(const float *values, int64_t n,
+                              const WeightScheme &scheme, float clipRatio) {
+  assert(clipRatio > 0 && clipRatio <= 1 && "clip ratio out of (0, 1]");
+  float lo = 0, hi = 0, amax = 0, extreme = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    lo = std::min(lo, values[i]);
+    hi = std::max(hi, values[i]);
+    if (std::fabs(values[i]) > amax)
+      amax = std::fabs(values[i]), extreme = values[i];
+  }
+  // Multiplying by a ratio of exactly 1 is exact, so unclipped parameters
+  // are bit-identical to the ones RTN always chose.
+  lo *= clipRatio, hi *= clipRatio, amax *= clipRatio, extreme *= clipRatio;
+  GroupParams p;
+  if (scheme.kind == WeightKind::NF4) {
+    p.scale = amax > 0 ? amax : 1.f;
+  } else if (scheme.kind == WeightKind::FP8E4M3) {
+    p.scale = amax > 0 ? amax / 448.f : 1.f;
+  } else if (scheme.symmetric) {
+    if (scheme.bits == 8)
+      p.scale = amax > 0 ? amax / 127.f : 1.f;
+    else
+      p.scale = amax > 0 ? extreme / float(scheme.qmin()) : 1.f;
+  } else {
+    p.scale = hi > lo ? (hi - lo) / float(scheme.qmax()) : 1.f;
+    p.zero = roundClamp(-lo / p.scale, 0, 0, scheme.qmax());
+  }
+  return p;
+}
+
+int32_t quantizeCode(float v, const GroupParams &params,
+                     const WeightScheme &scheme) {
+  if (scheme.kind == WeightKind::NF4)
+    return nearestNF4(v / params.scale);
+  if (scheme.kind == WeightKind::FP8E4M3)
+    return floatToFP8E4M3(v / params.scale);
+  return roundClamp(v / params.scale, params.zero, scheme.qmin(),
+                    scheme.qmax());
+}
+
+float dequantizeCode(int32_t code, const GroupParams &params,
+                     const WeightScheme &scheme) {
+  if (scheme.kind == WeightKind::NF4)
+    return kNF4Levels[code] * params.scale;
+  if (scheme.kind == WeightKind::FP8E4M3)
+    return fp8E4M3ToFloat(uint8_t(code)) * params.scale;
+  return float(code - params.zero) * params.scale;
+}
+
+QuantizedMatrix makeQuantizedMatrix(int64_t rows, int64_t k,
+                                    const WeightScheme &scheme) {
+  assert(scheme.kind != WeightKind::F16 && "f16 has no packed layout");
   QuantizedMatrix q;
   q.rows = rows;
   q.k = k;
   q.scheme = scheme;
+  q.packed.assign(rows * scheme.packedRowBytes(k), 0);
+  q.scales.assign(rows * scheme.numGroups(k), 0.f);
+  if (!scheme.symmetric)
+    q.zeroPoints.assign(rows * scheme.numGroups(k), 0);
+  return q;
+}
+
+void storeQuantizedRow(QuantizedMatrix &q, int64_t row, const int32_t *codes,
+                       const GroupParams *params) {
+  const WeightScheme &scheme = q.scheme;
+  int64_t k = q.k, groups = scheme.numGroups(k);
+  int64_t kp = scheme.paddedLength(k), rowBytes = scheme.packedRowBytes(k);
+  std::vector<int32_t> padded(codes, codes + k);
+  padded.resize(kp);
+  for (int64_t gi = 0; gi < groups; ++gi) {
+    q.scales[row * groups + gi] = params[gi].scale;
+    if (!scheme.symmetric)
+      q.zeroPoints[row * groups + gi] = uint8_t(params[gi].zero);
+  }
+  // Padding dequantizes to exactly 0, so the kernels may run whole groups.
+  int32_t zeroCode =
+      scheme.kind == WeightKind::NF4 ? 7 : params[groups - 1].zero;
+  for (int64_t i = k; i < kp; ++i)
+    padded[i] = zeroCode;
+  uint8_t *out = &q.packed[row * rowBytes];
+  std::fill(out, out + rowBytes, uint8_t(0));
+  packCodes(padded.data(), kp, scheme.bits, out);
+}
+
+QuantizedMatrix quantizeRTN(const float *w, int64_t rows, int64_t k,
+                            const WeightScheme &scheme,
+                            const float *clipRatios) {
   if (scheme.kind == WeightKind::F16) {
+    QuantizedMatrix q;
+    q.rows = rows;
+    q.k = k;
+    q.scheme = scheme;
     q.half.resize(rows * k);
     for (int64_t i = 0; i < rows * k; ++i)
       q.half[i] = floatToHalf(w[i]);
     return q;
   }
+  QuantizedMatrix q = makeQuantizedMatrix(rows, k, scheme);
   int64_t g = scheme.groupLength(k), groups = scheme.numGroups(k);
-  int64_t kp = scheme.paddedLength(k), rowBytes = scheme.packedRowBytes(k);
-  q.packed.assign(rows * rowBytes, 0);
-  q.scales.assign(rows * groups, 0.f);
-  if (!scheme.symmetric)
-    q.zeroPoints.assign(rows * groups, 0);
-  std::vector<int32_t> codes(kp);
+  std::vector<int32_t> codes(k);
+  std::vector<GroupParams> params(groups);
   for (int64_t r = 0; r < rows; ++r) {
     const float *row = w + r * k;
     for (int64_t gi = 0; gi < groups; ++gi) {
       int64_t begin = gi * g, end = std::min(k, begin + g);
-      float lo = 0, hi = 0, amax = 0, extreme = 0;
-      for (int64_t i = begin; i < end; ++i) {
-        lo = std::min(lo, row[i]);
-        hi = std::max(hi, row[i]);
-        if (std::fabs(row[i]) > amax)
-          amax = std::fabs(row[i]), extreme = row[i];
-      }
-      float scale = 1.f;
-      int32_t zero = 0;
-      if (scheme.kind == WeightKind::NF4) {
-        scale = amax > 0 ? amax : 1.f;
-      } else if (scheme.kind == WeightKind::FP8E4M3) {
-        scale = amax > 0 ? amax / 448.f : 1.f;
-      } else if (scheme.symmetric) {
-        if (scheme.bits == 8)
-          scale = amax > 0 ? amax / 127.f : 1.f;
-        else
-          scale = amax > 0 ? extreme / float(scheme.qmin()) : 1.f;
-      } else {
-        scale = hi > lo ? (hi - lo) / float(scheme.qmax()) : 1.f;
-        zero = roundClamp(-lo / scale, 0, 0, scheme.qmax());
-      }
-      q.scales[r * groups + gi] = scale;
-      if (!scheme.symmetric)
-        q.zeroPoints[r * groups + gi] = uint8_t(zero);
-      for (int64_t i = begin; i < begin + g; ++i) {
-        if (i >= k) { // padding dequantizes to exactly 0
-          codes[i] = scheme.kind == WeightKind::NF4 ? 7 : zero;
-          continue;
-        }
-        if (scheme.kind == WeightKind::NF4)
-          codes[i] = nearestNF4(row[i] / scale);
-        else if (scheme.kind == WeightKind::FP8E4M3)
-          codes[i] = floatToFP8E4M3(row[i] / scale);
-        else
-          codes[i] =
-              roundClamp(row[i] / scale, zero, scheme.qmin(), scheme.qmax());
-      }
+      float clip = clipRatios ? clipRatios[r * groups + gi] : 1.f;
+      params[gi] = chooseGroupParams(row + begin, end - begin, scheme, clip);
+      for (int64_t i = begin; i < end; ++i)
+        codes[i] = quantizeCode(row[i], params[gi], scheme);
     }
-    packCodes(codes.data(), kp, scheme.bits, &q.packed[r * rowBytes]);
+    storeQuantizedRow(q, r, codes.data(), params.data());
   }
   return q;
 }

@@ -42,32 +42,54 @@ struct InsertObserversPass
     });
     // One probe per distinct input value.
     llvm::DenseMap<Value, Value> observed;
-    for (tosa::MatMulOp op : candidates) {
-      std::string node = onnxNodeName(op.getLoc());
-      if (node.empty())
-        node = "matmul";
-      std::optional<QuantizableMatMul> m = analyzeMatMul(op);
-      Value a = m->activation;
-      if (a.getDefiningOp<ObserveOp>())
-        continue;
-      auto it = observed.find(a);
+    auto observe = [&](tosa::MatMulOp op, OpOperand &operand,
+                       const std::string &id) {
+      Value v = operand.get();
+      if (v.getDefiningOp<ObserveOp>())
+        return false;
+      auto it = observed.find(v);
       if (it == observed.end()) {
         OpBuilder b(op);
-        auto probe = ObserveOp::create(b, op.getLoc(), a, node + ":in",
-                                       FloatAttr());
-        it = observed.try_emplace(a, probe.getResult()).first;
+        auto probe = ObserveOp::create(b, op.getLoc(), v, id);
+        it = observed.try_emplace(v, probe.getResult()).first;
       }
-      if (m->weightOnLeft)
-        op.getBMutable().assign(it->second);
-      else
-        op.getAMutable().assign(it->second);
-      if (observeOutputs) {
-        OpBuilder b(op->getContext());
-        b.setInsertionPointAfter(op);
-        auto probe = ObserveOp::create(b, op.getLoc(), op.getResult(),
-                                       node + ":out", FloatAttr());
-        op.getResult().replaceAllUsesExcept(probe.getResult(), probe);
-      }
+      operand.set(it->second);
+      return true;
+    };
+    auto observeOutput = [&](tosa::MatMulOp op, const std::string &node) {
+      if (!observeOutputs)
+        return;
+      OpBuilder b(op->getContext());
+      b.setInsertionPointAfter(op);
+      auto probe =
+          ObserveOp::create(b, op.getLoc(), op.getResult(), node + ":out");
+      op.getResult().replaceAllUsesExcept(probe.getResult(), probe);
+    };
+    auto nodeName = [](tosa::MatMulOp op) {
+      std::string node = onnxNodeName(op.getLoc());
+      return node.empty() ? std::string("matmul") : node;
+    };
+    for (tosa::MatMulOp op : candidates) {
+      std::string node = nodeName(op);
+      std::optional<QuantizableMatMul> m = analyzeMatMul(op);
+      OpOperand &input = m->weightOnLeft ? op.getBMutable() : op.getAMutable();
+      if (observe(op, input, node + ":in"))
+        observeOutput(op, node);
+    }
+    if (!quantizeAttention)
+      return;
+    // Both sides of a product of two activations get a static scale.
+    SmallVector<tosa::MatMulOp> products;
+    module.walk([&](tosa::MatMulOp op) {
+      if (isActivationProduct(op, excludeRe ? &*excludeRe : nullptr))
+        products.push_back(op);
+    });
+    for (tosa::MatMulOp op : products) {
+      std::string node = nodeName(op);
+      bool a = observe(op, op.getAMutable(), node + ":a");
+      bool b = observe(op, op.getBMutable(), node + ":b");
+      if (a || b)
+        observeOutput(op, node);
     }
   }
 };
@@ -86,7 +108,7 @@ struct ExposeObserversPass
       if (probes.empty())
         continue;
       auto ret = cast<func::ReturnOp>(fn.getBody().back().getTerminator());
-      SmallVector<Value> results(ret.getOperands());
+      SmallVector<Value> exposed;
       SmallVector<Type> types(fn.getFunctionType().getResults());
       llvm::StringSet<> seen;
       unsigned firstNew = types.size();
@@ -97,12 +119,16 @@ struct ExposeObserversPass
         bool exposable =
             cast<RankedTensorType>(v.getType()).getElementType().isF32();
         if (exposable && seen.insert(op.getId()).second) {
-          results.push_back(v);
+          exposed.push_back(v);
           types.push_back(v.getType());
           names.push_back(("qopt.observe:" + op.getId()).str());
         }
         op.erase();
       }
+      // Read the returned values only now: a probe can be returned directly
+      // (a classifier whose product already has the logits' shape).
+      SmallVector<Value> results(ret.getOperands());
+      results.append(exposed);
       OpBuilder b(ret);
       func::ReturnOp::create(b, ret.getLoc(), results);
       ret.erase();

@@ -10,6 +10,10 @@
 #include "qopt/Transforms/Passes.h"
 #include "qopt/Transforms/Quantization.h"
 
+#include "qopt/Quant/GPTQ.h"
+
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Tosa/IR/TosaOps.h"
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
@@ -55,8 +59,8 @@ std::optional<PrecisionSpec> parsePrecision(StringRef text,
     w.kind = quant::WeightKind::NF4;
     w.bits = 4;
     w.groupSize = 64;
-  } else if (head == "w8a8") {
-    w.bits = 8;
+  } else if (head == "w8a8" || head == "w4a8") {
+    w.bits = head[1] - '0';
     spec.activations = ActivationMode::Dynamic;
     if (parts.size() > 1 && parts[1] == "static") {
       spec.activations = ActivationMode::Static;
@@ -70,25 +74,33 @@ std::optional<PrecisionSpec> parsePrecision(StringRef text,
   } else {
     error = "unknown precision '" + text.str() +
             "' (expected w8a16, w4a16-g32, w3a16-g64, w2a16-g32, nf4-g64, "
-            "fp8, f16, w8a8 or w8a8-static)";
+            "fp8, f16, w8a8, w8a8-static or w4a8-g32)";
     return std::nullopt;
   }
+  // Integer activations meet group-wise weights only in W4A8's grouped
+  // integer product; W8A8 keeps the per-channel int8 kernel.
+  bool weightOptions =
+      spec.activations == ActivationMode::Float || head == "w4a8";
   for (; next < parts.size(); ++next) {
     StringRef p = parts[next];
     int64_t g;
     if (p.consume_front("g") && !p.getAsInteger(10, g) && g > 0 &&
         w.kind != quant::WeightKind::F16 &&
-        w.kind != quant::WeightKind::FP8E4M3 &&
-        spec.activations == ActivationMode::Float) {
+        w.kind != quant::WeightKind::FP8E4M3 && weightOptions) {
       w.groupSize = g;
     } else if (parts[next] == "asym" && w.kind == quant::WeightKind::Int &&
-               spec.activations == ActivationMode::Float) {
+               weightOptions) {
       w.symmetric = false;
     } else {
       error = "precision '" + text.str() + "': unexpected '" +
               parts[next].str() + "'";
       return std::nullopt;
     }
+  }
+  if (head == "w4a8" && !w.groupSize) {
+    error = "precision '" + text.str() +
+            "': w4a8 needs a group size (w4a8-g32, w4a8-g64, w4a8-g128)";
+    return std::nullopt;
   }
   return spec;
 }
@@ -130,15 +142,40 @@ std::vector<QuantizedLayer> collectQuantizedLayers(ModuleOp module) {
       llvm::raw_string_ostream os(layer.scheme);
       os << s;
     };
+    if (auto outliers = op->getAttrOfType<OutliersAttr>(
+            QOptDialect::kOutliersAttrName)) {
+      QuantizedLayer::Outliers o;
+      o.channels.assign(outliers.getChannels().asArrayRef().begin(),
+                        outliers.getChannels().asArrayRef().end());
+      o.median = outliers.getMedian().convertToDouble();
+      o.maxRatio = outliers.getMaxRatio().convertToDouble();
+      o.rangeFraction = outliers.getRangeFraction().convertToDouble();
+      layer.outliers = std::move(o);
+    }
     if (auto mm = dyn_cast<MatMulOp>(op)) {
       layer.op = "matmul";
-      if (auto p = mm.getPrecisionAttr())
+      if (auto p = mm.getPrecisionAttr()) {
         layer.precision = p.getName().str();
+        layer.algorithm = p.getAlgorithm().str();
+      }
       printScheme(mm.getScheme());
       layer.floatBytes = mm.getN() * mm.getK() * 4;
       layer.quantizedBytes = bytesOf(mm.getWeight()) +
                              bytesOf(mm.getWeightScales()) +
-                             bytesOf(mm.getWeightZeroPoints());
+                             bytesOf(mm.getWeightZeroPoints()) +
+                             bytesOf(mm.getOutlierWeights());
+      if (auto channels = mm.getOutlierChannelsAttr())
+        layer.floatChannels = channels.size();
+    } else if (auto product = dyn_cast<tosa::MatMulOp>(op)) {
+      // An integer product of two activations (qopt-quantize's
+      // quantize-attention): no weights, so no bytes.
+      auto p = product->getAttrOfType<PrecisionAttr>(
+          QOptDialect::kPrecisionAttrName);
+      if (!p)
+        return;
+      layer.op = "attention";
+      layer.precision = p.getName().str();
+      printScheme(p.getActivations());
     } else if (auto emb = dyn_cast<EmbeddingOp>(op)) {
       layer.op = "embedding";
       printScheme(emb.getScheme());
@@ -246,6 +283,84 @@ static std::optional<std::vector<float>> constantWeights(Value v, int64_t k,
   return out;
 }
 
+template <typename T>
+static std::optional<std::vector<T>> readElements(ElementsAttr attr,
+                                                  int64_t count) {
+  if (!attr)
+    return std::nullopt;
+  auto type = cast<ShapedType>(attr.getType());
+  if (type.getNumElements() != count ||
+      type.getElementTypeBitWidth() != sizeof(T) * 8)
+    return std::nullopt;
+  FailureOr<std::vector<char>> bytes = constantBytes(attr, type);
+  if (failed(bytes) || bytes->size() != size_t(count) * sizeof(T))
+    return std::nullopt;
+  std::vector<T> out(count);
+  std::memcpy(out.data(), bytes->data(), bytes->size());
+  return out;
+}
+
+std::optional<std::vector<float>> readFloats(ElementsAttr attr,
+                                             int64_t count) {
+  return readElements<float>(attr, count);
+}
+
+std::optional<std::vector<double>> readDoubles(ElementsAttr attr,
+                                               int64_t count) {
+  return readElements<double>(attr, count);
+}
+
+template <typename T>
+static ElementsAttr tensorAttr(MLIRContext *ctx, ArrayRef<int64_t> shape,
+                               ArrayRef<T> values, Type elem) {
+  auto type = RankedTensorType::get(shape, elem);
+  ArrayRef<char> bytes(reinterpret_cast<const char *>(values.data()),
+                       values.size() * sizeof(T));
+  if (bytes.size() >= 1024)
+    return DenseResourceElementsAttr::get(
+        type, "qopt_statistics",
+        HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, alignof(T),
+                                                      false));
+  return DenseElementsAttr::getFromRawBuffer(type, bytes);
+}
+
+ElementsAttr floatTensorAttr(MLIRContext *ctx, ArrayRef<int64_t> shape,
+                             ArrayRef<float> values) {
+  return tensorAttr(ctx, shape, values, Float32Type::get(ctx));
+}
+
+ElementsAttr doubleTensorAttr(MLIRContext *ctx, ArrayRef<int64_t> shape,
+                              ArrayRef<double> values) {
+  return tensorAttr(ctx, shape, values, Float64Type::get(ctx));
+}
+
+Value multiplyLastDim(Value x, ArrayRef<float> factors) {
+  OpBuilder b(x.getContext());
+  b.setInsertionPointAfterValue(x);
+  Location loc = x.getLoc();
+  auto type = cast<RankedTensorType>(x.getType());
+  int64_t rank = type.getRank(), k = type.getDimSize(rank - 1);
+  auto st = RankedTensorType::get({k}, b.getF32Type());
+  Value constant = arith::ConstantOp::create(
+      b, loc, st, DenseElementsAttr::get(st, factors));
+  Value init =
+      tensor::EmptyOp::create(b, loc, type.getShape(), type.getElementType());
+  MLIRContext *ctx = x.getContext();
+  SmallVector<AffineMap> maps{
+      AffineMap::getMultiDimIdentityMap(rank, ctx),
+      AffineMap::get(rank, 0, getAffineDimExpr(rank - 1, ctx)),
+      AffineMap::getMultiDimIdentityMap(rank, ctx)};
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  auto generic = linalg::GenericOp::create(
+      b, loc, type, ValueRange{x, constant}, ValueRange{init}, maps, iterators,
+      [](OpBuilder &nb, Location nl, ValueRange args) {
+        Value r = arith::MulFOp::create(nb, nl, args[0], args[1]);
+        linalg::YieldOp::create(nb, nl, r);
+      });
+  return generic.getResult(0);
+}
+
 bool feedsReturnOnly(Value v) {
   for (int depth = 0; depth < 8; ++depth) {
     if (!v.hasOneUse())
@@ -261,8 +376,7 @@ bool feedsReturnOnly(Value v) {
   return false;
 }
 
-/// Whether `v` is a constant, possibly behind reshapes and transposes.
-static bool isConstantBehindReshapes(Value v) {
+bool isConstantBehindReshapes(Value v) {
   while (isa_and_nonnull<tosa::ReshapeOp, tosa::TransposeOp>(v.getDefiningOp()))
     v = v.getDefiningOp()->getOperand(0);
   return v.getDefiningOp<arith::ConstantOp>() || v.getDefiningOp<tosa::ConstOp>();
@@ -351,14 +465,54 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
     else if (spec->activations == ActivationMode::Static)
       actScheme = SchemeAttr::get(ctx, QuantKind::Int, 8, false,
                                   Granularity::PerTensor, 0, true);
-    auto precisionAttr =
-        PrecisionAttr::get(ctx, spec->name, scheme, actScheme,
-                           spec->activations == ActivationMode::Dynamic);
+    std::optional<WeightAlgorithm> weightAlgorithm =
+        parseWeightAlgorithm(algorithm);
+    if (!weightAlgorithm) {
+      emitError(UnknownLoc::get(ctx), "unknown weight algorithm '")
+          << algorithm << "' (expected rtn, gptq or awq)";
+      return signalPassFailure();
+    }
+    if (*weightAlgorithm == WeightAlgorithm::AWQ &&
+        spec->activations != ActivationMode::Float) {
+      emitError(UnknownLoc::get(ctx), "awq scales the activations of "
+                                      "weight-only precisions; '")
+          << spec->name << "' quantizes activations (use gptq or rtn)";
+      return signalPassFailure();
+    }
+    std::optional<OutlierHandling> handling = parseOutlierHandling(outliers);
+    if (!handling) {
+      emitError(UnknownLoc::get(ctx), "unknown outlier handling '")
+          << outliers << "' (expected keep-float, clip or none)";
+      return signalPassFailure();
+    }
+    bool keepFloat = *handling == OutlierHandling::KeepFloat;
+    if (keepFloat && spec->activations == ActivationMode::Float) {
+      emitError(UnknownLoc::get(ctx),
+                "outliers=keep-float splits products with integer "
+                "activations (w8a8, w8a8-static, w4a8); '")
+          << spec->name << "' keeps activations float";
+      return signalPassFailure();
+    }
+    // GPTQ would feed the rounding error of the other columns into the
+    // zeroed outlier columns, which the integer part no longer reads.
+    if (keepFloat && *weightAlgorithm != WeightAlgorithm::RTN) {
+      emitError(UnknownLoc::get(ctx), "outliers=keep-float quantizes the "
+                                      "integer part with rtn; '")
+          << algorithm << "' is not supported with it";
+      return signalPassFailure();
+    }
+    auto precisionFor = [&](WeightAlgorithm a) {
+      bool integer = spec->weights.kind == quant::WeightKind::Int;
+      return PrecisionAttr::get(ctx, spec->name, scheme, actScheme,
+                                spec->activations == ActivationMode::Dynamic,
+                                integer ? weightAlgorithmName(a) : "");
+    };
 
-    SmallVector<tosa::MatMulOp> candidates;
-    module.walk([&](tosa::MatMulOp op) { candidates.push_back(op); });
-    bool failedAny = false;
-    for (tosa::MatMulOp op : candidates) {
+    SmallVector<tosa::MatMulOp> all;
+    module.walk([&](tosa::MatMulOp op) { all.push_back(op); });
+    std::vector<QuantizableMatMul> ops;
+    std::vector<std::vector<float>> weights;
+    for (tosa::MatMulOp op : all) {
       if (!isQuantizationCandidate(op, excludeRe ? &*excludeRe : nullptr,
                                    quantizeClassifier))
         continue;
@@ -366,7 +520,33 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
       std::optional<std::vector<float>> w = weightRows(*m);
       if (!w)
         continue;
-      if (failed(rewrite(*m, *w, *spec, scheme, precisionAttr)))
+      ops.push_back(*m);
+      weights.push_back(std::move(*w));
+    }
+    // LLM.int8 decomposition: outlier columns leave the weights before
+    // they are quantized, so they do not widen the per-channel scales.
+    std::vector<std::optional<OutlierSplit>> splits(ops.size());
+    if (keepFloat && failed(splitOutliers(ops, weights, splits)))
+      return signalPassFailure();
+    quant::GPTQOptions gptq;
+    gptq.dampening = gptqDampening;
+    gptq.actOrder = gptqActOrder;
+    gptq.staticGroups = gptqActOrder;
+    gptq.searchClip = clipSearch;
+    gptq.refineRounds = gptqRefineRounds;
+    FailureOr<std::vector<WeightChoice>> choices =
+        chooseWeights(ops, weights, spec->weights, *weightAlgorithm, gptq,
+                      gptqScaleGrid);
+    if (failed(choices))
+      return signalPassFailure();
+    bool failedAny = false;
+    // AWQ: one scaled copy of each shared input.
+    llvm::DenseMap<Value, Value> scaledInputs;
+    for (size_t i = 0; i < ops.size(); ++i) {
+      WeightChoice &choice = (*choices)[i];
+      if (failed(rewrite(ops[i], choice, *spec, scheme,
+                         precisionFor(choice.algorithm), scaledInputs,
+                         splits[i] ? &*splits[i] : nullptr)))
         failedAny = true;
     }
     bool packedIntegers = spec->weights.kind == quant::WeightKind::Int ||
@@ -378,8 +558,54 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
         if (!excludeRe || !excludeRe->match(onnxNodeName(op.getLoc())))
           rewriteEmbedding(op, spec->weights, scheme);
     }
+    if (quantizeAttention) {
+      if (spec->activations == ActivationMode::Float) {
+        emitError(UnknownLoc::get(ctx), "quantize-attention needs integer "
+                                        "activations; '")
+            << spec->name << "' keeps them float";
+        return signalPassFailure();
+      }
+      SmallVector<tosa::MatMulOp> products;
+      module.walk([&](tosa::MatMulOp op) {
+        if (isActivationProduct(op, excludeRe ? &*excludeRe : nullptr))
+          products.push_back(op);
+      });
+      for (tosa::MatMulOp op : products)
+        if (failed(quantizeActivationProduct(op, spec->activations,
+                                             spec->name)))
+          failedAny = true;
+    }
     if (failedAny)
       signalPassFailure();
+  }
+
+  /// The outlier split of each op whose qopt.outliers lists channels (the
+  /// weights of the others stay whole). Detection marks only matmuls that
+  /// read their reduction dim last; a hand-written list must fit k.
+  LogicalResult splitOutliers(ArrayRef<QuantizableMatMul> ops,
+                              std::vector<std::vector<float>> &weights,
+                              std::vector<std::optional<OutlierSplit>> &splits) {
+    bool failedAny = false;
+    for (size_t i = 0; i < ops.size(); ++i) {
+      const QuantizableMatMul &m = ops[i];
+      auto marked = m.op->getAttrOfType<OutliersAttr>(
+          QOptDialect::kOutliersAttrName);
+      if (!marked || marked.getChannels().empty() || m.weightOnLeft)
+        continue;
+      ArrayRef<int64_t> channels = marked.getChannels().asArrayRef();
+      bool ascending = llvm::is_sorted(channels) &&
+                       std::adjacent_find(channels.begin(), channels.end()) ==
+                           channels.end();
+      if (!ascending || channels.front() < 0 || channels.back() >= m.k) {
+        m.op->emitError() << QOptDialect::kOutliersAttrName
+                          << " must list ascending input channels below "
+                          << m.k;
+        failedAny = true;
+        continue;
+      }
+      splits[i] = splitOutlierColumns(weights[i], m.n, m.k, channels);
+    }
+    return failure(failedAny);
   }
 
   /// tosa.gather of a constant [1, V, D] table becomes qopt.embedding over
@@ -422,23 +648,41 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
     op.erase();
   }
 
-  LogicalResult rewrite(const QuantizableMatMul &m, ArrayRef<float> nk,
+  /// With `split`, the weights in `choice` lack the split's columns, which
+  /// the qopt.matmul adds back as its float outlier product.
+  LogicalResult rewrite(const QuantizableMatMul &m, WeightChoice &choice,
                         const PrecisionSpec &spec, SchemeAttr scheme,
-                        PrecisionAttr precisionAttr) {
+                        PrecisionAttr precisionAttr,
+                        llvm::DenseMap<Value, Value> &scaledInputs,
+                        const OutlierSplit *split) {
     tosa::MatMulOp op = m.op;
     int64_t k = m.k, n = m.n;
     OpBuilder b(op);
     Location loc = op.getLoc();
     Value a = m.activation;
+    bool unitScales =
+        choice.inputScales &&
+        llvm::all_of(*choice.inputScales, [](float v) { return v == 1.f; });
+    if (choice.inputScales && !unitScales) {
+      Value &scaled = scaledInputs[a];
+      if (!scaled) {
+        std::vector<float> inverse(choice.inputScales->size());
+        for (size_t i = 0; i < inverse.size(); ++i)
+          inverse[i] = 1.f / (*choice.inputScales)[i];
+        scaled = multiplyLastDim(a, inverse);
+      }
+      a = scaled;
+    }
     Value staticScale;
     if (spec.activations == ActivationMode::Static) {
-      auto observe = a.getDefiningOp<ObserveOp>();
+      auto observe = m.activation.getDefiningOp<ObserveOp>();
       if (!observe || !observe.getAbsmax())
-        return op.emitError("w8a8-static needs a calibrated activation "
-                            "range for this matmul's input: compile with "
-                            "--calib");
+        return op.emitError()
+               << spec.name
+               << " needs a calibrated activation range for this matmul's "
+                  "input: compile with --calib";
     }
-    quant::QuantizedMatrix q = quant::quantizeRTN(nk.data(), n, k, spec.weights);
+    quant::QuantizedMatrix &q = choice.matrix;
 
     Value weight, scales, zeros;
     if (spec.weights.kind == quant::WeightKind::F16) {
@@ -460,8 +704,18 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
             asBytes(q.zeroPoints));
     }
     float staticAbsmax = 0;
-    if (spec.activations == ActivationMode::Static)
-      staticAbsmax = a.getDefiningOp<ObserveOp>().getAbsmax()->convertToFloat();
+    if (spec.activations == ActivationMode::Static) {
+      auto observe = m.activation.getDefiningOp<ObserveOp>();
+      staticAbsmax = observe.getAbsmax()->convertToFloat();
+      if (split)
+        staticAbsmax = integerPartRange(
+            staticAbsmax,
+            readFloats(observe.getChannelAbsmaxAttr(), k)
+                .value_or(std::vector<float>()),
+            split->channels);
+    }
+    DenseI64ArrayAttr excluded =
+        split ? b.getDenseI64ArrayAttr(split->channels) : DenseI64ArrayAttr();
     // Weights on the left (y = W x): compute (x^T W^T)^T, activations
     // transposed to rows of K.
     auto transposeLast2 = [&](Value v) -> Value {
@@ -489,7 +743,7 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
           b, loc, RankedTensorType::get(at.getShape(), b.getI8Type()),
           RankedTensorType::get(rowShape, b.getF32Type()),
           RankedTensorType::get(rowShape, b.getI8Type()), a,
-          Granularity::PerToken, /*is_unsigned=*/false);
+          Granularity::PerToken, /*is_unsigned=*/false, excluded);
       input = dq.getResult();
       inputScale = dq.getScale();
     } else if (spec.activations == ActivationMode::Static) {
@@ -499,12 +753,22 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
           b, loc, st, DenseElementsAttr::get(st, ArrayRef<float>{s}));
       input = QuantizeOp::create(
           b, loc, RankedTensorType::get(at.getShape(), b.getI8Type()), a,
-          inputScale, Value(), IntegerAttr(), /*is_unsigned=*/false);
+          inputScale, Value(), IntegerAttr(), /*is_unsigned=*/false,
+          excluded);
     }
-    auto mm = MatMulOp::create(b, loc, resultType, input, weight, scales, zeros,
-                               inputScale, Value(), scheme,
-                               uint64_t(k), /*input_unsigned=*/false,
-                               precisionAttr);
+    Value outlierWeights;
+    if (split) {
+      auto count = int64_t(split->channels.size());
+      outlierWeights = createConstant(
+          b, loc, RankedTensorType::get({count, n}, b.getF32Type()),
+          asBytes(split->weights));
+    }
+    auto mm = MatMulOp::create(
+        b, loc, resultType, input, weight, scales, zeros, inputScale, Value(),
+        scheme, uint64_t(k), /*input_unsigned=*/false, precisionAttr,
+        split ? a : Value(), outlierWeights, excluded);
+    if (Attribute outliers = op->getAttr(QOptDialect::kOutliersAttrName))
+      mm->setAttr(QOptDialect::kOutliersAttrName, outliers);
     Value result = mm.getResult();
     if (m.weightOnLeft)
       result = transposeLast2(result);

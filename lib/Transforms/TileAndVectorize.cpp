@@ -10,6 +10,7 @@
 
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
 #include "mlir/Dialect/Tensor/Transforms/Transforms.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
@@ -67,6 +68,23 @@ linalg::GenericOp dequantizedWeights(linalg::LinalgOp op) {
   if (producer && producer->hasAttr("qopt.dequantize_weights"))
     return producer;
   return {};
+}
+
+/// Whether `op` accumulates into its one output as `math.fma(a, b, acc)`
+/// over its reduction loops, with a parallel innermost loop: an ordered fma
+/// chain (the rescale of the grouped integer product), which has no vector
+/// reduction kind but vectorizes as elementwise fmas across the innermost
+/// loop once its reduction loops are tiled by 1, keeping the order.
+bool isFmaChain(linalg::LinalgOp op) {
+  auto generic = dyn_cast<linalg::GenericOp>(op.getOperation());
+  if (!generic || generic.getNumDpsInits() != 1 ||
+      op.getNumReductionLoops() == 0 ||
+      op.getIteratorTypesArray().back() != utils::IteratorType::parallel)
+    return false;
+  BlockArgument acc = generic.getRegionOutputArgs()[0];
+  auto yield = cast<linalg::YieldOp>(generic.getBody()->getTerminator());
+  auto fma = yield.getValues()[0].getDefiningOp<math::FmaOp>();
+  return fma && fma.getC() == acc && acc.hasOneUse();
 }
 
 struct TileAndVectorizePass
@@ -169,6 +187,17 @@ struct TileAndVectorizePass
     return sizes;
   }
 
+  /// Tiles of an fma chain (see isFmaChain): one step of every reduction
+  /// loop, unit outer parallel loops, a vector-wide innermost loop.
+  FailureOr<SmallVector<int64_t>> chooseFmaChainTileSizes(linalg::LinalgOp op) {
+    SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+    if (ranges.empty() || llvm::any_of(ranges, ShapedType::isDynamic))
+      return failure();
+    SmallVector<int64_t> sizes(ranges.size(), 1);
+    sizes.back() = chooseTile(ranges.back(), vectorWidth);
+    return sizes;
+  }
+
   /// The (dim, split point) that makes a contraction's N (or M) or an
   /// elementwise op's innermost dim a multiple of whole vectors, if any.
   std::optional<std::pair<unsigned, int64_t>> chooseSplit(linalg::LinalgOp op) {
@@ -229,10 +258,12 @@ struct TileAndVectorizePass
             worklist.push_back(l);
         continue;
       }
-      FailureOr<SmallVector<int64_t>> sizes = chooseTileSizes(op);
+      bool fmaChain = isFmaChain(op);
+      FailureOr<SmallVector<int64_t>> sizes =
+          fmaChain ? chooseFmaChainTileSizes(op) : chooseTileSizes(op);
       if (failed(sizes))
         continue;
-      if (failed(linalg::vectorizeOpPrecondition(op)))
+      if (!fmaChain && failed(linalg::vectorizeOpPrecondition(op)))
         continue;
       scf::SCFTilingOptions options;
       options.setTileSizes(getAsIndexOpFoldResult(ctx, *sizes));
@@ -245,6 +276,20 @@ struct TileAndVectorizePass
       }
       rewriter.replaceOp(op, tiled->replacements);
       Operation *tile = tiled->tiledOps.back();
+      if (fmaChain) {
+        // The tile's reduction loops have one step: without its unit dims
+        // it is an elementwise op over the innermost loop.
+        rewriter.setInsertionPoint(tile);
+        FailureOr<linalg::DropUnitDimsResult> dropped =
+            linalg::dropUnitDims(rewriter, cast<linalg::GenericOp>(tile),
+                                 linalg::ControlDropUnitDims());
+        if (failed(dropped)) {
+          LLVM_DEBUG(llvm::dbgs() << "unit dims stay: " << *tile << "\n");
+          continue;
+        }
+        rewriter.replaceOp(tile, dropped->replacements);
+        tile = dropped->resultOp;
+      }
       rewriter.setInsertionPoint(tile);
       // Contractions become vector.contract with matmul maps, so operands
       // are read as plain row-major tiles.

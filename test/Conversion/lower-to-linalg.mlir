@@ -185,3 +185,58 @@ func.func @integer_with_zero_points(%a: tensor<8x128xi8>, %w: tensor<16x128xi8>,
        : (tensor<8x128xi8>, tensor<16x128xi8>, tensor<1x1xi8>, tensor<i8>) -> tensor<8x16xi32>
   return %0 : tensor<8x16xi32>
 }
+
+// -----
+
+// W4A8 (asymmetric, k = 100 padded to 4 groups of 32): zero-padded codes in
+// group-major order, the packed nibbles unpacked to i8 [g, n, j], an i32
+// partial sum per group (a named contraction), the zero points as
+// P - zw * sum(a), then acc = fma(sw, float(P'), acc) over g and sa * acc.
+// CHECK-DAG: #[[UNPACK:.*]] = affine_map<(d0, d1, d2) -> (d1, ((d0 * 32 + d2) * 4) floordiv 8)>
+// CHECK-DAG: #[[PGMN:.*]] = affine_map<(d0, d1, d2) -> (d1, d0, d2)>
+// CHECK-DAG: #[[NG:.*]] = affine_map<(d0, d1, d2) -> (d2, d1)>
+// CHECK-LABEL: func @w4a8_asym
+// CHECK: %[[PAD:.*]] = tensor.pad %{{.*}} low[0, 0] high[0, 28]
+// CHECK: %[[A3:.*]] = tensor.expand_shape %[[PAD]] {{\[\[}}0], [1, 2]] output_shape [8, 4, 32] : tensor<8x128xi8> into tensor<8x4x32xi8>
+// CHECK: %[[AT:.*]] = linalg.transpose ins(%[[A3]] : tensor<8x4x32xi8>) outs(%{{.*}} : tensor<4x8x32xi8>) permutation = [1, 0, 2]
+// CHECK: %[[W:.*]] = linalg.generic {indexing_maps = [#[[UNPACK]], #{{.*}}]{{.*}} ins(%arg1 : tensor<16x64xi8>) {{.*}} attrs = {qopt.dequantize_weights = 32 : i64}
+// CHECK:   arith.shrui
+// CHECK:   arith.andi %{{.*}}, %{{.*}} : i32
+// CHECK:   arith.trunci %{{.*}} : i32 to i8
+// CHECK: -> tensor<4x16x32xi8>
+// CHECK: %[[P:.*]] = linalg.contract {{.*}} ins(%[[AT]], %[[W]] : tensor<4x8x32xi8>, tensor<4x16x32xi8>) outs(%{{.*}} : tensor<4x8x16xi32>)
+// CHECK: %[[SUMA:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction"]} ins(%[[A3]] : tensor<8x4x32xi8>)
+// CHECK: %[[ACC:.*]] = linalg.generic {indexing_maps = [#[[PGMN]], #[[NG]], #[[NG]], #{{.*}}, #{{.*}}], iterator_types = ["parallel", "reduction", "parallel"]} ins(%[[P]], %arg2, %arg3, %[[SUMA]] :
+// CHECK:   %[[Z:.*]] = arith.extui %{{.*}} : i8 to i32
+// CHECK:   %[[ZA:.*]] = arith.muli %[[Z]], %{{.*}} : i32
+// CHECK:   %[[D:.*]] = arith.subi %{{.*}}, %[[ZA]] : i32
+// CHECK:   %[[F:.*]] = arith.sitofp %[[D]] : i32 to f32
+// CHECK:   math.fma %{{.*}}, %[[F]], %{{.*}} : f32
+// CHECK: linalg.generic {{.*}} ins(%{{.*}}, %[[ACC]] : tensor<8xf32>, tensor<8x16xf32>)
+// CHECK:   arith.mulf
+func.func @w4a8_asym(%x: tensor<8x100xf32>, %w: tensor<16x64xi8>, %s: tensor<16x4xf32>, %z: tensor<16x4xi8>) -> tensor<8x16xf32> {
+  %q, %sa, %za = qopt.dynamic_quantize %x per_token : tensor<8x100xf32> -> tensor<8x100xi8>, tensor<8x1xf32>, tensor<8x1xi8>
+  %0 = qopt.matmul %q, %w scales(%s) zero_points(%z) input_scale(%sa) {k = 100 : i64, scheme = #qopt.scheme<uint4, group 32, asym>}
+       : (tensor<8x100xi8>, tensor<16x64xi8>, tensor<16x4xf32>, tensor<16x4xi8>, tensor<8x1xf32>) -> tensor<8x16xf32>
+  return %0 : tensor<8x16xf32>
+}
+
+// -----
+
+// W4A8 symmetric with a static scale: no padding, no zero-point terms; the
+// int4 codes sign-extend.
+// CHECK-LABEL: func @w4a8_static
+// CHECK-NOT: tensor.pad
+// CHECK: linalg.generic {{.*}}qopt.dequantize_weights = 32 : i64
+// CHECK:   arith.shli %{{.*}}, %[[C28:.*]] : i32
+// CHECK:   arith.shrsi %{{.*}}, %[[C28]] : i32
+// CHECK: linalg.contract
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "reduction", "parallel"]} ins(%{{.*}}, %arg2 : tensor<2x4x8xi32>, tensor<8x2xf32>)
+// CHECK-NOT: arith.subi
+// CHECK:   math.fma
+// CHECK: linalg.generic {{.*}} ins(%arg3, %{{.*}} : tensor<f32>, tensor<4x8xf32>)
+func.func @w4a8_static(%q: tensor<4x64xi8>, %w: tensor<8x32xi8>, %s: tensor<8x2xf32>, %sa: tensor<f32>) -> tensor<4x8xf32> {
+  %0 = qopt.matmul %q, %w scales(%s) input_scale(%sa) {k = 64 : i64, scheme = #qopt.scheme<int4, group 32, sym>}
+       : (tensor<4x64xi8>, tensor<8x32xi8>, tensor<8x2xf32>, tensor<f32>) -> tensor<4x8xf32>
+  return %0 : tensor<4x8xf32>
+}

@@ -10,7 +10,7 @@
 // codes per byte) and scale 0.25 / -8.
 // W4-DAG: %[[W:.*]] = arith.constant dense<-120> : tensor<16x16xi8>
 // W4-DAG: %[[S:.*]] = arith.constant dense<-3.125000e-02> : tensor<16x1xf32>
-// W4: qopt.matmul %{{.*}}, %[[W]] scales(%[[S]]) {k = 32 : i64, precision = #qopt.precision<"w4a16-g32", weights = #qopt.scheme<int4, group 32, sym>>, scheme = #qopt.scheme<int4, group 32, sym>} : (tensor<1x4x32xf32>, tensor<16x16xi8>, tensor<16x1xf32>) -> tensor<1x4x16xf32>
+// W4: qopt.matmul %{{.*}}, %[[W]] scales(%[[S]]) {k = 32 : i64, precision = #qopt.precision<"w4a16-g32", weights = #qopt.scheme<int4, group 32, sym>, algorithm = rtn>, scheme = #qopt.scheme<int4, group 32, sym>} : (tensor<1x4x32xf32>, tensor<16x16xi8>, tensor<16x1xf32>) -> tensor<1x4x16xf32>
 // W4: qopt.matmul
 // W4: tosa.matmul
 

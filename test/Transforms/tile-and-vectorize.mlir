@@ -112,3 +112,30 @@ func.func @dequantized_weights(%a: tensor<8x64xf32>, %w: tensor<32x32xi8>, %s: t
   %y = linalg.matmul ins(%a, %dq : tensor<8x64xf32>, tensor<64x32xf32>) outs(%acc : tensor<8x32xf32>) -> tensor<8x32xf32>
   return %y : tensor<8x32xf32>
 }
+
+// -----
+
+// An fma chain over a reduction dim (W4A8's rescale: acc = fma(s, float(p),
+// acc) over groups g) has no vector reduction kind: it is stepped one group
+// at a time and vectorized across the innermost dim, in the same order.
+// CHECK-LABEL: func @fma_chain
+// CHECK: scf.for %{{.*}} = %c0 to %c2 step %c1
+// CHECK:   scf.for %{{.*}} = %c0 to %c32 step %c16
+// CHECK:     %[[P:.*]] = arith.sitofp %{{.*}} : vector<16xi32> to vector<16xf32>
+// CHECK:     math.fma %{{.*}}, %[[P]], %{{.*}} : vector<16xf32>
+#pgmn = affine_map<(d0, d1, d2) -> (d1, d0, d2)>
+#sng = affine_map<(d0, d1, d2) -> (d2, d1)>
+#mn = affine_map<(d0, d1, d2) -> (d0, d2)>
+func.func @fma_chain(%p: tensor<2x4x32xi32>, %s: tensor<32x2xf32>) -> tensor<4x32xf32> {
+  %z = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x32xf32>
+  %acc = linalg.fill ins(%z : f32) outs(%e : tensor<4x32xf32>) -> tensor<4x32xf32>
+  %y = linalg.generic {indexing_maps = [#pgmn, #sng, #mn], iterator_types = ["parallel", "reduction", "parallel"]}
+      ins(%p, %s : tensor<2x4x32xi32>, tensor<32x2xf32>) outs(%acc : tensor<4x32xf32>) {
+  ^bb0(%in: i32, %scale: f32, %out: f32):
+    %f = arith.sitofp %in : i32 to f32
+    %r = math.fma %scale, %f, %out : f32
+    linalg.yield %r : f32
+  } -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}

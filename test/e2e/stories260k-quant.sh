@@ -16,6 +16,12 @@ out="$WORK/$precision"
 # The manifest records every quantized layer's scheme; the report exists.
 grep -q '"precision": "'"$precision"'"' "$out/manifest.json" ||
   { echo "FAIL: manifest does not record the precision"; exit 1; }
+for arg in "$@"; do
+  case "$arg" in --algorithm=*)
+    grep -q '"algorithm": "'"${arg#--algorithm=}"'"' "$out/manifest.json" ||
+      { echo "FAIL: manifest does not record the weight algorithm"; exit 1; } ;;
+  esac
+done
 layers=$(grep -c '"node": "/layers' "$out/manifest.json" || true)
 [ "$layers" = 35 ] || { echo "FAIL: expected 35 quantized layers in the manifest, got $layers"; exit 1; }
 [ -s "$out/report.json" ] && [ -s "$out/report.html" ] || { echo "FAIL: no report"; exit 1; }

@@ -131,3 +131,99 @@ TEST(Calibration, TableRoundTripsAndRejectsGarbage) {
             std::string::npos);
   llvm::sys::fs::remove(path);
 }
+
+TEST(Calibration, GramMatrixStreamsAndMerges) {
+  // XᵀX accumulated in two batches and merged equals the direct product,
+  // and mean |x| per channel is exact.
+  unsigned seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  const int64_t rows = 37, channels = 5;
+  std::vector<float> x(rows * channels);
+  for (float &v : x)
+    v = normal(rng);
+  TensorStats left, right;
+  left.wantGram = right.wantGram = true;
+  left.add(x.data(), 20, channels);
+  right.add(x.data() + 20 * channels, rows - 20, channels);
+  left.merge(right);
+  ASSERT_EQ(left.gram.size(), size_t(channels * channels));
+  for (int64_t i = 0; i < channels; ++i) {
+    double absSum = 0;
+    for (int64_t r = 0; r < rows; ++r)
+      absSum += std::fabs(x[r * channels + i]);
+    EXPECT_NEAR(left.channelMeanAbs()[i], absSum / rows, 1e-5);
+    for (int64_t j = 0; j < channels; ++j) {
+      double want = 0;
+      for (int64_t r = 0; r < rows; ++r)
+        want += double(x[r * channels + i]) * x[r * channels + j];
+      EXPECT_NEAR(left.gram[i * channels + j], want, 1e-9 * rows);
+    }
+  }
+  // Without wantGram nothing is kept, and a partial merge drops the sum.
+  TensorStats plain;
+  plain.add(x.data(), rows, channels);
+  EXPECT_TRUE(plain.gram.empty());
+  left.merge(plain);
+  EXPECT_TRUE(left.gram.empty());
+}
+
+TEST(Calibration, SampleRowsAreARepeatableReservoir) {
+  const int64_t channels = 3, capacity = 8;
+  std::vector<float> x(1000 * channels);
+  for (size_t i = 0; i < x.size(); ++i)
+    x[i] = float(i / channels); // each row holds its index
+  TensorStats a, b;
+  a.sampleCapacity = b.sampleCapacity = capacity;
+  for (int batch = 0; batch < 10; ++batch) {
+    a.add(x.data() + batch * 100 * channels, 100, channels);
+    b.add(x.data() + batch * 100 * channels, 100, channels);
+  }
+  ASSERT_EQ(a.numSampleRows(), capacity);
+  EXPECT_EQ(a.sampleRows, b.sampleRows); // the same rows every run
+  // The kept rows are whole rows from across the stream, not just the first.
+  int64_t late = 0;
+  for (int64_t r = 0; r < capacity; ++r) {
+    EXPECT_EQ(a.sampleRows[r * channels], a.sampleRows[r * channels + 2]);
+    late += a.sampleRows[r * channels] >= 100;
+  }
+  EXPECT_GT(late, 0);
+}
+
+TEST(Calibration, TableKeepsGramAndSampleRows) {
+  TensorStats s;
+  s.wantGram = true;
+  s.sampleCapacity = 4;
+  std::vector<float> x = {1, 2, -3, 4, 0.5f, -6};
+  s.add(x.data(), 3, 2);
+  CalibrationTable table;
+  table.samples = 1;
+  table.tensors["w2:in"] = s;
+  llvm::SmallString<128> path;
+  ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("table", "json", path));
+  ASSERT_FALSE(llvm::errorToBool(table.save(path)));
+  auto loaded = CalibrationTable::load(path);
+  ASSERT_TRUE(bool(loaded)) << llvm::toString(loaded.takeError());
+  const TensorStats &t = loaded->tensors.at("w2:in");
+  EXPECT_EQ(t.gram, s.gram);
+  EXPECT_EQ(t.sampleRows, s.sampleRows);
+  EXPECT_EQ(t.channelAbsSum, s.channelAbsSum);
+  // A Gram matrix of the wrong size is refused with the entry's name.
+  llvm::sys::fs::remove(path);
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(path, ec);
+    os << R"({"format": "qopt-calibration-table", "tensors": {"a": {"min": 0,
+      "max": 1, "histogram_range": 0, "histogram_total": 0,
+      "histogram": [)";
+    for (int i = 0; i < AbsHistogram::kBins; ++i)
+      os << (i ? ", 0" : "0");
+    os << R"(], "channel_absmax": [1, 1], "gram": [1, 2, 3]}}})";
+  }
+  auto bad = CalibrationTable::load(path);
+  ASSERT_FALSE(bool(bad));
+  EXPECT_NE(llvm::toString(bad.takeError()).find("bad gram matrix"),
+            std::string::npos);
+  llvm::sys::fs::remove(path);
+}

@@ -279,6 +279,135 @@ TEST(QuantKernels, DynamicW8A8MatchesReferenceBitForBit) {
   }
 }
 
+namespace {
+
+struct W4A8Case {
+  int64_t group;
+  bool symmetric;
+  bool staticActivations;
+  int64_t k;         // 0: random
+  unsigned bits = 4; // the same kernel takes 2- to 8-bit groups
+};
+
+class W4A8MatMul : public ::testing::TestWithParam<W4A8Case> {};
+
+} // namespace
+
+// W4A8: int8 activations (dynamic per token, or one static scale) times
+// group-wise RTN int4 (also 3- and 8-bit) weights, computed as the op
+// defines it: an exact i32 partial sum per group, Σ a·(w − z), then in f32
+// acc = fma(s_w[n, g], float(P), acc) for g = 0, 1, ... and y = s_a · acc.
+// The C++ below follows that order, so results are bit-identical.
+TEST_P(W4A8MatMul, MatchesReferenceBitForBit) {
+  W4A8Case c = GetParam();
+  unsigned seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  int64_t m = 1 + rng() % 24, n = 1 + rng() % 48;
+  int64_t k = c.k ? c.k : 8 + rng() % 300;
+  std::normal_distribution<float> normal(0.f, 1.f);
+  std::vector<float> w(n * k), a(m * k), y(m * n);
+  for (float &v : w)
+    v = normal(rng);
+  for (float &v : a)
+    v = normal(rng) * 3.f;
+  for (int64_t t = 0; t < k; ++t) // an all-zero row takes scale 1
+    a[t] = 0.f;
+  WeightScheme s;
+  s.bits = c.bits;
+  s.groupSize = c.group;
+  s.symmetric = c.symmetric;
+  QuantizedMatrix q = quantizeRTN(w.data(), n, k, s);
+  int64_t groups = s.numGroups(k);
+  float staticScale = 0.02f + float(rng() % 100) / 1000.f;
+
+  std::string at = shape({m, k}, "f32"), ct = shape({m, k}, "i8"),
+              wt = shape({n, s.packedRowBytes(k)}, "i8"),
+              pt = shape({n, groups}, "f32"), zt = shape({n, groups}, "i8"),
+              out = shape({m, n}, "f32");
+  std::vector<Port> ins = {
+      {"a", at, "float32"}, {"w", wt, "int8"}, {"s", pt, "float32"}};
+  std::string weights = "%w scales(%s)", weightTypes = wt + ", " + pt;
+  if (!c.symmetric) {
+    ins.push_back({"z", zt, "uint8"});
+    weights += " zero_points(%z)";
+    weightTypes += ", " + zt;
+  }
+  std::string quantize, saType;
+  if (c.staticActivations) {
+    ins.push_back({"sa", "tensor<f32>", "float32"});
+    saType = "tensor<f32>";
+    quantize = llvm::formatv("  %q = qopt.quantize %a, %sa : ({0}, {1}) -> "
+                             "{2}\n",
+                             at, saType, ct);
+  } else {
+    saType = shape({m, 1}, "f32");
+    quantize = llvm::formatv("  %q, %sa, %za = qopt.dynamic_quantize %a "
+                             "per_token : {0} -> {1}, {2}, {3}\n",
+                             at, ct, saType, shape({m, 1}, "i8"));
+  }
+  std::string text =
+      signature(ins, {{"y", out, "float32"}}) + quantize +
+      llvm::formatv("  %0 = qopt.matmul %q, {0} input_scale(%sa) {{k = {1} : "
+                    "i64, scheme = {2}} : ({3}, {4}, {5}) -> {6}\n"
+                    "  return %0 : {6}\n}\n",
+                    weights, k, schemeText(s), ct, weightTypes, saType, out)
+          .str();
+  CompiledFunction f(text);
+  ASSERT_NE(f.model, nullptr) << f.diagnostics << "\n" << text;
+  std::vector<const void *> args = {a.data(), q.packed.data(), q.scales.data()};
+  if (!c.symmetric)
+    args.push_back(q.zeroPoints.data());
+  if (c.staticActivations)
+    args.push_back(&staticScale);
+  ASSERT_TRUE(f.run(args, {y.data()}));
+
+  for (int64_t i = 0; i < m; ++i) {
+    float sa = staticScale;
+    int32_t lo = -128;
+    if (!c.staticActivations) {
+      float amax = 0;
+      for (int64_t t = 0; t < k; ++t)
+        amax = std::max(amax, std::fabs(a[i * k + t]));
+      sa = amax == 0.f ? 1.f : amax / 127.f;
+      lo = -127;
+    }
+    std::vector<int32_t> codes(k);
+    for (int64_t t = 0; t < k; ++t) {
+      float r = std::nearbyint(a[i * k + t] / sa);
+      codes[t] = int32_t(std::min(127.f, std::max(float(lo), r)));
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      float acc = 0.f;
+      for (int64_t g = 0; g < groups; ++g) {
+        int32_t zero = c.symmetric ? 0 : q.zeroPoints[j * groups + g];
+        int32_t partial = 0;
+        for (int64_t t = g * c.group; t < std::min(k, (g + 1) * c.group); ++t)
+          partial += codes[t] * (q.code(j, t) - zero);
+        acc = std::fma(q.scales[j * groups + g], float(partial), acc);
+      }
+      float ref = sa * acc;
+      ASSERT_EQ(y[i * n + j], ref) << i << "," << j << " k=" << k;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Schemes, W4A8MatMul,
+    ::testing::Values(
+        W4A8Case{32, true, false, 0}, W4A8Case{32, false, false, 172},
+        W4A8Case{64, true, false, 172}, W4A8Case{64, false, false, 0},
+        W4A8Case{128, false, false, 0}, W4A8Case{32, true, true, 0},
+        W4A8Case{32, false, true, 172}, W4A8Case{32, false, false, 0, 3},
+        W4A8Case{64, true, false, 0, 8}, W4A8Case{32, false, false, 172, 8}),
+    [](const ::testing::TestParamInfo<W4A8Case> &info) {
+      const W4A8Case &c = info.param;
+      return std::string(c.staticActivations ? "static" : "dynamic") + "_int" +
+             std::to_string(c.bits) + "_g" + std::to_string(c.group) +
+             (c.symmetric ? "_sym" : "_asym") +
+             (c.k ? "_k" + std::to_string(c.k) : "");
+    });
+
 // Static per-axis quantize then dequantize (ONNX QuantizeLinear /
 // DequantizeLinear arithmetic, uint8 with zero points).
 TEST(QuantKernels, StaticQuantizeDequantizeBitForBit) {

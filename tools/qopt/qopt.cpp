@@ -81,7 +81,9 @@ static cl::opt<std::string> precision(
     "precision",
     cl::desc("Quantize matmul weights (and activations): w8a16, w4a16-g32, "
              "w3a16-g64, w2a16-g32 (-asym for zero points), nf4-g64, fp8, f16, "
-             "w8a8 (dynamic activations), w8a8-static (needs --calib)"),
+             "w8a8 (dynamic activations), w8a8-static (needs --calib), "
+             "w4a8-g32 (int4 groups x int8 activations in integers; -g64, "
+             "-g128, -asym; w4a8-static-g32 needs --calib)"),
     cl::value_desc("name"), cl::cat(qoptCategory));
 static cl::opt<std::string>
     exclude("exclude",
@@ -90,6 +92,12 @@ static cl::opt<std::string>
 static cl::opt<bool> quantizeClassifier(
     "quantize-classifier",
     cl::desc("Also quantize the final classifier (kept float by default)"),
+    cl::cat(qoptCategory));
+static cl::opt<bool> quantizeAttention(
+    "quantize-attention",
+    cl::desc("Also quantize the attention score products (matmuls of two "
+             "activations) to int8 x int8 -> int32; needs integer "
+             "activations (w8a8, w8a8-static with --calib)"),
     cl::cat(qoptCategory));
 
 static cl::opt<std::string> calibData(
@@ -129,10 +137,73 @@ static cl::opt<bool> quantizeEmbeddings(
     "quantize-embeddings",
     cl::desc("Also quantize embedding tables (kept float by default)"),
     cl::cat(qoptCategory));
+static cl::opt<std::string> algorithm(
+    "algorithm",
+    cl::desc("How integer weights are chosen: rtn, gptq or awq (default: "
+             "gptq below 8 bits when --calib or --calib-table is given, "
+             "else rtn)"),
+    cl::value_desc("name"), cl::cat(qoptCategory));
+static cl::opt<int> gptqScaleGrid(
+    "gptq-scale-grid",
+    cl::desc("GPTQ: points of the activation-aware input-scale search over "
+             "alpha in [0, 1] (default 10; 0 disables it)"),
+    cl::init(10), cl::cat(qoptCategory));
+static cl::opt<double> gptqDampening(
+    "gptq-dampening",
+    cl::desc("GPTQ: fraction of mean(diag H) added to H's diagonal (default "
+             "0.01)"),
+    cl::init(0.01), cl::cat(qoptCategory));
+static cl::opt<bool> gptqActOrder(
+    "gptq-act-order",
+    cl::desc("GPTQ: quantize columns by descending diag(H), with static "
+             "groups (default true)"),
+    cl::init(true), cl::cat(qoptCategory));
+static cl::opt<int> gptqRefineRounds(
+    "gptq-refine-rounds",
+    cl::desc("GPTQ: rounds of single-code steps and group-scale refits on "
+             "the layer's output error after the sweep (default 4; 0: off)"),
+    cl::init(4), cl::cat(qoptCategory));
+static cl::opt<bool> clipSearch(
+    "clip-search",
+    cl::desc("GPTQ: choose each weight group's clipping ratio on the "
+             "calibration Hessian before the sweep (default true)"),
+    cl::init(true), cl::cat(qoptCategory));
+static cl::opt<unsigned> gptqRounds(
+    "gptq-rounds",
+    cl::desc("GPTQ: rounds of quantization; each later one measures the "
+             "Hessians on the model quantized by the one before (default 2)"),
+    cl::init(2), cl::cat(qoptCategory));
+static cl::opt<std::string> smooth(
+    "smooth", cl::ValueOptional,
+    cl::desc("SmoothQuant before integer activations (w8a8, w8a8-static): "
+             "--smooth searches the migration strength per layer, "
+             "--smooth=ALPHA fixes it (0..1); needs calibration data"),
+    cl::value_desc("alpha"), cl::cat(qoptCategory));
+static cl::opt<double> outlierThreshold(
+    "outlier-threshold",
+    cl::desc("Smallest channel abs-max that counts as an activation outlier "
+             "in the report (default 6.0, LLM.int8's)"),
+    cl::init(6.0), cl::cat(qoptCategory));
+static cl::opt<std::string> outliers(
+    "outliers",
+    cl::desc("Outlier input channels of integer-activation products (w8a8, "
+             "w8a8-static, w4a8): keep-float computes them in float beside "
+             "the int8 product (LLM.int8; needs --calib); clip quantizes "
+             "them with the rest, clipped by the calibrated range; none "
+             "(default) does nothing special"),
+    cl::value_desc("keep-float|clip|none"), cl::init("none"),
+    cl::cat(qoptCategory));
 static cl::opt<unsigned> reportSamples(
     "report-samples",
     cl::desc("Held-out samples the quality report runs on (default 16)"),
     cl::init(16), cl::cat(qoptCategory));
+
+static cl::opt<std::string> kvCache(
+    "kv-cache",
+    cl::desc("Decoder graphs with past/present tensors: a fixed-capacity KV "
+             "cache of past + 1 slots (--input-shape past=511: 512), "
+             "float or int8 (per-token, per-head scales)"),
+    cl::value_desc("float|int8"), cl::cat(qoptCategory));
 
 // `qopt eval`: perplexity of a compiled language model.
 static cl::SubCommand evalCommand(
@@ -152,6 +223,11 @@ static cl::opt<std::string>
     evalStories("stories",
                 cl::desc("Half-open story range FIRST:END (default: all)"),
                 cl::sub(evalCommand));
+static cl::opt<bool> evalDecode(
+    "decode",
+    cl::desc("Run a --kv-cache artifact token by token, feeding its present "
+             "caches back as past"),
+    cl::sub(evalCommand));
 static cl::opt<bool> evalJson("json",
                               cl::desc("Print the result as one JSON object"),
                               cl::sub(evalCommand));
@@ -167,13 +243,27 @@ static int runEval() {
   auto range = qopt::calib::parseStoryRange(evalStories, stories->numStories());
   if (!range)
     return fail(toString(range.takeError()));
-  auto [first, end] = *range;
+  size_t first = range->first, end = range->second;
   char err[512];
   qrt_model *model = qrt_load(evalArtifact.c_str(), err, sizeof err);
   if (!model)
     return fail(err);
-  auto result = qopt::calib::evaluatePerplexity(model, *stories, first, end,
-                                                /*showProgress=*/true);
+  auto evaluate = [&]() -> Expected<qopt::calib::PerplexityResult> {
+    auto layout = qopt::calib::readKVCacheLayout(evalArtifact);
+    if (!evalDecode) {
+      if (layout)
+        return createStringError("this artifact runs one decode step with a "
+                                 "KV cache: evaluate it with --decode");
+      consumeError(layout.takeError());
+      return qopt::calib::evaluatePerplexity(model, *stories, first, end,
+                                             /*showProgress=*/true);
+    }
+    if (!layout)
+      return layout.takeError();
+    return qopt::calib::evaluateDecodePerplexity(
+        model, *layout, *stories, first, end, /*showProgress=*/true);
+  };
+  auto result = evaluate();
   qrt_free(model);
   if (!result)
     return fail(toString(result.takeError()));
@@ -231,11 +321,34 @@ int main(int argc, char **argv) {
   options.x86.keepIntermediates = keepIntermediates;
   options.x86.verbose = verbose;
   options.emitGraphIR = emitGraph;
+  options.kvCache = kvCache;
   options.quantize.precision = precision;
   options.quantize.exclude = exclude;
   options.quantize.quantizeClassifier = quantizeClassifier;
+  options.quantize.quantizeAttention = quantizeAttention;
   options.quantize.reportSamples = reportSamples;
   options.quantize.quantizeEmbeddings = quantizeEmbeddings;
+  options.quantize.algorithm = algorithm;
+  options.quantize.gptqDampening = gptqDampening;
+  options.quantize.gptqScaleGrid = gptqScaleGrid;
+  options.quantize.gptqActOrder = gptqActOrder;
+  options.quantize.clipSearch = clipSearch;
+  options.quantize.gptqRefineRounds = gptqRefineRounds;
+  options.quantize.gptqRounds = gptqRounds;
+  options.quantize.outlierThreshold = outlierThreshold;
+  options.quantize.outliers = outliers;
+  if (smooth.getNumOccurrences()) {
+    options.quantize.smooth = true;
+    if (!smooth.empty()) {
+      double alpha;
+      if (StringRef(smooth).getAsDouble(alpha) || !(alpha >= 0 && alpha <= 1)) {
+        errs() << "qopt: error: --smooth=" << smooth
+               << ": the migration strength must be a number in [0, 1]\n";
+        return 1;
+      }
+      options.quantize.smoothAlpha = alpha;
+    }
+  }
   options.calibration.data = calibData;
   options.calibration.offsets = calibOffsets;
   options.calibration.firstSample = calibFirst;

@@ -39,7 +39,9 @@ struct OutputBuffers {
 /// Runs `model` (compiled with its observers exposed as outputs) on every
 /// sample and adds each observed tensor to `table`. For language-model
 /// samples only the rows of real tokens count. Memory stays bounded: one
-/// sample's tensors at a time.
+/// sample's tensors at a time. Entries of `table` created beforehand with
+/// `wantGram` set also accumulate their Gram matrix. A NaN or Inf in an
+/// observed tensor is an error naming the probe.
 llvm::Error calibrate(qrt_model *model, SampleSource &samples,
                       CalibrationTable &table, bool showProgress);
 
@@ -59,6 +61,34 @@ struct PerplexityResult {
 llvm::Expected<PerplexityResult>
 evaluatePerplexity(qrt_model *model, const TokenStories &stories, size_t first,
                    size_t end, bool showProgress);
+
+/// How a decode-step artifact feeds its caches back, as the KV cache pass
+/// recorded it in the manifest ("kv_cache").
+struct KVCacheLayout {
+  int64_t capacity = 0;
+  /// Element type of the caches: "float32" or "int8".
+  std::string dtype;
+  /// The input holding the decode position.
+  std::string position;
+  /// (past input, present output) pairs: each run's present is the next
+  /// run's past. Caches and, for int8, their scales.
+  std::vector<std::pair<std::string, std::string>> feedback;
+};
+
+/// Reads the "kv_cache" entry of `artifactDir`/manifest.json; an error when
+/// the artifact was compiled without --kv-cache.
+llvm::Expected<KVCacheLayout> readKVCacheLayout(llvm::StringRef artifactDir);
+
+/// The same measure as evaluatePerplexity, in decode mode: a KV-cache
+/// artifact (one token id [1, 1], the position, the caches -> logits
+/// [1, 1, vocab] first, the present caches) runs token by token from
+/// position 0 with zeroed caches, each step's presents fed back as the next
+/// step's pasts, and the logits at step t score token t+1. Stories are
+/// truncated to the cache capacity.
+llvm::Expected<PerplexityResult>
+evaluateDecodePerplexity(qrt_model *model, const KVCacheLayout &layout,
+                         const TokenStories &stories, size_t first, size_t end,
+                         bool showProgress);
 
 /// Parses a half-open story range "FIRST:END" (empty: all stories).
 llvm::Expected<std::pair<size_t, size_t>>

@@ -64,9 +64,28 @@ struct TensorStats {
   uint64_t count = 0;
   AbsHistogram histogram;
   std::vector<float> channelAbsMax; // over the last dim
+  /// Sum of |x| per channel over every row (mean |x| = sum / rows()).
+  std::vector<double> channelAbsSum;
+  /// Gram matrix XᵀX of the rows seen ([channels, channels] row-major), kept
+  /// only when `wantGram` is set before the first add: GPTQ's Hessian and
+  /// the output-error metric of AWQ. It merges by addition.
+  std::vector<double> gram;
+  bool wantGram = false;
+  /// Up to `sampleCapacity` rows kept by reservoir sampling (a fixed-seed
+  /// hash decides, so runs repeat): where SmoothQuant measures the
+  /// quantized output error of candidate scales. Row-major [n, channels].
+  std::vector<float> sampleRows;
+  int64_t sampleCapacity = 0;
 
   /// Adds `rows` rows of `channels` values.
   void add(const float *data, int64_t rows, int64_t channels);
+  int64_t channels() const { return int64_t(channelAbsMax.size()); }
+  uint64_t rows() const { return channels() ? count / channels() : 0; }
+  /// mean |x| per channel.
+  std::vector<float> channelMeanAbs() const;
+  int64_t numSampleRows() const {
+    return channels() ? int64_t(sampleRows.size()) / channels() : 0;
+  }
   void merge(const TensorStats &other);
   double absMax() const;
   /// The |x| range a static symmetric scale should cover.

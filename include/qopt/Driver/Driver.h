@@ -19,9 +19,44 @@ struct QuantizeOptions {
   std::string exclude;
   bool quantizeClassifier = false;
   bool quantizeEmbeddings = false;
+  /// Also quantize products of two activations (attention scores): int8
+  /// operands, an exact i32 product, a float rescale.
+  bool quantizeAttention = false;
+  /// rtn | gptq | awq; empty: the best one the precision and the data allow
+  /// (resolveWeightAlgorithm).
+  std::string algorithm;
+  double gptqDampening = 0.01;
+  int gptqScaleGrid = 10;
+  bool gptqActOrder = true;
+  bool clipSearch = true;
+  int gptqRefineRounds = 4;
+  /// GPTQ rounds: after the first, the Hessians are measured again on the
+  /// quantized model, so each layer sees inputs through quantized upstream
+  /// layers (as sequential GPTQ does), and the float weights are quantized
+  /// again with them.
+  unsigned gptqRounds = 2;
+  /// SmoothQuant before integer activations; alpha < 0: searched per layer.
+  bool smooth = false;
+  double smoothAlpha = -1;
+  /// Input channels above this abs-max (and far above the median) are
+  /// outliers (qopt-detect-outliers).
+  double outlierThreshold = 6.0;
+  /// What integer-activation products do with them: keep-float | clip |
+  /// none (qopt-quantize's `outliers`).
+  std::string outliers = "none";
   /// Samples the quality report runs on (held out from calibration).
   size_t reportSamples = 16;
 };
+
+/// Activation rows per probe that calibration keeps for SmoothQuant.
+inline constexpr int64_t kSmoothSampleRows = 512;
+
+/// The weight algorithm a compile uses: the requested one, or by default
+/// GPTQ for integer weights below 8 bits when calibration data or a table
+/// is given, else RTN. `why` says how it was chosen (for the report).
+std::string resolveWeightAlgorithm(const PrecisionSpec &spec,
+                                   llvm::StringRef requested,
+                                   bool haveCalibration, std::string &why);
 
 /// Where calibration data comes from and how ranges are chosen.
 struct CalibrationOptions {
@@ -51,6 +86,12 @@ struct CompileOptions {
   std::string outDir;
   /// Stop after import and write the graph IR here instead ("-" = stdout).
   std::string emitGraphIR;
+  /// Give the decoder's past/present tensors a fixed-capacity KV cache of
+  /// this element type right after import (qopt-static-kv-cache): "float"
+  /// or "int8"; empty keeps the graph as exported. The capacity is the
+  /// exported present length: past + 1 (--input-shape past=511 gives 512
+  /// slots).
+  std::string kvCache;
 };
 
 /// Registers the dialects and translations every qopt tool needs.
@@ -69,14 +110,30 @@ mlir::LogicalResult quantizeGraph(mlir::ModuleOp module,
                                   llvm::json::Object &summary,
                                   std::vector<QuantizedLayer> &quantized);
 
+/// What the probes in front of matmuls gather beyond ranges and channel
+/// maxima (which they always record, as `absmax` and `channel_absmax`).
+struct StatisticsNeeds {
+  /// The input's Gram matrix and mean |x| (`gram`, `channel_mean_abs`):
+  /// GPTQ, AWQ.
+  bool gram = false;
+  /// Rows of the input kept by reservoir sampling (`sample_rows`):
+  /// SmoothQuant's search.
+  int64_t sampleRows = 0;
+};
+
 /// Gathers statistics for the observers in `module` (running the
 /// instrumented model on the calibration data, or reading a saved table),
-/// and records the chosen ranges on the observers for qopt-quantize.
+/// and records them on the observers for the passes that follow.
 mlir::LogicalResult calibrateGraph(mlir::ModuleOp module,
                                    const QuantizeOptions &quantize,
                                    const CalibrationOptions &options,
                                    const x86::X86CompileOptions &x86,
+                                   const StatisticsNeeds &needs,
                                    llvm::json::Object &summary);
+
+/// Copies the Gram matrices and mean |x| of the probes in `from` onto the
+/// probes of `to` with the same ids (GPTQ's second round).
+void copyInputStatistics(mlir::ModuleOp from, mlir::ModuleOp to);
 
 struct QualityReport;
 

@@ -34,17 +34,23 @@ struct OutputQuality {
 
 struct QualityReport {
   std::string model, precision;
+  /// The weight algorithm (rtn, gptq, awq) and how it was chosen.
+  std::string algorithm, algorithmChoice;
   std::string samplesDescription; // what the metrics were measured on
   size_t samples = 0;
   bool heldOut = false;
   std::vector<LayerQuality> layers;
   std::vector<OutputQuality> outputs;
   int64_t floatWeightBytes = 0, quantizedWeightBytes = 0;
+  /// The outlier criterion qopt-detect-outliers used.
+  double outlierThreshold = 6.0, outlierRatio = 8.0;
 
   llvm::json::Value toJSON() const;
   std::string toHTML() const;
   /// The terminal table.
   void print(llvm::raw_ostream &os) const;
+  /// The outlier section of the terminal table.
+  void printOutliers(llvm::raw_ostream &os) const;
 };
 
 } // namespace qopt

@@ -61,6 +61,38 @@ struct QuantizedMatrix {
   size_t storageBytes() const;
 };
 
+/// The parameters of one quantization group: values dequantize to
+/// float(code - zero) * scale (int), kNF4Levels[code] * scale (nf4) or
+/// e4m3(code) * scale (fp8).
+struct GroupParams {
+  float scale = 1.f;
+  /// The zero point (asymmetric int); 0 otherwise.
+  int32_t zero = 0;
+};
+
+/// The parameters RTN picks for a group of `n` values (see quantizeRTN).
+/// `clipRatio` in (0, 1] shrinks the covered range before the scale is
+/// derived, trading clipped outliers for finer steps; 1 is plain RTN.
+GroupParams chooseGroupParams(const float *values, int64_t n,
+                              const WeightScheme &scheme,
+                              float clipRatio = 1.f);
+/// The nearest code of `v` under `params`, clamped to the scheme's range
+/// (the same rounding RTN uses; not for f16).
+int32_t quantizeCode(float v, const GroupParams &params,
+                     const WeightScheme &scheme);
+/// The value `code` stands for, computed exactly as the compiled code does.
+float dequantizeCode(int32_t code, const GroupParams &params,
+                     const WeightScheme &scheme);
+
+/// A zero-filled [rows, k] matrix with every buffer sized for `scheme`
+/// (not f16), to be filled with storeQuantizedRow.
+QuantizedMatrix makeQuantizedMatrix(int64_t rows, int64_t k,
+                                    const WeightScheme &scheme);
+/// Stores row `row` of `q` from its `k` codes and its numGroups(k)
+/// parameters, padding the last group with codes that dequantize to 0.
+void storeQuantizedRow(QuantizedMatrix &q, int64_t row, const int32_t *codes,
+                       const GroupParams *params);
+
 /// Round-to-nearest quantization of a row-major [rows, k] float matrix.
 ///  - int, symmetric, 8 bits: scale = max|w| / 127, codes in [-127, 127].
 ///  - int, symmetric, fewer bits: the largest-magnitude value w* of each
@@ -71,8 +103,11 @@ struct QuantizedMatrix {
 ///  - nf4: scale = max|w| of the group, code = nearest NF4 level.
 ///  - fp8 (e4m3): scale = max|w| / 448 per group, code = the e4m3 byte.
 ///  - f16: round to nearest half.
+/// `clipRatios`, when given, holds one ratio per (row, group), row-major
+/// [rows, numGroups(k)], passed to chooseGroupParams (ignored for f16).
 QuantizedMatrix quantizeRTN(const float *w, int64_t rows, int64_t k,
-                            const WeightScheme &scheme);
+                            const WeightScheme &scheme,
+                            const float *clipRatios = nullptr);
 
 /// Writes `codes[i] & mask` at bit `i * bits` of `row` (little-endian bit
 /// stream). `row` must be zero-initialized.

@@ -256,12 +256,45 @@ def QuantizePass : Pass<"qopt-quantize", "mlir::ModuleOp"> {
       of time: the activation must come from a `qopt.observe` carrying
       `absmax` (run calibration first), else the pass fails naming the node.
 
+    With `algorithm=gptq` the weights are chosen by GPTQ against the
+    Hessian XᵀX that calibration stored on the input's `qopt.observe`
+    (`gram`); with `algorithm=awq` the matmuls that share an input get one
+    set of activation-aware input-channel scales s (searched on `gram` and
+    `channel_mean_abs`): their weights become Q(W·diag(s)) and the shared
+    input is multiplied by 1/s once (an elementwise op that fuses into its
+    producer). Both fall back to RTN with a warning where a matmul's
+    weights sit on the left (im2col convolutions), and fail naming the node
+    when the statistics are missing.
+
+    With `outliers=keep-float` and integer activations (`w8a8`,
+    `w8a8-static`, `w4a8`; rtn weights), every matmul whose
+    `qopt.outliers` (from `qopt-detect-outliers`) lists input channels O is
+    decomposed as LLM.int8 does: the integer product runs over the other
+    channels (weights quantized with the O columns zeroed, activation
+    quantizers given `exclude_channels = O`, so the outliers widen neither
+    scale; a static range is capped at the largest calibrated channel
+    abs-max outside O), and `qopt.matmul` adds the float product of the O
+    activation columns with their float weights (its outlier operands).
+    `clip` (quantize the outliers with the rest, clipped by the calibrated
+    range) and `none` (the default) leave the matmuls as they are.
+
     Embedding gathers and norms are not matmuls and stay float. The final
     classifier (a matmul whose result reaches the function's return through
     shape ops only) stays float unless `quantize-classifier` is set; embedding
     tables stay float unless `quantize-embeddings` is set. Ops whose
     ONNX node name matches the `exclude` regex stay float. Each new op carries
     a `#qopt.precision` attribute, and keeps the ONNX node's location.
+
+    With `quantize-attention` and integer activations, every float
+    `tosa.matmul` whose operands are both activations (attention's Q·Kᵀ and
+    P·V) becomes an exact int8 × int8 → i32 `tosa.matmul` (tagged
+    `qopt.precision`) and a float rescale `float(acc) · (s_a · s_b)`. Under
+    `w8a8-static` both operands are quantized with `qopt.quantize` and one
+    calibrated scale each (absmax / 127 from the probes
+    `qopt-insert-observers` puts on them); under dynamic activations the
+    left operand gets one scale per row and the right one per column
+    (`qopt.dynamic_quantize` per token, the right operand transposed so its
+    columns are rows), which factor out of the sum over k.
 
     ```mlir
     %w = arith.constant dense<...> : tensor<64x32xf32>
@@ -283,9 +316,116 @@ def QuantizePass : Pass<"qopt-quantize", "mlir::ModuleOp"> {
            /*default=*/"false",
            "Also quantize embedding tables (constant tosa.gather tables) into "
            "qopt.embedding with the weights' integer scheme">,
+    Option<"algorithm", "algorithm", "std::string", /*default=*/"\"rtn\"",
+           "How integer weights are chosen: rtn, gptq (needs `gram` on the "
+           "input's qopt.observe) or awq (needs `gram` and "
+           "`channel_mean_abs`; weight-only precisions)">,
+    Option<"gptqDampening", "gptq-dampening", "double", /*default=*/"0.01",
+           "GPTQ: fraction of mean(diag H) added to H's diagonal">,
+    Option<"gptqActOrder", "gptq-act-order", "bool", /*default=*/"true",
+           "GPTQ: quantize columns in descending diag(H) order (static "
+           "groups)">,
+    Option<"gptqScaleGrid", "gptq-scale-grid", "int", /*default=*/"10",
+           "GPTQ: grid size of the activation-aware input-scale search "
+           "(alpha in [0, 1]; 0 disables it)">,
+    Option<"gptqRefineRounds", "gptq-refine-rounds", "int", /*default=*/"4",
+           "GPTQ: rounds of code steps and group-scale refits on the same "
+           "objective after the sweep (0: the sweep's result)">,
+    Option<"clipSearch", "clip-search", "bool", /*default=*/"true",
+           "GPTQ: choose each group's clipping ratio on H before the sweep">,
+    Option<"outliers", "outliers", "std::string", /*default=*/"\"none\"",
+           "Outlier input channels (qopt.outliers): keep-float computes "
+           "them in float beside the integer product; clip or none quantize "
+           "them with the rest">,
+    Option<"quantizeAttention", "quantize-attention", "bool",
+           /*default=*/"false",
+           "Also quantize products of two activations (attention scores) to "
+           "int8 x int8 -> i32 (precisions with integer activations)">,
   ];
   let dependentDialects = ["qopt::QOptDialect", "mlir::arith::ArithDialect",
-                           "mlir::tosa::TosaDialect"];
+                           "mlir::tosa::TosaDialect",
+                           "mlir::linalg::LinalgDialect",
+                           "mlir::tensor::TensorDialect"];
+}
+
+def DetectOutliersPass : Pass<"qopt-detect-outliers", "mlir::ModuleOp"> {
+  let summary = "Find the outlier channels of every quantized matmul's input";
+  let description = [{
+    Reads the per-channel abs-max that calibration recorded on each
+    `qopt.observe` in front of matmuls (`channel_absmax`) and marks the
+    input channels that are outliers: above `threshold` in magnitude
+    (LLM.int8's criterion, 6.0 by default) and above `ratio` times the
+    median channel. Every matmul reading that input gets a
+    `qopt.outliers = #qopt.outliers<...>` attribute with the channels, the
+    median, the largest ratio to it and the share of a per-tensor int8
+    range that only the outliers use. Probes without channel statistics are
+    skipped. The quality report lists the result per ONNX node; SmoothQuant
+    and the mixed-precision decomposition act on it.
+
+    ```mlir
+    %x = qopt.observe %a {id = "wq:in", channel_absmax = dense<[0.5, 9.0, 0.4, 0.6]> : tensor<4xf32>} : tensor<1x8x4xf32>
+    %y = tosa.matmul %x, %w, %z, %z : ...
+    // becomes
+    %y = tosa.matmul %x, %w, %z, %z {qopt.outliers = #qopt.outliers<channels = array<i64: 1>,
+           threshold = 6.0, ratio = 8.0, median = 0.55, max_ratio = 16.4, range_fraction = 0.93>} : ...
+    ```
+  }];
+  let options = [
+    Option<"threshold", "threshold", "double", /*default=*/"6.0",
+           "Smallest abs-max of an outlier channel">,
+    Option<"ratio", "ratio", "double", /*default=*/"8.0",
+           "Smallest ratio of an outlier channel's abs-max to the median "
+           "channel's">,
+  ];
+  let statistics = [
+    Statistic<"numOutlierChannels", "outlier-channels",
+              "Outlier input channels found">,
+  ];
+  let dependentDialects = ["qopt::QOptDialect"];
+}
+
+def SmoothPass : Pass<"qopt-smooth", "mlir::ModuleOp"> {
+  let summary = "SmoothQuant: migrate activation outliers into the weights";
+  let description = [{
+    For every group of float matmuls with constant weights that read one
+    calibrated input (a `qopt.observe` with `channel_absmax` and
+    `sample_rows`), chooses per-input-channel scales
+    s_j = max|x_j|^α / max|W_j|^(1-α) with α searched on a grid over [0, 1]
+    (or fixed by `alpha`) to minimise the int8 product's error on the
+    sample rows, and rewrites x Wᵀ as (x / s)(W · diag(s))ᵀ: every weight of
+    the group is scaled, and x is divided by s once. The division is folded
+    into the input's producer when that is an elementwise product with a
+    constant per-channel vector (RMSNorm's or LayerNorm's weight);
+    otherwise it is an elementwise op of its own, which fuses into the
+    producer. The scaled input gets a probe of its own carrying the
+    smoothed range (`absmax`) and the transformed statistics, so static
+    quantization and GPTQ that follow see the smoothed tensor. Groups where
+    no α beats the unsmoothed layer are left alone. The float model is
+    unchanged up to rounding.
+
+    ```mlir
+    %x = qopt.observe %a {id = "wq:in", channel_absmax = ..., sample_rows = ...} : tensor<1x8x64xf32>
+    %y = tosa.matmul %x, %w, %z, %z : ...
+    // becomes
+    %x = qopt.observe %a {...}
+    %xs = linalg.generic ... ins(%x, %inverse_s) ... arith.mulf
+    %p = qopt.observe %xs {id = "wq:in:smoothed", absmax = ...}
+    %y = tosa.matmul %p, %w_times_s, %z, %z : ...
+    ```
+  }];
+  let options = [
+    Option<"alpha", "alpha", "double", /*default=*/"-1.0",
+           "Migration strength in [0, 1]; negative: searched per layer">,
+    Option<"perToken", "per-token", "bool", /*default=*/"false",
+           "Activations will be quantized per token at run time (else one "
+           "static per-tensor scale)">,
+  ];
+  let statistics = [
+    Statistic<"numSmoothed", "smoothed-inputs", "Inputs smoothed">,
+  ];
+  let dependentDialects = ["qopt::QOptDialect", "mlir::arith::ArithDialect",
+                           "mlir::linalg::LinalgDialect",
+                           "mlir::tensor::TensorDialect"];
 }
 
 def InsertObserversPass : Pass<"qopt-insert-observers", "mlir::ModuleOp"> {
@@ -298,7 +438,9 @@ def InsertObserversPass : Pass<"qopt-insert-observers", "mlir::ModuleOp"> {
     projections); its id is `<first consumer's ONNX node>:in`. With
     `observe-outputs`, each such matmul's result is observed too
     (`<node>:out`), which the quality report compares between the float and
-    the quantized model.
+    the quantized model. With `quantize-attention`, each float matmul of two
+    activations (attention scores) gets a probe on each operand,
+    `<node>:a` and `<node>:b`.
 
     ```mlir
     %y = tosa.matmul %x, %w, %za, %zb : (...) -> tensor<1x8x64xf32> loc("/l0/wq/MatMul")
@@ -314,6 +456,9 @@ def InsertObserversPass : Pass<"qopt-insert-observers", "mlir::ModuleOp"> {
            /*default=*/"false", "Also observe the final classifier">,
     Option<"observeOutputs", "observe-outputs", "bool", /*default=*/"false",
            "Also observe each candidate matmul's result">,
+    Option<"quantizeAttention", "quantize-attention", "bool",
+           /*default=*/"false",
+           "Also observe both operands of matmuls of two activations">,
   ];
   let dependentDialects = ["qopt::QOptDialect"];
 }
@@ -341,6 +486,70 @@ def ExposeObserversPass : Pass<"qopt-expose-observers", "mlir::ModuleOp"> {
     }
     ```
   }];
+}
+
+def StaticKVCachePass : Pass<"qopt-static-kv-cache", "mlir::ModuleOp"> {
+  let summary = "Turn a growing KV cache into a fixed-capacity (optionally int8) one";
+  let description = [{
+    Decoder graphs exported for one decode step return
+    `present = concat(past, new)` along the sequence axis, one slot longer
+    than `past`: a static-shape artifact could then run one past length
+    only. This pass gives such a graph a fixed capacity C, the exported
+    present length at the imported past length (past + 1), with the number
+    of valid slots given by the integer input named `position`:
+
+    - `past` takes the shape of `present` ([..., C, head_dim]), and every
+      returned concatenation of a `past` argument and one new row becomes
+      `past` with the row written at slot `position` (clamped to
+      [0, C-1]): the caller feeds each step's `present` back as the next
+      step's `past`, starting from zeroed caches;
+    - the attention reads that written cache instead of the concatenation
+      (same type, so no op downstream changes), and the scores of the slots
+      after `position` are set to -inf before the softmax: slots not yet
+      written, or stale from an earlier sequence, get zero weight. They
+      must hold finite values (zeros to start with stay so).
+
+    The scores are found by following the slot axis from the concatenation
+    through reshapes, transposes and broadcasts (GQA's head repeat) to
+    `tosa.matmul`s: one that has the axis in its result is masked, one that
+    contracts over it (the weighted sum of values) needs no mask. A graph
+    without this pattern fails naming the node where it breaks.
+
+    With `dtype=int8`, each cache argument and result becomes int8 with one
+    f32 scale per (batch, head, slot) next to it (`<name>.scale`, the cache
+    shape without its last dim): the new row is quantized symmetrically
+    (`qopt.dynamic_quantize per_token`: absmax / 127) when written, and the
+    attention reads the cached rows dequantized and the new row as
+    computed. The layout is recorded on the function as `qopt.kv_cache`
+    (capacity, dtype, position input, the cache and scale names) for the
+    artifact's manifest.
+
+    ```mlir
+    %kv = tensor.concat dim(2) %past, %row
+        : (tensor<1x4x511x8xf32>, tensor<1x4x1x8xf32>) -> tensor<1x4x512x8xf32>
+    %s = tosa.matmul %q, %kT, %z, %z : (...) -> tensor<8x1x512xf32>   // via %kv
+    return %logits, %kv : tensor<1x1x512xf32>, tensor<1x4x512x8xf32>
+    // becomes (dtype=float), with %past : tensor<1x4x512x8xf32>
+    %slot = arith.minsi (arith.maxsi %position, 0), 511
+    %kv = tensor.insert_slice %row into %past[0, 0, %slot, 0] [1, 4, 1, 8] [1, 1, 1, 1]
+        : tensor<1x4x1x8xf32> into tensor<1x4x512x8xf32>
+    %s = tosa.matmul %q, %kT, %z, %z : (...) -> tensor<8x1x512xf32>   // via %kv
+    %m = linalg.generic ins(%s) ... { select(index(2) <= %slot, %s, -inf) }
+    return %logits, %kv : tensor<1x1x512xf32>, tensor<1x4x512x8xf32>
+    ```
+  }];
+  let options = [
+    Option<"dtype", "dtype", "std::string", /*default=*/"\"float\"",
+           "Element type of the cache tensors: float (as exported) or int8 "
+           "(per-slot, per-head scales)">,
+    Option<"positionInput", "position-input", "std::string",
+           /*default=*/"\"position\"",
+           "Name of the integer input holding the decode position: the "
+           "slot the new row goes to (slots up to it are valid)">,
+  ];
+  let dependentDialects = ["qopt::QOptDialect", "mlir::arith::ArithDialect",
+                           "mlir::linalg::LinalgDialect",
+                           "mlir::tensor::TensorDialect"];
 }
 
 #endif // QOPT_TRANSFORMS_PASSES

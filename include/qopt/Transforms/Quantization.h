@@ -9,6 +9,7 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Location.h"
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,8 +19,12 @@ class Regex;
 } // namespace llvm
 
 namespace qopt {
+namespace quant {
+struct GPTQOptions;
+} // namespace quant
 
 class SchemeAttr;
+class OutliersAttr;
 
 /// The ONNX node name a location carries (the innermost NameLoc), or "".
 std::string onnxNodeName(mlir::Location loc);
@@ -38,10 +43,17 @@ struct PrecisionSpec {
 ///   w8a16 | w4a16 | w3a16 | w2a16 [-g32|-g64|-g128|-gN] [-asym]
 ///   nf4 [-gN] (default group 64) | f16 | w8a8 (dynamic per-token
 ///   activations) | w8a8-static (calibrated per-tensor activations) |
-///   fp8 (e4m3 weights, per-channel scales).
+///   fp8 (e4m3 weights, per-channel scales) |
+///   w4a8[-static]-gN [-asym] (group-wise int4 weights, int8 activations,
+///   dynamic per-token unless -static; the group size is required).
 /// Without -gN, weight-only schemes are per-channel.
 std::optional<PrecisionSpec> parsePrecision(llvm::StringRef text,
                                             std::string &error);
+
+/// How integer weights are chosen.
+enum class WeightAlgorithm { RTN, GPTQ, AWQ };
+std::optional<WeightAlgorithm> parseWeightAlgorithm(llvm::StringRef name);
+llvm::StringRef weightAlgorithmName(WeightAlgorithm algorithm);
 
 /// The IR attribute of a weight scheme, and back.
 SchemeAttr toSchemeAttr(mlir::MLIRContext *ctx,
@@ -57,6 +69,25 @@ bool feedsReturnOnly(mlir::Value v);
 bool isQuantizationCandidate(mlir::tosa::MatMulOp op,
                              const llvm::Regex *exclude,
                              bool includeClassifier);
+
+/// Whether `v` is a constant, possibly behind reshapes and transposes.
+bool isConstantBehindReshapes(mlir::Value v);
+
+/// Whether a float tosa.matmul multiplies two activations (neither operand
+/// is a constant, e.g. attention's Q·Kᵀ and P·V) and its node is not
+/// excluded: what `quantize-attention` quantizes.
+bool isActivationProduct(mlir::tosa::MatMulOp op, const llvm::Regex *exclude);
+
+/// Replaces the activation product `op` (see isActivationProduct) by int8
+/// codes of both operands, an exact i32 tosa.matmul tagged with `precision`
+/// (QOptDialect::kPrecisionAttrName) and the float rescale
+/// float(acc) * (s_a * s_b). Static activations take one scale per operand
+/// from the probes in front of it (absmax / 127) and fail at the op without
+/// them; dynamic ones take one per row of the left operand and one per
+/// column of the right operand, computed at run time.
+mlir::LogicalResult quantizeActivationProduct(mlir::tosa::MatMulOp op,
+                                              ActivationMode activations,
+                                              llvm::StringRef precisionName);
 
 /// A float tosa.matmul with a constant weight operand: on the right
 /// (y = x W, linear layers) or on the left (y = W x, convolutions lowered to
@@ -75,14 +106,103 @@ std::optional<QuantizableMatMul> analyzeMatMul(mlir::tosa::MatMulOp op);
 /// The weights as rows of output channels ([N, K] floats), if readable.
 std::optional<std::vector<float>> weightRows(const QuantizableMatMul &m);
 
+/// The values of a constant f32 / f64 attribute holding `count` elements.
+std::optional<std::vector<float>> readFloats(mlir::ElementsAttr attr,
+                                             int64_t count);
+std::optional<std::vector<double>> readDoubles(mlir::ElementsAttr attr,
+                                               int64_t count);
+
+/// `x * factors` along the last dim of `x`, as an elementwise generic
+/// placed right after `x`'s definition so every user of `x` can read it.
+mlir::Value multiplyLastDim(mlir::Value x, llvm::ArrayRef<float> factors);
+
+/// A float tensor attribute over `values`: a resource blob when large, so
+/// that printed IR stays readable.
+mlir::ElementsAttr floatTensorAttr(mlir::MLIRContext *ctx,
+                                   llvm::ArrayRef<int64_t> shape,
+                                   llvm::ArrayRef<float> values);
+mlir::ElementsAttr doubleTensorAttr(mlir::MLIRContext *ctx,
+                                    llvm::ArrayRef<int64_t> shape,
+                                    llvm::ArrayRef<double> values);
+
+/// The outlier channels among `channelAbsMax` (see qopt-detect-outliers).
+OutliersAttr findOutliers(mlir::MLIRContext *ctx,
+                          llvm::ArrayRef<float> channelAbsMax,
+                          double threshold, double ratio);
+
+/// What qopt-quantize does with the outlier channels of a matmul's input.
+enum class OutlierHandling {
+  None,     ///< nothing special
+  Clip,     ///< quantized with the rest, clipped by the calibrated range
+  KeepFloat ///< computed in float beside the integer product (LLM.int8)
+};
+std::optional<OutlierHandling> parseOutlierHandling(llvm::StringRef name);
+
+/// The float side of an LLM.int8-style decomposition of one matmul.
+struct OutlierSplit {
+  /// Ascending input channels computed in float.
+  std::vector<int64_t> channels;
+  /// Their weights, [channels, N] row-major: W[n, channels[j]] at (j, n).
+  std::vector<float> weights;
+};
+
+/// Moves the columns `channels` (ascending, < k) of `rows`, the [n, k]
+/// weights, into an OutlierSplit and zeroes them in `rows`, so that the
+/// integer weights are quantized without them.
+OutlierSplit splitOutlierColumns(std::vector<float> &rows, int64_t n,
+                                 int64_t k, llvm::ArrayRef<int64_t> channels);
+
+/// The static abs-max range of a decomposed matmul's integer part: the
+/// calibrated `absmax`, capped at the largest channel abs-max outside
+/// `channels` (values beyond it never reach the integer part).
+float integerPartRange(float absmax, llvm::ArrayRef<float> channelAbsMax,
+                       llvm::ArrayRef<int64_t> channels);
+
+/// The integer weights chosen for one matmul.
+struct WeightChoice {
+  quant::QuantizedMatrix matrix;
+  WeightAlgorithm algorithm = WeightAlgorithm::RTN;
+  /// AWQ: the layer computes (x / s) · Q(W·diag(s))ᵀ; ops reading the same
+  /// input share one vector.
+  std::shared_ptr<std::vector<float>> inputScales;
+  double awqAlpha = 0;
+  /// Output error on the calibration inputs (ΔW H ΔWᵀ summed over rows) of
+  /// the chosen weights and of RTN's, where measured (0 otherwise).
+  double error = 0, rtnError = 0;
+};
+
+/// Chooses quantized weights for `ops` (whose rows of output channels are
+/// `weights`) with `algorithm`. GPTQ and AWQ read the Gram matrix (and, for
+/// AWQ, the mean |x|) from the qopt.observe in front of each activation;
+/// missing statistics are errors at the op, matmuls with weights on the
+/// left fall back to RTN with a warning. Non-integer schemes always use RTN.
+/// With `scaleGrid` > 0, GPTQ also tries activation-aware input scales
+/// mean|x|^alpha (alpha = 0, 1/scaleGrid, ..., 1) per shared input and keeps
+/// the alpha with the least output error.
+mlir::FailureOr<std::vector<WeightChoice>>
+chooseWeights(llvm::ArrayRef<QuantizableMatMul> ops,
+              llvm::ArrayRef<std::vector<float>> weights,
+              const quant::WeightScheme &scheme, WeightAlgorithm algorithm,
+              const quant::GPTQOptions &gptq, int scaleGrid);
+
 /// One quantized op as the manifest and the report list it.
 struct QuantizedLayer {
   std::string node;      // ONNX node name
   std::string op;        // "matmul", "embedding", ...
   std::string precision; // e.g. "w4a16-g32"
+  std::string algorithm; // "rtn", "gptq", "awq" ("" for non-integer kinds)
   std::string scheme;    // printed #qopt.scheme
   int64_t floatBytes = 0;
   int64_t quantizedBytes = 0;
+  /// What qopt-detect-outliers found in the op's input, when it ran.
+  struct Outliers {
+    std::vector<int64_t> channels;
+    double median = 0, maxRatio = 0, rangeFraction = 0;
+  };
+  std::optional<Outliers> outliers;
+  /// Input channels computed in float (outliers=keep-float); their float
+  /// weights count in quantizedBytes.
+  int64_t floatChannels = 0;
 };
 
 /// Lists the qopt compute ops of `module` with their precisions.

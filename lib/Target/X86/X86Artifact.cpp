@@ -525,6 +525,8 @@ LogicalResult compileToArtifact(ModuleOp module,
     };
     if (options.quantization)
       manifest["quantization"] = llvm::json::Object(*options.quantization);
+    if (options.kvCache)
+      manifest["kv_cache"] = llvm::json::Object(*options.kvCache);
     std::string text;
     llvm::raw_string_ostream os(text);
     os << llvm::formatv("{0:2}", llvm::json::Value(std::move(manifest)))

@@ -16,6 +16,22 @@ func.func @observe_negative_range(%x: tensor<4xf32>) -> tensor<4xf32> {
 
 // -----
 
+func.func @observe_gram_shape(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  // expected-error @+1 {{gram must be a [3, 3] f64 tensor, got 'tensor<2x2xf64>'}}
+  %0 = qopt.observe %x {id = "a", gram = dense<1.0> : tensor<2x2xf64>} : tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+func.func @observe_mean_abs_shape(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  // expected-error @+1 {{channel_mean_abs must be a [3] f32 tensor}}
+  %0 = qopt.observe %x {id = "a", channel_mean_abs = dense<1.0> : tensor<2xf32>} : tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
 func.func @quantize_axis_size(%x: tensor<4x16xf32>, %s: tensor<8xf32>) -> tensor<4x16xi8> {
   // expected-error @+1 {{per-axis scale must have 16 elements}}
   %q = qopt.quantize %x, %s {axis = 1 : i64} : (tensor<4x16xf32>, tensor<8xf32>) -> tensor<4x16xi8>
@@ -124,10 +140,28 @@ func.func @matmul_k(%a: tensor<8x48xf32>, %w: tensor<32x32xi8>, %s: tensor<32x2x
 
 // -----
 
-func.func @matmul_int_input_group(%a: tensor<8x64xi8>, %w: tensor<32x32xi8>, %s: tensor<32x2xf32>, %sa: tensor<f32>) -> tensor<8x32xf32> {
-  // expected-error @+1 {{an integer input needs 8-bit per-channel or per-tensor integer weights}}
-  %0 = qopt.matmul %a, %w scales(%s) input_scale(%sa) {k = 64 : i64, scheme = #qopt.scheme<int4, group 32, sym>}
-       : (tensor<8x64xi8>, tensor<32x32xi8>, tensor<32x2xf32>, tensor<f32>) -> tensor<8x32xf32>
+func.func @matmul_int_input_per_channel_int4(%a: tensor<8x64xi8>, %w: tensor<32x32xi8>, %s: tensor<32x1xf32>, %sa: tensor<f32>) -> tensor<8x32xf32> {
+  // expected-error @+1 {{an integer input needs 8-bit per-channel or per-tensor integer weights, or group-wise integer weights, got #qopt.scheme<int4, per_channel, sym>}}
+  %0 = qopt.matmul %a, %w scales(%s) input_scale(%sa) {k = 64 : i64, scheme = #qopt.scheme<int4, per_channel, sym>}
+       : (tensor<8x64xi8>, tensor<32x32xi8>, tensor<32x1xf32>, tensor<f32>) -> tensor<8x32xf32>
+  return %0 : tensor<8x32xf32>
+}
+
+// -----
+
+func.func @matmul_int_input_group_i32(%a: tensor<8x64xi8>, %w: tensor<32x32xi8>) -> tensor<8x32xi32> {
+  // expected-error @+1 {{group-wise weights with an integer input give an f32 result, got 'tensor<8x32xi32>'}}
+  %0 = qopt.matmul %a, %w {k = 64 : i64, scheme = #qopt.scheme<int4, group 32, sym>}
+       : (tensor<8x64xi8>, tensor<32x32xi8>) -> tensor<8x32xi32>
+  return %0 : tensor<8x32xi32>
+}
+
+// -----
+
+func.func @matmul_int_input_group_zero_point(%a: tensor<8x64xi8>, %w: tensor<32x32xi8>, %s: tensor<32x2xf32>, %sa: tensor<f32>, %za: tensor<i8>) -> tensor<8x32xf32> {
+  // expected-error @+1 {{group-wise weights need signed input codes without an input zero point}}
+  %0 = qopt.matmul %a, %w scales(%s) input_scale(%sa) input_zero_point(%za) {k = 64 : i64, scheme = #qopt.scheme<int4, group 32, sym>}
+       : (tensor<8x64xi8>, tensor<32x32xi8>, tensor<32x2xf32>, tensor<f32>, tensor<i8>) -> tensor<8x32xf32>
   return %0 : tensor<8x32xf32>
 }
 
@@ -191,4 +225,104 @@ func.func @matmul_float_zero_points_integer_input(%a: tensor<8x64xi8>, %w: tenso
   %0 = qopt.matmul %a, %w scales(%s) zero_points(%z) input_scale(%sa) {k = 64 : i64, scheme = #qopt.scheme<uint8, per_channel, asym>}
        : (tensor<8x64xi8>, tensor<32x64xi8>, tensor<32x1xf32>, tensor<32x1xf32>, tensor<f32>) -> tensor<8x32xf32>
   return %0 : tensor<8x32xf32>
+}
+
+// -----
+
+func.func @precision_not_a_precision(%a: tensor<1x4x8xi8>, %b: tensor<1x8x4xi8>) -> tensor<1x4x4xi32> {
+  %z = "tosa.const"() <{values = dense<0> : tensor<1xi8>}> : () -> tensor<1xi8>
+  // expected-error @+1 {{qopt.precision must be a #qopt.precision attribute}}
+  %0 = tosa.matmul %a, %b, %z, %z {qopt.precision = "w8a8"} : (tensor<1x4x8xi8>, tensor<1x8x4xi8>, tensor<1xi8>, tensor<1xi8>) -> tensor<1x4x4xi32>
+  return %0 : tensor<1x4x4xi32>
+}
+
+// -----
+
+func.func @quantize_exclude_range(%x: tensor<4x16xf32>, %s: tensor<f32>) -> tensor<4x16xi8> {
+  // expected-error @+1 {{exclude_channels holds channel 16, outside [0, 16)}}
+  %q = qopt.quantize %x, %s {exclude_channels = array<i64: 2, 16>} : (tensor<4x16xf32>, tensor<f32>) -> tensor<4x16xi8>
+  return %q : tensor<4x16xi8>
+}
+
+// -----
+
+func.func @quantize_exclude_order(%x: tensor<4x16xf32>, %s: tensor<f32>) -> tensor<4x16xi8> {
+  // expected-error @+1 {{exclude_channels must be strictly ascending}}
+  %q = qopt.quantize %x, %s {exclude_channels = array<i64: 5, 5>} : (tensor<4x16xf32>, tensor<f32>) -> tensor<4x16xi8>
+  return %q : tensor<4x16xi8>
+}
+
+// -----
+
+func.func @quantize_exclude_scalar(%x: tensor<f32>, %s: tensor<f32>) -> tensor<i8> {
+  // expected-error @+1 {{exclude_channels needs rank >= 1}}
+  %q = qopt.quantize %x, %s {exclude_channels = array<i64: 0>} : (tensor<f32>, tensor<f32>) -> tensor<i8>
+  return %q : tensor<i8>
+}
+
+// -----
+
+func.func @dynamic_quantize_exclude_per_tensor(%x: tensor<8x64xf32>) -> tensor<8x64xi8> {
+  // expected-error @+1 {{exclude_channels needs per_token quantization}}
+  %q, %s, %z = qopt.dynamic_quantize %x per_tensor {is_unsigned, exclude_channels = array<i64: 1>} : tensor<8x64xf32> -> tensor<8x64xi8>, tensor<f32>, tensor<i8>
+  return %q : tensor<8x64xi8>
+}
+
+// -----
+
+func.func @matmul_outliers_without_channels(%q: tensor<4x16xi8>, %w: tensor<8x16xi8>, %s: tensor<8x1xf32>, %sa: tensor<4x1xf32>,
+                                            %x: tensor<4x16xf32>, %wo: tensor<2x8xf32>) -> tensor<4x8xf32> {
+  // expected-error @+1 {{outliers(input, weights) and outlier_channels come together}}
+  %y = qopt.matmul %q, %w scales(%s) input_scale(%sa) outliers(%x, %wo) {k = 16 : i64, scheme = #qopt.scheme<int8, per_channel, sym>}
+       : (tensor<4x16xi8>, tensor<8x16xi8>, tensor<8x1xf32>, tensor<4x1xf32>, tensor<4x16xf32>, tensor<2x8xf32>) -> tensor<4x8xf32>
+  return %y : tensor<4x8xf32>
+}
+
+// -----
+
+func.func @matmul_outliers_float_input(%a: tensor<4x16xf32>, %w: tensor<8x16xi8>, %s: tensor<8x1xf32>, %wo: tensor<2x8xf32>) -> tensor<4x8xf32> {
+  // expected-error @+1 {{an outlier product completes an integer input's f32 result}}
+  %y = qopt.matmul %a, %w scales(%s) outliers(%a, %wo) {k = 16 : i64, outlier_channels = array<i64: 3, 9>, scheme = #qopt.scheme<int8, per_channel, sym>}
+       : (tensor<4x16xf32>, tensor<8x16xi8>, tensor<8x1xf32>, tensor<4x16xf32>, tensor<2x8xf32>) -> tensor<4x8xf32>
+  return %y : tensor<4x8xf32>
+}
+
+// -----
+
+func.func @matmul_outlier_input_shape(%q: tensor<4x16xi8>, %w: tensor<8x16xi8>, %s: tensor<8x1xf32>, %sa: tensor<4x1xf32>,
+                                      %x: tensor<2x16xf32>, %wo: tensor<2x8xf32>) -> tensor<4x8xf32> {
+  // expected-error @+1 {{outlier input must have the input's shape [4, 16], got 'tensor<2x16xf32>'}}
+  %y = qopt.matmul %q, %w scales(%s) input_scale(%sa) outliers(%x, %wo) {k = 16 : i64, outlier_channels = array<i64: 3, 9>, scheme = #qopt.scheme<int8, per_channel, sym>}
+       : (tensor<4x16xi8>, tensor<8x16xi8>, tensor<8x1xf32>, tensor<4x1xf32>, tensor<2x16xf32>, tensor<2x8xf32>) -> tensor<4x8xf32>
+  return %y : tensor<4x8xf32>
+}
+
+// -----
+
+func.func @matmul_outlier_channels_empty(%q: tensor<4x16xi8>, %w: tensor<8x16xi8>, %s: tensor<8x1xf32>, %sa: tensor<4x1xf32>,
+                                         %x: tensor<4x16xf32>, %wo: tensor<2x8xf32>) -> tensor<4x8xf32> {
+  // expected-error @+1 {{outlier_channels must not be empty}}
+  %y = qopt.matmul %q, %w scales(%s) input_scale(%sa) outliers(%x, %wo) {k = 16 : i64, outlier_channels = array<i64>, scheme = #qopt.scheme<int8, per_channel, sym>}
+       : (tensor<4x16xi8>, tensor<8x16xi8>, tensor<8x1xf32>, tensor<4x1xf32>, tensor<4x16xf32>, tensor<2x8xf32>) -> tensor<4x8xf32>
+  return %y : tensor<4x8xf32>
+}
+
+// -----
+
+func.func @matmul_outlier_channel_range(%q: tensor<4x16xi8>, %w: tensor<8x16xi8>, %s: tensor<8x1xf32>, %sa: tensor<4x1xf32>,
+                                        %x: tensor<4x16xf32>, %wo: tensor<2x8xf32>) -> tensor<4x8xf32> {
+  // expected-error @+1 {{outlier_channels holds channel 20, outside [0, 16)}}
+  %y = qopt.matmul %q, %w scales(%s) input_scale(%sa) outliers(%x, %wo) {k = 16 : i64, outlier_channels = array<i64: 3, 20>, scheme = #qopt.scheme<int8, per_channel, sym>}
+       : (tensor<4x16xi8>, tensor<8x16xi8>, tensor<8x1xf32>, tensor<4x1xf32>, tensor<4x16xf32>, tensor<2x8xf32>) -> tensor<4x8xf32>
+  return %y : tensor<4x8xf32>
+}
+
+// -----
+
+func.func @matmul_outlier_weights_shape(%q: tensor<4x16xi8>, %w: tensor<8x16xi8>, %s: tensor<8x1xf32>, %sa: tensor<4x1xf32>,
+                                        %x: tensor<4x16xf32>, %wo: tensor<8x2xf32>) -> tensor<4x8xf32> {
+  // expected-error @+1 {{outlier weights must be [2, 8] (channels x outputs), got 'tensor<8x2xf32>'}}
+  %y = qopt.matmul %q, %w scales(%s) input_scale(%sa) outliers(%x, %wo) {k = 16 : i64, outlier_channels = array<i64: 3, 9>, scheme = #qopt.scheme<int8, per_channel, sym>}
+       : (tensor<4x16xi8>, tensor<8x16xi8>, tensor<8x1xf32>, tensor<4x1xf32>, tensor<4x16xf32>, tensor<8x2xf32>) -> tensor<4x8xf32>
+  return %y : tensor<4x8xf32>
 }

@@ -10,6 +10,25 @@ func.func @observe(%x: tensor<1x8x64xf32>) -> tensor<1x8x64xf32> {
 
 // -----
 
+// Calibration statistics for GPTQ and AWQ ride on the probe.
+// CHECK-LABEL: func @observe_gram
+// CHECK: qopt.observe %{{.*}} {channel_mean_abs = dense<[5.000000e-01, 2.500000e-01]> : tensor<2xf32>, gram = dense<{{\[}}[2.000000e+00, 5.000000e-01], [5.000000e-01, 1.000000e+00]]> : tensor<2x2xf64>, id = "w2:in"}
+func.func @observe_gram(%x: tensor<1x8x2xf32>) -> tensor<1x8x2xf32> {
+  %0 = qopt.observe %x {id = "w2:in", gram = dense<[[2.0, 0.5], [0.5, 1.0]]> : tensor<2x2xf64>,
+                        channel_mean_abs = dense<[0.5, 0.25]> : tensor<2xf32>} : tensor<1x8x2xf32>
+  return %0 : tensor<1x8x2xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func @precision_algorithm
+// CHECK: #qopt.precision<"w3a16-g32", weights = #qopt.scheme<int3, group 32, sym>, algorithm = gptq>
+func.func @precision_algorithm() attributes {p = #qopt.precision<"w3a16-g32", weights = #qopt.scheme<int3, group 32, sym>, algorithm = gptq>} {
+  return
+}
+
+// -----
+
 // CHECK-LABEL: func @quantize_dequantize
 // CHECK: qopt.quantize %{{.*}}, %{{.*}}, %{{.*}} : (tensor<4x16xf32>, tensor<f32>, tensor<i8>) -> tensor<4x16xi8>
 // CHECK: qopt.quantize %{{.*}}, %{{.*}} {axis = 1 : i64, is_unsigned} : (tensor<4x16xf32>, tensor<16xf32>) -> tensor<4x16xi8>
@@ -67,6 +86,43 @@ func.func @matmul_variants(%a: tensor<8x128xf32>, %w3: tensor<16x49xi8>, %s3: te
   %4 = qopt.matmul %qa, %w8 zero_points(%zw) input_zero_point(%za) {k = 128 : i64, scheme = #qopt.scheme<int8, per_tensor, asym>}
        : (tensor<8x128xi8>, tensor<16x128xi8>, tensor<1x1xi8>, tensor<i8>) -> tensor<8x16xi32>
   return
+}
+
+// -----
+
+// W4A8: int8 activations (per-row or static scale) with group-wise int4
+// weights; k = 100 pads the last group of 32.
+// CHECK-LABEL: func @matmul_w4a8
+// CHECK: qopt.matmul %{{.*}}, %{{.*}} scales(%{{.*}}) input_scale(%{{.*}}) {{.*}}#qopt.precision<"w4a8-g32", weights = #qopt.scheme<int4, group 32, sym>, activations = #qopt.scheme<int8, per_token, sym>, dynamic>
+// CHECK: qopt.matmul %{{.*}}, %{{.*}} scales(%{{.*}}) zero_points(%{{.*}}) input_scale(%{{.*}}) {{.*}} -> tensor<8x16xf32>
+func.func @matmul_w4a8(%qa: tensor<8x100xi8>, %w: tensor<16x64xi8>, %s: tensor<16x4xf32>, %z: tensor<16x4xi8>,
+                       %sa: tensor<8x1xf32>, %st: tensor<f32>) {
+  %0 = qopt.matmul %qa, %w scales(%s) input_scale(%sa) {k = 100 : i64, scheme = #qopt.scheme<int4, group 32, sym>,
+       precision = #qopt.precision<"w4a8-g32", weights = #qopt.scheme<int4, group 32, sym>, activations = #qopt.scheme<int8, per_token, sym>, dynamic>}
+       : (tensor<8x100xi8>, tensor<16x64xi8>, tensor<16x4xf32>, tensor<8x1xf32>) -> tensor<8x16xf32>
+  %1 = qopt.matmul %qa, %w scales(%s) zero_points(%z) input_scale(%st) {k = 100 : i64, scheme = #qopt.scheme<uint4, group 32, asym>}
+       : (tensor<8x100xi8>, tensor<16x64xi8>, tensor<16x4xf32>, tensor<16x4xi8>, tensor<f32>) -> tensor<8x16xf32>
+  return
+}
+
+// -----
+
+// LLM.int8 decomposition: quantizers that skip the outlier channels, and a
+// matmul that adds their float product.
+// CHECK-LABEL: func @outlier_decomposition
+// CHECK: qopt.quantize %{{.*}}, %{{.*}} {exclude_channels = array<i64: 3, 9>} : (tensor<4x16xf32>, tensor<f32>) -> tensor<4x16xi8>
+// CHECK: qopt.dynamic_quantize %{{.*}} per_token {exclude_channels = array<i64: 3, 9>} : tensor<4x16xf32> -> tensor<4x16xi8>, tensor<4x1xf32>, tensor<4x1xi8>
+// CHECK: qopt.matmul %{{.*}}, %{{.*}} scales(%{{.*}}) input_scale(%{{.*}}) outliers(%{{.*}}, %{{.*}}) {k = 16 : i64, outlier_channels = array<i64: 3, 9>, scheme = #qopt.scheme<int8, per_channel, sym>}
+// CHECK-SAME: : (tensor<4x16xi8>, tensor<8x16xi8>, tensor<8x1xf32>, tensor<4x1xf32>, tensor<4x16xf32>, tensor<2x8xf32>) -> tensor<4x8xf32>
+func.func @outlier_decomposition(%x: tensor<4x16xf32>, %st: tensor<f32>, %w: tensor<8x16xi8>, %s: tensor<8x1xf32>,
+                                 %wo: tensor<2x8xf32>) -> (tensor<4x16xi8>, tensor<4x8xf32>) {
+  %p = qopt.quantize %x, %st {exclude_channels = array<i64: 3, 9>} : (tensor<4x16xf32>, tensor<f32>) -> tensor<4x16xi8>
+  %q, %sa, %za = qopt.dynamic_quantize %x per_token {exclude_channels = array<i64: 3, 9>}
+      : tensor<4x16xf32> -> tensor<4x16xi8>, tensor<4x1xf32>, tensor<4x1xi8>
+  %y = qopt.matmul %q, %w scales(%s) input_scale(%sa) outliers(%x, %wo)
+       {k = 16 : i64, outlier_channels = array<i64: 3, 9>, scheme = #qopt.scheme<int8, per_channel, sym>}
+       : (tensor<4x16xi8>, tensor<8x16xi8>, tensor<8x1xf32>, tensor<4x1xf32>, tensor<4x16xf32>, tensor<2x8xf32>) -> tensor<4x8xf32>
+  return %p, %y : tensor<4x16xi8>, tensor<4x8xf32>
 }
 
 // -----

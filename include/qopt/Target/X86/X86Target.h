@@ -44,6 +44,9 @@ struct X86CompileOptions {
   /// What quantization chose (precision, per-layer schemes), recorded in
   /// the manifest under "quantization" when set.
   std::optional<llvm::json::Object> quantization;
+  /// The KV cache layout (capacity, dtype, cache and scale names), recorded
+  /// in the manifest under "kv_cache" when set.
+  std::optional<llvm::json::Object> kvCache;
   /// More files (name, contents) written into the artifact folder, such as
   /// the quality report.
   std::vector<std::pair<std::string, std::string>> extraFiles;

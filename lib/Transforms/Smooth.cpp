@@ -1,0 +1,212 @@
+//===- Smooth.cpp - SmoothQuant over calibrated float matmuls -------------===//
+//
+// Rewrites x Wᵀ as (x / s)(W · diag(s))ᵀ for the matmuls that share one
+// calibrated input, with s searched by lib/Quant's SmoothQuant. The float
+// function is unchanged up to rounding; what changes is which side carries
+// the outlier channels' range when both sides are quantized next.
+//
+//===----------------------------------------------------------------------===//
+
+#include "qopt/QOptDialect.h"
+#include "qopt/Quant/SmoothQuant.h"
+#include "qopt/Transforms/Passes.h"
+#include "qopt/Transforms/Quantization.h"
+
+#include "llvm/Support/Debug.h"
+
+#define DEBUG_TYPE "qopt-smooth"
+
+namespace qopt {
+#define GEN_PASS_DEF_SMOOTHPASS
+#include "qopt/Transforms/Passes.h.inc"
+} // namespace qopt
+
+using namespace mlir;
+
+namespace qopt {
+namespace {
+
+/// If `x` is made by an elementwise generic whose result is a product with
+/// a constant per-channel vector that nothing else reads (the weight of an
+/// RMSNorm or LayerNorm), that vector's operand index; the scaling can then
+/// be folded into the vector.
+std::optional<unsigned> foldableChannelVector(Value x) {
+  auto generic = x.getDefiningOp<linalg::GenericOp>();
+  if (!generic || generic.getNumDpsInits() != 1 ||
+      generic.getNumParallelLoops() != generic.getNumLoops() ||
+      !x.hasOneUse())
+    return std::nullopt;
+  auto yield = cast<linalg::YieldOp>(generic.getBody()->getTerminator());
+  auto mul = yield.getOperand(0).getDefiningOp<arith::MulFOp>();
+  if (!mul)
+    return std::nullopt;
+  unsigned rank = generic.getNumLoops();
+  for (Value factor : {mul.getLhs(), mul.getRhs()}) {
+    auto arg = dyn_cast<BlockArgument>(factor);
+    if (!arg || arg.getOwner() != generic.getBody() ||
+        arg.getArgNumber() >= generic.getNumDpsInputs() || !arg.hasOneUse())
+      continue;
+    OpOperand *operand = generic.getDpsInputOperand(arg.getArgNumber());
+    auto constant = operand->get().getDefiningOp<arith::ConstantOp>();
+    AffineMap map = generic.getMatchingIndexingMap(operand);
+    if (!constant || !operand->get().hasOneUse() || map.getNumResults() != 1 ||
+        map.getResult(0) != getAffineDimExpr(rank - 1, x.getContext()))
+      continue;
+    auto type = cast<RankedTensorType>(operand->get().getType());
+    if (type.getRank() != 1 || !type.getElementType().isF32())
+      continue;
+    return operand->getOperandNumber();
+  }
+  return std::nullopt;
+}
+
+struct SmoothPass : impl::SmoothPassBase<SmoothPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    SmallVector<ObserveOp> probes;
+    getOperation().walk([&](ObserveOp op) {
+      if (op.getSampleRowsAttr() && op.getChannelAbsmaxAttr())
+        probes.push_back(op);
+    });
+    for (ObserveOp probe : probes)
+      if (failed(smooth(probe)))
+        return signalPassFailure();
+  }
+
+  LogicalResult smooth(ObserveOp probe) {
+    auto type = cast<RankedTensorType>(probe.getInput().getType());
+    int64_t k = type.getDimSize(type.getRank() - 1);
+    SmallVector<QuantizableMatMul> group;
+    std::vector<std::vector<float>> weights;
+    for (Operation *user : probe->getUsers()) {
+      auto mm = dyn_cast<tosa::MatMulOp>(user);
+      std::optional<QuantizableMatMul> m =
+          mm ? analyzeMatMul(mm) : std::nullopt;
+      if (!m || m->weightOnLeft || m->k != k)
+        continue;
+      std::optional<std::vector<float>> w = weightRows(*m);
+      if (!w)
+        continue;
+      group.push_back(*m);
+      weights.push_back(std::move(*w));
+    }
+    if (group.empty())
+      return success();
+    Operation *anchor = group.front().op;
+    auto absMax = readFloats(probe.getChannelAbsmaxAttr(), k);
+    auto rowsType = cast<ShapedType>(probe.getSampleRowsAttr().getType());
+    int64_t numRows = rowsType.getDimSize(0);
+    auto samples = readFloats(probe.getSampleRowsAttr(), numRows * k);
+    if (!absMax || !samples)
+      return anchor->emitError("smooth: unreadable calibration statistics on "
+                               "this matmul's input");
+    std::vector<const float *> ws;
+    std::vector<int64_t> rows;
+    for (auto [m, w] : llvm::zip(group, weights)) {
+      ws.push_back(w.data());
+      rows.push_back(m.n);
+    }
+    quant::SmoothQuantOptions options;
+    options.fixedAlpha = alpha;
+    options.perTokenActivations = perToken;
+    if (auto range = probe.getAbsmax())
+      options.baselineRange = range->convertToDouble();
+    quant::SmoothQuantResult result;
+    std::string error;
+    if (!quant::searchSmoothQuant(ws, rows, k, absMax->data(), samples->data(),
+                                  numRows, options, result, error))
+      return anchor->emitError("smooth: ") << error;
+    LLVM_DEBUG(llvm::dbgs() << onnxNodeName(anchor->getLoc()) << ": alpha "
+                            << result.alpha << " error " << result.error
+                            << " (unsmoothed " << result.baselineError
+                            << ")\n");
+    if (result.alpha < 0) {
+      anchor->emitRemark("smooth: no migration strength beats the unsmoothed "
+                         "layer; left as is");
+      return success();
+    }
+    ++numSmoothed;
+    const std::vector<float> &s = result.scales;
+    MLIRContext *ctx = &getContext();
+
+    // Weights: W · diag(s), written back as [1, K, N] constants.
+    for (auto [m, w] : llvm::zip(group, weights)) {
+      std::vector<float> kn(k * m.n);
+      for (int64_t n = 0; n < m.n; ++n)
+        for (int64_t j = 0; j < k; ++j)
+          kn[j * m.n + n] = w[n * k + j] * s[j];
+      OpBuilder b(m.op);
+      auto bt = cast<RankedTensorType>(m.op.getB().getType());
+      auto attr = cast<TypedAttr>(floatTensorAttr(ctx, bt.getShape(), kn));
+      m.op.getBMutable().assign(
+          arith::ConstantOp::create(b, m.op.getLoc(), attr));
+    }
+
+    // The input divided by s: folded into its producer's channel vector, or
+    // a generic of its own.
+    std::vector<float> inverse(k);
+    for (int64_t j = 0; j < k; ++j)
+      inverse[j] = 1.f / s[j];
+    ObserveOp smoothedProbe;
+    Value x = probe.getInput();
+    bool onlyGroup = llvm::all_of(probe->getUsers(), [&](Operation *u) {
+      return llvm::any_of(group, [&](const QuantizableMatMul &m) {
+        return tosa::MatMulOp(m.op).getOperation() == u;
+      });
+    });
+    std::optional<unsigned> index =
+        onlyGroup ? foldableChannelVector(x) : std::nullopt;
+    if (index) {
+      auto generic = x.getDefiningOp<linalg::GenericOp>();
+      OpOperand &operand = generic->getOpOperand(*index);
+      auto constant = operand.get().getDefiningOp<arith::ConstantOp>();
+      auto vector = readFloats(cast<ElementsAttr>(constant.getValue()), k);
+      if (vector) {
+        for (int64_t j = 0; j < k; ++j)
+          (*vector)[j] *= inverse[j];
+        OpBuilder b(constant);
+        auto attr = cast<TypedAttr>(floatTensorAttr(ctx, {k}, *vector));
+        operand.set(arith::ConstantOp::create(b, constant.getLoc(), attr));
+        constant.erase();
+        smoothedProbe = probe;
+      }
+    }
+    if (!smoothedProbe) {
+      Value scaled = multiplyLastDim(probe.getResult(), inverse);
+      OpBuilder b(ctx);
+      b.setInsertionPointAfterValue(scaled);
+      smoothedProbe = ObserveOp::create(b, probe.getLoc(), scaled,
+                                        (probe.getId() + ":smoothed").str());
+      for (QuantizableMatMul &m : group)
+        m.op.getAMutable().assign(smoothedProbe.getResult());
+    }
+
+    // What the smoothed input's probe must say: its range and statistics
+    // are those of x / s.
+    smoothedProbe.setAbsmaxAttr(
+        FloatAttr::get(Float32Type::get(ctx), result.smoothedAbsMax));
+    std::vector<float> scaledMax(k);
+    for (int64_t j = 0; j < k; ++j)
+      scaledMax[j] = (*absMax)[j] * inverse[j];
+    smoothedProbe.setChannelAbsmaxAttr(floatTensorAttr(ctx, {k}, scaledMax));
+    if (auto mean = readFloats(probe.getChannelMeanAbsAttr(), k)) {
+      for (int64_t j = 0; j < k; ++j)
+        (*mean)[j] *= inverse[j];
+      smoothedProbe.setChannelMeanAbsAttr(floatTensorAttr(ctx, {k}, *mean));
+    }
+    if (auto gram = readDoubles(probe.getGramAttr(), k * k)) {
+      for (int64_t i = 0; i < k; ++i)
+        for (int64_t j = 0; j < k; ++j)
+          (*gram)[i * k + j] *= double(inverse[i]) * double(inverse[j]);
+      smoothedProbe.setGramAttr(doubleTensorAttr(ctx, {k, k}, *gram));
+    }
+    smoothedProbe.removeSampleRowsAttr();
+    if (smoothedProbe != probe)
+      probe.removeSampleRowsAttr();
+    return success();
+  }
+};
+
+} // namespace
+} // namespace qopt
