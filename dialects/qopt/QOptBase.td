@@ -161,7 +161,7 @@ def QOpt_OutliersAttr : AttrDef<QOpt_Dialect, "Outliers"> {
     all channels). Attached to the matmul as `qopt.outliers`.
 
     ```mlir
-    %y = tosa.matmul %x, %w, %za, %zb {qopt.outliers = #qopt.outliers<channels = array<i64: 3, 17>,
+    %y = tosa.matmul %x, %w, %za, %zb {qopt.outliers = #qopt.outliers<channels = [3, 17],
            threshold = 6.0, ratio = 8.0, median = 0.5, max_ratio = 40.0, range_fraction = 0.9>} : ...
     ```
   }];

@@ -351,9 +351,8 @@ LogicalResult verifyChannelList(Operation *op, StringRef name,
                                 ArrayRef<int64_t> list, int64_t channels) {
   for (size_t i = 0; i < list.size(); ++i) {
     if (list[i] < 0 || list[i] >= channels)
-      return op->emitOpError()
-             << name << " holds channel " << list[i] << ", outside [0, "
-             << channels << ")";
+      return op->emitOpError() << name << " holds channel " << list[i]
+                               << ", outside [0, " << channels << ")";
     if (i && list[i] <= list[i - 1])
       return op->emitOpError() << name << " must be strictly ascending";
   }
@@ -455,9 +454,10 @@ LogicalResult QuantizeOp::verify() {
 
 OpFoldResult QuantizeOp::fold(FoldAdaptor) {
   // quantize(dequantize(q, s, z), s, z) is q: requantizing with the same
-  // parameters recovers the codes exactly.
+  // parameters recovers the codes exactly (all of them: excluded channels
+  // would get the zero point instead).
   auto dq = getInput().getDefiningOp<DequantizeOp>();
-  if (!dq || dq.getScale() != getScale() ||
+  if (!dq || getExcludeChannelsAttr() || dq.getScale() != getScale() ||
       dq.getZeroPoint() != getZeroPoint() || dq.getAxis() != getAxis() ||
       dq.getIsUnsigned() != getIsUnsigned() ||
       dq.getInput().getType() != getResult().getType())
@@ -530,7 +530,8 @@ static LogicalResult verifyOutlierProduct(MatMulOp op) {
   if (!x || !w || !channels)
     return op.emitOpError("outliers(input, weights) and outlier_channels "
                           "come together");
-  if (!op.hasIntegerInput() || !op.getResult().getType().getElementType().isF32())
+  if (!op.hasIntegerInput() ||
+      !op.getResult().getType().getElementType().isF32())
     return op.emitOpError("an outlier product completes an integer input's "
                           "f32 result");
   auto in = op.getInput().getType();

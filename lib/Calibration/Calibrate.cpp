@@ -19,6 +19,21 @@ using namespace llvm;
 
 namespace qopt::calib {
 
+TokenRows tokenRows(const qrt_tensor_info &info, int64_t seq,
+                    int64_t validTokens) {
+  TokenRows t;
+  t.channels = info.rank ? info.shape[info.rank - 1] : 1;
+  t.rowsPerSlice = t.channels ? int64_t(info.num_elements) / t.channels : 0;
+  t.validRows = t.rowsPerSlice;
+  if (validTokens >= 0 && info.rank >= 2 && info.shape[info.rank - 2] == seq &&
+      seq > 0) {
+    t.slices = t.rowsPerSlice / seq;
+    t.rowsPerSlice = seq;
+    t.validRows = std::min(validTokens, seq);
+  }
+  return t;
+}
+
 std::vector<InputSpec> modelInputs(qrt_model *model) {
   std::vector<InputSpec> inputs;
   for (size_t i = 0; i < qrt_num_inputs(model); ++i) {
@@ -90,22 +105,23 @@ Error calibrate(qrt_model *model, SampleSource &samples,
                                sample->source);
     for (size_t o : observed) {
       const qrt_tensor_info &info = outs.infos[o];
-      int64_t channels = info.rank ? info.shape[info.rank - 1] : 1;
-      int64_t rows = channels ? int64_t(info.num_elements) / channels : 0;
       // Token-major activations: only real tokens count.
-      if (sample->validTokens >= 0 && rows == seq)
-        rows = sample->validTokens;
+      TokenRows t = tokenRows(info, seq, sample->validTokens);
+      int64_t channels = t.channels;
       StringRef id = StringRef(info.name).drop_front(
           strlen(kObserverOutputPrefix));
-      const float *data = outs.asFloats(o);
-      for (int64_t e = 0, n = rows * channels; e < n; ++e)
-        if (!std::isfinite(data[e]))
-          return createStringError(
-              "calibration sample '" + sample->source + "': the tensor observed "
-              "at '" + id + "' holds NaN or Inf (row " + Twine(e / channels) +
-              ", channel " + Twine(e % channels) +
-              "); its statistics would be meaningless");
-      table.tensors[id.str()].add(data, rows, channels);
+      for (int64_t s = 0; s < t.slices; ++s) {
+        const float *data = outs.asFloats(o) + s * t.rowsPerSlice * channels;
+        for (int64_t e = 0, n = t.validRows * channels; e < n; ++e)
+          if (!std::isfinite(data[e]))
+            return createStringError(
+                "calibration sample '" + sample->source +
+                "': the tensor observed at '" + id +
+                "' holds NaN or Inf (row " +
+                Twine(s * t.rowsPerSlice + e / channels) + ", channel " +
+                Twine(e % channels) + "); its statistics would be meaningless");
+        table.tensors[id.str()].add(data, t.validRows, channels);
+      }
     }
     ++table.samples;
     if (bar)

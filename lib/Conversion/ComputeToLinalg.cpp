@@ -160,7 +160,8 @@ struct LowerMatMul : OpConversionPattern<MatMulOp> {
         rewriter, loc, x, SmallVector<ReassociationIndices>{all});
     auto tableType = RankedTensorType::get({count}, rewriter.getI64Type());
     Value table = arith::ConstantOp::create(
-        rewriter, loc, DenseElementsAttr::get(tableType, channels.asArrayRef()));
+        rewriter, loc,
+        DenseElementsAttr::get(tableType, channels.asArrayRef()));
     auto d = [&](unsigned i) { return getAffineDimExpr(i, ctx); };
     return linalg::GenericOp::create(
                rewriter, loc, TypeRange{r.getType()},
@@ -180,8 +181,8 @@ struct LowerMatMul : OpConversionPattern<MatMulOp> {
                      arith::MulIOp::create(
                          b, l, row, arith::ConstantIndexOp::create(b, l, k)),
                      c);
-                 Value xv = tensor::ExtractOp::create(b, l, flat,
-                                                      ValueRange{pos});
+                 Value xv =
+                     tensor::ExtractOp::create(b, l, flat, ValueRange{pos});
                  linalg::YieldOp::create(
                      b, l,
                      math::FmaOp::create(b, l, xv, args[0], args[1])

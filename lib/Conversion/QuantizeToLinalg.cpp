@@ -71,8 +71,7 @@ Value zeroIfExcluded(OpBuilder &b, Location loc, Value x, Value excluded) {
   Value isExcluded = arith::CmpIOp::create(
       b, loc, arith::CmpIPredicate::ne, excluded,
       arith::ConstantIntOp::create(b, loc, b.getI8Type(), 0));
-  Value zero =
-      arith::ConstantOp::create(b, loc, b.getZeroAttr(x.getType()));
+  Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(x.getType()));
   return arith::SelectOp::create(b, loc, isExcluded, zero, x);
 }
 
@@ -168,11 +167,10 @@ struct LowerDequantize : OpConversionPattern<DequantizeOp> {
 /// A reduction over all dims but the last (per token) or over everything
 /// (per tensor) of `combine(acc, x)`, starting from `init`; with a channel
 /// `mask` (excludedChannelMask), excluded channels are read as 0.
-Value emitReduce(OpBuilder &b, Location loc, Value x, bool perToken,
-                 float initValue,
-                 function_ref<Value(OpBuilder &, Location, Value, Value)>
-                     combine,
-                 Value mask = {}) {
+Value emitReduce(
+    OpBuilder &b, Location loc, Value x, bool perToken, float initValue,
+    function_ref<Value(OpBuilder &, Location, Value, Value)> combine,
+    Value mask = {}) {
   MLIRContext *ctx = b.getContext();
   auto t = cast<RankedTensorType>(x.getType());
   unsigned rank = t.getRank();
@@ -199,14 +197,13 @@ Value emitReduce(OpBuilder &b, Location loc, Value x, bool perToken,
   }
   maps.push_back(AffineMap::get(rank, 0, outExprs, ctx));
   return linalg::GenericOp::create(
-             b, loc, TypeRange{init.getType()}, inputs, ValueRange{init},
-             maps, iters,
+             b, loc, TypeRange{init.getType()}, inputs, ValueRange{init}, maps,
+             iters,
              [&](OpBuilder &nb, Location nl, ValueRange args) {
                Value v = args[0];
                if (mask)
                  v = zeroIfExcluded(nb, nl, v, args[1]);
-               linalg::YieldOp::create(nb, nl,
-                                       combine(nb, nl, args.back(), v));
+               linalg::YieldOp::create(nb, nl, combine(nb, nl, args.back(), v));
              })
       .getResult(0);
 }

@@ -120,13 +120,21 @@ LogicalResult quantizeGraph(ModuleOp module, const QuantizeOptions &options,
   passOptions.quantizeClassifier = options.quantizeClassifier;
   passOptions.quantizeEmbeddings = options.quantizeEmbeddings;
   passOptions.quantizeAttention = options.quantizeAttention;
+  passOptions.attentionScales = options.attentionScales;
   passOptions.algorithm = options.algorithm.empty() ? "rtn" : options.algorithm;
   passOptions.gptqDampening = options.gptqDampening;
   passOptions.gptqScaleGrid = options.gptqScaleGrid;
   passOptions.gptqActOrder = options.gptqActOrder;
-  passOptions.clipSearch = options.clipSearch;
+  if (options.clipSearch) {
+    passOptions.clipSearch = *options.clipSearch;
+  } else {
+    std::string error;
+    std::optional<PrecisionSpec> spec = parsePrecision(options.precision, error);
+    passOptions.clipSearch = spec && spec->weights.bits < 4;
+  }
   passOptions.outliers = options.outliers;
   passOptions.gptqRefineRounds = options.gptqRefineRounds;
+  passOptions.showProgress = options.showProgress;
   pm.addPass(createQuantizePass(passOptions));
   if (failed(pm.run(module)))
     return failure();
@@ -250,6 +258,7 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
     bool isStatic = spec->activations == ActivationMode::Static;
     bool haveData = !options.calibration.data.empty();
     QuantizeOptions quantize = options.quantize;
+    quantize.showProgress = options.calibration.showProgress;
     std::optional<OutlierHandling> outliers =
         parseOutlierHandling(quantize.outliers);
     if (!outliers)
@@ -296,19 +305,30 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
                 "integer activations; '"
              << spec->name << "' keeps activations float (use w8a8 or "
                               "w8a8-static, or --algorithm=awq)";
+    std::optional<AttentionScales> attentionScales =
+        parseAttentionScales(quantize.attentionScales);
+    if (!attentionScales)
+      return emitError(UnknownLoc::get(&context))
+             << "unknown --attention-scales '" << quantize.attentionScales
+             << "' (expected dynamic or static)";
     if (quantize.quantizeAttention &&
         spec->activations == ActivationMode::Float)
       return emitError(UnknownLoc::get(&context))
              << "--quantize-attention multiplies int8 activations; '"
              << spec->name << "' keeps activations float (use w8a8 or "
                               "w8a8-static)";
+    if (quantize.quantizeAttention &&
+        *attentionScales == AttentionScales::Static && !haveStatistics)
+      return emitError(UnknownLoc::get(&context))
+             << "--attention-scales=static needs calibration data: give "
+                "--calib=DATA or --calib-table=FILE";
     if (keepFloat) {
       if (spec->activations == ActivationMode::Float)
         return emitError(UnknownLoc::get(&context))
                << "--outliers=keep-float splits products with integer "
                   "activations; '"
-               << spec->name << "' keeps activations float (use w8a8 or "
-                                "w8a8-static)";
+               << spec->name
+               << "' keeps activations float (use w8a8 or w8a8-static)";
       if (!haveStatistics)
         return emitError(UnknownLoc::get(&context))
                << "--outliers=keep-float needs calibration data to find the "
@@ -336,6 +356,7 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
       observe.exclude = options.quantize.exclude;
       observe.quantizeClassifier = options.quantize.quantizeClassifier;
       observe.quantizeAttention = options.quantize.quantizeAttention;
+      observe.attentionScales = options.quantize.attentionScales;
       observe.observeOutputs = haveData;
       pm.addPass(createInsertObserversPass(observe));
       if (failed(pm.run(*module)))
@@ -346,6 +367,7 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
       PassManager analysis(&context);
       DetectOutliersPassOptions outliers;
       outliers.threshold = quantize.outlierThreshold;
+      outliers.ratio = quantize.outlierRatio;
       analysis.addPass(createDetectOutliersPass(outliers));
       if (failed(analysis.run(*module)))
         return failure();
@@ -397,6 +419,7 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
     report.algorithm = quantize.algorithm;
     report.algorithmChoice = algorithmWhy;
     report.outlierThreshold = quantize.outlierThreshold;
+    report.outlierRatio = quantize.outlierRatio;
     for (QuantizedLayer &l : quantized) {
       report.floatWeightBytes += l.floatBytes;
       report.quantizedWeightBytes += l.quantizedBytes;

@@ -60,8 +60,24 @@ LogicalResult measureQuality(ModuleOp floatModule, ModuleOp quantizedModule,
            : std::to_string(count) + " stories (" + std::to_string(first) +
                  "-" + std::to_string(first + count - 1) + ")");
 
-  if (ref.outs->infos.size() != quant.outs->infos.size())
-    return emitError(loc) << "float and quantized models differ in outputs";
+  // Outputs pair up by name: the quantized model may hold probes the float
+  // one lacks (SmoothQuant's probes on the inputs it smoothed).
+  llvm::StringMap<size_t> quantOutput;
+  for (auto [o, info] : llvm::enumerate(quant.outs->infos))
+    quantOutput[info.name] = o;
+  std::vector<std::optional<size_t>> pairedOutput;
+  for (const qrt_tensor_info &info : ref.outs->infos) {
+    auto it = quantOutput.find(info.name);
+    bool paired = it != quantOutput.end() &&
+                  quant.outs->infos[it->second].num_elements ==
+                      info.num_elements;
+    if (!paired && !StringRef(info.name).starts_with(
+                       calib::kObserverOutputPrefix))
+      return emitError(loc) << "float and quantized models differ in output '"
+                            << info.name << "'";
+    pairedOutput.push_back(paired ? std::optional<size_t>(it->second)
+                                  : std::nullopt);
+  }
   int64_t seq = inputs.size() == 1 && inputs[0].shape.size() == 2
                     ? inputs[0].shape[1]
                     : -1;
@@ -79,24 +95,27 @@ LogicalResult measureQuality(ModuleOp floatModule, ModuleOp quantizedModule,
       return emitError(loc) << "a report model failed on " << sample->source;
     for (size_t o = 0; o < ref.outs->infos.size(); ++o) {
       const qrt_tensor_info &info = ref.outs->infos[o];
-      if (StringRef(info.dtype) != "float32")
+      if (StringRef(info.dtype) != "float32" || !pairedOutput[o])
         continue;
-      int64_t cols = info.rank ? info.shape[info.rank - 1] : 1;
-      int64_t rows = cols ? int64_t(info.num_elements) / cols : 0;
-      if (sample->validTokens >= 0 && rows == seq)
-        rows = sample->validTokens; // padding positions do not count
+      // Padding positions do not count.
+      calib::TokenRows t = calib::tokenRows(info, seq, sample->validTokens);
+      int64_t cols = t.channels;
       std::string name = info.name;
       auto [it, inserted] = byName.try_emplace(name);
       if (inserted)
         order.push_back(name);
       Comparison &c = it->second;
-      const float *r = ref.outs->asFloats(o), *q = quant.outs->asFloats(o);
-      c.error.add(r, q, size_t(rows * cols));
-      for (int64_t row = 0; cols > 1 && row < rows; ++row) {
-        const float *rr = r + row * cols, *qr = q + row * cols;
-        c.agreeing += std::max_element(rr, rr + cols) - rr ==
-                      std::max_element(qr, qr + cols) - qr;
-        ++c.rows;
+      for (int64_t s = 0; s < t.slices; ++s) {
+        int64_t offset = s * t.rowsPerSlice * cols;
+        const float *r = ref.outs->asFloats(o) + offset,
+                    *q = quant.outs->asFloats(*pairedOutput[o]) + offset;
+        c.error.add(r, q, size_t(t.validRows * cols));
+        for (int64_t row = 0; cols > 1 && row < t.validRows; ++row) {
+          const float *rr = r + row * cols, *qr = q + row * cols;
+          c.agreeing += std::max_element(rr, rr + cols) - rr ==
+                        std::max_element(qr, qr + cols) - qr;
+          ++c.rows;
+        }
       }
     }
   }

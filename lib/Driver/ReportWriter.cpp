@@ -166,8 +166,9 @@ void QualityReport::printOutliers(raw_ostream &os) const {
   }
   if (!analysed)
     return;
-  os << "  activation outliers (input channels past " << outlierThreshold
-     << " and " << outlierRatio << "x the median channel): ";
+  os << format("  activation outliers (input channels past %g and %gx the "
+               "median channel): ",
+               outlierThreshold, outlierRatio);
   if (!flagged) {
     os << format("none in %zu layers; widest input: %s, largest channel "
                  "%.1fx the median\n",

@@ -78,7 +78,14 @@ struct InsertObserversPass
     }
     if (!quantizeAttention)
       return;
-    // Both sides of a product of two activations get a static scale.
+    std::optional<AttentionScales> scales =
+        parseAttentionScales(attentionScales);
+    if (!scales) {
+      emitError(UnknownLoc::get(module.getContext()),
+                "unknown attention-scales '")
+          << attentionScales << "' (expected dynamic or static)";
+      return signalPassFailure();
+    }
     SmallVector<tosa::MatMulOp> products;
     module.walk([&](tosa::MatMulOp op) {
       if (isActivationProduct(op, excludeRe ? &*excludeRe : nullptr))
@@ -86,9 +93,16 @@ struct InsertObserversPass
     });
     for (tosa::MatMulOp op : products) {
       std::string node = nodeName(op);
-      bool a = observe(op, op.getAMutable(), node + ":a");
-      bool b = observe(op, op.getBMutable(), node + ":b");
-      if (a || b)
+      // Static scales come from both sides' ranges; run-time ones need no
+      // statistics.
+      if (*scales == AttentionScales::Static) {
+        observe(op, op.getAMutable(), node + ":a");
+        observe(op, op.getBMutable(), node + ":b");
+      }
+      bool observedOutput = llvm::any_of(op->getUsers(), [](Operation *u) {
+        return isa<ObserveOp>(u);
+      });
+      if (!observedOutput)
         observeOutput(op, node);
     }
   }

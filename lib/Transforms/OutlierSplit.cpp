@@ -24,8 +24,8 @@ std::optional<OutlierHandling> parseOutlierHandling(StringRef name) {
   return std::nullopt;
 }
 
-OutlierSplit splitOutlierColumns(std::vector<float> &rows, int64_t n,
-                                 int64_t k, ArrayRef<int64_t> channels) {
+OutlierSplit splitOutlierColumns(std::vector<float> &rows, int64_t n, int64_t k,
+                                 ArrayRef<int64_t> channels) {
   OutlierSplit split;
   split.channels.assign(channels.begin(), channels.end());
   split.weights.resize(channels.size() * n);

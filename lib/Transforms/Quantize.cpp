@@ -536,7 +536,7 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
     gptq.refineRounds = gptqRefineRounds;
     FailureOr<std::vector<WeightChoice>> choices =
         chooseWeights(ops, weights, spec->weights, *weightAlgorithm, gptq,
-                      gptqScaleGrid);
+                      gptqScaleGrid, showProgress);
     if (failed(choices))
       return signalPassFailure();
     bool failedAny = false;
@@ -559,6 +559,13 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
           rewriteEmbedding(op, spec->weights, scheme);
     }
     if (quantizeAttention) {
+      std::optional<AttentionScales> scales =
+          parseAttentionScales(attentionScales);
+      if (!scales) {
+        emitError(UnknownLoc::get(ctx), "unknown attention-scales '")
+            << attentionScales << "' (expected dynamic or static)";
+        return signalPassFailure();
+      }
       if (spec->activations == ActivationMode::Float) {
         emitError(UnknownLoc::get(ctx), "quantize-attention needs integer "
                                         "activations; '")
@@ -571,8 +578,7 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
           products.push_back(op);
       });
       for (tosa::MatMulOp op : products)
-        if (failed(quantizeActivationProduct(op, spec->activations,
-                                             spec->name)))
+        if (failed(quantizeActivationProduct(op, *scales, spec->name)))
           failedAny = true;
     }
     if (failedAny)
@@ -582,14 +588,15 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
   /// The outlier split of each op whose qopt.outliers lists channels (the
   /// weights of the others stay whole). Detection marks only matmuls that
   /// read their reduction dim last; a hand-written list must fit k.
-  LogicalResult splitOutliers(ArrayRef<QuantizableMatMul> ops,
-                              std::vector<std::vector<float>> &weights,
-                              std::vector<std::optional<OutlierSplit>> &splits) {
+  LogicalResult
+  splitOutliers(ArrayRef<QuantizableMatMul> ops,
+                std::vector<std::vector<float>> &weights,
+                std::vector<std::optional<OutlierSplit>> &splits) {
     bool failedAny = false;
     for (size_t i = 0; i < ops.size(); ++i) {
       const QuantizableMatMul &m = ops[i];
-      auto marked = m.op->getAttrOfType<OutliersAttr>(
-          QOptDialect::kOutliersAttrName);
+      auto marked =
+          m.op->getAttrOfType<OutliersAttr>(QOptDialect::kOutliersAttrName);
       if (!marked || marked.getChannels().empty() || m.weightOnLeft)
         continue;
       ArrayRef<int64_t> channels = marked.getChannels().asArrayRef();
@@ -708,11 +715,11 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
       auto observe = m.activation.getDefiningOp<ObserveOp>();
       staticAbsmax = observe.getAbsmax()->convertToFloat();
       if (split)
-        staticAbsmax = integerPartRange(
-            staticAbsmax,
-            readFloats(observe.getChannelAbsmaxAttr(), k)
-                .value_or(std::vector<float>()),
-            split->channels);
+        staticAbsmax =
+            integerPartRange(staticAbsmax,
+                             readFloats(observe.getChannelAbsmaxAttr(), k)
+                                 .value_or(std::vector<float>()),
+                             split->channels);
     }
     DenseI64ArrayAttr excluded =
         split ? b.getDenseI64ArrayAttr(split->channels) : DenseI64ArrayAttr();
@@ -753,8 +760,7 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
           b, loc, st, DenseElementsAttr::get(st, ArrayRef<float>{s}));
       input = QuantizeOp::create(
           b, loc, RankedTensorType::get(at.getShape(), b.getI8Type()), a,
-          inputScale, Value(), IntegerAttr(), /*is_unsigned=*/false,
-          excluded);
+          inputScale, Value(), IntegerAttr(), /*is_unsigned=*/false, excluded);
     }
     Value outlierWeights;
     if (split) {
@@ -763,10 +769,10 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
           b, loc, RankedTensorType::get({count, n}, b.getF32Type()),
           asBytes(split->weights));
     }
-    auto mm = MatMulOp::create(
-        b, loc, resultType, input, weight, scales, zeros, inputScale, Value(),
-        scheme, uint64_t(k), /*input_unsigned=*/false, precisionAttr,
-        split ? a : Value(), outlierWeights, excluded);
+    auto mm = MatMulOp::create(b, loc, resultType, input, weight, scales, zeros,
+                               inputScale, Value(), scheme, uint64_t(k),
+                               /*input_unsigned=*/false, precisionAttr,
+                               split ? a : Value(), outlierWeights, excluded);
     if (Attribute outliers = op->getAttr(QOptDialect::kOutliersAttrName))
       mm->setAttr(QOptDialect::kOutliersAttrName, outliers);
     Value result = mm.getResult();

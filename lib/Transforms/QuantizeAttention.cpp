@@ -34,6 +34,14 @@ bool isActivationProduct(tosa::MatMulOp op, const llvm::Regex *exclude) {
   return !exclude || !exclude->match(onnxNodeName(op.getLoc()));
 }
 
+std::optional<AttentionScales> parseAttentionScales(StringRef name) {
+  if (name == "dynamic")
+    return AttentionScales::Dynamic;
+  if (name == "static")
+    return AttentionScales::Static;
+  return std::nullopt;
+}
+
 namespace {
 
 /// One operand as int8 codes, with the scales that multiply them back and
@@ -42,12 +50,6 @@ struct QuantizedOperand {
   Value codes, scale;
   AffineMap scaleMap;
 };
-
-Value scalarConstant(OpBuilder &b, Location loc, float v) {
-  auto type = RankedTensorType::get({}, b.getF32Type());
-  return arith::ConstantOp::create(b, loc, type,
-                                   DenseElementsAttr::get(type, v));
-}
 
 /// The calibrated range of `v`, from the probe in front of it.
 std::optional<float> calibratedRange(Value v) {
@@ -59,9 +61,11 @@ std::optional<float> calibratedRange(Value v) {
 
 /// Codes of `v` with one scale for the whole tensor: absmax / 127, as for
 /// the inputs of linear layers (an all-zero range takes scale 1).
-QuantizedOperand quantizeStatic(OpBuilder &b, Location loc, Value v,
-                                float absmax) {
-  Value scale = scalarConstant(b, loc, absmax > 0 ? absmax / 127.f : 1.f);
+QuantizedOperand quantizeWhole(OpBuilder &b, Location loc, Value v,
+                               float absmax) {
+  auto st = RankedTensorType::get({}, b.getF32Type());
+  Value scale = arith::ConstantOp::create(
+      b, loc, st, DenseElementsAttr::get(st, absmax > 0 ? absmax / 127.f : 1.f));
   auto type = cast<RankedTensorType>(v.getType());
   Value codes = QuantizeOp::create(
       b, loc, RankedTensorType::get(type.getShape(), b.getI8Type()), v, scale,
@@ -116,16 +120,14 @@ Value rescale(OpBuilder &b, Location loc, Value acc, const QuantizedOperand &a,
 } // namespace
 
 LogicalResult quantizeActivationProduct(tosa::MatMulOp op,
-                                        ActivationMode activations,
+                                        AttentionScales scales,
                                         StringRef precisionName) {
-  assert(activations != ActivationMode::Float &&
-         "activation products are quantized with integer activations only");
   OpBuilder b(op);
   Location loc = op.getLoc();
   MLIRContext *ctx = b.getContext();
   AffineExpr batch = getAffineDimExpr(0, ctx), m = getAffineDimExpr(1, ctx),
              n = getAffineDimExpr(2, ctx), zero = getAffineConstantExpr(0, ctx);
-  bool dynamic = activations == ActivationMode::Dynamic;
+  bool dynamic = scales == AttentionScales::Dynamic;
   QuantizedOperand qa, qb;
   if (dynamic) {
     // Per row of A and per column of B: both scales factor out of the sum
@@ -142,16 +144,14 @@ LogicalResult quantizeActivationProduct(tosa::MatMulOp op,
     std::optional<float> bRange = calibratedRange(op.getB());
     if (!aRange || !bRange)
       return op.emitError()
-             << precisionName << " needs a calibrated range for both "
-             << "operands of this activation product (attention scores): "
-                "compile with --calib";
-    qa = quantizeStatic(b, loc, op.getA(), *aRange);
-    qb = quantizeStatic(b, loc, op.getB(), *bRange);
+             << "static attention scales need a calibrated range for both "
+                "operands of this activation product: compile with --calib";
+    qa = quantizeWhole(b, loc, op.getA(), *aRange);
+    qb = quantizeWhole(b, loc, op.getB(), *bRange);
   }
 
   auto resultType = cast<RankedTensorType>(op.getResult().getType());
-  Type i8 = b.getI8Type();
-  Value zp = *tosa::createZeroPointTensor(b, loc, i8, 0);
+  Value zp = *tosa::createZeroPointTensor(b, loc, b.getI8Type(), 0);
   auto product = tosa::MatMulOp::create(
       b, loc, RankedTensorType::get(resultType.getShape(), b.getI32Type()),
       qa.codes, qb.codes, zp, zp);

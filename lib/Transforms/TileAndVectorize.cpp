@@ -289,6 +289,14 @@ struct TileAndVectorizePass
         }
         rewriter.replaceOp(tile, dropped->replacements);
         tile = dropped->resultOp;
+        // A one-column tile (a remainder, or N = 1) is 0-d now, and the
+        // vectorizer reads a tensor.extract into a 0-d vector as a gather
+        // with scalar indices, which does not verify: such tiles of the
+        // outlier product stay scalar.
+        auto scalarTile = cast<linalg::LinalgOp>(tile);
+        if (scalarTile.getNumLoops() == 0 &&
+            !scalarTile.getBlock()->getOps<tensor::ExtractOp>().empty())
+          continue;
       }
       rewriter.setInsertionPoint(tile);
       // Contractions become vector.contract with matmul maps, so operands

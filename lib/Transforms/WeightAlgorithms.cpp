@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "qopt/Calibration/Progress.h"
 #include "qopt/QOptDialect.h"
 #include "qopt/Quant/AWQ.h"
 #include "qopt/Quant/GPTQ.h"
@@ -48,6 +49,41 @@ StringRef weightAlgorithmName(WeightAlgorithm algorithm) {
 
 namespace {
 
+/// The ops that have a Hessian, grouped by the input they read, in op
+/// order: the matmuls of a group share input scales.
+llvm::MapVector<Value, SmallVector<size_t>>
+groupByInput(ArrayRef<QuantizableMatMul> ops,
+             ArrayRef<std::optional<std::vector<double>>> hessians) {
+  llvm::MapVector<Value, SmallVector<size_t>> groups;
+  for (size_t i = 0; i < ops.size(); ++i)
+    if (hessians[i])
+      groups[ops[i].activation].push_back(i);
+  return groups;
+}
+
+/// A progress bar over the layers of a search, when asked for.
+class LayerProgress {
+public:
+  LayerProgress(bool show, const char *label, size_t total) {
+    if (show)
+      bar.emplace(label, total, "layers");
+  }
+  /// Called before a group of `n` layers starts.
+  void advance(size_t n) {
+    if (bar)
+      bar->update(done);
+    done += n;
+  }
+  ~LayerProgress() {
+    if (bar)
+      bar->finish();
+  }
+
+private:
+  std::optional<calib::ProgressBar> bar;
+  size_t done = 0;
+};
+
 /// The calibration probe in front of a matmul's activation.
 ObserveOp probeOf(const QuantizableMatMul &m) {
   return m.activation.getDefiningOp<ObserveOp>();
@@ -59,7 +95,8 @@ FailureOr<std::vector<WeightChoice>>
 chooseWeights(ArrayRef<QuantizableMatMul> ops,
               ArrayRef<std::vector<float>> weights,
               const quant::WeightScheme &scheme, WeightAlgorithm algorithm,
-              const quant::GPTQOptions &gptq, int scaleGrid) {
+              const quant::GPTQOptions &gptq, int scaleGrid,
+              bool showProgress) {
   std::vector<WeightChoice> choices(ops.size());
   bool integer = scheme.kind == quant::WeightKind::Int;
   auto rtn = [&](size_t i) {
@@ -108,11 +145,9 @@ chooseWeights(ArrayRef<QuantizableMatMul> ops,
     // family, alpha on the grid, 0 = none), and GPTQ runs on W·diag(s)
     // against H' = diag(1/s) H diag(1/s). The output error is the same in
     // both bases, so the alpha with the least summed GPTQ error wins.
-    llvm::MapVector<Value, SmallVector<size_t>> byInput;
-    for (size_t i = 0; i < ops.size(); ++i)
-      if (hessians[i])
-        byInput[ops[i].activation].push_back(i);
-    for (auto &[input, members] : byInput) {
+    LayerProgress progress(showProgress, "gptq", ops.size());
+    for (auto &[input, members] : groupByInput(ops, hessians)) {
+      progress.advance(members.size());
       const QuantizableMatMul &first = ops[members.front()];
       int64_t k = first.k;
       const std::vector<double> &h = *hessians[members.front()];
@@ -205,11 +240,9 @@ chooseWeights(ArrayRef<QuantizableMatMul> ops,
   }
 
   // AWQ: matmuls reading the same input share one set of scales.
-  llvm::MapVector<Value, SmallVector<size_t>> byInput;
-  for (size_t i = 0; i < ops.size(); ++i)
-    if (hessians[i])
-      byInput[ops[i].activation].push_back(i);
-  for (auto &[input, members] : byInput) {
+  LayerProgress progress(showProgress, "awq", ops.size());
+  for (auto &[input, members] : groupByInput(ops, hessians)) {
+    progress.advance(members.size());
     const QuantizableMatMul &first = ops[members.front()];
     int64_t k = first.k;
     std::optional<std::vector<float>> meanAbs =

@@ -240,3 +240,62 @@ func.func @w4a8_static(%q: tensor<4x64xi8>, %w: tensor<8x32xi8>, %s: tensor<8x2x
        : (tensor<4x64xi8>, tensor<8x32xi8>, tensor<8x2xf32>, tensor<f32>) -> tensor<4x8xf32>
   return %0 : tensor<4x8xf32>
 }
+
+// -----
+
+// LLM.int8 decomposition. Both per-token generics read an i8 channel mask
+// through a last-dim map and take excluded channels as 0 (no masked copy of
+// x); the outlier product is an fma chain over (m, j, n) that accumulates
+// into the integer part's result and reads x[m, c_j] in place through the
+// channel table.
+// CHECK-DAG: #[[ID:.*]] = affine_map<(d0, d1) -> (d0, d1)>
+// CHECK-DAG: #[[LAST:.*]] = affine_map<(d0, d1) -> (d1)>
+// CHECK-DAG: #[[ROW:.*]] = affine_map<(d0, d1) -> (d0)>
+// CHECK-DAG: #[[MN:.*]] = affine_map<(d0, d1, d2) -> (d0, d2)>
+// CHECK-DAG: #[[JN:.*]] = affine_map<(d0, d1, d2) -> (d1, d2)>
+// CHECK-LABEL: func @outlier_decomposition
+// CHECK: %[[MASK:.*]] = arith.constant dense<[0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]> : tensor<16xi8>
+// CHECK: linalg.generic {indexing_maps = [#[[ID]], #[[LAST]], #[[ROW]]], iterator_types = ["parallel", "reduction"]} ins(%arg0, %[[MASK]] : tensor<4x16xf32>, tensor<16xi8>)
+// CHECK:   %[[EX:.*]] = arith.cmpi ne
+// CHECK:   %[[V:.*]] = arith.select %[[EX]], %{{.*}}, %{{.*}} : f32
+// CHECK:   math.absf %[[V]]
+// CHECK: linalg.generic {indexing_maps = [#[[ID]], #[[ROW]], #[[LAST]], #[[ID]]], {{.*}} ins(%arg0, %{{.*}}, %[[MASK]] : tensor<4x16xf32>, tensor<4xf32>, tensor<16xi8>)
+// CHECK:   %[[V:.*]] = arith.select
+// CHECK:   arith.divf %[[V]]
+// CHECK: %[[INT:.*]] = linalg.generic {{.*}} ins(%{{.*}}, %{{.*}}, %arg2 : tensor<4x8xi32>, tensor<4xf32>, tensor<8x1xf32>)
+// CHECK: %[[FLAT:.*]] = tensor.collapse_shape %arg0 {{\[\[}}0, 1]] : tensor<4x16xf32> into tensor<64xf32>
+// CHECK: %[[TABLE:.*]] = arith.constant dense<[3, 9]> : tensor<2xi64>
+// CHECK: linalg.generic {indexing_maps = [#[[JN]], #[[MN]]], iterator_types = ["parallel", "reduction", "parallel"]} ins(%arg3 : tensor<2x8xf32>) outs(%[[INT]] : tensor<4x8xf32>)
+// CHECK:   %[[M:.*]] = linalg.index 0
+// CHECK:   %[[J:.*]] = linalg.index 1
+// CHECK:   %[[C:.*]] = tensor.extract %[[TABLE]][%[[J]]]
+// CHECK:   %[[CI:.*]] = arith.index_cast %[[C]]
+// CHECK:   %[[ROWSTART:.*]] = arith.muli %[[M]], %c16
+// CHECK:   %[[POS:.*]] = arith.addi %[[ROWSTART]], %[[CI]]
+// CHECK:   %[[X:.*]] = tensor.extract %[[FLAT]][%[[POS]]]
+// CHECK:   math.fma %[[X]], %{{.*}}, %{{.*}} : f32
+func.func @outlier_decomposition(%x: tensor<4x16xf32>, %w: tensor<8x16xi8>, %s: tensor<8x1xf32>, %wo: tensor<2x8xf32>) -> tensor<4x8xf32> {
+  %q, %sa, %za = qopt.dynamic_quantize %x per_token {exclude_channels = array<i64: 3, 9>}
+      : tensor<4x16xf32> -> tensor<4x16xi8>, tensor<4x1xf32>, tensor<4x1xi8>
+  %y = qopt.matmul %q, %w scales(%s) input_scale(%sa) outliers(%x, %wo)
+       {k = 16 : i64, outlier_channels = array<i64: 3, 9>, scheme = #qopt.scheme<int8, per_channel, sym>}
+       : (tensor<4x16xi8>, tensor<8x16xi8>, tensor<8x1xf32>, tensor<4x1xf32>, tensor<4x16xf32>, tensor<2x8xf32>) -> tensor<4x8xf32>
+  return %y : tensor<4x8xf32>
+}
+
+// -----
+
+// Static quantization with excluded channels: they quantize 0, i.e. get
+// the zero point.
+// CHECK-DAG: #[[LAST:.*]] = affine_map<(d0, d1) -> (d1)>
+// CHECK-LABEL: func @quantize_exclude
+// CHECK: %[[MASK:.*]] = arith.constant dense<[1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]> : tensor<16xi8>
+// CHECK: linalg.generic {indexing_maps = [#{{.*}}, #{{.*}}, #{{.*}}, #[[LAST]], #{{.*}}], {{.*}} ins(%arg0, %arg1, %arg2, %[[MASK]] : tensor<4x16xf32>, tensor<f32>, tensor<i8>, tensor<16xi8>)
+// CHECK:   %[[EX:.*]] = arith.cmpi ne
+// CHECK:   %[[V:.*]] = arith.select %[[EX]], %{{.*}}, %{{.*}} : f32
+// CHECK:   arith.divf %[[V]], %{{.*}}
+// CHECK:   arith.addf
+func.func @quantize_exclude(%x: tensor<4x16xf32>, %s: tensor<f32>, %z: tensor<i8>) -> tensor<4x16xi8> {
+  %q = qopt.quantize %x, %s, %z {exclude_channels = array<i64: 0, 15>} : (tensor<4x16xf32>, tensor<f32>, tensor<i8>) -> tensor<4x16xi8>
+  return %q : tensor<4x16xi8>
+}

@@ -16,3 +16,17 @@ func.func @main(%x: tensor<4xf32> {qopt.name = "x", qopt.dtype = "float32"}) -> 
   %l = math.log %o3 : tensor<4xf32>
   return %l : tensor<4xf32>
 }
+
+// -----
+
+// A probe returned directly (a classifier whose product already has the
+// logits' shape): the model's result becomes the observed value itself.
+// CHECK-LABEL: func @returned
+// CHECK-SAME: -> (tensor<4xf32> {qopt.dtype = "float32", qopt.name = "logits"}, tensor<4xf32> {qopt.dtype = "float32", qopt.name = "qopt.observe:head:out"})
+// CHECK: %[[E:.*]] = math.exp %arg0
+// CHECK: return %[[E]], %[[E]]
+func.func @returned(%x: tensor<4xf32> {qopt.name = "x", qopt.dtype = "float32"}) -> (tensor<4xf32> {qopt.name = "logits", qopt.dtype = "float32"}) {
+  %e = math.exp %x : tensor<4xf32>
+  %o = qopt.observe %e {id = "head:out"} : tensor<4xf32>
+  return %o : tensor<4xf32>
+}

@@ -139,3 +139,70 @@ func.func @fma_chain(%p: tensor<2x4x32xi32>, %s: tensor<32x2xf32>) -> tensor<4x3
   } -> tensor<4x32xf32>
   return %y : tensor<4x32xf32>
 }
+
+// -----
+
+// The outlier product of an LLM.int8 decomposition is an fma chain whose
+// body reads the activation through tensor.extract: the channel and the
+// element are the same for all 16 lanes, so both become broadcast reads
+// (no gather), and the chain steps one channel at a time.
+// CHECK-DAG: #[[BCAST:.*]] = affine_map<(d0) -> (0)>
+// CHECK-LABEL: func @outlier_product
+// CHECK: scf.for %{{.*}} = %c0 to %c2 step %c1
+// CHECK:   scf.for %{{.*}} = %c0 to %c32 step %c16
+// CHECK:     %[[W:.*]] = vector.transfer_read %{{.*}} : tensor<16xf32>, vector<16xf32>
+// CHECK:     vector.transfer_read %{{.*}} {in_bounds = [true], permutation_map = #[[BCAST]]} : tensor<2xi64>, vector<16xi64>
+// CHECK:     %[[X:.*]] = vector.transfer_read %arg0[%{{.*}}], %{{.*}} {in_bounds = [true], permutation_map = #[[BCAST]]} : tensor<64xf32>, vector<16xf32>
+// CHECK:     math.fma %[[X]], %[[W]], %{{.*}} : vector<16xf32>
+// CHECK-NOT: vector.gather
+#jn = affine_map<(d0, d1, d2) -> (d1, d2)>
+#mn = affine_map<(d0, d1, d2) -> (d0, d2)>
+func.func @outlier_product(%x: tensor<64xf32>, %wo: tensor<2x32xf32>, %acc: tensor<4x32xf32>) -> tensor<4x32xf32> {
+  %table = arith.constant dense<[3, 9]> : tensor<2xi64>
+  %y = linalg.generic {indexing_maps = [#jn, #mn], iterator_types = ["parallel", "reduction", "parallel"]}
+      ins(%wo : tensor<2x32xf32>) outs(%acc : tensor<4x32xf32>) {
+  ^bb0(%w: f32, %out: f32):
+    %m = linalg.index 0 : index
+    %j = linalg.index 1 : index
+    %c = tensor.extract %table[%j] : tensor<2xi64>
+    %ci = arith.index_cast %c : i64 to index
+    %k = arith.constant 16 : index
+    %row = arith.muli %m, %k : index
+    %pos = arith.addi %row, %ci : index
+    %xv = tensor.extract %x[%pos] : tensor<64xf32>
+    %r = math.fma %xv, %w, %out : f32
+    linalg.yield %r : f32
+  } -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+// With 33 columns the last one is a 0-d tile, which the vectorizer cannot
+// read through tensor.extract: it stays a scalar generic.
+// CHECK-LABEL: func @outlier_product_remainder
+// CHECK: math.fma %{{.*}} : vector<16xf32>
+// CHECK: linalg.generic {{.*}}iterator_types = []} ins(%{{.*}} : tensor<f32>) outs(%{{.*}} : tensor<f32>)
+// CHECK:   tensor.extract
+// CHECK:   math.fma %{{.*}} : f32
+// CHECK-NOT: vector.gather
+#jn = affine_map<(d0, d1, d2) -> (d1, d2)>
+#mn = affine_map<(d0, d1, d2) -> (d0, d2)>
+func.func @outlier_product_remainder(%x: tensor<64xf32>, %wo: tensor<2x33xf32>, %acc: tensor<4x33xf32>) -> tensor<4x33xf32> {
+  %table = arith.constant dense<[3, 9]> : tensor<2xi64>
+  %y = linalg.generic {indexing_maps = [#jn, #mn], iterator_types = ["parallel", "reduction", "parallel"]}
+      ins(%wo : tensor<2x33xf32>) outs(%acc : tensor<4x33xf32>) {
+  ^bb0(%w: f32, %out: f32):
+    %m = linalg.index 0 : index
+    %j = linalg.index 1 : index
+    %c = tensor.extract %table[%j] : tensor<2xi64>
+    %ci = arith.index_cast %c : i64 to index
+    %k = arith.constant 16 : index
+    %row = arith.muli %m, %k : index
+    %pos = arith.addi %row, %ci : index
+    %xv = tensor.extract %x[%pos] : tensor<64xf32>
+    %r = math.fma %xv, %w, %out : f32
+    linalg.yield %r : f32
+  } -> tensor<4x33xf32>
+  return %y : tensor<4x33xf32>
+}

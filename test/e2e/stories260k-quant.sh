@@ -16,14 +16,20 @@ out="$WORK/$precision"
 # The manifest records every quantized layer's scheme; the report exists.
 grep -q '"precision": "'"$precision"'"' "$out/manifest.json" ||
   { echo "FAIL: manifest does not record the precision"; exit 1; }
+# 35 linear layers; with --quantize-attention, 2 score products per layer.
+attention=0
 for arg in "$@"; do
-  case "$arg" in --algorithm=*)
-    grep -q '"algorithm": "'"${arg#--algorithm=}"'"' "$out/manifest.json" ||
-      { echo "FAIL: manifest does not record the weight algorithm"; exit 1; } ;;
+  case "$arg" in
+    --algorithm=*)
+      grep -q '"algorithm": "'"${arg#--algorithm=}"'"' "$out/manifest.json" ||
+        { echo "FAIL: manifest does not record the weight algorithm"; exit 1; } ;;
+    --quantize-attention) attention=10 ;;
   esac
 done
 layers=$(grep -c '"node": "/layers' "$out/manifest.json" || true)
-[ "$layers" = 35 ] || { echo "FAIL: expected 35 quantized layers in the manifest, got $layers"; exit 1; }
+[ "$layers" = $((35 + attention)) ] || { echo "FAIL: expected $((35 + attention)) quantized layers in the manifest, got $layers"; exit 1; }
+products=$(grep -c '"op": "attention"' "$out/manifest.json" || true)
+[ "$products" = "$attention" ] || { echo "FAIL: expected $attention attention products in the manifest, got $products"; exit 1; }
 [ -s "$out/report.json" ] && [ -s "$out/report.html" ] || { echo "FAIL: no report"; exit 1; }
 
 result=$("$BIN/qopt" eval "$out" --ids "$ids" --offsets "$offsets" --stories 100:500 --json)

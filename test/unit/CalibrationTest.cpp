@@ -1,5 +1,6 @@
 //===- CalibrationTest.cpp - Streaming statistics and tables --------------===//
 
+#include "qopt/Calibration/Calibrate.h"
 #include "qopt/Calibration/Statistics.h"
 
 #include "llvm/Support/FileSystem.h"
@@ -226,4 +227,31 @@ TEST(Calibration, TableKeepsGramAndSampleRows) {
   EXPECT_NE(llvm::toString(bad.takeError()).find("bad gram matrix"),
             std::string::npos);
   llvm::sys::fs::remove(path);
+}
+
+// Padding positions of a token-id sample drop out of activations [1, seq, C]
+// and of attention's per-head [heads, seq, C] alike; tensors whose
+// second-to-last dim is not the position keep every row.
+TEST(Calibration, TokenRowsOfBatchedActivations) {
+  auto rows = [](std::vector<int64_t> shape, int64_t valid) {
+    qrt_tensor_info info{"t", "float32", int(shape.size()), shape.data(), 4,
+                         1};
+    for (int64_t d : shape)
+      info.num_elements *= d;
+    return tokenRows(info, /*seq=*/512, valid);
+  };
+  TokenRows a = rows({1, 512, 64}, 100);
+  EXPECT_EQ(a.slices, 1);
+  EXPECT_EQ(a.validRows, 100);
+  EXPECT_EQ(a.channels, 64);
+  TokenRows heads = rows({8, 512, 8}, 100);
+  EXPECT_EQ(heads.slices, 8);
+  EXPECT_EQ(heads.rowsPerSlice, 512);
+  EXPECT_EQ(heads.validRows, 100);
+  TokenRows keys = rows({8, 8, 512}, 100); // positions in the last dim
+  EXPECT_EQ(keys.slices, 1);
+  EXPECT_EQ(keys.validRows, 64);
+  TokenRows unpadded = rows({8, 512, 8}, -1); // not token-id data
+  EXPECT_EQ(unpadded.slices, 1);
+  EXPECT_EQ(unpadded.validRows, 4096);
 }

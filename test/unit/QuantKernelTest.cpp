@@ -12,15 +12,18 @@
 #include "qopt/Quant/Quant.h"
 #include "qopt/Runtime/qrt.h"
 #include "qopt/Target/X86/X86Target.h"
+#include "qopt/Transforms/Passes.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <random>
 
 using namespace qopt;
@@ -47,10 +50,13 @@ std::string signature(const std::vector<Port> &ins, const std::vector<Port> &out
   return s + ") {\n";
 }
 
-/// Compiles `text` and keeps the loaded model; frees everything at the end.
+/// Compiles `text` (after the passes `prepare` adds, if any) and keeps the
+/// loaded model; frees everything at the end.
 class CompiledFunction {
 public:
-  explicit CompiledFunction(const std::string &text) {
+  explicit CompiledFunction(
+      const std::string &text,
+      const std::function<void(mlir::PassManager &)> &prepare = {}) {
     llvm::SmallString<128> p;
     llvm::sys::fs::createUniqueDirectory("qopt-kernel-test", p);
     dir = std::string(p);
@@ -65,6 +71,12 @@ public:
     auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
     if (!module)
       return;
+    if (prepare) {
+      mlir::PassManager pm(&context);
+      prepare(pm);
+      if (mlir::failed(pm.run(*module)))
+        return;
+    }
     x86::X86CompileOptions options;
     if (mlir::failed(x86::compileToArtifact(*module, options, dir + "/a")))
       return;
@@ -278,6 +290,134 @@ TEST(QuantKernels, DynamicW8A8MatchesReferenceBitForBit) {
     }
   }
 }
+
+namespace {
+
+/// Parameter: static (true) or dynamic per-token activations.
+class KeepFloatW8A8 : public ::testing::TestWithParam<bool> {};
+
+} // namespace
+
+// LLM.int8 decomposition (--outliers=keep-float): the activation quantizer
+// skips the outlier channels (they take no part in the scale and get code
+// 0), the int8 product runs over weights whose outlier columns are zero,
+// and the float outlier product is added one channel at a time,
+// acc = fma(x[m, c_j], Wo[j, n], acc) from the integer part's result, as
+// qopt.matmul defines it. The C++ below follows that order: bit-identical.
+TEST_P(KeepFloatW8A8, MatchesReferenceBitForBit) {
+  bool staticActivations = GetParam();
+  unsigned seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  int64_t m = 1 + rng() % 24, k = 8 + rng() % 200, n = 1 + rng() % 48;
+  std::vector<int64_t> outliers;
+  for (int64_t c = 0; c < k; ++c)
+    if (rng() % k < 3)
+      outliers.push_back(c);
+  if (outliers.empty())
+    outliers.push_back(rng() % k);
+  int64_t count = outliers.size();
+  std::vector<bool> isOutlier(k, false);
+  for (int64_t c : outliers)
+    isOutlier[c] = true;
+
+  std::normal_distribution<float> normal(0.f, 1.f);
+  std::vector<float> w(n * k), a(m * k), y(m * n);
+  for (float &v : w)
+    v = normal(rng);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t t = 0; t < k; ++t)
+      a[i * k + t] = normal(rng) * (isOutlier[t] ? 60.f : 1.f);
+  for (int64_t t = 0; t < k; ++t) // ordinary channels all zero: scale 1
+    if (!isOutlier[t])
+      a[t] = 0.f;
+  // The split: outlier columns leave the int8 weights for a float [C, N].
+  std::vector<float> wo(count * n);
+  for (int64_t j = 0; j < count; ++j)
+    for (int64_t r = 0; r < n; ++r) {
+      wo[j * n + r] = w[r * k + outliers[j]];
+      w[r * k + outliers[j]] = 0.f;
+    }
+  WeightScheme s; // int8 per-channel symmetric
+  QuantizedMatrix q = quantizeRTN(w.data(), n, k, s);
+  float staticScale = 0.01f + float(rng() % 100) / 2000.f;
+
+  std::string list;
+  for (int64_t c : outliers)
+    list += (list.empty() ? "" : ", ") + std::to_string(c);
+  std::string at = shape({m, k}, "f32"), ct = shape({m, k}, "i8"),
+              wt = shape({n, k}, "i8"), swt = shape({n, 1}, "f32"),
+              wot = shape({count, n}, "f32"), out = shape({m, n}, "f32");
+  std::vector<Port> ins = {{"a", at, "float32"},
+                           {"w", wt, "int8"},
+                           {"s", swt, "float32"},
+                           {"wo", wot, "float32"}};
+  std::string quantize, saType;
+  if (staticActivations) {
+    ins.push_back({"sa", "tensor<f32>", "float32"});
+    saType = "tensor<f32>";
+    quantize = llvm::formatv("  %q = qopt.quantize %a, %sa {{exclude_channels "
+                             "= array<i64: {0}>} : ({1}, {2}) -> {3}\n",
+                             list, at, saType, ct);
+  } else {
+    saType = shape({m, 1}, "f32");
+    quantize = llvm::formatv("  %q, %sa, %za = qopt.dynamic_quantize %a "
+                             "per_token {{exclude_channels = array<i64: {0}>} "
+                             ": {1} -> {2}, {3}, {4}\n",
+                             list, at, ct, saType, shape({m, 1}, "i8"));
+  }
+  std::string text =
+      signature(ins, {{"y", out, "float32"}}) + quantize +
+      llvm::formatv(
+          "  %0 = qopt.matmul %q, %w scales(%s) input_scale(%sa) outliers(%a, "
+          "%wo) {{k = {0} : i64, outlier_channels = array<i64: {1}>, scheme = "
+          "#qopt.scheme<int8, per_channel, sym>} : ({2}, {3}, {4}, {5}, {6}, "
+          "{7}) -> {8}\n  return %0 : {8}\n}\n",
+          k, list, ct, wt, swt, saType, at, wot, out)
+          .str();
+  CompiledFunction f(text);
+  ASSERT_NE(f.model, nullptr) << f.diagnostics << "\n" << text;
+  std::vector<const void *> args = {a.data(), q.packed.data(), q.scales.data(),
+                                    wo.data()};
+  if (staticActivations)
+    args.push_back(&staticScale);
+  ASSERT_TRUE(f.run(args, {y.data()}));
+
+  for (int64_t i = 0; i < m; ++i) {
+    float sa = staticScale;
+    float lo = -128.f;
+    if (!staticActivations) {
+      float amax = 0;
+      for (int64_t t = 0; t < k; ++t)
+        if (!isOutlier[t])
+          amax = std::max(amax, std::fabs(a[i * k + t]));
+      sa = amax == 0.f ? 1.f : amax / 127.f;
+      lo = -127.f;
+    }
+    std::vector<int32_t> codes(k, 0);
+    for (int64_t t = 0; t < k; ++t) {
+      if (isOutlier[t])
+        continue;
+      float r = std::nearbyint(a[i * k + t] / sa);
+      codes[t] = int32_t(std::min(127.f, std::max(lo, r)));
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      int32_t acc = 0;
+      for (int64_t t = 0; t < k; ++t)
+        acc += codes[t] * q.code(j, t);
+      float ref = float(acc) * (sa * q.scales[j]);
+      for (int64_t c = 0; c < count; ++c)
+        ref = std::fma(a[i * k + outliers[c]], wo[c * n + j], ref);
+      ASSERT_EQ(y[i * n + j], ref) << i << "," << j << " k=" << k;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Activations, KeepFloatW8A8, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool> &info) {
+                           return std::string(info.param ? "static"
+                                                         : "dynamic");
+                         });
 
 namespace {
 
@@ -542,3 +682,129 @@ TEST(QuantKernels, EmbeddingGatherBitForBit) {
       ASSERT_EQ(y[i * dim + d], q.value(row, d)) << "id " << ids[i] << " d " << d;
   }
 }
+
+namespace {
+
+struct ActivationProductCase {
+  /// Run-time scales (else calibrated ones).
+  bool dynamic;
+  /// The left operand holds probabilities (softmax rows, as in P·V)
+  /// instead of signed scores.
+  bool probabilities;
+};
+
+class ActivationProduct
+    : public ::testing::TestWithParam<ActivationProductCase> {};
+
+/// The codes of `x` under `scale`: roundeven(x / scale) clamped to
+/// [lo, 127], in the order qopt.quantize and qopt.dynamic_quantize compute.
+int32_t code(float x, float scale, float lo) {
+  return int32_t(std::min(127.f, std::max(lo, std::nearbyint(x / scale))));
+}
+
+} // namespace
+
+// A float product of two activations (attention's Q·Kᵀ, P·V) quantized by
+// qopt-quantize's quantize-attention and compiled through the x86 pipeline:
+// codes of both sides (static scales: one calibrated scale each, codes
+// clamped to [-128, 127]; dynamic: one scale per row of A and per column of
+// B, max|x| / 127, codes in [-127, 127]), an exact i32 product and
+// y = float(acc) * (s_a * s_b). The C++ below computes the same, so the
+// results are bit-identical.
+TEST_P(ActivationProduct, MatchesReferenceBitForBit) {
+  ActivationProductCase c = GetParam();
+  unsigned seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  int64_t batch = 1 + rng() % 4, m = 1 + rng() % 24, k = 1 + rng() % 70,
+          n = 1 + rng() % 40;
+  std::normal_distribution<float> normal(0.f, 1.f);
+  std::vector<float> a(batch * m * k), b(batch * k * n), y(batch * m * n);
+  for (float &v : a)
+    v = normal(rng) * 2.f;
+  if (c.probabilities) {
+    for (int64_t r = 0; r < batch * m; ++r) {
+      float sum = 0;
+      for (int64_t t = 0; t < k; ++t)
+        sum += a[r * k + t] = std::exp(a[r * k + t]);
+      for (int64_t t = 0; t < k; ++t)
+        a[r * k + t] /= sum;
+    }
+  }
+  for (float &v : b)
+    v = normal(rng) * 0.5f;
+  // Calibrated ranges a little inside the data, so some codes saturate.
+  auto absMax = [](const std::vector<float> &v) {
+    float x = 0;
+    for (float e : v)
+      x = std::max(x, std::fabs(e));
+    return x;
+  };
+  float rangeA = absMax(a) * 0.9f, rangeB = absMax(b) * 0.8f;
+  std::string at = shape({batch, m, k}, "f32"), bt = shape({batch, k, n}, "f32"),
+              out = shape({batch, m, n}, "f32");
+  std::string text =
+      signature({{"a", at, "float32"}, {"b", bt, "float32"}},
+                {{"y", out, "float32"}}) +
+      llvm::formatv(
+          "  %z = \"tosa.const\"() <{{values = dense<0.0> : tensor<1xf32>}> : "
+          "() -> tensor<1xf32>\n"
+          "  %oa = qopt.observe %a {{id = \"p:a\", absmax = {0:e9} : f32} : "
+          "{1}\n"
+          "  %ob = qopt.observe %b {{id = \"p:b\", absmax = {2:e9} : f32} : "
+          "{3}\n"
+          "  %y = tosa.matmul %oa, %ob, %z, %z : ({1}, {3}, tensor<1xf32>, "
+          "tensor<1xf32>) -> {4}\n  return %y : {4}\n}\n",
+          double(rangeA), at, double(rangeB), bt, out)
+          .str();
+  QuantizePassOptions quantize;
+  quantize.precision = "w8a8-static";
+  quantize.quantizeAttention = true;
+  quantize.attentionScales = c.dynamic ? "dynamic" : "static";
+  CompiledFunction f(text, [&](mlir::PassManager &pm) {
+    pm.addPass(createQuantizePass(quantize));
+  });
+  ASSERT_NE(f.model, nullptr) << f.diagnostics << "\n" << text;
+  ASSERT_TRUE(f.run({a.data(), b.data()}, {y.data()}));
+
+  for (int64_t p = 0; p < batch; ++p) {
+    const float *ap = a.data() + p * m * k, *bp = b.data() + p * k * n;
+    std::vector<float> sa(m, rangeA / 127.f), sb(n, rangeB / 127.f);
+    float lo = -128.f;
+    if (c.dynamic) {
+      lo = -127.f;
+      for (int64_t i = 0; i < m; ++i) {
+        float x = 0;
+        for (int64_t t = 0; t < k; ++t)
+          x = std::max(x, std::fabs(ap[i * k + t]));
+        sa[i] = x == 0.f ? 1.f : x / 127.f;
+      }
+      for (int64_t j = 0; j < n; ++j) {
+        float x = 0;
+        for (int64_t t = 0; t < k; ++t)
+          x = std::max(x, std::fabs(bp[t * n + j]));
+        sb[j] = x == 0.f ? 1.f : x / 127.f;
+      }
+    }
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        int32_t acc = 0;
+        for (int64_t t = 0; t < k; ++t)
+          acc += code(ap[i * k + t], sa[i], lo) * code(bp[t * n + j], sb[j], lo);
+        float ref = float(acc) * (sa[i] * sb[j]);
+        ASSERT_EQ(y[(p * m + i) * n + j], ref)
+            << "batch " << p << " (" << i << ", " << j << ") acc " << acc;
+      }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Scales, ActivationProduct,
+    ::testing::Values(ActivationProductCase{false, false},
+                      ActivationProductCase{false, true},
+                      ActivationProductCase{true, false},
+                      ActivationProductCase{true, true}),
+    [](const ::testing::TestParamInfo<ActivationProductCase> &info) {
+      return std::string(info.param.dynamic ? "dynamic" : "static") +
+             (info.param.probabilities ? "_probabilities" : "_scores");
+    });

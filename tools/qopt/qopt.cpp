@@ -97,8 +97,14 @@ static cl::opt<bool> quantizeAttention(
     "quantize-attention",
     cl::desc("Also quantize the attention score products (matmuls of two "
              "activations) to int8 x int8 -> int32; needs integer "
-             "activations (w8a8, w8a8-static with --calib)"),
+             "activations (w8a8, w8a8-static)"),
     cl::cat(qoptCategory));
+static cl::opt<std::string> attentionScales(
+    "attention-scales",
+    cl::desc("Scales of --quantize-attention's operands: dynamic (default; "
+             "per row and column at run time) or static (calibrated, one "
+             "per operand; needs --calib)"),
+    cl::init("dynamic"), cl::cat(qoptCategory));
 
 static cl::opt<std::string> calibData(
     "calib",
@@ -166,8 +172,9 @@ static cl::opt<int> gptqRefineRounds(
 static cl::opt<bool> clipSearch(
     "clip-search",
     cl::desc("GPTQ: choose each weight group's clipping ratio on the "
-             "calibration Hessian before the sweep (default true)"),
-    cl::init(true), cl::cat(qoptCategory));
+             "calibration Hessian before the sweep (default: on below 4 "
+             "bits)"),
+    cl::init(false), cl::cat(qoptCategory));
 static cl::opt<unsigned> gptqRounds(
     "gptq-rounds",
     cl::desc("GPTQ: rounds of quantization; each later one measures the "
@@ -182,8 +189,14 @@ static cl::opt<std::string> smooth(
 static cl::opt<double> outlierThreshold(
     "outlier-threshold",
     cl::desc("Smallest channel abs-max that counts as an activation outlier "
-             "in the report (default 6.0, LLM.int8's)"),
+             "in the report and for --outliers=keep-float (default 6.0, "
+             "LLM.int8's)"),
     cl::init(6.0), cl::cat(qoptCategory));
+static cl::opt<double> outlierRatio(
+    "outlier-ratio",
+    cl::desc("Smallest ratio of an outlier channel's abs-max to the median "
+             "channel's (default 8)"),
+    cl::init(8.0), cl::cat(qoptCategory));
 static cl::opt<std::string> outliers(
     "outliers",
     cl::desc("Outlier input channels of integer-activation products (w8a8, "
@@ -326,16 +339,19 @@ int main(int argc, char **argv) {
   options.quantize.exclude = exclude;
   options.quantize.quantizeClassifier = quantizeClassifier;
   options.quantize.quantizeAttention = quantizeAttention;
+  options.quantize.attentionScales = attentionScales;
   options.quantize.reportSamples = reportSamples;
   options.quantize.quantizeEmbeddings = quantizeEmbeddings;
   options.quantize.algorithm = algorithm;
   options.quantize.gptqDampening = gptqDampening;
   options.quantize.gptqScaleGrid = gptqScaleGrid;
   options.quantize.gptqActOrder = gptqActOrder;
-  options.quantize.clipSearch = clipSearch;
+  if (clipSearch.getNumOccurrences())
+    options.quantize.clipSearch = clipSearch;
   options.quantize.gptqRefineRounds = gptqRefineRounds;
   options.quantize.gptqRounds = gptqRounds;
   options.quantize.outlierThreshold = outlierThreshold;
+  options.quantize.outlierRatio = outlierRatio;
   options.quantize.outliers = outliers;
   if (smooth.getNumOccurrences()) {
     options.quantize.smooth = true;

@@ -36,6 +36,20 @@ struct OutputBuffers {
   }
 };
 
+/// The rows of an observed tensor that hold real tokens. A token-id sample
+/// (`validTokens` >= 0) fills the first `validTokens` of the model's `seq`
+/// positions; in a tensor whose second-to-last dim is that position
+/// ([1, seq, C] activations, attention's per-head [heads, seq, C]) only
+/// those rows of each [seq, C] slice count. Elsewhere every row counts.
+struct TokenRows {
+  int64_t slices = 1;    // [rowsPerSlice, channels] slices
+  int64_t rowsPerSlice = 0;
+  int64_t validRows = 0; // leading rows of each slice that count
+  int64_t channels = 1;
+};
+TokenRows tokenRows(const qrt_tensor_info &info, int64_t seq,
+                    int64_t validTokens);
+
 /// Runs `model` (compiled with its observers exposed as outputs) on every
 /// sample and adds each observed tensor to `table`. For language-model
 /// samples only the rows of real tokens count. Memory stays bounded: one

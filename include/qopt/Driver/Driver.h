@@ -9,6 +9,7 @@
 
 #include "mlir/IR/MLIRContext.h"
 
+#include <optional>
 #include <string>
 
 namespace qopt {
@@ -22,14 +23,21 @@ struct QuantizeOptions {
   /// Also quantize products of two activations (attention scores): int8
   /// operands, an exact i32 product, a float rescale.
   bool quantizeAttention = false;
+  /// Their scales: "dynamic" (per row / column at run time) or "static"
+  /// (calibrated, one per operand).
+  std::string attentionScales = "dynamic";
   /// rtn | gptq | awq; empty: the best one the precision and the data allow
   /// (resolveWeightAlgorithm).
   std::string algorithm;
   double gptqDampening = 0.01;
   int gptqScaleGrid = 10;
   bool gptqActOrder = true;
-  bool clipSearch = true;
+  /// GPTQ's clip search before the sweep; unset: on below 4 bits, where it
+  /// measured better, off from 4 bits (where it measured worse).
+  std::optional<bool> clipSearch;
   int gptqRefineRounds = 4;
+  /// Progress bars over long per-layer searches (GPTQ, AWQ).
+  bool showProgress = false;
   /// GPTQ rounds: after the first, the Hessians are measured again on the
   /// quantized model, so each layer sees inputs through quantized upstream
   /// layers (as sequential GPTQ does), and the float weights are quantized
@@ -41,6 +49,8 @@ struct QuantizeOptions {
   /// Input channels above this abs-max (and far above the median) are
   /// outliers (qopt-detect-outliers).
   double outlierThreshold = 6.0;
+  /// ... and above this ratio to the median channel's abs-max.
+  double outlierRatio = 8.0;
   /// What integer-activation products do with them: keep-float | clip |
   /// none (qopt-quantize's `outliers`).
   std::string outliers = "none";

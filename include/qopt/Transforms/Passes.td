@@ -285,16 +285,28 @@ def QuantizePass : Pass<"qopt-quantize", "mlir::ModuleOp"> {
     ONNX node name matches the `exclude` regex stay float. Each new op carries
     a `#qopt.precision` attribute, and keeps the ONNX node's location.
 
-    With `quantize-attention` and integer activations, every float
-    `tosa.matmul` whose operands are both activations (attention's Q·Kᵀ and
-    P·V) becomes an exact int8 × int8 → i32 `tosa.matmul` (tagged
-    `qopt.precision`) and a float rescale `float(acc) · (s_a · s_b)`. Under
-    `w8a8-static` both operands are quantized with `qopt.quantize` and one
-    calibrated scale each (absmax / 127 from the probes
-    `qopt-insert-observers` puts on them); under dynamic activations the
-    left operand gets one scale per row and the right one per column
-    (`qopt.dynamic_quantize` per token, the right operand transposed so its
-    columns are rows), which factor out of the sum over k.
+    With `quantize-attention` (precisions with integer activations), every
+    float `tosa.matmul` whose operands are both activations (attention's
+    Q·Kᵀ and P·V) becomes an exact int8 × int8 → i32 `tosa.matmul` (tagged
+    `qopt.precision`) and a float rescale `float(acc) · (s_a · s_b)`. With
+    `attention-scales=dynamic` (the default, also under `w8a8-static`) the
+    left operand gets one scale per row and the right one per column, at
+    run time (`qopt.dynamic_quantize` per token, the right operand
+    transposed so its columns are rows): both factor out of the sum over k.
+    With `attention-scales=static` each operand gets one calibrated scale
+    (absmax / 127 from the probes `qopt-insert-observers` puts on them,
+    `qopt.quantize`); a missing range is an error naming the node.
+
+    ```mlir
+    %y = tosa.matmul %q, %kt, %z, %z : (tensor<8x64x8xf32>, tensor<8x8x64xf32>, ...) -> tensor<8x64x64xf32>
+    // with precision=w8a8-static quantize-attention=true becomes
+    %qa, %sa, %za = qopt.dynamic_quantize %q per_token : tensor<8x64x8xf32> -> tensor<8x64x8xi8>, tensor<8x64x1xf32>, tensor<8x64x1xi8>
+    %k = tosa.transpose %kt {perms = array<i32: 0, 2, 1>} : (tensor<8x8x64xf32>) -> tensor<8x64x8xf32>
+    %qk, %sb, %zb = qopt.dynamic_quantize %k per_token : ...
+    %qb = tosa.transpose %qk {perms = array<i32: 0, 2, 1>} : (tensor<8x64x8xi8>) -> tensor<8x8x64xi8>
+    %acc = tosa.matmul %qa, %qb, %z8, %z8 {qopt.precision = #qopt.precision<...>} : (...) -> tensor<8x64x64xi32>
+    %y = linalg.generic ... ins(%acc, %sa, %sb ...) // float(acc) * (sa[b, m] * sb[b, n])
+    ```
 
     ```mlir
     %w = arith.constant dense<...> : tensor<64x32xf32>
@@ -328,10 +340,12 @@ def QuantizePass : Pass<"qopt-quantize", "mlir::ModuleOp"> {
     Option<"gptqScaleGrid", "gptq-scale-grid", "int", /*default=*/"10",
            "GPTQ: grid size of the activation-aware input-scale search "
            "(alpha in [0, 1]; 0 disables it)">,
+    Option<"showProgress", "show-progress", "bool", /*default=*/"false",
+           "Draw a progress bar over the layers GPTQ or AWQ search (stderr)">,
     Option<"gptqRefineRounds", "gptq-refine-rounds", "int", /*default=*/"4",
            "GPTQ: rounds of code steps and group-scale refits on the same "
            "objective after the sweep (0: the sweep's result)">,
-    Option<"clipSearch", "clip-search", "bool", /*default=*/"true",
+    Option<"clipSearch", "clip-search", "bool", /*default=*/"false",
            "GPTQ: choose each group's clipping ratio on H before the sweep">,
     Option<"outliers", "outliers", "std::string", /*default=*/"\"none\"",
            "Outlier input channels (qopt.outliers): keep-float computes "
@@ -341,6 +355,11 @@ def QuantizePass : Pass<"qopt-quantize", "mlir::ModuleOp"> {
            /*default=*/"false",
            "Also quantize products of two activations (attention scores) to "
            "int8 x int8 -> i32 (precisions with integer activations)">,
+    Option<"attentionScales", "attention-scales", "std::string",
+           /*default=*/"\"dynamic\"",
+           "Scales of the activation products' operands: dynamic (per row of "
+           "the left, per column of the right, at run time) or static (one "
+           "calibrated scale per operand)">,
   ];
   let dependentDialects = ["qopt::QOptDialect", "mlir::arith::ArithDialect",
                            "mlir::tosa::TosaDialect",
@@ -366,7 +385,7 @@ def DetectOutliersPass : Pass<"qopt-detect-outliers", "mlir::ModuleOp"> {
     %x = qopt.observe %a {id = "wq:in", channel_absmax = dense<[0.5, 9.0, 0.4, 0.6]> : tensor<4xf32>} : tensor<1x8x4xf32>
     %y = tosa.matmul %x, %w, %z, %z : ...
     // becomes
-    %y = tosa.matmul %x, %w, %z, %z {qopt.outliers = #qopt.outliers<channels = array<i64: 1>,
+    %y = tosa.matmul %x, %w, %z, %z {qopt.outliers = #qopt.outliers<channels = [1],
            threshold = 6.0, ratio = 8.0, median = 0.55, max_ratio = 16.4, range_fraction = 0.93>} : ...
     ```
   }];
@@ -438,9 +457,10 @@ def InsertObserversPass : Pass<"qopt-insert-observers", "mlir::ModuleOp"> {
     projections); its id is `<first consumer's ONNX node>:in`. With
     `observe-outputs`, each such matmul's result is observed too
     (`<node>:out`), which the quality report compares between the float and
-    the quantized model. With `quantize-attention`, each float matmul of two
-    activations (attention scores) gets a probe on each operand,
-    `<node>:a` and `<node>:b`.
+    the quantized model. With `quantize-attention`, the float matmuls of two
+    activations (attention scores) are observed as well: their results with
+    `observe-outputs`, and with `attention-scales=static` both operands
+    (`<node>:a`, `<node>:b`), whose ranges become the static scales.
 
     ```mlir
     %y = tosa.matmul %x, %w, %za, %zb : (...) -> tensor<1x8x64xf32> loc("/l0/wq/MatMul")
@@ -458,7 +478,11 @@ def InsertObserversPass : Pass<"qopt-insert-observers", "mlir::ModuleOp"> {
            "Also observe each candidate matmul's result">,
     Option<"quantizeAttention", "quantize-attention", "bool",
            /*default=*/"false",
-           "Also observe both operands of matmuls of two activations">,
+           "Also observe matmuls of two activations (as qopt-quantize's "
+           "quantize-attention)">,
+    Option<"attentionScales", "attention-scales", "std::string",
+           /*default=*/"\"dynamic\"",
+           "static: also observe both operands of those matmuls">,
   ];
   let dependentDialects = ["qopt::QOptDialect"];
 }

@@ -78,15 +78,23 @@ bool isConstantBehindReshapes(mlir::Value v);
 /// excluded: what `quantize-attention` quantizes.
 bool isActivationProduct(mlir::tosa::MatMulOp op, const llvm::Regex *exclude);
 
+/// How the operands of an activation product get their int8 scales.
+enum class AttentionScales {
+  /// At run time: one per row of the left operand and one per column of
+  /// the right operand (max|x| / 127).
+  Dynamic,
+  /// Calibrated: one per operand (absmax / 127 of the probe in front of it).
+  Static,
+};
+std::optional<AttentionScales> parseAttentionScales(llvm::StringRef name);
+
 /// Replaces the activation product `op` (see isActivationProduct) by int8
-/// codes of both operands, an exact i32 tosa.matmul tagged with `precision`
-/// (QOptDialect::kPrecisionAttrName) and the float rescale
-/// float(acc) * (s_a * s_b). Static activations take one scale per operand
-/// from the probes in front of it (absmax / 127) and fail at the op without
-/// them; dynamic ones take one per row of the left operand and one per
-/// column of the right operand, computed at run time.
+/// codes of both operands, an exact i32 tosa.matmul tagged with a
+/// #qopt.precision named `precisionName` (QOptDialect::kPrecisionAttrName)
+/// and the float rescale float(acc) * (s_a * s_b). Static scales without a
+/// calibrated probe on each operand are an error at the op.
 mlir::LogicalResult quantizeActivationProduct(mlir::tosa::MatMulOp op,
-                                              ActivationMode activations,
+                                              AttentionScales scales,
                                               llvm::StringRef precisionName);
 
 /// A float tosa.matmul with a constant weight operand: on the right
@@ -183,7 +191,8 @@ mlir::FailureOr<std::vector<WeightChoice>>
 chooseWeights(llvm::ArrayRef<QuantizableMatMul> ops,
               llvm::ArrayRef<std::vector<float>> weights,
               const quant::WeightScheme &scheme, WeightAlgorithm algorithm,
-              const quant::GPTQOptions &gptq, int scaleGrid);
+              const quant::GPTQOptions &gptq, int scaleGrid,
+              bool showProgress = false);
 
 /// One quantized op as the manifest and the report list it.
 struct QuantizedLayer {

@@ -48,3 +48,15 @@ func.func @requantize_other_scale(%q: tensor<8xi8>, %s: tensor<f32>, %t: tensor<
   %r = qopt.quantize %x, %t : (tensor<8xf32>, tensor<f32>) -> tensor<8xi8>
   return %r : tensor<8xi8>
 }
+
+// -----
+
+// Excluded channels get the zero point, not the dequantized codes.
+// CHECK-LABEL: func @requantize_excluded
+// CHECK: qopt.dequantize
+// CHECK: qopt.quantize {{.*}}exclude_channels
+func.func @requantize_excluded(%q: tensor<8xi8>, %s: tensor<f32>) -> tensor<8xi8> {
+  %x = qopt.dequantize %q, %s : (tensor<8xi8>, tensor<f32>) -> tensor<8xf32>
+  %r = qopt.quantize %x, %s {exclude_channels = array<i64: 2>} : (tensor<8xf32>, tensor<f32>) -> tensor<8xi8>
+  return %r : tensor<8xi8>
+}
