@@ -114,12 +114,12 @@ Error calibrate(qrt_model *model, SampleSource &samples,
         const float *data = outs.asFloats(o) + s * t.rowsPerSlice * channels;
         for (int64_t e = 0, n = t.validRows * channels; e < n; ++e)
           if (!std::isfinite(data[e]))
-            return createStringError(
-                "calibration sample '" + sample->source +
-                "': the tensor observed at '" + id +
-                "' holds NaN or Inf (row " +
-                Twine(s * t.rowsPerSlice + e / channels) + ", channel " +
-                Twine(e % channels) + "); its statistics would be meaningless");
+            return createStringError("calibration sample '" + sample->source +
+                                     "': the tensor observed at '" + id +
+                                     "' holds NaN or Inf (row " +
+                                     Twine(s * t.rowsPerSlice + e / channels) +
+                                     ", channel " + Twine(e % channels) +
+                                     "); its statistics would be meaningless");
         table.tensors[id.str()].add(data, t.validRows, channels);
       }
     }

@@ -68,11 +68,11 @@ LogicalResult measureQuality(ModuleOp floatModule, ModuleOp quantizedModule,
   std::vector<std::optional<size_t>> pairedOutput;
   for (const qrt_tensor_info &info : ref.outs->infos) {
     auto it = quantOutput.find(info.name);
-    bool paired = it != quantOutput.end() &&
-                  quant.outs->infos[it->second].num_elements ==
-                      info.num_elements;
-    if (!paired && !StringRef(info.name).starts_with(
-                       calib::kObserverOutputPrefix))
+    bool paired =
+        it != quantOutput.end() &&
+        quant.outs->infos[it->second].num_elements == info.num_elements;
+    if (!paired &&
+        !StringRef(info.name).starts_with(calib::kObserverOutputPrefix))
       return emitError(loc) << "float and quantized models differ in output '"
                             << info.name << "'";
     pairedOutput.push_back(paired ? std::optional<size_t>(it->second)

@@ -99,9 +99,8 @@ struct InsertObserversPass
         observe(op, op.getAMutable(), node + ":a");
         observe(op, op.getBMutable(), node + ":b");
       }
-      bool observedOutput = llvm::any_of(op->getUsers(), [](Operation *u) {
-        return isa<ObserveOp>(u);
-      });
+      bool observedOutput = llvm::any_of(
+          op->getUsers(), [](Operation *u) { return isa<ObserveOp>(u); });
       if (!observedOutput)
         observeOutput(op, node);
     }

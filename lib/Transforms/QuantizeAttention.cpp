@@ -65,7 +65,8 @@ QuantizedOperand quantizeWhole(OpBuilder &b, Location loc, Value v,
                                float absmax) {
   auto st = RankedTensorType::get({}, b.getF32Type());
   Value scale = arith::ConstantOp::create(
-      b, loc, st, DenseElementsAttr::get(st, absmax > 0 ? absmax / 127.f : 1.f));
+      b, loc, st,
+      DenseElementsAttr::get(st, absmax > 0 ? absmax / 127.f : 1.f));
   auto type = cast<RankedTensorType>(v.getType());
   Value codes = QuantizeOp::create(
       b, loc, RankedTensorType::get(type.getShape(), b.getI8Type()), v, scale,
@@ -161,9 +162,9 @@ LogicalResult quantizeActivationProduct(tosa::MatMulOp op,
   SchemeAttr bScheme = SchemeAttr::get(
       ctx, QuantKind::Int, 8, false,
       dynamic ? Granularity::PerChannel : Granularity::PerTensor, 0, true);
-  product->setAttr(QOptDialect::kPrecisionAttrName,
-                   PrecisionAttr::get(ctx, precisionName, bScheme, aScheme,
-                                      dynamic, ""));
+  product->setAttr(
+      QOptDialect::kPrecisionAttrName,
+      PrecisionAttr::get(ctx, precisionName, bScheme, aScheme, dynamic, ""));
   op.getResult().replaceAllUsesWith(
       rescale(b, loc, product.getResult(), qa, qb));
   op.erase();

@@ -234,8 +234,7 @@ TEST(Calibration, TableKeepsGramAndSampleRows) {
 // second-to-last dim is not the position keep every row.
 TEST(Calibration, TokenRowsOfBatchedActivations) {
   auto rows = [](std::vector<int64_t> shape, int64_t valid) {
-    qrt_tensor_info info{"t", "float32", int(shape.size()), shape.data(), 4,
-                         1};
+    qrt_tensor_info info{"t", "float32", int(shape.size()), shape.data(), 4, 1};
     for (int64_t d : shape)
       info.num_elements *= d;
     return tokenRows(info, /*seq=*/512, valid);

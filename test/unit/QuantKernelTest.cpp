@@ -741,7 +741,8 @@ TEST_P(ActivationProduct, MatchesReferenceBitForBit) {
     return x;
   };
   float rangeA = absMax(a) * 0.9f, rangeB = absMax(b) * 0.8f;
-  std::string at = shape({batch, m, k}, "f32"), bt = shape({batch, k, n}, "f32"),
+  std::string at = shape({batch, m, k}, "f32"),
+              bt = shape({batch, k, n}, "f32"),
               out = shape({batch, m, n}, "f32");
   std::string text =
       signature({{"a", at, "float32"}, {"b", bt, "float32"}},
@@ -790,7 +791,8 @@ TEST_P(ActivationProduct, MatchesReferenceBitForBit) {
       for (int64_t j = 0; j < n; ++j) {
         int32_t acc = 0;
         for (int64_t t = 0; t < k; ++t)
-          acc += code(ap[i * k + t], sa[i], lo) * code(bp[t * n + j], sb[j], lo);
+          acc +=
+              code(ap[i * k + t], sa[i], lo) * code(bp[t * n + j], sb[j], lo);
         float ref = float(acc) * (sa[i] * sb[j]);
         ASSERT_EQ(y[(p * m + i) * n + j], ref)
             << "batch " << p << " (" << i << ", " << j << ") acc " << acc;
