@@ -11,7 +11,7 @@
 
 #include "qopt/Driver/Driver.h"
 #include "qopt/Runtime/qrt.h"
-#include "qopt/Target/X86/X86Target.h"
+#include "qopt/Target/Target.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Parser/Parser.h"
@@ -90,8 +90,10 @@ qrt_model *compileQOpt(int64_t m, int64_t n, int64_t k, std::string &dir) {
   auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
   if (!module)
     return nullptr;
-  qopt::x86::X86CompileOptions options;
-  if (mlir::failed(qopt::x86::compileToArtifact(*module, options, dir + "/a")))
+  qopt::registerBuiltinTargets();
+  if (mlir::failed(qopt::attachHostTarget(*module)) ||
+      mlir::failed(qopt::compileArtifact(*module, qopt::SerializeOptions(),
+                                         dir + "/a", /*force=*/false)))
     return nullptr;
   char err[512];
   return qrt_load((dir + "/a").c_str(), err, sizeof err);

@@ -45,6 +45,9 @@ def QOpt_Dialect : Dialect {
     /// PrecisionAttr, whose `activations` scheme describes the left operand
     /// and `weights` the right one.
     static constexpr llvm::StringLiteral kPrecisionAttrName = "qopt.precision";
+    /// Discardable attribute on the module: the TargetAttr it is compiled
+    /// for, which the target backend's pipeline reads.
+    static constexpr llvm::StringLiteral kTargetAttrName = "qopt.target";
   }];
 }
 
@@ -174,6 +177,39 @@ def QOpt_OutliersAttr : AttrDef<QOpt_Dialect, "Outliers"> {
     APFloatParameter<"">:$range_fraction
   );
   let assemblyFormat = "`<` struct(params) `>`";
+}
+
+def QOpt_TargetAttr : AttrDef<QOpt_Dialect, "Target"> {
+  let mnemonic = "target";
+  let summary = "The machine a module is compiled for";
+  let description = [{
+    Names the registered target backend that lowers the module, the LLVM
+    target triple, the CPU or GPU, and the target features in LLVM's
+    `+feature,-feature` spelling, with every feature the CPU implies
+    written out (so the manifest can list what the artifact needs at run
+    time). `qopt` resolves it from `--target`, `-mcpu` and `-mattr` and
+    attaches it to the module as `qopt.target`; calibration and the
+    quality report attach the host's. Backends build their pipeline from
+    it rather than from global flags.
+
+    ```mlir
+    module attributes {qopt.target = #qopt.target<backend = "x86",
+        triple = "x86_64-unknown-linux-gnu", cpu = "znver4",
+        features = "+avx2,+avx512f,+avx512vnni,+fma">} {
+    }
+    ```
+  }];
+  let parameters = (ins
+    StringRefParameter<"registered backend name">:$backend,
+    StringRefParameter<"LLVM target triple">:$triple,
+    StringRefParameter<"CPU or GPU name">:$cpu,
+    StringRefParameter<"target features, +f,-g", "\"\"">:$features
+  );
+  let assemblyFormat = "`<` struct(params) `>`";
+  let extraClassDeclaration = [{
+    /// Whether `features` enables `feature` (a later "-feature" wins).
+    bool hasFeature(llvm::StringRef feature) const;
+  }];
 }
 
 class QOpt_Op<string mnemonic, list<Trait> traits = []>

@@ -56,11 +56,34 @@ LogicalResult QOptDialect::verifyOperationAttribute(Operation *op,
       return op->emitError() << kOutliersAttrName
                              << ": range_fraction must be in [0, 1]";
   }
+  if (attr.getName() == kTargetAttrName) {
+    if (!isa<mlir::ModuleOp>(op))
+      return op->emitError() << kTargetAttrName << " belongs on a module";
+    if (!isa<TargetAttr>(attr.getValue()))
+      return op->emitError() << kTargetAttrName
+                             << " must be a #qopt.target attribute";
+  }
   if (attr.getName() == kPrecisionAttrName &&
       !isa<PrecisionAttr>(attr.getValue()))
     return op->emitError() << kPrecisionAttrName
                            << " must be a #qopt.precision attribute";
   return success();
+}
+
+//===----------------------------------------------------------------------===//
+// TargetAttr
+//===----------------------------------------------------------------------===//
+
+bool TargetAttr::hasFeature(StringRef feature) const {
+  bool enabled = false;
+  SmallVector<StringRef> parts;
+  getFeatures().split(parts, ',', -1, /*KeepEmpty=*/false);
+  for (StringRef f : parts) {
+    f = f.trim();
+    if (f.drop_front() == feature && (f.front() == '+' || f.front() == '-'))
+      enabled = f.front() == '+';
+  }
+  return enabled;
 }
 
 //===----------------------------------------------------------------------===//

@@ -25,13 +25,13 @@ namespace {
 /// Compiles a copy of `module` with its observers as outputs, runs it on the
 /// calibration samples and fills `table`.
 LogicalResult runCalibration(ModuleOp module, const CalibrationOptions &options,
-                             const x86::X86CompileOptions &x86,
+                             const SerializeOptions &codegen,
                              calib::CalibrationTable &table) {
   // Not an ONNX node: errors here speak about the whole model.
   Location loc = UnknownLoc::get(module.getContext());
   OwningOpRef<ModuleOp> copy(module.clone());
   InstrumentedModel instrumented;
-  if (failed(instrumented.build(*copy, x86, "calibration")))
+  if (failed(instrumented.build(*copy, codegen, "calibration")))
     return failure();
   qrt_model *model = instrumented.model;
   auto samples =
@@ -75,7 +75,7 @@ void copyInputStatistics(ModuleOp from, ModuleOp to) {
 
 LogicalResult calibrateGraph(ModuleOp module, const QuantizeOptions &quantize,
                              const CalibrationOptions &options,
-                             const x86::X86CompileOptions &x86,
+                             const SerializeOptions &codegen,
                              const StatisticsNeeds &needs,
                              llvm::json::Object &summary) {
   // Not an ONNX node: errors here speak about the whole model.
@@ -97,7 +97,7 @@ LogicalResult calibrateGraph(ModuleOp module, const QuantizeOptions &quantize,
     stats.sampleCapacity = needs.sampleRows;
   });
   if (!options.data.empty()) {
-    if (failed(runCalibration(module, options, x86, table)))
+    if (failed(runCalibration(module, options, codegen, table)))
       return failure();
     if (!options.tablePath.empty())
       if (llvm::Error e = table.save(options.tablePath))

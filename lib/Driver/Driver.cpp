@@ -4,6 +4,7 @@
 #include "qopt/Driver/Report.h"
 #include "qopt/Calibration/Statistics.h"
 #include "qopt/QOptDialect.h"
+#include "qopt/Target/Artifact.h"
 #include "qopt/Transforms/Passes.h"
 #include "qopt/Transforms/Quantization.h"
 #include "qopt/Runtime/TensorFile.h"
@@ -221,18 +222,93 @@ static llvm::json::Value attributeToJSON(Attribute attr) {
                    "dictionaries");
 }
 
+FailureOr<TargetAttr> resolveTarget(MLIRContext &context,
+                                    const TargetOptions &options) {
+  registerBuiltinTargets();
+  context.getOrLoadDialect<QOptDialect>();
+  std::string error;
+  const TargetBackend *backend = lookupTargetByTriple(options.triple, error);
+  if (!backend)
+    return emitError(UnknownLoc::get(&context)) << error;
+  FailureOr<TargetAttr> target = backend->resolve(
+      &context, options.triple, options.cpu, options.features, error);
+  if (failed(target))
+    return emitError(UnknownLoc::get(&context)) << error;
+  return target;
+}
+
+namespace {
+
+/// Times the phases of one compile: a line as each starts (on a terminal
+/// or with -v) and a table at the end (-v).
+class PhaseTimer {
+public:
+  PhaseTimer(bool verbose)
+      : verbose(verbose), announce(verbose || llvm::errs().is_displayed()) {}
+
+  void begin(StringRef phase) {
+    end();
+    if (announce)
+      llvm::errs() << "qopt: " << phase << "\n";
+    current = phase.str();
+    start = std::chrono::steady_clock::now();
+  }
+
+  void end() {
+    if (current.empty())
+      return;
+    double secs = std::chrono::duration<double>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+    // Phases that recur (GPTQ rounds) add up in one row.
+    auto it = llvm::find_if(phases, [&](auto &p) { return p.first == current; });
+    if (it == phases.end())
+      phases.push_back({current, secs});
+    else
+      it->second += secs;
+    current.clear();
+  }
+
+  void printTable() {
+    end();
+    if (!verbose)
+      return;
+    double total = 0;
+    llvm::errs() << "qopt: phase                                      seconds\n";
+    for (auto &[phase, secs] : phases) {
+      llvm::errs() << llvm::format("qopt:   %-40s %7.2f\n", phase.c_str(), secs);
+      total += secs;
+    }
+    llvm::errs() << llvm::format("qopt:   %-40s %7.2f\n", "total", total);
+  }
+
+private:
+  bool verbose, announce;
+  std::string current;
+  std::chrono::steady_clock::time_point start;
+  std::vector<std::pair<std::string, double>> phases;
+};
+
+} // namespace
+
 LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) {
-  auto start = std::chrono::steady_clock::now();
+  registerBuiltinTargets();
+  FailureOr<TargetAttr> target = resolveTarget(context, options.target);
+  if (failed(target))
+    return failure();
+  bool writeArtifact = options.emitGraphIR.empty();
+  if (writeArtifact)
+    if (llvm::Error e = checkArtifactDestination(
+            options.outDir, options.modelPath, options.force))
+      return emitError(UnknownLoc::get(&context)) << llvm::toString(std::move(e));
+  PhaseTimer phases(options.verbose);
+  phases.begin("importing " +
+               llvm::sys::path::filename(options.modelPath).str());
   OwningOpRef<ModuleOp> module =
       onnx_frontend::importONNXFile(context, options.modelPath, options.import);
   if (!module)
     return failure();
-  if (options.x86.verbose)
-    llvm::errs() << llvm::format(
-        "qopt: %-38s %7.2f s\n", "import and shape folding",
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-            .count());
-  x86::X86CompileOptions x86Options = options.x86;
+  ArtifactExtras extras;
   if (!options.kvCache.empty()) {
     if (options.kvCache != "float" && options.kvCache != "int8")
       return emitError(UnknownLoc::get(&context))
@@ -246,7 +322,7 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
       return failure();
     for (auto fn : module->getOps<func::FuncOp>())
       if (auto layout = fn->getAttrOfType<DictionaryAttr>("qopt.kv_cache"))
-        x86Options.kvCache = *attributeToJSON(layout).getAsObject();
+        extras.manifest["kv_cache"] = attributeToJSON(layout);
   }
   if (!options.quantize.precision.empty()) {
     llvm::json::Object summary;
@@ -361,8 +437,9 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
       pm.addPass(createInsertObserversPass(observe));
       if (failed(pm.run(*module)))
         return failure();
+      phases.begin("calibrating");
       if (failed(calibrateGraph(*module, quantize, options.calibration,
-                                options.x86, needs, summary)))
+                                options.codegen, needs, summary)))
         return failure();
       PassManager analysis(&context);
       DetectOutliersPassOptions outliers;
@@ -395,6 +472,7 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
       OwningOpRef<ModuleOp> unquantized;
       if (round < rounds)
         unquantized = module->clone();
+      phases.begin("quantizing (" + quantize.algorithm + ")");
       if (failed(quantizeGraph(*module, quantize, summary, quantized)))
         return failure();
       if (round == rounds)
@@ -405,8 +483,9 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
       CalibrationOptions again = options.calibration;
       again.tablePath.clear();
       llvm::json::Object ignored;
-      if (failed(calibrateGraph(*module, quantize, again, options.x86, needs,
-                                ignored)))
+      phases.begin("calibrating");
+      if (failed(calibrateGraph(*module, quantize, again, options.codegen,
+                                needs, ignored)))
         return failure();
       copyInputStatistics(*module, *unquantized);
       module = std::move(unquantized);
@@ -428,19 +507,20 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
     // Measuring needs two more compiles: not when only the graph is wanted.
     if (haveData && options.emitGraphIR.empty()) {
       OwningOpRef<ModuleOp> quantizedModule(module->clone());
+      phases.begin("measuring quality (report)");
       if (failed(measureQuality(*floatModule, *quantizedModule,
                                 options.calibration,
-                                options.quantize.reportSamples, options.x86,
-                                report)))
+                                options.quantize.reportSamples,
+                                options.codegen, report)))
         return failure();
     }
     report.print(llvm::errs());
     std::string json;
     llvm::raw_string_ostream os(json);
     os << llvm::formatv("{0:2}", report.toJSON()) << "\n";
-    x86Options.extraFiles.push_back({"report.json", json});
-    x86Options.extraFiles.push_back({"report.html", report.toHTML()});
-    x86Options.quantization = std::move(summary);
+    extras.files.push_back({"report.json", json});
+    extras.files.push_back({"report.html", report.toHTML()});
+    extras.manifest["quantization"] = std::move(summary);
   }
   if (!options.emitGraphIR.empty()) {
     std::string err;
@@ -450,9 +530,17 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
     // Keep locations: they carry the ONNX node names through qopt-opt.
     module->print(out->os(), OpPrintingFlags().enableDebugInfo());
     out->keep();
+    phases.printTable();
     return success();
   }
-  return x86::compileToArtifact(*module, x86Options, options.outDir);
+  phases.begin("compiling for " + target->getBackend().str() + " (" +
+               target->getCpu().str() + ")");
+  (*module)->setAttr(QOptDialect::kTargetAttrName, *target);
+  if (failed(compileArtifact(*module, options.codegen, options.outDir,
+                             options.force, std::move(extras))))
+    return failure();
+  phases.printTable();
+  return success();
 }
 
 } // namespace qopt

@@ -21,25 +21,23 @@ InstrumentedModel::~InstrumentedModel() {
 }
 
 LogicalResult InstrumentedModel::build(ModuleOp module,
-                                       const x86::X86CompileOptions &x86,
+                                       const SerializeOptions &codegen,
                                        llvm::StringRef name) {
   // Not an ONNX node: errors here speak about the whole model.
   Location loc = UnknownLoc::get(module.getContext());
   PassManager pm(module.getContext());
   pm.addPass(createExposeObserversPass());
-  if (failed(pm.run(module)))
+  if (failed(pm.run(module)) || failed(attachHostTarget(module)))
     return failure();
   if (llvm::sys::fs::createUniqueDirectory("qopt-" + name, dir))
     return emitError(loc) << "cannot create a temporary folder for the "
                           << name << " model";
-  x86::X86CompileOptions options = x86;
+  SerializeOptions options;
   options.name = name.str();
-  options.quantization.reset();
-  options.extraFiles.clear();
-  options.embedWeights = false;
-  options.keepIntermediates = false;
+  options.helperModel = true;
+  options.verbose = codegen.verbose;
   std::string artifact = (dir + "/model").str();
-  if (failed(x86::compileToArtifact(module, options, artifact)))
+  if (failed(compileArtifact(module, options, artifact, /*force=*/false)))
     return failure();
   char err[512];
   model = qrt_load(artifact.c_str(), err, sizeof err);

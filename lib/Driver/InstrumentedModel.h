@@ -9,7 +9,7 @@
 #define QOPT_LIB_DRIVER_INSTRUMENTEDMODEL_H
 
 #include "qopt/Calibration/Calibrate.h"
-#include "qopt/Target/X86/X86Target.h"
+#include "qopt/Target/Target.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/SmallString.h"
@@ -31,10 +31,11 @@ struct InstrumentedModel {
   ~InstrumentedModel();
 
   /// Exposes the probes of `module` (modified in place: pass a clone),
-  /// compiles it for the host with `x86` and loads it. `name` names it in
+  /// compiles it for the host target (whatever the user's target is: it
+  /// runs here) as a quick helper model, and loads it. `name` names it in
   /// errors and the artifact.
   mlir::LogicalResult build(mlir::ModuleOp module,
-                            const x86::X86CompileOptions &x86,
+                            const SerializeOptions &codegen,
                             llvm::StringRef name);
 };
 

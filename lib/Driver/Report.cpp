@@ -29,12 +29,12 @@ struct Comparison {
 LogicalResult measureQuality(ModuleOp floatModule, ModuleOp quantizedModule,
                              const CalibrationOptions &data,
                              size_t reportSamples,
-                             const x86::X86CompileOptions &x86,
+                             const SerializeOptions &codegen,
                              QualityReport &report) {
   Location loc = UnknownLoc::get(floatModule.getContext());
   InstrumentedModel ref, quant;
-  if (failed(ref.build(floatModule, x86, "float")) ||
-      failed(quant.build(quantizedModule, x86, "quantized")))
+  if (failed(ref.build(floatModule, codegen, "float")) ||
+      failed(quant.build(quantizedModule, codegen, "quantized")))
     return failure();
   std::vector<calib::InputSpec> inputs = calib::modelInputs(ref.model);
 

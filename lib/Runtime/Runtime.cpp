@@ -115,6 +115,22 @@ extern "C" qrt_model *qrt_load(const char *dir, char *error,
     setError(error, error_size, "manifest.json is not a qopt artifact");
     return nullptr;
   }
+  // Version 1 had no "backend"; both run here.
+  int64_t version = m->getInteger("format_version").value_or(1);
+  if (version > 2) {
+    setError(error, error_size,
+             "the artifact's manifest has format version " +
+                 std::to_string(version) +
+                 ", newer than this runtime reads (2): update qopt");
+    return nullptr;
+  }
+  if (const auto *t = m->getObject("target"))
+    if (auto backend = t->getString("backend"); backend && *backend != "x86") {
+      setError(error, error_size,
+               "the artifact was compiled for the '" + backend->str() +
+                   "' target; this runtime runs x86 artifacts");
+      return nullptr;
+    }
   auto model = std::make_unique<qrt_model>();
   std::string err;
   if (!parseTensors(m->getArray("inputs"), model->inputs, err) ||

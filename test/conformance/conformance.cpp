@@ -159,7 +159,7 @@ Outcome runTest(const std::string &testDir, const onnx::ModelProto &model,
   for (size_t i = 0; i < inputNames.size() && i < ins0->size(); ++i)
     options.import.inputShapes[inputNames[i]] = (*ins0)[i].shape;
   options.outDir = artifact;
-  options.x86.optLevel = 2;
+  options.codegen.optLevel = 2;
   bool compiled = succeeded(qopt::compileModel(context, options));
   if (!compiled && diagnostics.find("known at compile time") != std::string::npos) {
     // Shape-like tensors given as graph inputs (shapes, axes, scales,

@@ -11,7 +11,7 @@
 #include "qopt/Driver/Driver.h"
 #include "qopt/Quant/Quant.h"
 #include "qopt/Runtime/qrt.h"
-#include "qopt/Target/X86/X86Target.h"
+#include "qopt/Target/Target.h"
 #include "qopt/Transforms/Passes.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -77,8 +77,10 @@ public:
       if (mlir::failed(pm.run(*module)))
         return;
     }
-    x86::X86CompileOptions options;
-    if (mlir::failed(x86::compileToArtifact(*module, options, dir + "/a")))
+    registerBuiltinTargets();
+    if (mlir::failed(attachHostTarget(*module)) ||
+        mlir::failed(compileArtifact(*module, SerializeOptions(), dir + "/a",
+                                     /*force=*/false)))
       return;
     char err[512];
     model = qrt_load((dir + "/a").c_str(), err, sizeof err);

@@ -9,7 +9,7 @@
 
 #include "qopt/Driver/Driver.h"
 #include "qopt/Runtime/qrt.h"
-#include "qopt/Target/X86/X86Target.h"
+#include "qopt/Target/Target.h"
 #include "qopt/Transforms/Passes.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -62,8 +62,10 @@ std::vector<float> compileAndRun(const std::string &text, bool smooth,
       module->print(os);
     }
   }
-  if (mlir::failed(x86::compileToArtifact(*module, x86::X86CompileOptions(),
-                                          dir + "/a")))
+  registerBuiltinTargets();
+  if (mlir::failed(attachHostTarget(*module)) ||
+      mlir::failed(compileArtifact(*module, SerializeOptions(), dir + "/a",
+                                   /*force=*/false)))
     return y;
   char err[512];
   qrt_model *model = qrt_load((dir + "/a").c_str(), err, sizeof err);

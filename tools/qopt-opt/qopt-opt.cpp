@@ -2,7 +2,7 @@
 
 #include "qopt/Conversion/Passes.h"
 #include "qopt/QOptDialect.h"
-#include "qopt/Target/X86/X86Target.h"
+#include "qopt/Target/Target.h"
 #include "qopt/Transforms/Passes.h"
 
 #include "mlir/InitAllDialects.h"
@@ -16,7 +16,10 @@ int main(int argc, char **argv) {
   mlir::registerAllPasses();
   qopt::registerQOptTransformsPasses();
   qopt::registerQOptConversionPasses();
-  qopt::x86::registerX86Pipelines();
+  // Each registered target's named pipelines (qopt-x86-pipeline, ...).
+  qopt::registerBuiltinTargets();
+  for (const qopt::TargetBackend *backend : qopt::registeredTargets())
+    backend->registerPipelines();
   mlir::DialectRegistry registry;
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);

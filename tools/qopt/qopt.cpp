@@ -20,6 +20,7 @@
 #include "llvm/Support/JSON.h"
 #include "llvm/TargetParser/Triple.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Timer.h"
 #include "llvm/Support/raw_ostream.h"
@@ -31,13 +32,25 @@ using namespace llvm;
 static cl::OptionCategory qoptCategory("qopt options");
 
 static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.onnx>"),
-                                      cl::Required, cl::cat(qoptCategory));
+                                      cl::cat(qoptCategory));
 static cl::opt<std::string>
     outDir("o", cl::desc("Artifact folder to write (default: <model>.qopt)"),
            cl::value_desc("dir"), cl::cat(qoptCategory));
+static cl::opt<bool> force(
+    "force",
+    cl::desc("Replace what is at -o even if it is a file, a link or a folder "
+             "that is not a qopt artifact (never the current folder or the "
+             "model's)"),
+    cl::cat(qoptCategory));
 static cl::opt<std::string>
-    target("target", cl::desc("Target triple"),
+    target("target",
+           cl::desc("Target triple (qopt --print-targets lists the known "
+                    "ones)"),
            cl::init("x86_64-unknown-linux-gnu"), cl::cat(qoptCategory));
+static cl::opt<bool> printTargets(
+    "print-targets",
+    cl::desc("List the registered targets and their capabilities, and exit"),
+    cl::cat(qoptCategory));
 static cl::opt<std::string>
     mcpu("mcpu", cl::desc("Target CPU: native (default) or an LLVM CPU name "
                           "(znver4, sapphirerapids, x86-64-v4, ...)"),
@@ -306,33 +319,37 @@ int main(int argc, char **argv) {
   if (evalCommand)
     return runEval();
 
-  Triple triple(target);
-  if (triple.getArch() != Triple::x86_64) {
-    errs() << "qopt: error: target '" << target
-           << "' is not supported yet; this build compiles for x86_64 "
-              "triples (GPU targets are planned)\n";
-    return 1;
-  }
-
+  qopt::registerBuiltinTargets();
   mlir::DialectRegistry registry;
   qopt::registerQOptDialects(registry);
   mlir::MLIRContext context(registry);
   context.loadAllAvailableDialects();
   qopt::installDiagnosticPrinter(context, "qopt");
+  if (printTargets) {
+    qopt::printTargets(&context, outs());
+    return 0;
+  }
+  if (inputFile.empty()) {
+    errs() << "qopt: error: no model given (qopt model.onnx ...; see "
+              "--help)\n";
+    return 1;
+  }
 
   qopt::CompileOptions options;
   options.modelPath = inputFile;
   if (failed(qopt::applyShapeSpecs(context, inputShapes, options.import)) ||
       failed(qopt::applyFreezeSpecs(context, freezeInputs, options.import)))
     return 1;
-  options.x86.triple = target;
-  options.x86.cpu = mcpu;
-  options.x86.features = mattr;
-  options.x86.name = name;
-  options.x86.embedWeights = embedWeights;
-  options.x86.optLevel = optLevel;
-  options.x86.keepIntermediates = keepIntermediates;
-  options.x86.verbose = verbose;
+  options.target.triple = target;
+  options.target.cpu = mcpu;
+  options.target.features = mattr;
+  options.codegen.name = name;
+  options.codegen.embedWeights = embedWeights;
+  options.codegen.optLevel = optLevel;
+  options.codegen.keepIntermediates = keepIntermediates;
+  options.codegen.verbose = verbose;
+  options.verbose = verbose;
+  options.force = force;
   options.emitGraphIR = emitGraph;
   options.kvCache = kvCache;
   options.quantize.precision = precision;
@@ -389,10 +406,22 @@ int main(int argc, char **argv) {
     double secs = std::chrono::duration<double>(
                       std::chrono::steady_clock::now() - start)
                       .count();
-    errs() << "qopt: wrote " << options.outDir << "/ (" << name << ".so, "
-           << name << ".o, " << name << ".h"
-           << (embedWeights ? "" : ", weights.bin") << ", manifest.json) in "
-           << format("%.2f", secs) << " s\n";
+    // The files as the manifest lists them.
+    std::string files;
+    SmallString<256> manifestPath(options.outDir);
+    sys::path::append(manifestPath, "manifest.json");
+    if (auto buffer = MemoryBuffer::getFile(manifestPath))
+      if (Expected<json::Value> manifest = json::parse((*buffer)->getBuffer())) {
+        if (const json::Object *m = manifest->getAsObject())
+          if (const json::Array *list = m->getArray("files"))
+            for (const json::Value &f : *list)
+              if (const json::Object *o = f.getAsObject())
+                files += o->getString("name").value_or("").str() + ", ";
+      } else {
+        consumeError(manifest.takeError());
+      }
+    errs() << "qopt: wrote " << options.outDir << "/ (" << files
+           << "manifest.json) in " << format("%.2f", secs) << " s\n";
   }
   return 0;
 }

@@ -4,7 +4,7 @@
 #define QOPT_DRIVER_DRIVER_H
 
 #include "qopt/Frontend/ONNX/Importer.h"
-#include "qopt/Target/X86/X86Target.h"
+#include "qopt/Target/Target.h"
 #include "qopt/Transforms/Quantization.h"
 
 #include "mlir/IR/MLIRContext.h"
@@ -86,14 +86,32 @@ struct CalibrationOptions {
   bool showProgress = true;
 };
 
+/// The machine to compile for, as the user names it; the target registry
+/// resolves it into the module's `#qopt.target`.
+struct TargetOptions {
+  /// Target triple; its backend is looked up in the registry.
+  std::string triple = "x86_64-unknown-linux-gnu";
+  /// CPU or GPU: "native" (this machine) or a name the backend knows.
+  std::string cpu = "native";
+  /// Extra target features ("+avx512f,-avx512vnni").
+  std::string features;
+};
+
 /// Everything one `qopt` invocation needs.
 struct CompileOptions {
   QuantizeOptions quantize;
   CalibrationOptions calibration;
   std::string modelPath;
   onnx_frontend::ImportOptions import;
-  x86::X86CompileOptions x86;
+  TargetOptions target;
+  /// How the backend writes its code (name, weights, optimization level).
+  SerializeOptions codegen;
   std::string outDir;
+  /// Replace a file, a link or a folder that is not a qopt artifact at
+  /// `outDir` (never the current folder or the model's).
+  bool force = false;
+  /// Print a time per compile phase at the end.
+  bool verbose = false;
   /// Stop after import and write the graph IR here instead ("-" = stdout).
   std::string emitGraphIR;
   /// Give the decoder's past/present tensors a fixed-capacity KV cache of
@@ -137,7 +155,7 @@ struct StatisticsNeeds {
 mlir::LogicalResult calibrateGraph(mlir::ModuleOp module,
                                    const QuantizeOptions &quantize,
                                    const CalibrationOptions &options,
-                                   const x86::X86CompileOptions &x86,
+                                   const SerializeOptions &codegen,
                                    const StatisticsNeeds &needs,
                                    llvm::json::Object &summary);
 
@@ -154,8 +172,14 @@ mlir::LogicalResult measureQuality(mlir::ModuleOp floatModule,
                                    mlir::ModuleOp quantizedModule,
                                    const CalibrationOptions &data,
                                    size_t reportSamples,
-                                   const x86::X86CompileOptions &x86,
+                                   const SerializeOptions &codegen,
                                    QualityReport &report);
+
+/// Resolves `options` through the target registry into the description a
+/// module carries (an unknown triple or CPU is an error listing the known
+/// ones).
+mlir::FailureOr<TargetAttr> resolveTarget(mlir::MLIRContext &context,
+                                          const TargetOptions &options);
 
 /// Imports and compiles one model to an artifact folder.
 mlir::LogicalResult compileModel(mlir::MLIRContext &context,

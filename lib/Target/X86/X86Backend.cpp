@@ -1,12 +1,13 @@
-//===- X86Artifact.cpp - Writing x86 artifacts -----------------------------===//
+//===- X86Backend.cpp - The x86-64 target backend --------------------------===//
 //
-// Runs the three x86 stages, moves weights to weights.bin, translates to
-// LLVM IR, adds the C entry point, optimizes, emits model.o, links model.so
-// and writes model.h and manifest.json: all in a temporary folder renamed
-// into place once everything succeeded.
+// Resolves x86 CPUs and their features, runs the three x86 stages, moves
+// weights to weights.bin, translates to LLVM IR, adds the C entry point,
+// optimizes, emits model.o, links model.so and writes model.h, all through
+// the shared ArtifactWriter.
 //
 //===----------------------------------------------------------------------===//
 
+#include "qopt/Target/Artifact.h"
 #include "qopt/Target/X86/X86Target.h"
 #include "qopt/Transforms/Passes.h"
 
@@ -20,6 +21,7 @@
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
+#include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
@@ -60,23 +62,6 @@ func::FuncOp entryFunction(ModuleOp module) {
   return entry;
 }
 
-/// Removes a folder tree (best effort).
-void removeTree(StringRef path) {
-  if (llvm::sys::fs::is_directory(path))
-    llvm::sys::fs::remove_directories(path);
-  else
-    llvm::sys::fs::remove(path);
-}
-
-LogicalResult writeFile(Location loc, StringRef path, StringRef data) {
-  std::error_code ec;
-  llvm::raw_fd_ostream os(path, ec);
-  if (ec)
-    return emitError(loc) << "cannot write '" << path << "': " << ec.message();
-  os << data;
-  return success();
-}
-
 std::string cIdentifier(StringRef s) {
   std::string out;
   for (char c : s)
@@ -86,9 +71,7 @@ std::string cIdentifier(StringRef s) {
   return out;
 }
 
-std::unique_ptr<llvm::TargetMachine>
-createTargetMachine(const X86CompileOptions &options, std::string &cpuOut,
-                    std::string &featuresOut, std::string &error) {
+void initializeX86LLVM() {
   static bool initialized = [] {
     LLVMInitializeX86TargetInfo();
     LLVMInitializeX86Target();
@@ -97,37 +80,27 @@ createTargetMachine(const X86CompileOptions &options, std::string &cpuOut,
     return true;
   }();
   (void)initialized;
-  llvm::Triple triple(options.triple);
-  if (triple.getArch() != llvm::Triple::x86_64) {
-    error = "the x86 target compiles for x86_64 triples, not '" +
-            options.triple + "'";
-    return nullptr;
-  }
-  const llvm::Target *target =
+}
+
+std::unique_ptr<llvm::TargetMachine>
+createTargetMachine(TargetAttr target, unsigned optLevel, std::string &error) {
+  initializeX86LLVM();
+  llvm::Triple triple(target.getTriple());
+  const llvm::Target *llvmTarget =
       llvm::TargetRegistry::lookupTarget(triple, error);
-  if (!target)
+  if (!llvmTarget)
     return nullptr;
-  cpuOut = options.cpu;
-  featuresOut = options.features;
-  if (cpuOut == "native" || cpuOut.empty()) {
-    cpuOut = llvm::sys::getHostCPUName().str();
-    llvm::StringMap<bool> hostFeatures = llvm::sys::getHostCPUFeatures();
-    std::string f;
-    for (auto &kv : hostFeatures)
-      f += (f.empty() ? "" : ",") + std::string(kv.second ? "+" : "-") +
-           kv.getKey().str();
-    featuresOut = featuresOut.empty() ? f : f + "," + featuresOut;
-  }
   llvm::TargetOptions targetOptions;
-  auto tm = std::unique_ptr<llvm::TargetMachine>(target->createTargetMachine(
-      triple, cpuOut, featuresOut, targetOptions, llvm::Reloc::PIC_,
-      std::nullopt,
-      options.optLevel >= 3 ? llvm::CodeGenOptLevel::Aggressive
-      : options.optLevel == 0 ? llvm::CodeGenOptLevel::None
-                              : llvm::CodeGenOptLevel::Default));
+  auto tm = std::unique_ptr<llvm::TargetMachine>(
+      llvmTarget->createTargetMachine(
+          triple, target.getCpu(), target.getFeatures(), targetOptions,
+          llvm::Reloc::PIC_, std::nullopt,
+          optLevel >= 3   ? llvm::CodeGenOptLevel::Aggressive
+          : optLevel == 0 ? llvm::CodeGenOptLevel::None
+                          : llvm::CodeGenOptLevel::Default));
   if (!tm)
-    error = "cannot create a target machine for '" + options.triple +
-            "' and CPU '" + cpuOut + "'";
+    error = "cannot create a target machine for '" + target.getTriple().str() +
+            "' and CPU '" + target.getCpu().str() + "'";
   return tm;
 }
 
@@ -247,90 +220,152 @@ llvm::json::Array enabledFeatures(StringRef features) {
   return out;
 }
 
-llvm::json::Array tensorsJson(ArrayRef<TensorInfo> list) {
-  llvm::json::Array arr;
-  for (const TensorInfo &t : list) {
-    llvm::json::Array shape;
-    for (int64_t d : t.shape)
-      shape.push_back(d);
-    arr.push_back(llvm::json::Object{
-        {"name", t.name}, {"dtype", t.dtype}, {"shape", std::move(shape)}});
-  }
-  return arr;
+/// ISA features the host reports (true or false): the ones a manifest lists
+/// and qrt checks, as opposed to LLVM's tuning flags.
+llvm::StringMap<bool> isaFeatures() {
+  static const llvm::StringMap<bool> features =
+      llvm::sys::getHostCPUFeatures();
+  return features;
 }
+
+class X86Backend final : public TargetBackend {
+public:
+  StringRef name() const override { return "x86"; }
+  StringRef description() const override {
+    return "x86-64 CPUs (AVX2, AVX-512, VNNI): model.so, model.o and model.h "
+           "through LLVM";
+  }
+  std::vector<std::string> exampleTriples() const override {
+    return {"x86_64-unknown-linux-gnu", "x86_64-pc-linux-gnu"};
+  }
+  bool acceptsTriple(StringRef triple) const override {
+    return llvm::Triple(triple).getArch() == llvm::Triple::x86_64;
+  }
+  std::vector<std::string> processorNames() const override {
+    return {"native", "x86-64-v2", "x86-64-v3", "x86-64-v4", "znver3",
+            "znver4", "znver5", "skylake-avx512", "icelake-server",
+            "sapphirerapids", "... (any LLVM x86 CPU)"};
+  }
+
+  FailureOr<TargetAttr> resolve(MLIRContext *context, StringRef tripleName,
+                                StringRef cpu, StringRef features,
+                                std::string &error) const override {
+    initializeX86LLVM();
+    llvm::Triple triple(tripleName);
+    if (!acceptsTriple(tripleName)) {
+      error = "the x86 target compiles for x86_64 triples, not '" +
+              tripleName.str() + "'";
+      return failure();
+    }
+    const llvm::Target *target =
+        llvm::TargetRegistry::lookupTarget(triple, error);
+    if (!target)
+      return failure();
+    std::string resolvedCpu = cpu.str();
+    std::string resolvedFeatures;
+    if (cpu.empty() || cpu == "native") {
+      if (llvm::Triple(llvm::sys::getProcessTriple()).getArch() !=
+          llvm::Triple::x86_64) {
+        error = "-mcpu=native needs an x86-64 machine: name the CPU";
+        return failure();
+      }
+      resolvedCpu = llvm::sys::getHostCPUName().str();
+      SmallVector<std::string> list;
+      for (auto &kv : isaFeatures())
+        list.push_back((kv.second ? "+" : "-") + kv.getKey().str());
+      llvm::sort(list);
+      resolvedFeatures = llvm::join(list, ",");
+    } else {
+      std::unique_ptr<llvm::MCSubtargetInfo> sti(
+          target->createMCSubtargetInfo(triple, cpu, features));
+      if (!sti || !sti->isCPUStringValid(cpu)) {
+        error = "unknown x86 CPU '" + cpu.str() +
+                "' (use an LLVM CPU name such as x86-64-v3, znver4 or "
+                "sapphirerapids, or native)";
+        return failure();
+      }
+      // Spell out what the CPU implies, so the manifest lists what the
+      // artifact needs at run time.
+      SmallVector<std::string> list;
+      for (auto &kv : isaFeatures())
+        if (sti->checkFeatures("+" + kv.getKey().str()))
+          list.push_back("+" + kv.getKey().str());
+      llvm::sort(list);
+      resolvedFeatures = llvm::join(list, ",");
+    }
+    if (!features.empty())
+      resolvedFeatures += (resolvedFeatures.empty() ? "" : ",") + features.str();
+    return TargetAttr::get(context, name(), tripleName, resolvedCpu,
+                           resolvedFeatures);
+  }
+
+  FailureOr<TargetAttr> host(MLIRContext *context) const override {
+    llvm::Triple process(llvm::sys::getProcessTriple());
+    if (process.getArch() != llvm::Triple::x86_64)
+      return failure();
+    std::string error;
+    return resolve(context, "x86_64-unknown-linux-gnu", "native", "", error);
+  }
+
+  TargetCapabilities capabilities(TargetAttr target) const override {
+    TargetCapabilities caps;
+    bool avx512 = target.hasFeature("avx512f");
+    caps.vectorBits = avx512 ? 512 : target.hasFeature("avx2") ? 256 : 128;
+    caps.int8DotProduct =
+        target.hasFeature("avx512vnni") || target.hasFeature("avxvnni");
+    caps.matrixUnits = target.hasFeature("amx-int8");
+    caps.nativePrecisions = {"f32"};
+    if (target.hasFeature("avx512fp16"))
+      caps.nativePrecisions.push_back("f16");
+    // Weight-only precisions decode to f32 inside the matmul loop.
+    caps.emulatedPrecisions = {"f16", "w8a16", "w4a16", "w3a16", "w2a16",
+                               "nf4", "fp8"};
+    if (target.hasFeature("avx512fp16"))
+      caps.emulatedPrecisions.erase(caps.emulatedPrecisions.begin());
+    // int8 x int8 products: one instruction per 4 products with VNNI,
+    // widening multiplies and adds without.
+    for (const char *p : {"w8a8", "w8a8-static", "w4a8"})
+      (caps.int8DotProduct ? caps.nativePrecisions : caps.emulatedPrecisions)
+          .push_back(p);
+    return caps;
+  }
+
+  void buildPipeline(OpPassManager &pm, TargetAttr) const override {
+    buildX86TensorPipeline(pm);
+    buildX86BufferPipeline(pm);
+    buildX86LLVMPipeline(pm);
+  }
+
+  void registerPipelines() const override { registerX86Pipelines(); }
+
+  LogicalResult serialize(ModuleOp module, const SerializeOptions &options,
+                          ArtifactWriter &writer) const override;
+};
 
 } // namespace
 
-LogicalResult describeSignature(ModuleOp module, std::vector<TensorInfo> &inputs,
-                                std::vector<TensorInfo> &outputs) {
-  func::FuncOp fn = entryFunction(module);
-  if (!fn)
-    return module.emitError() << "expected exactly one public function";
-  auto describe = [&](Type t, DictionaryAttr attrs, unsigned idx,
-                      const char *kind, TensorInfo &info) -> LogicalResult {
-    auto rt = dyn_cast<RankedTensorType>(t);
-    if (!rt || !rt.hasStaticShape())
-      return fn.emitError() << kind << " " << idx
-                            << " must be a statically shaped tensor, got "
-                            << t;
-    auto name = attrs ? attrs.getAs<StringAttr>("qopt.name") : StringAttr();
-    auto dtype = attrs ? attrs.getAs<StringAttr>("qopt.dtype") : StringAttr();
-    info.name = name ? name.str() : std::string(kind) + std::to_string(idx);
-    if (dtype) {
-      info.dtype = dtype.str();
-    } else {
-      Type e = rt.getElementType();
-      info.dtype = e.isF32()         ? "float32"
-                   : e.isF64()       ? "float64"
-                   : e.isF16()       ? "float16"
-                   : e.isInteger(1)  ? "bool"
-                   : e.isInteger(8)  ? "int8"
-                   : e.isInteger(16) ? "int16"
-                   : e.isInteger(32) ? "int32"
-                   : e.isInteger(64) ? "int64"
-                                     : "unknown";
-    }
-    info.shape.assign(rt.getShape().begin(), rt.getShape().end());
-    return success();
-  };
-  for (unsigned i = 0; i < fn.getNumArguments(); ++i) {
-    TensorInfo info;
-    if (failed(describe(fn.getArgument(i).getType(), fn.getArgAttrDict(i), i,
-                        "input", info)))
-      return failure();
-    inputs.push_back(info);
-  }
-  for (unsigned i = 0; i < fn.getNumResults(); ++i) {
-    TensorInfo info;
-    if (failed(describe(fn.getResultTypes()[i], fn.getResultAttrDict(i), i,
-                        "output", info)))
-      return failure();
-    outputs.push_back(info);
-  }
-  return success();
-}
-
-} // namespace qopt::x86
-
-namespace qopt::x86 {
-
-LogicalResult compileToArtifact(ModuleOp module,
-                                const X86CompileOptions &options,
-                                StringRef outDir) {
+LogicalResult X86Backend::serialize(ModuleOp module,
+                                    const SerializeOptions &options,
+                                    ArtifactWriter &writer) const {
   Location loc = module.getLoc();
   MLIRContext *ctx = module.getContext();
+  auto target = module->getAttrOfType<TargetAttr>(QOptDialect::kTargetAttrName);
+  assert(target && "compileArtifact checks the target");
   std::vector<TensorInfo> inputs, outputs;
   if (failed(describeSignature(module, inputs, outputs)))
     return failure();
   func::FuncOp entry = entryFunction(module);
   std::string entryName = entry.getSymName().str();
 
-  std::string cpu, features, error;
-  auto tm = createTargetMachine(options, cpu, features, error);
+  std::string error;
+  // Helper models run once on a few samples: quick code generation.
+  unsigned optLevel = options.helperModel ? std::min(options.optLevel, 1u)
+                                          : options.optLevel;
+  auto tm = createTargetMachine(target, optLevel, error);
   if (!tm)
     return emitError(loc) << error;
+  std::string cpu = target.getCpu().str(), features = target.getFeatures().str();
 
-  // Stages 1 and 2 on the MLIR module.
   // Stage timings for --verbose: compiling a large model takes a while.
   auto clock = std::chrono::steady_clock::now();
   auto stage = [&](const char *what) {
@@ -412,27 +447,15 @@ LogicalResult compileToArtifact(ModuleOp module,
       f.addFnAttr("target-cpu", cpu), f.addFnAttr("target-features", features);
 
   stage("lowering to LLVM IR");
-  auto optimize = makeOptimizingTransformer(options.optLevel, 0, tm.get());
+  auto optimize = makeOptimizingTransformer(optLevel, 0, tm.get());
   if (llvm::Error err = optimize(llvmModule.get())) {
     std::string msg = llvm::toString(std::move(err));
     return emitError(loc) << "LLVM optimization failed: " << msg;
   }
 
-  // Everything below goes to a temporary folder first.
-  SmallString<256> tmpDir(outDir);
-  tmpDir += ".partial";
-  removeTree(tmpDir);
-  if (std::error_code ec = llvm::sys::fs::create_directories(tmpDir))
-    return emitError(loc) << "cannot create '" << tmpDir
-                          << "': " << ec.message();
-  auto fail = [&](const Twine &msg) {
-    removeTree(tmpDir);
-    return emitError(loc) << msg;
-  };
-  auto path = [&](StringRef file) {
-    SmallString<256> p(tmpDir);
-    llvm::sys::path::append(p, file);
-    return std::string(p);
+  auto fail = [&](const Twine &msg) { return emitError(loc) << msg; };
+  auto failWith = [&](llvm::Error e) {
+    return emitError(loc) << llvm::toString(std::move(e));
   };
   std::string id = cIdentifier(options.name);
 
@@ -440,15 +463,15 @@ LogicalResult compileToArtifact(ModuleOp module,
     std::string ir;
     llvm::raw_string_ostream os(ir);
     llvmModule->print(os, nullptr);
-    if (failed(writeFile(loc, path(id + ".ll"), ir)))
-      return fail("cannot write LLVM IR");
+    if (llvm::Error e = writer.addFile(id + ".ll", ir, "llvm-ir"))
+      return failWith(std::move(e));
   }
 
   stage("LLVM optimization");
-  // model.o
+  std::string obj = writer.stagedPath(id + ".o");
   {
     std::error_code ec;
-    llvm::raw_fd_ostream os(path(id + ".o"), ec, llvm::sys::fs::OF_None);
+    llvm::raw_fd_ostream os(obj, ec, llvm::sys::fs::OF_None);
     if (ec)
       return fail("cannot write object: " + ec.message());
     llvm::legacy::PassManager codegen;
@@ -457,9 +480,10 @@ LogicalResult compileToArtifact(ModuleOp module,
       return fail("the target cannot emit object files");
     codegen.run(*llvmModule);
   }
+  if (llvm::Error e = writer.noteFile(id + ".o", "object"))
+    return failWith(std::move(e));
 
   stage("code generation");
-  // model.so
   {
     std::string lld = QOPT_LLD_PATH;
     if (!llvm::sys::fs::can_execute(lld)) {
@@ -468,7 +492,7 @@ LogicalResult compileToArtifact(ModuleOp module,
         return fail("cannot find ld.lld to link " + id + ".so");
       lld = *found;
     }
-    std::string obj = path(id + ".o"), so = path(id + ".so");
+    std::string so = writer.stagedPath(id + ".so");
     SmallVector<StringRef> argv = {lld,  "-shared", "--as-needed", "-o", so,
                                    obj, "-lm", "-lc", "-L/usr/lib/x86_64-linux-gnu",
                                    "-L/lib/x86_64-linux-gnu"};
@@ -478,73 +502,42 @@ LogicalResult compileToArtifact(ModuleOp module,
     if (rc != 0)
       return fail("linking " + id + ".so failed (" + lld + "): " + errMsg);
   }
+  if (llvm::Error e = writer.noteFile(id + ".so", "library"))
+    return failWith(std::move(e));
 
-  if (!options.embedWeights) {
-    std::error_code ec;
-    llvm::raw_fd_ostream os(path("weights.bin"), ec);
-    if (ec)
-      return fail("cannot write weights.bin: " + ec.message());
-    os.write(blob.data(), blob.size());
-  }
+  std::vector<WeightLayoutEntry> layoutEntries;
+  for (const WeightEntry &w : weightEntries)
+    layoutEntries.push_back({w.name, w.offset, w.bytes});
+  if (llvm::Error e = writer.setWeights(blob, std::move(layoutEntries),
+                                        options.embedWeights))
+    return failWith(std::move(e));
 
-  if (failed(writeFile(loc, path(id + ".h"),
-                       headerText(options.name, inputs, outputs,
-                                  options.embedWeights, (int64_t)blob.size(),
-                                  workspaceBytes, options.triple, cpu))))
-    return fail("cannot write header");
+  if (llvm::Error e = writer.addFile(
+          id + ".h",
+          headerText(options.name, inputs, outputs, options.embedWeights,
+                     (int64_t)blob.size(), workspaceBytes, target.getTriple(),
+                     cpu),
+          "header"))
+    return failWith(std::move(e));
 
-  // manifest.json
-  {
-    llvm::json::Array weightsList;
-    for (const WeightEntry &w : weightEntries)
-      weightsList.push_back(llvm::json::Object{
-          {"global", w.name}, {"offset", w.offset}, {"bytes", w.bytes}});
-    llvm::json::Object manifest{
-        {"format", "qopt-artifact"},
-        {"format_version", 1},
-        {"qopt_version", QOPT_VERSION},
-        {"name", options.name},
-        {"target",
-         llvm::json::Object{{"triple", options.triple},
-                            {"cpu", cpu},
-                            {"requested_cpu", options.cpu},
-                            {"features", enabledFeatures(features)}}},
-        {"entry", runName},
-        {"library", id + ".so"},
-        {"object", id + ".o"},
-        {"header", id + ".h"},
-        {"weights",
-         llvm::json::Object{
-             {"file", options.embedWeights ? "" : "weights.bin"},
-             {"embedded", options.embedWeights},
-             {"bytes", (int64_t)blob.size()},
-             {"entries", std::move(weightsList)}}},
-        {"workspace_bytes", workspaceBytes},
-        {"inputs", tensorsJson(inputs)},
-        {"outputs", tensorsJson(outputs)},
-    };
-    if (options.quantization)
-      manifest["quantization"] = llvm::json::Object(*options.quantization);
-    if (options.kvCache)
-      manifest["kv_cache"] = llvm::json::Object(*options.kvCache);
-    std::string text;
-    llvm::raw_string_ostream os(text);
-    os << llvm::formatv("{0:2}", llvm::json::Value(std::move(manifest)))
-       << "\n";
-    if (failed(writeFile(loc, path("manifest.json"), text)))
-      return fail("cannot write manifest");
-  }
-
-  for (const auto &[name, contents] : options.extraFiles)
-    if (failed(writeFile(loc, path(name), contents)))
-      return fail("cannot write " + name);
-
+  llvm::json::Object &manifest = writer.manifest();
+  manifest["target"] = llvm::json::Object{
+      {"backend", name().str()},
+      {"triple", target.getTriple().str()},
+      {"cpu", cpu},
+      {"features", enabledFeatures(features)},
+      {"capabilities", capabilities(target).toJSON()}};
+  manifest["entry"] = runName;
+  manifest["library"] = id + ".so";
+  manifest["object"] = id + ".o";
+  manifest["header"] = id + ".h";
+  manifest["workspace_bytes"] = workspaceBytes;
   stage("linking and writing the artifact");
-  removeTree(outDir);
-  if (std::error_code ec = llvm::sys::fs::rename(tmpDir, outDir))
-    return fail("cannot move the artifact to '" + outDir + "': " +
-                ec.message());
   return success();
+}
+
+std::unique_ptr<TargetBackend> createX86Backend() {
+  return std::make_unique<X86Backend>();
 }
 
 } // namespace qopt::x86

@@ -1,0 +1,106 @@
+//===- Artifact.h - The artifact writer shared by all targets ---*- C++ -*-===//
+//
+// An artifact is a folder: manifest.json (docs/artifact.md), weights.bin,
+// the files of one target backend and optional extras (the quality report).
+// Every target writes it through ArtifactWriter, which stages the folder
+// under a temporary name beside the destination and renames it into place
+// only when everything succeeded, so a failed or interrupted compile never
+// leaves a half artifact and never replaces a good one. It only ever
+// replaces what is its own: a previous qopt artifact, or an empty folder.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_TARGET_ARTIFACT_H
+#define QOPT_TARGET_ARTIFACT_H
+
+#include "llvm/ADT/SmallString.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/JSON.h"
+
+#include <string>
+#include <vector>
+
+namespace qopt {
+
+/// The manifest's `format` and the newest `format_version` this build
+/// writes and reads.
+inline constexpr const char *kArtifactFormat = "qopt-artifact";
+inline constexpr int64_t kArtifactFormatVersion = 2;
+
+/// Whether `dir` holds a manifest.json that qopt wrote.
+bool isQOptArtifact(llvm::StringRef dir);
+
+/// Checks that an artifact may be written at `outDir`: refuses the current
+/// folder and its parents, the folder holding `modelPath`, regular files,
+/// symbolic links and non-empty folders that are not qopt artifacts. With
+/// `force`, a file, a link or a foreign folder is replaced; the current
+/// folder, its parents and the model's folder never are.
+llvm::Error checkArtifactDestination(llvm::StringRef outDir,
+                                     llvm::StringRef modelPath, bool force);
+
+/// One weight constant's place in weights.bin.
+struct WeightLayoutEntry {
+  std::string global;
+  int64_t offset = 0;
+  int64_t bytes = 0;
+};
+
+/// Stages an artifact folder and moves it into place on commit().
+class ArtifactWriter {
+public:
+  /// Creates the staging folder beside `outDir` (after
+  /// checkArtifactDestination has accepted `outDir`).
+  static llvm::Expected<std::unique_ptr<ArtifactWriter>>
+  create(llvm::StringRef outDir, bool force = false);
+
+  ArtifactWriter(const ArtifactWriter &) = delete;
+  ArtifactWriter &operator=(const ArtifactWriter &) = delete;
+  /// Removes the staging folder unless committed.
+  ~ArtifactWriter();
+
+  /// Path of `file` inside the staging folder, for backends that run a tool
+  /// writing there (a linker). Record such files with `noteFile`.
+  std::string stagedPath(llvm::StringRef file) const;
+  llvm::StringRef destination() const { return outDir; }
+
+  /// Writes `file` into the staging folder and lists it in the manifest
+  /// under `role` ("object", "library", "header", "report", ...).
+  llvm::Error addFile(llvm::StringRef file, llvm::StringRef contents,
+                      llvm::StringRef role);
+  /// Lists a file a backend wrote itself into the staging folder.
+  llvm::Error noteFile(llvm::StringRef file, llvm::StringRef role);
+
+  /// Writes weights.bin (unless `embedded`) and records its layout.
+  llvm::Error setWeights(llvm::ArrayRef<char> blob,
+                         std::vector<WeightLayoutEntry> entries,
+                         bool embedded);
+
+  /// The manifest under construction: backends and the driver add their
+  /// entries (target, inputs, outputs, quantization, ...). commit() adds
+  /// the format, versions, weights and the file list.
+  llvm::json::Object &manifest() { return manifestObject; }
+
+  /// Writes manifest.json and renames the staging folder to the
+  /// destination; a previous artifact there is replaced only after the new
+  /// one is complete, and restored if the rename fails.
+  llvm::Error commit();
+
+private:
+  ArtifactWriter(std::string outDir, std::string staging, bool force);
+
+  std::string outDir;
+  std::string staging;
+  bool force;
+  bool committed = false;
+  llvm::json::Object manifestObject;
+  llvm::json::Array files;
+  llvm::json::Object weights{{"file", ""}, {"embedded", true}, {"bytes", 0}};
+};
+
+/// Removes a folder tree without following symbolic links: a link is
+/// removed, never what it points to.
+std::error_code removeTreeNoFollow(llvm::StringRef path);
+
+} // namespace qopt
+
+#endif // QOPT_TARGET_ARTIFACT_H

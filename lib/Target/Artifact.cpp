@@ -1,0 +1,277 @@
+//===- Artifact.cpp - The artifact writer shared by all targets ------------===//
+
+#include "qopt/Target/Artifact.h"
+
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
+
+namespace fs = llvm::sys::fs;
+namespace path = llvm::sys::path;
+
+namespace qopt {
+
+namespace {
+
+/// The absolute, link-free path of an existing file or folder; its
+/// absolute, dot-free spelling when it does not exist.
+std::string canonicalPath(llvm::StringRef p) {
+  llvm::SmallString<256> real;
+  if (!fs::real_path(p, real))
+    return std::string(real);
+  llvm::SmallString<256> abs(p);
+  fs::make_absolute(abs);
+  path::remove_dots(abs, /*remove_dot_dot=*/true);
+  // Resolve the longest existing prefix, so "a/link/../x" and "a/x" agree
+  // as far as the file system can tell.
+  llvm::SmallString<256> parent(path::parent_path(abs));
+  if (!parent.empty() && !fs::real_path(parent, real)) {
+    path::append(real, path::filename(abs));
+    return std::string(real);
+  }
+  return std::string(abs);
+}
+
+/// Whether `inner` is `outer` or lies inside it (both canonical).
+bool isWithin(llvm::StringRef inner, llvm::StringRef outer) {
+  if (inner == outer)
+    return true;
+  if (!inner.starts_with(outer))
+    return false;
+  return outer.ends_with("/") || inner[outer.size()] == '/';
+}
+
+bool isEmptyFolder(llvm::StringRef dir) {
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec);
+  return !ec && it == fs::directory_iterator();
+}
+
+llvm::Error writeWholeFile(llvm::StringRef file, llvm::StringRef contents) {
+  std::error_code ec;
+  llvm::raw_fd_ostream os(file, ec, fs::OF_None);
+  if (ec)
+    return llvm::createStringError(ec, "cannot write '%s': %s",
+                                   file.str().c_str(), ec.message().c_str());
+  os << contents;
+  os.close();
+  if (os.has_error())
+    return llvm::createStringError(os.error(), "cannot write '%s': %s",
+                                   file.str().c_str(),
+                                   os.error().message().c_str());
+  return llvm::Error::success();
+}
+
+} // namespace
+
+std::error_code removeTreeNoFollow(llvm::StringRef p) {
+  fs::file_status st;
+  if (std::error_code ec = fs::status(p, st, /*Follow=*/false))
+    return ec;
+  if (st.type() == fs::file_type::directory_file) {
+    std::error_code ec;
+    std::vector<std::string> children;
+    for (fs::directory_iterator it(p, ec, /*follow_symlinks=*/false), end;
+         !ec && it != end; it.increment(ec))
+      children.push_back(it->path());
+    if (ec)
+      return ec;
+    for (const std::string &child : children)
+      if (std::error_code e = removeTreeNoFollow(child))
+        return e;
+  }
+  return fs::remove(p, /*IgnoreNonExisting=*/true);
+}
+
+bool isQOptArtifact(llvm::StringRef dir) {
+  llvm::SmallString<256> manifest(dir);
+  path::append(manifest, "manifest.json");
+  fs::file_status st;
+  if (fs::status(manifest, st, /*Follow=*/false) ||
+      st.type() != fs::file_type::regular_file)
+    return false;
+  auto buffer = llvm::MemoryBuffer::getFile(manifest);
+  if (!buffer)
+    return false;
+  llvm::Expected<llvm::json::Value> json =
+      llvm::json::parse((*buffer)->getBuffer());
+  if (!json) {
+    llvm::consumeError(json.takeError());
+    return false;
+  }
+  const llvm::json::Object *object = json->getAsObject();
+  return object && object->getString("format") == kArtifactFormat;
+}
+
+llvm::Error checkArtifactDestination(llvm::StringRef outDir,
+                                     llvm::StringRef modelPath, bool force) {
+  auto refuse = [&](const llvm::Twine &why) {
+    return llvm::createStringError(std::errc::file_exists,
+                                   "refusing to write the artifact to '%s': %s",
+                                   outDir.str().c_str(), why.str().c_str());
+  };
+  if (outDir.empty())
+    return refuse("no output folder given");
+  fs::file_status st;
+  if (fs::status(outDir, st, /*Follow=*/false))
+    return llvm::Error::success(); // Nothing there yet.
+  std::string dest = canonicalPath(outDir);
+  llvm::SmallString<256> cwd;
+  if (!fs::current_path(cwd) && isWithin(canonicalPath(cwd), dest))
+    return refuse("it is the current folder or contains it");
+  if (!modelPath.empty() && isWithin(canonicalPath(modelPath), dest))
+    return refuse("it holds the model being compiled");
+  const char *useForce = " (give --force to replace it)";
+  switch (st.type()) {
+  case fs::file_type::symlink_file:
+    if (!force)
+      return refuse(llvm::Twine("it is a symbolic link") + useForce);
+    return llvm::Error::success();
+  case fs::file_type::directory_file:
+    if (force || isEmptyFolder(outDir) || isQOptArtifact(outDir))
+      return llvm::Error::success();
+    return refuse(llvm::Twine("it is a folder that is neither empty nor a "
+                              "qopt artifact") +
+                  useForce);
+  default:
+    if (!force)
+      return refuse(llvm::Twine("it is a file, not a folder") + useForce);
+    return llvm::Error::success();
+  }
+}
+
+ArtifactWriter::ArtifactWriter(std::string outDir, std::string staging,
+                               bool force)
+    : outDir(std::move(outDir)), staging(std::move(staging)), force(force) {}
+
+ArtifactWriter::~ArtifactWriter() {
+  if (!committed)
+    removeTreeNoFollow(staging);
+}
+
+llvm::Expected<std::unique_ptr<ArtifactWriter>>
+ArtifactWriter::create(llvm::StringRef outDir, bool force) {
+  llvm::SmallString<256> parent(path::parent_path(outDir));
+  if (parent.empty())
+    parent = ".";
+  if (std::error_code ec = fs::create_directories(parent))
+    return llvm::createStringError(ec, "cannot create '%s': %s",
+                                   parent.c_str(), ec.message().c_str());
+  // Beside the destination, so the final rename stays on one file system.
+  for (int attempt = 0; attempt < 32; ++attempt) {
+    llvm::SmallString<256> model(parent);
+    path::append(model, "." + path::filename(outDir) + ".partial-%%%%%%");
+    llvm::SmallString<256> staging;
+    fs::createUniquePath(model, staging, /*MakeAbsolute=*/false);
+    std::error_code ec =
+        fs::create_directory(staging, /*IgnoreExisting=*/false);
+    if (ec == std::errc::file_exists)
+      continue;
+    if (ec)
+      return llvm::createStringError(ec, "cannot create '%s': %s",
+                                     staging.c_str(), ec.message().c_str());
+    return std::unique_ptr<ArtifactWriter>(
+        new ArtifactWriter(outDir.str(), std::string(staging), force));
+  }
+  return llvm::createStringError(std::errc::file_exists,
+                                 "cannot create a staging folder beside '%s'",
+                                 outDir.str().c_str());
+}
+
+std::string ArtifactWriter::stagedPath(llvm::StringRef file) const {
+  llvm::SmallString<256> p(staging);
+  path::append(p, file);
+  return std::string(p);
+}
+
+llvm::Error ArtifactWriter::addFile(llvm::StringRef file,
+                                    llvm::StringRef contents,
+                                    llvm::StringRef role) {
+  if (llvm::Error e = writeWholeFile(stagedPath(file), contents))
+    return e;
+  return noteFile(file, role);
+}
+
+llvm::Error ArtifactWriter::noteFile(llvm::StringRef file,
+                                     llvm::StringRef role) {
+  if (file.contains('/') || file == "manifest.json" || file.starts_with("."))
+    return llvm::createStringError(std::errc::invalid_argument,
+                                   "'%s' is not a valid artifact file name",
+                                   file.str().c_str());
+  if (!fs::exists(stagedPath(file)))
+    return llvm::createStringError(std::errc::no_such_file_or_directory,
+                                   "artifact file '%s' was not written",
+                                   file.str().c_str());
+  files.push_back(llvm::json::Object{{"name", file.str()}, {"role", role.str()}});
+  return llvm::Error::success();
+}
+
+llvm::Error ArtifactWriter::setWeights(llvm::ArrayRef<char> blob,
+                                       std::vector<WeightLayoutEntry> entries,
+                                       bool embedded) {
+  llvm::json::Array list;
+  for (const WeightLayoutEntry &w : entries)
+    list.push_back(llvm::json::Object{
+        {"global", w.global}, {"offset", w.offset}, {"bytes", w.bytes}});
+  if (!embedded && !blob.empty())
+    if (llvm::Error e = addFile("weights.bin",
+                                llvm::StringRef(blob.data(), blob.size()),
+                                "weights"))
+      return e;
+  weights = llvm::json::Object{
+      {"file", embedded || blob.empty() ? "" : "weights.bin"},
+      {"embedded", embedded},
+      {"bytes", (int64_t)blob.size()},
+      {"alignment", 64},
+      {"entries", std::move(list)}};
+  return llvm::Error::success();
+}
+
+llvm::Error ArtifactWriter::commit() {
+  llvm::json::Object manifest{
+      {"format", kArtifactFormat},
+      {"format_version", kArtifactFormatVersion},
+      {"qopt_version", QOPT_VERSION},
+      {"weights", llvm::json::Object(weights)},
+      {"files", llvm::json::Array(files)},
+  };
+  for (auto &kv : manifestObject)
+    if (manifest.find(kv.first) == manifest.end())
+      manifest[kv.first] = kv.second;
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << llvm::formatv("{0:2}", llvm::json::Value(std::move(manifest))) << "\n";
+  if (llvm::Error e = writeWholeFile(stagedPath("manifest.json"), text))
+    return e;
+
+  // Check again: the destination may have changed during the compile.
+  if (llvm::Error e = checkArtifactDestination(outDir, "", force))
+    return e;
+  fs::file_status st;
+  bool replacing = !fs::status(outDir, st, /*Follow=*/false);
+  std::string previous;
+  if (replacing) {
+    llvm::SmallString<256> model(outDir);
+    model += ".previous-%%%%%%";
+    llvm::SmallString<256> aside;
+    fs::createUniquePath(model, aside, /*MakeAbsolute=*/false);
+    previous = std::string(aside);
+    if (std::error_code ec = fs::rename(outDir, previous))
+      return llvm::createStringError(ec, "cannot move the previous '%s' aside: %s",
+                                     outDir.c_str(), ec.message().c_str());
+  }
+  if (std::error_code ec = fs::rename(staging, outDir)) {
+    if (replacing)
+      (void)fs::rename(previous, outDir);
+    return llvm::createStringError(ec, "cannot move the artifact to '%s': %s",
+                                   outDir.c_str(), ec.message().c_str());
+  }
+  committed = true;
+  if (replacing)
+    (void)removeTreeNoFollow(previous);
+  return llvm::Error::success();
+}
+
+} // namespace qopt

@@ -1,0 +1,264 @@
+//===- Target.cpp - The target registry and target-independent compile ----===//
+
+#include "qopt/Target/Target.h"
+#include "qopt/Target/Artifact.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <mutex>
+
+using namespace mlir;
+
+namespace qopt {
+
+TargetBackend::~TargetBackend() = default;
+
+FailureOr<TargetAttr> TargetBackend::host(MLIRContext *) const {
+  return failure();
+}
+
+llvm::json::Object TargetCapabilities::toJSON() const {
+  return llvm::json::Object{
+      {"vector_bits", int64_t(vectorBits)},
+      {"int8_dot_product", int8DotProduct},
+      {"matrix_units", matrixUnits},
+      {"native_precisions", llvm::json::Array(nativePrecisions)},
+      {"emulated_precisions", llvm::json::Array(emulatedPrecisions)}};
+}
+
+namespace {
+
+struct Registry {
+  std::mutex mutex;
+  std::vector<std::unique_ptr<TargetBackend>> backends;
+};
+
+Registry &registry() {
+  static Registry r;
+  return r;
+}
+
+} // namespace
+
+bool registerTargetBackend(std::unique_ptr<TargetBackend> backend) {
+  Registry &r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  for (const auto &b : r.backends)
+    if (b->name() == backend->name())
+      return false;
+  r.backends.push_back(std::move(backend));
+  return true;
+}
+
+std::vector<const TargetBackend *> registeredTargets() {
+  Registry &r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  std::vector<const TargetBackend *> out;
+  for (const auto &b : r.backends)
+    out.push_back(b.get());
+  return out;
+}
+
+const TargetBackend *lookupTargetByName(StringRef name) {
+  for (const TargetBackend *b : registeredTargets())
+    if (b->name() == name)
+      return b;
+  return nullptr;
+}
+
+const TargetBackend *lookupTargetByTriple(StringRef triple,
+                                          std::string &error) {
+  std::vector<const TargetBackend *> all = registeredTargets();
+  for (const TargetBackend *b : all)
+    if (b->acceptsTriple(triple))
+      return b;
+  std::string known;
+  llvm::raw_string_ostream os(known);
+  for (const TargetBackend *b : all) {
+    os << (known.empty() ? "" : "; ") << b->name() << ": ";
+    llvm::interleaveComma(b->exampleTriples(), os);
+  }
+  error = "unknown target '" + triple.str() +
+          "'; this build compiles for: " + known +
+          " (qopt --print-targets lists them)";
+  return nullptr;
+}
+
+FailureOr<TargetAttr> hostTarget(MLIRContext *context, std::string &error) {
+  context->getOrLoadDialect<QOptDialect>();
+  for (const TargetBackend *b : registeredTargets())
+    if (FailureOr<TargetAttr> host = b->host(context); succeeded(host))
+      return host;
+  error = "no registered target runs on this machine (calibration and the "
+          "quality report execute the model here)";
+  return failure();
+}
+
+LogicalResult attachHostTarget(ModuleOp module) {
+  std::string error;
+  FailureOr<TargetAttr> host = hostTarget(module.getContext(), error);
+  if (failed(host))
+    return module.emitError() << error;
+  module->setAttr(QOptDialect::kTargetAttrName, *host);
+  return success();
+}
+
+FailureOr<std::pair<const TargetBackend *, TargetAttr>>
+moduleTarget(ModuleOp module) {
+  auto target = module->getAttrOfType<TargetAttr>(QOptDialect::kTargetAttrName);
+  if (!target)
+    return module.emitError()
+           << "the module has no " << QOptDialect::kTargetAttrName
+           << " attribute: the target must be chosen before lowering";
+  const TargetBackend *backend = lookupTargetByName(target.getBackend());
+  if (!backend)
+    return module.emitError() << "target backend '" << target.getBackend()
+                              << "' is not registered in this build";
+  return std::make_pair(backend, target);
+}
+
+void printTargets(MLIRContext *context, llvm::raw_ostream &os) {
+  std::string hostError;
+  FailureOr<TargetAttr> host = hostTarget(context, hostError);
+  os << "Registered targets:\n";
+  for (const TargetBackend *b : registeredTargets()) {
+    os << "\n  " << b->name() << ": " << b->description() << "\n";
+    os << "    triples: ";
+    llvm::interleaveComma(b->exampleTriples(), os);
+    os << "\n    processors: ";
+    llvm::interleaveComma(b->processorNames(), os);
+    os << "\n";
+    auto describe = [&](StringRef label, TargetAttr target) {
+      TargetCapabilities caps = b->capabilities(target);
+      os << "    " << label << " (" << target.getCpu() << "): "
+         << caps.vectorBits << "-bit vectors, int8 dot product "
+         << (caps.int8DotProduct ? "yes" : "no") << ", matrix units "
+         << (caps.matrixUnits ? "yes" : "no") << "\n      native: ";
+      llvm::interleaveComma(caps.nativePrecisions, os);
+      os << "\n      emulated: ";
+      llvm::interleaveComma(caps.emulatedPrecisions, os);
+      os << "\n";
+    };
+    if (succeeded(host) && host->getBackend() == b->name())
+      describe("this machine", *host);
+  }
+  if (failed(host))
+    os << "\n" << hostError << "\n";
+}
+
+//===----------------------------------------------------------------------===//
+// Signature and artifact
+//===----------------------------------------------------------------------===//
+
+static func::FuncOp publicFunction(ModuleOp module) {
+  func::FuncOp entry;
+  for (auto fn : module.getOps<func::FuncOp>())
+    if (!fn.isExternal() && fn.isPublic()) {
+      if (entry)
+        return {};
+      entry = fn;
+    }
+  return entry;
+}
+
+static std::string dtypeName(Type e) {
+  if (e.isF32())
+    return "float32";
+  if (e.isF64())
+    return "float64";
+  if (e.isF16())
+    return "float16";
+  if (e.isBF16())
+    return "bfloat16";
+  if (e.isInteger(1))
+    return "bool";
+  if (auto i = dyn_cast<IntegerType>(e)) {
+    std::string bits = std::to_string(i.getWidth());
+    return (i.isUnsigned() ? "uint" : "int") + bits;
+  }
+  return "unknown";
+}
+
+LogicalResult describeSignature(ModuleOp module,
+                                std::vector<TensorInfo> &inputs,
+                                std::vector<TensorInfo> &outputs) {
+  func::FuncOp fn = publicFunction(module);
+  if (!fn)
+    return module.emitError() << "expected exactly one public function";
+  auto describe = [&](Type t, DictionaryAttr attrs, unsigned idx,
+                      const char *kind, TensorInfo &info) -> LogicalResult {
+    auto rt = dyn_cast<RankedTensorType>(t);
+    if (!rt || !rt.hasStaticShape())
+      return fn.emitError() << kind << " " << idx
+                            << " must be a statically shaped tensor, got "
+                            << t;
+    auto name = attrs ? attrs.getAs<StringAttr>("qopt.name") : StringAttr();
+    auto dtype = attrs ? attrs.getAs<StringAttr>("qopt.dtype") : StringAttr();
+    info.name = name ? name.str() : std::string(kind) + std::to_string(idx);
+    info.dtype = dtype ? dtype.str() : dtypeName(rt.getElementType());
+    info.shape.assign(rt.getShape().begin(), rt.getShape().end());
+    return success();
+  };
+  for (unsigned i = 0; i < fn.getNumArguments(); ++i) {
+    TensorInfo info;
+    if (failed(describe(fn.getArgument(i).getType(), fn.getArgAttrDict(i), i,
+                        "input", info)))
+      return failure();
+    inputs.push_back(info);
+  }
+  for (unsigned i = 0; i < fn.getNumResults(); ++i) {
+    TensorInfo info;
+    if (failed(describe(fn.getResultTypes()[i], fn.getResultAttrDict(i), i,
+                        "output", info)))
+      return failure();
+    outputs.push_back(info);
+  }
+  return success();
+}
+
+llvm::json::Array tensorsToJSON(ArrayRef<TensorInfo> tensors) {
+  llvm::json::Array arr;
+  for (const TensorInfo &t : tensors)
+    arr.push_back(llvm::json::Object{{"name", t.name},
+                                     {"dtype", t.dtype},
+                                     {"shape", llvm::json::Array(t.shape)}});
+  return arr;
+}
+
+LogicalResult compileArtifact(ModuleOp module, const SerializeOptions &options,
+                              StringRef outDir, bool force,
+                              ArtifactExtras extras) {
+  Location loc = module.getLoc();
+  auto target = moduleTarget(module);
+  if (failed(target))
+    return failure();
+  if (llvm::Error e = checkArtifactDestination(outDir, "", force))
+    return emitError(loc) << llvm::toString(std::move(e));
+  std::vector<TensorInfo> inputs, outputs;
+  if (failed(describeSignature(module, inputs, outputs)))
+    return failure();
+  auto writer = ArtifactWriter::create(outDir, force);
+  if (!writer)
+    return emitError(loc) << llvm::toString(writer.takeError());
+  llvm::json::Object &manifest = (*writer)->manifest();
+  manifest["name"] = options.name;
+  manifest["inputs"] = tensorsToJSON(inputs);
+  manifest["outputs"] = tensorsToJSON(outputs);
+  if (failed(target->first->serialize(module, options, **writer)))
+    return failure();
+  for (auto &kv : extras.manifest)
+    manifest[kv.first] = std::move(kv.second);
+  for (const auto &[name, contents] : extras.files) {
+    StringRef role = StringRef(name).starts_with("report") ? "report" : "extra";
+    if (llvm::Error e = (*writer)->addFile(name, contents, role))
+      return emitError(loc) << llvm::toString(std::move(e));
+  }
+  if (llvm::Error e = (*writer)->commit())
+    return emitError(loc) << llvm::toString(std::move(e));
+  return success();
+}
+
+} // namespace qopt
