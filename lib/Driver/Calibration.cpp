@@ -26,14 +26,15 @@ namespace {
 /// calibration samples and fills `table`.
 LogicalResult runCalibration(ModuleOp module, const CalibrationOptions &options,
                              const SerializeOptions &codegen,
-                             calib::CalibrationTable &table) {
+                             calib::CalibrationTable &table,
+                             std::unique_ptr<InstrumentedModel> &instrumented) {
   // Not an ONNX node: errors here speak about the whole model.
   Location loc = UnknownLoc::get(module.getContext());
   OwningOpRef<ModuleOp> copy(module.clone());
-  InstrumentedModel instrumented;
-  if (failed(instrumented.build(*copy, codegen, "calibration")))
+  instrumented = std::make_unique<InstrumentedModel>();
+  if (failed(instrumented->build(*copy, codegen, "calibration")))
     return failure();
-  qrt_model *model = instrumented.model;
+  qrt_model *model = instrumented->model;
   auto samples =
       calib::openSamples(options.data, options.offsets,
                          calib::modelInputs(model), options.firstSample,
@@ -77,7 +78,8 @@ LogicalResult calibrateGraph(ModuleOp module, const QuantizeOptions &quantize,
                              const CalibrationOptions &options,
                              const SerializeOptions &codegen,
                              const StatisticsNeeds &needs,
-                             llvm::json::Object &summary) {
+                             llvm::json::Object &summary,
+                             std::unique_ptr<InstrumentedModel> *keep) {
   // Not an ONNX node: errors here speak about the whole model.
   Location loc = UnknownLoc::get(module.getContext());
   std::optional<calib::RangeMethod> method =
@@ -97,8 +99,11 @@ LogicalResult calibrateGraph(ModuleOp module, const QuantizeOptions &quantize,
     stats.sampleCapacity = needs.sampleRows;
   });
   if (!options.data.empty()) {
-    if (failed(runCalibration(module, options, codegen, table)))
+    std::unique_ptr<InstrumentedModel> instrumented;
+    if (failed(runCalibration(module, options, codegen, table, instrumented)))
       return failure();
+    if (keep)
+      *keep = std::move(instrumented);
     if (!options.tablePath.empty())
       if (llvm::Error e = table.save(options.tablePath))
         return emitError(loc) << llvm::toString(std::move(e));

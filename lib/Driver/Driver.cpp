@@ -1,5 +1,6 @@
 //===- Driver.cpp - The qopt compile pipeline as a library -----------------===//
 
+#include "InstrumentedModel.h"
 #include "qopt/Driver/Driver.h"
 #include "qopt/Driver/Report.h"
 #include "qopt/Calibration/Statistics.h"
@@ -426,6 +427,8 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
     // Probes on quantized ops' inputs (ranges, outliers, Hessians) and, with
     // data, on their outputs (the quality report).
     bool calibrate = isStatic || needs.gram || smooth || haveStatistics;
+    // Calibration's compiled model, run again as the report's float side.
+    std::unique_ptr<InstrumentedModel> calibrationModel;
     if (calibrate) {
       PassManager pm(&context);
       InsertObserversPassOptions observe;
@@ -439,7 +442,8 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
         return failure();
       phases.begin("calibrating");
       if (failed(calibrateGraph(*module, quantize, options.calibration,
-                                options.codegen, needs, summary)))
+                                options.codegen, needs, summary,
+                                &calibrationModel)))
         return failure();
       PassManager analysis(&context);
       DetectOutliersPassOptions outliers;
@@ -511,7 +515,8 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
       if (failed(measureQuality(*floatModule, *quantizedModule,
                                 options.calibration,
                                 options.quantize.reportSamples,
-                                options.codegen, report)))
+                                options.codegen, report,
+                                calibrationModel.get())))
         return failure();
     }
     report.print(llvm::errs());

@@ -30,12 +30,14 @@ LogicalResult measureQuality(ModuleOp floatModule, ModuleOp quantizedModule,
                              const CalibrationOptions &data,
                              size_t reportSamples,
                              const SerializeOptions &codegen,
-                             QualityReport &report) {
+                             QualityReport &report,
+                             InstrumentedModel *compiledFloat) {
   Location loc = UnknownLoc::get(floatModule.getContext());
-  InstrumentedModel ref, quant;
-  if (failed(ref.build(floatModule, codegen, "float")) ||
+  InstrumentedModel built, quant;
+  if ((!compiledFloat && failed(built.build(floatModule, codegen, "float"))) ||
       failed(quant.build(quantizedModule, codegen, "quantized")))
     return failure();
+  InstrumentedModel &ref = compiledFloat ? *compiledFloat : built;
   std::vector<calib::InputSpec> inputs = calib::modelInputs(ref.model);
 
   // Held-out samples follow the calibration samples; with too little data

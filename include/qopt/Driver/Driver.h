@@ -9,6 +9,7 @@
 
 #include "mlir/IR/MLIRContext.h"
 
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -149,15 +150,19 @@ struct StatisticsNeeds {
   int64_t sampleRows = 0;
 };
 
+struct InstrumentedModel;
+
 /// Gathers statistics for the observers in `module` (running the
 /// instrumented model on the calibration data, or reading a saved table),
-/// and records them on the observers for the passes that follow.
-mlir::LogicalResult calibrateGraph(mlir::ModuleOp module,
-                                   const QuantizeOptions &quantize,
-                                   const CalibrationOptions &options,
-                                   const SerializeOptions &codegen,
-                                   const StatisticsNeeds &needs,
-                                   llvm::json::Object &summary);
+/// and records them on the observers for the passes that follow. With
+/// `keep`, the compiled instrumented model is handed back (the quality
+/// report runs it again as its float side instead of compiling it twice).
+mlir::LogicalResult
+calibrateGraph(mlir::ModuleOp module, const QuantizeOptions &quantize,
+               const CalibrationOptions &options,
+               const SerializeOptions &codegen, const StatisticsNeeds &needs,
+               llvm::json::Object &summary,
+               std::unique_ptr<InstrumentedModel> *keep = nullptr);
 
 /// Copies the Gram matrices and mean |x| of the probes in `from` onto the
 /// probes of `to` with the same ids (GPTQ's second round).
@@ -165,15 +170,18 @@ void copyInputStatistics(mlir::ModuleOp from, mlir::ModuleOp to);
 
 struct QualityReport;
 
-/// Compiles both models with their observers as outputs, runs them on up to
-/// `reportSamples` samples held out from calibration, and fills the
-/// per-layer and output metrics of `report` (whose layers are set).
+/// Compiles both models with their observers as outputs (the float one
+/// only if `compiledFloat` is null: calibration's instrumented model is the
+/// same graph), runs them on up to `reportSamples` samples held out from
+/// calibration, and fills the per-layer and output metrics of `report`
+/// (whose layers are set).
 mlir::LogicalResult measureQuality(mlir::ModuleOp floatModule,
                                    mlir::ModuleOp quantizedModule,
                                    const CalibrationOptions &data,
                                    size_t reportSamples,
                                    const SerializeOptions &codegen,
-                                   QualityReport &report);
+                                   QualityReport &report,
+                                   InstrumentedModel *compiledFloat = nullptr);
 
 /// Resolves `options` through the target registry into the description a
 /// module carries (an unknown triple or CPU is an error listing the known
