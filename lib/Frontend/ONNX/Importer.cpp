@@ -3,7 +3,8 @@
 // Plans an ONNX graph (see GraphPlan.h), then hands every node, in
 // topological order, to the converter registered for its (domain, op type,
 // opset). Unsupported ops are all collected and reported at once before
-// anything is emitted.
+// anything is emitted. Subgraphs (If branches) are imported in a scope of
+// their own that sees every value of the enclosing graphs.
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,12 +19,14 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Tosa/IR/TosaOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Verifier.h"
 #include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
@@ -34,6 +37,7 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <onnx/defs/parser.h>
 
+#include <deque>
 #include <map>
 #include <set>
 
@@ -55,6 +59,7 @@ static const std::vector<ConverterEntry> &converterTable() {
     appendReductionConverters(t);
     appendNormalizationConverters(t);
     appendQuantizationConverters(t);
+    appendControlFlowConverters(t);
     return t;
   }();
   return table;
@@ -199,17 +204,20 @@ public:
 
   OwningOpRef<ModuleOp> run();
 
+  /// The value `name` of the innermost scope that defines it.
   TensorRef &lookup(const std::string &name) {
-    auto it = values.find(name);
-    assert(it != values.end() && "value not defined");
-    return it->second;
+    TensorRef *ref = find(name);
+    assert(ref && "value not defined in any scope");
+    return *ref;
   }
-  bool has(const std::string &name) const { return values.count(name); }
+  bool has(const std::string &name) { return find(name) != nullptr; }
   void define(const std::string &name, TensorRef ref) {
-    values[name] = std::move(ref);
+    scopes.back()[name] = std::move(ref);
   }
   Value materialize(TensorRef &ref, Location loc);
   size_t resourceThreshold() const { return options.resourceThresholdBytes; }
+  FailureOr<SmallVector<TensorRef>>
+  importSubgraph(const onnx::GraphProto &graph);
 
 private:
   LogicalResult checkOpset();
@@ -226,6 +234,14 @@ private:
     auto it = opsets.find(normalizeDomain(domain).str());
     return it == opsets.end() ? -1 : it->second;
   }
+  TensorRef *find(const std::string &name) {
+    for (auto scope = scopes.rbegin(); scope != scopes.rend(); ++scope) {
+      auto it = scope->find(name);
+      if (it != scope->end())
+        return &it->second;
+    }
+    return nullptr;
+  }
 
   MLIRContext &ctx;
   const onnx::ModelProto &model;
@@ -234,7 +250,9 @@ private:
   OpBuilder builder;
   NodeNames names;
   std::map<std::string, int> opsets;
-  std::unordered_map<std::string, TensorRef> values;
+  /// The main graph's values, then one scope per subgraph being imported. A
+  /// deque, so references into outer scopes survive pushes.
+  std::deque<std::unordered_map<std::string, TensorRef>> scopes;
   Block *entryBlock = nullptr;
 };
 
@@ -486,6 +504,22 @@ LogicalResult GraphImporter::importNodes(const GraphPlan &plan) {
   return success();
 }
 
+FailureOr<SmallVector<TensorRef>>
+GraphImporter::importSubgraph(const onnx::GraphProto &graph) {
+  FailureOr<GraphPlan> plan =
+      planGraph(ctx, graph, names, [&](StringRef v) { return has(v.str()); });
+  if (failed(plan))
+    return failure();
+  scopes.emplace_back();
+  llvm::scope_exit leaveScope([&] { scopes.pop_back(); });
+  if (failed(importInitializers(graph)) || failed(importNodes(*plan)))
+    return failure();
+  SmallVector<TensorRef> outputs;
+  for (const onnx::ValueInfoProto &vi : graph.output())
+    outputs.push_back(lookup(vi.name()));
+  return outputs;
+}
+
 OwningOpRef<ModuleOp> GraphImporter::run() {
   if (failed(checkOpset()))
     return nullptr;
@@ -504,6 +538,7 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
   entryBlock = fn.addEntryBlock();
   builder.setInsertionPointToEnd(entryBlock);
 
+  scopes.emplace_back();
   if (failed(importInitializers(graph)))
     return nullptr;
   SmallVector<Type> argTypes;
@@ -588,6 +623,11 @@ void NodeContext::setOutput(unsigned i, Value v, DType dtype) {
   importer.define(node.output(i), std::move(ref));
 }
 
+void NodeContext::setOutputRef(unsigned i, TensorRef ref) {
+  if (hasOutput(i))
+    importer.define(node.output(i), std::move(ref));
+}
+
 void NodeContext::setHostOutput(unsigned i, HostTensor t) {
   if (!hasOutput(i))
     return;
@@ -643,6 +683,19 @@ const onnx::TensorProto *NodeContext::attrTensor(StringRef name) const {
   return a && a->has_t() ? &a->t() : nullptr;
 }
 
+const onnx::GraphProto *NodeContext::attrGraph(StringRef name) const {
+  const auto *a = findAttr(name);
+  return a && a->has_g() ? &a->g() : nullptr;
+}
+
+Value NodeContext::materialize(TensorRef &ref) {
+  return importer.materialize(ref, loc);
+}
+
+FailureOr<SmallVector<TensorRef>>
+importSubgraph(NodeContext &ctx, const onnx::GraphProto &graph) {
+  return ctx.importer.importSubgraph(graph);
+}
 
 FailureOr<std::optional<std::vector<int64_t>>>
 NodeContext::intsFromAttrOrInput(StringRef name, unsigned inputIdx) {
@@ -847,7 +900,7 @@ void printSupportedOperators(llvm::raw_ostream &os) {
 
 void registerImporterDialects(DialectRegistry &registry) {
   registry.insert<arith::ArithDialect, func::FuncDialect, linalg::LinalgDialect,
-                  math::MathDialect, tensor::TensorDialect,
+                  math::MathDialect, scf::SCFDialect, tensor::TensorDialect,
                   tosa::TosaDialect, QOptDialect>();
 }
 

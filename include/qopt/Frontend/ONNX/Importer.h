@@ -4,8 +4,8 @@
 // model (binary protobuf, or ONNX's textual syntax), specializes every
 // dynamic dimension to the shapes given by the user, folds shape
 // computations on the host and emits one `func.func` over static tensors in
-// TOSA, linalg, tensor, arith and math. Every op's location is a NameLoc
-// carrying the ONNX node name. It also answers, without importing,
+// TOSA, linalg, tensor, arith, math and scf. Every op's location is a
+// NameLoc carrying the ONNX node name. It also answers, without importing,
 // which of a model's operators qopt supports.
 //
 //===----------------------------------------------------------------------===//
