@@ -53,8 +53,9 @@ static cl::opt<std::string> workDir("work", cl::desc("Scratch folder"),
                                     cl::init("conformance-work"));
 static cl::opt<bool> verbose("v", cl::desc("Print every test"));
 
-/// The op lists of the foundation (float) and quantization issues: a test
-/// is in scope when all of its nodes use these default-domain ops.
+/// The op lists of the foundation (float), quantization and control-flow
+/// issues: a test is in scope when all of its nodes, subgraphs included, use
+/// these default-domain ops.
 static const char *const kScopeOps[] = {
     "Abs", "Add", "And", "ArgMax", "ArgMin", "AveragePool", "BatchNormalization",
     "Cast", "Ceil", "Celu", "Clip", "Concat", "Constant", "ConstantOfShape", "Conv",
@@ -62,6 +63,7 @@ static const char *const kScopeOps[] = {
     "Elu", "Equal", "Erf", "Exp", "Expand", "Flatten", "Floor", "Gather",
     "GatherElements", "Gelu", "Gemm", "GlobalAveragePool", "GlobalMaxPool",
     "Greater", "GreaterOrEqual", "HardSigmoid", "HardSwish", "Hardmax", "Identity",
+    "If",
     "InstanceNormalization", "LayerNormalization", "LeakyRelu", "Less",
     "LessOrEqual", "Log", "LogSoftmax", "MatMul", "Max", "MaxPool", "Mean", "Min",
     "Mish", "Mod", "Mul", "Neg", "Not", "Or", "Pad", "Pow", "PRelu", "Range",
@@ -91,18 +93,25 @@ std::string firstLine(StringRef s) {
   return line;
 }
 
-bool inScope(const onnx::ModelProto &model) {
+bool inScope(const onnx::GraphProto &graph) {
   static StringSet<> ops = [] {
     StringSet<> s;
     for (const char *op : kScopeOps)
       s.insert(op);
     return s;
   }();
-  for (const auto &node : model.graph().node()) {
+  for (const auto &node : graph.node()) {
     if (!node.domain().empty() && node.domain() != "ai.onnx")
       return false;
     if (!ops.contains(node.op_type()))
       return false;
+    for (const auto &attr : node.attribute()) {
+      if (attr.has_g() && !inScope(attr.g()))
+        return false;
+      for (const auto &g : attr.graphs())
+        if (!inScope(g))
+          return false;
+    }
   }
   return true;
 }
@@ -369,7 +378,7 @@ int main(int argc, char **argv) {
     if (!buf || !model.ParseFromArray((*buf)->getBufferStart(),
                                       (*buf)->getBufferSize()))
       continue;
-    if (!inScope(model))
+    if (!inScope(model.graph()))
       continue;
     ++inScopeCount;
     SmallString<256> artifact(workDir);

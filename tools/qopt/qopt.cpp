@@ -4,7 +4,8 @@
 //        --input-shape input_ids=1x128 -o out/
 //
 // Imports an ONNX model, compiles it for the target and writes an artifact
-// folder (see docs/tools.md).
+// folder (see docs/tools.md). `qopt --check model.onnx` only reports which
+// of the model's operators qopt supports.
 //
 //===----------------------------------------------------------------------===//
 
@@ -33,6 +34,16 @@ static cl::OptionCategory qoptCategory("qopt options");
 
 static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.onnx>"),
                                       cl::cat(qoptCategory));
+static cl::opt<bool> checkOnly(
+    "check",
+    cl::desc("List the model's operators, supported or not at its opsets, "
+             "without compiling; exit 1 if any is unsupported"),
+    cl::cat(qoptCategory));
+static cl::opt<bool> listOps(
+    "list-ops",
+    cl::desc("Print every supported (domain, operator, opsets) as a Markdown "
+             "table and exit"),
+    cl::cat(qoptCategory));
 static cl::opt<std::string>
     outDir("o", cl::desc("Artifact folder to write (default: <model>.qopt)"),
            cl::value_desc("dir"), cl::cat(qoptCategory));
@@ -83,7 +94,9 @@ static cl::opt<std::string>
               cl::desc("Write the imported graph IR to this file ('-' for "
                        "stdout) and stop"),
               cl::value_desc("file"), cl::cat(qoptCategory));
-static cl::opt<bool> verbose("v", cl::desc("Print the time of each compile stage"),
+static cl::opt<bool> verbose("v",
+                             cl::desc("Print the time of each compile stage "
+                                      "and notes on graph clean-up"),
                              cl::cat(qoptCategory));
 static cl::opt<bool>
     keepIntermediates("keep-intermediates",
@@ -318,6 +331,19 @@ int main(int argc, char **argv) {
       "qopt: compile an ONNX model ahead of time into a native artifact\n");
   if (evalCommand)
     return runEval();
+  if (listOps) {
+    qopt::onnx_frontend::printSupportedOperators(outs());
+    return 0;
+  }
+  if (checkOnly && !inputFile.empty()) {
+    mlir::MLIRContext context(mlir::MLIRContext::Threading::DISABLED);
+    qopt::installDiagnosticPrinter(context, "qopt");
+    auto report = qopt::onnx_frontend::checkONNXFile(context, inputFile);
+    if (failed(report))
+      return 1;
+    qopt::onnx_frontend::printOperatorReport(*report, outs());
+    return report->allSupported() ? 0 : 1;
+  }
 
   qopt::registerBuiltinTargets();
   mlir::DialectRegistry registry;
@@ -351,6 +377,7 @@ int main(int argc, char **argv) {
   options.verbose = verbose;
   options.force = force;
   options.emitGraphIR = emitGraph;
+  options.import.verbose = verbose;
   options.kvCache = kvCache;
   options.quantize.precision = precision;
   options.quantize.exclude = exclude;

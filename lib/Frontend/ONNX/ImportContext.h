@@ -71,6 +71,10 @@ public:
   bool hasOutput(unsigned i) const;
   void setOutput(unsigned i, mlir::Value v, DType dtype);
   void setHostOutput(unsigned i, HostTensor t);
+  /// Makes output `i` the value `ref` (an IR value, a host value or both).
+  void setOutputRef(unsigned i, TensorRef ref);
+  /// The MLIR value of `ref` (materializing a constant if needed).
+  mlir::Value materialize(TensorRef &ref);
 
   bool hasAttr(llvm::StringRef name) const;
   int64_t attrInt(llvm::StringRef name, int64_t dflt) const;
@@ -79,6 +83,8 @@ public:
   std::optional<std::vector<int64_t>> attrInts(llvm::StringRef name) const;
   std::optional<std::vector<float>> attrFloats(llvm::StringRef name) const;
   const onnx::TensorProto *attrTensor(llvm::StringRef name) const;
+  /// The subgraph held by attribute `name`, or null.
+  const onnx::GraphProto *attrGraph(llvm::StringRef name) const;
 
   /// Reads an int64 list either from attribute `name` (older opsets) or
   /// from input `inputIdx` (newer opsets); the input must be known at import
@@ -125,6 +131,13 @@ void appendShapeConverters(std::vector<ConverterEntry> &table);
 void appendReductionConverters(std::vector<ConverterEntry> &table);
 void appendNormalizationConverters(std::vector<ConverterEntry> &table);
 void appendQuantizationConverters(std::vector<ConverterEntry> &table);
+void appendControlFlowConverters(std::vector<ConverterEntry> &table);
+
+/// Imports `graph`, a subgraph attribute of `ctx`'s node, at the builder's
+/// insertion point, in a scope of its own that sees every value visible to
+/// the node. Returns the subgraph's outputs; fails with a diagnostic.
+mlir::FailureOr<llvm::SmallVector<TensorRef>>
+importSubgraph(NodeContext &ctx, const onnx::GraphProto &graph);
 
 /// Spatial window parameters shared by convolutions and pools.
 struct Window {

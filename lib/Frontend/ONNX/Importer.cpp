@@ -1,29 +1,35 @@
 //===- Importer.cpp - ONNX graph to MLIR -----------------------------------===//
 //
-// Walks an ONNX graph in topological order and hands every node to the
-// converter registered for its (domain, op type, opset). Unsupported ops
-// are all collected and reported at once before anything is emitted.
+// Plans an ONNX graph (see GraphPlan.h), then hands every node, in
+// topological order, to the converter registered for its (domain, op type,
+// opset). Unsupported ops are all collected and reported at once before
+// anything is emitted. Subgraphs (If branches) are imported in a scope of
+// their own that sees every value of the enclosing graphs.
 //
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Frontend/ONNX/Importer.h"
 
 #include "Builders.h"
-#include "qopt/QOptDialect.h"
+#include "GraphPlan.h"
 #include "ImportContext.h"
+#include "qopt/QOptDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Tosa/IR/TosaOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Verifier.h"
 #include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
@@ -31,6 +37,7 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <onnx/defs/parser.h>
 
+#include <deque>
 #include <map>
 #include <set>
 
@@ -52,6 +59,7 @@ static const std::vector<ConverterEntry> &converterTable() {
     appendReductionConverters(t);
     appendNormalizationConverters(t);
     appendQuantizationConverters(t);
+    appendControlFlowConverters(t);
     return t;
   }();
   return table;
@@ -77,6 +85,112 @@ static StringRef normalizeDomain(StringRef domain) {
   return domain == "ai.onnx" ? StringRef("") : domain;
 }
 
+/// The default domain's opsets the importer accepts.
+static constexpr int kMinDefaultOpset = 1, kMaxDefaultOpset = 22;
+
+/// True if a node of `opType` in `domain` converts at the model's `opset`
+/// for that domain (-1 when the model imports no opset for it).
+static bool isSupportedOperator(StringRef domain, StringRef opType, int opset) {
+  if (opset < 0)
+    return false;
+  if (domain.empty() && (opset < kMinDefaultOpset || opset > kMaxDefaultOpset))
+    return false;
+  return lookupConverter(domain, opType, opset) != nullptr;
+}
+
+std::vector<SupportedOperator> supportedOperators() {
+  std::map<std::pair<std::string, std::string>, int> first;
+  for (const ConverterEntry &e : converterTable()) {
+    auto [it, inserted] =
+        first.try_emplace({e.domain, e.opType}, e.sinceVersion);
+    if (!inserted)
+      it->second = std::min(it->second, e.sinceVersion);
+  }
+  std::vector<SupportedOperator> out;
+  for (auto &[key, since] : first) {
+    bool isDefault = key.first.empty();
+    out.push_back({key.first, key.second,
+                   isDefault ? std::max(since, kMinDefaultOpset) : since,
+                   isDefault ? kMaxDefaultOpset : 0});
+  }
+  return out;
+}
+
+/// The model's opset for each domain it imports (the default domain as "").
+static std::map<std::string, int> readOpsets(const onnx::ModelProto &model) {
+  std::map<std::string, int> opsets;
+  for (const auto &op : model.opset_import())
+    opsets[normalizeDomain(op.domain()).str()] = (int)op.version();
+  // IR version 3 and older models may omit the default domain.
+  opsets.try_emplace("", 9);
+  return opsets;
+}
+
+/// Adds the operators of `plan`'s nodes, and of the nodes of their
+/// subgraphs at any depth, to `uses`.
+static LogicalResult collectOperators(
+    MLIRContext &ctx, const GraphPlan &plan, const NodeNames &names,
+    const std::map<std::string, int> &opsets,
+    std::map<std::pair<std::string, std::string>, OperatorUse> &uses,
+    unsigned &unusedNodes) {
+  unusedNodes += plan.unused.size();
+  for (const onnx::NodeProto *node : plan.order) {
+    std::string domain = normalizeDomain(node->domain()).str();
+    OperatorUse &use = uses[{domain, node->op_type()}];
+    if (use.opType.empty()) {
+      auto it = opsets.find(domain);
+      use.domain = domain;
+      use.opType = node->op_type();
+      use.opset = it == opsets.end() ? -1 : it->second;
+      use.supported = isSupportedOperator(domain, use.opType, use.opset);
+    }
+    use.nodes.push_back(names.of(*node).str());
+    for (auto [attr, sub] : subgraphsOf(*node)) {
+      // Values from enclosing scopes are checked when the subgraph is
+      // imported; here only its operators matter.
+      FailureOr<GraphPlan> subPlan =
+          planGraph(ctx, *sub, names, [](StringRef) { return true; });
+      if (failed(subPlan) ||
+          failed(collectOperators(ctx, *subPlan, names, opsets, uses,
+                                  unusedNodes)))
+        return failure();
+    }
+  }
+  return success();
+}
+
+/// Plans the model's main graph and lists the operators it would convert.
+static FailureOr<OperatorReport> reportOperators(MLIRContext &ctx,
+                                                 const onnx::ModelProto &model,
+                                                 const NodeNames &names,
+                                                 GraphPlan *mainPlan) {
+  FailureOr<GraphPlan> plan =
+      planGraph(ctx, model.graph(), names, [](StringRef) { return false; });
+  if (failed(plan))
+    return failure();
+  OperatorReport report;
+  std::map<std::string, int> opsets = readOpsets(model);
+  report.opsets.assign(opsets.begin(), opsets.end());
+  std::map<std::pair<std::string, std::string>, OperatorUse> uses;
+  if (failed(collectOperators(ctx, *plan, names, opsets, uses,
+                              report.unusedNodes)))
+    return failure();
+  for (auto &[key, use] : uses)
+    report.operators.push_back(std::move(use));
+  if (mainPlan)
+    *mainPlan = std::move(*plan);
+  return report;
+}
+
+bool OperatorReport::allSupported() const {
+  return llvm::all_of(operators,
+                      [](const OperatorUse &u) { return u.supported; });
+}
+
+static std::string domainName(StringRef domain) {
+  return domain.empty() ? "ai.onnx" : domain.str();
+}
+
 //===----------------------------------------------------------------------===//
 // GraphImporter
 //===----------------------------------------------------------------------===//
@@ -86,29 +200,47 @@ public:
   GraphImporter(MLIRContext &ctx, const onnx::ModelProto &model,
                 StringRef baseDir, const ImportOptions &options)
       : ctx(ctx), model(model), baseDir(baseDir.str()), options(options),
-        builder(&ctx) {}
+        builder(&ctx), names(model.graph()) {}
 
   OwningOpRef<ModuleOp> run();
 
-  TensorRef &lookup(const std::string &name) { return values[name]; }
-  bool has(const std::string &name) const { return values.count(name); }
+  /// The value `name` of the innermost scope that defines it.
+  TensorRef &lookup(const std::string &name) {
+    TensorRef *ref = find(name);
+    assert(ref && "value not defined in any scope");
+    return *ref;
+  }
+  bool has(const std::string &name) { return find(name) != nullptr; }
   void define(const std::string &name, TensorRef ref) {
-    values[name] = std::move(ref);
+    scopes.back()[name] = std::move(ref);
   }
   Value materialize(TensorRef &ref, Location loc);
   size_t resourceThreshold() const { return options.resourceThresholdBytes; }
+  FailureOr<SmallVector<TensorRef>>
+  importSubgraph(const onnx::GraphProto &graph);
 
 private:
   LogicalResult checkOpset();
-  LogicalResult checkSupportedOps(const onnx::GraphProto &graph);
+  LogicalResult checkSupportedOps(const OperatorReport &report);
   LogicalResult importInitializers(const onnx::GraphProto &graph);
   LogicalResult importInputs(const onnx::GraphProto &graph, func::FuncOp fn,
                              SmallVectorImpl<Type> &argTypes);
-  LogicalResult importNode(const onnx::NodeProto &node, unsigned index);
-  Location nodeLoc(const onnx::NodeProto &node, unsigned index);
+  LogicalResult importNodes(const GraphPlan &plan);
+  LogicalResult importNode(const onnx::NodeProto &node);
+  Location nodeLoc(const onnx::NodeProto &node) {
+    return NameLoc::get(StringAttr::get(&ctx, names.of(node)));
+  }
   int opsetFor(StringRef domain) const {
     auto it = opsets.find(normalizeDomain(domain).str());
     return it == opsets.end() ? -1 : it->second;
+  }
+  TensorRef *find(const std::string &name) {
+    for (auto scope = scopes.rbegin(); scope != scopes.rend(); ++scope) {
+      auto it = scope->find(name);
+      if (it != scope->end())
+        return &it->second;
+    }
+    return nullptr;
   }
 
   MLIRContext &ctx;
@@ -116,8 +248,11 @@ private:
   std::string baseDir;
   const ImportOptions &options;
   OpBuilder builder;
+  NodeNames names;
   std::map<std::string, int> opsets;
-  std::unordered_map<std::string, TensorRef> values;
+  /// The main graph's values, then one scope per subgraph being imported. A
+  /// deque, so references into outer scopes survive pushes.
+  std::deque<std::unordered_map<std::string, TensorRef>> scopes;
   Block *entryBlock = nullptr;
 };
 
@@ -133,50 +268,31 @@ Value GraphImporter::materialize(TensorRef &ref, Location loc) {
 }
 
 LogicalResult GraphImporter::checkOpset() {
-  for (const auto &op : model.opset_import())
-    opsets[normalizeDomain(op.domain()).str()] = (int)op.version();
-  auto it = opsets.find("");
-  Location loc = UnknownLoc::get(&ctx);
-  if (it == opsets.end()) {
-    // IR version 3 and older models may omit the default domain.
-    opsets[""] = 9;
-    return success();
-  }
-  if (it->second < 1 || it->second > 22)
-    return emitError(loc) << "unsupported ONNX opset " << it->second
-                          << " for the default domain (qopt imports opsets "
-                             "9-17; 1-8 and 18-22 are best effort)";
+  opsets = readOpsets(model);
+  int version = opsets[""];
+  if (version < kMinDefaultOpset || version > kMaxDefaultOpset)
+    return emitError(UnknownLoc::get(&ctx))
+           << "unsupported ONNX opset " << version
+           << " for the default domain (qopt imports opsets "
+              "9-17; 1-8 and 18-22 are best effort)";
   return success();
 }
 
-LogicalResult GraphImporter::checkSupportedOps(const onnx::GraphProto &graph) {
-  // (domain, op, opset) -> node names, for one report of everything missing.
-  std::map<std::tuple<std::string, std::string, int>, std::vector<std::string>>
-      missing;
-  for (int i = 0; i < graph.node_size(); ++i) {
-    const onnx::NodeProto &node = graph.node(i);
-    StringRef domain = normalizeDomain(node.domain());
-    int opset = opsetFor(domain);
-    if (opset < 0 || !lookupConverter(domain, node.op_type(), opset)) {
-      std::string name = node.name().empty()
-                             ? node.op_type() + "#" + std::to_string(i)
-                             : node.name();
-      missing[{domain.str(), node.op_type(), opset}].push_back(name);
-    }
-  }
-  if (missing.empty())
+LogicalResult GraphImporter::checkSupportedOps(const OperatorReport &report) {
+  if (report.allSupported())
     return success();
+  unsigned numMissing = llvm::count_if(
+      report.operators, [](const OperatorUse &u) { return !u.supported; });
   auto diag = emitError(UnknownLoc::get(&ctx))
-              << "the model uses " << missing.size()
-              << " unsupported operator(s):";
-  for (auto &[key, nodes] : missing) {
-    auto &[domain, op, opset] = key;
-    diag << "\n  " << (domain.empty() ? "ai.onnx" : domain) << "::" << op
-         << " (opset " << opset << ") used by " << nodes.size()
-         << " node(s): ";
-    for (size_t k = 0; k < nodes.size() && k < 8; ++k)
-      diag << (k ? ", " : "") << nodes[k];
-    if (nodes.size() > 8)
+              << "the model uses " << numMissing << " unsupported operator(s):";
+  for (const OperatorUse &use : report.operators) {
+    if (use.supported)
+      continue;
+    diag << "\n  " << domainName(use.domain) << "::" << use.opType << " (opset "
+         << use.opset << ") used by " << use.nodes.size() << " node(s): ";
+    for (size_t k = 0; k < use.nodes.size() && k < 8; ++k)
+      diag << (k ? ", " : "") << use.nodes[k];
+    if (use.nodes.size() > 8)
       diag << ", ...";
   }
   return failure();
@@ -351,24 +467,14 @@ LogicalResult GraphImporter::importInputs(const onnx::GraphProto &graph,
   return success();
 }
 
-Location GraphImporter::nodeLoc(const onnx::NodeProto &node, unsigned index) {
-  std::string name = node.name().empty()
-                         ? node.op_type() + "_" + std::to_string(index)
-                         : node.name();
-  return NameLoc::get(StringAttr::get(&ctx, name));
-}
-
-LogicalResult GraphImporter::importNode(const onnx::NodeProto &node,
-                                        unsigned index) {
-  Location loc = nodeLoc(node, index);
+LogicalResult GraphImporter::importNode(const onnx::NodeProto &node) {
+  Location loc = nodeLoc(node);
   StringRef domain = normalizeDomain(node.domain());
   int opset = opsetFor(domain);
-  for (const std::string &in : node.input())
-    if (!in.empty() && !has(in))
-      return emitError(loc) << node.op_type() << " node uses '" << in
-                            << "', which is not produced by any earlier node "
-                               "(the graph is not topologically sorted or "
-                               "is missing an input)";
+  assert(llvm::all_of(
+             node.input(),
+             [&](const std::string &in) { return in.empty() || has(in); }) &&
+         "the plan orders producers before their readers");
   NodeContext nctx(*this, node, opset, builder, loc);
   FailureOr<bool> folded = foldOnHost(nctx);
   if (failed(folded))
@@ -386,11 +492,41 @@ LogicalResult GraphImporter::importNode(const onnx::NodeProto &node,
   return success();
 }
 
+LogicalResult GraphImporter::importNodes(const GraphPlan &plan) {
+  if (options.verbose)
+    for (const onnx::NodeProto *node : plan.unused)
+      emitRemark(nodeLoc(*node))
+          << "dropped " << node->op_type()
+          << " node: none of its outputs reaches a graph output";
+  for (const onnx::NodeProto *node : plan.order)
+    if (failed(importNode(*node)))
+      return failure();
+  return success();
+}
+
+FailureOr<SmallVector<TensorRef>>
+GraphImporter::importSubgraph(const onnx::GraphProto &graph) {
+  FailureOr<GraphPlan> plan =
+      planGraph(ctx, graph, names, [&](StringRef v) { return has(v.str()); });
+  if (failed(plan))
+    return failure();
+  scopes.emplace_back();
+  llvm::scope_exit leaveScope([&] { scopes.pop_back(); });
+  if (failed(importInitializers(graph)) || failed(importNodes(*plan)))
+    return failure();
+  SmallVector<TensorRef> outputs;
+  for (const onnx::ValueInfoProto &vi : graph.output())
+    outputs.push_back(lookup(vi.name()));
+  return outputs;
+}
+
 OwningOpRef<ModuleOp> GraphImporter::run() {
   if (failed(checkOpset()))
     return nullptr;
   const onnx::GraphProto &graph = model.graph();
-  if (failed(checkSupportedOps(graph)))
+  GraphPlan plan;
+  FailureOr<OperatorReport> report = reportOperators(ctx, model, names, &plan);
+  if (failed(report) || failed(checkSupportedOps(*report)))
     return nullptr;
 
   Location moduleLoc = NameLoc::get(StringAttr::get(
@@ -402,31 +538,27 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
   entryBlock = fn.addEntryBlock();
   builder.setInsertionPointToEnd(entryBlock);
 
+  scopes.emplace_back();
   if (failed(importInitializers(graph)))
     return nullptr;
   SmallVector<Type> argTypes;
   SmallVector<std::pair<std::string, DType>> inputInfo;
   if (failed(importInputs(graph, fn, argTypes)))
     return nullptr;
-  for (const onnx::ValueInfoProto &vi : graph.input())
-    if (values[vi.name()].value &&
-        isa<BlockArgument>(values[vi.name()].value))
-      inputInfo.push_back({vi.name(), values[vi.name()].dtype});
+  for (const onnx::ValueInfoProto &vi : graph.input()) {
+    const TensorRef &ref = lookup(vi.name());
+    if (ref.value && isa<BlockArgument>(ref.value))
+      inputInfo.push_back({vi.name(), ref.dtype});
+  }
 
-  for (int i = 0; i < graph.node_size(); ++i)
-    if (failed(importNode(graph.node(i), i)))
-      return nullptr;
+  if (failed(importNodes(plan)))
+    return nullptr;
 
   SmallVector<Value> results;
   SmallVector<Type> resultTypes;
   SmallVector<std::pair<std::string, DType>> outputInfo;
   for (const onnx::ValueInfoProto &vi : graph.output()) {
-    if (!has(vi.name())) {
-      emitError(moduleLoc) << "graph output '" << vi.name()
-                           << "' is not produced by any node";
-      return nullptr;
-    }
-    TensorRef &ref = values[vi.name()];
+    TensorRef &ref = lookup(vi.name());
     Value v = materialize(ref, NameLoc::get(StringAttr::get(&ctx, vi.name())));
     results.push_back(v);
     resultTypes.push_back(v.getType());
@@ -491,6 +623,11 @@ void NodeContext::setOutput(unsigned i, Value v, DType dtype) {
   importer.define(node.output(i), std::move(ref));
 }
 
+void NodeContext::setOutputRef(unsigned i, TensorRef ref) {
+  if (hasOutput(i))
+    importer.define(node.output(i), std::move(ref));
+}
+
 void NodeContext::setHostOutput(unsigned i, HostTensor t) {
   if (!hasOutput(i))
     return;
@@ -544,6 +681,20 @@ NodeContext::attrFloats(StringRef name) const {
 const onnx::TensorProto *NodeContext::attrTensor(StringRef name) const {
   const auto *a = findAttr(name);
   return a && a->has_t() ? &a->t() : nullptr;
+}
+
+const onnx::GraphProto *NodeContext::attrGraph(StringRef name) const {
+  const auto *a = findAttr(name);
+  return a && a->has_g() ? &a->g() : nullptr;
+}
+
+Value NodeContext::materialize(TensorRef &ref) {
+  return importer.materialize(ref, loc);
+}
+
+FailureOr<SmallVector<TensorRef>>
+importSubgraph(NodeContext &ctx, const onnx::GraphProto &graph) {
+  return ctx.importer.importSubgraph(graph);
 }
 
 FailureOr<std::optional<std::vector<int64_t>>>
@@ -639,23 +790,118 @@ OwningOpRef<ModuleOp> importONNXBuffer(MLIRContext &context, StringRef buffer,
   return importer.run();
 }
 
-OwningOpRef<ModuleOp> importONNXFile(MLIRContext &context, StringRef path,
-                                     const ImportOptions &options) {
+/// The contents of `path` (or stdin for "-"), or null with a diagnostic.
+static std::unique_ptr<llvm::MemoryBuffer> readModelFile(MLIRContext &context,
+                                                         StringRef path) {
   auto file = llvm::MemoryBuffer::getFileOrSTDIN(path, /*IsText=*/false);
   if (!file) {
     emitError(UnknownLoc::get(&context))
         << "cannot open '" << path << "': " << file.getError().message();
     return nullptr;
   }
+  return std::move(*file);
+}
+
+OwningOpRef<ModuleOp> importONNXFile(MLIRContext &context, StringRef path,
+                                     const ImportOptions &options) {
+  std::unique_ptr<llvm::MemoryBuffer> file = readModelFile(context, path);
+  if (!file)
+    return nullptr;
   SmallString<256> dir(path);
   llvm::sys::path::remove_filename(dir);
-  return importONNXBuffer(context, (*file)->getBuffer(), path, dir, options);
+  return importONNXBuffer(context, file->getBuffer(), path, dir, options);
+}
+
+FailureOr<OperatorReport> checkONNXFile(MLIRContext &context, StringRef path) {
+  std::unique_ptr<llvm::MemoryBuffer> file = readModelFile(context, path);
+  onnx::ModelProto model;
+  if (!file || !parseModel(context, file->getBuffer(), path, model))
+    return failure();
+  NodeNames names(model.graph());
+  return reportOperators(context, model, names, /*mainPlan=*/nullptr);
+}
+
+static std::string operatorName(const std::string &domain,
+                                const std::string &opType) {
+  return domainName(domain) + "::" + opType;
+}
+
+/// The opsets of `opType` that qopt converts, as text ("13-22", "1+").
+static std::string supportedRange(StringRef domain, StringRef opType) {
+  for (const SupportedOperator &op : supportedOperators())
+    if (op.domain == domain && op.opType == opType)
+      return op.lastOpset ? std::to_string(op.firstOpset) + "-" +
+                                std::to_string(op.lastOpset)
+                          : std::to_string(op.firstOpset) + "+";
+  return "";
+}
+
+void printOperatorReport(const OperatorReport &report, llvm::raw_ostream &os) {
+  os << "opsets:";
+  for (size_t k = 0; k < report.opsets.size(); ++k)
+    os << (k ? ", " : " ") << domainName(report.opsets[k].first) << " "
+       << report.opsets[k].second;
+  os << "\n";
+  size_t width = 0;
+  unsigned numSupported = 0;
+  for (const OperatorUse &use : report.operators) {
+    width = std::max(width, operatorName(use.domain, use.opType).size());
+    numSupported += use.supported;
+  }
+  auto printUse = [&](const OperatorUse &use) {
+    os << "  "
+       << llvm::left_justify(operatorName(use.domain, use.opType), width)
+       << "  opset " << llvm::left_justify(std::to_string(use.opset), 3) << "  "
+       << use.nodes.size() << (use.nodes.size() == 1 ? " node" : " nodes");
+  };
+  os << "supported (" << numSupported << "):\n";
+  for (const OperatorUse &use : report.operators) {
+    if (!use.supported)
+      continue;
+    printUse(use);
+    os << "\n";
+  }
+  os << "unsupported (" << report.operators.size() - numSupported << "):\n";
+  for (const OperatorUse &use : report.operators) {
+    if (use.supported)
+      continue;
+    printUse(use);
+    std::string range = supportedRange(use.domain, use.opType);
+    if (use.opset < 0)
+      os << " (the model imports no opset of " << domainName(use.domain) << ")";
+    else if (!range.empty())
+      os << " (qopt supports opsets " << range << ")";
+    os << ": ";
+    for (size_t k = 0; k < use.nodes.size(); ++k)
+      os << (k ? ", " : "") << use.nodes[k];
+    os << "\n";
+  }
+  if (report.unusedNodes)
+    os << report.unusedNodes
+       << (report.unusedNodes == 1
+               ? " node is left out: none of its outputs reaches a graph "
+                 "output\n"
+               : " nodes are left out: none of their outputs reaches a graph "
+                 "output\n");
+}
+
+void printSupportedOperators(llvm::raw_ostream &os) {
+  os << "| domain | operator | opsets |\n| --- | --- | --- |\n";
+  for (const SupportedOperator &op : supportedOperators()) {
+    os << "| " << domainName(op.domain) << " | " << op.opType << " | "
+       << op.firstOpset;
+    if (op.lastOpset)
+      os << "-" << op.lastOpset;
+    else
+      os << " and later";
+    os << " |\n";
+  }
 }
 
 void registerImporterDialects(DialectRegistry &registry) {
-  registry.insert<arith::ArithDialect, func::FuncDialect,
-                  linalg::LinalgDialect, math::MathDialect,
-                  tensor::TensorDialect, tosa::TosaDialect, QOptDialect>();
+  registry.insert<arith::ArithDialect, func::FuncDialect, linalg::LinalgDialect,
+                  math::MathDialect, scf::SCFDialect, tensor::TensorDialect,
+                  tosa::TosaDialect, QOptDialect>();
 }
 
 bool parseShapeSpec(StringRef spec, std::string &name,

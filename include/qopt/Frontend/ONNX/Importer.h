@@ -4,8 +4,9 @@
 // model (binary protobuf, or ONNX's textual syntax), specializes every
 // dynamic dimension to the shapes given by the user, folds shape
 // computations on the host and emits one `func.func` over static tensors in
-// TOSA, linalg, tensor, arith and math. Every op's location is a NameLoc
-// carrying the ONNX node name.
+// TOSA, linalg, tensor, arith, math and scf. Every op's location is a
+// NameLoc carrying the ONNX node name. It also answers, without importing,
+// which of a model's operators qopt supports.
 //
 //===----------------------------------------------------------------------===//
 
@@ -21,6 +22,10 @@
 #include <map>
 #include <string>
 #include <vector>
+
+namespace llvm {
+class raw_ostream;
+} // namespace llvm
 
 namespace mlir {
 class DialectRegistry;
@@ -52,7 +57,59 @@ struct ImportOptions {
   /// Constants with at least this many bytes become `dense_resource` blobs;
   /// smaller ones stay inline `dense` attributes.
   size_t resourceThresholdBytes = 64;
+  /// Emit remarks about what the importer changed in the graph (nodes
+  /// dropped because nothing reads their outputs).
+  bool verbose = false;
 };
+
+/// One operator a model uses: a (domain, op type) at the model's opset for
+/// that domain.
+struct OperatorUse {
+  std::string domain; // "" for the default ONNX domain
+  std::string opType;
+  int opset = -1; // -1: the model imports no opset for the domain
+  bool supported = false;
+  /// Names of the nodes that use it (synthesized for unnamed nodes).
+  std::vector<std::string> nodes;
+};
+
+/// The operators of the nodes a model's import would convert: those that
+/// contribute to a graph output, subgraphs included.
+struct OperatorReport {
+  /// The model's opset per domain ("" for the default domain).
+  std::vector<std::pair<std::string, int>> opsets;
+  /// Sorted by domain, then op type.
+  std::vector<OperatorUse> operators;
+  /// Nodes left out because none of their outputs reaches a graph output.
+  unsigned unusedNodes = 0;
+
+  bool allSupported() const;
+};
+
+/// An operator qopt converts, from opset `firstOpset` to `lastOpset` of its
+/// domain (`lastOpset` is 0 when there is no upper bound).
+struct SupportedOperator {
+  std::string domain; // "" for the default ONNX domain
+  std::string opType;
+  int firstOpset;
+  int lastOpset;
+};
+
+/// Every operator the importer converts, sorted by domain, then op type.
+std::vector<SupportedOperator> supportedOperators();
+
+/// Reads the model at `path` (binary or text) and reports its operators
+/// without importing it. Errors (an unreadable model, a graph with a cycle)
+/// are reported through the context's diagnostic engine.
+mlir::FailureOr<OperatorReport> checkONNXFile(mlir::MLIRContext &context,
+                                              llvm::StringRef path);
+
+/// Prints `report` for people: the supported operators, then the
+/// unsupported ones with the nodes that use them.
+void printOperatorReport(const OperatorReport &report, llvm::raw_ostream &os);
+
+/// Prints supportedOperators() as a Markdown table (docs/onnx-support.md).
+void printSupportedOperators(llvm::raw_ostream &os);
 
 /// Registers every dialect the importer emits into `registry`.
 void registerImporterDialects(mlir::DialectRegistry &registry);
