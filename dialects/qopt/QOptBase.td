@@ -36,6 +36,8 @@ def QOpt_Dialect : Dialect {
   }];
   let useDefaultAttributePrinterParser = 1;
   let hasOperationAttrVerify = 1;
+  let hasRegionArgAttrVerify = 1;
+  let hasRegionResultAttrVerify = 1;
   let extraClassDeclaration = [{
     /// Discardable attribute on a matmul: the outlier channels of its input
     /// (an OutliersAttr), written by qopt-detect-outliers.
@@ -48,6 +50,25 @@ def QOpt_Dialect : Dialect {
     /// Discardable attribute on the module: the TargetAttr it is compiled
     /// for, which the target backend's pipeline reads.
     static constexpr llvm::StringLiteral kTargetAttrName = "qopt.target";
+    /// Argument and result attributes of a model's entry function: the
+    /// ONNX name and dtype of an input or output (StringAttrs, written by
+    /// the importer and read by the artifact writer).
+    static constexpr llvm::StringLiteral kNameAttrName = "qopt.name";
+    static constexpr llvm::StringLiteral kDTypeAttrName = "qopt.dtype";
+    /// Unit argument attributes of the bufferized entry: the weights blob
+    /// (qopt's weight externalization) and the workspace (qopt-plan-memory).
+    static constexpr llvm::StringLiteral kWeightsAttrName = "qopt.weights";
+    static constexpr llvm::StringLiteral kWorkspaceAttrName = "qopt.workspace";
+    /// On the module: the workspace's size in bytes (qopt-plan-memory).
+    static constexpr llvm::StringLiteral kWorkspaceBytesAttrName =
+        "qopt.workspace_bytes";
+    /// On a linalg.generic that decodes packed weights: the alignment (an
+    /// integer) its consumer's tiling must respect (qopt-lower-to-linalg).
+    static constexpr llvm::StringLiteral kDequantizeWeightsAttrName =
+        "qopt.dequantize_weights";
+    /// On the entry function: the KV cache layout (a dictionary written by
+    /// qopt-static-kv-cache, copied into the manifest).
+    static constexpr llvm::StringLiteral kKVCacheAttrName = "qopt.kv_cache";
   }];
 }
 

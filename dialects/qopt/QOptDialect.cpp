@@ -46,8 +46,10 @@ void QOptDialect::initialize() {
 
 LogicalResult QOptDialect::verifyOperationAttribute(Operation *op,
                                                     NamedAttribute attr) {
-  if (attr.getName() == kOutliersAttrName) {
-    auto outliers = dyn_cast<OutliersAttr>(attr.getValue());
+  StringRef name = attr.getName().getValue();
+  Attribute value = attr.getValue();
+  if (name == kOutliersAttrName) {
+    auto outliers = dyn_cast<OutliersAttr>(value);
     if (!outliers)
       return op->emitError() << kOutliersAttrName
                              << " must be a #qopt.outliers attribute";
@@ -55,19 +57,74 @@ LogicalResult QOptDialect::verifyOperationAttribute(Operation *op,
     if (!(fraction >= 0 && fraction <= 1))
       return op->emitError() << kOutliersAttrName
                              << ": range_fraction must be in [0, 1]";
+    return success();
   }
-  if (attr.getName() == kTargetAttrName) {
+  if (name == kPrecisionAttrName) {
+    if (!isa<PrecisionAttr>(value))
+      return op->emitError() << kPrecisionAttrName
+                             << " must be a #qopt.precision attribute";
+    return success();
+  }
+  if (name == kTargetAttrName) {
     if (!isa<mlir::ModuleOp>(op))
       return op->emitError() << kTargetAttrName << " belongs on a module";
-    if (!isa<TargetAttr>(attr.getValue()))
+    if (!isa<TargetAttr>(value))
       return op->emitError() << kTargetAttrName
                              << " must be a #qopt.target attribute";
+    return success();
   }
-  if (attr.getName() == kPrecisionAttrName &&
-      !isa<PrecisionAttr>(attr.getValue()))
-    return op->emitError() << kPrecisionAttrName
-                           << " must be a #qopt.precision attribute";
-  return success();
+  if (name == kWorkspaceBytesAttrName) {
+    auto bytes = dyn_cast<IntegerAttr>(value);
+    if (!isa<mlir::ModuleOp>(op) || !bytes || bytes.getInt() < 0)
+      return op->emitError() << kWorkspaceBytesAttrName
+                             << " must be a non-negative integer on a module";
+    return success();
+  }
+  if (name == kDequantizeWeightsAttrName) {
+    if (!isa<IntegerAttr>(value))
+      return op->emitError() << kDequantizeWeightsAttrName
+                             << " must be an integer (the alignment)";
+    return success();
+  }
+  if (name == kKVCacheAttrName) {
+    if (!isa<DictionaryAttr>(value))
+      return op->emitError() << kKVCacheAttrName << " must be a dictionary";
+    return success();
+  }
+  return op->emitError() << "unknown qopt attribute '" << name << "'";
+}
+
+/// The entry-function argument and result attributes.
+static LogicalResult verifySignatureAttribute(Operation *op,
+                                              NamedAttribute attr,
+                                              bool isArgument) {
+  StringRef name = attr.getName().getValue();
+  if (name == QOptDialect::kNameAttrName ||
+      name == QOptDialect::kDTypeAttrName) {
+    if (!isa<StringAttr>(attr.getValue()))
+      return op->emitError() << name << " must be a string";
+    return success();
+  }
+  if (isArgument && (name == QOptDialect::kWeightsAttrName ||
+                     name == QOptDialect::kWorkspaceAttrName)) {
+    if (!isa<UnitAttr>(attr.getValue()))
+      return op->emitError() << name << " must be a unit attribute";
+    return success();
+  }
+  return op->emitError() << "unknown qopt " << (isArgument ? "argument" : "result")
+                         << " attribute '" << name << "'";
+}
+
+LogicalResult QOptDialect::verifyRegionArgAttribute(Operation *op, unsigned,
+                                                    unsigned,
+                                                    NamedAttribute attr) {
+  return verifySignatureAttribute(op, attr, /*isArgument=*/true);
+}
+
+LogicalResult QOptDialect::verifyRegionResultAttribute(Operation *op, unsigned,
+                                                       unsigned,
+                                                       NamedAttribute attr) {
+  return verifySignatureAttribute(op, attr, /*isArgument=*/false);
 }
 
 //===----------------------------------------------------------------------===//

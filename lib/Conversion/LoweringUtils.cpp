@@ -1,6 +1,7 @@
 //===- LoweringUtils.cpp - Shared pieces of the qopt lowering -------------===//
 
 #include "LoweringUtils.h"
+#include "qopt/QOptDialect.h"
 
 #include "qopt/Quant/Quant.h"
 
@@ -310,7 +311,7 @@ Value emitWeightDequantization(OpBuilder &b, Location loc, MatMulOp op) {
   int64_t align = std::lcm<int64_t>(
       8, scheme.getGranularity() == Granularity::Group ? scheme.getGroupSize()
                                                        : 1);
-  generic->setAttr("qopt.dequantize_weights", b.getI64IntegerAttr(align));
+  generic->setAttr(QOptDialect::kDequantizeWeightsAttrName, b.getI64IntegerAttr(align));
   return generic.getResult(0);
 }
 
@@ -358,7 +359,7 @@ Value emitWeightUnpacking(OpBuilder &b, Location loc, MatMulOp op) {
       });
   // The maps hold for any block of rows; blocks of the within-group index
   // would have to start on a byte, so targets keep whole groups.
-  generic->setAttr("qopt.dequantize_weights",
+  generic->setAttr(QOptDialect::kDequantizeWeightsAttrName,
                    b.getI64IntegerAttr(std::lcm<int64_t>(8, group)));
   return generic.getResult(0);
 }

@@ -49,6 +49,18 @@ LogicalResult runCalibration(ModuleOp module, const CalibrationOptions &options,
 
 } // namespace
 
+LogicalResult checkCalibrationOptions(MLIRContext *context,
+                                      const CalibrationOptions &options) {
+  Location loc = UnknownLoc::get(context);
+  if (!calib::parseRangeMethod(options.method))
+    return emitError(loc) << "unknown calibration method '" << options.method
+                          << "' (expected minmax, percentile, entropy or mse)";
+  if (!(options.percentile > 0 && options.percentile <= 100))
+    return emitError(loc) << "--calib-percentile must be in (0, 100], got "
+                          << options.percentile;
+  return success();
+}
+
 /// Whether a probe feeds a matmul (the input probes, not the report's
 /// output probes).
 static bool feedsMatMul(ObserveOp op) {
@@ -82,14 +94,9 @@ LogicalResult calibrateGraph(ModuleOp module, const QuantizeOptions &quantize,
                              std::unique_ptr<InstrumentedModel> *keep) {
   // Not an ONNX node: errors here speak about the whole model.
   Location loc = UnknownLoc::get(module.getContext());
-  std::optional<calib::RangeMethod> method =
-      calib::parseRangeMethod(options.method);
-  if (!method)
-    return emitError(loc) << "unknown calibration method '" << options.method
-                          << "' (expected minmax, percentile, entropy or mse)";
-  if (!(options.percentile > 0 && options.percentile <= 100))
-    return emitError(loc) << "--calib-percentile must be in (0, 100], got "
-                          << options.percentile;
+  if (failed(checkCalibrationOptions(module.getContext(), options)))
+    return failure();
+  calib::RangeMethod method = *calib::parseRangeMethod(options.method);
   calib::CalibrationTable table;
   module.walk([&](ObserveOp op) {
     if (!feedsMatMul(op))
@@ -130,7 +137,7 @@ LogicalResult calibrateGraph(ModuleOp module, const QuantizeOptions &quantize,
       return;
     }
     const calib::TensorStats &stats = it->second;
-    double range = stats.range(*method, options.percentile);
+    double range = stats.range(method, options.percentile);
     op.setAbsmaxAttr(FloatAttr::get(Float32Type::get(op.getContext()), range));
     if (!feedsMatMul(op))
       return;

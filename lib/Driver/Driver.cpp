@@ -322,7 +322,7 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
     if (failed(pm.run(*module)))
       return failure();
     for (auto fn : module->getOps<func::FuncOp>())
-      if (auto layout = fn->getAttrOfType<DictionaryAttr>("qopt.kv_cache"))
+      if (auto layout = fn->getAttrOfType<DictionaryAttr>(QOptDialect::kKVCacheAttrName))
         extras.manifest["kv_cache"] = attributeToJSON(layout);
   }
   if (!options.quantize.precision.empty()) {
@@ -420,10 +420,8 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
                << quantize.algorithm << " is not supported with it";
     }
     summary["algorithm_choice"] = algorithmWhy;
-    if (!calib::parseRangeMethod(options.calibration.method))
-      return emitError(UnknownLoc::get(&context))
-             << "unknown calibration method '" << options.calibration.method
-             << "' (expected minmax, percentile, entropy or mse)";
+    if (failed(checkCalibrationOptions(&context, options.calibration)))
+      return failure();
     // Probes on quantized ops' inputs (ranges, outliers, Hessians) and, with
     // data, on their outputs (the quality report).
     bool calibrate = isStatic || needs.gram || smooth || haveStatistics;

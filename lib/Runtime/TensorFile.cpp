@@ -37,46 +37,17 @@ static llvm::Error makeError(StringRef path, const llvm::Twine &msg) {
 }
 
 static const char *numpyDescr(StringRef dtype) {
-  return llvm::StringSwitch<const char *>(dtype)
-      .Case("float32", "<f4")
-      .Case("float64", "<f8")
-      .Case("float16", "<f2")
-      .Case("int8", "|i1")
-      .Case("uint8", "|u1")
-      .Case("int16", "<i2")
-      .Case("uint16", "<u2")
-      .Case("int32", "<i4")
-      .Case("uint32", "<u4")
-      .Case("int64", "<i8")
-      .Case("uint64", "<u8")
-      .Case("bool", "|b1")
-      .Default(nullptr);
+  const DTypeInfo *d = lookupDType(std::string_view(dtype.data(), dtype.size()));
+  return d && !d->numpy.empty() ? d->numpy.data() : nullptr;
 }
 
 static std::string dtypeFromDescr(StringRef d) {
-  // Accept native-endian markers on this little-endian host.
-  if (d.size() == 3 && (d[0] == '=' || d[0] == '|'))
-    d = d.drop_front();
-  else if (d.size() == 3 && d[0] == '<')
-    d = d.drop_front();
-  else if (d.size() == 3 && d[0] == '>' && d[2] != '1')
+  // Accept native-endian markers on this little-endian host; big-endian
+  // multi-byte types are not read.
+  if (d.size() != 3 || (d[0] == '>' && d[2] != '1'))
     return "";
-  else if (d.size() == 3)
-    d = d.drop_front();
-  return llvm::StringSwitch<std::string>(d)
-      .Case("f4", "float32")
-      .Case("f8", "float64")
-      .Case("f2", "float16")
-      .Case("i1", "int8")
-      .Case("u1", "uint8")
-      .Case("i2", "int16")
-      .Case("u2", "uint16")
-      .Case("i4", "int32")
-      .Case("u4", "uint32")
-      .Case("i8", "int64")
-      .Case("u8", "uint64")
-      .Case("b1", "bool")
-      .Default("");
+  const DTypeInfo *info = lookupDTypeByNumpy(std::string_view(d.data() + 1, 2));
+  return info ? std::string(info->name) : "";
 }
 
 /// Parses one .npy image.
@@ -195,30 +166,14 @@ static llvm::Expected<std::vector<Tensor>> parseNpz(StringRef path,
 }
 
 static const char *onnxDtype(int t) {
-  switch (t) {
-  case 1: return "float32";
-  case 2: return "uint8";
-  case 3: return "int8";
-  case 4: return "uint16";
-  case 5: return "int16";
-  case 6: return "int32";
-  case 7: return "int64";
-  case 9: return "bool";
-  case 10: return "float16";
-  case 11: return "float64";
-  case 12: return "uint32";
-  case 13: return "uint64";
-  case 16: return "bfloat16";
-  default: return nullptr;
-  }
+  const DTypeInfo *d = lookupDTypeByONNX(t);
+  // Strings are not tensor data qopt reads.
+  return d && d->bytes ? d->name.data() : nullptr;
 }
 
 int onnxDataType(StringRef dtype) {
-  for (int t = 1; t <= 16; ++t)
-    if (const char *name = onnxDtype(t))
-      if (dtype == name)
-        return t;
-  return 0;
+  const DTypeInfo *d = lookupDType(std::string_view(dtype.data(), dtype.size()));
+  return d && d->bytes ? d->onnxType : 0;
 }
 
 static llvm::Expected<Tensor> parsePb(StringRef path, StringRef buf) {

@@ -1,6 +1,7 @@
 //===- Target.cpp - The target registry and target-independent compile ----===//
 
 #include "qopt/Target/Target.h"
+#include "qopt/QOptDialect.h"
 #include "qopt/Target/Artifact.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -195,8 +196,8 @@ LogicalResult describeSignature(ModuleOp module,
       return fn.emitError() << kind << " " << idx
                             << " must be a statically shaped tensor, got "
                             << t;
-    auto name = attrs ? attrs.getAs<StringAttr>("qopt.name") : StringAttr();
-    auto dtype = attrs ? attrs.getAs<StringAttr>("qopt.dtype") : StringAttr();
+    auto name = attrs ? attrs.getAs<StringAttr>(QOptDialect::kNameAttrName) : StringAttr();
+    auto dtype = attrs ? attrs.getAs<StringAttr>(QOptDialect::kDTypeAttrName) : StringAttr();
     info.name = name ? name.str() : std::string(kind) + std::to_string(idx);
     info.dtype = dtype ? dtype.str() : dtypeName(rt.getElementType());
     info.shape.assign(rt.getShape().begin(), rt.getShape().end());

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Transforms/Passes.h"
+#include "qopt/QOptDialect.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinAttributes.h"
@@ -94,7 +95,7 @@ LogicalResult externalizeWeights(ModuleOp module, StringRef entryFunction,
                                   IntegerType::get(ctx, 8));
   if (failed(entry.insertArgument(0, blobType, {}, entry.getLoc())))
     return failure();
-  entry.setArgAttr(0, "qopt.weights", UnitAttr::get(ctx));
+  entry.setArgAttr(0, QOptDialect::kWeightsAttrName, UnitAttr::get(ctx));
   Value weights = entry.getArgument(0);
 
   SmallVector<memref::GetGlobalOp> uses;

@@ -55,7 +55,7 @@ struct Scores {
 
 std::string tensorName(DictionaryAttr attrs, const Twine &fallback) {
   if (attrs)
-    if (auto name = attrs.getAs<StringAttr>("qopt.name"))
+    if (auto name = attrs.getAs<StringAttr>(QOptDialect::kNameAttrName))
       return name.str();
   return fallback.str();
 }
@@ -406,14 +406,14 @@ struct StaticKVCachePass : impl::StaticKVCachePassBase<StaticKVCachePass> {
       ArrayRef<int64_t> shape = c->concat.getResultType().getShape();
       c->past.setType(RankedTensorType::get(
           shape, int8 ? Type(b.getI8Type()) : Type(b.getF32Type())));
-      fn.setArgAttr(n, "qopt.name", StringAttr::get(ctx, c->pastName));
-      fn.setArgAttr(n, "qopt.dtype",
+      fn.setArgAttr(n, QOptDialect::kNameAttrName, StringAttr::get(ctx, c->pastName));
+      fn.setArgAttr(n, QOptDialect::kDTypeAttrName,
                     StringAttr::get(ctx, int8 ? "int8" : "float32"));
       if (!int8)
         continue;
       NamedAttrList attrs;
-      attrs.set("qopt.name", StringAttr::get(ctx, c->pastName + ".scale"));
-      attrs.set("qopt.dtype", StringAttr::get(ctx, "float32"));
+      attrs.set(QOptDialect::kNameAttrName, StringAttr::get(ctx, c->pastName + ".scale"));
+      attrs.set(QOptDialect::kDTypeAttrName, StringAttr::get(ctx, "float32"));
       if (failed(fn.insertArgument(
               n + 1, RankedTensorType::get(shape.drop_back(), b.getF32Type()),
               attrs.getDictionary(ctx), c->past.getLoc())))
@@ -484,15 +484,15 @@ struct StaticKVCachePass : impl::StaticKVCachePassBase<StaticKVCachePass> {
       }
       std::string name = tensorName(attrs, "output" + Twine(r));
       NamedAttrList cacheAttrs(attrs);
-      cacheAttrs.set("qopt.name", StringAttr::get(ctx, name));
-      cacheAttrs.set("qopt.dtype",
+      cacheAttrs.set(QOptDialect::kNameAttrName, StringAttr::get(ctx, name));
+      cacheAttrs.set(QOptDialect::kDTypeAttrName,
                      StringAttr::get(ctx, int8 ? "int8" : "float32"));
       operands.push_back(it->second[0]);
       resultAttrs.push_back(cacheAttrs.getDictionary(ctx));
       if (int8) {
         NamedAttrList scaleAttrs;
-        scaleAttrs.set("qopt.name", StringAttr::get(ctx, name + ".scale"));
-        scaleAttrs.set("qopt.dtype", StringAttr::get(ctx, "float32"));
+        scaleAttrs.set(QOptDialect::kNameAttrName, StringAttr::get(ctx, name + ".scale"));
+        scaleAttrs.set(QOptDialect::kDTypeAttrName, StringAttr::get(ctx, "float32"));
         operands.push_back(it->second[1]);
         resultAttrs.push_back(scaleAttrs.getDictionary(ctx));
       }
@@ -509,7 +509,7 @@ struct StaticKVCachePass : impl::StaticKVCachePassBase<StaticKVCachePass> {
     info.set("dtype", StringAttr::get(ctx, int8 ? "int8" : "float32"));
     info.set("position", StringAttr::get(ctx, positionInput));
     info.set("caches", ArrayAttr::get(ctx, layout));
-    fn->setAttr("qopt.kv_cache", info.getDictionary(ctx));
+    fn->setAttr(QOptDialect::kKVCacheAttrName, info.getDictionary(ctx));
     return success();
   }
 };

@@ -151,9 +151,9 @@ struct ExposeObserversPass
       MLIRContext *ctx = &getContext();
       for (const std::string &name : names)
         resultAttrs.push_back(DictionaryAttr::get(
-            ctx, {NamedAttribute(StringAttr::get(ctx, "qopt.name"),
+            ctx, {NamedAttribute(StringAttr::get(ctx, QOptDialect::kNameAttrName),
                                  StringAttr::get(ctx, name)),
-                  NamedAttribute(StringAttr::get(ctx, "qopt.dtype"),
+                  NamedAttribute(StringAttr::get(ctx, QOptDialect::kDTypeAttrName),
                                  StringAttr::get(ctx, "float32"))}));
       fn.setFunctionType(
           FunctionType::get(ctx, fn.getFunctionType().getInputs(), types));

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Transforms/Passes.h"
+#include "qopt/QOptDialect.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinAttributes.h"
@@ -120,13 +121,13 @@ struct PlanMemoryPass : impl::PlanMemoryPassBase<PlanMemoryPass> {
     auto wsType = MemRefType::get({ShapedType::kDynamic}, IntegerType::get(ctx, 8));
     // After the weights argument when there is one.
     unsigned argIndex = 0;
-    if (fn.getNumArguments() && fn.getArgAttr(0, "qopt.weights"))
+    if (fn.getNumArguments() && fn.getArgAttr(0, QOptDialect::kWeightsAttrName))
       argIndex = 1;
     if (failed(fn.insertArgument(argIndex, wsType, {}, fn.getLoc()))) {
       fn.emitError() << "cannot add the workspace argument";
       return signalPassFailure();
     }
-    fn.setArgAttr(argIndex, "qopt.workspace", UnitAttr::get(ctx));
+    fn.setArgAttr(argIndex, QOptDialect::kWorkspaceAttrName, UnitAttr::get(ctx));
     Value ws = fn.getArgument(argIndex);
     for (Buffer &b : buffers) {
       OpBuilder builder(b.alloc);
@@ -139,7 +140,7 @@ struct PlanMemoryPass : impl::PlanMemoryPassBase<PlanMemoryPass> {
       b.alloc.erase();
     }
     fn->getParentOfType<ModuleOp>()->setAttr(
-        "qopt.workspace_bytes", IntegerAttr::get(IntegerType::get(ctx, 64), total));
+        QOptDialect::kWorkspaceBytesAttrName, IntegerAttr::get(IntegerType::get(ctx, 64), total));
   }
 };
 

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Transforms/Passes.h"
+#include "qopt/QOptDialect.h"
 
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
@@ -65,7 +66,7 @@ linalg::GenericOp dequantizedWeights(linalg::LinalgOp op) {
   if (op.getNumDpsInputs() != 2)
     return {};
   auto producer = op.getDpsInputs()[1].getDefiningOp<linalg::GenericOp>();
-  if (producer && producer->hasAttr("qopt.dequantize_weights"))
+  if (producer && producer->hasAttr(QOptDialect::kDequantizeWeightsAttrName))
     return producer;
   return {};
 }
@@ -109,7 +110,7 @@ struct TileAndVectorizePass
     SmallVector<int64_t> sizes(ranges.size(), 0);
     unsigned n = dims->n[0], k = dims->k[0];
     int64_t align = 8;
-    if (auto a = dequant->getAttrOfType<IntegerAttr>("qopt.dequantize_weights"))
+    if (auto a = dequant->getAttrOfType<IntegerAttr>(QOptDialect::kDequantizeWeightsAttrName))
       align = a.getInt();
     sizes[n] = chooseBlock(ranges[n], 64);
     sizes[k] = chooseBlock(ranges[k], 64, align);
@@ -235,7 +236,7 @@ struct TileAndVectorizePass
       // Weight dequantization is fused into its consumer below (its packed
       // reads are not plain vector loads).
       if (op.hasPureTensorSemantics() && !op->getParentOfType<scf::ForOp>() &&
-          !op->hasAttr("qopt.dequantize_weights"))
+          !op->hasAttr(QOptDialect::kDequantizeWeightsAttrName))
         ops.push_back(op);
     });
     IRRewriter rewriter(ctx);

@@ -98,6 +98,10 @@ struct TargetOptions {
   std::string features;
 };
 
+/// Checks the calibration method and percentile (before any work).
+mlir::LogicalResult checkCalibrationOptions(mlir::MLIRContext *context,
+                                            const CalibrationOptions &options);
+
 /// Everything one `qopt` invocation needs.
 struct CompileOptions {
   QuantizeOptions quantize;

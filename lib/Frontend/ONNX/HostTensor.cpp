@@ -1,6 +1,7 @@
 //===- HostTensor.cpp - Host-side tensors for import-time folding ---------===//
 
 #include "HostTensor.h"
+#include "qopt/Runtime/DTypes.h"
 
 #include "mlir/IR/BuiltinTypes.h"
 #include "llvm/ADT/APFloat.h"
@@ -70,23 +71,9 @@ unsigned dtypeBits(DType t) {
 }
 
 const char *dtypeName(DType t) {
-  switch (t) {
-  case DType::F32: return "float32";
-  case DType::U8: return "uint8";
-  case DType::I8: return "int8";
-  case DType::U16: return "uint16";
-  case DType::I16: return "int16";
-  case DType::I32: return "int32";
-  case DType::I64: return "int64";
-  case DType::String: return "string";
-  case DType::Bool: return "bool";
-  case DType::F16: return "float16";
-  case DType::F64: return "float64";
-  case DType::U32: return "uint32";
-  case DType::U64: return "uint64";
-  case DType::BF16: return "bfloat16";
-  default: return "undefined";
-  }
+  // DType's values are ONNX's TensorProto codes.
+  const DTypeInfo *d = lookupDTypeByONNX(static_cast<int>(t));
+  return d ? d->name.data() : "undefined";
 }
 
 const char *dtypeNumpy(DType t) {

@@ -567,14 +567,14 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
   func::ReturnOp::create(builder, moduleLoc, results);
   fn.setFunctionType(builder.getFunctionType(argTypes, resultTypes));
   for (size_t i = 0; i < inputInfo.size(); ++i) {
-    fn.setArgAttr(i, "qopt.name", builder.getStringAttr(inputInfo[i].first));
-    fn.setArgAttr(i, "qopt.dtype",
+    fn.setArgAttr(i, QOptDialect::kNameAttrName, builder.getStringAttr(inputInfo[i].first));
+    fn.setArgAttr(i, QOptDialect::kDTypeAttrName,
                   builder.getStringAttr(dtypeName(inputInfo[i].second)));
   }
   for (size_t i = 0; i < outputInfo.size(); ++i) {
-    fn.setResultAttr(i, "qopt.name",
+    fn.setResultAttr(i, QOptDialect::kNameAttrName,
                      builder.getStringAttr(outputInfo[i].first));
-    fn.setResultAttr(i, "qopt.dtype",
+    fn.setResultAttr(i, QOptDialect::kDTypeAttrName,
                      builder.getStringAttr(dtypeName(outputInfo[i].second)));
   }
   if (failed(verify(*module)))

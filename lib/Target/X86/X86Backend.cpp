@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Target/Artifact.h"
+#include "qopt/QOptDialect.h"
 #include "qopt/Target/X86/X86Target.h"
 #include "qopt/Transforms/Passes.h"
 
@@ -392,11 +393,11 @@ LogicalResult X86Backend::serialize(ModuleOp module,
     return failure();
   bool hasWeightsArg = !weightEntries.empty();
   int64_t workspaceBytes = 0;
-  if (auto attr = module->getAttrOfType<IntegerAttr>("qopt.workspace_bytes"))
+  if (auto attr = module->getAttrOfType<IntegerAttr>(QOptDialect::kWorkspaceBytesAttrName))
     workspaceBytes = attr.getInt();
   bool hasWorkspaceArg = false;
   for (unsigned i = 0; i < entry.getNumArguments(); ++i)
-    hasWorkspaceArg |= (bool)entry.getArgAttr(i, "qopt.workspace");
+    hasWorkspaceArg |= (bool)entry.getArgAttr(i, QOptDialect::kWorkspaceAttrName);
 
   // Argument layout of the bufferized entry: [weights], inputs, outputs.
   std::vector<ArgLayout> layout;

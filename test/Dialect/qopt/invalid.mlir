@@ -326,3 +326,37 @@ func.func @matmul_outlier_weights_shape(%q: tensor<4x16xi8>, %w: tensor<8x16xi8>
        : (tensor<4x16xi8>, tensor<8x16xi8>, tensor<8x1xf32>, tensor<4x1xf32>, tensor<4x16xf32>, tensor<8x2xf32>) -> tensor<4x8xf32>
   return %y : tensor<4x8xf32>
 }
+
+// -----
+
+// Every qopt.* discardable attribute is declared: a misspelt one is an error.
+// expected-error @+1 {{unknown qopt attribute 'qopt.wokspace_bytes'}}
+module attributes {qopt.wokspace_bytes = 64 : i64} {
+}
+
+// -----
+
+// expected-error @+1 {{qopt.target must be a #qopt.target attribute}}
+module attributes {qopt.target = "x86_64-unknown-linux-gnu"} {
+}
+
+// -----
+
+// expected-error @+1 {{qopt.target belongs on a module}}
+func.func @target_on_a_function() attributes {qopt.target = #qopt.target<backend = "x86", triple = "x86_64-unknown-linux-gnu", cpu = "znver4">} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{qopt.name must be a string}}
+func.func @name_not_a_string(%x: tensor<4xf32> {qopt.name = 3 : i64}) -> tensor<4xf32> {
+  return %x : tensor<4xf32>
+}
+
+// -----
+
+// expected-error @+1 {{unknown qopt result attribute 'qopt.weights'}}
+func.func @weights_on_a_result(%x: tensor<4xf32>) -> (tensor<4xf32> {qopt.weights}) {
+  return %x : tensor<4xf32>
+}

@@ -139,3 +139,15 @@ func.func @conv_and_embedding(%x: tensor<1x3x8x8xi8>, %w: tensor<4x3x3x3xi8>, %z
        : (tensor<512x32xi8>, tensor<1x8xi32>, tensor<512x2xf32>) -> tensor<1x8x64xf32>
   return %y, %e : tensor<1x4x8x8xi32>, tensor<1x8x64xf32>
 }
+
+// -----
+
+// The target description a module is compiled for.
+// CHECK: module attributes {qopt.target = #qopt.target<backend = "x86", triple = "x86_64-unknown-linux-gnu", cpu = "znver4", features = "+avx2,+avx512f">}
+// CHECK-LABEL: func.func @entry
+// CHECK-SAME: qopt.dtype = "float32", qopt.name = "X"
+module attributes {qopt.target = #qopt.target<backend = "x86", triple = "x86_64-unknown-linux-gnu", cpu = "znver4", features = "+avx2,+avx512f">} {
+  func.func @entry(%x: tensor<4xf32> {qopt.dtype = "float32", qopt.name = "X"}) -> tensor<4xf32> {
+    return %x : tensor<4xf32>
+  }
+}
