@@ -47,26 +47,30 @@ void registerQOptDialects(DialectRegistry &registry) {
   registerAllToLLVMIRTranslations(registry);
 }
 
+void printDiagnostic(Diagnostic &diag, StringRef toolName,
+                     llvm::raw_ostream &os) {
+  const char *kind = diag.getSeverity() == DiagnosticSeverity::Error
+                         ? "error"
+                     : diag.getSeverity() == DiagnosticSeverity::Warning
+                         ? "warning"
+                         : "note";
+  os << toolName << ": ";
+  llvm::WithColor(os, diag.getSeverity() == DiagnosticSeverity::Error
+                          ? llvm::HighlightColor::Error
+                          : llvm::HighlightColor::Note)
+      << kind << ": ";
+  std::string node = onnxNodeName(diag.getLocation());
+  if (!node.empty())
+    os << "node '" << node << "': ";
+  os << diag.str() << "\n";
+  for (Diagnostic &note : diag.getNotes())
+    os << "  note: " << note.str() << "\n";
+}
+
 void installDiagnosticPrinter(MLIRContext &context, StringRef toolName) {
   std::string tool = toolName.str();
   context.getDiagEngine().registerHandler([tool](Diagnostic &diag) {
-    auto &os = llvm::errs();
-    const char *kind = diag.getSeverity() == DiagnosticSeverity::Error
-                           ? "error"
-                       : diag.getSeverity() == DiagnosticSeverity::Warning
-                           ? "warning"
-                           : "note";
-    os << tool << ": ";
-    llvm::WithColor(os, diag.getSeverity() == DiagnosticSeverity::Error
-                            ? llvm::HighlightColor::Error
-                            : llvm::HighlightColor::Note)
-        << kind << ": ";
-    std::string node = onnxNodeName(diag.getLocation());
-    if (!node.empty())
-      os << "node '" << node << "': ";
-    os << diag.str() << "\n";
-    for (Diagnostic &note : diag.getNotes())
-      os << "  note: " << note.str() << "\n";
+    printDiagnostic(diag, tool, llvm::errs());
     return success();
   });
 }
@@ -241,11 +245,12 @@ FailureOr<TargetAttr> resolveTarget(MLIRContext &context,
 namespace {
 
 /// Times the phases of one compile: a line as each starts (on a terminal
-/// or with -v) and a table at the end (-v).
+/// while progress is shown, or with -v) and a table at the end (-v).
 class PhaseTimer {
 public:
-  PhaseTimer(bool verbose)
-      : verbose(verbose), announce(verbose || llvm::errs().is_displayed()) {}
+  PhaseTimer(bool verbose, bool showProgress)
+      : verbose(verbose),
+        announce(verbose || (showProgress && llvm::errs().is_displayed())) {}
 
   void begin(StringRef phase) {
     end();
@@ -302,7 +307,7 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
     if (llvm::Error e = checkArtifactDestination(
             options.outDir, options.modelPath, options.force))
       return emitError(UnknownLoc::get(&context)) << llvm::toString(std::move(e));
-  PhaseTimer phases(options.verbose);
+  PhaseTimer phases(options.verbose, options.calibration.showProgress);
   phases.begin("importing " +
                llvm::sys::path::filename(options.modelPath).str());
   OwningOpRef<ModuleOp> module =
@@ -517,7 +522,8 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
                                 calibrationModel.get())))
         return failure();
     }
-    report.print(llvm::errs());
+    if (options.printReport)
+      report.print(llvm::errs());
     std::string json;
     llvm::raw_string_ostream os(json);
     os << llvm::formatv("{0:2}", report.toJSON()) << "\n";

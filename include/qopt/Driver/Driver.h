@@ -7,6 +7,7 @@
 #include "qopt/Target/Target.h"
 #include "qopt/Transforms/Quantization.h"
 
+#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 
 #include <memory>
@@ -84,6 +85,8 @@ struct CalibrationOptions {
   /// Calibration table: written after calibrating; read instead of
   /// calibrating when no `data` is given.
   std::string tablePath;
+  /// Progress bars while calibrating and quantizing, and on a terminal a
+  /// line as each compile phase starts.
   bool showProgress = true;
 };
 
@@ -117,6 +120,9 @@ struct CompileOptions {
   bool force = false;
   /// Print a time per compile phase at the end.
   bool verbose = false;
+  /// Print the quality report's summary table to stderr after a quantized
+  /// compile (report.json and report.html hold it either way).
+  bool printReport = true;
   /// Stop after import and write the graph IR here instead ("-" = stdout).
   std::string emitGraphIR;
   /// Give the decoder's past/present tensors a fixed-capacity KV cache of
@@ -130,8 +136,13 @@ struct CompileOptions {
 /// Registers the dialects and translations every qopt tool needs.
 void registerQOptDialects(mlir::DialectRegistry &registry);
 
-/// Prints diagnostics as `qopt: error: node 'NAME': message`, so errors
-/// speak the user's ONNX node names. Returns the handler id.
+/// Writes `diag` and its notes as qopt prints them:
+/// `TOOL: error: node 'NAME': message`, so errors speak the user's ONNX node
+/// names. Colors only where `os` has them.
+void printDiagnostic(mlir::Diagnostic &diag, llvm::StringRef toolName,
+                     llvm::raw_ostream &os);
+
+/// Prints every diagnostic of `context` to stderr with printDiagnostic.
 void installDiagnosticPrinter(mlir::MLIRContext &context,
                               llvm::StringRef toolName);
 
