@@ -6,7 +6,7 @@ set -euo pipefail
 
 APT_PACKAGES=(
   cmake ninja-build ccache
-  clang-22 lld-22 llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
+  clang-22 lld-22 llvm-22 llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
   libonnx-dev libprotobuf-dev protobuf-compiler libonnx-testdata
   googletest libgtest-dev
   libdnnl-dev libeigen3-dev

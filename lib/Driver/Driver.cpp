@@ -53,6 +53,8 @@ void printDiagnostic(Diagnostic &diag, StringRef toolName,
                          ? "error"
                      : diag.getSeverity() == DiagnosticSeverity::Warning
                          ? "warning"
+                     : diag.getSeverity() == DiagnosticSeverity::Remark
+                         ? "remark"
                          : "note";
   os << toolName << ": ";
   llvm::WithColor(os, diag.getSeverity() == DiagnosticSeverity::Error
@@ -63,6 +65,9 @@ void printDiagnostic(Diagnostic &diag, StringRef toolName,
   if (!node.empty())
     os << "node '" << node << "': ";
   os << diag.str() << "\n";
+  // Remarks are one line each (no op dump).
+  if (diag.getSeverity() == DiagnosticSeverity::Remark)
+    return;
   for (Diagnostic &note : diag.getNotes())
     os << "  note: " << note.str() << "\n";
 }

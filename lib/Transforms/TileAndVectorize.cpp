@@ -228,6 +228,14 @@ struct TileAndVectorizePass
     return splitAt(inner, 16);
   }
 
+  /// Ops the pass leaves as scalar loops: a remark with `report-scalar`
+  /// (their locations carry ONNX node names), a debug line otherwise.
+  void leftScalar(Operation *op, StringRef why) {
+    LLVM_DEBUG(llvm::dbgs() << "left scalar (" << why << "): " << *op << "\n");
+    if (reportScalar)
+      op->emitRemark() << "left scalar: " << why;
+  }
+
   void runOnOperation() override {
     func::FuncOp fn = getOperation();
     MLIRContext *ctx = &getContext();
@@ -262,17 +270,21 @@ struct TileAndVectorizePass
       bool fmaChain = isFmaChain(op);
       FailureOr<SmallVector<int64_t>> sizes =
           fmaChain ? chooseFmaChainTileSizes(op) : chooseTileSizes(op);
-      if (failed(sizes))
+      if (failed(sizes)) {
+        leftScalar(op, "no static tile sizes fit its loops");
         continue;
-      if (!fmaChain && failed(linalg::vectorizeOpPrecondition(op)))
+      }
+      if (!fmaChain && failed(linalg::vectorizeOpPrecondition(op))) {
+        leftScalar(op, "the linalg vectorizer does not handle it");
         continue;
+      }
       scf::SCFTilingOptions options;
       options.setTileSizes(getAsIndexOpFoldResult(ctx, *sizes));
       rewriter.setInsertionPoint(op);
       FailureOr<scf::SCFTilingResult> tiled = scf::tileUsingSCF(
           rewriter, cast<TilingInterface>(op.getOperation()), options);
       if (failed(tiled)) {
-        LLVM_DEBUG(llvm::dbgs() << "tiling failed: " << op << "\n");
+        leftScalar(op, "tiling failed");
         continue;
       }
       rewriter.replaceOp(op, tiled->replacements);
@@ -285,7 +297,7 @@ struct TileAndVectorizePass
             linalg::dropUnitDims(rewriter, cast<linalg::GenericOp>(tile),
                                  linalg::ControlDropUnitDims());
         if (failed(dropped)) {
-          LLVM_DEBUG(llvm::dbgs() << "unit dims stay: " << *tile << "\n");
+          leftScalar(tile, "its unit dims could not be dropped");
           continue;
         }
         rewriter.replaceOp(tile, dropped->replacements);
@@ -296,8 +308,10 @@ struct TileAndVectorizePass
         // outlier product stay scalar.
         auto scalarTile = cast<linalg::LinalgOp>(tile);
         if (scalarTile.getNumLoops() == 0 &&
-            !scalarTile.getBlock()->getOps<tensor::ExtractOp>().empty())
+            !scalarTile.getBlock()->getOps<tensor::ExtractOp>().empty()) {
+          leftScalar(tile, "a one-column tile with a gather");
           continue;
+        }
       }
       rewriter.setInsertionPoint(tile);
       // Contractions become vector.contract with matmul maps, so operands
@@ -310,7 +324,7 @@ struct TileAndVectorizePass
           /*assumeDynamicDimsMatchVecSizes=*/false,
           /*createNamedContraction=*/contraction);
       if (failed(vectorized)) {
-        LLVM_DEBUG(llvm::dbgs() << "vectorization failed: " << *tile << "\n");
+        leftScalar(tile, "vectorization failed");
         continue;
       }
       rewriter.replaceOp(tile, vectorized->replacements);

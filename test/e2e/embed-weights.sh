@@ -64,3 +64,26 @@ node -e "
   fs.writeFileSync('$WORK/x.npy',Buffer.concat([pre,Buffer.from(hdr,'latin1'),Buffer.from(d.buffer)]));"
 "$BIN/qopt-run" "$WORK/shared-lib" --input "X=$WORK/x.npy" --output-dir "$WORK/out"
 tail -c 256 "$WORK/out/Y.npy" | cmp - "$WORK/y.bin" && echo "PASS: edge object matches the shared library bit for bit"
+
+# Two models in one program: each object defines only its entry point as a
+# global symbol (code generation runs on partitions of the module, whose
+# internal symbols are made local again), so their kernels do not clash.
+"$BIN/qopt" "$WORK/mlp.onnxtxt" -o "$WORK/edge2" --name mlp2 --embed-weights
+globals=$(nm -g --defined-only "$WORK/edge/mlp.o" | awk '{print $3}' | tr '\n' ' ')
+[ "$globals" = "mlp_run " ] || { echo "FAIL: mlp.o defines globals other than mlp_run: $globals"; exit 1; }
+cat > "$WORK/two.c" <<'C'
+#include <string.h>
+#include "mlp.h"
+#include "mlp2.h"
+int main(void) {
+  static float x[MLP_INPUT0_ELEMENTS], y1[MLP_OUTPUT0_ELEMENTS], y2[MLP2_OUTPUT0_ELEMENTS];
+  static _Alignas(64) unsigned char w1[MLP_WORKSPACE_BYTES + 1], w2[MLP2_WORKSPACE_BYTES + 1];
+  for (int i = 0; i < MLP_INPUT0_ELEMENTS; ++i) x[i] = (float)(i % 5) * 0.25f - 0.5f;
+  const void *in[] = {x};
+  void *o1[] = {y1}, *o2[] = {y2};
+  if (mlp_run(NULL, w1, in, o1) != 0 || mlp2_run(NULL, w2, in, o2) != 0) return 1;
+  return memcmp(y1, y2, sizeof y1) != 0;
+}
+C
+cc -O2 -I"$WORK/edge" -I"$WORK/edge2" "$WORK/two.c" "$WORK/edge/mlp.o" "$WORK/edge2/mlp2.o" -lm -o "$WORK/two-models"
+"$WORK/two-models" && echo "PASS: two models link into one program and agree"

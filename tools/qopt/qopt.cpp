@@ -98,6 +98,11 @@ static cl::opt<bool> verbose("v",
                              cl::desc("Print the time of each compile stage "
                                       "and notes on graph clean-up"),
                              cl::cat(qoptCategory));
+static cl::opt<bool> remarksMissed(
+    "remarks-missed",
+    cl::desc("Remark on every op the target left scalar (not vectorized), "
+             "at its ONNX node, with the reason"),
+    cl::cat(qoptCategory));
 static cl::opt<bool>
     keepIntermediates("keep-intermediates",
                       cl::desc("Also write the LLVM IR into the artifact"),
@@ -373,6 +378,7 @@ int main(int argc, char **argv) {
   options.codegen.embedWeights = embedWeights;
   options.codegen.optLevel = optLevel;
   options.codegen.keepIntermediates = keepIntermediates;
+  options.codegen.reportScalarOps = remarksMissed;
   options.codegen.verbose = verbose;
   options.verbose = verbose;
   options.force = force;

@@ -59,6 +59,9 @@ struct SerializeOptions {
   bool keepIntermediates = false;
   /// Print the time of each stage to stderr.
   bool verbose = false;
+  /// Remark on every op the target leaves scalar (not vectorized), at its
+  /// ONNX node.
+  bool reportScalarOps = false;
   /// A host-only helper model (calibration, the quality report): compile
   /// fast rather than well.
   bool helperModel = false;

@@ -109,7 +109,9 @@ def TileAndVectorizePass : Pass<"qopt-tile-and-vectorize", "mlir::func::FuncOp">
 
     Tile sizes always divide the loop ranges, so no masking or peeling is
     needed. Ops the vectorizer cannot handle (dynamic shapes, convolutions,
-    some gathers) are left alone and become scalar loops.
+    some gathers) are left alone and become scalar loops; with
+    `report-scalar` each one gets a remark saying why (`qopt
+    --remarks=missed`).
 
     ```mlir
     %r = linalg.generic {... iterator_types = ["parallel", "parallel"]}
@@ -138,6 +140,8 @@ def TileAndVectorizePass : Pass<"qopt-tile-and-vectorize", "mlir::func::FuncOp">
     Option<"maxVectorElements", "max-vector-elements", "int64_t",
            /*default=*/"4096",
            "Ops whose vectorized tile would exceed this are left scalar">,
+    Option<"reportScalar", "report-scalar", "bool", /*default=*/"false",
+           "Emit a remark, at its ONNX node, for every op left scalar and why">,
   ];
   let dependentDialects = ["mlir::scf::SCFDialect",
                            "mlir::vector::VectorDialect",

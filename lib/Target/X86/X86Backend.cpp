@@ -22,6 +22,11 @@
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
+#include "llvm/Bitcode/BitcodeReader.h"
+#include "llvm/Bitcode/BitcodeWriter.h"
+#include "llvm/Support/ThreadPool.h"
+#include "llvm/Support/Threading.h"
+#include "llvm/Transforms/Utils/SplitModule.h"
 #include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/FileSystem.h"
@@ -40,6 +45,9 @@
 
 #ifndef QOPT_LLD_PATH
 #define QOPT_LLD_PATH "/usr/lib/llvm-22/bin/ld.lld"
+#endif
+#ifndef QOPT_OBJCOPY_PATH
+#define QOPT_OBJCOPY_PATH "/usr/lib/llvm-22/bin/llvm-objcopy"
 #endif
 
 using namespace mlir;
@@ -70,6 +78,19 @@ std::string cIdentifier(StringRef s) {
   if (out.empty() || isdigit((unsigned char)out[0]))
     out.insert(out.begin(), '_');
   return out;
+}
+
+/// The LLVM tool at `preferred`, else `name` on the PATH.
+LogicalResult findTool(StringRef preferred, StringRef name, std::string &path) {
+  if (llvm::sys::fs::can_execute(preferred)) {
+    path = preferred.str();
+    return success();
+  }
+  auto found = llvm::sys::findProgramByName(name);
+  if (!found)
+    return failure();
+  path = *found;
+  return success();
 }
 
 void initializeX86LLVM() {
@@ -378,7 +399,7 @@ LogicalResult X86Backend::serialize(ModuleOp module,
     clock = now;
   };
   PassManager pm(ctx);
-  buildX86TensorPipeline(pm);
+  buildX86TensorPipeline(pm, options.reportScalarOps);
   buildX86BufferPipeline(pm);
   if (failed(pm.run(module)))
     return emitError(loc) << "x86 pipeline failed (tensor/buffer stages)";
@@ -439,38 +460,116 @@ LogicalResult X86Backend::serialize(ModuleOp module,
   std::string runName = cIdentifier(options.name) + "_run";
   addEntryWrapper(*llvmModule, graph, runName, layout);
   graph->setLinkage(llvm::GlobalValue::InternalLinkage);
-  // Outlined kernels stay separate functions (see OutlineKernelsPass).
-  for (llvm::Function &f : *llvmModule)
-    if (f.getName().starts_with(graphName + "_k"))
-      f.addFnAttr(llvm::Attribute::NoInline);
   for (llvm::Function &f : *llvmModule)
     if (!f.isDeclaration())
       f.addFnAttr("target-cpu", cpu), f.addFnAttr("target-features", features);
 
   stage("lowering to LLVM IR");
-  auto optimize = makeOptimizingTransformer(optLevel, 0, tm.get());
-  if (llvm::Error err = optimize(llvmModule.get())) {
-    std::string msg = llvm::toString(std::move(err));
-    return emitError(loc) << "LLVM optimization failed: " << msg;
-  }
-
   auto fail = [&](const Twine &msg) { return emitError(loc) << msg; };
   auto failWith = [&](llvm::Error e) {
     return emitError(loc) << llvm::toString(std::move(e));
   };
   std::string id = cIdentifier(options.name);
-
-  if (options.keepIntermediates) {
-    std::string ir;
-    llvm::raw_string_ostream os(ir);
-    llvmModule->print(os, nullptr);
-    if (llvm::Error e = writer.addFile(id + ".ll", ir, "llvm-ir"))
-      return failWith(std::move(e));
-  }
-
-  stage("LLVM optimization");
   std::string obj = writer.stagedPath(id + ".o");
-  {
+
+  // LLVM optimization and code generation take most of a compile: they run
+  // on partitions of the module in parallel, merged into one object whose
+  // only exported definition is the entry point.
+  unsigned partitions =
+      options.keepIntermediates
+          ? 1
+          : std::min(4u, llvm::hardware_concurrency().compute_thread_count());
+  if (partitions > 1) {
+    std::vector<SmallString<0>> bitcode;
+    llvm::SplitModule(
+        *llvmModule, partitions,
+        [&](std::unique_ptr<llvm::Module> part) {
+          SmallString<0> buffer;
+          llvm::raw_svector_ostream os(buffer);
+          llvm::WriteBitcodeToFile(*part, os);
+          bitcode.push_back(std::move(buffer));
+        },
+        /*PreserveLocals=*/false, /*RoundRobin=*/true);
+    std::vector<SmallVector<char, 0>> objects(bitcode.size());
+    std::vector<std::string> errors(bitcode.size());
+    {
+      llvm::DefaultThreadPool pool(llvm::hardware_concurrency(partitions));
+      for (size_t i = 0; i < bitcode.size(); ++i)
+        pool.async([&, i] {
+          llvm::LLVMContext partContext;
+          auto part = llvm::parseBitcodeFile(
+              llvm::MemoryBufferRef(bitcode[i].str(), "partition"),
+              partContext);
+          if (!part) {
+            errors[i] = llvm::toString(part.takeError());
+            return;
+          }
+          auto partTM = createTargetMachine(target, optLevel, errors[i]);
+          if (!partTM)
+            return;
+          auto optimize = makeOptimizingTransformer(optLevel, 0, partTM.get());
+          if (llvm::Error e = optimize(part->get())) {
+            errors[i] = "LLVM optimization failed: " + llvm::toString(std::move(e));
+            return;
+          }
+          llvm::raw_svector_ostream os(objects[i]);
+          llvm::legacy::PassManager codegen;
+          if (partTM->addPassesToEmitFile(codegen, os, nullptr,
+                                          llvm::CodeGenFileType::ObjectFile)) {
+            errors[i] = "the target cannot emit object files";
+            return;
+          }
+          codegen.run(**part);
+        });
+      pool.wait();
+    }
+    for (const std::string &e : errors)
+      if (!e.empty())
+        return fail(e);
+    stage("LLVM optimization and code generation (parallel)");
+    SmallVector<std::string> partFiles;
+    for (size_t i = 0; i < objects.size(); ++i) {
+      partFiles.push_back(writer.stagedPath(id + ".part" + std::to_string(i) + ".o"));
+      std::error_code ec;
+      llvm::raw_fd_ostream os(partFiles.back(), ec, llvm::sys::fs::OF_None);
+      if (ec)
+        return fail("cannot write object: " + ec.message());
+      os.write(objects[i].data(), objects[i].size());
+    }
+    std::string lld, objcopy;
+    if (failed(findTool(QOPT_LLD_PATH, "ld.lld", lld)) ||
+        failed(findTool(QOPT_OBJCOPY_PATH, "llvm-objcopy", objcopy)))
+      return fail("cannot find ld.lld and llvm-objcopy to merge the object");
+    SmallVector<StringRef> merge = {lld, "-r", "-o", obj};
+    for (const std::string &f : partFiles)
+      merge.push_back(f);
+    std::string errMsg;
+    if (llvm::sys::ExecuteAndWait(lld, merge, std::nullopt, {}, 0, 0, &errMsg))
+      return fail("merging " + id + ".o failed (" + lld + "): " + errMsg);
+    for (const std::string &f : partFiles)
+      llvm::sys::fs::remove(f);
+    // Partitioning made the internal functions and constants global (hidden):
+    // make them local again, so two models link into one program.
+    std::string keep = "--keep-global-symbol=" + runName;
+    SmallVector<StringRef> localize = {objcopy, keep, obj};
+    if (llvm::sys::ExecuteAndWait(objcopy, localize, std::nullopt, {}, 0, 0,
+                                  &errMsg))
+      return fail("localizing the symbols of " + id + ".o failed (" +
+                  objcopy + "): " + errMsg);
+  } else {
+    auto optimize = makeOptimizingTransformer(optLevel, 0, tm.get());
+    if (llvm::Error err = optimize(llvmModule.get())) {
+      std::string msg = llvm::toString(std::move(err));
+      return emitError(loc) << "LLVM optimization failed: " << msg;
+    }
+    if (options.keepIntermediates) {
+      std::string ir;
+      llvm::raw_string_ostream os(ir);
+      llvmModule->print(os, nullptr);
+      if (llvm::Error e = writer.addFile(id + ".ll", ir, "llvm-ir"))
+        return failWith(std::move(e));
+    }
+    stage("LLVM optimization");
     std::error_code ec;
     llvm::raw_fd_ostream os(obj, ec, llvm::sys::fs::OF_None);
     if (ec)
@@ -480,19 +579,15 @@ LogicalResult X86Backend::serialize(ModuleOp module,
                                 llvm::CodeGenFileType::ObjectFile))
       return fail("the target cannot emit object files");
     codegen.run(*llvmModule);
+    stage("code generation");
   }
   if (llvm::Error e = writer.noteFile(id + ".o", "object"))
     return failWith(std::move(e));
 
-  stage("code generation");
   {
-    std::string lld = QOPT_LLD_PATH;
-    if (!llvm::sys::fs::can_execute(lld)) {
-      auto found = llvm::sys::findProgramByName("ld.lld");
-      if (!found)
-        return fail("cannot find ld.lld to link " + id + ".so");
-      lld = *found;
-    }
+    std::string lld;
+    if (failed(findTool(QOPT_LLD_PATH, "ld.lld", lld)))
+      return fail("cannot find ld.lld to link " + id + ".so");
     std::string so = writer.stagedPath(id + ".so");
     SmallVector<StringRef> argv = {lld,  "-shared", "--as-needed", "-o", so,
                                    obj, "-lm", "-lc", "-L/usr/lib/x86_64-linux-gnu",

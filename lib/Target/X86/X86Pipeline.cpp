@@ -22,7 +22,7 @@ using namespace mlir;
 
 namespace qopt::x86 {
 
-void buildX86TensorPipeline(OpPassManager &pm) {
+void buildX86TensorPipeline(OpPassManager &pm, bool reportScalar) {
   pm.addPass(createLowerToLinalgPass());
   OpPassManager &fpm = pm.nest<func::FuncOp>();
   fpm.addPass(tosa::createTosaToLinalgNamed());
@@ -33,7 +33,9 @@ void buildX86TensorPipeline(OpPassManager &pm) {
   pm.addPass(createFuseElementwisePass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
-  pm.addNestedPass<func::FuncOp>(createTileAndVectorizePass());
+  TileAndVectorizePassOptions tiling;
+  tiling.reportScalar = reportScalar;
+  pm.addNestedPass<func::FuncOp>(createTileAndVectorizePass(tiling));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 }
@@ -80,7 +82,7 @@ void registerX86Pipelines() {
   PassPipelineRegistration<>(
       "qopt-x86-tensor-pipeline",
       "x86 stage 1: TOSA to linalg, fusion, tiling and vectorization",
-      buildX86TensorPipeline);
+      [](OpPassManager &pm) { buildX86TensorPipeline(pm); });
   PassPipelineRegistration<>(
       "qopt-x86-buffer-pipeline",
       "x86 stage 2: bufferization, out-parameters, deallocation",

@@ -19,8 +19,8 @@
 namespace qopt::x86 {
 
 /// Stage 1: TOSA → linalg on tensors, elementwise fusion, tiling and
-/// vectorization.
-void buildX86TensorPipeline(mlir::OpPassManager &pm);
+/// vectorization; `reportScalar` remarks on every op left scalar.
+void buildX86TensorPipeline(mlir::OpPassManager &pm, bool reportScalar = false);
 /// Stage 2: bufferization with results as out-parameters and deallocation.
 void buildX86BufferPipeline(mlir::OpPassManager &pm);
 /// Stage 3: memref/vector/scf/math → LLVM dialect.
