@@ -55,10 +55,17 @@ def QOpt_Dialect : Dialect {
     /// the importer and read by the artifact writer).
     static constexpr llvm::StringLiteral kNameAttrName = "qopt.name";
     static constexpr llvm::StringLiteral kDTypeAttrName = "qopt.dtype";
-    /// Unit argument attributes of the bufferized entry: the weights blob
-    /// (qopt's weight externalization) and the workspace (qopt-plan-memory).
-    static constexpr llvm::StringLiteral kWeightsAttrName = "qopt.weights";
-    static constexpr llvm::StringLiteral kWorkspaceAttrName = "qopt.workspace";
+    /// Argument attribute of the bufferized entry: its ArgRoleAttr (weights
+    /// and workspace set by the passes that add them, inputs and outputs by
+    /// qopt-assign-arg-roles). The artifact writer reads only these.
+    static constexpr llvm::StringLiteral kArgRoleAttrName = "qopt.arg_role";
+    /// On the module, after qopt-externalize-weights with `attach-blob`: the
+    /// weights blob (a dense_resource i8 tensor) and where each constant lies
+    /// in it (an array of {global, offset, bytes} dictionaries).
+    static constexpr llvm::StringLiteral kWeightsBlobAttrName =
+        "qopt.weights_blob";
+    static constexpr llvm::StringLiteral kWeightsLayoutAttrName =
+        "qopt.weights_layout";
     /// On the module: the workspace's size in bytes (qopt-plan-memory).
     static constexpr llvm::StringLiteral kWorkspaceBytesAttrName =
         "qopt.workspace_bytes";
@@ -70,6 +77,35 @@ def QOpt_Dialect : Dialect {
     /// qopt-static-kv-cache, copied into the manifest).
     static constexpr llvm::StringLiteral kKVCacheAttrName = "qopt.kv_cache";
   }];
+}
+
+def QOpt_ArgRole : I32EnumAttr<"ArgRole",
+    "what an argument of a compiled entry function carries", [
+  I32EnumAttrCase<"Weights", 0, "weights">,
+  I32EnumAttrCase<"Workspace", 1, "workspace">,
+  I32EnumAttrCase<"Input", 2, "input">,
+  I32EnumAttrCase<"Output", 3, "output">
+]> {
+  let cppNamespace = "::qopt";
+  let genSpecializedAttr = 0;
+}
+
+def QOpt_ArgRoleAttr : EnumAttr<QOpt_Dialect, QOpt_ArgRole, "arg_role"> {
+  let summary = "The calling-convention role of an entry-function argument";
+  let description = [{
+    The compiled entry point takes the weights blob, the workspace, then one
+    buffer per model input and one per output. This attribute declares
+    which an argument is, so the artifact writer never infers it from
+    positions:
+
+    ```mlir
+    func.func @main(%w: memref<?xi8> {qopt.arg_role = #qopt.arg_role<weights>},
+                    %ws: memref<?xi8> {qopt.arg_role = #qopt.arg_role<workspace>},
+                    %x: memref<1x64xf32> {qopt.arg_role = #qopt.arg_role<input>, qopt.name = "x"},
+                    %y: memref<1x8xf32> {qopt.arg_role = #qopt.arg_role<output>})
+    ```
+  }];
+  let assemblyFormat = "`<` $value `>`";
 }
 
 def QOpt_QuantKind : I32EnumAttr<"QuantKind", "how stored codes map to values", [

@@ -86,6 +86,27 @@ LogicalResult QOptDialect::verifyOperationAttribute(Operation *op,
                              << " must be an integer (the alignment)";
     return success();
   }
+  if (name == kWeightsBlobAttrName) {
+    auto blob = dyn_cast<DenseResourceElementsAttr>(value);
+    if (!isa<mlir::ModuleOp>(op) || !blob ||
+        !blob.getType().getElementType().isInteger(8))
+      return op->emitError() << kWeightsBlobAttrName
+                             << " must be a dense_resource i8 tensor on a module";
+    return success();
+  }
+  if (name == kWeightsLayoutAttrName) {
+    auto list = dyn_cast<ArrayAttr>(value);
+    if (!isa<mlir::ModuleOp>(op) || !list ||
+        !llvm::all_of(list, [](Attribute a) {
+          auto d = dyn_cast<DictionaryAttr>(a);
+          return d && d.getAs<StringAttr>("global") &&
+                 d.getAs<IntegerAttr>("offset") && d.getAs<IntegerAttr>("bytes");
+        }))
+      return op->emitError() << kWeightsLayoutAttrName
+                             << " must be an array of {global, offset, bytes} "
+                                "on a module";
+    return success();
+  }
   if (name == kKVCacheAttrName) {
     if (!isa<DictionaryAttr>(value))
       return op->emitError() << kKVCacheAttrName << " must be a dictionary";
@@ -105,10 +126,9 @@ static LogicalResult verifySignatureAttribute(Operation *op,
       return op->emitError() << name << " must be a string";
     return success();
   }
-  if (isArgument && (name == QOptDialect::kWeightsAttrName ||
-                     name == QOptDialect::kWorkspaceAttrName)) {
-    if (!isa<UnitAttr>(attr.getValue()))
-      return op->emitError() << name << " must be a unit attribute";
+  if (name == QOptDialect::kArgRoleAttrName) {
+    if (!isa<ArgRoleAttr>(attr.getValue()))
+      return op->emitError() << name << " must be a #qopt.arg_role attribute";
     return success();
   }
   return op->emitError() << "unknown qopt " << (isArgument ? "argument" : "result")

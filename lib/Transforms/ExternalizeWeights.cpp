@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Transforms/Passes.h"
+#include "mlir/IR/AsmState.h"
 #include "qopt/QOptDialect.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -62,7 +63,16 @@ LogicalResult externalizeWeights(ModuleOp module, StringRef entryFunction,
                                  int64_t threshold, int64_t alignment,
                                  std::vector<char> &blob,
                                  std::vector<WeightEntry> &entries) {
-  auto entry = module.lookupSymbol<func::FuncOp>(entryFunction);
+  func::FuncOp entry;
+  if (entryFunction.empty()) {
+    for (auto fn : module.getOps<func::FuncOp>())
+      if (fn.isPublic() && !fn.isExternal())
+        entry = entry ? func::FuncOp() : fn;
+    if (!entry)
+      return module.emitError() << "expected exactly one public function";
+  } else {
+    entry = module.lookupSymbol<func::FuncOp>(entryFunction);
+  }
   if (!entry || entry.isExternal())
     return module.emitError() << "no entry function '" << entryFunction << "'";
 
@@ -95,7 +105,8 @@ LogicalResult externalizeWeights(ModuleOp module, StringRef entryFunction,
                                   IntegerType::get(ctx, 8));
   if (failed(entry.insertArgument(0, blobType, {}, entry.getLoc())))
     return failure();
-  entry.setArgAttr(0, QOptDialect::kWeightsAttrName, UnitAttr::get(ctx));
+  entry.setArgAttr(0, QOptDialect::kArgRoleAttrName,
+                   ArgRoleAttr::get(ctx, ArgRole::Weights));
   Value weights = entry.getArgument(0);
 
   SmallVector<memref::GetGlobalOp> uses;
@@ -128,9 +139,30 @@ struct ExternalizeWeightsPass
   void runOnOperation() override {
     std::vector<char> blob;
     std::vector<WeightEntry> entries;
-    if (failed(externalizeWeights(getOperation(), entryFunction, threshold,
-                                  alignment, blob, entries)))
+    ModuleOp module = getOperation();
+    if (failed(externalizeWeights(module, entryFunction, threshold, alignment,
+                                  blob, entries)))
       return signalPassFailure();
+    if (attachBlob && !blob.empty()) {
+      MLIRContext *ctx = &getContext();
+      auto type = RankedTensorType::get({(int64_t)blob.size()},
+                                        IntegerType::get(ctx, 8));
+      module->setAttr(QOptDialect::kWeightsBlobAttrName,
+                      DenseResourceElementsAttr::get(
+                          type, "qopt_weights",
+                          HeapAsmResourceBlob::allocateAndCopyInferAlign(
+                              ArrayRef<char>(blob))));
+      SmallVector<Attribute> layout;
+      for (const WeightEntry &e : entries) {
+        NamedAttrList fields;
+        fields.set("global", StringAttr::get(ctx, e.name));
+        fields.set("offset", IntegerAttr::get(IntegerType::get(ctx, 64), e.offset));
+        fields.set("bytes", IntegerAttr::get(IntegerType::get(ctx, 64), e.bytes));
+        layout.push_back(fields.getDictionary(ctx));
+      }
+      module->setAttr(QOptDialect::kWeightsLayoutAttrName,
+                      ArrayAttr::get(ctx, layout));
+    }
     if (weightsFile.empty())
       return;
     std::error_code ec;

@@ -121,13 +121,17 @@ struct PlanMemoryPass : impl::PlanMemoryPassBase<PlanMemoryPass> {
     auto wsType = MemRefType::get({ShapedType::kDynamic}, IntegerType::get(ctx, 8));
     // After the weights argument when there is one.
     unsigned argIndex = 0;
-    if (fn.getNumArguments() && fn.getArgAttr(0, QOptDialect::kWeightsAttrName))
+    auto role = fn.getNumArguments()
+                    ? fn.getArgAttrOfType<ArgRoleAttr>(0, QOptDialect::kArgRoleAttrName)
+                    : ArgRoleAttr();
+    if (role && role.getValue() == ArgRole::Weights)
       argIndex = 1;
     if (failed(fn.insertArgument(argIndex, wsType, {}, fn.getLoc()))) {
       fn.emitError() << "cannot add the workspace argument";
       return signalPassFailure();
     }
-    fn.setArgAttr(argIndex, QOptDialect::kWorkspaceAttrName, UnitAttr::get(ctx));
+    fn.setArgAttr(argIndex, QOptDialect::kArgRoleAttrName,
+                  ArgRoleAttr::get(ctx, ArgRole::Workspace));
     Value ws = fn.getArgument(argIndex);
     for (Buffer &b : buffers) {
       OpBuilder builder(b.alloc);

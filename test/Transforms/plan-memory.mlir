@@ -5,7 +5,7 @@
 // and %d reuses %a's bytes once %a is deallocated.
 // CHECK: module attributes {qopt.workspace_bytes = 384 : i64}
 // CHECK-LABEL: func.func @main(
-// CHECK-SAME: %[[WS:.*]]: memref<?xi8> {qopt.workspace}
+// CHECK-SAME: %[[WS:.*]]: memref<?xi8> {qopt.arg_role = #qopt.arg_role<workspace>}
 // CHECK-SAME: %[[X:.*]]: memref<64xf32>, %[[Y:.*]]: memref<64xf32>
 // CHECK-NOT: memref.alloc
 // CHECK: %[[A:.*]] = memref.view %[[WS]][%c0{{.*}}][] : memref<?xi8> to memref<64xf32>
@@ -32,7 +32,7 @@ func.func @main(%x: memref<64xf32>, %y: memref<64xf32>) {
 
 // A buffer freed inside a region keeps its heap allocation.
 // CHECK-LABEL: func.func @conditional(
-// CHECK-NOT: qopt.workspace
+// CHECK-NOT: arg_role
 // CHECK: memref.alloc
 func.func @conditional(%c: i1) {
   %a = memref.alloc() : memref<8xf32>

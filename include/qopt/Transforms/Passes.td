@@ -14,8 +14,12 @@ def ExternalizeWeightsPass : Pass<"qopt-externalize-weights", "mlir::ModuleOp"> 
     `alignment`), adds a leading `memref<?xi8>` argument carrying that blob to
     the entry function, and turns each `memref.get_global` into a
     `memref.view` of it at the entry's offset. The blob is written to
-    `weights-file`; at run time it is memory-mapped, so weights are never
-    copied and the compiled object stays small.
+    `weights-file`, or with `attach-blob` kept on the module as
+    `qopt.weights_blob` (a `dense_resource` i8 tensor) with its layout in
+    `qopt.weights_layout`, for the target's serializer; at run time it is
+    memory-mapped, so weights are never copied and the compiled object
+    stays small. The new argument's role is declared
+    (`qopt.arg_role = #qopt.arg_role<weights>`).
 
     ```mlir
     memref.global "private" constant @w : memref<64x64xf32> = dense_resource<blob>
@@ -24,7 +28,8 @@ def ExternalizeWeightsPass : Pass<"qopt-externalize-weights", "mlir::ModuleOp"> 
       ...
     }
     // becomes
-    func.func @main(%weights: memref<?xi8>, %x: memref<1x64xf32>, %out: memref<1x64xf32>) {
+    func.func @main(%weights: memref<?xi8> {qopt.arg_role = #qopt.arg_role<weights>},
+                    %x: memref<1x64xf32>, %out: memref<1x64xf32>) {
       %c0 = arith.constant 0 : index
       %w = memref.view %weights[%c0][] : memref<?xi8> to memref<64x64xf32>
       ...
@@ -39,10 +44,36 @@ def ExternalizeWeightsPass : Pass<"qopt-externalize-weights", "mlir::ModuleOp"> 
     Option<"weightsFile", "weights-file", "std::string", /*default=*/"\"\"",
            "Where to write the blob (not written when empty)">,
     Option<"entryFunction", "entry", "std::string", /*default=*/"\"main\"",
-           "Function that receives the weights argument">,
+           "Function that receives the weights argument (empty: the one "
+           "public function)">,
+    Option<"attachBlob", "attach-blob", "bool", /*default=*/"false",
+           "Keep the blob and its layout on the module (qopt.weights_blob, "
+           "qopt.weights_layout)">,
   ];
-  let dependentDialects = ["mlir::arith::ArithDialect",
+  let dependentDialects = ["qopt::QOptDialect", "mlir::arith::ArithDialect",
                            "mlir::memref::MemRefDialect"];
+}
+
+def AssignArgRolesPass : Pass<"qopt-assign-arg-roles", "mlir::ModuleOp"> {
+  let summary = "Declare the calling-convention role of every entry argument";
+  let description = [{
+    On the graph-level entry function (tensors, before bufferization):
+    every argument is an input and every result an output, declared with
+    `qopt.arg_role`. Bufferization with results as out-parameters carries
+    the result attributes to the new arguments, and the passes that add the
+    weights blob and the workspace declare those roles, so the artifact
+    writer reads roles instead of counting positions. On an entry without
+    results (already bufferized) it checks that the arguments come as
+    weights, workspace, inputs, outputs.
+
+    ```mlir
+    func.func @main(%x: tensor<4xf32> {qopt.name = "x"}) -> (tensor<4xf32> {qopt.name = "y"})
+    // becomes
+    func.func @main(%x: tensor<4xf32> {qopt.arg_role = #qopt.arg_role<input>, qopt.name = "x"})
+        -> (tensor<4xf32> {qopt.arg_role = #qopt.arg_role<output>, qopt.name = "y"})
+    ```
+  }];
+  let dependentDialects = ["qopt::QOptDialect"];
 }
 
 def LowerMemRefCopyPass : Pass<"qopt-lower-memref-copy"> {
@@ -241,7 +272,7 @@ def PlanMemoryPass : Pass<"qopt-plan-memory", "mlir::ModuleOp"> {
     Option<"alignment", "alignment", "int64_t", /*default=*/"64",
            "Byte alignment of every buffer in the workspace">,
   ];
-  let dependentDialects = ["mlir::arith::ArithDialect",
+  let dependentDialects = ["qopt::QOptDialect", "mlir::arith::ArithDialect",
                            "mlir::memref::MemRefDialect"];
 }
 

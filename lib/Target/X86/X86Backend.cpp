@@ -15,6 +15,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "mlir/Target/LLVMIR/Export.h"
@@ -377,7 +378,6 @@ LogicalResult X86Backend::serialize(ModuleOp module,
   if (failed(describeSignature(module, inputs, outputs)))
     return failure();
   func::FuncOp entry = entryFunction(module);
-  std::string entryName = entry.getSymName().str();
 
   std::string error;
   // Helper models run once on a few samples: quick code generation.
@@ -405,35 +405,82 @@ LogicalResult X86Backend::serialize(ModuleOp module,
     return emitError(loc) << "x86 pipeline failed (tensor/buffer stages)";
   stage("tiling, vectorization, bufferization");
 
+  // Large constants move to weights.bin inside the pass manager; the blob
+  // and its layout ride on the module until they are written.
   std::vector<char> blob;
-  std::vector<WeightEntry> weightEntries;
-  if (!options.embedWeights &&
-      failed(externalizeWeights(module, entryName,
-                                options.weightThresholdBytes, 64, blob,
-                                weightEntries)))
-    return failure();
-  bool hasWeightsArg = !weightEntries.empty();
+  std::vector<WeightLayoutEntry> layoutEntries;
+  if (!options.embedWeights) {
+    PassManager weights(ctx);
+    ExternalizeWeightsPassOptions externalize;
+    externalize.threshold = options.weightThresholdBytes;
+    externalize.alignment = 64;
+    externalize.entryFunction = "";
+    externalize.attachBlob = true;
+    weights.addPass(createExternalizeWeightsPass(externalize));
+    if (failed(weights.run(module)))
+      return failure();
+    if (auto attr = module->getAttrOfType<DenseResourceElementsAttr>(
+            QOptDialect::kWeightsBlobAttrName)) {
+      AsmResourceBlob *data = attr.getRawHandle().getBlob();
+      if (!data)
+        return emitError(loc) << "internal error: the weights blob is empty";
+      blob.assign(data->getData().begin(), data->getData().end());
+      module->removeAttr(QOptDialect::kWeightsBlobAttrName);
+    }
+    if (auto list = module->getAttrOfType<ArrayAttr>(
+            QOptDialect::kWeightsLayoutAttrName)) {
+      for (Attribute a : list) {
+        auto d = cast<DictionaryAttr>(a);
+        layoutEntries.push_back({d.getAs<StringAttr>("global").str(),
+                                 d.getAs<IntegerAttr>("offset").getInt(),
+                                 d.getAs<IntegerAttr>("bytes").getInt()});
+      }
+      module->removeAttr(QOptDialect::kWeightsLayoutAttrName);
+    }
+  }
   int64_t workspaceBytes = 0;
-  if (auto attr = module->getAttrOfType<IntegerAttr>(QOptDialect::kWorkspaceBytesAttrName))
+  if (auto attr = module->getAttrOfType<IntegerAttr>(
+          QOptDialect::kWorkspaceBytesAttrName))
     workspaceBytes = attr.getInt();
-  bool hasWorkspaceArg = false;
-  for (unsigned i = 0; i < entry.getNumArguments(); ++i)
-    hasWorkspaceArg |= (bool)entry.getArgAttr(i, QOptDialect::kWorkspaceAttrName);
 
-  // Argument layout of the bufferized entry: [weights], inputs, outputs.
+  // The entry point's argument table, from the declared roles.
   std::vector<ArgLayout> layout;
-  if (hasWeightsArg)
-    layout.push_back({ArgLayout::Weights, 0, {(int64_t)blob.size()}});
-  if (hasWorkspaceArg)
-    layout.push_back({ArgLayout::Workspace, 0, {workspaceBytes}});
-  for (unsigned i = 0; i < inputs.size(); ++i)
-    layout.push_back({ArgLayout::Input, i, inputs[i].shape});
-  for (unsigned i = 0; i < outputs.size(); ++i)
-    layout.push_back({ArgLayout::Output, i, outputs[i].shape});
-  if (entry.getNumArguments() != layout.size())
-    return emitError(loc) << "internal error: bufferized entry has "
-                          << entry.getNumArguments() << " arguments, expected "
-                          << layout.size();
+  unsigned numInputs = 0, numOutputs = 0;
+  for (unsigned i = 0; i < entry.getNumArguments(); ++i) {
+    auto role =
+        entry.getArgAttrOfType<ArgRoleAttr>(i, QOptDialect::kArgRoleAttrName);
+    if (!role)
+      return emitError(loc) << "internal error: argument " << i
+                            << " of the entry has no declared role";
+    switch (role.getValue()) {
+    case ArgRole::Weights:
+      layout.push_back({ArgLayout::Weights, 0, {(int64_t)blob.size()}});
+      break;
+    case ArgRole::Workspace:
+      layout.push_back({ArgLayout::Workspace, 0, {workspaceBytes}});
+      break;
+    case ArgRole::Input:
+      if (numInputs >= inputs.size())
+        return emitError(loc) << "internal error: more input arguments than "
+                                 "model inputs";
+      layout.push_back({ArgLayout::Input, numInputs, inputs[numInputs].shape});
+      ++numInputs;
+      break;
+    case ArgRole::Output:
+      if (numOutputs >= outputs.size())
+        return emitError(loc) << "internal error: more output arguments than "
+                                 "model outputs";
+      layout.push_back(
+          {ArgLayout::Output, numOutputs, outputs[numOutputs].shape});
+      ++numOutputs;
+      break;
+    }
+  }
+  if (numInputs != inputs.size() || numOutputs != outputs.size())
+    return emitError(loc) << "internal error: the entry takes " << numInputs
+                          << " inputs and " << numOutputs
+                          << " outputs, the model has " << inputs.size()
+                          << " and " << outputs.size();
 
   std::string graphName = cIdentifier(options.name) + "_graph";
   entry.setSymName(graphName);
@@ -601,9 +648,6 @@ LogicalResult X86Backend::serialize(ModuleOp module,
   if (llvm::Error e = writer.noteFile(id + ".so", "library"))
     return failWith(std::move(e));
 
-  std::vector<WeightLayoutEntry> layoutEntries;
-  for (const WeightEntry &w : weightEntries)
-    layoutEntries.push_back({w.name, w.offset, w.bytes});
   if (llvm::Error e = writer.setWeights(blob, std::move(layoutEntries),
                                         options.embedWeights))
     return failWith(std::move(e));

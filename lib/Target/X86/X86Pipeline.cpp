@@ -41,6 +41,7 @@ void buildX86TensorPipeline(OpPassManager &pm, bool reportScalar) {
 }
 
 void buildX86BufferPipeline(OpPassManager &pm) {
+  pm.addPass(createAssignArgRolesPass());
   bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;
   bufferize.functionBoundaryTypeConversion =
