@@ -73,6 +73,11 @@ def QOpt_Dialect : Dialect {
     /// integer) its consumer's tiling must respect (qopt-lower-to-linalg).
     static constexpr llvm::StringLiteral kDequantizeWeightsAttrName =
         "qopt.dequantize_weights";
+    /// On a linalg op: its LoweringConfigAttr, written by the target's
+    /// tiling strategy (qopt-tile-strategy) and applied by
+    /// qopt-tile-and-vectorize.
+    static constexpr llvm::StringLiteral kLoweringConfigAttrName =
+        "qopt.lowering_config";
     /// On the entry function: the KV cache layout (a dictionary written by
     /// qopt-static-kv-cache, copied into the manifest).
     static constexpr llvm::StringLiteral kKVCacheAttrName = "qopt.kv_cache";
@@ -267,6 +272,28 @@ def QOpt_TargetAttr : AttrDef<QOpt_Dialect, "Target"> {
     /// Whether `features` enables `feature` (a later "-feature" wins).
     bool hasFeature(llvm::StringRef feature) const;
   }];
+}
+
+def QOpt_LoweringConfigAttr : AttrDef<QOpt_Dialect, "LoweringConfig"> {
+  let mnemonic = "lowering_config";
+  let summary = "How one op is tiled and vectorized";
+  let description = [{
+    The target's strategy pass decides, per linalg op, the static tile size
+    of every loop (0: the loop is not tiled) and whether the op is an
+    ordered fma chain (tiled by one step of every reduction loop and
+    vectorized across its innermost loop). The tiling pass applies it
+    without deciding anything itself.
+
+    ```mlir
+    %r = linalg.matmul {qopt.lowering_config = #qopt.lowering_config<tile_sizes = [8, 32, 16]>}
+        ins(%a, %b : tensor<64x128xf32>, tensor<128x256xf32>) outs(%c : tensor<64x256xf32>) -> tensor<64x256xf32>
+    ```
+  }];
+  let parameters = (ins
+    "::mlir::DenseI64ArrayAttr":$tile_sizes,
+    DefaultValuedParameter<"bool", "false">:$fma_chain
+  );
+  let assemblyFormat = "`<` struct(params) `>`";
 }
 
 class QOpt_Op<string mnemonic, list<Trait> traits = []>

@@ -107,6 +107,17 @@ LogicalResult QOptDialect::verifyOperationAttribute(Operation *op,
                                 "on a module";
     return success();
   }
+  if (name == kLoweringConfigAttrName) {
+    auto config = dyn_cast<LoweringConfigAttr>(value);
+    if (!config)
+      return op->emitError() << kLoweringConfigAttrName
+                             << " must be a #qopt.lowering_config attribute";
+    if (llvm::any_of(config.getTileSizes().asArrayRef(),
+                     [](int64_t t) { return t < 0; }))
+      return op->emitError() << kLoweringConfigAttrName
+                             << ": tile sizes must be non-negative";
+    return success();
+  }
   if (name == kKVCacheAttrName) {
     if (!isa<DictionaryAttr>(value))
       return op->emitError() << kKVCacheAttrName << " must be a dictionary";

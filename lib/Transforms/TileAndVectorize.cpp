@@ -1,8 +1,9 @@
-//===- TileAndVectorize.cpp - Tile linalg ops and vectorize the tiles -----===//
+//===- TileAndVectorize.cpp - Tile and vectorize as configured -------------===//
 //
-// The x86 pipeline's codegen strategy on tensors: per-op static tile sizes
-// that divide the loop ranges, scf.for tiling through TilingInterface, and
-// the upstream linalg vectorizer on every tile.
+// The mechanical half of the x86 codegen strategy on tensors: each op that
+// qopt-tile-strategy gave a #qopt.lowering_config is tiled with scf.for
+// through TilingInterface at those sizes, and the upstream linalg
+// vectorizer turns every tile into vector ops.
 //
 //===----------------------------------------------------------------------===//
 
@@ -11,7 +12,6 @@
 
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
-#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
 #include "mlir/Dialect/Tensor/Transforms/Transforms.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
@@ -32,204 +32,12 @@ using namespace mlir;
 namespace qopt {
 namespace {
 
-/// A tile size for a dim of `n` elements: `limit` or a smaller power of two
-/// down to 8 if it divides `n` (whole vector registers), else the largest
-/// divisor of `n` not above `limit`.
-int64_t chooseTile(int64_t n, int64_t limit) {
-  for (int64_t p = limit; p >= 8; p /= 2)
-    if (n % p == 0)
-      return p;
-  for (int64_t d = std::min(n, limit); d > 1; --d)
-    if (n % d == 0)
-      return d;
-  return 1;
-}
-
-/// A block of a dim of `n` elements for blocked weight dequantization: the
-/// largest proper divisor of `n` that is a multiple of `align` and not above
-/// max(limit, align), preferring multiples of 16 (whole vectors); `n` itself
-/// when there is none.
-int64_t chooseBlock(int64_t n, int64_t limit, int64_t align = 1) {
-  int64_t top = std::min(n - 1, std::max(limit, align));
-  for (int64_t d = top; d >= 16; --d)
-    if (n % d == 0 && d % align == 0 && d % 16 == 0)
-      return d;
-  for (int64_t d = top; d >= std::max<int64_t>(8, align); --d)
-    if (n % d == 0 && d % align == 0)
-      return d;
-  return n;
-}
-
-/// The weight-dequantization generic (from qopt-lower-to-linalg) feeding a
-/// contraction's right operand, if any.
-linalg::GenericOp dequantizedWeights(linalg::LinalgOp op) {
-  if (op.getNumDpsInputs() != 2)
-    return {};
-  auto producer = op.getDpsInputs()[1].getDefiningOp<linalg::GenericOp>();
-  if (producer && producer->hasAttr(QOptDialect::kDequantizeWeightsAttrName))
-    return producer;
-  return {};
-}
-
-/// Whether `op` accumulates into its one output as `math.fma(a, b, acc)`
-/// over its reduction loops, with a parallel innermost loop: an ordered fma
-/// chain (the rescale of the grouped integer product), which has no vector
-/// reduction kind but vectorizes as elementwise fmas across the innermost
-/// loop once its reduction loops are tiled by 1, keeping the order.
-bool isFmaChain(linalg::LinalgOp op) {
-  auto generic = dyn_cast<linalg::GenericOp>(op.getOperation());
-  if (!generic || generic.getNumDpsInits() != 1 ||
-      op.getNumReductionLoops() == 0 ||
-      op.getIteratorTypesArray().back() != utils::IteratorType::parallel)
-    return false;
-  BlockArgument acc = generic.getRegionOutputArgs()[0];
-  auto yield = cast<linalg::YieldOp>(generic.getBody()->getTerminator());
-  auto fma = yield.getValues()[0].getDefiningOp<math::FmaOp>();
-  return fma && fma.getC() == acc && acc.hasOneUse();
-}
-
 struct TileAndVectorizePass
     : impl::TileAndVectorizePassBase<TileAndVectorizePass> {
   using Base::Base;
 
-  /// Tiles a matmul over dequantized weights into blocks of N and K with
-  /// the dequantization fused into the block loop: weights stay packed in
-  /// memory and each block is dequantized once, right before the block
-  /// product (M is not tiled here, so no block is dequantized twice).
-  /// Returns the block product for the regular tiling, or null.
-  linalg::LinalgOp fuseDequantization(RewriterBase &rewriter,
-                                      linalg::LinalgOp op) {
-    linalg::GenericOp dequant = dequantizedWeights(op);
-    if (!dequant || !linalg::isaContractionOpInterface(op))
-      return {};
-    auto dims = linalg::inferContractionDims(op);
-    SmallVector<int64_t> ranges = op.getStaticLoopRanges();
-    if (failed(dims) || dims->n.size() != 1 || dims->k.size() != 1 ||
-        llvm::any_of(ranges, ShapedType::isDynamic))
-      return {};
-    SmallVector<int64_t> sizes(ranges.size(), 0);
-    unsigned n = dims->n[0], k = dims->k[0];
-    int64_t align = 8;
-    if (auto a = dequant->getAttrOfType<IntegerAttr>(QOptDialect::kDequantizeWeightsAttrName))
-      align = a.getInt();
-    sizes[n] = chooseBlock(ranges[n], 64);
-    sizes[k] = chooseBlock(ranges[k], 64, align);
-    scf::SCFTileAndFuseOptions options;
-    options.tilingOptions.setTileSizes(
-        getAsIndexOpFoldResult(rewriter.getContext(), sizes));
-    options.setFusionControlFn(
-        [&](tensor::ExtractSliceOp, OpResult producer, bool isDestination)
-            -> std::optional<scf::SCFTileAndFuseOptions::ControlFnResult> {
-          if (isDestination || producer.getOwner() != dequant.getOperation())
-            return std::nullopt;
-          return scf::SCFTileAndFuseOptions::ControlFnResult{};
-        });
-    rewriter.setInsertionPoint(op);
-    FailureOr<scf::SCFTileAndFuseResult> fused =
-        scf::tileConsumerAndFuseProducersUsingSCF(
-            rewriter, cast<TilingInterface>(op.getOperation()), options);
-    if (failed(fused)) {
-      LLVM_DEBUG(llvm::dbgs() << "dequantization fusion failed: " << op << "\n");
-      return {};
-    }
-    for (OpResult r : op->getResults())
-      if (Value v = fused->replacements.lookup(r))
-        rewriter.replaceAllUsesWith(r, v);
-    rewriter.eraseOp(op);
-    if (dequant->use_empty())
-      rewriter.eraseOp(dequant);
-    return dyn_cast<linalg::LinalgOp>(fused->tiledAndFusedOps.front());
-  }
-
-  /// Tile sizes for `op` (0 = not tiled), or failure to leave it scalar.
-  FailureOr<SmallVector<int64_t>> chooseTileSizes(linalg::LinalgOp op) {
-    SmallVector<int64_t> ranges = op.getStaticLoopRanges();
-    if (ranges.empty() || llvm::any_of(ranges, ShapedType::isDynamic))
-      return failure();
-    if (isa<linalg::ConvolutionOpInterface>(op.getOperation()))
-      return failure();
-    SmallVector<utils::IteratorType> iters = op.getIteratorTypesArray();
-    SmallVector<int64_t> sizes(ranges.size(), 1);
-
-    if (linalg::isaContractionOpInterface(op)) {
-      auto dims = linalg::inferContractionDims(op);
-      if (succeeded(dims) && !dims->m.empty() && !dims->n.empty() &&
-          !dims->k.empty()) {
-        for (unsigned d : dims->m)
-          sizes[d] = 1;
-        for (unsigned d : dims->n)
-          sizes[d] = 1;
-        for (unsigned d : dims->k)
-          sizes[d] = 1;
-        unsigned m = dims->m.back(), n = dims->n.back(), k = dims->k.back();
-        sizes[m] = chooseTile(ranges[m], mTile);
-        sizes[n] = chooseTile(ranges[n], nTile);
-        sizes[k] = chooseTile(ranges[k], kTile);
-        return sizes;
-      }
-    }
-
-    // Elementwise / reduction: whole reduction dims, unit outer parallel
-    // dims, a vector-wide innermost parallel dim.
-    int64_t elements = 1;
-    for (size_t d = 0; d < ranges.size(); ++d) {
-      if (iters[d] == utils::IteratorType::reduction) {
-        sizes[d] = 0;
-        elements *= ranges[d];
-      }
-    }
-    int64_t inner = ranges.size() - 1;
-    if (iters[inner] == utils::IteratorType::parallel) {
-      sizes[inner] = chooseTile(ranges[inner], vectorWidth);
-      elements *= sizes[inner];
-    }
-    if (elements > maxVectorElements)
-      return failure();
-    return sizes;
-  }
-
-  /// Tiles of an fma chain (see isFmaChain): one step of every reduction
-  /// loop, unit outer parallel loops, a vector-wide innermost loop.
-  FailureOr<SmallVector<int64_t>> chooseFmaChainTileSizes(linalg::LinalgOp op) {
-    SmallVector<int64_t> ranges = op.getStaticLoopRanges();
-    if (ranges.empty() || llvm::any_of(ranges, ShapedType::isDynamic))
-      return failure();
-    SmallVector<int64_t> sizes(ranges.size(), 1);
-    sizes.back() = chooseTile(ranges.back(), vectorWidth);
-    return sizes;
-  }
-
-  /// The (dim, split point) that makes a contraction's N (or M) or an
-  /// elementwise op's innermost dim a multiple of whole vectors, if any.
-  std::optional<std::pair<unsigned, int64_t>> chooseSplit(linalg::LinalgOp op) {
-    SmallVector<int64_t> ranges = op.getStaticLoopRanges();
-    if (ranges.empty() || llvm::any_of(ranges, ShapedType::isDynamic) ||
-        isa<linalg::ConvolutionOpInterface>(op.getOperation()))
-      return std::nullopt;
-    auto splitAt = [&](unsigned dim, int64_t unit)
-        -> std::optional<std::pair<unsigned, int64_t>> {
-      int64_t n = ranges[dim];
-      if (n > unit && n % unit != 0)
-        return std::make_pair(dim, n / unit * unit);
-      return std::nullopt;
-    };
-    if (linalg::isaContractionOpInterface(op)) {
-      auto dims = linalg::inferContractionDims(op);
-      if (succeeded(dims) && !dims->m.empty() && !dims->n.empty()) {
-        if (auto s = splitAt(dims->n.back(), 16))
-          return s;
-        return splitAt(dims->m.back(), 8);
-      }
-      return std::nullopt;
-    }
-    unsigned inner = ranges.size() - 1;
-    if (op.getIteratorTypesArray()[inner] != utils::IteratorType::parallel)
-      return std::nullopt;
-    return splitAt(inner, 16);
-  }
-
-  /// Ops the pass leaves as scalar loops: a remark with `report-scalar`
-  /// (their locations carry ONNX node names), a debug line otherwise.
+  /// Tiles left as scalar loops: a remark with `report-scalar`, a debug
+  /// line otherwise.
   void leftScalar(Operation *op, StringRef why) {
     LLVM_DEBUG(llvm::dbgs() << "left scalar (" << why << "): " << *op << "\n");
     if (reportScalar)
@@ -239,47 +47,20 @@ struct TileAndVectorizePass
   void runOnOperation() override {
     func::FuncOp fn = getOperation();
     MLIRContext *ctx = &getContext();
-    SmallVector<linalg::LinalgOp> ops;
+    // Ops the strategy configured, in IR order.
+    SmallVector<std::pair<linalg::LinalgOp, LoweringConfigAttr>> ops;
     fn.walk([&](linalg::LinalgOp op) {
-      // Weight dequantization is fused into its consumer below (its packed
-      // reads are not plain vector loads).
-      if (op.hasPureTensorSemantics() && !op->getParentOfType<scf::ForOp>() &&
-          !op->hasAttr(QOptDialect::kDequantizeWeightsAttrName))
-        ops.push_back(op);
+      if (auto config = op->getAttrOfType<LoweringConfigAttr>(
+              QOptDialect::kLoweringConfigAttrName))
+        ops.push_back({op, config});
     });
     IRRewriter rewriter(ctx);
-    for (linalg::LinalgOp &op : ops)
-      if (linalg::LinalgOp block = fuseDequantization(rewriter, op))
-        op = block;
-    SmallVector<linalg::LinalgOp> worklist(ops.rbegin(), ops.rend());
-    while (!worklist.empty()) {
-      linalg::LinalgOp op = worklist.pop_back_val();
-      // A parallel dim that whole vectors do not divide is split into a
-      // vector-multiple part and a remainder, each tiled on its own, instead
-      // of using an odd tile (6625 columns: 6624 + 1, not 25-wide tiles).
-      if (auto split = chooseSplit(op)) {
-        rewriter.setInsertionPoint(op);
-        auto [main, rest] = linalg::splitOp(
-            rewriter, cast<TilingInterface>(op.getOperation()), split->first,
-            rewriter.getIndexAttr(split->second));
-        for (TilingInterface part : {rest, main})
-          if (auto l = dyn_cast_or_null<linalg::LinalgOp>(part.getOperation()))
-            worklist.push_back(l);
-        continue;
-      }
-      bool fmaChain = isFmaChain(op);
-      FailureOr<SmallVector<int64_t>> sizes =
-          fmaChain ? chooseFmaChainTileSizes(op) : chooseTileSizes(op);
-      if (failed(sizes)) {
-        leftScalar(op, "no static tile sizes fit its loops");
-        continue;
-      }
-      if (!fmaChain && failed(linalg::vectorizeOpPrecondition(op))) {
-        leftScalar(op, "the linalg vectorizer does not handle it");
-        continue;
-      }
+    for (auto [op, config] : ops) {
+      op->removeAttr(QOptDialect::kLoweringConfigAttrName);
+      bool fmaChain = config.getFmaChain();
       scf::SCFTilingOptions options;
-      options.setTileSizes(getAsIndexOpFoldResult(ctx, *sizes));
+      options.setTileSizes(
+          getAsIndexOpFoldResult(ctx, config.getTileSizes().asArrayRef()));
       rewriter.setInsertionPoint(op);
       FailureOr<scf::SCFTilingResult> tiled = scf::tileUsingSCF(
           rewriter, cast<TilingInterface>(op.getOperation()), options);

@@ -1,4 +1,4 @@
-// RUN: qopt-opt %s --qopt-tile-and-vectorize --split-input-file | FileCheck %s
+// RUN: qopt-opt %s --qopt-tile-strategy --qopt-tile-and-vectorize --split-input-file | FileCheck %s
 
 // A matmul becomes an 8x32 register block with a 16-deep reduction step,
 // as one vector.contract per tile.

@@ -124,28 +124,75 @@ def OutlineKernelsPass : Pass<"qopt-outline-kernels", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::func::FuncDialect"];
 }
 
-def TileAndVectorizePass : Pass<"qopt-tile-and-vectorize", "mlir::func::FuncOp"> {
-  let summary = "Tile linalg ops on tensors and vectorize the tiles";
+def TileStrategyPass : Pass<"qopt-tile-strategy", "mlir::func::FuncOp"> {
+  let summary = "Choose tile sizes and vector shapes per op (the x86 strategy)";
   let description = [{
-    Chooses static tile sizes per op kind and vectorizes each tile with the
-    upstream linalg vectorizer:
+    Decides how every linalg op on tensors is tiled and vectorized and
+    records it as `qopt.lowering_config` (#qopt.lowering_config); the target
+    sets the options from its description (vector width from the widest
+    SIMD register). It also prepares op shapes where its decision needs it:
 
     - contractions (matmul, batch_matmul, matmul-like generics): batch dims
       1, an `m-tile` x `n-tile` register block (largest divisors of M and N
-      not above the limits), the reduction in `k-tile` steps; each tile
-      becomes a `vector.contract` lowered later to outer-product FMAs;
+      not above the limits), the reduction in `k-tile` steps;
+    - a matmul over dequantized packed weights is first tiled into blocks
+      of at most `dequant-block` rows and columns with the dequantization
+      fused into the block loop, so weights stay packed in memory;
+    - a parallel dim that whole vectors do not divide is split into a
+      vector-multiple part and a remainder, each configured on its own;
     - elementwise and reduction generics: unit tiles on outer parallel dims,
-      a `vector-width`-element innermost tile (a divisor of that dim) and
-      whole reduction dims, so reductions become `vector.multi_reduction`.
+      a `vector-width`-element innermost tile and whole reduction dims;
+    - ordered fma chains (the rescale of grouped integer products): one
+      step of every reduction loop, a vector-wide innermost loop.
 
-    Tile sizes always divide the loop ranges, so no masking or peeling is
-    needed. Ops the vectorizer cannot handle (dynamic shapes, convolutions,
-    some gathers) are left alone and become scalar loops; with
-    `report-scalar` each one gets a remark saying why (`qopt
-    --remarks=missed`).
+    Ops it cannot vectorize (dynamic shapes, convolution windows, some
+    gathers) get no configuration and stay scalar loops; with
+    `report-scalar` each gets a remark saying why.
 
     ```mlir
-    %r = linalg.generic {... iterator_types = ["parallel", "parallel"]}
+    %r = linalg.matmul ins(%a, %b : tensor<64x128xf32>, tensor<128x256xf32>)
+        outs(%c : tensor<64x256xf32>) -> tensor<64x256xf32>
+    // becomes
+    %r = linalg.matmul {qopt.lowering_config = #qopt.lowering_config<tile_sizes = [8, 32, 16]>}
+        ins(%a, %b : tensor<64x128xf32>, tensor<128x256xf32>)
+        outs(%c : tensor<64x256xf32>) -> tensor<64x256xf32>
+    ```
+  }];
+  let options = [
+    Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"16",
+           "Elements of one vector register (innermost tile of elementwise "
+           "ops, the unit of splits and blocks)">,
+    Option<"mTile", "m-tile", "int64_t", /*default=*/"8",
+           "Largest M tile of contractions">,
+    Option<"nTile", "n-tile", "int64_t", /*default=*/"32",
+           "Largest N tile of contractions">,
+    Option<"kTile", "k-tile", "int64_t", /*default=*/"16",
+           "Largest K step of contractions">,
+    Option<"dequantBlock", "dequant-block", "int64_t", /*default=*/"64",
+           "Largest N and K block of a matmul over dequantized weights">,
+    Option<"maxVectorElements", "max-vector-elements", "int64_t",
+           /*default=*/"4096",
+           "Ops whose vectorized tile would exceed this are left scalar">,
+    Option<"reportScalar", "report-scalar", "bool", /*default=*/"false",
+           "Emit a remark, at its ONNX node, for every op left scalar and why">,
+  ];
+  let dependentDialects = ["qopt::QOptDialect", "mlir::scf::SCFDialect",
+                           "mlir::tensor::TensorDialect"];
+}
+
+def TileAndVectorizePass : Pass<"qopt-tile-and-vectorize", "mlir::func::FuncOp"> {
+  let summary = "Tile and vectorize each op as its lowering configuration says";
+  let description = [{
+    The mechanical half of the x86 codegen strategy: every linalg op with a
+    `qopt.lowering_config` (from qopt-tile-strategy) is tiled with scf.for
+    through TilingInterface at the recorded sizes, which divide the loop
+    ranges (no masking or peeling), and each tile is vectorized with the
+    upstream linalg vectorizer; contractions become `vector.contract`,
+    reductions `vector.multi_reduction`, fma chains elementwise fmas across
+    the innermost loop. Ops without a configuration are left alone.
+
+    ```mlir
+    %r = linalg.generic {qopt.lowering_config = #qopt.lowering_config<tile_sizes = [1, 16]>, ...}
         ins(%a : tensor<8x64xf32>) outs(%e : tensor<8x64xf32>) {...}
     // becomes
     %r = scf.for %i = %c0 to %c8 step %c1 iter_args(%acc = %e) -> tensor<8x64xf32> {
@@ -160,19 +207,8 @@ def TileAndVectorizePass : Pass<"qopt-tile-and-vectorize", "mlir::func::FuncOp">
     ```
   }];
   let options = [
-    Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"16",
-           "Innermost tile of elementwise ops (elements)">,
-    Option<"mTile", "m-tile", "int64_t", /*default=*/"8",
-           "Largest M tile of contractions">,
-    Option<"nTile", "n-tile", "int64_t", /*default=*/"32",
-           "Largest N tile of contractions">,
-    Option<"kTile", "k-tile", "int64_t", /*default=*/"16",
-           "Largest K step of contractions">,
-    Option<"maxVectorElements", "max-vector-elements", "int64_t",
-           /*default=*/"4096",
-           "Ops whose vectorized tile would exceed this are left scalar">,
     Option<"reportScalar", "report-scalar", "bool", /*default=*/"false",
-           "Emit a remark, at its ONNX node, for every op left scalar and why">,
+           "Emit a remark, at its ONNX node, for every tile left scalar and why">,
   ];
   let dependentDialects = ["mlir::scf::SCFDialect",
                            "mlir::vector::VectorDialect",

@@ -353,8 +353,8 @@ public:
     return caps;
   }
 
-  void buildPipeline(OpPassManager &pm, TargetAttr) const override {
-    buildX86TensorPipeline(pm);
+  void buildPipeline(OpPassManager &pm, TargetAttr target) const override {
+    buildX86TensorPipeline(pm, tilingOptionsFor(target));
     buildX86BufferPipeline(pm);
     buildX86LLVMPipeline(pm);
   }
@@ -399,7 +399,9 @@ LogicalResult X86Backend::serialize(ModuleOp module,
     clock = now;
   };
   PassManager pm(ctx);
-  buildX86TensorPipeline(pm, options.reportScalarOps);
+  X86TilingOptions tiling = tilingOptionsFor(target);
+  tiling.reportScalar = options.reportScalarOps;
+  buildX86TensorPipeline(pm, tiling);
   buildX86BufferPipeline(pm);
   if (failed(pm.run(module)))
     return emitError(loc) << "x86 pipeline failed (tensor/buffer stages)";

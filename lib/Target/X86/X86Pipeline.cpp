@@ -22,7 +22,15 @@ using namespace mlir;
 
 namespace qopt::x86 {
 
-void buildX86TensorPipeline(OpPassManager &pm, bool reportScalar) {
+X86TilingOptions tilingOptionsFor(TargetAttr target) {
+  X86TilingOptions options;
+  // zmm registers hold 16 f32; AVX2's ymm registers 8.
+  if (target && !target.hasFeature("avx512f"))
+    options.vectorWidth = 8;
+  return options;
+}
+
+void buildX86TensorPipeline(OpPassManager &pm, const X86TilingOptions &tiling) {
   pm.addPass(createLowerToLinalgPass());
   OpPassManager &fpm = pm.nest<func::FuncOp>();
   fpm.addPass(tosa::createTosaToLinalgNamed());
@@ -33,9 +41,13 @@ void buildX86TensorPipeline(OpPassManager &pm, bool reportScalar) {
   pm.addPass(createFuseElementwisePass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
-  TileAndVectorizePassOptions tiling;
-  tiling.reportScalar = reportScalar;
-  pm.addNestedPass<func::FuncOp>(createTileAndVectorizePass(tiling));
+  TileStrategyPassOptions strategy;
+  strategy.vectorWidth = tiling.vectorWidth;
+  strategy.reportScalar = tiling.reportScalar;
+  pm.addNestedPass<func::FuncOp>(createTileStrategyPass(strategy));
+  TileAndVectorizePassOptions apply;
+  apply.reportScalar = tiling.reportScalar;
+  pm.addNestedPass<func::FuncOp>(createTileAndVectorizePass(apply));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 }

@@ -18,9 +18,22 @@
 
 namespace qopt::x86 {
 
-/// Stage 1: TOSA → linalg on tensors, elementwise fusion, tiling and
-/// vectorization; `reportScalar` remarks on every op left scalar.
-void buildX86TensorPipeline(mlir::OpPassManager &pm, bool reportScalar = false);
+/// What the x86 tiling strategy takes from the target description.
+struct X86TilingOptions {
+  /// f32 elements per vector register.
+  int64_t vectorWidth = 16;
+  /// Remarks on every op left scalar.
+  bool reportScalar = false;
+};
+
+/// The tiling options for `target` (its widest vector register).
+X86TilingOptions tilingOptionsFor(TargetAttr target);
+
+/// Stage 1: TOSA → linalg on tensors, elementwise fusion, the tiling
+/// strategy (qopt-tile-strategy) and its mechanical application
+/// (qopt-tile-and-vectorize).
+void buildX86TensorPipeline(mlir::OpPassManager &pm,
+                            const X86TilingOptions &tiling = {});
 /// Stage 2: bufferization with results as out-parameters and deallocation.
 void buildX86BufferPipeline(mlir::OpPassManager &pm);
 /// Stage 3: memref/vector/scf/math → LLVM dialect.

@@ -1,4 +1,4 @@
-// RUN: qopt-opt %s --qopt-tile-and-vectorize=report-scalar --verify-diagnostics --split-input-file
+// RUN: qopt-opt %s --qopt-tile-strategy=report-scalar --verify-diagnostics --split-input-file
 
 // A window gather (im2col) is beyond the linalg vectorizer: with
 // report-scalar it says so at the op.
