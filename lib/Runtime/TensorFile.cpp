@@ -176,6 +176,55 @@ int onnxDataType(StringRef dtype) {
   return d && d->bytes ? d->onnxType : 0;
 }
 
+llvm::Error decodeTypedFields(const onnx::TensorProto &proto, size_t n,
+                              size_t es, std::vector<char> &bytes) {
+  bytes.assign(n * es, 0);
+  auto put = [&](size_t i, auto v) {
+    // Little-endian: narrower types keep the low bytes.
+    std::memcpy(bytes.data() + i * es, &v, std::min(es, sizeof v));
+  };
+  auto need = [&](size_t have) -> llvm::Error {
+    if (have != n)
+      return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                     "has %zu values, expected %zu", have, n);
+    return llvm::Error::success();
+  };
+  switch (proto.data_type()) {
+  case 1:
+    if (auto e = need(proto.float_data_size()))
+      return e;
+    for (size_t i = 0; i < n; ++i)
+      put(i, proto.float_data(i));
+    break;
+  case 11:
+    if (auto e = need(proto.double_data_size()))
+      return e;
+    for (size_t i = 0; i < n; ++i)
+      put(i, proto.double_data(i));
+    break;
+  case 7:
+    if (auto e = need(proto.int64_data_size()))
+      return e;
+    for (size_t i = 0; i < n; ++i)
+      put(i, proto.int64_data(i));
+    break;
+  case 12:
+  case 13:
+    if (auto e = need(proto.uint64_data_size()))
+      return e;
+    for (size_t i = 0; i < n; ++i)
+      put(i, proto.uint64_data(i));
+    break;
+  default:
+    if (auto e = need(proto.int32_data_size()))
+      return e;
+    for (size_t i = 0; i < n; ++i)
+      put(i, (int64_t)proto.int32_data(i));
+    break;
+  }
+  return llvm::Error::success();
+}
+
 static llvm::Expected<Tensor> parsePb(StringRef path, StringRef buf) {
   onnx::TensorProto proto;
   if (!proto.ParseFromArray(buf.data(), (int)buf.size()))
@@ -201,51 +250,8 @@ static llvm::Expected<Tensor> parsePb(StringRef path, StringRef buf) {
   if (n > buf.size() + 1)
     return makeError(path, "shape " + llvm::Twine(n) +
                                " elements is larger than the file allows");
-  t.data.resize(n * es);
-  auto put = [&](size_t i, auto v) {
-    std::memcpy(t.data.data() + i * es, &v, es);
-  };
-  auto need = [&](size_t have) -> llvm::Error {
-    if (have != n)
-      return makeError(path, "has " + llvm::Twine(have) + " values, expected " +
-                                 llvm::Twine(n));
-    return llvm::Error::success();
-  };
-  switch (proto.data_type()) {
-  case 1:
-    if (auto e = need(proto.float_data_size()))
-      return std::move(e);
-    for (size_t i = 0; i < n; ++i)
-      put(i, proto.float_data(i));
-    break;
-  case 11:
-    if (auto e = need(proto.double_data_size()))
-      return std::move(e);
-    for (size_t i = 0; i < n; ++i)
-      put(i, proto.double_data(i));
-    break;
-  case 7:
-    if (auto e = need(proto.int64_data_size()))
-      return std::move(e);
-    for (size_t i = 0; i < n; ++i)
-      put(i, proto.int64_data(i));
-    break;
-  case 12:
-  case 13:
-    if (auto e = need(proto.uint64_data_size()))
-      return std::move(e);
-    for (size_t i = 0; i < n; ++i)
-      put(i, proto.uint64_data(i));
-    break;
-  default:
-    if (auto e = need(proto.int32_data_size()))
-      return std::move(e);
-    for (size_t i = 0; i < n; ++i) {
-      int64_t v = proto.int32_data(i);
-      std::memcpy(t.data.data() + i * es, &v, es); // little-endian truncation
-    }
-    break;
-  }
+  if (llvm::Error e = decodeTypedFields(proto, n, es, t.data))
+    return makeError(path, llvm::toString(std::move(e)));
   return t;
 }
 

@@ -3,6 +3,7 @@
 #include "qopt/Target/Target.h"
 #include "qopt/QOptDialect.h"
 #include "qopt/Target/Artifact.h"
+#include "qopt/Transforms/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinAttributes.h"
@@ -154,17 +155,6 @@ void printTargets(MLIRContext *context, llvm::raw_ostream &os) {
 // Signature and artifact
 //===----------------------------------------------------------------------===//
 
-static func::FuncOp publicFunction(ModuleOp module) {
-  func::FuncOp entry;
-  for (auto fn : module.getOps<func::FuncOp>())
-    if (!fn.isExternal() && fn.isPublic()) {
-      if (entry)
-        return {};
-      entry = fn;
-    }
-  return entry;
-}
-
 static std::string dtypeName(Type e) {
   if (e.isF32())
     return "float32";
@@ -186,9 +176,10 @@ static std::string dtypeName(Type e) {
 LogicalResult describeSignature(ModuleOp module,
                                 std::vector<TensorInfo> &inputs,
                                 std::vector<TensorInfo> &outputs) {
-  func::FuncOp fn = publicFunction(module);
-  if (!fn)
-    return module.emitError() << "expected exactly one public function";
+  FailureOr<func::FuncOp> entry = lookupEntryFunction(module);
+  if (failed(entry))
+    return failure();
+  func::FuncOp fn = *entry;
   auto describe = [&](Type t, DictionaryAttr attrs, unsigned idx,
                       const char *kind, TensorInfo &info) -> LogicalResult {
     auto rt = dyn_cast<RankedTensorType>(t);

@@ -26,21 +26,10 @@ struct AssignArgRolesPass : impl::AssignArgRolesPassBase<AssignArgRolesPass> {
   using Base::Base;
 
   void runOnOperation() override {
-    func::FuncOp entry;
-    for (auto fn : getOperation().getOps<func::FuncOp>())
-      if (fn.isPublic() && !fn.isExternal()) {
-        if (entry) {
-          getOperation().emitError()
-              << "expected one public function, found @" << entry.getSymName()
-              << " and @" << fn.getSymName();
-          return signalPassFailure();
-        }
-        entry = fn;
-      }
-    if (!entry) {
-      getOperation().emitError() << "no public function to assign roles to";
+    FailureOr<func::FuncOp> found = lookupEntryFunction(getOperation());
+    if (failed(found))
       return signalPassFailure();
-    }
+    func::FuncOp entry = *found;
     MLIRContext *ctx = &getContext();
     // On tensors: arguments are inputs, results outputs (result attributes
     // move to the out-parameters when results become arguments).

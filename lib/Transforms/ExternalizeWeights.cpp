@@ -65,11 +65,10 @@ LogicalResult externalizeWeights(ModuleOp module, StringRef entryFunction,
                                  std::vector<WeightEntry> &entries) {
   func::FuncOp entry;
   if (entryFunction.empty()) {
-    for (auto fn : module.getOps<func::FuncOp>())
-      if (fn.isPublic() && !fn.isExternal())
-        entry = entry ? func::FuncOp() : fn;
-    if (!entry)
-      return module.emitError() << "expected exactly one public function";
+    FailureOr<func::FuncOp> found = lookupEntryFunction(module);
+    if (failed(found))
+      return failure();
+    entry = *found;
   } else {
     entry = module.lookupSymbol<func::FuncOp>(entryFunction);
   }

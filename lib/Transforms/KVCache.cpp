@@ -107,17 +107,8 @@ struct StaticKVCachePass : impl::StaticKVCachePassBase<StaticKVCachePass> {
                                          << "' (expected float or int8)";
       return signalPassFailure();
     }
-    func::FuncOp entry;
-    for (auto fn : getOperation().getOps<func::FuncOp>())
-      if (fn.isPublic() && !fn.isExternal()) {
-        if (entry) {
-          emitError(fn.getLoc()) << "the KV cache rewrite expects one public "
-                                    "function, found several";
-          return signalPassFailure();
-        }
-        entry = fn;
-      }
-    if (!entry || failed(rewrite(entry)))
+    FailureOr<func::FuncOp> entry = lookupEntryFunction(getOperation());
+    if (failed(entry) || failed(rewrite(*entry)))
       return signalPassFailure();
   }
 

@@ -2,6 +2,8 @@
 
 #include "qopt/Runtime/TensorFile.h"
 
+#include <onnx/onnx_pb.h>
+
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
@@ -117,4 +119,37 @@ TEST(TensorFile, NpzStoredMembers) {
   EXPECT_EQ((*r)[1].dtype, "int64");
   for (auto &p : {pa, pb, pz})
     llvm::sys::fs::remove(p);
+}
+
+// Typed TensorProto fields decode to little-endian element bytes; narrower
+// types keep the low bytes of int32_data.
+TEST(TensorFile, DecodesTypedFields) {
+  onnx::TensorProto i8;
+  i8.set_data_type(3);
+  for (int v : {-1, 5, -128})
+    i8.add_int32_data(v);
+  std::vector<char> bytes;
+  ASSERT_FALSE((bool)decodeTypedFields(i8, 3, 1, bytes));
+  EXPECT_EQ(bytes, (std::vector<char>{'\xff', 5, '\x80'}));
+
+  onnx::TensorProto f16; // float16 bits in int32_data: 1.0 and -2.0
+  f16.set_data_type(10);
+  f16.add_int32_data(0x3c00);
+  f16.add_int32_data(0xc000);
+  ASSERT_FALSE((bool)decodeTypedFields(f16, 2, 2, bytes));
+  EXPECT_EQ(bytes, (std::vector<char>{0, 0x3c, 0, '\xc0'}));
+
+  onnx::TensorProto u32; // uint32 in uint64_data
+  u32.set_data_type(12);
+  u32.add_uint64_data(0xdeadbeefu);
+  ASSERT_FALSE((bool)decodeTypedFields(u32, 1, 4, bytes));
+  uint32_t v;
+  std::memcpy(&v, bytes.data(), 4);
+  EXPECT_EQ(v, 0xdeadbeefu);
+
+  onnx::TensorProto f32;
+  f32.set_data_type(1);
+  f32.add_float_data(1.5f);
+  llvm::Error short_ = decodeTypedFields(f32, 2, 4, bytes);
+  EXPECT_EQ(llvm::toString(std::move(short_)), "has 1 values, expected 2");
 }

@@ -16,7 +16,21 @@
 #include <string>
 #include <vector>
 
+namespace onnx {
+class TensorProto;
+} // namespace onnx
+
 namespace qopt::io {
+
+/// The little-endian element bytes of a TensorProto whose values are in its
+/// typed fields (float_data, int32_data, int64_data, double_data,
+/// uint64_data; narrower integers, bool and float16 bits in int32_data):
+/// `numElements` values of `elementSize` bytes, or an error when the field
+/// holds another count. The one decoder of typed fields (tensor files and
+/// the importer's initializers).
+llvm::Error decodeTypedFields(const onnx::TensorProto &proto,
+                              size_t numElements, size_t elementSize,
+                              std::vector<char> &bytes);
 
 /// A host tensor with a dtype name ("float32", "int64", "bool", ...).
 struct Tensor {

@@ -23,6 +23,10 @@ namespace qopt {
 #define GEN_PASS_DECL
 #include "qopt/Transforms/Passes.h.inc"
 
+/// The model's entry: the module's one public function with a body, or an
+/// error on the module naming what was found.
+mlir::FailureOr<mlir::func::FuncOp> lookupEntryFunction(mlir::ModuleOp module);
+
 /// One constant moved into the weights blob.
 struct WeightEntry {
   std::string name;

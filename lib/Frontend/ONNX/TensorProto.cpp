@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "qopt/Runtime/TensorFile.h"
 #include "ImportContext.h"
 
 #include "llvm/ADT/SmallString.h"
@@ -150,59 +151,13 @@ LogicalResult readTensorProto(const onnx::TensorProto &proto,
     }
     return success();
   }
-  out = HostTensor(dtype, shape);
-  auto check = [&](int64_t have) {
-    if (have == n)
-      return true;
-    error = "tensor has " + std::to_string(have) + " values, expected " +
-            std::to_string(n) + " for shape " + shapeToString(shape);
-    return false;
-  };
-  switch (dtype) {
-  case DType::F32:
-    if (!check(proto.float_data_size()))
-      return failure();
-    for (int64_t k = 0; k < n; ++k)
-      out.f[k] = proto.float_data(k);
-    break;
-  case DType::F64:
-    if (!check(proto.double_data_size()))
-      return failure();
-    for (int64_t k = 0; k < n; ++k)
-      out.f[k] = proto.double_data(k);
-    break;
-  case DType::I64:
-    if (!check(proto.int64_data_size()))
-      return failure();
-    for (int64_t k = 0; k < n; ++k)
-      out.i[k] = proto.int64_data(k);
-    break;
-  case DType::U32:
-  case DType::U64:
-    if (!check(proto.uint64_data_size()))
-      return failure();
-    for (int64_t k = 0; k < n; ++k)
-      out.i[k] = (int64_t)proto.uint64_data(k);
-    break;
-  case DType::F16:
-  case DType::BF16: {
-    if (!check(proto.int32_data_size()))
-      return failure();
-    std::vector<char> bytes(n * 2);
-    for (int64_t k = 0; k < n; ++k) {
-      uint16_t bits = (uint16_t)proto.int32_data(k);
-      std::memcpy(bytes.data() + 2 * k, &bits, 2);
-    }
-    HostTensor::fromBytes(dtype, shape, bytes, out);
-    break;
+  std::vector<char> bytes;
+  if (llvm::Error e = io::decodeTypedFields(proto, n, width, bytes)) {
+    error = "tensor " + llvm::toString(std::move(e)) + " for shape " +
+            shapeToString(shape);
+    return failure();
   }
-  default: // int32_data carries every narrower integer type and bool.
-    if (!check(proto.int32_data_size()))
-      return failure();
-    for (int64_t k = 0; k < n; ++k)
-      out.setI(k, proto.int32_data(k));
-    break;
-  }
+  HostTensor::fromBytes(dtype, shape, bytes, out);
   return success();
 }
 

@@ -64,14 +64,6 @@ struct ArgLayout {
   std::vector<int64_t> shape;
 };
 
-func::FuncOp entryFunction(ModuleOp module) {
-  func::FuncOp entry;
-  for (auto fn : module.getOps<func::FuncOp>())
-    if (!fn.isExternal() && fn.isPublic())
-      entry = entry ? func::FuncOp() : fn;
-  return entry;
-}
-
 std::string cIdentifier(StringRef s) {
   std::string out;
   for (char c : s)
@@ -377,7 +369,7 @@ LogicalResult X86Backend::serialize(ModuleOp module,
   std::vector<TensorInfo> inputs, outputs;
   if (failed(describeSignature(module, inputs, outputs)))
     return failure();
-  func::FuncOp entry = entryFunction(module);
+  func::FuncOp entry = *lookupEntryFunction(module); // describeSignature checked it
 
   std::string error;
   // Helper models run once on a few samples: quick code generation.
