@@ -23,6 +23,7 @@ using namespace mlir;
 namespace qopt::x86 {
 
 void buildX86TensorPipeline(OpPassManager &pm, bool reportScalar) {
+  pm.addPass(createDecomposeConvolutionsPass());
   pm.addPass(createLowerToLinalgPass());
   OpPassManager &fpm = pm.nest<func::FuncOp>();
   fpm.addPass(tosa::createTosaToLinalgNamed());
