@@ -337,6 +337,136 @@ struct GroupedConv : OpRewritePattern<linalg::Conv2DNgchwGfchwOp> {
   }
 };
 
+/// Integer depthwise qopt.conv2d (one filter per channel, at most
+/// kMaxDepthwiseTaps taps) as the tap sum of emitDepthwiseAsTaps in i32:
+/// one elementwise generic over [N, C, OH, OW] that adds
+/// (x - zx) * (w - zw) over the strided windows of the zero-point-padded
+/// input and, for an f32 result, rescales by float(acc) * (sx * sw[c]). The
+/// products and the rescale are those of the reference lowering and i32
+/// sums do not depend on their order, so results are bit-identical to it;
+/// the reference's [N, G, F, OH, OW, C, KH, KW] reduction does not
+/// vectorize along the width.
+struct QuantizedDepthwiseAsTaps : OpRewritePattern<Conv2DOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(Conv2DOp op,
+                                PatternRewriter &rewriter) const override {
+    auto xt = op.getInput().getType();
+    auto wt = op.getWeight().getType();
+    int64_t c = xt.getDimSize(1);
+    if (int64_t(op.getGroup()) != c || wt.getDimSize(0) != c ||
+        wt.getDimSize(1) != 1)
+      return rewriter.notifyMatchFailure(op, "not depthwise");
+    int64_t kh = wt.getDimSize(2), kw = wt.getDimSize(3);
+    if (kh * kw > kMaxDepthwiseTaps)
+      return rewriter.notifyMatchFailure(op, "too many taps");
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    Type i32 = rewriter.getI32Type();
+    bool xUnsigned = op.getInputUnsigned(), wUnsigned = op.getWeightUnsigned();
+    ArrayRef<int64_t> pads = op.getPads(), strides = op.getStrides(),
+                      dil = op.getDilations();
+    Value x = op.getInput(), zx = op.getInputZeroPoint();
+    if (llvm::any_of(pads, [](int64_t p) { return p != 0; })) {
+      Value padValue;
+      if (zx) {
+        auto zt = cast<RankedTensorType>(zx.getType());
+        SmallVector<Value> idx(
+            zt.getRank(), arith::ConstantIndexOp::create(rewriter, loc, 0));
+        padValue = tensor::ExtractOp::create(rewriter, loc, zx, idx);
+      } else {
+        padValue = arith::ConstantOp::create(
+            rewriter, loc, rewriter.getZeroAttr(xt.getElementType()));
+      }
+      SmallVector<int64_t> lo = {0, 0, pads[0], pads[1]},
+                           hi = {0, 0, pads[2], pads[3]};
+      SmallVector<int64_t> shape(xt.getShape());
+      shape[2] += pads[0] + pads[2];
+      shape[3] += pads[1] + pads[3];
+      x = tensor::PadOp::create(
+          rewriter, loc, RankedTensorType::get(shape, xt.getElementType()), x,
+          getAsIndexOpFoldResult(ctx, lo), getAsIndexOpFoldResult(ctx, hi),
+          padValue);
+    }
+    auto resultType = op.getResult().getType();
+    SmallVector<int64_t> outShape(resultType.getShape());
+    auto d = [&](unsigned i) { return getAffineDimExpr(i, ctx); };
+    AffineExpr zero = getAffineConstantExpr(0, ctx);
+    // A per-tensor parameter (any rank, one element) or a per-channel one.
+    auto paramMap = [&](Value p) {
+      auto pt = cast<RankedTensorType>(p.getType());
+      if (pt.getNumElements() == 1)
+        return AffineMap::get(4, 0, SmallVector<AffineExpr>(pt.getRank(), zero),
+                              ctx);
+      return AffineMap::get(4, 0, {d(1)}, ctx);
+    };
+    Value taps = reshape(rewriter, loc, op.getWeight(), {c, kh * kw});
+    auto sliceType = RankedTensorType::get(outShape, xt.getElementType());
+    auto tapType = RankedTensorType::get({c, 1}, wt.getElementType());
+    AffineMap channel = AffineMap::get(4, 0, {d(1), zero, zero}, ctx);
+    SmallVector<Value> ins;
+    SmallVector<AffineMap> maps;
+    for (int64_t i = 0; i < kh; ++i)
+      for (int64_t j = 0; j < kw; ++j) {
+        ins.push_back(tensor::ExtractSliceOp::create(
+            rewriter, loc, sliceType, x, ValueRange{}, ValueRange{},
+            ValueRange{},
+            rewriter.getDenseI64ArrayAttr({0, 0, i * dil[0], j * dil[1]}),
+            rewriter.getDenseI64ArrayAttr(outShape),
+            rewriter.getDenseI64ArrayAttr({1, 1, strides[0], strides[1]})));
+        maps.push_back(rewriter.getMultiDimIdentityMap(4));
+        Value tap = tensor::ExtractSliceOp::create(
+            rewriter, loc, tapType, taps, ValueRange{}, ValueRange{},
+            ValueRange{}, rewriter.getDenseI64ArrayAttr({0, i * kw + j}),
+            rewriter.getDenseI64ArrayAttr({c, 1}),
+            rewriter.getDenseI64ArrayAttr({1, 1}));
+        ins.push_back(reshape(rewriter, loc, tap, {c, 1, 1}));
+        maps.push_back(channel);
+      }
+    int64_t numTaps = ins.size();
+    // Parameters follow the taps: zx, zw, sx, sw (those present).
+    Value zw = op.getWeightZeroPoints();
+    bool rescale = resultType.getElementType().isF32();
+    for (Value p : {zx, zw, rescale ? op.getInputScale() : Value(),
+                    rescale ? op.getWeightScales() : Value()})
+      if (p) {
+        ins.push_back(p);
+        maps.push_back(paramMap(p));
+      }
+    auto extend = [](OpBuilder &b, Location l, Value v,
+                     bool isUnsigned) -> Value {
+      Type i32 = b.getI32Type();
+      if (isUnsigned)
+        return arith::ExtUIOp::create(b, l, i32, v);
+      return arith::ExtSIOp::create(b, l, i32, v);
+    };
+    Value y = elementwise(
+        rewriter, loc, ins, maps, outShape, resultType.getElementType(),
+        [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+          unsigned next = numTaps;
+          Value zxv = zx ? extend(b, l, a[next++], xUnsigned) : Value();
+          Value zwv = zw ? extend(b, l, a[next++], wUnsigned) : Value();
+          Value acc = arith::ConstantIntOp::create(b, l, i32, 0);
+          for (int64_t t = 0; t < numTaps; t += 2) {
+            Value xv = extend(b, l, a[t], xUnsigned);
+            Value wv = extend(b, l, a[t + 1], wUnsigned);
+            if (zxv)
+              xv = arith::SubIOp::create(b, l, xv, zxv);
+            if (zwv)
+              wv = arith::SubIOp::create(b, l, wv, zwv);
+            acc = arith::AddIOp::create(b, l, acc,
+                                        arith::MulIOp::create(b, l, xv, wv));
+          }
+          if (!rescale)
+            return acc;
+          Value f = arith::SIToFPOp::create(b, l, b.getF32Type(), acc);
+          Value scale = arith::MulFOp::create(b, l, a[next], a[next + 1]);
+          return arith::MulFOp::create(b, l, f, scale);
+        });
+    rewriter.replaceOp(op, y);
+    return success();
+  }
+};
+
 struct DecomposeConvolutionsPass
     : impl::DecomposeConvolutionsPassBase<DecomposeConvolutionsPass> {
   using Base::Base;
@@ -358,7 +488,8 @@ void populateDecomposeConvolutionPatterns(RewritePatternSet &patterns,
                DenseConvToMatMul<linalg::Conv3DNcdhwFcdhwOp>>(ctx);
   if (denseOnly)
     return;
-  patterns.add<DepthwiseConv<linalg::DepthwiseConv2DNchwChwOp>,
+  patterns.add<QuantizedDepthwiseAsTaps,
+               DepthwiseConv<linalg::DepthwiseConv2DNchwChwOp>,
                DepthwiseConv<linalg::DepthwiseConv3DNcdhwCdhwOp>, GroupedConv>(
       ctx);
 }

@@ -108,3 +108,42 @@ func.func @accumulating(%x: tensor<1x2x8x8xf32>, %w: tensor<4x2x3x3xf32>, %acc: 
          ins(%x, %w : tensor<1x2x8x8xf32>, tensor<4x2x3x3xf32>) outs(%acc : tensor<1x4x6x6xf32>) -> tensor<1x4x6x6xf32>
   return %y : tensor<1x4x6x6xf32>
 }
+
+// -----
+
+// An integer depthwise qopt.conv2d: the input padded with its zero point,
+// nine strided windows and nine [C, 1, 1] weight columns, and one
+// elementwise generic accumulating in i32 and rescaling.
+// CHECK-LABEL: func.func @quantized_depthwise(
+// CHECK-SAME: %[[X:.*]]: tensor<1x4x6x6xi8>, %[[W:.*]]: tensor<4x1x3x3xi8>, %[[S:.*]]: tensor<4xf32>, %[[SX:.*]]: tensor<f32>, %[[ZX:.*]]: tensor<i8>
+// CHECK: %[[Z:.*]] = tensor.extract %[[ZX]][]
+// CHECK: %[[P:.*]] = tensor.pad %[[X]] low[0, 0, 1, 1] high[0, 0, 1, 1]
+// CHECK: tensor.yield %[[Z]] : i8
+// CHECK-COUNT-9: tensor.extract_slice %[[P]][0, 0, {{[0-2]}}, {{[0-2]}}] [1, 4, 6, 6] [1, 1, 1, 1] : tensor<1x4x8x8xi8> to tensor<1x4x6x6xi8>
+// CHECK: linalg.generic
+// CHECK-SAME: iterator_types = ["parallel", "parallel", "parallel", "parallel"]
+// CHECK-SAME: %[[ZX]], %[[SX]], %[[S]] : {{.*}}) outs(%{{.*}} : tensor<1x4x6x6xf32>)
+// CHECK-COUNT-9: arith.muli
+// CHECK: arith.sitofp
+// CHECK: arith.mulf
+// CHECK: arith.mulf
+// CHECK-NOT: qopt.conv2d
+// DENSE-LABEL: func.func @quantized_depthwise(
+// DENSE: qopt.conv2d
+func.func @quantized_depthwise(%x: tensor<1x4x6x6xi8>, %w: tensor<4x1x3x3xi8>, %s: tensor<4xf32>, %sx: tensor<f32>, %zx: tensor<i8>) -> tensor<1x4x6x6xf32> {
+  %y = qopt.conv2d %x, %w scales(%s) input_scale(%sx) input_zero_point(%zx)
+         {strides = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, group = 4 : i64, input_unsigned}
+         : (tensor<1x4x6x6xi8>, tensor<4x1x3x3xi8>, tensor<4xf32>, tensor<f32>, tensor<i8>) -> tensor<1x4x6x6xf32>
+  return %y : tensor<1x4x6x6xf32>
+}
+
+// -----
+
+// Grouped integer convolutions keep the reference lowering.
+// CHECK-LABEL: func.func @quantized_grouped(
+// CHECK: qopt.conv2d
+func.func @quantized_grouped(%x: tensor<1x4x6x6xi8>, %w: tensor<4x2x3x3xi8>) -> tensor<1x4x4x4xi32> {
+  %y = qopt.conv2d %x, %w {strides = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>, group = 2 : i64}
+         : (tensor<1x4x6x6xi8>, tensor<4x2x3x3xi8>) -> tensor<1x4x4x4xi32>
+  return %y : tensor<1x4x4x4xi32>
+}

@@ -189,7 +189,7 @@ def LowerVectorsPass : Pass<"qopt-lower-vectors"> {
 }
 
 def DecomposeConvolutionsPass : Pass<"qopt-decompose-convolutions"> {
-  let summary = "Choose the x86 lowering of each float linalg convolution";
+  let summary = "Choose the x86 lowering of each convolution";
   let description = [{
     The importer keeps ONNX convolutions as named linalg convolutions on an
     explicitly padded input; this pass picks how a CPU computes each one:
@@ -204,6 +204,11 @@ def DecomposeConvolutionsPass : Pass<"qopt-decompose-convolutions"> {
     - `linalg.conv_2d_ngchw_gfchw` and the other depthwise forms: one
       generic over `[N, G, M/G, C/G, K..., O...]` whose output spatial dims
       are the innermost loops.
+    - integer depthwise `qopt.conv2d` (from qopt-quantize) with at most 49
+      taps: the same tap sum in i32 over the zero-point-padded input, with
+      the rescale `float(acc) * (sx * sw[c])` in the same generic; its
+      products and rescale are the reference lowering's, so results are
+      bit-identical to it. Other `qopt.conv2d` keep the reference lowering.
 
     Convolutions must accumulate into a zero fill (as the importer emits
     them). With `dense-only`, only group-1 convolutions are decomposed: the
