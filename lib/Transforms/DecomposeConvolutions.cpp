@@ -187,12 +187,12 @@ Value emitConvAsMatMul(OpBuilder &b, Location loc, Value x, Value w,
   }
   Value w2 = reshape(b, loc, w, {1, m, c * kprod});
   if (n > 1) {
-    MLIRContext *mctx = b.getContext();
+    // One copy of the weights per image of the batch.
     AffineMap bcast =
         AffineMap::get(3, 0,
-                       {getAffineConstantExpr(0, mctx),
-                        getAffineDimExpr(1, mctx), getAffineDimExpr(2, mctx)},
-                       mctx);
+                       {getAffineConstantExpr(0, ctx), getAffineDimExpr(1, ctx),
+                        getAffineDimExpr(2, ctx)},
+                       ctx);
     w2 = elementwise(b, loc, w2, {bcast}, {n, m, c * kprod},
                      cast<RankedTensorType>(w2.getType()).getElementType(),
                      [](OpBuilder &, Location, ValueRange a) { return a[0]; });
