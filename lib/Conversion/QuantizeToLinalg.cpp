@@ -257,16 +257,21 @@ struct LowerDynamicQuantize : OpConversionPattern<DynamicQuantizeOp> {
                   })
                   .getResult(0);
     } else {
-      Value mn = emitReduce(rewriter, loc, x, false, 0.f,
-                            [](OpBuilder &b, Location l, Value acc, Value v) {
-                              return arith::MinimumFOp::create(b, l, acc, v)
-                                  .getResult();
-                            });
-      Value mx = emitReduce(rewriter, loc, x, false, 0.f,
-                            [](OpBuilder &b, Location l, Value acc, Value v) {
-                              return arith::MaximumFOp::create(b, l, acc, v)
-                                  .getResult();
-                            });
+      // Row extrema first, then the extremum of the rows: the row
+      // reductions vectorize like per-token ones, and min/max do not depend
+      // on the order they combine values in.
+      auto range = [&](auto combine) {
+        Value v = x;
+        if (rank > 1)
+          v = emitReduce(rewriter, loc, v, true, 0.f, combine);
+        return emitReduce(rewriter, loc, v, false, 0.f, combine);
+      };
+      Value mn = range([](OpBuilder &b, Location l, Value acc, Value v) {
+        return arith::MinimumFOp::create(b, l, acc, v).getResult();
+      });
+      Value mx = range([](OpBuilder &b, Location l, Value acc, Value v) {
+        return arith::MaximumFOp::create(b, l, acc, v).getResult();
+      });
       // Starting both reductions at 0 includes 0 in the range, as ONNX does.
       auto scalarMap = AffineMap::get(0, 0, {}, ctx);
       Value sInit = emptyLike(rewriter, loc, {}, rewriter.getF32Type());

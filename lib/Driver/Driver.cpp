@@ -342,6 +342,17 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
         parsePrecision(options.quantize.precision, error);
     if (!spec)
       return emitError(UnknownLoc::get(&context)) << error;
+    // Group-1 convolutions are quantized as their im2col products
+    // (qopt.matmul); depthwise and grouped ones reach the quantizer and the
+    // target as convolutions.
+    {
+      PassManager pm(&context);
+      DecomposeConvolutionsPassOptions decompose;
+      decompose.denseOnly = true;
+      pm.addPass(createDecomposeConvolutionsPass(decompose));
+      if (failed(pm.run(*module)))
+        return failure();
+    }
     bool isStatic = spec->activations == ActivationMode::Static;
     bool haveData = !options.calibration.data.empty();
     QuantizeOptions quantize = options.quantize;

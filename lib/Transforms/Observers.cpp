@@ -42,38 +42,49 @@ struct InsertObserversPass
     });
     // One probe per distinct input value.
     llvm::DenseMap<Value, Value> observed;
-    auto observe = [&](tosa::MatMulOp op, OpOperand &operand,
+    auto observe = [&](Operation *op, OpOperand &operand,
                        const std::string &id) {
       Value v = operand.get();
       if (v.getDefiningOp<ObserveOp>())
         return false;
       auto it = observed.find(v);
       if (it == observed.end()) {
-        OpBuilder b(op);
-        auto probe = ObserveOp::create(b, op.getLoc(), v, id);
+        OpBuilder b(operand.getOwner());
+        auto probe = ObserveOp::create(b, op->getLoc(), v, id);
         it = observed.try_emplace(v, probe.getResult()).first;
       }
       operand.set(it->second);
       return true;
     };
-    auto observeOutput = [&](tosa::MatMulOp op, const std::string &node) {
+    auto observeOutput = [&](Operation *op, const std::string &node) {
       if (!observeOutputs)
         return;
       OpBuilder b(op->getContext());
       b.setInsertionPointAfter(op);
-      auto probe =
-          ObserveOp::create(b, op.getLoc(), op.getResult(), node + ":out");
-      op.getResult().replaceAllUsesExcept(probe.getResult(), probe);
+      Value result = op->getResult(0);
+      auto probe = ObserveOp::create(b, op->getLoc(), result, node + ":out");
+      result.replaceAllUsesExcept(probe.getResult(), probe);
     };
-    auto nodeName = [](tosa::MatMulOp op) {
-      std::string node = onnxNodeName(op.getLoc());
-      return node.empty() ? std::string("matmul") : node;
+    auto nodeName = [](Operation *op, StringRef kind) {
+      std::string node = onnxNodeName(op->getLoc());
+      return node.empty() ? kind.str() : node;
     };
     for (tosa::MatMulOp op : candidates) {
-      std::string node = nodeName(op);
+      std::string node = nodeName(op, "matmul");
       std::optional<QuantizableMatMul> m = analyzeMatMul(op);
       OpOperand &input = m->weightOnLeft ? op.getBMutable() : op.getAMutable();
       if (observe(op, input, node + ":in"))
+        observeOutput(op, node);
+    }
+    // Depthwise and grouped convolutions: a probe on the unpadded input.
+    SmallVector<Operation *> convs;
+    module.walk([&](linalg::LinalgOp op) {
+      if (isConvQuantizationCandidate(op, excludeRe ? &*excludeRe : nullptr))
+        convs.push_back(op);
+    });
+    for (Operation *op : convs) {
+      std::string node = nodeName(op, "conv");
+      if (observe(op, *analyzeConvolution(op)->input, node + ":in"))
         observeOutput(op, node);
     }
     if (!quantizeAttention)
@@ -92,7 +103,7 @@ struct InsertObserversPass
         products.push_back(op);
     });
     for (tosa::MatMulOp op : products) {
-      std::string node = nodeName(op);
+      std::string node = nodeName(op, "matmul");
       // Static scales come from both sides' ranges; run-time ones need no
       // statistics.
       if (*scales == AttentionScales::Static) {

@@ -176,6 +176,27 @@ std::vector<QuantizedLayer> collectQuantizedLayers(ModuleOp module) {
       layer.op = "attention";
       layer.precision = p.getName().str();
       printScheme(p.getActivations());
+    } else if (auto conv = dyn_cast<Conv2DOp>(op)) {
+      // Only convolutions qopt-quantize made (an imported ConvInteger or
+      // QLinearConv was integer already).
+      auto p =
+          conv->getAttrOfType<PrecisionAttr>(QOptDialect::kPrecisionAttrName);
+      if (!p)
+        return;
+      int64_t groups = conv.getGroup();
+      int64_t channels = conv.getInput().getType().getDimSize(1);
+      layer.op = groups == 1 ? "conv"
+                 : groups == channels &&
+                         conv.getWeight().getType().getDimSize(0) == channels
+                     ? "depthwise_conv"
+                     : "grouped_conv";
+      layer.precision = p.getName().str();
+      layer.algorithm = p.getAlgorithm().str();
+      printScheme(p.getWeights());
+      layer.floatBytes = conv.getWeight().getType().getNumElements() * 4;
+      layer.quantizedBytes = bytesOf(conv.getWeight()) +
+                             bytesOf(conv.getWeightScales()) +
+                             bytesOf(conv.getWeightZeroPoints());
     } else if (auto emb = dyn_cast<EmbeddingOp>(op)) {
       layer.op = "embedding";
       printScheme(emb.getScheme());
@@ -281,6 +302,10 @@ static std::optional<std::vector<float>> constantWeights(Value v, int64_t k,
           out, cast<RankedTensorType>(t.getInput1().getType()).getShape(),
           t.getPerms());
   return out;
+}
+
+std::optional<std::vector<float>> constantFloats(Value v, int64_t count) {
+  return constantWeights(v, count, 1);
 }
 
 template <typename T>
@@ -548,6 +573,22 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
                          precisionFor(choice.algorithm), scaledInputs,
                          splits[i] ? &*splits[i] : nullptr)))
         failedAny = true;
+    }
+    // Depthwise and grouped convolutions take W8A8's per-channel int8
+    // kernel (qopt.conv2d); other precisions leave them float.
+    bool perChannelInt8 = spec->activations != ActivationMode::Float &&
+                          spec->weights.kind == quant::WeightKind::Int &&
+                          spec->weights.bits == 8 && !spec->weights.groupSize;
+    if (perChannelInt8) {
+      SmallVector<Operation *> convs;
+      module.walk([&](linalg::LinalgOp op) {
+        if (isConvQuantizationCandidate(op, excludeRe ? &*excludeRe : nullptr))
+          convs.push_back(op);
+      });
+      for (Operation *op : convs)
+        if (failed(quantizeConvolution(*analyzeConvolution(op), *spec,
+                                       precisionFor(WeightAlgorithm::RTN))))
+          failedAny = true;
     }
     bool packedIntegers = spec->weights.kind == quant::WeightKind::Int ||
                           spec->weights.kind == quant::WeightKind::NF4;

@@ -28,3 +28,17 @@ func.func @uncalibrated(%a: tensor<1x4x32xf32>) -> tensor<1x4x16xf32> {
   %r = tosa.exp %y : (tensor<1x4x16xf32>) -> tensor<1x4x16xf32>
   return %r : tensor<1x4x16xf32>
 }
+
+// -----
+
+// Static scales need a calibrated probe in front of a convolution too.
+func.func @uncalibrated(%x: tensor<1x2x4x4xf32>) -> tensor<1x2x3x3xf32> {
+  %w = arith.constant dense<1.0> : tensor<2x2x2xf32>
+  %z = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<1x2x3x3xf32>
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<1x2x3x3xf32>) -> tensor<1x2x3x3xf32>
+  // expected-error @+1 {{w8a8-static needs a calibrated activation range for this convolution's input: compile with --calib}}
+  %y = linalg.depthwise_conv_2d_nchw_chw {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+         ins(%x, %w : tensor<1x2x4x4xf32>, tensor<2x2x2xf32>) outs(%f : tensor<1x2x3x3xf32>) -> tensor<1x2x3x3xf32>
+  return %y : tensor<1x2x3x3xf32>
+}

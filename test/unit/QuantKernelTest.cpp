@@ -645,6 +645,166 @@ TEST(QuantKernels, IntegerConvMatchesReferenceBitForBit) {
       }
 }
 
+namespace {
+
+/// Parameter: depthwise (true: one filter per channel, as
+/// linalg.depthwise_conv_2d_nchw_chw) or grouped (linalg.conv_2d_ngchw_gfchw).
+class QuantizedConvW8A8 : public ::testing::TestWithParam<bool> {};
+
+std::string floatList(const std::vector<float> &v) {
+  std::string s;
+  char buf[32];
+  for (size_t i = 0; i < v.size(); ++i) {
+    std::snprintf(buf, sizeof buf, "%s%.9g", i ? ", " : "", v[i]);
+    s += buf;
+  }
+  return s;
+}
+
+} // namespace
+
+// qopt-quantize's W8A8 form of a float depthwise or grouped convolution
+// (per-tensor dynamic uint8 codes of the input, RTN int8 weights per output
+// channel, i32 accumulation, float(acc) * (s_x * s_w)) compiled for the host
+// equals a C++ evaluation of that arithmetic bit for bit, padding included.
+TEST_P(QuantizedConvW8A8, MatchesReferenceBitForBit) {
+  bool depthwise = GetParam();
+  unsigned seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  int64_t g = depthwise ? 1 + rng() % 24 : 2 + rng() % 3;
+  int64_t cg = depthwise ? 1 : 1 + rng() % 3,
+          fg = depthwise ? 1 : 1 + rng() % 3;
+  int64_t n = 1 + rng() % 2, c = g * cg, f = g * fg;
+  int64_t h = 5 + rng() % 8, wd = 5 + rng() % 8;
+  int64_t kh = 1 + rng() % 3, kw = 1 + rng() % 3;
+  int64_t sh = 1 + rng() % 2, sw = 1 + rng() % 2, dh = 1 + rng() % 2,
+          dw = 1 + rng() % 2;
+  int64_t pt = rng() % 2, pl = rng() % 2, pb = rng() % 3, pr = rng() % 3;
+  int64_t hp = h + pt + pb, wp = wd + pl + pr;
+  int64_t oh = (hp - (kh - 1) * dh - 1) / sh + 1,
+          ow = (wp - (kw - 1) * dw - 1) / sw + 1;
+  std::normal_distribution<float> normal(0.f, 1.f);
+  std::vector<float> x(n * c * h * wd), w(f * cg * kh * kw), y(n * f * oh * ow);
+  for (float &v : x)
+    v = normal(rng) * 2.f + 0.5f;
+  for (float &v : w)
+    v = normal(rng);
+
+  std::string xt = shape({n, c, h, wd}, "f32"),
+              xpt = shape({n, c, hp, wp}, "f32");
+  std::string wt = shape({f, cg, kh, kw}, "f32"),
+              yt = shape({n, f, oh, ow}, "f32");
+  std::string convIn, convW;
+  std::string text =
+      signature({{"x", xt, "float32"}}, {{"y", yt, "float32"}}) +
+      llvm::formatv("  %w = arith.constant dense<[{0}]> : tensor<{1}xf32>\n",
+                    floatList(w), w.size())
+          .str() +
+      llvm::formatv("  %z = arith.constant 0.0 : f32\n"
+                    "  %xp = tensor.pad %x low[0, 0, {0}, {1}] high[0, 0, {2}, "
+                    "{3}] {{\n  ^bb0(%a: index, %b: index, %c: index, %d: "
+                    "index):\n    tensor.yield %z : f32\n  } : {4} to {5}\n",
+                    pt, pl, pb, pr, xt, xpt)
+          .str();
+  auto reshape = [&](const std::string &name, const std::string &from,
+                     const std::string &fromType, std::vector<int64_t> dims,
+                     std::string &type) {
+    type = "tensor<";
+    std::string list;
+    for (size_t i = 0; i < dims.size(); ++i) {
+      type += std::to_string(dims[i]) + "x";
+      list += (i ? ", " : "") + std::to_string(dims[i]);
+    }
+    type += "f32>";
+    text +=
+        llvm::formatv("  %{0}s = tosa.const_shape {{values = dense<[{1}]> : "
+                      "tensor<{2}xindex>} : () -> !tosa.shape<{2}>\n"
+                      "  %{0} = tosa.reshape %{3}, %{0}s : ({4}, "
+                      "!tosa.shape<{2}>) -> {5}\n",
+                      name, list, dims.size(), from, fromType, type)
+            .str();
+  };
+  std::string flatW = llvm::formatv("tensor<{0}xf32>", w.size()).str();
+  std::string op, resultType;
+  if (depthwise) {
+    reshape("wv", "w", flatW, {c, kh, kw}, convW);
+    convIn = xpt;
+    resultType = yt;
+    op = "linalg.depthwise_conv_2d_nchw_chw";
+  } else {
+    reshape("wv", "w", flatW, {g, fg, cg, kh, kw}, convW);
+    reshape("xv", "xp", xpt, {n, g, cg, hp, wp}, convIn);
+    resultType = shape({n, g, fg, oh, ow}, "f32");
+    op = "linalg.conv_2d_ngchw_gfchw";
+  }
+  text += llvm::formatv(
+              "  %e = tensor.empty() : {0}\n"
+              "  %f = linalg.fill ins(%z : f32) outs(%e : {0}) -> {0}\n"
+              "  %r = {1} {{dilations = dense<[{2}, {3}]> : tensor<2xi64>, "
+              "strides = dense<[{4}, {5}]> : tensor<2xi64>} ins(%{8}, %wv : "
+              "{6}, {7}) outs(%f : {0}) -> {0}\n",
+              resultType, op, dh, dw, sh, sw, convIn, convW,
+              depthwise ? "xp" : "xv")
+              .str();
+  if (depthwise) {
+    text += "  return %r : " + yt + "\n}\n";
+  } else {
+    std::string back;
+    reshape("y", "r", resultType, {n, f, oh, ow}, back);
+    text += "  return %y : " + yt + "\n}\n";
+  }
+  CompiledFunction fn(text, [](mlir::PassManager &pm) {
+    QuantizePassOptions options;
+    options.precision = "w8a8";
+    pm.addPass(createQuantizePass(options));
+  });
+  ASSERT_NE(fn.model, nullptr) << fn.diagnostics << "\n" << text;
+  ASSERT_TRUE(fn.run({x.data()}, {y.data()}));
+
+  // DynamicQuantizeLinear of the whole input: the range includes 0.
+  float lo = 0.f, hi = 0.f;
+  for (float v : x) {
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
+  }
+  float sx = (hi - lo) / 255.f;
+  float zf = std::min(255.f, std::max(0.f, std::nearbyint(-lo / sx)));
+  int32_t zx = int32_t(zf);
+  std::vector<int32_t> codes(x.size());
+  for (size_t i = 0; i < x.size(); ++i)
+    codes[i] =
+        int32_t(std::min(255.f, std::max(0.f, std::nearbyint(x[i] / sx) + zf)));
+  WeightScheme scheme; // int8 per-channel symmetric
+  QuantizedMatrix q = quantizeRTN(w.data(), f, cg * kh * kw, scheme);
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t o = 0; o < f; ++o)
+      for (int64_t i = 0; i < oh; ++i)
+        for (int64_t j = 0; j < ow; ++j) {
+          int32_t acc = 0;
+          int64_t grp = o / fg;
+          for (int64_t ci = 0; ci < cg; ++ci)
+            for (int64_t a = 0; a < kh; ++a)
+              for (int64_t t = 0; t < kw; ++t) {
+                int64_t yy = i * sh + a * dh - pt, xx = j * sw + t * dw - pl;
+                if (yy < 0 || yy >= h || xx < 0 || xx >= wd)
+                  continue; // padding holds the zero point
+                int32_t xv =
+                    codes[((b * c + grp * cg + ci) * h + yy) * wd + xx] - zx;
+                acc += xv * q.code(o, (ci * kh + a) * kw + t);
+              }
+          float ref = float(acc) * (sx * q.scales[o]);
+          ASSERT_EQ(y[((b * f + o) * oh + i) * ow + j], ref)
+              << b << "," << o << "," << i << "," << j << "\n"
+              << text;
+        }
+}
+
+INSTANTIATE_TEST_SUITE_P(Convolutions, QuantizedConvW8A8, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool> &info) {
+                           return info.param ? "Depthwise" : "Grouped";
+                         });
+
 // Quantized embedding rows equal the C++ dequantization exactly; ids out of
 // range are clamped.
 TEST(QuantKernels, EmbeddingGatherBitForBit) {

@@ -49,6 +49,12 @@ mlir::LogicalResult externalizeWeights(mlir::ModuleOp module,
 mlir::FailureOr<std::vector<char>> constantBytes(mlir::Attribute value,
                                                  mlir::ShapedType type);
 
+/// Adds the patterns of qopt-decompose-convolutions: float named linalg
+/// convolutions become im2col matmuls, depthwise tap sums or grouped
+/// generics. With `denseOnly`, only the group-1 ones.
+void populateDecomposeConvolutionPatterns(mlir::RewritePatternSet &patterns,
+                                          bool denseOnly = false);
+
 /// Adds the memref.copy → linalg.copy patterns.
 void populateLowerMemRefCopyPatterns(mlir::RewritePatternSet &patterns);
 

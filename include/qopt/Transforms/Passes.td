@@ -255,6 +255,52 @@ def LowerVectorsPass : Pass<"qopt-lower-vectors"> {
                            "mlir::scf::SCFDialect"];
 }
 
+def DecomposeConvolutionsPass : Pass<"qopt-decompose-convolutions"> {
+  let summary = "Choose the x86 lowering of each convolution";
+  let description = [{
+    The importer keeps ONNX convolutions as named linalg convolutions on an
+    explicitly padded input; this pass picks how a CPU computes each one:
+
+    - `linalg.conv_2d_nchw_fchw` / `linalg.conv_3d_ncdhw_fcdhw` (group 1):
+      im2col columns `[N, C*K, pixels]` times the weights viewed as
+      `[M, C*K]` in one `tosa.matmul`, the vectorized matmul path (1x1
+      stride-1 kernels skip the gather);
+    - `linalg.depthwise_conv_2d_nchw_chw` with at most 49 taps: one
+      elementwise generic summing the strided shifted windows times each
+      channel's tap, which fuses and vectorizes along the width;
+    - `linalg.conv_2d_ngchw_gfchw` and the other depthwise forms: one
+      generic over `[N, G, M/G, C/G, K..., O...]` whose output spatial dims
+      are the innermost loops.
+    - integer depthwise `qopt.conv2d` (from qopt-quantize) with at most 49
+      taps: the same tap sum in i32 over the zero-point-padded input, with
+      the rescale `float(acc) * (sx * sw[c])` in the same generic; its
+      products and rescale are the reference lowering's, so results are
+      bit-identical to it. Other `qopt.conv2d` keep the reference lowering.
+
+    Convolutions must accumulate into a zero fill (as the importer emits
+    them). With `dense-only`, only group-1 convolutions are decomposed: the
+    quantizer maps their im2col product onto `qopt.matmul` and takes the
+    grouped and depthwise ones as convolutions.
+
+    ```mlir
+    %y = linalg.depthwise_conv_2d_nchw_chw
+           {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+           ins(%xp, %w : tensor<1x8x10x10xf32>, tensor<8x3x3xf32>)
+           outs(%zero : tensor<1x8x8x8xf32>) -> tensor<1x8x8x8xf32>
+    // becomes a linalg.generic over [1, 8, 8, 8] reading nine strided
+    // slices of %xp and nine [8, 1, 1] columns of %w.
+    ```
+  }];
+  let options = [
+    Option<"denseOnly", "dense-only", "bool", /*default=*/"false",
+           "Decompose only group-1 convolutions">,
+  ];
+  let dependentDialects = ["mlir::linalg::LinalgDialect",
+                           "mlir::tensor::TensorDialect",
+                           "mlir::tosa::TosaDialect",
+                           "mlir::arith::ArithDialect"];
+}
+
 def FuseElementwisePass : Pass<"qopt-fuse-elementwise"> {
   let summary = "Fuse elementwise producers into consumers without recomputation";
   let description = [{

@@ -3,8 +3,10 @@
 #ifndef QOPT_TRANSFORMS_QUANTIZATION_H
 #define QOPT_TRANSFORMS_QUANTIZATION_H
 
+#include "qopt/QOptDialect.h"
 #include "qopt/Quant/Quant.h"
 
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tosa/IR/TosaOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Location.h"
@@ -113,6 +115,44 @@ std::optional<QuantizableMatMul> analyzeMatMul(mlir::tosa::MatMulOp op);
 
 /// The weights as rows of output channels ([N, K] floats), if readable.
 std::optional<std::vector<float>> weightRows(const QuantizableMatMul &m);
+
+/// The float values behind `v` in its row-major order, when `v` is a
+/// constant of `count` f32 elements seen through reshapes and transposes.
+std::optional<std::vector<float>> constantFloats(mlir::Value v, int64_t count);
+
+/// A float depthwise or grouped 2-D convolution (linalg.depthwise_conv_2d_
+/// nchw_chw, or linalg.conv_2d_ngchw_gfchw over reshapes of [N, C, H, W]
+/// and [M, C/G, KH, KW]) with a constant weight and an input padded by
+/// zeros: what qopt-quantize turns into qopt.conv2d. Group-1 convolutions
+/// reach the quantizer as im2col matmuls (qopt-decompose-convolutions
+/// dense-only) and are not described here.
+struct QuantizableConv {
+  mlir::linalg::LinalgOp op;
+  /// The operand reading the unpadded [N, C, H, W] input, where a probe
+  /// goes.
+  mlir::OpOperand *input = nullptr;
+  int64_t groups = 1, filters = 0, channelsPerGroup = 0;
+  llvm::SmallVector<int64_t> kernel; // [KH, KW]
+  llvm::SmallVector<int64_t> pads;   // top, left, bottom, right
+  llvm::SmallVector<int64_t> strides, dilations;
+};
+
+/// The convolution's quantizable form, if `op` is one (see QuantizableConv).
+std::optional<QuantizableConv> analyzeConvolution(mlir::Operation *op);
+
+/// Whether `op` is a QuantizableConv whose node `exclude` does not match.
+bool isConvQuantizationCandidate(mlir::Operation *op,
+                                 const llvm::Regex *exclude);
+
+/// Replaces the convolution by qopt.conv2d over int8 weights (RTN, one
+/// symmetric scale per output channel) and int8 activations: dynamic
+/// per-tensor uint8 codes (ONNX DynamicQuantizeLinear) for w8a8, calibrated
+/// symmetric int8 codes for w8a8-static (an error at the op without a
+/// calibrated probe). The qopt.conv2d carries `precision` with that
+/// per-tensor activation scheme as QOptDialect::kPrecisionAttrName.
+mlir::LogicalResult quantizeConvolution(const QuantizableConv &conv,
+                                        const PrecisionSpec &spec,
+                                        PrecisionAttr precision);
 
 /// The values of a constant f32 / f64 attribute holding `count` elements.
 std::optional<std::vector<float>> readFloats(mlir::ElementsAttr attr,

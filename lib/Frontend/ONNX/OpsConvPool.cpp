@@ -1,7 +1,9 @@
-//===- OpsConvPool.cpp - ONNX convolution, pooling and resizing ------------===//
+//===- OpsConvPool.cpp - ONNX convolution, pooling and resizing
+//------------===//
 //
-// Convolutions of any spatial rank and group count become one grouped
-// linalg.generic over [N, G, C/G, spatial...] (padding with tensor.pad);
+// Convolutions become one named linalg convolution each (group 1,
+// depthwise or grouped) over a tensor.pad-ded input, so the quantizer and
+// the targets see convolutions and choose their lowering themselves;
 // ConvTranspose is rewritten as a stride-1 convolution of the zero-stuffed
 // input with the flipped kernel. Pools are window reductions; Resize and
 // Upsample gather through per-axis index/weight tables computed on the
@@ -97,151 +99,100 @@ int64_t windowOut(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb,
   return out;
 }
 
-/// A grouped N-d convolution on padded input x [N, C, I...] with weights
-/// w [M, C/G, K...] (stride/dilation from `win`), as one generic over
-/// [N, G, M/G, C/G, K..., O...]: the output's spatial dims are the
-/// innermost loops so depthwise convolutions vectorize along the width.
-/// Returns [N, M, O...].
-Value emitGroupedConv(OpBuilder &b, Location loc, Value x, Value w,
-                      int64_t groups, const Window &win, ArrayRef<int64_t> outSpatial,
-                      Type elem) {
-  MLIRContext *ctx = b.getContext();
-  auto xs = cast<RankedTensorType>(x.getType()).getShape();
-  auto ws = cast<RankedTensorType>(w.getType()).getShape();
-  int64_t n = xs[0], c = xs[1], m = ws[0];
-  int64_t cg = c / groups, mg = m / groups;
-  int64_t d = outSpatial.size();
-  SmallVector<int64_t> xg = {n, groups, cg};
-  xg.append(xs.begin() + 2, xs.end());
-  SmallVector<int64_t> wg = {groups, mg, cg};
-  wg.append(ws.begin() + 2, ws.end());
-  Value x5 = emitReshape(b, loc, x, xg);
-  Value w5 = emitReshape(b, loc, w, wg);
-  // Loops: n g m c k_0..k_{d-1} o_0..o_{d-1}
-  int64_t nLoops = 4 + 2 * d;
-  auto dim = [&](int64_t i) { return getAffineDimExpr(i, ctx); };
-  int64_t cLoop = 3, kBase = 4, oBase = 4 + d;
-  SmallVector<AffineExpr> xe = {dim(0), dim(1), dim(cLoop)};
-  for (int64_t i = 0; i < d; ++i)
-    xe.push_back(dim(oBase + i) * win.strides[i] + dim(kBase + i) * win.dilations[i]);
-  SmallVector<AffineExpr> we = {dim(1), dim(2), dim(cLoop)};
-  for (int64_t i = 0; i < d; ++i)
-    we.push_back(dim(kBase + i));
-  SmallVector<AffineExpr> oe = {dim(0), dim(1), dim(2)};
-  for (int64_t i = 0; i < d; ++i)
-    oe.push_back(dim(oBase + i));
-  SmallVector<AffineMap> maps = {AffineMap::get(nLoops, 0, xe, ctx),
-                                 AffineMap::get(nLoops, 0, we, ctx),
-                                 AffineMap::get(nLoops, 0, oe, ctx)};
-  SmallVector<utils::IteratorType> iters(3, utils::IteratorType::parallel);
-  iters.append(1 + d, utils::IteratorType::reduction);
-  iters.append(d, utils::IteratorType::parallel);
-  SmallVector<int64_t> outShape = {n, groups, mg};
-  outShape.append(outSpatial.begin(), outSpatial.end());
-  Value init = tensor::EmptyOp::create(b, loc, outShape, elem);
-  Value zero = emitScalar(b, loc, elem, 0.0);
+/// A named linalg convolution of `ConvOp` over padded x and weights w with
+/// a zero-filled accumulator of shape `out`.
+template <typename ConvOp>
+Value emitNamedConv(OpBuilder &b, Location loc, Value x, Value w,
+                    ArrayRef<int64_t> strides, ArrayRef<int64_t> dilations,
+                    ArrayRef<int64_t> out, Type elem) {
+  auto window = [&](ArrayRef<int64_t> v) {
+    auto t = RankedTensorType::get({(int64_t)v.size()}, b.getI64Type());
+    return DenseIntElementsAttr::get(t, v);
+  };
+  Value init = tensor::EmptyOp::create(b, loc, out, elem);
   Value filled =
-      linalg::FillOp::create(b, loc, ValueRange{zero}, ValueRange{init}).getResult(0);
-  Value r = linalg::GenericOp::create(
-                b, loc, TypeRange{filled.getType()}, ValueRange{x5, w5},
-                ValueRange{filled}, maps, iters,
-                [&](OpBuilder &nb, Location l, ValueRange a) {
-                  Value p = arith::MulFOp::create(nb, l, a[0], a[1]);
-                  linalg::YieldOp::create(nb, l,
-                                          Value(arith::AddFOp::create(nb, l, a[2], p)));
-                })
-                .getResult(0);
-  SmallVector<int64_t> finalShape = {n, m};
-  finalShape.append(outSpatial.begin(), outSpatial.end());
-  return emitReshape(b, loc, r, finalShape);
+      linalg::FillOp::create(b, loc, ValueRange{emitScalar(b, loc, elem, 0.0)},
+                             ValueRange{init})
+          .getResult(0);
+  return ConvOp::create(b, loc, TypeRange{filled.getType()}, ValueRange{x, w},
+                        ValueRange{filled}, window(strides), window(dilations))
+      .getResult(0);
 }
 
-/// A group-1 convolution as a matrix product: the input windows are
-/// gathered into [N, C*K..., O...] columns (im2col, skipped for 1x1
-/// stride-1 kernels) and multiplied by W viewed as [M, C*K...], which uses
-/// the vectorized matmul path.
-Value emitConvAsMatMul(OpBuilder &b, Location loc, Value x, Value w,
-                       const Window &win, ArrayRef<int64_t> outSpatial,
-                       Type elem, DType dtype) {
-  MLIRContext *ctx = b.getContext();
-  auto xs = cast<RankedTensorType>(x.getType()).getShape();
-  auto ws = cast<RankedTensorType>(w.getType()).getShape();
-  int64_t n = xs[0], c = xs[1], m = ws[0];
-  int64_t d = outSpatial.size();
-  int64_t kprod = shapeProduct(ws.drop_front(2));
-  int64_t pixels = shapeProduct(outSpatial);
-  bool pointwise = kprod == 1 &&
-                   llvm::all_of(win.strides, [](int64_t s) { return s == 1; }) &&
-                   SmallVector<int64_t>(xs.drop_front(2)) ==
-                       SmallVector<int64_t>(outSpatial);
-  Value cols;
-  if (pointwise) {
-    cols = emitReshape(b, loc, x, {n, c, pixels});
-  } else {
-    // cols[n, c, k..., o...] = x[n, c, o*s + k*dil]
-    SmallVector<int64_t> colShape = {n, c};
-    colShape.append(ws.begin() + 2, ws.end());
-    colShape.append(outSpatial.begin(), outSpatial.end());
-    int64_t nLoops = 2 + 2 * d;
-    SmallVector<AffineExpr> xe = {getAffineDimExpr(0, ctx), getAffineDimExpr(1, ctx)};
-    for (int64_t i = 0; i < d; ++i)
-      xe.push_back(getAffineDimExpr(2 + d + i, ctx) * win.strides[i] +
-                   getAffineDimExpr(2 + i, ctx) * win.dilations[i]);
-    SmallVector<AffineMap> maps = {AffineMap::get(nLoops, 0, xe, ctx),
-                                   b.getMultiDimIdentityMap(nLoops)};
-    Value init = tensor::EmptyOp::create(b, loc, colShape, elem);
-    Value gathered =
-        linalg::GenericOp::create(
-            b, loc, TypeRange{init.getType()}, ValueRange{x}, ValueRange{init},
-            maps,
-            SmallVector<utils::IteratorType>(nLoops, utils::IteratorType::parallel),
-            [](OpBuilder &nb, Location l, ValueRange a) {
-              linalg::YieldOp::create(nb, l, a[0]);
-            })
-            .getResult(0);
-    cols = emitReshape(b, loc, gathered, {n, c * kprod, pixels});
+/// An ONNX convolution of the padded input x [N, C, S...] by w
+/// [M, C/G, K...] as one named linalg convolution, which the target
+/// lowers (qopt-decompose-convolutions on x86) and the quantizer reads as a
+/// convolution: conv_*_nchw_fchw for one group, depthwise_conv_*_nchw_chw
+/// for one filter per channel, conv_2d_ngchw_gfchw otherwise (always with
+/// `grouped`). 1-D convolutions are 2-D ones of height 1; grouped 3-D ones,
+/// which linalg has no op for, are one 3-D convolution per group.
+/// Returns [N, M, O...].
+FailureOr<Value> emitConvolution(NodeContext &ctx, Value x, Value w,
+                                 int64_t groups, ArrayRef<int64_t> strides,
+                                 ArrayRef<int64_t> dilations,
+                                 ArrayRef<int64_t> outSpatial, Type elem,
+                                 bool grouped) {
+  OpBuilder &b = ctx.b;
+  Location loc = ctx.loc;
+  SmallVector<int64_t> xs(cast<RankedTensorType>(x.getType()).getShape());
+  SmallVector<int64_t> ws(cast<RankedTensorType>(w.getType()).getShape());
+  int64_t n = xs[0], c = xs[1], m = ws[0], cg = c / groups, mg = m / groups;
+  SmallVector<int64_t> out = {n, m};
+  out.append(outSpatial.begin(), outSpatial.end());
+  size_t d = outSpatial.size();
+  if (d == 1) {
+    FailureOr<Value> y = emitConvolution(
+        ctx, emitReshape(b, loc, x, {n, c, 1, xs[2]}),
+        emitReshape(b, loc, w, {m, ws[1], 1, ws[2]}), groups, {1, strides[0]},
+        {1, dilations[0]}, {1, outSpatial[0]}, elem, grouped);
+    if (failed(y))
+      return failure();
+    return emitReshape(b, loc, *y, out);
   }
-  Value w2 = emitReshape(b, loc, w, {1, m, c * kprod});
-  if (n > 1)
-    w2 = emitBroadcastTo(b, loc, w2, {n, m, c * kprod});
-  Value y = emitBatchMatMul(b, loc, w2, cols, dtype);
-  SmallVector<int64_t> finalShape = {n, m};
-  finalShape.append(outSpatial.begin(), outSpatial.end());
-  return emitReshape(b, loc, y, finalShape);
-}
-
-/// A depthwise 2-D convolution (one filter per channel) as one
-/// elementwise generic over [N, C, OH, OW] that sums the KH*KW shifted
-/// (strided) windows of the padded input times the channel's tap weight.
-/// Every operand is read through a projected permutation, so the op fuses
-/// and vectorizes along the width like any elementwise op.
-Value emitDepthwiseAsTaps(OpBuilder &b, Location loc, Value x, Value w,
-                          const Window &win, ArrayRef<int64_t> outSpatial,
-                          Type elem) {
-  auto xs = cast<RankedTensorType>(x.getType()).getShape();
-  int64_t n = xs[0], c = xs[1], kh = win.kernel[0], kw = win.kernel[1];
-  int64_t oh = outSpatial[0], ow = outSpatial[1];
-  SmallVector<int64_t> outShape = {n, c, oh, ow};
-  Value taps = emitReshape(b, loc, w, {c, kh * kw});
-  SmallVector<Value> ins;
-  for (int64_t i = 0; i < kh; ++i)
-    for (int64_t j = 0; j < kw; ++j) {
-      SmallVector<int64_t> off = {0, 0, i * win.dilations[0], j * win.dilations[1]};
-      SmallVector<int64_t> st = {1, 1, win.strides[0], win.strides[1]};
-      ins.push_back(emitSlice(b, loc, x, off, outShape, st));
-      // Tap (i, j) of every channel as a [C, 1, 1] column.
-      Value tap = emitSlice(b, loc, taps, {0, i * kw + j}, {c, 1}, {1, 1});
-      ins.push_back(emitReshape(b, loc, tap, {c, 1, 1}));
-    }
-  return emitElementwise(b, loc, ins, outShape, elem,
-                         [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
-                           Value acc;
-                           for (size_t t = 0; t + 1 < a.size(); t += 2) {
-                             Value p = arith::MulFOp::create(nb, l, a[t], a[t + 1]);
-                             acc = acc ? (Value)arith::AddFOp::create(nb, l, acc, p) : p;
-                           }
-                           return acc;
-                         });
+  bool depthwise = groups == c && m == c && !grouped;
+  if (d == 2 && (grouped || (groups > 1 && !depthwise))) {
+    SmallVector<int64_t> xg = {n, groups, cg, xs[2], xs[3]};
+    SmallVector<int64_t> wg = {groups, mg, cg, ws[2], ws[3]};
+    SmallVector<int64_t> yg = {n, groups, mg, outSpatial[0], outSpatial[1]};
+    Value y = emitNamedConv<linalg::Conv2DNgchwGfchwOp>(
+        b, loc, emitReshape(b, loc, x, xg), emitReshape(b, loc, w, wg), strides,
+        dilations, yg, elem);
+    return emitReshape(b, loc, y, out);
+  }
+  SmallVector<int64_t> depthwiseShape = {c};
+  depthwiseShape.append(ws.begin() + 2, ws.end());
+  if (d == 2)
+    return groups == 1 ? emitNamedConv<linalg::Conv2DNchwFchwOp>(
+                             b, loc, x, w, strides, dilations, out, elem)
+                       : emitNamedConv<linalg::DepthwiseConv2DNchwChwOp>(
+                             b, loc, x, emitReshape(b, loc, w, depthwiseShape),
+                             strides, dilations, out, elem);
+  if (d != 3)
+    return ctx.fail("convolutions over " + std::to_string(d) +
+                    " spatial dims are not supported");
+  if (groups == 1)
+    return emitNamedConv<linalg::Conv3DNcdhwFcdhwOp>(b, loc, x, w, strides,
+                                                     dilations, out, elem);
+  if (depthwise)
+    return emitNamedConv<linalg::DepthwiseConv3DNcdhwCdhwOp>(
+        b, loc, x, emitReshape(b, loc, w, depthwiseShape), strides, dilations,
+        out, elem);
+  SmallVector<Value> parts;
+  SmallVector<int64_t> ones(xs.size(), 1);
+  for (int64_t g = 0; g < groups; ++g) {
+    SmallVector<int64_t> xOff(xs.size(), 0), xSize(xs), wOff(ws.size(), 0),
+        wSize(ws), part(out);
+    xOff[1] = g * cg;
+    xSize[1] = cg;
+    wOff[0] = g * mg;
+    wSize[0] = mg;
+    part[1] = mg;
+    parts.push_back(emitNamedConv<linalg::Conv3DNcdhwFcdhwOp>(
+        b, loc, emitSlice(b, loc, x, xOff, xSize, ones),
+        emitSlice(b, loc, w, wOff, wSize, ones), strides, dilations, part,
+        elem));
+  }
+  return Value(tensor::ConcatOp::create(b, loc, 1, parts));
 }
 
 Value addChannelBias(OpBuilder &b, Location loc, Value y, Value bias) {
@@ -289,16 +240,12 @@ LogicalResult convertConv(NodeContext &ctx) {
   hi.append(win->padEnd.begin(), win->padEnd.end());
   Value x = emitPad(b, loc, ctx.value(0), lo, hi, 0.0);
   Type elem = ctx.elemType(ctx.dtype(0));
-  bool depthwise = groups == c && m == c && outSpatial.size() == 2 &&
-                   shapeProduct(kernel) <= 49;
-  Value y;
-  if (groups == 1)
-    y = emitConvAsMatMul(b, loc, x, ctx.value(1), *win, outSpatial, elem,
-                         ctx.dtype(0));
-  else if (depthwise)
-    y = emitDepthwiseAsTaps(b, loc, x, ctx.value(1), *win, outSpatial, elem);
-  else
-    y = emitGroupedConv(b, loc, x, ctx.value(1), groups, *win, outSpatial, elem);
+  FailureOr<Value> conv =
+      emitConvolution(ctx, x, ctx.value(1), groups, win->strides,
+                      win->dilations, outSpatial, elem, /*grouped=*/false);
+  if (failed(conv))
+    return failure();
+  Value y = *conv;
   if (ctx.hasInput(2))
     y = addChannelBias(b, loc, y, ctx.value(2));
   ctx.setOutput(0, y, ctx.dtype(0));
@@ -409,11 +356,15 @@ LogicalResult convertConvTranspose(NodeContext &ctx) {
                       })
                       .getResult(0);
   Value w = emitReshape(b, loc, flipped, wOut);
-  Window win;
-  win.kernel.assign(kernel.begin(), kernel.end());
-  win.strides.assign(d, 1);
-  win.dilations = dil;
-  Value y = emitGroupedConv(b, loc, x, w, groups, win, outSpatial, elem);
+  // The grouped form even for one group: what this importer always
+  // emitted for transposed convolutions, whose zero-stuffed input makes
+  // im2col columns mostly zeros.
+  FailureOr<Value> conv =
+      emitConvolution(ctx, x, w, groups, SmallVector<int64_t>(d, 1), dil,
+                      outSpatial, elem, /*grouped=*/true);
+  if (failed(conv))
+    return failure();
+  Value y = *conv;
   if (ctx.hasInput(2))
     y = addChannelBias(b, loc, y, ctx.value(2));
   ctx.setOutput(0, y, ctx.dtype(0));

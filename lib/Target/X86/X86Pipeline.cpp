@@ -31,6 +31,7 @@ X86TilingOptions tilingOptionsFor(TargetAttr target) {
 }
 
 void buildX86TensorPipeline(OpPassManager &pm, const X86TilingOptions &tiling) {
+  pm.addPass(createDecomposeConvolutionsPass());
   pm.addPass(createLowerToLinalgPass());
   OpPassManager &fpm = pm.nest<func::FuncOp>();
   fpm.addPass(tosa::createTosaToLinalgNamed());

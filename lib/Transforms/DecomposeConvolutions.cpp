@@ -1,0 +1,497 @@
+//===- DecomposeConvolutions.cpp - CPU lowerings of linalg convolutions ---===//
+//
+// The qopt-decompose-convolutions pass: the importer keeps ONNX
+// convolutions as named linalg convolutions over a padded input, and the
+// x86 pipeline picks a form per convolution here. Group-1 convolutions
+// become im2col matrix products (the vectorized matmul path), small
+// depthwise ones an elementwise sum of shifted windows, and the rest one
+// grouped generic whose output pixels are the innermost loops.
+//
+//===----------------------------------------------------------------------===//
+
+#include "qopt/Transforms/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Tosa/IR/TosaOps.h"
+#include "mlir/Dialect/Tosa/Utils/ConversionUtils.h"
+#include "mlir/IR/Matchers.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/WalkPatternRewriteDriver.h"
+
+namespace qopt {
+#define GEN_PASS_DEF_DECOMPOSECONVOLUTIONSPASS
+#include "qopt/Transforms/Passes.h.inc"
+} // namespace qopt
+
+using namespace mlir;
+
+namespace qopt {
+namespace {
+
+/// Depthwise kernels with more taps than this read too many slices for the
+/// tap-sum form; they take the grouped generic.
+constexpr int64_t kMaxDepthwiseTaps = 49;
+
+int64_t product(ArrayRef<int64_t> v) {
+  int64_t p = 1;
+  for (int64_t x : v)
+    p *= x;
+  return p;
+}
+
+SmallVector<int64_t> shapeOf(Value v) {
+  return SmallVector<int64_t>(cast<RankedTensorType>(v.getType()).getShape());
+}
+
+Value reshape(OpBuilder &b, Location loc, Value v, ArrayRef<int64_t> shape) {
+  auto type = cast<RankedTensorType>(v.getType());
+  if (type.getShape() == shape)
+    return v;
+  ImplicitLocOpBuilder ib(loc, b);
+  return tosa::ReshapeOp::create(
+      b, loc, RankedTensorType::get(shape, type.getElementType()), v,
+      tosa::getTosaConstShape(ib, shape));
+}
+
+/// An elementwise generic over `shape` whose inputs are read through
+/// `maps`, with `body` computing the result from the input scalars.
+Value elementwise(OpBuilder &b, Location loc, ValueRange inputs,
+                  ArrayRef<AffineMap> maps, ArrayRef<int64_t> shape, Type elem,
+                  function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
+  SmallVector<AffineMap> all(maps);
+  all.push_back(b.getMultiDimIdentityMap(shape.size()));
+  Value init = tensor::EmptyOp::create(b, loc, shape, elem);
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{init.getType()}, inputs, ValueRange{init}, all,
+             SmallVector<utils::IteratorType>(shape.size(),
+                                              utils::IteratorType::parallel),
+             [&](OpBuilder &nb, Location l, ValueRange a) {
+               linalg::YieldOp::create(nb, l, body(nb, l, a.drop_back()));
+             })
+      .getResult(0);
+}
+
+Value castElements(OpBuilder &b, Location loc, Value v, Type to) {
+  auto type = cast<RankedTensorType>(v.getType());
+  if (type.getElementType() == to)
+    return v;
+  bool widen = to.getIntOrFloatBitWidth() >
+               type.getElementType().getIntOrFloatBitWidth();
+  return elementwise(b, loc, v, {b.getMultiDimIdentityMap(type.getRank())},
+                     type.getShape(), to,
+                     [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                       if (widen)
+                         return arith::ExtFOp::create(nb, l, to, a[0]);
+                       return arith::TruncFOp::create(nb, l, to, a[0]);
+                     });
+}
+
+/// Whether `init` is a linalg.fill of floating-point zero: the only
+/// accumulator the decompositions below reproduce.
+bool isZeroFill(Value init) {
+  auto fill = init.getDefiningOp<linalg::FillOp>();
+  return fill && matchPattern(fill.getInputs()[0], m_AnyZeroFloat());
+}
+
+/// The strides and dilations of a named convolution.
+template <typename ConvOp>
+std::pair<SmallVector<int64_t>, SmallVector<int64_t>> windowOf(ConvOp op) {
+  return {
+      SmallVector<int64_t>(op.getStrides().template getValues<int64_t>()),
+      SmallVector<int64_t>(op.getDilations().template getValues<int64_t>())};
+}
+
+/// A grouped convolution over x [N, G, C/G, S...] and w [G, M/G, C/G, K...]
+/// as one generic over [N, G, M/G, C/G, K..., O...]: the output's spatial
+/// dims are the innermost loops so depthwise convolutions vectorize along
+/// the width. Returns [N, G, M/G, O...].
+Value emitGroupedConv(OpBuilder &b, Location loc, Value x, Value w,
+                      ArrayRef<int64_t> strides, ArrayRef<int64_t> dilations,
+                      ArrayRef<int64_t> outSpatial, Type elem) {
+  MLIRContext *ctx = b.getContext();
+  SmallVector<int64_t> xs = shapeOf(x), ws = shapeOf(w);
+  int64_t d = outSpatial.size();
+  int64_t nLoops = 4 + 2 * d, kBase = 4, oBase = 4 + d;
+  auto dim = [&](int64_t i) { return getAffineDimExpr(i, ctx); };
+  SmallVector<AffineExpr> xe = {dim(0), dim(1), dim(3)};
+  for (int64_t i = 0; i < d; ++i)
+    xe.push_back(dim(oBase + i) * strides[i] + dim(kBase + i) * dilations[i]);
+  SmallVector<AffineExpr> we = {dim(1), dim(2), dim(3)};
+  SmallVector<AffineExpr> oe = {dim(0), dim(1), dim(2)};
+  for (int64_t i = 0; i < d; ++i) {
+    we.push_back(dim(kBase + i));
+    oe.push_back(dim(oBase + i));
+  }
+  SmallVector<AffineMap> maps = {AffineMap::get(nLoops, 0, xe, ctx),
+                                 AffineMap::get(nLoops, 0, we, ctx),
+                                 AffineMap::get(nLoops, 0, oe, ctx)};
+  SmallVector<utils::IteratorType> iters(3, utils::IteratorType::parallel);
+  iters.append(1 + d, utils::IteratorType::reduction);
+  iters.append(d, utils::IteratorType::parallel);
+  SmallVector<int64_t> outShape = {xs[0], xs[1], ws[1]};
+  outShape.append(outSpatial.begin(), outSpatial.end());
+  Value init = tensor::EmptyOp::create(b, loc, outShape, elem);
+  Value zero = arith::ConstantOp::create(b, loc, elem, b.getFloatAttr(elem, 0));
+  Value filled =
+      linalg::FillOp::create(b, loc, ValueRange{zero}, ValueRange{init})
+          .getResult(0);
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{filled.getType()}, ValueRange{x, w},
+             ValueRange{filled}, maps, iters,
+             [&](OpBuilder &nb, Location l, ValueRange a) {
+               Value p = arith::MulFOp::create(nb, l, a[0], a[1]);
+               linalg::YieldOp::create(
+                   nb, l, Value(arith::AddFOp::create(nb, l, a[2], p)));
+             })
+      .getResult(0);
+}
+
+/// A group-1 convolution of x [N, C, S...] by w [M, C, K...] as a matrix
+/// product: the input windows are gathered into [N, C*K, pixels] columns
+/// (skipped for 1x1 stride-1 kernels) and multiplied by W viewed as
+/// [M, C*K]. Half-precision operands are multiplied in f32 and rounded once,
+/// like ONNX Runtime's CPU kernels.
+Value emitConvAsMatMul(OpBuilder &b, Location loc, Value x, Value w,
+                       ArrayRef<int64_t> strides, ArrayRef<int64_t> dilations,
+                       ArrayRef<int64_t> outSpatial, Type elem) {
+  MLIRContext *ctx = b.getContext();
+  SmallVector<int64_t> xs = shapeOf(x), ws = shapeOf(w);
+  int64_t n = xs[0], c = xs[1], m = ws[0];
+  int64_t d = outSpatial.size();
+  int64_t kprod = product(ArrayRef<int64_t>(ws).drop_front(2));
+  int64_t pixels = product(outSpatial);
+  bool pointwise = kprod == 1 &&
+                   llvm::all_of(strides, [](int64_t s) { return s == 1; }) &&
+                   ArrayRef<int64_t>(xs).drop_front(2) == outSpatial;
+  Value cols;
+  if (pointwise) {
+    cols = reshape(b, loc, x, {n, c, pixels});
+  } else {
+    // cols[n, c, k..., o...] = x[n, c, o*s + k*dil]
+    SmallVector<int64_t> colShape = {n, c};
+    colShape.append(ws.begin() + 2, ws.end());
+    colShape.append(outSpatial.begin(), outSpatial.end());
+    int64_t nLoops = 2 + 2 * d;
+    SmallVector<AffineExpr> xe = {getAffineDimExpr(0, ctx),
+                                  getAffineDimExpr(1, ctx)};
+    for (int64_t i = 0; i < d; ++i)
+      xe.push_back(getAffineDimExpr(2 + d + i, ctx) * strides[i] +
+                   getAffineDimExpr(2 + i, ctx) * dilations[i]);
+    Value gathered =
+        elementwise(b, loc, x, {AffineMap::get(nLoops, 0, xe, ctx)}, colShape,
+                    cast<RankedTensorType>(x.getType()).getElementType(),
+                    [](OpBuilder &, Location, ValueRange a) { return a[0]; });
+    cols = reshape(b, loc, gathered, {n, c * kprod, pixels});
+  }
+  Value w2 = reshape(b, loc, w, {1, m, c * kprod});
+  if (n > 1) {
+    // One copy of the weights per image of the batch.
+    AffineMap bcast =
+        AffineMap::get(3, 0,
+                       {getAffineConstantExpr(0, ctx), getAffineDimExpr(1, ctx),
+                        getAffineDimExpr(2, ctx)},
+                       ctx);
+    w2 = elementwise(b, loc, w2, {bcast}, {n, m, c * kprod},
+                     cast<RankedTensorType>(w2.getType()).getElementType(),
+                     [](OpBuilder &, Location, ValueRange a) { return a[0]; });
+  }
+  Type f32 = b.getF32Type();
+  Value y = tosa::MatMulOp::create(
+      b, loc, RankedTensorType::get({n, m, pixels}, f32),
+      castElements(b, loc, w2, f32), castElements(b, loc, cols, f32));
+  y = castElements(b, loc, y, elem);
+  SmallVector<int64_t> finalShape = {n, m};
+  finalShape.append(outSpatial.begin(), outSpatial.end());
+  return reshape(b, loc, y, finalShape);
+}
+
+/// A depthwise 2-D convolution of x [N, C, H, W] by w [C, KH, KW] as one
+/// elementwise generic over [N, C, OH, OW] that sums the KH*KW shifted
+/// (strided) windows of x times the channel's tap weight. Every operand is
+/// read through a projected permutation, so the op fuses and vectorizes
+/// along the width like any elementwise op.
+Value emitDepthwiseAsTaps(OpBuilder &b, Location loc, Value x, Value w,
+                          ArrayRef<int64_t> strides,
+                          ArrayRef<int64_t> dilations,
+                          ArrayRef<int64_t> outSpatial, Type elem) {
+  MLIRContext *ctx = b.getContext();
+  SmallVector<int64_t> xs = shapeOf(x), ws = shapeOf(w);
+  int64_t n = xs[0], c = xs[1], kh = ws[1], kw = ws[2];
+  SmallVector<int64_t> outShape = {n, c, outSpatial[0], outSpatial[1]};
+  Value taps = reshape(b, loc, w, {c, kh * kw});
+  SmallVector<Value> ins;
+  SmallVector<AffineMap> maps;
+  AffineMap window = b.getMultiDimIdentityMap(4);
+  AffineExpr zero = getAffineConstantExpr(0, ctx);
+  AffineMap channel =
+      AffineMap::get(4, 0, {getAffineDimExpr(1, ctx), zero, zero}, ctx);
+  auto sliceType = RankedTensorType::get(outShape, elem);
+  auto tapType = RankedTensorType::get({c, 1}, elem);
+  for (int64_t i = 0; i < kh; ++i)
+    for (int64_t j = 0; j < kw; ++j) {
+      SmallVector<int64_t> off = {0, 0, i * dilations[0], j * dilations[1]};
+      SmallVector<int64_t> st = {1, 1, strides[0], strides[1]};
+      ins.push_back(tensor::ExtractSliceOp::create(
+          b, loc, sliceType, x, ValueRange{}, ValueRange{}, ValueRange{},
+          b.getDenseI64ArrayAttr(off), b.getDenseI64ArrayAttr(outShape),
+          b.getDenseI64ArrayAttr(st)));
+      maps.push_back(window);
+      // Tap (i, j) of every channel as a [C, 1, 1] column.
+      Value tap = tensor::ExtractSliceOp::create(
+          b, loc, tapType, taps, ValueRange{}, ValueRange{}, ValueRange{},
+          b.getDenseI64ArrayAttr({0, i * kw + j}),
+          b.getDenseI64ArrayAttr({c, 1}), b.getDenseI64ArrayAttr({1, 1}));
+      ins.push_back(reshape(b, loc, tap, {c, 1, 1}));
+      maps.push_back(channel);
+    }
+  return elementwise(b, loc, ins, maps, outShape, elem,
+                     [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                       Value acc;
+                       for (size_t t = 0; t + 1 < a.size(); t += 2) {
+                         Value p = arith::MulFOp::create(nb, l, a[t], a[t + 1]);
+                         acc = acc ? (Value)arith::AddFOp::create(nb, l, acc, p)
+                                   : p;
+                       }
+                       return acc;
+                     });
+}
+
+/// Common checks: float elements and a zero-filled accumulator.
+LogicalResult checkDecomposable(PatternRewriter &rewriter,
+                                linalg::LinalgOp op) {
+  Type elem = getElementTypeOrSelf(op->getResult(0).getType());
+  if (!isa<FloatType>(elem))
+    return rewriter.notifyMatchFailure(op, "not a floating-point convolution");
+  if (!isZeroFill(op.getDpsInits()[0]))
+    return rewriter.notifyMatchFailure(op, "accumulator is not a zero fill");
+  return success();
+}
+
+template <typename ConvOp> struct DenseConvToMatMul : OpRewritePattern<ConvOp> {
+  using OpRewritePattern<ConvOp>::OpRewritePattern;
+  LogicalResult matchAndRewrite(ConvOp op,
+                                PatternRewriter &rewriter) const override {
+    if (failed(checkDecomposable(rewriter, op)))
+      return failure();
+    auto [strides, dilations] = windowOf(op);
+    SmallVector<int64_t> out = shapeOf(op->getResult(0));
+    Value y = emitConvAsMatMul(
+        rewriter, op.getLoc(), op.getInputs()[0], op.getInputs()[1], strides,
+        dilations, ArrayRef<int64_t>(out).drop_front(2),
+        getElementTypeOrSelf(op->getResult(0).getType()));
+    rewriter.replaceOp(op, y);
+    return success();
+  }
+};
+
+/// Depthwise convolutions (one filter per channel, input [N, C, S...],
+/// weights [C, K...]): taps for small 2-D kernels, else the grouped generic
+/// with one channel per group.
+template <typename ConvOp> struct DepthwiseConv : OpRewritePattern<ConvOp> {
+  using OpRewritePattern<ConvOp>::OpRewritePattern;
+  LogicalResult matchAndRewrite(ConvOp op,
+                                PatternRewriter &rewriter) const override {
+    if (failed(checkDecomposable(rewriter, op)))
+      return failure();
+    Location loc = op.getLoc();
+    auto [strides, dilations] = windowOf(op);
+    Value x = op.getInputs()[0], w = op.getInputs()[1];
+    SmallVector<int64_t> xs = shapeOf(x), ws = shapeOf(w),
+                         out = shapeOf(op->getResult(0));
+    ArrayRef<int64_t> outSpatial = ArrayRef<int64_t>(out).drop_front(2);
+    Type elem = getElementTypeOrSelf(op->getResult(0).getType());
+    if (outSpatial.size() == 2 &&
+        product(ArrayRef<int64_t>(ws).drop_front()) <= kMaxDepthwiseTaps) {
+      rewriter.replaceOp(op, emitDepthwiseAsTaps(rewriter, loc, x, w, strides,
+                                                 dilations, outSpatial, elem));
+      return success();
+    }
+    int64_t n = xs[0], c = xs[1];
+    SmallVector<int64_t> xg = {n, c, 1}, wg = {c, 1, 1};
+    xg.append(xs.begin() + 2, xs.end());
+    wg.append(ws.begin() + 1, ws.end());
+    Value y = emitGroupedConv(rewriter, loc, reshape(rewriter, loc, x, xg),
+                              reshape(rewriter, loc, w, wg), strides, dilations,
+                              outSpatial, elem);
+    rewriter.replaceOp(op, reshape(rewriter, loc, y, out));
+    return success();
+  }
+};
+
+struct GroupedConv : OpRewritePattern<linalg::Conv2DNgchwGfchwOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(linalg::Conv2DNgchwGfchwOp op,
+                                PatternRewriter &rewriter) const override {
+    if (failed(checkDecomposable(rewriter, op)))
+      return failure();
+    auto [strides, dilations] = windowOf(op);
+    SmallVector<int64_t> out = shapeOf(op->getResult(0));
+    rewriter.replaceOp(
+        op, emitGroupedConv(rewriter, op.getLoc(), op.getInputs()[0],
+                            op.getInputs()[1], strides, dilations,
+                            ArrayRef<int64_t>(out).drop_front(3),
+                            getElementTypeOrSelf(op->getResult(0).getType())));
+    return success();
+  }
+};
+
+/// Integer depthwise qopt.conv2d (one filter per channel, at most
+/// kMaxDepthwiseTaps taps) as the tap sum of emitDepthwiseAsTaps in i32:
+/// one elementwise generic over [N, C, OH, OW] that adds
+/// (x - zx) * (w - zw) over the strided windows of the zero-point-padded
+/// input and, for an f32 result, rescales by float(acc) * (sx * sw[c]). The
+/// products and the rescale are those of the reference lowering and i32
+/// sums do not depend on their order, so results are bit-identical to it;
+/// the reference's [N, G, F, OH, OW, C, KH, KW] reduction does not
+/// vectorize along the width.
+struct QuantizedDepthwiseAsTaps : OpRewritePattern<Conv2DOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(Conv2DOp op,
+                                PatternRewriter &rewriter) const override {
+    auto xt = op.getInput().getType();
+    auto wt = op.getWeight().getType();
+    int64_t c = xt.getDimSize(1);
+    if (int64_t(op.getGroup()) != c || wt.getDimSize(0) != c ||
+        wt.getDimSize(1) != 1)
+      return rewriter.notifyMatchFailure(op, "not depthwise");
+    int64_t kh = wt.getDimSize(2), kw = wt.getDimSize(3);
+    if (kh * kw > kMaxDepthwiseTaps)
+      return rewriter.notifyMatchFailure(op, "too many taps");
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    Type i32 = rewriter.getI32Type();
+    bool xUnsigned = op.getInputUnsigned(), wUnsigned = op.getWeightUnsigned();
+    ArrayRef<int64_t> pads = op.getPads(), strides = op.getStrides(),
+                      dil = op.getDilations();
+    Value x = op.getInput(), zx = op.getInputZeroPoint();
+    if (llvm::any_of(pads, [](int64_t p) { return p != 0; })) {
+      Value padValue;
+      if (zx) {
+        auto zt = cast<RankedTensorType>(zx.getType());
+        SmallVector<Value> idx(
+            zt.getRank(), arith::ConstantIndexOp::create(rewriter, loc, 0));
+        padValue = tensor::ExtractOp::create(rewriter, loc, zx, idx);
+      } else {
+        padValue = arith::ConstantOp::create(
+            rewriter, loc, rewriter.getZeroAttr(xt.getElementType()));
+      }
+      SmallVector<int64_t> lo = {0, 0, pads[0], pads[1]},
+                           hi = {0, 0, pads[2], pads[3]};
+      SmallVector<int64_t> shape(xt.getShape());
+      shape[2] += pads[0] + pads[2];
+      shape[3] += pads[1] + pads[3];
+      x = tensor::PadOp::create(
+          rewriter, loc, RankedTensorType::get(shape, xt.getElementType()), x,
+          getAsIndexOpFoldResult(ctx, lo), getAsIndexOpFoldResult(ctx, hi),
+          padValue);
+    }
+    auto resultType = op.getResult().getType();
+    SmallVector<int64_t> outShape(resultType.getShape());
+    auto d = [&](unsigned i) { return getAffineDimExpr(i, ctx); };
+    AffineExpr zero = getAffineConstantExpr(0, ctx);
+    // A per-tensor parameter (any rank, one element) or a per-channel one.
+    auto paramMap = [&](Value p) {
+      auto pt = cast<RankedTensorType>(p.getType());
+      if (pt.getNumElements() == 1)
+        return AffineMap::get(4, 0, SmallVector<AffineExpr>(pt.getRank(), zero),
+                              ctx);
+      return AffineMap::get(4, 0, {d(1)}, ctx);
+    };
+    Value taps = reshape(rewriter, loc, op.getWeight(), {c, kh * kw});
+    auto sliceType = RankedTensorType::get(outShape, xt.getElementType());
+    auto tapType = RankedTensorType::get({c, 1}, wt.getElementType());
+    AffineMap channel = AffineMap::get(4, 0, {d(1), zero, zero}, ctx);
+    SmallVector<Value> ins;
+    SmallVector<AffineMap> maps;
+    for (int64_t i = 0; i < kh; ++i)
+      for (int64_t j = 0; j < kw; ++j) {
+        ins.push_back(tensor::ExtractSliceOp::create(
+            rewriter, loc, sliceType, x, ValueRange{}, ValueRange{},
+            ValueRange{},
+            rewriter.getDenseI64ArrayAttr({0, 0, i * dil[0], j * dil[1]}),
+            rewriter.getDenseI64ArrayAttr(outShape),
+            rewriter.getDenseI64ArrayAttr({1, 1, strides[0], strides[1]})));
+        maps.push_back(rewriter.getMultiDimIdentityMap(4));
+        Value tap = tensor::ExtractSliceOp::create(
+            rewriter, loc, tapType, taps, ValueRange{}, ValueRange{},
+            ValueRange{}, rewriter.getDenseI64ArrayAttr({0, i * kw + j}),
+            rewriter.getDenseI64ArrayAttr({c, 1}),
+            rewriter.getDenseI64ArrayAttr({1, 1}));
+        ins.push_back(reshape(rewriter, loc, tap, {c, 1, 1}));
+        maps.push_back(channel);
+      }
+    int64_t numTaps = ins.size();
+    // Parameters follow the taps: zx, zw, sx, sw (those present).
+    Value zw = op.getWeightZeroPoints();
+    bool rescale = resultType.getElementType().isF32();
+    for (Value p : {zx, zw, rescale ? op.getInputScale() : Value(),
+                    rescale ? op.getWeightScales() : Value()})
+      if (p) {
+        ins.push_back(p);
+        maps.push_back(paramMap(p));
+      }
+    auto extend = [](OpBuilder &b, Location l, Value v,
+                     bool isUnsigned) -> Value {
+      Type i32 = b.getI32Type();
+      if (isUnsigned)
+        return arith::ExtUIOp::create(b, l, i32, v);
+      return arith::ExtSIOp::create(b, l, i32, v);
+    };
+    Value y = elementwise(
+        rewriter, loc, ins, maps, outShape, resultType.getElementType(),
+        [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+          unsigned next = numTaps;
+          Value zxv = zx ? extend(b, l, a[next++], xUnsigned) : Value();
+          Value zwv = zw ? extend(b, l, a[next++], wUnsigned) : Value();
+          Value acc = arith::ConstantIntOp::create(b, l, i32, 0);
+          for (int64_t t = 0; t < numTaps; t += 2) {
+            Value xv = extend(b, l, a[t], xUnsigned);
+            Value wv = extend(b, l, a[t + 1], wUnsigned);
+            if (zxv)
+              xv = arith::SubIOp::create(b, l, xv, zxv);
+            if (zwv)
+              wv = arith::SubIOp::create(b, l, wv, zwv);
+            acc = arith::AddIOp::create(b, l, acc,
+                                        arith::MulIOp::create(b, l, xv, wv));
+          }
+          if (!rescale)
+            return acc;
+          Value f = arith::SIToFPOp::create(b, l, b.getF32Type(), acc);
+          Value scale = arith::MulFOp::create(b, l, a[next], a[next + 1]);
+          return arith::MulFOp::create(b, l, f, scale);
+        });
+    rewriter.replaceOp(op, y);
+    return success();
+  }
+};
+
+struct DecomposeConvolutionsPass
+    : impl::DecomposeConvolutionsPassBase<DecomposeConvolutionsPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    populateDecomposeConvolutionPatterns(patterns, denseOnly);
+    // One rewrite per convolution; what the patterns create is final.
+    walkAndApplyPatterns(getOperation(), std::move(patterns));
+  }
+};
+
+} // namespace
+
+void populateDecomposeConvolutionPatterns(RewritePatternSet &patterns,
+                                          bool denseOnly) {
+  MLIRContext *ctx = patterns.getContext();
+  patterns.add<DenseConvToMatMul<linalg::Conv2DNchwFchwOp>,
+               DenseConvToMatMul<linalg::Conv3DNcdhwFcdhwOp>>(ctx);
+  if (denseOnly)
+    return;
+  patterns.add<QuantizedDepthwiseAsTaps,
+               DepthwiseConv<linalg::DepthwiseConv2DNchwChwOp>,
+               DepthwiseConv<linalg::DepthwiseConv3DNcdhwCdhwOp>, GroupedConv>(
+      ctx);
+}
+
+} // namespace qopt
