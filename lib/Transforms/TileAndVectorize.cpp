@@ -36,12 +36,8 @@ struct TileAndVectorizePass
     : impl::TileAndVectorizePassBase<TileAndVectorizePass> {
   using Base::Base;
 
-  /// Tiles left as scalar loops: a remark with `report-scalar`, a debug
-  /// line otherwise.
   void leftScalar(Operation *op, StringRef why) {
-    LLVM_DEBUG(llvm::dbgs() << "left scalar (" << why << "): " << *op << "\n");
-    if (reportScalar)
-      op->emitRemark() << "left scalar: " << why;
+    reportLeftScalar(op, why, reportScalar);
   }
 
   void runOnOperation() override {

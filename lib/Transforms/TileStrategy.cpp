@@ -226,12 +226,8 @@ struct TileStrategyPass : impl::TileStrategyPassBase<TileStrategyPass> {
     return splitAt(inner, vectorWidth);
   }
 
-  /// Ops left as scalar loops: a remark with `report-scalar` (their
-  /// locations carry ONNX node names), a debug line otherwise.
   void leftScalar(Operation *op, StringRef why) {
-    LLVM_DEBUG(llvm::dbgs() << "left scalar (" << why << "): " << *op << "\n");
-    if (reportScalar)
-      op->emitRemark() << "left scalar: " << why;
+    reportLeftScalar(op, why, reportScalar);
   }
 
   void runOnOperation() override {
@@ -285,4 +281,11 @@ struct TileStrategyPass : impl::TileStrategyPassBase<TileStrategyPass> {
 };
 
 } // namespace
+
+void reportLeftScalar(Operation *op, StringRef why, bool asRemark) {
+  LLVM_DEBUG(llvm::dbgs() << "left scalar (" << why << "): " << *op << "\n");
+  if (asRemark)
+    op->emitRemark() << "left scalar: " << why;
+}
+
 } // namespace qopt

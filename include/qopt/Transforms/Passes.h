@@ -23,6 +23,10 @@ namespace qopt {
 #define GEN_PASS_DECL
 #include "qopt/Transforms/Passes.h.inc"
 
+/// An op the tiling passes leave as scalar loops: a remark at its location
+/// (which carries the ONNX node name) when `asRemark`, a debug line always.
+void reportLeftScalar(mlir::Operation *op, llvm::StringRef why, bool asRemark);
+
 /// The model's entry: the module's one public function with a body, or an
 /// error on the module naming what was found.
 mlir::FailureOr<mlir::func::FuncOp> lookupEntryFunction(mlir::ModuleOp module);
