@@ -237,7 +237,7 @@ llvm::json::Array enabledFeatures(StringRef features) {
 
 /// ISA features the host reports (true or false): the ones a manifest lists
 /// and qrt checks, as opposed to LLVM's tuning flags.
-llvm::StringMap<bool> isaFeatures() {
+const llvm::StringMap<bool> &isaFeatures() {
   static const llvm::StringMap<bool> features =
       llvm::sys::getHostCPUFeatures();
   return features;
