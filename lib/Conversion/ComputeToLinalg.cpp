@@ -94,6 +94,9 @@ struct LowerMatMul : OpConversionPattern<MatMulOp> {
                 rewriter, loc, TypeRange{acc.getType()},
                 ValueRange{a, adaptor.getWeight()}, ValueRange{acc})
                 .getResult(0);
+    } else if (hasZa && !hasZw && !wUnsigned) {
+      sum = lowerInputZeroPointProduct(rewriter, loc, a, adaptor.getWeight(),
+                                       za, aUnsigned, rows, n);
     } else {
       sum =
         linalg::GenericOp::create(
@@ -133,6 +136,75 @@ struct LowerMatMul : OpConversionPattern<MatMulOp> {
     r = addOutlierProduct(rewriter, loc, op, adaptor, r);
     rewriter.replaceOp(op, expandRows(rewriter, loc, r, resultType));
     return success();
+  }
+
+  /// sum_k (a - za) * w for signed weights without zero points, as the
+  /// named signed product of the codes plus a rank-1 correction:
+  /// sum_k a' * w - za' * sum_k w, where unsigned codes are first shifted by
+  /// -128 (a' = a xor 0x80 read as i8, za' = za - 128) so that the product
+  /// takes the same signed int8 matmul as qopt's own W8A8. The i32 sums are
+  /// exact, so the result equals the direct (a - za) * w accumulation.
+  static Value lowerInputZeroPointProduct(OpBuilder &b, Location loc, Value a,
+                                          Value w, Value za, bool aUnsigned,
+                                          int64_t rows, int64_t n) {
+    MLIRContext *ctx = b.getContext();
+    Type i8 = b.getI8Type(), i32 = b.getI32Type();
+    auto at = cast<RankedTensorType>(a.getType());
+    AffineMap id2 = AffineMap::getMultiDimIdentityMap(2, ctx);
+    if (aUnsigned) {
+      Value flipped = emptyLike(b, loc, at.getShape(), i8);
+      a = linalg::GenericOp::create(
+              b, loc, TypeRange{flipped.getType()}, ValueRange{a},
+              ValueRange{flipped}, {id2, id2}, parallel(2),
+              [&](OpBuilder &nb, Location l, ValueRange args) {
+                Value bit = arith::ConstantIntOp::create(nb, l, i8, -128);
+                linalg::YieldOp::create(
+                    nb, l,
+                    arith::XOrIOp::create(nb, l, args[0], bit).getResult());
+              })
+              .getResult(0);
+    }
+    Value acc = zeroFilled(b, loc, {rows, n}, i32);
+    Value product = linalg::MatmulTransposeBOp::create(
+                        b, loc, TypeRange{acc.getType()}, ValueRange{a, w},
+                        ValueRange{acc})
+                        .getResult(0);
+    // wsum[n] = sum_k w[n, k]
+    AffineExpr d0 = getAffineDimExpr(0, ctx), d1 = getAffineDimExpr(1, ctx);
+    Value wsum = zeroFilled(b, loc, {n}, i32);
+    wsum = linalg::GenericOp::create(
+               b, loc, TypeRange{wsum.getType()}, ValueRange{w},
+               ValueRange{wsum},
+               {id2, AffineMap::get(2, 0, {d0}, ctx)},
+               {IteratorType::parallel, IteratorType::reduction},
+               [&](OpBuilder &nb, Location l, ValueRange args) {
+                 Value x = arith::ExtSIOp::create(nb, l, i32, args[0]);
+                 linalg::YieldOp::create(
+                     nb, l, arith::AddIOp::create(nb, l, args[1], x).getResult());
+               })
+               .getResult(0);
+    auto zt = cast<RankedTensorType>(za.getType());
+    SmallVector<AffineExpr> ze(zt.getRank(), getAffineConstantExpr(0, ctx));
+    if (zt.getNumElements() != 1)
+      ze[0] = d0; // one per row: [rows, 1]
+    Value out = emptyLike(b, loc, {rows, n}, i32);
+    return linalg::GenericOp::create(
+               b, loc, TypeRange{out.getType()},
+               ValueRange{product, za, wsum}, ValueRange{out},
+               {id2, AffineMap::get(2, 0, ze, ctx),
+                AffineMap::get(2, 0, {d1}, ctx), id2},
+               parallel(2),
+               [&](OpBuilder &nb, Location l, ValueRange args) {
+                 Value z = extendToI32(nb, l, args[1], aUnsigned);
+                 if (aUnsigned)
+                   z = arith::SubIOp::create(nb, l, z,
+                                             constI32(nb, l, 128));
+                 Value corr = arith::MulIOp::create(nb, l, z, args[2]);
+                 linalg::YieldOp::create(
+                     nb, l,
+                     arith::SubIOp::create(nb, l, args[0], corr).getResult());
+               })
+        .getResult(0);
   }
 
   /// `r` ([rows, n], the integer part) plus the float product over the

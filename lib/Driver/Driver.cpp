@@ -342,10 +342,11 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
         parsePrecision(options.quantize.precision, error);
     if (!spec)
       return emitError(UnknownLoc::get(&context)) << error;
-    // Group-1 convolutions are quantized as their im2col products
-    // (qopt.matmul); depthwise and grouped ones reach the quantizer and the
-    // target as convolutions.
-    {
+    // Convolutions reach the quantizer and the target as convolutions when
+    // the precision has a convolution form (W8A8); otherwise group-1 ones
+    // are quantized as their im2col products (weight-only qopt.matmul), and
+    // depthwise and grouped ones stay float.
+    if (!quantizesConvolutions(*spec)) {
       PassManager pm(&context);
       DecomposeConvolutionsPassOptions decompose;
       decompose.denseOnly = true;

@@ -337,6 +337,122 @@ struct GroupedConv : OpRewritePattern<linalg::Conv2DNgchwGfchwOp> {
   }
 };
 
+/// The input of an integer qopt.conv2d padded as its `pads` say, with the
+/// input zero point (or 0) so that padded taps contribute nothing.
+Value padWithInputZeroPoint(OpBuilder &b, Conv2DOp op) {
+  Location loc = op.getLoc();
+  Value x = op.getInput(), zx = op.getInputZeroPoint();
+  ArrayRef<int64_t> pads = op.getPads();
+  if (llvm::all_of(pads, [](int64_t p) { return p == 0; }))
+    return x;
+  auto xt = op.getInput().getType();
+  Value padValue;
+  if (zx) {
+    auto zt = cast<RankedTensorType>(zx.getType());
+    SmallVector<Value> idx(zt.getRank(),
+                           arith::ConstantIndexOp::create(b, loc, 0));
+    padValue = tensor::ExtractOp::create(b, loc, zx, idx);
+  } else {
+    padValue = arith::ConstantOp::create(b, loc,
+                                         b.getZeroAttr(xt.getElementType()));
+  }
+  SmallVector<int64_t> lo = {0, 0, pads[0], pads[1]},
+                       hi = {0, 0, pads[2], pads[3]};
+  SmallVector<int64_t> shape(xt.getShape());
+  shape[2] += pads[0] + pads[2];
+  shape[3] += pads[1] + pads[3];
+  MLIRContext *ctx = b.getContext();
+  return tensor::PadOp::create(
+      b, loc, RankedTensorType::get(shape, xt.getElementType()), x,
+      getAsIndexOpFoldResult(ctx, lo), getAsIndexOpFoldResult(ctx, hi),
+      padValue);
+}
+
+/// Integer group-1 qopt.conv2d (signed weights) as an im2col product on
+/// the integer qopt.matmul: the zero-point-padded input codes are gathered
+/// straight into rows [N, OH*OW, C*KH*KW] (one row per output pixel, so no
+/// transpose of the columns), multiplied by the weights viewed as
+/// [F, C*KH*KW] with their per-channel or per-tensor scales and zero points,
+/// and the [N, pixels, F] result is transposed back to [N, F, OH, OW]. The
+/// i32 sums are exact and the matmul's rescale float(acc) * (sx * sw[f]) is
+/// the reference lowering's, so results are bit-identical to it.
+struct QuantizedDenseConvAsMatMul : OpRewritePattern<Conv2DOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(Conv2DOp op,
+                                PatternRewriter &rewriter) const override {
+    if (op.getGroup() != 1)
+      return rewriter.notifyMatchFailure(op, "grouped");
+    if (op.getWeightUnsigned())
+      return rewriter.notifyMatchFailure(op, "unsigned weights");
+    auto xt = op.getInput().getType();
+    auto wt = op.getWeight().getType();
+    if (!xt.getElementType().isInteger(8) || !wt.getElementType().isInteger(8))
+      return rewriter.notifyMatchFailure(op, "not 8-bit codes");
+    auto resultType = op.getResult().getType();
+    bool rescale = resultType.getElementType().isF32();
+    Value zx = op.getInputZeroPoint(), sx = op.getInputScale();
+    // The matmul's input zero point takes the input scale's shape.
+    if (zx && sx && rescale &&
+        cast<RankedTensorType>(zx.getType()).getShape() !=
+            cast<RankedTensorType>(sx.getType()).getShape())
+      return rewriter.notifyMatchFailure(op, "input scale and zero point "
+                                             "shapes differ");
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    int64_t n = xt.getDimSize(0), c = xt.getDimSize(1);
+    int64_t f = wt.getDimSize(0), kh = wt.getDimSize(2), kw = wt.getDimSize(3);
+    int64_t oh = resultType.getDimSize(2), ow = resultType.getDimSize(3);
+    int64_t k = c * kh * kw, pixels = oh * ow;
+    ArrayRef<int64_t> strides = op.getStrides(), dil = op.getDilations();
+    Value x = padWithInputZeroPoint(rewriter, op);
+    // rows[n, oh, ow, c, kh, kw] = x[n, c, oh * s0 + kh * d0, ow * s1 + kw * d1]
+    auto d = [&](unsigned i) { return getAffineDimExpr(i, ctx); };
+    AffineMap gather = AffineMap::get(
+        6, 0,
+        {d(0), d(3), d(1) * strides[0] + d(4) * dil[0],
+         d(2) * strides[1] + d(5) * dil[1]},
+        ctx);
+    Value rows = elementwise(
+        rewriter, loc, x, {gather}, {n, oh, ow, c, kh, kw},
+        xt.getElementType(),
+        [](OpBuilder &, Location, ValueRange a) { return a[0]; });
+    rows = reshape(rewriter, loc, rows, {n, pixels, k});
+    Value w = reshape(rewriter, loc, op.getWeight(), {f, k});
+    // Per-tensor ([1]) or per-channel ([F]) parameters as [rows, 1].
+    bool perTensor = false;
+    auto asColumn = [&](Value p) -> Value {
+      if (!p)
+        return p;
+      auto pt = cast<RankedTensorType>(p.getType());
+      int64_t count = pt.getNumElements();
+      perTensor = count == 1 && f != 1;
+      return reshape(rewriter, loc, p, {count, 1});
+    };
+    Value ws = rescale ? asColumn(op.getWeightScales()) : Value();
+    Value zw = asColumn(op.getWeightZeroPoints());
+    if (ws && zw &&
+        cast<RankedTensorType>(ws.getType()).getShape() !=
+            cast<RankedTensorType>(zw.getType()).getShape())
+      return rewriter.notifyMatchFailure(op, "scales and zero points differ");
+    auto scheme = SchemeAttr::get(
+        ctx, QuantKind::Int, 8, /*isUnsigned=*/false,
+        perTensor ? Granularity::PerTensor : Granularity::PerChannel, 0,
+        /*symmetric=*/!zw);
+    Value inputScale = rescale ? sx : Value();
+    auto mm = MatMulOp::create(
+        rewriter, loc,
+        RankedTensorType::get({n, pixels, f}, resultType.getElementType()),
+        rows, w, ws, zw, inputScale, zx, scheme, uint64_t(k),
+        op.getInputUnsigned(), PrecisionAttr());
+    Value y = tosa::TransposeOp::create(
+        rewriter, loc,
+        RankedTensorType::get({n, f, pixels}, resultType.getElementType()),
+        mm.getResult(), rewriter.getDenseI32ArrayAttr({0, 2, 1}));
+    rewriter.replaceOp(op, reshape(rewriter, loc, y, resultType.getShape()));
+    return success();
+  }
+};
+
 /// Integer depthwise qopt.conv2d (one filter per channel, at most
 /// kMaxDepthwiseTaps taps) as the tap sum of emitDepthwiseAsTaps in i32:
 /// one elementwise generic over [N, C, OH, OW] that adds
@@ -363,30 +479,9 @@ struct QuantizedDepthwiseAsTaps : OpRewritePattern<Conv2DOp> {
     MLIRContext *ctx = rewriter.getContext();
     Type i32 = rewriter.getI32Type();
     bool xUnsigned = op.getInputUnsigned(), wUnsigned = op.getWeightUnsigned();
-    ArrayRef<int64_t> pads = op.getPads(), strides = op.getStrides(),
-                      dil = op.getDilations();
-    Value x = op.getInput(), zx = op.getInputZeroPoint();
-    if (llvm::any_of(pads, [](int64_t p) { return p != 0; })) {
-      Value padValue;
-      if (zx) {
-        auto zt = cast<RankedTensorType>(zx.getType());
-        SmallVector<Value> idx(
-            zt.getRank(), arith::ConstantIndexOp::create(rewriter, loc, 0));
-        padValue = tensor::ExtractOp::create(rewriter, loc, zx, idx);
-      } else {
-        padValue = arith::ConstantOp::create(
-            rewriter, loc, rewriter.getZeroAttr(xt.getElementType()));
-      }
-      SmallVector<int64_t> lo = {0, 0, pads[0], pads[1]},
-                           hi = {0, 0, pads[2], pads[3]};
-      SmallVector<int64_t> shape(xt.getShape());
-      shape[2] += pads[0] + pads[2];
-      shape[3] += pads[1] + pads[3];
-      x = tensor::PadOp::create(
-          rewriter, loc, RankedTensorType::get(shape, xt.getElementType()), x,
-          getAsIndexOpFoldResult(ctx, lo), getAsIndexOpFoldResult(ctx, hi),
-          padValue);
-    }
+    ArrayRef<int64_t> strides = op.getStrides(), dil = op.getDilations();
+    Value zx = op.getInputZeroPoint();
+    Value x = padWithInputZeroPoint(rewriter, op);
     auto resultType = op.getResult().getType();
     SmallVector<int64_t> outShape(resultType.getShape());
     auto d = [&](unsigned i) { return getAffineDimExpr(i, ctx); };
@@ -488,7 +583,7 @@ void populateDecomposeConvolutionPatterns(RewritePatternSet &patterns,
                DenseConvToMatMul<linalg::Conv3DNcdhwFcdhwOp>>(ctx);
   if (denseOnly)
     return;
-  patterns.add<QuantizedDepthwiseAsTaps,
+  patterns.add<QuantizedDenseConvAsMatMul, QuantizedDepthwiseAsTaps,
                DepthwiseConv<linalg::DepthwiseConv2DNchwChwOp>,
                DepthwiseConv<linalg::DepthwiseConv3DNcdhwCdhwOp>, GroupedConv>(
       ctx);

@@ -574,12 +574,9 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
                          splits[i] ? &*splits[i] : nullptr)))
         failedAny = true;
     }
-    // Depthwise and grouped convolutions take W8A8's per-channel int8
-    // kernel (qopt.conv2d); other precisions leave them float.
-    bool perChannelInt8 = spec->activations != ActivationMode::Float &&
-                          spec->weights.kind == quant::WeightKind::Int &&
-                          spec->weights.bits == 8 && !spec->weights.groupSize;
-    if (perChannelInt8) {
+    // Convolutions take W8A8's per-channel int8 kernel (qopt.conv2d); other
+    // precisions leave them float.
+    if (quantizesConvolutions(*spec)) {
       SmallVector<Operation *> convs;
       module.walk([&](linalg::LinalgOp op) {
         if (isConvQuantizationCandidate(op, excludeRe ? &*excludeRe : nullptr))

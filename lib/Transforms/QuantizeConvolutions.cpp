@@ -1,10 +1,10 @@
 //===- QuantizeConvolutions.cpp - W8A8 depthwise and grouped convolutions -===//
 //
-// qopt-quantize's convolution part: float depthwise and grouped linalg
-// convolutions with constant weights become qopt.conv2d over int8 weights
-// (one scale per output channel) and int8 activations, accumulating in
-// i32. Group-1 convolutions take the im2col matmul path instead (see
-// QuantizableConv).
+// qopt-quantize's convolution part: float 2-D linalg convolutions (group 1,
+// depthwise and grouped) with constant weights become qopt.conv2d over int8
+// weights (one scale per output channel) and int8 activations,
+// accumulating in i32. How a convolution is then computed (im2col product,
+// tap sum, direct loops) is the target's choice.
 //
 //===----------------------------------------------------------------------===//
 
@@ -64,7 +64,8 @@ std::optional<QuantizableConv> analyzeConvolution(Operation *op) {
   QuantizableConv conv;
   auto linalgOp = dyn_cast<linalg::LinalgOp>(op);
   if (!linalgOp ||
-      !isa<linalg::DepthwiseConv2DNchwChwOp, linalg::Conv2DNgchwGfchwOp>(op))
+      !isa<linalg::Conv2DNchwFchwOp, linalg::DepthwiseConv2DNchwChwOp,
+           linalg::Conv2DNgchwGfchwOp>(op))
     return std::nullopt;
   conv.op = linalgOp;
   OpOperand *input = linalgOp.getDpsInputOperand(0);
@@ -76,7 +77,14 @@ std::optional<QuantizableConv> analyzeConvolution(Operation *op) {
   auto wt = cast<RankedTensorType>(weight.getType());
   if (!wt.getElementType().isF32())
     return std::nullopt;
-  if (auto dw = dyn_cast<linalg::DepthwiseConv2DNchwChwOp>(op)) {
+  if (auto dense = dyn_cast<linalg::Conv2DNchwFchwOp>(op)) {
+    conv.filters = wt.getDimSize(0);
+    conv.groups = 1;
+    conv.channelsPerGroup = wt.getDimSize(1);
+    conv.kernel = {wt.getDimSize(2), wt.getDimSize(3)};
+    conv.strides = windowValues(dense, true);
+    conv.dilations = windowValues(dense, false);
+  } else if (auto dw = dyn_cast<linalg::DepthwiseConv2DNchwChwOp>(op)) {
     conv.filters = wt.getDimSize(0);
     conv.groups = conv.filters;
     conv.channelsPerGroup = 1;
@@ -114,6 +122,12 @@ std::optional<QuantizableConv> analyzeConvolution(Operation *op) {
     return std::nullopt;
   conv.input = input;
   return conv;
+}
+
+bool quantizesConvolutions(const PrecisionSpec &spec) {
+  return spec.activations != ActivationMode::Float &&
+         spec.weights.kind == quant::WeightKind::Int &&
+         spec.weights.bits == 8 && !spec.weights.groupSize;
 }
 
 bool isConvQuantizationCandidate(Operation *op, const llvm::Regex *exclude) {

@@ -188,6 +188,29 @@ func.func @integer_with_zero_points(%a: tensor<8x128xi8>, %w: tensor<16x128xi8>,
 
 // -----
 
+// Unsigned input codes with a zero point and symmetric weights (W8A8's
+// dynamic per-tensor form, ONNX MatMulInteger without a weight zero point):
+// the codes shifted to signed by xor 0x80, the named signed product, the
+// weight row sums, and acc = P - (za - 128) * wsum.
+// CHECK-LABEL: func @unsigned_input_zero_point
+// CHECK-SAME: %[[A:.*]]: tensor<8x128xi8>, %[[W:.*]]: tensor<16x128xi8>, %[[ZA:.*]]: tensor<i8>
+// CHECK: %[[S:[0-9a-z_]+]] = linalg.generic {{.*}}ins(%[[A]] : tensor<8x128xi8>)
+// CHECK:   arith.xori
+// CHECK: %[[P:[0-9a-z_]+]] = linalg.matmul {{.*}}ins(%[[S]], %[[W]] : tensor<8x128xi8>, tensor<16x128xi8>)
+// CHECK: %[[WS:[0-9a-z_]+]] = linalg.generic {{.*}}iterator_types = ["parallel", "reduction"]{{.*}}ins(%[[W]] : tensor<16x128xi8>)
+// CHECK: linalg.generic {{.*}}ins(%[[P]], %[[ZA]], %[[WS]] : tensor<8x16xi32>, tensor<i8>, tensor<16xi32>)
+// CHECK:   arith.extui
+// CHECK:   arith.subi
+// CHECK:   arith.muli
+// CHECK:   arith.subi
+func.func @unsigned_input_zero_point(%a: tensor<8x128xi8>, %w: tensor<16x128xi8>, %za: tensor<i8>) -> tensor<8x16xi32> {
+  %0 = qopt.matmul %a, %w input_zero_point(%za) {input_unsigned, k = 128 : i64, scheme = #qopt.scheme<int8, per_channel, sym>}
+       : (tensor<8x128xi8>, tensor<16x128xi8>, tensor<i8>) -> tensor<8x16xi32>
+  return %0 : tensor<8x16xi32>
+}
+
+// -----
+
 // W4A8 (asymmetric, k = 100 padded to 4 groups of 32): zero-padded codes in
 // group-major order, the packed nibbles unpacked to i8 [g, n, j], an i32
 // partial sum per group (a named contraction), the zero points as

@@ -147,3 +147,45 @@ func.func @quantized_grouped(%x: tensor<1x4x6x6xi8>, %w: tensor<4x2x3x3xi8>) -> 
          : (tensor<1x4x6x6xi8>, tensor<4x2x3x3xi8>) -> tensor<1x4x4x4xi32>
   return %y : tensor<1x4x4x4xi32>
 }
+
+// -----
+
+// An integer group-1 qopt.conv2d: the zero-point-padded codes gathered
+// straight into one row per output pixel [N, OH*OW, C*KH*KW], the integer
+// qopt.matmul against the weights as [F, C*KH*KW] (per-channel scales as
+// [F, 1]), and the [N, pixels, F] product transposed back to NCHW.
+// CHECK-LABEL: func.func @quantized_dense(
+// CHECK-SAME: %[[X:.*]]: tensor<1x3x6x6xi8>, %[[W:.*]]: tensor<4x3x3x3xi8>, %[[S:.*]]: tensor<4xf32>, %[[SX:.*]]: tensor<f32>, %[[ZX:.*]]: tensor<i8>
+// CHECK: %[[P:.*]] = tensor.pad %[[X]] low[0, 0, 1, 1] high[0, 0, 1, 1]
+// CHECK: %[[G:.*]] = linalg.generic
+// CHECK-SAME: ins(%[[P]] : tensor<1x3x8x8xi8>) outs(%{{.*}} : tensor<1x3x3x3x3x3xi8>)
+// CHECK: %[[ROWS:.*]] = tosa.reshape %[[G]], %{{.*}} -> tensor<1x9x27xi8>
+// CHECK: %[[W2:.*]] = tosa.reshape %[[W]], %{{.*}} -> tensor<4x27xi8>
+// CHECK: %[[S2:.*]] = tosa.reshape %[[S]], %{{.*}} -> tensor<4x1xf32>
+// CHECK: %[[Y:.*]] = qopt.matmul %[[ROWS]], %[[W2]] scales(%[[S2]]) input_scale(%[[SX]]) input_zero_point(%[[ZX]])
+// CHECK-SAME: input_unsigned, k = 27 : i64, scheme = #qopt.scheme<int8, per_channel, sym>
+// CHECK-SAME: -> tensor<1x9x4xf32>
+// CHECK: %[[T:.*]] = tosa.transpose %[[Y]] {perms = array<i32: 0, 2, 1>} : (tensor<1x9x4xf32>) -> tensor<1x4x9xf32>
+// CHECK: tosa.reshape %[[T]], %{{.*}} -> tensor<1x4x3x3xf32>
+// CHECK-NOT: qopt.conv2d
+// DENSE-LABEL: func.func @quantized_dense(
+// DENSE: qopt.conv2d
+func.func @quantized_dense(%x: tensor<1x3x6x6xi8>, %w: tensor<4x3x3x3xi8>, %s: tensor<4xf32>, %sx: tensor<f32>, %zx: tensor<i8>) -> tensor<1x4x3x3xf32> {
+  %y = qopt.conv2d %x, %w scales(%s) input_scale(%sx) input_zero_point(%zx)
+         {strides = array<i64: 2, 2>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, group = 1 : i64, input_unsigned}
+         : (tensor<1x3x6x6xi8>, tensor<4x3x3x3xi8>, tensor<4xf32>, tensor<f32>, tensor<i8>) -> tensor<1x4x3x3xf32>
+  return %y : tensor<1x4x3x3xf32>
+}
+
+// -----
+
+// ConvInteger's raw i32 form with a per-tensor weight zero point: an
+// asymmetric per-tensor integer matmul without scales.
+// CHECK-LABEL: func.func @integer_dense(
+// CHECK: qopt.matmul %{{.*}}, %{{.*}} zero_points(%{{.*}}) {k = 8 : i64, scheme = #qopt.scheme<int8, per_tensor, asym>}
+// CHECK-SAME: (tensor<1x9x8xi8>, tensor<2x8xi8>, tensor<1x1xi8>) -> tensor<1x9x2xi32>
+func.func @integer_dense(%x: tensor<1x8x3x3xi8>, %w: tensor<2x8x1x1xi8>, %zw: tensor<1xi8>) -> tensor<1x2x3x3xi32> {
+  %y = qopt.conv2d %x, %w zero_points(%zw) {strides = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>, group = 1 : i64}
+         : (tensor<1x8x3x3xi8>, tensor<2x8x1x1xi8>, tensor<1xi8>) -> tensor<1x2x3x3xi32>
+  return %y : tensor<1x2x3x3xi32>
+}

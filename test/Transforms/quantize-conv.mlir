@@ -1,5 +1,5 @@
 // RUN: qopt-opt %s --split-input-file --qopt-quantize="precision=w8a8" | FileCheck %s
-// RUN: qopt-opt %s --split-input-file --qopt-quantize="precision=w8a8-static exclude=dw" | FileCheck %s --check-prefix=STATIC
+// RUN: qopt-opt %s --split-input-file --qopt-quantize="precision=w8a8-static exclude=dw|conv" | FileCheck %s --check-prefix=STATIC
 // RUN: qopt-opt %s --split-input-file --qopt-quantize="precision=w4a16-g32" | FileCheck %s --check-prefix=W4
 // RUN: qopt-opt %s --split-input-file --qopt-quantize="precision=w8a8 exclude=dw" | FileCheck %s --check-prefix=EXCL
 // RUN: qopt-opt %s --split-input-file --qopt-insert-observers | FileCheck %s --check-prefix=OBS
@@ -93,3 +93,31 @@ func.func @activation_weights(%x: tensor<1x2x4x4xf32>, %w: tensor<2x2x2xf32>) ->
   return %y : tensor<1x2x3x3xf32>
 }
 
+
+// -----
+
+// A group-1 convolution is quantized as a convolution too (the target
+// chooses its im2col form later); weight-only precisions leave it to the
+// driver, which quantizes its im2col product as a matmul.
+// CHECK-LABEL: func.func @dense(
+// CHECK: qopt.dynamic_quantize %arg0 {{.*}}per_tensor
+// CHECK: qopt.conv2d {{.*}}group = 1 : i64
+// CHECK-SAME: (tensor<1x2x3x3xi8>, tensor<3x2x2x2xi8>, tensor<3xf32>, tensor<f32>, tensor<i8>) -> tensor<1x3x2x2xf32>
+// CHECK-NOT: linalg.conv_2d_nchw_fchw
+// STATIC-LABEL: func.func @dense(
+// STATIC: linalg.conv_2d_nchw_fchw
+// W4-LABEL: func.func @dense(
+// W4: linalg.conv_2d_nchw_fchw
+// OBS-LABEL: func.func @dense(
+// OBS: qopt.observe %arg0 {id = "conv:in"}
+func.func @dense(%x: tensor<1x2x3x3xf32>) -> tensor<1x3x2x2xf32> {
+  %w = arith.constant dense<[[[[1.0, -2.0], [0.5, 0.25]], [[3.0, 0.0], [-1.5, 1.0]]],
+                             [[[0.5, 0.5], [0.5, 0.5]], [[-1.0, 2.0], [1.0, -0.5]]],
+                             [[[2.0, 1.0], [0.0, -1.0]], [[0.25, 0.75], [-0.5, 1.5]]]]> : tensor<3x2x2x2xf32>
+  %z = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<1x3x2x2xf32>
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<1x3x2x2xf32>) -> tensor<1x3x2x2xf32>
+  %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+         ins(%x, %w : tensor<1x2x3x3xf32>, tensor<3x2x2x2xf32>) outs(%f : tensor<1x3x2x2xf32>) -> tensor<1x3x2x2xf32> loc("conv")
+  return %y : tensor<1x3x2x2xf32>
+}

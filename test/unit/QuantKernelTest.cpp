@@ -592,12 +592,16 @@ TEST(QuantKernels, StaticQuantizeDequantizeBitForBit) {
     }
 }
 
-// Integer convolution with zero points, padding, stride and groups.
-TEST(QuantKernels, IntegerConvMatchesReferenceBitForBit) {
+// Integer convolution with zero points, padding, stride and groups (the
+// x86 target computes group 1 as an im2col product on the integer matmul,
+// two groups by the reference loops).
+class IntegerConv : public ::testing::TestWithParam<int64_t> {};
+
+TEST_P(IntegerConv, MatchesReferenceBitForBit) {
   unsigned seed = std::random_device{}();
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937 rng(seed);
-  int64_t g = 1 + rng() % 2, cg = 1 + rng() % 3, fg = 1 + rng() % 3;
+  int64_t g = GetParam(), cg = 1 + rng() % 3, fg = 1 + rng() % 3;
   int64_t c = g * cg, f = g * fg, h = 4 + rng() % 6, wd = 4 + rng() % 6;
   int64_t kh = 1 + rng() % 3, kw = 1 + rng() % 3, stride = 1 + rng() % 2;
   int64_t pad = rng() % 2;
@@ -645,11 +649,20 @@ TEST(QuantKernels, IntegerConvMatchesReferenceBitForBit) {
       }
 }
 
+INSTANTIATE_TEST_SUITE_P(QuantKernels, IntegerConv, ::testing::Values(1, 2),
+                         [](const ::testing::TestParamInfo<int64_t> &info) {
+                           return "Groups" + std::to_string(info.param);
+                         });
+
 namespace {
 
-/// Parameter: depthwise (true: one filter per channel, as
-/// linalg.depthwise_conv_2d_nchw_chw) or grouped (linalg.conv_2d_ngchw_gfchw).
-class QuantizedConvW8A8 : public ::testing::TestWithParam<bool> {};
+/// Parameter: the float convolution qopt-quantize starts from.
+enum class ConvForm {
+  Dense,     // group 1, linalg.conv_2d_nchw_fchw
+  Depthwise, // one filter per channel, linalg.depthwise_conv_2d_nchw_chw
+  Grouped,   // linalg.conv_2d_ngchw_gfchw over reshapes
+};
+class QuantizedConvW8A8 : public ::testing::TestWithParam<ConvForm> {};
 
 std::string floatList(const std::vector<float> &v) {
   std::string s;
@@ -663,18 +676,19 @@ std::string floatList(const std::vector<float> &v) {
 
 } // namespace
 
-// qopt-quantize's W8A8 form of a float depthwise or grouped convolution
+// qopt-quantize's W8A8 form of a float convolution of any group count
 // (per-tensor dynamic uint8 codes of the input, RTN int8 weights per output
 // channel, i32 accumulation, float(acc) * (s_x * s_w)) compiled for the host
 // equals a C++ evaluation of that arithmetic bit for bit, padding included.
 TEST_P(QuantizedConvW8A8, MatchesReferenceBitForBit) {
-  bool depthwise = GetParam();
+  ConvForm form = GetParam();
+  bool depthwise = form == ConvForm::Depthwise, dense = form == ConvForm::Dense;
   unsigned seed = std::random_device{}();
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937 rng(seed);
-  int64_t g = depthwise ? 1 + rng() % 24 : 2 + rng() % 3;
-  int64_t cg = depthwise ? 1 : 1 + rng() % 3,
-          fg = depthwise ? 1 : 1 + rng() % 3;
+  int64_t g = depthwise ? 1 + rng() % 24 : dense ? 1 : 2 + rng() % 3;
+  int64_t cg = depthwise ? 1 : dense ? 1 + rng() % 9 : 1 + rng() % 3,
+          fg = depthwise ? 1 : dense ? 1 + rng() % 9 : 1 + rng() % 3;
   int64_t n = 1 + rng() % 2, c = g * cg, f = g * fg;
   int64_t h = 5 + rng() % 8, wd = 5 + rng() % 8;
   int64_t kh = 1 + rng() % 3, kw = 1 + rng() % 3;
@@ -727,7 +741,12 @@ TEST_P(QuantizedConvW8A8, MatchesReferenceBitForBit) {
   };
   std::string flatW = llvm::formatv("tensor<{0}xf32>", w.size()).str();
   std::string op, resultType;
-  if (depthwise) {
+  if (dense) {
+    reshape("wv", "w", flatW, {f, c, kh, kw}, convW);
+    convIn = xpt;
+    resultType = yt;
+    op = "linalg.conv_2d_nchw_fchw";
+  } else if (depthwise) {
     reshape("wv", "w", flatW, {c, kh, kw}, convW);
     convIn = xpt;
     resultType = yt;
@@ -745,9 +764,9 @@ TEST_P(QuantizedConvW8A8, MatchesReferenceBitForBit) {
               "strides = dense<[{4}, {5}]> : tensor<2xi64>} ins(%{8}, %wv : "
               "{6}, {7}) outs(%f : {0}) -> {0}\n",
               resultType, op, dh, dw, sh, sw, convIn, convW,
-              depthwise ? "xp" : "xv")
+              depthwise || dense ? "xp" : "xv")
               .str();
-  if (depthwise) {
+  if (depthwise || dense) {
     text += "  return %r : " + yt + "\n}\n";
   } else {
     std::string back;
@@ -800,10 +819,14 @@ TEST_P(QuantizedConvW8A8, MatchesReferenceBitForBit) {
         }
 }
 
-INSTANTIATE_TEST_SUITE_P(Convolutions, QuantizedConvW8A8, ::testing::Bool(),
-                         [](const ::testing::TestParamInfo<bool> &info) {
-                           return info.param ? "Depthwise" : "Grouped";
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Convolutions, QuantizedConvW8A8,
+    ::testing::Values(ConvForm::Dense, ConvForm::Depthwise, ConvForm::Grouped),
+    [](const ::testing::TestParamInfo<ConvForm> &info) {
+      return info.param == ConvForm::Dense       ? "Dense"
+             : info.param == ConvForm::Depthwise ? "Depthwise"
+                                                 : "Grouped";
+    });
 
 // Quantized embedding rows equal the C++ dequantization exactly; ids out of
 // range are clamped.

@@ -271,16 +271,22 @@ def DecomposeConvolutionsPass : Pass<"qopt-decompose-convolutions"> {
     - `linalg.conv_2d_ngchw_gfchw` and the other depthwise forms: one
       generic over `[N, G, M/G, C/G, K..., O...]` whose output spatial dims
       are the innermost loops.
+    - integer group-1 `qopt.conv2d` with signed 8-bit weights: the
+      zero-point-padded codes gathered into one row per output pixel
+      `[N, OH*OW, C*KH*KW]`, the integer `qopt.matmul` against the weights
+      as `[F, C*KH*KW]`, and the product transposed back to NCHW;
     - integer depthwise `qopt.conv2d` (from qopt-quantize) with at most 49
       taps: the same tap sum in i32 over the zero-point-padded input, with
-      the rescale `float(acc) * (sx * sw[c])` in the same generic; its
-      products and rescale are the reference lowering's, so results are
-      bit-identical to it. Other `qopt.conv2d` keep the reference lowering.
+      the rescale `float(acc) * (sx * sw[c])` in the same generic. Both
+      integer forms keep the reference lowering's exact i32 sums and its
+      rescale, so results are bit-identical to it. Other `qopt.conv2d` keep
+      the reference lowering.
 
     Convolutions must accumulate into a zero fill (as the importer emits
-    them). With `dense-only`, only group-1 convolutions are decomposed: the
-    quantizer maps their im2col product onto `qopt.matmul` and takes the
-    grouped and depthwise ones as convolutions.
+    them). With `dense-only`, only float group-1 convolutions are
+    decomposed: the driver does this before quantizing at weight-only
+    precisions, which have no convolution op, so that their im2col products
+    are quantized as `qopt.matmul`.
 
     ```mlir
     %y = linalg.depthwise_conv_2d_nchw_chw

@@ -120,12 +120,10 @@ std::optional<std::vector<float>> weightRows(const QuantizableMatMul &m);
 /// constant of `count` f32 elements seen through reshapes and transposes.
 std::optional<std::vector<float>> constantFloats(mlir::Value v, int64_t count);
 
-/// A float depthwise or grouped 2-D convolution (linalg.depthwise_conv_2d_
-/// nchw_chw, or linalg.conv_2d_ngchw_gfchw over reshapes of [N, C, H, W]
-/// and [M, C/G, KH, KW]) with a constant weight and an input padded by
-/// zeros: what qopt-quantize turns into qopt.conv2d. Group-1 convolutions
-/// reach the quantizer as im2col matmuls (qopt-decompose-convolutions
-/// dense-only) and are not described here.
+/// A float 2-D convolution (linalg.conv_2d_nchw_fchw, linalg.depthwise_
+/// conv_2d_nchw_chw, or linalg.conv_2d_ngchw_gfchw over reshapes of
+/// [N, C, H, W] and [M, C/G, KH, KW]) with a constant weight and an input
+/// padded by zeros: what qopt-quantize turns into qopt.conv2d.
 struct QuantizableConv {
   mlir::linalg::LinalgOp op;
   /// The operand reading the unpadded [N, C, H, W] input, where a probe
@@ -139,6 +137,12 @@ struct QuantizableConv {
 
 /// The convolution's quantizable form, if `op` is one (see QuantizableConv).
 std::optional<QuantizableConv> analyzeConvolution(mlir::Operation *op);
+
+/// Whether qopt-quantize quantizes convolutions at `spec` (as qopt.conv2d:
+/// 8-bit per-channel weights with integer activations). Other precisions
+/// leave them float; a driver that wants their weights quantized decomposes
+/// group-1 convolutions into matrix products first.
+bool quantizesConvolutions(const PrecisionSpec &spec);
 
 /// Whether `op` is a QuantizableConv whose node `exclude` does not match.
 bool isConvQuantizationCandidate(mlir::Operation *op,
