@@ -119,13 +119,66 @@ Value emitNamedConv(OpBuilder &b, Location loc, Value x, Value w,
       .getResult(0);
 }
 
+/// A convolution linalg has no named op for (more than three spatial dims)
+/// as one generic over [N, G, M/G, C/G, K..., O...] on the padded input
+/// x [N, C, S...] and w [M, C/G, K...], accumulating into [N, G, M/G, O...]
+/// (the output map must be a permutation) viewed back as [N, M, O...].
+static Value emitGenericConvolution(OpBuilder &b, Location loc, Value x,
+                                    Value w, int64_t groups,
+                                    ArrayRef<int64_t> strides,
+                                    ArrayRef<int64_t> dilations,
+                                    ArrayRef<int64_t> outSpatial, Type elem) {
+  MLIRContext *ctx = b.getContext();
+  SmallVector<int64_t> xs(cast<RankedTensorType>(x.getType()).getShape());
+  SmallVector<int64_t> ws(cast<RankedTensorType>(w.getType()).getShape());
+  int64_t n = xs[0], cg = ws[1], mg = ws[0] / groups;
+  int64_t d = outSpatial.size(), nLoops = 4 + 2 * d, kBase = 4, oBase = 4 + d;
+  auto dim = [&](int64_t i) { return getAffineDimExpr(i, ctx); };
+  SmallVector<AffineExpr> xe = {dim(0), dim(1) * cg + dim(3)};
+  SmallVector<AffineExpr> we = {dim(1) * mg + dim(2), dim(3)};
+  SmallVector<AffineExpr> oe = {dim(0), dim(1), dim(2)};
+  for (int64_t i = 0; i < d; ++i) {
+    xe.push_back(dim(oBase + i) * strides[i] + dim(kBase + i) * dilations[i]);
+    we.push_back(dim(kBase + i));
+    oe.push_back(dim(oBase + i));
+  }
+  SmallVector<utils::IteratorType> iters(3, utils::IteratorType::parallel);
+  iters.append(1 + d, utils::IteratorType::reduction);
+  iters.append(d, utils::IteratorType::parallel);
+  SmallVector<int64_t> grouped = {n, groups, mg};
+  grouped.append(outSpatial.begin(), outSpatial.end());
+  Value init = tensor::EmptyOp::create(b, loc, grouped, elem);
+  Value filled =
+      linalg::FillOp::create(b, loc, ValueRange{emitScalar(b, loc, elem, 0.0)},
+                             ValueRange{init})
+          .getResult(0);
+  Value y =
+      linalg::GenericOp::create(
+          b, loc, TypeRange{filled.getType()}, ValueRange{x, w},
+          ValueRange{filled},
+          ArrayRef<AffineMap>{AffineMap::get(nLoops, 0, xe, ctx),
+                              AffineMap::get(nLoops, 0, we, ctx),
+                              AffineMap::get(nLoops, 0, oe, ctx)},
+          iters,
+          [&](OpBuilder &nb, Location l, ValueRange a) {
+            Value p = arith::MulFOp::create(nb, l, a[0], a[1]);
+            linalg::YieldOp::create(
+                nb, l, Value(arith::AddFOp::create(nb, l, a[2], p)));
+          })
+          .getResult(0);
+  SmallVector<int64_t> out = {n, groups * mg};
+  out.append(outSpatial.begin(), outSpatial.end());
+  return emitReshape(b, loc, y, out);
+}
+
 /// An ONNX convolution of the padded input x [N, C, S...] by w
 /// [M, C/G, K...] as one named linalg convolution, which the target
 /// lowers (qopt-decompose-convolutions on x86) and the quantizer reads as a
 /// convolution: conv_*_nchw_fchw for one group, depthwise_conv_*_nchw_chw
 /// for one filter per channel, conv_2d_ngchw_gfchw otherwise (always with
 /// `grouped`). 1-D convolutions are 2-D ones of height 1; grouped 3-D ones,
-/// which linalg has no op for, are one 3-D convolution per group.
+/// which linalg has no op for, are one 3-D convolution per group, and
+/// convolutions over more spatial dims one generic.
 /// Returns [N, M, O...].
 FailureOr<Value> emitConvolution(NodeContext &ctx, Value x, Value w,
                                  int64_t groups, ArrayRef<int64_t> strides,
@@ -168,8 +221,8 @@ FailureOr<Value> emitConvolution(NodeContext &ctx, Value x, Value w,
                              b, loc, x, emitReshape(b, loc, w, depthwiseShape),
                              strides, dilations, out, elem);
   if (d != 3)
-    return ctx.fail("convolutions over " + std::to_string(d) +
-                    " spatial dims are not supported");
+    return emitGenericConvolution(b, loc, x, w, groups, strides, dilations,
+                                  outSpatial, elem);
   if (groups == 1)
     return emitNamedConv<linalg::Conv3DNcdhwFcdhwOp>(b, loc, x, w, strides,
                                                      dilations, out, elem);
