@@ -3,7 +3,8 @@
 // Exported models compute shapes at run time: Shape → Gather → Unsqueeze →
 // Concat → Reshape, Range → Trilu masks, and so on. With static input shapes
 // every such value is known while importing; this file evaluates those
-// nodes on HostTensors so no shape arithmetic reaches the IR.
+// nodes on HostTensors so no shape arithmetic reaches the IR. Each folder
+// is the `fold` field of its op's converter-table entry.
 //
 //===----------------------------------------------------------------------===//
 
@@ -179,65 +180,10 @@ static inline void copyElem(HostTensor &out, int64_t dst, const HostTensor &in,
     out.i[dst] = in.i[src];
 }
 
-FailureOr<bool> foldOnHost(NodeContext &ctx) {
-  StringRef op = ctx.opType();
-  if (!ctx.node.domain().empty() && ctx.node.domain() != "ai.onnx")
-    return false;
-
-  // Ops that only need static shapes.
-  if (op == "Shape") {
-    ArrayRef<int64_t> shape = ctx.shape(0);
-    int64_t rank = shape.size();
-    int64_t start = ctx.attrInt("start", 0), end = ctx.attrInt("end", rank);
-    if (start < 0)
-      start += rank;
-    if (end < 0)
-      end += rank;
-    start = std::clamp<int64_t>(start, 0, rank);
-    end = std::clamp<int64_t>(end, start, rank);
-    HostTensor out(DType::I64, {end - start});
-    for (int64_t d = start; d < end; ++d)
-      out.i[d - start] = shape[d];
-    ctx.setHostOutput(0, std::move(out));
-    return true;
-  }
-  if (op == "Size") {
-    HostTensor out(DType::I64, {});
-    out.i[0] = shapeProduct(ctx.shape(0));
-    ctx.setHostOutput(0, std::move(out));
-    return true;
-  }
-  if (op == "Constant") {
-    HostTensor out;
-    if (const onnx::TensorProto *t = ctx.attrTensor("value")) {
-      std::string error;
-      if (failed(readTensorProto(*t, "", out, error)))
-        return failure(ctx.fail("bad 'value' tensor: " + error).failed());
-    } else if (ctx.hasAttr("value_float")) {
-      out = HostTensor(DType::F32, {});
-      out.setF(0, ctx.attrFloat("value_float", 0));
-    } else if (auto fs = ctx.attrFloats("value_floats")) {
-      out = HostTensor(DType::F32, {(int64_t)fs->size()});
-      for (size_t k = 0; k < fs->size(); ++k)
-        out.setF(k, (*fs)[k]);
-    } else if (ctx.hasAttr("value_int")) {
-      out = HostTensor(DType::I64, {});
-      out.i[0] = ctx.attrInt("value_int", 0);
-    } else if (auto is = ctx.attrInts("value_ints")) {
-      out = HostTensor(DType::I64, {(int64_t)is->size()});
-      for (size_t k = 0; k < is->size(); ++k)
-        out.i[k] = (*is)[k];
-    } else {
-      (void)ctx.fail("only 'value', 'value_float(s)' and 'value_int(s)' "
-                     "constants are supported (sparse and string constants "
-                     "are not)");
-      return failure();
-    }
-    ctx.setHostOutput(0, std::move(out));
-    return true;
-  }
-
-  // Everything else folds only when all inputs are known.
+/// The host values of every present input, in order (null for omitted
+/// optional inputs), when all of them and the first are known.
+static std::optional<SmallVector<const HostTensor *>>
+knownInputs(NodeContext &ctx) {
   SmallVector<const HostTensor *> ins;
   for (unsigned k = 0; k < ctx.numInputs(); ++k) {
     if (!ctx.hasInput(k)) {
@@ -246,320 +192,539 @@ FailureOr<bool> foldOnHost(NodeContext &ctx) {
     }
     const HostTensor *t = ctx.host(k);
     if (!t)
-      return false;
+      return std::nullopt;
     ins.push_back(t);
   }
   if (ins.empty() || !ins[0])
-    return false;
-  const HostTensor &a = *ins[0];
+    return std::nullopt;
+  return ins;
+}
 
-  FailureOr<HostTensor> result = failure();
-  if (op == "Identity" || op == "Dropout") {
-    result = a;
-  } else if (op == "Cast") {
-    result = a.castTo((DType)ctx.attrInt("to", 1));
-  } else if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" ||
-             op == "Pow") {
-    if (!ins[1])
-      return false;
-    result = foldBinaryArith(ctx, a, *ins[1]);
-    if (failed(result))
-      return false;
-  } else if (op == "Equal" || op == "Less" || op == "Greater" ||
-             op == "LessOrEqual" || op == "GreaterOrEqual") {
-    result = foldCompare(ctx, a, *ins[1]);
-  } else if (op == "Not") {
-    if (a.dtype != DType::Bool)
-      return false;
-    HostTensor out(DType::Bool, a.shape);
-    for (int64_t k = 0; k < a.numElements(); ++k)
-      out.i[k] = !a.i[k];
-    result = out;
-  } else if (op == "Neg" || op == "Abs" || op == "Sqrt" || op == "Floor" ||
-             op == "Ceil" || op == "Reciprocal") {
-    HostTensor out(a.dtype, a.shape);
-    for (int64_t k = 0; k < a.numElements(); ++k) {
-      if (a.isFloat()) {
-        double x = a.f[k];
-        out.setF(k, op == "Neg"     ? -x
-                    : op == "Abs"   ? std::fabs(x)
-                    : op == "Sqrt"  ? std::sqrt(x)
-                    : op == "Floor" ? std::floor(x)
-                    : op == "Ceil"  ? std::ceil(x)
-                                    : 1.0 / x);
-      } else {
-        if (op == "Sqrt" || op == "Reciprocal")
-          return false;
-        int64_t x = a.i[k];
-        out.setI(k, op == "Neg" ? -x : op == "Abs" ? std::llabs(x) : x);
-      }
-    }
-    result = out;
-  } else if (op == "Where") {
-    if (ins.size() < 3 || !ins[1] || !ins[2] || ins[1]->dtype != ins[2]->dtype ||
-        a.dtype != DType::Bool)
-      return false; // The converter reports mismatched operands.
-    const HostTensor &x = *ins[1], &y = *ins[2];
-    result = foldElementwise(
-        ctx, {&a, &x, &y}, x.dtype,
-        [&](HostTensor &out, int64_t k, ArrayRef<int64_t> o) {
-          const HostTensor &src = a.i[o[0]] ? x : y;
-          int64_t off = a.i[o[0]] ? o[1] : o[2];
-          copyElem(out, k, src, off);
-        });
-  } else if (op == "Min" || op == "Max") {
-    HostTensor acc = a;
-    for (size_t j = 1; j < ins.size(); ++j) {
-      const HostTensor &b = *ins[j];
-      bool isMax = op == "Max";
-      auto next = foldElementwise(
-          ctx, {&acc, &b}, a.dtype,
-          [&](HostTensor &out, int64_t k, ArrayRef<int64_t> o) {
-            if (a.isFloat()) {
-              double x = acc.getF(o[0]), y = b.getF(o[1]);
-              out.setF(k, isMax ? std::max(x, y) : std::min(x, y));
-            } else {
-              int64_t x = acc.getI(o[0]), y = b.getI(o[1]);
-              out.setI(k, isMax ? std::max(x, y) : std::min(x, y));
-            }
-          });
-      if (failed(next))
-        return failure();
-      acc = *next;
-    }
-    result = acc;
-  } else if (op == "Unsqueeze" || op == "Squeeze" || op == "Reshape" ||
-             op == "Flatten") {
-    // Pure reshapes: reuse the IR converter's shape logic by recomputing.
-    SmallVector<int64_t> shape(a.shape);
-    int64_t rank = shape.size();
-    if (op == "Reshape") {
-      std::vector<int64_t> target = toInts(*ins[1]);
-      bool allowZero = ctx.attrInt("allowzero", 0);
-      int64_t known = 1, inferIdx = -1;
-      SmallVector<int64_t> out;
-      for (size_t d = 0; d < target.size(); ++d) {
-        int64_t v = target[d];
-        if (v == 0 && !allowZero)
-          v = d < (size_t)rank ? shape[d] : 0;
-        if (v == -1) {
-          inferIdx = d;
-          out.push_back(1);
-          continue;
-        }
-        out.push_back(v);
-        known *= v;
-      }
-      if (inferIdx >= 0)
-        out[inferIdx] = known ? a.numElements() / known : 0;
-      if (shapeProduct(out) != a.numElements())
-        return failure(ctx.fail("cannot reshape " + shapeToString(a.shape) +
-                                " to " + shapeToString(out))
-                           .failed());
-      shape = out;
-    } else if (op == "Flatten") {
-      int64_t axis = ctx.attrInt("axis", 1);
-      if (axis < 0)
-        axis += rank;
-      if (axis < 0 || axis > rank)
-        return false; // The converter reports the bad axis.
-      int64_t outer = shapeProduct(ArrayRef<int64_t>(shape).take_front(axis));
-      shape = {outer, a.numElements() / std::max<int64_t>(outer, 1)};
-    } else {
-      auto axesOr = ctx.intsFromAttrOrInput("axes", 1);
-      if (failed(axesOr))
-        return failure();
-      std::vector<int64_t> axes = axesOr->value_or(std::vector<int64_t>{});
-      if (op == "Unsqueeze") {
-        int64_t outRank = rank + axes.size();
-        for (int64_t &ax : axes) {
-          if (ax < 0)
-            ax += outRank;
-          if (ax < 0 || ax >= outRank)
-            return false; // The converter reports the bad axis.
-        }
-        std::sort(axes.begin(), axes.end());
-        if (std::adjacent_find(axes.begin(), axes.end()) != axes.end())
-          return false;
-        for (int64_t ax : axes)
-          shape.insert(shape.begin() + ax, 1);
-      } else {
-        SmallVector<int64_t> out;
-        for (int64_t d = 0; d < rank; ++d) {
-          bool drop = axes.empty() ? shape[d] == 1
-                                   : llvm::is_contained(axes, d) ||
-                                         llvm::is_contained(axes, d - rank);
-          if (!drop)
-            out.push_back(shape[d]);
-        }
-        shape = out;
-      }
-    }
-    HostTensor out = a;
-    out.shape = shape;
-    result = out;
-  } else if (op == "Concat") {
-    FailureOr<int64_t> axis =
-        ctx.normalizeAxis(ctx.attrInt("axis", 0), a.shape.size());
-    if (failed(axis))
-      return failure();
-    SmallVector<int64_t> shape(a.shape);
-    shape[*axis] = 0;
-    for (const HostTensor *t : ins) {
-      if (!t || t->dtype != a.dtype || t->shape.size() != a.shape.size())
-        return false; // The converter reports the mismatch.
-      for (size_t d = 0; d < a.shape.size(); ++d)
-        if ((int64_t)d != *axis && t->shape[d] != a.shape[d])
-          return false;
-      shape[*axis] += t->shape[*axis];
-    }
-    HostTensor out(a.dtype, shape);
-    int64_t outer = shapeProduct(ArrayRef<int64_t>(shape).take_front(*axis));
-    int64_t pos = 0;
-    int64_t innerOut = out.numElements() / std::max<int64_t>(outer, 1);
-    for (const HostTensor *t : ins) {
-      int64_t inner = t->numElements() / std::max<int64_t>(outer, 1);
-      for (int64_t o = 0; o < outer; ++o)
-        for (int64_t k = 0; k < inner; ++k)
-          copyElem(out, o * innerOut + pos + k, *t, o * inner + k);
-      pos += inner;
-    }
-    result = out;
-  } else if (op == "Gather") {
-    const HostTensor &indices = *ins[1];
-    FailureOr<int64_t> axis =
-        ctx.normalizeAxis(ctx.attrInt("axis", 0), a.shape.size());
-    if (failed(axis))
-      return failure();
-    SmallVector<int64_t> shape(a.shape.begin(), a.shape.begin() + *axis);
-    shape.append(indices.shape.begin(), indices.shape.end());
-    shape.append(a.shape.begin() + *axis + 1, a.shape.end());
-    HostTensor out(a.dtype, shape);
-    int64_t outer = shapeProduct(ArrayRef<int64_t>(a.shape).take_front(*axis));
-    int64_t dim = a.shape[*axis];
-    int64_t inner =
-        shapeProduct(ArrayRef<int64_t>(a.shape).drop_front(*axis + 1));
-    int64_t nIdx = indices.numElements();
-    for (int64_t o = 0; o < outer; ++o)
-      for (int64_t j = 0; j < nIdx; ++j) {
-        int64_t idx = indices.getI(j);
-        if (idx < 0)
-          idx += dim;
-        if (idx < 0 || idx >= dim)
-          return failure(ctx.fail("index " + std::to_string(indices.getI(j)) +
-                                  " is out of range for a dimension of " +
-                                  std::to_string(dim))
-                             .failed());
-        for (int64_t k = 0; k < inner; ++k)
-          copyElem(out, (o * nIdx + j) * inner + k, a,
-                   (o * dim + idx) * inner + k);
-      }
-    result = out;
-  } else if (op == "Slice") {
-    int64_t rank = a.shape.size();
-    auto spec = resolveSlice(ctx);
-    if (failed(spec))
-      return failure();
-    ArrayRef<int64_t> off = spec->offsets, size = spec->sizes,
-                      stride = spec->strides;
-    HostTensor out(a.dtype, size);
-    SmallVector<int64_t> inStrides = rowMajorStrides(a.shape);
-    for (int64_t k = 0; k < out.numElements(); ++k) {
-      int64_t rem = k, src = 0;
-      for (int d = rank - 1; d >= 0; --d) {
-        int64_t idx = rem % size[d];
-        rem /= size[d];
-        src += (off[d] + idx * stride[d]) * inStrides[d];
-      }
-      copyElem(out, k, a, src);
-    }
-    result = out;
-  } else if (op == "Range") {
-    if (ins.size() < 3 || !ins[1] || !ins[2])
-      return false;
-    double start = a.getF(0), limit = ins[1]->getF(0), delta = ins[2]->getF(0);
-    if (delta == 0)
-      return failure(ctx.fail("Range delta is 0").failed());
-    int64_t n = std::max<int64_t>(
-        (int64_t)std::ceil((limit - start) / delta), 0);
-    if (n > kMaxFoldElements)
-      return false;
-    HostTensor out(a.dtype, {n});
-    for (int64_t k = 0; k < n; ++k) {
-      if (a.isFloat())
-        out.setF(k, start + k * delta);
-      else
-        out.setI(k, a.getI(0) + k * ins[2]->getI(0));
-    }
-    result = out;
-  } else if (op == "ConstantOfShape") {
-    std::vector<int64_t> shape = toInts(a);
-    if (!isValidShape(shape))
-      return failure(ctx.fail("negative dimension in shape " +
-                              shapeToString(shape))
-                         .failed());
-    if (shapeProduct(shape) > kMaxFoldElements)
-      return false;
-    HostTensor fill(DType::F32, {1});
-    if (const onnx::TensorProto *t = ctx.attrTensor("value")) {
-      std::string error;
-      if (failed(readTensorProto(*t, "", fill, error)))
-        return failure(ctx.fail("bad 'value' tensor: " + error).failed());
-    }
-    if (fill.numElements() != 1)
-      return failure(ctx.fail("'value' must hold exactly one element").failed());
-    HostTensor out(fill.dtype, shape);
-    for (int64_t k = 0; k < out.numElements(); ++k)
-      copyElem(out, k, fill, 0);
-    result = out;
-  } else if (op == "Expand") {
-    std::vector<int64_t> target = toInts(*ins[1]);
-    SmallVector<int64_t> shape;
-    if (!isValidShape(target) || !broadcastShapes(a.shape, target, shape))
-      return failure(ctx.fail("cannot expand " + shapeToString(a.shape) +
-                              " to " + shapeToString(target))
-                         .failed());
-    if (shapeProduct(shape) > kMaxFoldElements)
-      return false;
-    HostTensor out(a.dtype, shape);
-    BroadcastIndexer idx(a.shape, shape);
-    for (int64_t k = 0; k < out.numElements(); ++k)
-      copyElem(out, k, a, idx(k));
-    result = out;
-  } else if (op == "Transpose") {
-    SmallVector<int64_t> perm;
-    if (auto p = ctx.attrInts("perm"))
-      perm.assign(p->begin(), p->end());
-    else
-      for (int64_t d = a.shape.size() - 1; d >= 0; --d)
-        perm.push_back(d);
-    if (!isPermutation(perm, a.shape.size()))
-      return false; // The converter reports the bad permutation.
-    result = foldTranspose(a, perm);
-  } else if (op == "Trilu") {
-    int64_t rank = a.shape.size();
-    if (rank < 2)
-      return false;
-    int64_t k0 = ins.size() > 1 && ins[1] ? ins[1]->getI(0) : 0;
-    bool upper = ctx.attrInt("upper", 1);
-    int64_t rows = a.shape[rank - 2], cols = a.shape[rank - 1];
-    HostTensor out = a;
-    for (int64_t k = 0; k < a.numElements(); ++k) {
-      int64_t c = k % cols, r = (k / cols) % rows;
-      bool keep = upper ? c - r >= k0 : c - r <= k0;
-      if (!keep)
-        out.setI(k, 0);
-    }
-    result = out;
-  } else {
-    return false;
-  }
+/// Makes `result` the node's first output unless it is too large to keep
+/// on the host.
+static FailureOr<bool> setFolded(NodeContext &ctx,
+                                 FailureOr<HostTensor> result) {
   if (failed(result))
     return failure();
   if (result->numElements() > kMaxFoldElements)
     return false;
   ctx.setHostOutput(0, std::move(*result));
   return true;
+}
+
+/// Shape (with start/end): needs only the static shape.
+FailureOr<bool> foldShape(NodeContext &ctx) {
+  ArrayRef<int64_t> shape = ctx.shape(0);
+  int64_t rank = shape.size();
+  int64_t start = ctx.attrInt("start", 0), end = ctx.attrInt("end", rank);
+  if (start < 0)
+    start += rank;
+  if (end < 0)
+    end += rank;
+  start = std::clamp<int64_t>(start, 0, rank);
+  end = std::clamp<int64_t>(end, start, rank);
+  HostTensor out(DType::I64, {end - start});
+  for (int64_t d = start; d < end; ++d)
+    out.i[d - start] = shape[d];
+  ctx.setHostOutput(0, std::move(out));
+  return true;
+}
+
+/// Size: needs only the static shape.
+FailureOr<bool> foldSize(NodeContext &ctx) {
+  HostTensor out(DType::I64, {});
+  out.i[0] = shapeProduct(ctx.shape(0));
+  ctx.setHostOutput(0, std::move(out));
+  return true;
+}
+
+/// Constant, from any of its value attributes.
+FailureOr<bool> foldConstant(NodeContext &ctx) {
+  HostTensor out;
+  if (const onnx::TensorProto *t = ctx.attrTensor("value")) {
+    std::string error;
+    if (failed(readTensorProto(*t, "", out, error)))
+      return failure(ctx.fail("bad 'value' tensor: " + error).failed());
+  } else if (ctx.hasAttr("value_float")) {
+    out = HostTensor(DType::F32, {});
+    out.setF(0, ctx.attrFloat("value_float", 0));
+  } else if (auto fs = ctx.attrFloats("value_floats")) {
+    out = HostTensor(DType::F32, {(int64_t)fs->size()});
+    for (size_t k = 0; k < fs->size(); ++k)
+      out.setF(k, (*fs)[k]);
+  } else if (ctx.hasAttr("value_int")) {
+    out = HostTensor(DType::I64, {});
+    out.i[0] = ctx.attrInt("value_int", 0);
+  } else if (auto is = ctx.attrInts("value_ints")) {
+    out = HostTensor(DType::I64, {(int64_t)is->size()});
+    for (size_t k = 0; k < is->size(); ++k)
+      out.i[k] = (*is)[k];
+  } else {
+    (void)ctx.fail("only 'value', 'value_float(s)' and 'value_int(s)' "
+                   "constants are supported (sparse and string constants "
+                   "are not)");
+    return failure();
+  }
+  ctx.setHostOutput(0, std::move(out));
+  return true;
+}
+
+/// Identity and inference-mode Dropout: the input itself.
+FailureOr<bool> foldIdentity(NodeContext &ctx) {
+  std::optional<SmallVector<const HostTensor *>> known = knownInputs(ctx);
+  if (!known)
+    return false;
+  return setFolded(ctx, HostTensor(*known->front()));
+}
+
+/// Cast to the `to` dtype.
+FailureOr<bool> foldCast(NodeContext &ctx) {
+  std::optional<SmallVector<const HostTensor *>> known = knownInputs(ctx);
+  if (!known)
+    return false;
+  return setFolded(ctx, known->front()->castTo((DType)ctx.attrInt("to", 1)));
+}
+
+/// Add, Sub, Mul, Div and Pow with broadcasting.
+FailureOr<bool> foldArith(NodeContext &ctx) {
+  std::optional<SmallVector<const HostTensor *>> known = knownInputs(ctx);
+  if (!known)
+    return false;
+  ArrayRef<const HostTensor *> ins = *known;
+  const HostTensor &a = *ins[0];
+  FailureOr<HostTensor> result = failure();
+  if (!ins[1])
+    return false;
+  result = foldBinaryArith(ctx, a, *ins[1]);
+  if (failed(result))
+    return false;
+  return setFolded(ctx, std::move(result));
+}
+
+/// Equal, Less, Greater, LessOrEqual, GreaterOrEqual.
+FailureOr<bool> foldCompareOp(NodeContext &ctx) {
+  std::optional<SmallVector<const HostTensor *>> known = knownInputs(ctx);
+  if (!known)
+    return false;
+  ArrayRef<const HostTensor *> ins = *known;
+  const HostTensor &a = *ins[0];
+  FailureOr<HostTensor> result = failure();
+  result = foldCompare(ctx, a, *ins[1]);
+  return setFolded(ctx, std::move(result));
+}
+
+/// Not of a bool tensor.
+FailureOr<bool> foldNot(NodeContext &ctx) {
+  std::optional<SmallVector<const HostTensor *>> known = knownInputs(ctx);
+  if (!known)
+    return false;
+  ArrayRef<const HostTensor *> ins = *known;
+  const HostTensor &a = *ins[0];
+  FailureOr<HostTensor> result = failure();
+  if (a.dtype != DType::Bool)
+    return false;
+  HostTensor out(DType::Bool, a.shape);
+  for (int64_t k = 0; k < a.numElements(); ++k)
+    out.i[k] = !a.i[k];
+  result = out;
+  return setFolded(ctx, std::move(result));
+}
+
+/// Neg, Abs, Sqrt, Floor, Ceil and Reciprocal.
+FailureOr<bool> foldUnaryMath(NodeContext &ctx) {
+  StringRef op = ctx.opType();
+  std::optional<SmallVector<const HostTensor *>> known = knownInputs(ctx);
+  if (!known)
+    return false;
+  ArrayRef<const HostTensor *> ins = *known;
+  const HostTensor &a = *ins[0];
+  FailureOr<HostTensor> result = failure();
+  HostTensor out(a.dtype, a.shape);
+  for (int64_t k = 0; k < a.numElements(); ++k) {
+    if (a.isFloat()) {
+      double x = a.f[k];
+      out.setF(k, op == "Neg"     ? -x
+                  : op == "Abs"   ? std::fabs(x)
+                  : op == "Sqrt"  ? std::sqrt(x)
+                  : op == "Floor" ? std::floor(x)
+                  : op == "Ceil"  ? std::ceil(x)
+                                  : 1.0 / x);
+    } else {
+      if (op == "Sqrt" || op == "Reciprocal")
+        return false;
+      int64_t x = a.i[k];
+      out.setI(k, op == "Neg" ? -x : op == "Abs" ? std::llabs(x) : x);
+    }
+  }
+  result = out;
+  return setFolded(ctx, std::move(result));
+}
+
+/// Where(cond, x, y) with broadcasting.
+FailureOr<bool> foldWhere(NodeContext &ctx) {
+  std::optional<SmallVector<const HostTensor *>> known = knownInputs(ctx);
+  if (!known)
+    return false;
+  ArrayRef<const HostTensor *> ins = *known;
+  const HostTensor &a = *ins[0];
+  FailureOr<HostTensor> result = failure();
+  if (ins.size() < 3 || !ins[1] || !ins[2] || ins[1]->dtype != ins[2]->dtype ||
+      a.dtype != DType::Bool)
+    return false; // The converter reports mismatched operands.
+  const HostTensor &x = *ins[1], &y = *ins[2];
+  result = foldElementwise(
+      ctx, {&a, &x, &y}, x.dtype,
+      [&](HostTensor &out, int64_t k, ArrayRef<int64_t> o) {
+        const HostTensor &src = a.i[o[0]] ? x : y;
+        int64_t off = a.i[o[0]] ? o[1] : o[2];
+        copyElem(out, k, src, off);
+      });
+  return setFolded(ctx, std::move(result));
+}
+
+/// Variadic Min and Max.
+FailureOr<bool> foldMinMax(NodeContext &ctx) {
+  StringRef op = ctx.opType();
+  std::optional<SmallVector<const HostTensor *>> known = knownInputs(ctx);
+  if (!known)
+    return false;
+  ArrayRef<const HostTensor *> ins = *known;
+  const HostTensor &a = *ins[0];
+  FailureOr<HostTensor> result = failure();
+  HostTensor acc = a;
+  for (size_t j = 1; j < ins.size(); ++j) {
+    const HostTensor &b = *ins[j];
+    bool isMax = op == "Max";
+    auto next = foldElementwise(
+        ctx, {&acc, &b}, a.dtype,
+        [&](HostTensor &out, int64_t k, ArrayRef<int64_t> o) {
+          if (a.isFloat()) {
+            double x = acc.getF(o[0]), y = b.getF(o[1]);
+            out.setF(k, isMax ? std::max(x, y) : std::min(x, y));
+          } else {
+            int64_t x = acc.getI(o[0]), y = b.getI(o[1]);
+            out.setI(k, isMax ? std::max(x, y) : std::min(x, y));
+          }
+        });
+    if (failed(next))
+      return failure();
+    acc = *next;
+  }
+  result = acc;
+  return setFolded(ctx, std::move(result));
+}
+
+/// Reshape, Flatten, Squeeze and Unsqueeze: the data with a new shape.
+FailureOr<bool> foldReshapeLike(NodeContext &ctx) {
+  StringRef op = ctx.opType();
+  std::optional<SmallVector<const HostTensor *>> known = knownInputs(ctx);
+  if (!known)
+    return false;
+  ArrayRef<const HostTensor *> ins = *known;
+  const HostTensor &a = *ins[0];
+  FailureOr<HostTensor> result = failure();
+  // Pure reshapes: reuse the IR converter's shape logic by recomputing.
+  SmallVector<int64_t> shape(a.shape);
+  int64_t rank = shape.size();
+  if (op == "Reshape") {
+    std::vector<int64_t> target = toInts(*ins[1]);
+    bool allowZero = ctx.attrInt("allowzero", 0);
+    int64_t known = 1, inferIdx = -1;
+    SmallVector<int64_t> out;
+    for (size_t d = 0; d < target.size(); ++d) {
+      int64_t v = target[d];
+      if (v == 0 && !allowZero)
+        v = d < (size_t)rank ? shape[d] : 0;
+      if (v == -1) {
+        inferIdx = d;
+        out.push_back(1);
+        continue;
+      }
+      out.push_back(v);
+      known *= v;
+    }
+    if (inferIdx >= 0)
+      out[inferIdx] = known ? a.numElements() / known : 0;
+    if (shapeProduct(out) != a.numElements())
+      return failure(ctx.fail("cannot reshape " + shapeToString(a.shape) +
+                              " to " + shapeToString(out))
+                         .failed());
+    shape = out;
+  } else if (op == "Flatten") {
+    int64_t axis = ctx.attrInt("axis", 1);
+    if (axis < 0)
+      axis += rank;
+    if (axis < 0 || axis > rank)
+      return false; // The converter reports the bad axis.
+    int64_t outer = shapeProduct(ArrayRef<int64_t>(shape).take_front(axis));
+    shape = {outer, a.numElements() / std::max<int64_t>(outer, 1)};
+  } else {
+    auto axesOr = ctx.intsFromAttrOrInput("axes", 1);
+    if (failed(axesOr))
+      return failure();
+    std::vector<int64_t> axes = axesOr->value_or(std::vector<int64_t>{});
+    if (op == "Unsqueeze") {
+      int64_t outRank = rank + axes.size();
+      for (int64_t &ax : axes) {
+        if (ax < 0)
+          ax += outRank;
+        if (ax < 0 || ax >= outRank)
+          return false; // The converter reports the bad axis.
+      }
+      std::sort(axes.begin(), axes.end());
+      if (std::adjacent_find(axes.begin(), axes.end()) != axes.end())
+        return false;
+      for (int64_t ax : axes)
+        shape.insert(shape.begin() + ax, 1);
+    } else {
+      SmallVector<int64_t> out;
+      for (int64_t d = 0; d < rank; ++d) {
+        bool drop = axes.empty() ? shape[d] == 1
+                                 : llvm::is_contained(axes, d) ||
+                                       llvm::is_contained(axes, d - rank);
+        if (!drop)
+          out.push_back(shape[d]);
+      }
+      shape = out;
+    }
+  }
+  HostTensor out = a;
+  out.shape = shape;
+  result = out;
+  return setFolded(ctx, std::move(result));
+}
+
+/// Concat along `axis`.
+FailureOr<bool> foldConcat(NodeContext &ctx) {
+  std::optional<SmallVector<const HostTensor *>> known = knownInputs(ctx);
+  if (!known)
+    return false;
+  ArrayRef<const HostTensor *> ins = *known;
+  const HostTensor &a = *ins[0];
+  FailureOr<HostTensor> result = failure();
+  FailureOr<int64_t> axis =
+      ctx.normalizeAxis(ctx.attrInt("axis", 0), a.shape.size());
+  if (failed(axis))
+    return failure();
+  SmallVector<int64_t> shape(a.shape);
+  shape[*axis] = 0;
+  for (const HostTensor *t : ins) {
+    if (!t || t->dtype != a.dtype || t->shape.size() != a.shape.size())
+      return false; // The converter reports the mismatch.
+    for (size_t d = 0; d < a.shape.size(); ++d)
+      if ((int64_t)d != *axis && t->shape[d] != a.shape[d])
+        return false;
+    shape[*axis] += t->shape[*axis];
+  }
+  HostTensor out(a.dtype, shape);
+  int64_t outer = shapeProduct(ArrayRef<int64_t>(shape).take_front(*axis));
+  int64_t pos = 0;
+  int64_t innerOut = out.numElements() / std::max<int64_t>(outer, 1);
+  for (const HostTensor *t : ins) {
+    int64_t inner = t->numElements() / std::max<int64_t>(outer, 1);
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t k = 0; k < inner; ++k)
+        copyElem(out, o * innerOut + pos + k, *t, o * inner + k);
+    pos += inner;
+  }
+  result = out;
+  return setFolded(ctx, std::move(result));
+}
+
+/// Gather along `axis` (negative indices count from the end).
+FailureOr<bool> foldGather(NodeContext &ctx) {
+  std::optional<SmallVector<const HostTensor *>> known = knownInputs(ctx);
+  if (!known)
+    return false;
+  ArrayRef<const HostTensor *> ins = *known;
+  const HostTensor &a = *ins[0];
+  FailureOr<HostTensor> result = failure();
+  const HostTensor &indices = *ins[1];
+  FailureOr<int64_t> axis =
+      ctx.normalizeAxis(ctx.attrInt("axis", 0), a.shape.size());
+  if (failed(axis))
+    return failure();
+  SmallVector<int64_t> shape(a.shape.begin(), a.shape.begin() + *axis);
+  shape.append(indices.shape.begin(), indices.shape.end());
+  shape.append(a.shape.begin() + *axis + 1, a.shape.end());
+  HostTensor out(a.dtype, shape);
+  int64_t outer = shapeProduct(ArrayRef<int64_t>(a.shape).take_front(*axis));
+  int64_t dim = a.shape[*axis];
+  int64_t inner =
+      shapeProduct(ArrayRef<int64_t>(a.shape).drop_front(*axis + 1));
+  int64_t nIdx = indices.numElements();
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t j = 0; j < nIdx; ++j) {
+      int64_t idx = indices.getI(j);
+      if (idx < 0)
+        idx += dim;
+      if (idx < 0 || idx >= dim)
+        return failure(ctx.fail("index " + std::to_string(indices.getI(j)) +
+                                " is out of range for a dimension of " +
+                                std::to_string(dim))
+                           .failed());
+      for (int64_t k = 0; k < inner; ++k)
+        copyElem(out, (o * nIdx + j) * inner + k, a,
+                 (o * dim + idx) * inner + k);
+    }
+  result = out;
+  return setFolded(ctx, std::move(result));
+}
+
+/// Slice (attribute or input form).
+FailureOr<bool> foldSlice(NodeContext &ctx) {
+  std::optional<SmallVector<const HostTensor *>> known = knownInputs(ctx);
+  if (!known)
+    return false;
+  ArrayRef<const HostTensor *> ins = *known;
+  const HostTensor &a = *ins[0];
+  FailureOr<HostTensor> result = failure();
+  int64_t rank = a.shape.size();
+  auto spec = resolveSlice(ctx);
+  if (failed(spec))
+    return failure();
+  ArrayRef<int64_t> off = spec->offsets, size = spec->sizes,
+                    stride = spec->strides;
+  HostTensor out(a.dtype, size);
+  SmallVector<int64_t> inStrides = rowMajorStrides(a.shape);
+  for (int64_t k = 0; k < out.numElements(); ++k) {
+    int64_t rem = k, src = 0;
+    for (int d = rank - 1; d >= 0; --d) {
+      int64_t idx = rem % size[d];
+      rem /= size[d];
+      src += (off[d] + idx * stride[d]) * inStrides[d];
+    }
+    copyElem(out, k, a, src);
+  }
+  result = out;
+  return setFolded(ctx, std::move(result));
+}
+
+/// Range(start, limit, delta).
+FailureOr<bool> foldRange(NodeContext &ctx) {
+  std::optional<SmallVector<const HostTensor *>> known = knownInputs(ctx);
+  if (!known)
+    return false;
+  ArrayRef<const HostTensor *> ins = *known;
+  const HostTensor &a = *ins[0];
+  FailureOr<HostTensor> result = failure();
+  if (ins.size() < 3 || !ins[1] || !ins[2])
+    return false;
+  double start = a.getF(0), limit = ins[1]->getF(0), delta = ins[2]->getF(0);
+  if (delta == 0)
+    return failure(ctx.fail("Range delta is 0").failed());
+  int64_t n = std::max<int64_t>(
+      (int64_t)std::ceil((limit - start) / delta), 0);
+  if (n > kMaxFoldElements)
+    return false;
+  HostTensor out(a.dtype, {n});
+  for (int64_t k = 0; k < n; ++k) {
+    if (a.isFloat())
+      out.setF(k, start + k * delta);
+    else
+      out.setI(k, a.getI(0) + k * ins[2]->getI(0));
+  }
+  result = out;
+  return setFolded(ctx, std::move(result));
+}
+
+/// ConstantOfShape filled with `value` (0.0f by default).
+FailureOr<bool> foldConstantOfShape(NodeContext &ctx) {
+  std::optional<SmallVector<const HostTensor *>> known = knownInputs(ctx);
+  if (!known)
+    return false;
+  ArrayRef<const HostTensor *> ins = *known;
+  const HostTensor &a = *ins[0];
+  FailureOr<HostTensor> result = failure();
+  std::vector<int64_t> shape = toInts(a);
+  if (!isValidShape(shape))
+    return failure(ctx.fail("negative dimension in shape " +
+                            shapeToString(shape))
+                       .failed());
+  if (shapeProduct(shape) > kMaxFoldElements)
+    return false;
+  HostTensor fill(DType::F32, {1});
+  if (const onnx::TensorProto *t = ctx.attrTensor("value")) {
+    std::string error;
+    if (failed(readTensorProto(*t, "", fill, error)))
+      return failure(ctx.fail("bad 'value' tensor: " + error).failed());
+  }
+  if (fill.numElements() != 1)
+    return failure(ctx.fail("'value' must hold exactly one element").failed());
+  HostTensor out(fill.dtype, shape);
+  for (int64_t k = 0; k < out.numElements(); ++k)
+    copyElem(out, k, fill, 0);
+  result = out;
+  return setFolded(ctx, std::move(result));
+}
+
+/// Expand to a broadcast shape.
+FailureOr<bool> foldExpand(NodeContext &ctx) {
+  std::optional<SmallVector<const HostTensor *>> known = knownInputs(ctx);
+  if (!known)
+    return false;
+  ArrayRef<const HostTensor *> ins = *known;
+  const HostTensor &a = *ins[0];
+  FailureOr<HostTensor> result = failure();
+  std::vector<int64_t> target = toInts(*ins[1]);
+  SmallVector<int64_t> shape;
+  if (!isValidShape(target) || !broadcastShapes(a.shape, target, shape))
+    return failure(ctx.fail("cannot expand " + shapeToString(a.shape) +
+                            " to " + shapeToString(target))
+                       .failed());
+  if (shapeProduct(shape) > kMaxFoldElements)
+    return false;
+  HostTensor out(a.dtype, shape);
+  BroadcastIndexer idx(a.shape, shape);
+  for (int64_t k = 0; k < out.numElements(); ++k)
+    copyElem(out, k, a, idx(k));
+  result = out;
+  return setFolded(ctx, std::move(result));
+}
+
+/// Transpose by `perm` (reversed dims by default).
+FailureOr<bool> foldTranspose(NodeContext &ctx) {
+  std::optional<SmallVector<const HostTensor *>> known = knownInputs(ctx);
+  if (!known)
+    return false;
+  ArrayRef<const HostTensor *> ins = *known;
+  const HostTensor &a = *ins[0];
+  FailureOr<HostTensor> result = failure();
+  SmallVector<int64_t> perm;
+  if (auto p = ctx.attrInts("perm"))
+    perm.assign(p->begin(), p->end());
+  else
+    for (int64_t d = a.shape.size() - 1; d >= 0; --d)
+      perm.push_back(d);
+  if (!isPermutation(perm, a.shape.size()))
+    return false; // The converter reports the bad permutation.
+  result = foldTranspose(a, perm);
+  return setFolded(ctx, std::move(result));
+}
+
+/// Trilu: the upper or lower triangle of the last two dims.
+FailureOr<bool> foldTrilu(NodeContext &ctx) {
+  std::optional<SmallVector<const HostTensor *>> known = knownInputs(ctx);
+  if (!known)
+    return false;
+  ArrayRef<const HostTensor *> ins = *known;
+  const HostTensor &a = *ins[0];
+  FailureOr<HostTensor> result = failure();
+  int64_t rank = a.shape.size();
+  if (rank < 2)
+    return false;
+  int64_t k0 = ins.size() > 1 && ins[1] ? ins[1]->getI(0) : 0;
+  bool upper = ctx.attrInt("upper", 1);
+  int64_t rows = a.shape[rank - 2], cols = a.shape[rank - 1];
+  HostTensor out = a;
+  for (int64_t k = 0; k < a.numElements(); ++k) {
+    int64_t c = k % cols, r = (k / cols) % rows;
+    bool keep = upper ? c - r >= k0 : c - r <= k0;
+    if (!keep)
+      out.setI(k, 0);
+  }
+  result = out;
+  return setFolded(ctx, std::move(result));
 }
 
 } // namespace qopt::onnx_frontend

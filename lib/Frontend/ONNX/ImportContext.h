@@ -114,13 +114,21 @@ private:
 
 using ConvertFn = mlir::LogicalResult (*)(NodeContext &);
 
+/// Evaluates a node on the host at import time: true when it set the
+/// node's outputs (host values), false when the node has to be converted to
+/// IR (an input is only known at run time, or the result is too large),
+/// failure after a diagnostic for a user error.
+using FoldFn = mlir::FailureOr<bool> (*)(NodeContext &);
+
 /// One entry of the converter table: an op of the default ONNX domain (or
-/// another domain, e.g. "com.microsoft"), handled from `sinceVersion` on.
+/// another domain, e.g. "com.microsoft"), handled from `sinceVersion` on,
+/// converted by `convert` unless `fold` (when set) evaluates it first.
 struct ConverterEntry {
   const char *domain;
   const char *opType;
   int sinceVersion;
   ConvertFn convert;
+  FoldFn fold = nullptr;
 };
 
 /// Each op family contributes its converters.
@@ -159,10 +167,29 @@ struct SliceSpec {
 /// their full range. Emits an error and fails on bad arguments.
 mlir::FailureOr<SliceSpec> resolveSlice(NodeContext &ctx);
 
-/// Evaluates the node on the host when all of its inputs are known (or it
-/// only needs static shapes, like Shape). Returns true if it folded, false
-/// if the node has to be emitted as IR, failure on a user error.
-mlir::FailureOr<bool> foldOnHost(NodeContext &ctx);
+/// Host folders (HostEval.cpp), the `fold` fields of their ops' entries.
+/// Shape, Size and Constant need no input values; the others fold when
+/// every input is known.
+mlir::FailureOr<bool> foldShape(NodeContext &ctx);
+mlir::FailureOr<bool> foldSize(NodeContext &ctx);
+mlir::FailureOr<bool> foldConstant(NodeContext &ctx);
+mlir::FailureOr<bool> foldIdentity(NodeContext &ctx);
+mlir::FailureOr<bool> foldCast(NodeContext &ctx);
+mlir::FailureOr<bool> foldArith(NodeContext &ctx);
+mlir::FailureOr<bool> foldCompareOp(NodeContext &ctx);
+mlir::FailureOr<bool> foldNot(NodeContext &ctx);
+mlir::FailureOr<bool> foldUnaryMath(NodeContext &ctx);
+mlir::FailureOr<bool> foldWhere(NodeContext &ctx);
+mlir::FailureOr<bool> foldMinMax(NodeContext &ctx);
+mlir::FailureOr<bool> foldReshapeLike(NodeContext &ctx);
+mlir::FailureOr<bool> foldConcat(NodeContext &ctx);
+mlir::FailureOr<bool> foldGather(NodeContext &ctx);
+mlir::FailureOr<bool> foldSlice(NodeContext &ctx);
+mlir::FailureOr<bool> foldRange(NodeContext &ctx);
+mlir::FailureOr<bool> foldConstantOfShape(NodeContext &ctx);
+mlir::FailureOr<bool> foldExpand(NodeContext &ctx);
+mlir::FailureOr<bool> foldTranspose(NodeContext &ctx);
+mlir::FailureOr<bool> foldTrilu(NodeContext &ctx);
 
 /// Reads the raw little-endian bytes of a TensorProto stored as raw_data or
 /// external data, without widening them (large weights). Returns failure

@@ -65,18 +65,15 @@ static const std::vector<ConverterEntry> &converterTable() {
   return table;
 }
 
-/// The converter for `opType` in `domain` at `opset`, or null.
-static ConvertFn lookupConverter(StringRef domain, StringRef opType,
-                                 int opset) {
-  ConvertFn best = nullptr;
-  int bestSince = -1;
+/// The table entry for `opType` in `domain` at `opset`, or null.
+static const ConverterEntry *lookupConverter(StringRef domain,
+                                             StringRef opType, int opset) {
+  const ConverterEntry *best = nullptr;
   for (const ConverterEntry &e : converterTable()) {
     if (domain != e.domain || opType != e.opType)
       continue;
-    if (e.sinceVersion <= opset && e.sinceVersion > bestSince) {
-      best = e.convert;
-      bestSince = e.sinceVersion;
-    }
+    if (e.sinceVersion <= opset && (!best || e.sinceVersion > best->sinceVersion))
+      best = &e;
   }
   return best;
 }
@@ -476,14 +473,16 @@ LogicalResult GraphImporter::importNode(const onnx::NodeProto &node) {
              [&](const std::string &in) { return in.empty() || has(in); }) &&
          "the plan orders producers before their readers");
   NodeContext nctx(*this, node, opset, builder, loc);
-  FailureOr<bool> folded = foldOnHost(nctx);
-  if (failed(folded))
-    return failure();
-  if (*folded)
-    return success();
-  ConvertFn fn = lookupConverter(domain, node.op_type(), opset);
-  assert(fn && "unsupported ops are rejected before conversion");
-  if (failed(fn(nctx)))
+  const ConverterEntry *entry = lookupConverter(domain, node.op_type(), opset);
+  assert(entry && "unsupported ops are rejected before conversion");
+  if (entry->fold) {
+    FailureOr<bool> folded = entry->fold(nctx);
+    if (failed(folded))
+      return failure();
+    if (*folded)
+      return success();
+  }
+  if (failed(entry->convert(nctx)))
     return failure();
   for (int i = 0; i < node.output_size(); ++i)
     if (!node.output(i).empty() && !has(node.output(i)))

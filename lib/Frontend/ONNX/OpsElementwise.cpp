@@ -525,12 +525,13 @@ LogicalResult convertClip(NodeContext &ctx) {
 } // namespace
 
 void appendElementwiseConverters(std::vector<ConverterEntry> &t) {
-  auto add = [&](const char *op, ConvertFn fn, int since = 1) {
-    t.push_back({"", op, since, fn});
+  auto add = [&](const char *op, ConvertFn fn, int since = 1,
+                 FoldFn fold = nullptr) {
+    t.push_back({"", op, since, fn, fold});
   };
-  add("Abs", convertAbs);
-  add("Ceil", convertCeil);
-  add("Floor", convertFloor);
+  add("Abs", convertAbs, 1, foldUnaryMath);
+  add("Ceil", convertCeil, 1, foldUnaryMath);
+  add("Floor", convertFloor, 1, foldUnaryMath);
   add("Round", convertRound, 11);
   add("Cos", convertCos, 7);
   add("Sin", convertSin, 7);
@@ -538,9 +539,9 @@ void appendElementwiseConverters(std::vector<ConverterEntry> &t) {
   add("Erf", convertErf, 9);
   add("Exp", convertExp);
   add("Log", convertLog);
-  add("Sqrt", convertSqrt);
+  add("Sqrt", convertSqrt, 1, foldUnaryMath);
   add("Tanh", convertTanh);
-  add("Reciprocal", convertReciprocal);
+  add("Reciprocal", convertReciprocal, 1, foldUnaryMath);
   add("Sigmoid", convertSigmoid);
   add("Softplus", convertSoftplus);
   add("Softsign", convertSoftsign);
@@ -555,23 +556,25 @@ void appendElementwiseConverters(std::vector<ConverterEntry> &t) {
   add("Shrink", convertShrink, 9);
   add("Gelu", convertGelu, 20);
   add("Relu", convertRelu);
-  add("Neg", convertNeg);
+  add("Neg", convertNeg, 1, foldUnaryMath);
   add("Sign", convertSign, 9);
-  add("Not", convertNot);
-  add("Identity", convertIdentity);
-  add("Dropout", convertDropout);
-  add("Cast", convertCast);
+  add("Not", convertNot, 1, foldNot);
+  add("Identity", convertIdentity, 1, foldIdentity);
+  add("Dropout", convertDropout, 1, foldIdentity);
+  add("Cast", convertCast, 1, foldCast);
   for (const char *op : {"Add", "Sub", "Mul", "Div"})
-    add(op, convertArith);
-  add("Pow", convertPow);
+    add(op, convertArith, 1, foldArith);
+  add("Pow", convertPow, 1, foldArith);
   add("Mod", convertMod, 10);
   for (const char *op : {"And", "Or", "Xor"})
     add(op, convertLogical);
   for (const char *op : {"Equal", "Less", "LessOrEqual", "Greater",
                          "GreaterOrEqual"})
-    add(op, convertCompare);
-  add("Where", convertWhere, 9);
-  for (const char *op : {"Max", "Min", "Sum", "Mean"})
+    add(op, convertCompare, 1, foldCompareOp);
+  add("Where", convertWhere, 9, foldWhere);
+  add("Max", convertVariadic, 1, foldMinMax);
+  add("Min", convertVariadic, 1, foldMinMax);
+  for (const char *op : {"Sum", "Mean"})
     add(op, convertVariadic);
   add("PRelu", convertPRelu);
   add("Clip", convertClip);

@@ -784,31 +784,33 @@ LogicalResult convertCumSum(NodeContext &ctx) {
 } // namespace
 
 void appendShapeConverters(std::vector<ConverterEntry> &t) {
-  auto add = [&](const char *op, ConvertFn fn, int since = 1) {
-    t.push_back({"", op, since, fn});
+  auto add = [&](const char *op, ConvertFn fn, int since = 1,
+                 FoldFn fold = nullptr) {
+    t.push_back({"", op, since, fn, fold});
   };
-  add("Reshape", convertReshape);
-  add("Flatten", convertFlatten);
-  add("Squeeze", convertSqueeze);
-  add("Unsqueeze", convertUnsqueeze);
-  add("Transpose", convertTranspose);
-  add("Concat", convertConcat);
-  add("Slice", convertSlice);
+  add("Reshape", convertReshape, 1, foldReshapeLike);
+  add("Flatten", convertFlatten, 1, foldReshapeLike);
+  add("Squeeze", convertSqueeze, 1, foldReshapeLike);
+  add("Unsqueeze", convertUnsqueeze, 1, foldReshapeLike);
+  add("Transpose", convertTranspose, 1, foldTranspose);
+  add("Concat", convertConcat, 1, foldConcat);
+  add("Slice", convertSlice, 1, foldSlice);
   add("Split", convertSplit);
-  add("Gather", convertGather);
+  add("Gather", convertGather, 1, foldGather);
   add("GatherElements", convertGatherElements, 11);
-  add("Expand", convertExpand, 8);
+  add("Expand", convertExpand, 8, foldExpand);
   add("Tile", convertTile);
   add("Pad", convertPad);
   add("DepthToSpace", convertDepthSpace);
   add("SpaceToDepth", convertDepthSpace);
-  add("Trilu", convertTrilu, 14);
+  add("Trilu", convertTrilu, 14, foldTrilu);
   add("CumSum", convertCumSum, 11);
-  // Always folded on the host when their inputs are known.
-  for (const char *op : {"Shape", "Size", "Constant"})
-    add(op, convertMustFold);
-  add("ConstantOfShape", convertConstantOfShape, 9);
-  add("Range", convertRange, 11);
+  // Always folded on the host (they need no input values).
+  add("Shape", convertMustFold, 1, foldShape);
+  add("Size", convertMustFold, 1, foldSize);
+  add("Constant", convertMustFold, 1, foldConstant);
+  add("ConstantOfShape", convertConstantOfShape, 9, foldConstantOfShape);
+  add("Range", convertRange, 11, foldRange);
 }
 
 } // namespace qopt::onnx_frontend
