@@ -168,11 +168,15 @@ def QOpt_SchemeAttr : AttrDef<QOpt_Dialect, "Scheme"> {
   let hasCustomAssemblyFormat = 1;
   let genVerifyDecl = 1;
   let extraClassDeclaration = [{
+    /// The weight scheme of lib/Quant (the packing and rounding code) for
+    /// weights stored under this scheme, and the attribute that stores
+    /// `weights` (per_channel unless grouped; asymmetric integer weights
+    /// are unsigned codes). The layout arithmetic below is lib/Quant's.
+    quant::WeightScheme getWeightScheme() const;
+    static SchemeAttr get(mlir::MLIRContext *context,
+                          const quant::WeightScheme &weights);
     /// Values per reduction-dim scale for a row of `k` values.
     int64_t getGroupLength(int64_t k) const;
-    /// Values of the stored codes: [qmin, qmax].
-    int64_t getQMin() const;
-    int64_t getQMax() const;
     /// Bytes of one packed row of `k` values (padded to whole groups).
     int64_t getPackedRowBytes(int64_t k) const;
     /// `k` rounded up to whole groups.

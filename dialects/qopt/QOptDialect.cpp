@@ -277,31 +277,59 @@ SchemeAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   return success();
 }
 
+quant::WeightScheme SchemeAttr::getWeightScheme() const {
+  quant::WeightScheme w;
+  switch (getKind()) {
+  case QuantKind::Int:
+    w.kind = quant::WeightKind::Int;
+    break;
+  case QuantKind::NF4:
+    w.kind = quant::WeightKind::NF4;
+    break;
+  case QuantKind::FP8E4M3:
+    w.kind = quant::WeightKind::FP8E4M3;
+    break;
+  case QuantKind::Float:
+    w.kind = quant::WeightKind::F16;
+    break;
+  }
+  w.bits = getBits();
+  w.groupSize = getGranularity() == Granularity::Group ? getGroupSize() : 0;
+  w.symmetric = getSymmetric();
+  return w;
+}
+
+SchemeAttr SchemeAttr::get(MLIRContext *context,
+                           const quant::WeightScheme &w) {
+  Granularity granularity =
+      w.groupSize ? Granularity::Group : Granularity::PerChannel;
+  switch (w.kind) {
+  case quant::WeightKind::F16:
+    return get(context, QuantKind::Float, 16, false, Granularity::PerTensor, 0,
+               true);
+  case quant::WeightKind::FP8E4M3:
+    return get(context, QuantKind::FP8E4M3, 8, false, Granularity::PerChannel,
+               0, true);
+  case quant::WeightKind::NF4:
+    return get(context, QuantKind::NF4, 4, false, granularity, w.groupSize,
+               true);
+  case quant::WeightKind::Int:
+    break;
+  }
+  return get(context, QuantKind::Int, w.bits, !w.symmetric, granularity,
+             w.groupSize, w.symmetric);
+}
+
 int64_t SchemeAttr::getPaddedLength(int64_t k) const {
-  if (getGranularity() != Granularity::Group)
-    return k;
-  int64_t g = getGroupSize();
-  return (k + g - 1) / g * g;
+  return getWeightScheme().paddedLength(k);
 }
 
 int64_t SchemeAttr::getGroupLength(int64_t k) const {
-  return getGranularity() == Granularity::Group ? getGroupSize() : k;
+  return getWeightScheme().groupLength(k);
 }
 
 int64_t SchemeAttr::getPackedRowBytes(int64_t k) const {
-  return quant::packedRowBytes(getPaddedLength(k), getBits());
-}
-
-int64_t SchemeAttr::getQMin() const {
-  if (getKind() == QuantKind::NF4 || getIsUnsigned())
-    return 0;
-  return -(int64_t(1) << (getBits() - 1));
-}
-
-int64_t SchemeAttr::getQMax() const {
-  if (getKind() == QuantKind::NF4 || getIsUnsigned())
-    return (int64_t(1) << getBits()) - 1;
-  return (int64_t(1) << (getBits() - 1)) - 1;
+  return getWeightScheme().packedRowBytes(k);
 }
 
 //===----------------------------------------------------------------------===//

@@ -15,6 +15,10 @@
 #include "QOptDialect.h.inc"
 #include "QOptEnums.h.inc"
 
+namespace qopt::quant {
+struct WeightScheme;
+} // namespace qopt::quant
+
 #define GET_ATTRDEF_CLASSES
 #include "QOptAttrs.h.inc"
 

@@ -105,28 +105,6 @@ std::optional<PrecisionSpec> parsePrecision(StringRef text,
   return spec;
 }
 
-SchemeAttr toSchemeAttr(MLIRContext *ctx, const quant::WeightScheme &s) {
-  switch (s.kind) {
-  case quant::WeightKind::F16:
-    return SchemeAttr::get(ctx, QuantKind::Float, 16, false,
-                           Granularity::PerTensor, 0, true);
-  case quant::WeightKind::FP8E4M3:
-    return SchemeAttr::get(ctx, QuantKind::FP8E4M3, 8, false,
-                           Granularity::PerChannel, 0, true);
-  case quant::WeightKind::NF4:
-    return SchemeAttr::get(ctx, QuantKind::NF4, 4, false,
-                           s.groupSize ? Granularity::Group
-                                       : Granularity::PerChannel,
-                           s.groupSize, true);
-  case quant::WeightKind::Int:
-    break;
-  }
-  return SchemeAttr::get(ctx, QuantKind::Int, s.bits, !s.symmetric,
-                         s.groupSize ? Granularity::Group
-                                     : Granularity::PerChannel,
-                         s.groupSize, s.symmetric);
-}
-
 std::vector<QuantizedLayer> collectQuantizedLayers(ModuleOp module) {
   std::vector<QuantizedLayer> layers;
   auto bytesOf = [](Value v) -> int64_t {
@@ -482,7 +460,7 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
         return signalPassFailure();
       }
     }
-    SchemeAttr scheme = toSchemeAttr(ctx, spec->weights);
+    SchemeAttr scheme = SchemeAttr::get(ctx, spec->weights);
     SchemeAttr actScheme;
     if (spec->activations == ActivationMode::Dynamic)
       actScheme = SchemeAttr::get(ctx, QuantKind::Int, 8, false,

@@ -57,10 +57,6 @@ enum class WeightAlgorithm { RTN, GPTQ, AWQ };
 std::optional<WeightAlgorithm> parseWeightAlgorithm(llvm::StringRef name);
 llvm::StringRef weightAlgorithmName(WeightAlgorithm algorithm);
 
-/// The IR attribute of a weight scheme, and back.
-SchemeAttr toSchemeAttr(mlir::MLIRContext *ctx,
-                        const quant::WeightScheme &scheme);
-
 /// Whether `v` only reaches the function's return, through shape ops: the
 /// model's output layer (a language model's classifier).
 bool feedsReturnOnly(mlir::Value v);
