@@ -400,13 +400,23 @@ RecurrentImporter::runDirection(int64_t dir, Value projection,
   State state{initialState(kInitialH, dir),
               lstm ? initialState(kInitialC, dir) : Value()};
   ys.assign(s.seqLen, Value());
+  // Without initial_h the first step's recurrent products are zero: leave
+  // them out rather than multiply a constant by a constant (which the
+  // quantizer could not tell from a weight product).
+  bool zeroState = !ctx.hasInput(kInitialH);
+  auto recurrentProduct = [&](Value lhs, Value rhsT) -> Value {
+    if (!zeroState)
+      return matmul2D(lhs, rhsT);
+    int64_t cols = cast<RankedTensorType>(rhsT.getType()).getDimSize(2);
+    return emitSplat(b, loc, {s.batch, cols}, elem, 0.0);
+  };
   for (int64_t step = 0; step < s.seqLen; ++step) {
     int64_t t = s.reverse[dir] ? s.seqLen - 1 - step : step;
     Value x = emitReshape(b, loc,
                           emitSlice(b, loc, projection, {t, 0, 0},
                                     {1, s.batch, s.gates * h}, {1, 1, 1}),
                           {s.batch, s.gates * h});
-    Value rec = matmul2D(state.h, rT);
+    Value rec = recurrentProduct(state.h, rT);
     // Inputs of the step generics: the gate operands, then the previous
     // state(s), then sequence_lens; `body` sees them in that order.
     SmallVector<Value> ins;
@@ -446,7 +456,7 @@ RecurrentImporter::runDirection(int64_t dir, Value projection,
               ScalarMath m{nb, nloc, s.clip};
               return m.mul(m.apply(f, m.add(a[0], a[1])), a[2]);
             });
-        recH = matmul2D(resetH, rhT);
+        recH = recurrentProduct(resetH, rhT);
       } else {
         recH = columns(rec, 2);
       }
@@ -539,6 +549,7 @@ RecurrentImporter::runDirection(int64_t dir, Value projection,
         return m.select(stepMask(nb, nloc, a[1], t), a[0], m.cst(a[0], 0.0));
       });
     ys[t] = y;
+    zeroState = false;
   }
   return state;
 }
