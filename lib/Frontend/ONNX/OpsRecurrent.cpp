@@ -218,8 +218,8 @@ struct CellSpec {
   size_t activationsPerDirection;
 };
 
-/// Converts one ONNX recurrent node; the per-kind parts are in the step
-/// emitters below.
+/// Converts one ONNX recurrent node: the input projection and output
+/// assembly are shared, each kind's gate arithmetic is in runDirection.
 class RecurrentImporter {
 public:
   RecurrentImporter(NodeContext &ctx, CellSpec spec)
