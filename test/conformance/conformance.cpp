@@ -53,8 +53,8 @@ static cl::opt<std::string> workDir("work", cl::desc("Scratch folder"),
                                     cl::init("conformance-work"));
 static cl::opt<bool> verbose("v", cl::desc("Print every test"));
 
-/// The op lists of the foundation (float), quantization and control-flow
-/// issues: a test is in scope when all of its nodes, subgraphs included, use
+/// The op lists of the foundation (float), recurrent, quantization and
+/// control-flow issues: a test is in scope when all of its nodes, subgraphs included, use
 /// these default-domain ops.
 static const char *const kScopeOps[] = {
     "Abs", "Add", "And", "ArgMax", "ArgMin", "AveragePool", "BatchNormalization",
@@ -73,6 +73,8 @@ static const char *const kScopeOps[] = {
     "Sin", "Size", "Slice", "Softmax", "Softplus", "Softsign", "SpaceToDepth",
     "Split", "Sqrt", "Squeeze", "Sub", "Sum", "Tanh", "ThresholdedRelu", "Tile",
     "Transpose", "Trilu", "Unsqueeze", "Upsample", "Where", "Xor",
+    // Recurrent layers
+    "GRU", "LSTM", "RNN",
     // Quantization
     "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear",
     "MatMulInteger", "QLinearMatMul", "ConvInteger", "QLinearConv"};

@@ -140,6 +140,7 @@ void appendReductionConverters(std::vector<ConverterEntry> &table);
 void appendNormalizationConverters(std::vector<ConverterEntry> &table);
 void appendQuantizationConverters(std::vector<ConverterEntry> &table);
 void appendControlFlowConverters(std::vector<ConverterEntry> &table);
+void appendRecurrentConverters(std::vector<ConverterEntry> &table);
 
 /// Imports `graph`, a subgraph attribute of `ctx`'s node, at the builder's
 /// insertion point, in a scope of its own that sees every value visible to

@@ -60,6 +60,7 @@ static const std::vector<ConverterEntry> &converterTable() {
     appendNormalizationConverters(t);
     appendQuantizationConverters(t);
     appendControlFlowConverters(t);
+    appendRecurrentConverters(t);
     return t;
   }();
   return table;
