@@ -276,7 +276,7 @@ FailureOr<bool> foldOnHost(NodeContext &ctx) {
       out.i[k] = !a.i[k];
     result = out;
   } else if (op == "Neg" || op == "Abs" || op == "Sqrt" || op == "Floor" ||
-             op == "Ceil" || op == "Reciprocal") {
+             op == "Ceil" || op == "Reciprocal" || op == "Relu") {
     HostTensor out(a.dtype, a.shape);
     for (int64_t k = 0; k < a.numElements(); ++k) {
       if (a.isFloat()) {
@@ -286,12 +286,16 @@ FailureOr<bool> foldOnHost(NodeContext &ctx) {
                     : op == "Sqrt"  ? std::sqrt(x)
                     : op == "Floor" ? std::floor(x)
                     : op == "Ceil"  ? std::ceil(x)
+                    : op == "Relu"  ? (x < 0 ? 0.0 : x)
                                     : 1.0 / x);
       } else {
         if (op == "Sqrt" || op == "Reciprocal")
           return false;
         int64_t x = a.i[k];
-        out.setI(k, op == "Neg" ? -x : op == "Abs" ? std::llabs(x) : x);
+        out.setI(k, op == "Neg"    ? -x
+                    : op == "Abs"  ? std::llabs(x)
+                    : op == "Relu" ? std::max<int64_t>(x, 0)
+                                   : x);
       }
     }
     result = out;
