@@ -14,6 +14,7 @@
 // once into an scf.for, which needs carried values of loop-invariant types.
 // A Loop whose condition is computed at run time becomes an scf.while; it
 // cannot have scan outputs, whose length would only be known at run time.
+// Opset 8's batched Scan runs one such Scan per batch entry.
 //
 //===----------------------------------------------------------------------===//
 
@@ -669,157 +670,280 @@ static LogicalResult convertLoop(NodeContext &ctx) {
   return convertWhileLoop(ctx, *body, initial);
 }
 
-static LogicalResult convertScan(NodeContext &ctx) {
-  const onnx::GraphProto *body = ctx.attrGraph("body");
-  if (!body)
-    return ctx.fail("has no body subgraph");
-  int64_t numScanInputs = ctx.attrInt("num_scan_inputs", -1);
-  if (numScanInputs < 1 || numScanInputs > ctx.numInputs())
-    return ctx.fail("num_scan_inputs must be between 1 and the number of "
-                    "inputs (" +
-                    std::to_string(ctx.numInputs()) + ")");
-  unsigned numState = ctx.numInputs() - numScanInputs;
-  if (ctx.numOutputs() < numState)
-    return ctx.fail("has " + std::to_string(ctx.numOutputs()) +
-                    " outputs, fewer than its " + std::to_string(numState) +
-                    " state variables");
-  unsigned numScanOutputs = ctx.numOutputs() - numState;
-  if ((unsigned)body->input_size() != ctx.numInputs() ||
-      (unsigned)body->output_size() != ctx.numOutputs())
-    return ctx.fail("the body has " + std::to_string(body->input_size()) +
-                    " inputs and " + std::to_string(body->output_size()) +
-                    " outputs; the node has " +
-                    std::to_string(ctx.numInputs()) + " and " +
-                    std::to_string(ctx.numOutputs()));
-  for (unsigned i = 0; i < ctx.numInputs(); ++i)
-    if (!ctx.hasInput(i))
-      return ctx.fail("input " + std::to_string(i) + " is empty");
+/// `ref`'s slice at `index` of dimension `axis`, without that dimension.
+static TensorRef takeRef(NodeContext &ctx, TensorRef ref, int64_t axis,
+                         int64_t index) {
+  if (ref.host)
+    return hostRef(hostTake(*ref.host, axis, index));
+  return valueRef(emitTake(ctx.b, ctx.loc, ctx.materialize(ref), axis,
+                           ctx.b.getIndexAttr(index)),
+                  ref.dtype);
+}
 
-  // Per scan input: its axis and direction; all scan the same length.
-  auto readList = [&](StringRef name, unsigned n,
-                      SmallVectorImpl<int64_t> &out) -> LogicalResult {
-    std::vector<int64_t> values =
-        ctx.attrInts(name).value_or(std::vector<int64_t>(n, 0));
-    if (values.size() != n)
-      return ctx.fail(name + " has " + std::to_string(values.size()) +
-                      " entries; it needs " + std::to_string(n));
-    out.assign(values.begin(), values.end());
-    return success();
-  };
+/// How a Scan reads its scan inputs and writes its scan outputs (axes of
+/// the scan outputs may be negative: they count in the stacked output).
+struct ScanSpec {
   SmallVector<int64_t> inAxes, inDirs, outAxes, outDirs;
-  if (failed(readList("scan_input_axes", numScanInputs, inAxes)) ||
-      failed(readList("scan_input_directions", numScanInputs, inDirs)) ||
-      failed(readList("scan_output_axes", numScanOutputs, outAxes)) ||
-      failed(readList("scan_output_directions", numScanOutputs, outDirs)))
-    return failure();
-  int64_t length = -1;
-  for (unsigned j = 0; j < numScanInputs; ++j) {
-    unsigned input = numState + j;
-    if (ctx.rank(input) == 0)
-      return ctx.fail("scan input " + std::to_string(j) + " is a scalar");
-    FailureOr<int64_t> axis = ctx.normalizeAxis(inAxes[j], ctx.rank(input));
-    if (failed(axis))
-      return failure();
-    inAxes[j] = *axis;
-    int64_t dim = ctx.shape(input)[*axis];
-    if (length >= 0 && dim != length)
-      return ctx.fail("scan input " + std::to_string(j) + " has " +
-                      std::to_string(dim) + " elements along axis " +
-                      std::to_string(*axis) + ", scan input 0 has " +
-                      std::to_string(length));
-    length = dim;
-  }
-  if (length == 0 && numScanOutputs)
-    return ctx.fail("scans 0 elements, so the shapes of its scan outputs are "
-                    "unknown");
-  SmallVector<TensorRef> initial;
-  for (unsigned k = 0; k < numState; ++k)
-    initial.push_back(ctx.input(k));
+};
 
-  // Scan output axes count in the stacked output, one rank more than what
-  // the body yields; that rank is known once the body has been imported.
-  auto normalizeOutAxes = [&](ArrayRef<TensorRef> outputs) -> LogicalResult {
-    for (unsigned k = 0; k < numScanOutputs; ++k) {
-      FailureOr<int64_t> axis = ctx.normalizeAxis(
-          outAxes[k], (int64_t)outputs[numState + k].shape.size() + 1);
-      if (failed(axis))
-        return failure();
-      outAxes[k] = *axis;
-    }
-    return success();
-  };
+/// Runs a Scan body `length` times over `scanInputs`, carrying `states`.
+/// Returns the final states, then the stacked scan outputs.
+static FailureOr<SmallVector<TensorRef>>
+importScan(NodeContext &ctx, const onnx::GraphProto &body,
+           ArrayRef<TensorRef> states, ArrayRef<TensorRef> scanInputs,
+           int64_t length, ScanSpec spec) {
+  unsigned numState = states.size(), numScanInputs = scanInputs.size();
+  unsigned numScanOutputs = spec.outAxes.size();
+  if (length == 0 && numScanOutputs) {
+    (void)ctx.fail("scans 0 elements, so the shapes of its scan outputs are "
+                   "unknown");
+    return failure();
+  }
 
   if (length > kMaxUnrolledIterations) {
     // The scan output axes need the body's output ranks, which the declared
     // output types give when present; otherwise they count from the front.
     for (unsigned k = 0; k < numScanOutputs; ++k) {
-      if (outAxes[k] >= 0)
+      if (spec.outAxes[k] >= 0)
         continue;
-      const onnx::ValueInfoProto &vi = body->output(numState + k);
-      if (!vi.type().tensor_type().has_shape())
-        return ctx.fail("scan_output_axes has a negative axis for scan "
-                        "output " +
-                        std::to_string(k) +
-                        ", whose rank the body does not declare");
-      outAxes[k] += vi.type().tensor_type().shape().dim_size() + 1;
+      const onnx::ValueInfoProto &vi = body.output(numState + k);
+      if (!vi.type().tensor_type().has_shape()) {
+        (void)ctx.fail("scan_output_axes has a negative axis for scan "
+                       "output " +
+                       std::to_string(k) +
+                       ", whose rank the body does not declare");
+        return failure();
+      }
+      spec.outAxes[k] += vi.type().tensor_type().shape().dim_size() + 1;
     }
-    BodyLayout layout{0, numState, outAxes, {}};
-    for (int64_t d : outDirs)
+    BodyLayout layout{0, numState, spec.outAxes, {}};
+    for (int64_t d : spec.outDirs)
       layout.scanReverse.push_back(d != 0);
     auto bodyInputs = [&](Value iv, ArrayRef<TensorRef> carried) {
       SmallVector<TensorRef> inputs(carried.begin(), carried.end());
       for (unsigned j = 0; j < numScanInputs; ++j) {
         Value index =
-            inDirs[j] ? reversedIndex(ctx.b, ctx.loc, iv, length) : iv;
-        inputs.push_back(valueRef(
-            emitTake(ctx.b, ctx.loc, ctx.value(numState + j), inAxes[j], index),
-            ctx.dtype(numState + j)));
+            spec.inDirs[j] ? reversedIndex(ctx.b, ctx.loc, iv, length) : iv;
+        TensorRef input = scanInputs[j];
+        inputs.push_back(
+            valueRef(emitTake(ctx.b, ctx.loc, ctx.materialize(input),
+                              spec.inAxes[j], index),
+                     input.dtype));
       }
       return inputs;
     };
-    auto loop = emitForLoop(ctx, *body, length, initial, layout, bodyInputs);
+    FailureOr<ForLoopResult> loop =
+        emitForLoop(ctx, body, length, states, layout, bodyInputs);
     if (failed(loop))
       return failure();
-    for (unsigned k = 0; k < loop->outputs.size(); ++k)
-      ctx.setOutputRef(k, std::move(loop->outputs[k]));
-    return success();
+    return std::move(loop->outputs);
   }
 
-  SmallVector<TensorRef> carried(initial);
+  SmallVector<TensorRef> carried(states);
   SmallVector<SmallVector<TensorRef>> parts(numScanOutputs);
   for (int64_t t = 0; t < length; ++t) {
     SmallVector<TensorRef> inputs(carried);
-    for (unsigned j = 0; j < numScanInputs; ++j) {
-      unsigned input = numState + j;
-      int64_t index = inDirs[j] ? length - 1 - t : t;
-      if (const HostTensor *h = ctx.host(input)) {
-        inputs.push_back(hostRef(hostTake(*h, inAxes[j], index)));
-        continue;
-      }
-      inputs.push_back(valueRef(emitTake(ctx.b, ctx.loc, ctx.value(input),
-                                         inAxes[j], ctx.b.getIndexAttr(index)),
-                                ctx.dtype(input)));
-    }
+    for (unsigned j = 0; j < numScanInputs; ++j)
+      inputs.push_back(takeRef(ctx, scanInputs[j], spec.inAxes[j],
+                               spec.inDirs[j] ? length - 1 - t : t));
     FailureOr<SmallVector<TensorRef>> outputs =
-        importSubgraph(ctx, *body, inputs);
+        importSubgraph(ctx, body, inputs);
     if (failed(outputs))
       return failure();
     for (unsigned k = 0; k < numState; ++k)
       carried[k] = (*outputs)[k];
     for (unsigned k = 0; k < numScanOutputs; ++k)
       parts[k].push_back((*outputs)[numState + k]);
-    if (t == 0 && failed(normalizeOutAxes(*outputs)))
-      return failure();
   }
-  for (unsigned k = 0; k < numState; ++k)
-    ctx.setOutputRef(k, std::move(carried[k]));
+  SmallVector<TensorRef> results(carried);
   for (unsigned k = 0; k < numScanOutputs; ++k) {
-    if (outDirs[k])
+    // Output axes count in the stacked output, one rank more than what the
+    // body yields.
+    FailureOr<int64_t> axis = ctx.normalizeAxis(
+        spec.outAxes[k], (int64_t)parts[k][0].shape.size() + 1);
+    if (failed(axis))
+      return failure();
+    if (spec.outDirs[k])
       std::reverse(parts[k].begin(), parts[k].end());
-    FailureOr<TensorRef> stacked = stackParts(ctx, parts[k], outAxes[k], k);
+    FailureOr<TensorRef> stacked = stackParts(ctx, parts[k], *axis, k);
     if (failed(stacked))
       return failure();
-    ctx.setOutputRef(numState + k, std::move(*stacked));
+    results.push_back(std::move(*stacked));
+  }
+  return results;
+}
+
+/// Reads int list attribute `name` with `n` entries, 0 each by default.
+static LogicalResult readScanList(NodeContext &ctx, StringRef name, unsigned n,
+                                  SmallVectorImpl<int64_t> &out) {
+  std::vector<int64_t> values =
+      ctx.attrInts(name).value_or(std::vector<int64_t>(n, 0));
+  if (values.size() != n)
+    return ctx.fail(name + " has " + std::to_string(values.size()) +
+                    " entries; it needs " + std::to_string(n));
+  out.assign(values.begin(), values.end());
+  return success();
+}
+
+/// Checks the parts of a Scan node both opsets share. `firstInput` is
+/// where the state variables start (1 past opset 8's sequence_lens).
+static LogicalResult checkScanNode(NodeContext &ctx,
+                                   const onnx::GraphProto *body,
+                                   unsigned firstInput, int64_t numScanInputs,
+                                   unsigned &numState) {
+  if (!body)
+    return ctx.fail("has no body subgraph");
+  unsigned numData = ctx.numInputs() - firstInput;
+  if (numScanInputs < 1 || numScanInputs > (int64_t)numData)
+    return ctx.fail("num_scan_inputs must be between 1 and the number of "
+                    "state and scan inputs (" +
+                    std::to_string(numData) + ")");
+  numState = numData - numScanInputs;
+  if (ctx.numOutputs() < numState)
+    return ctx.fail("has " + std::to_string(ctx.numOutputs()) +
+                    " outputs, fewer than its " + std::to_string(numState) +
+                    " state variables");
+  if ((unsigned)body->input_size() != numData ||
+      (unsigned)body->output_size() != ctx.numOutputs())
+    return ctx.fail("the body has " + std::to_string(body->input_size()) +
+                    " inputs and " + std::to_string(body->output_size()) +
+                    " outputs; it needs " + std::to_string(numData) + " and " +
+                    std::to_string(ctx.numOutputs()));
+  for (unsigned i = firstInput; i < ctx.numInputs(); ++i)
+    if (!ctx.hasInput(i))
+      return ctx.fail("input " + std::to_string(i) + " is empty");
+  return success();
+}
+
+/// The common length of `scanInputs` along their axes.
+static FailureOr<int64_t> scanLength(NodeContext &ctx,
+                                     ArrayRef<TensorRef> scanInputs,
+                                     SmallVectorImpl<int64_t> &axes) {
+  int64_t length = -1;
+  for (unsigned j = 0; j < scanInputs.size(); ++j) {
+    int64_t rank = scanInputs[j].shape.size();
+    if (rank == 0) {
+      (void)ctx.fail("scan input " + std::to_string(j) + " is a scalar");
+      return failure();
+    }
+    FailureOr<int64_t> axis = ctx.normalizeAxis(axes[j], rank);
+    if (failed(axis))
+      return failure();
+    axes[j] = *axis;
+    int64_t dim = scanInputs[j].shape[*axis];
+    if (length >= 0 && dim != length) {
+      (void)ctx.fail("scan input " + std::to_string(j) + " has " +
+                     std::to_string(dim) + " elements along axis " +
+                     std::to_string(*axis) + ", scan input 0 has " +
+                     std::to_string(length));
+      return failure();
+    }
+    length = dim;
+  }
+  return length;
+}
+
+static LogicalResult convertScan(NodeContext &ctx) {
+  const onnx::GraphProto *body = ctx.attrGraph("body");
+  int64_t numScanInputs = ctx.attrInt("num_scan_inputs", -1);
+  unsigned numState;
+  if (failed(checkScanNode(ctx, body, 0, numScanInputs, numState)))
+    return failure();
+  unsigned numScanOutputs = ctx.numOutputs() - numState;
+  ScanSpec spec;
+  if (failed(
+          readScanList(ctx, "scan_input_axes", numScanInputs, spec.inAxes)) ||
+      failed(readScanList(ctx, "scan_input_directions", numScanInputs,
+                          spec.inDirs)) ||
+      failed(readScanList(ctx, "scan_output_axes", numScanOutputs,
+                          spec.outAxes)) ||
+      failed(readScanList(ctx, "scan_output_directions", numScanOutputs,
+                          spec.outDirs)))
+    return failure();
+  SmallVector<TensorRef> states, scanInputs;
+  for (unsigned k = 0; k < numState; ++k)
+    states.push_back(ctx.input(k));
+  for (unsigned j = 0; j < numScanInputs; ++j)
+    scanInputs.push_back(ctx.input(numState + j));
+  FailureOr<int64_t> length = scanLength(ctx, scanInputs, spec.inAxes);
+  if (failed(length))
+    return failure();
+  FailureOr<SmallVector<TensorRef>> outputs =
+      importScan(ctx, *body, states, scanInputs, *length, spec);
+  if (failed(outputs))
+    return failure();
+  for (unsigned k = 0; k < outputs->size(); ++k)
+    ctx.setOutputRef(k, std::move((*outputs)[k]));
+  return success();
+}
+
+/// Opset 8's Scan: every input has a leading batch dimension, and each
+/// batch entry is scanned along its next one. Each entry is imported as a
+/// Scan of its own; the results are stacked along the batch dimension.
+static LogicalResult convertBatchedScan(NodeContext &ctx) {
+  const onnx::GraphProto *body = ctx.attrGraph("body");
+  int64_t numScanInputs = ctx.attrInt("num_scan_inputs", -1);
+  unsigned numState;
+  if (failed(checkScanNode(ctx, body, 1, numScanInputs, numState)))
+    return failure();
+  unsigned numScanOutputs = ctx.numOutputs() - numState;
+  ScanSpec spec;
+  if (failed(readScanList(ctx, "directions", numScanInputs, spec.inDirs)))
+    return failure();
+  spec.inAxes.assign(numScanInputs, 0);
+  spec.outAxes.assign(numScanOutputs, 0);
+  spec.outDirs.assign(numScanOutputs, 0);
+  int64_t batch = -1;
+  for (unsigned i = 1; i < ctx.numInputs(); ++i) {
+    if (ctx.rank(i) == 0 || (batch >= 0 && ctx.shape(i)[0] != batch))
+      return ctx.fail("input " + std::to_string(i) + " has shape " +
+                      shapeToString(ctx.shape(i)) +
+                      "; every input needs the same leading batch dimension");
+    batch = ctx.shape(i)[0];
+  }
+  if (batch <= 0)
+    return ctx.fail("has an empty batch, so the shapes of its outputs are "
+                    "unknown");
+  SmallVector<TensorRef> first;
+  for (unsigned j = 0; j < numScanInputs; ++j) {
+    TensorRef in = ctx.input(1 + numState + j);
+    in.shape.erase(in.shape.begin());
+    first.push_back(in);
+  }
+  FailureOr<int64_t> length = scanLength(ctx, first, spec.inAxes);
+  if (failed(length))
+    return failure();
+  if (ctx.hasInput(0)) {
+    // Sequences of different lengths would leave parts of the outputs
+    // undefined; only the full length is supported.
+    const HostTensor *lens = ctx.host(0);
+    bool full = lens != nullptr;
+    for (int64_t k = 0; full && k < lens->numElements(); ++k)
+      full = lens->getI(k) == *length;
+    if (!full)
+      return ctx.fail("sequence_lens must be known at compile time and equal "
+                      "the scan length (" +
+                      std::to_string(*length) + ") for every batch entry");
+  }
+  SmallVector<SmallVector<TensorRef>> perOutput(ctx.numOutputs());
+  for (int64_t n = 0; n < batch; ++n) {
+    SmallVector<TensorRef> states, scanInputs;
+    for (unsigned k = 0; k < numState; ++k)
+      states.push_back(takeRef(ctx, ctx.input(1 + k), 0, n));
+    for (unsigned j = 0; j < numScanInputs; ++j)
+      scanInputs.push_back(takeRef(ctx, ctx.input(1 + numState + j), 0, n));
+    FailureOr<SmallVector<TensorRef>> outputs =
+        importScan(ctx, *body, states, scanInputs, *length, spec);
+    if (failed(outputs))
+      return failure();
+    for (unsigned k = 0; k < outputs->size(); ++k)
+      perOutput[k].push_back((*outputs)[k]);
+  }
+  for (unsigned k = 0; k < ctx.numOutputs(); ++k) {
+    FailureOr<TensorRef> stacked = stackParts(ctx, perOutput[k], 0, k);
+    if (failed(stacked))
+      return failure();
+    ctx.setOutputRef(k, std::move(*stacked));
   }
   return success();
 }
@@ -827,7 +951,7 @@ static LogicalResult convertScan(NodeContext &ctx) {
 void appendControlFlowConverters(std::vector<ConverterEntry> &t) {
   t.push_back({"", "If", 1, convertIf});
   t.push_back({"", "Loop", 1, convertLoop});
-  // Opset 8's batched Scan (with sequence_lens) is not supported.
+  t.push_back({"", "Scan", 8, convertBatchedScan});
   t.push_back({"", "Scan", 9, convertScan});
 }
 
