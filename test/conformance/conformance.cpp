@@ -63,7 +63,7 @@ static const char *const kScopeOps[] = {
     "Elu", "Equal", "Erf", "Exp", "Expand", "Flatten", "Floor", "Gather",
     "GatherElements", "Gelu", "Gemm", "GlobalAveragePool", "GlobalMaxPool",
     "Greater", "GreaterOrEqual", "HardSigmoid", "HardSwish", "Hardmax", "Identity",
-    "If",
+    "If", "Loop", "Scan",
     "InstanceNormalization", "LayerNormalization", "LeakyRelu", "Less",
     "LessOrEqual", "Log", "LogSoftmax", "MatMul", "Max", "MaxPool", "Mean", "Min",
     "Mish", "Mod", "Mul", "Neg", "Not", "Or", "Pad", "Pow", "PRelu", "Range",
@@ -174,12 +174,12 @@ Outcome runTest(const std::string &testDir, const onnx::ModelProto &model,
   bool compiled = succeeded(qopt::compileModel(context, options));
   if (!compiled && diagnostics.find("known at compile time") != std::string::npos) {
     // Shape-like tensors given as graph inputs (shapes, axes, scales,
-    // roi): specialize the small vectors of the first data set, as
+    // roi, loop trip counts and conditions): specialize the small vectors of the first data set, as
     // `qopt --freeze-input` does.
     for (size_t i = 0; i < inputNames.size() && i < ins0->size(); ++i) {
       const qopt::io::Tensor &t = (*ins0)[i];
       bool shapeLike = t.dtype == "int64" || t.dtype == "int32" ||
-                       t.dtype == "float32";
+                       t.dtype == "float32" || t.dtype == "bool";
       if (shapeLike && t.shape.size() <= 1 && t.numElements() <= 16) {
         qopt::onnx_frontend::FrozenInput f;
         f.dtype = qopt::io::onnxDataType(t.dtype);

@@ -330,7 +330,7 @@ FailureOr<bool> foldNot(NodeContext &ctx) {
   return setFolded(ctx, std::move(result));
 }
 
-/// Neg, Abs, Sqrt, Floor, Ceil and Reciprocal.
+/// Neg, Abs, Sqrt, Floor, Ceil, Reciprocal and Relu.
 FailureOr<bool> foldUnaryMath(NodeContext &ctx) {
   StringRef op = ctx.opType();
   std::optional<SmallVector<const HostTensor *>> known = knownInputs(ctx);
@@ -348,12 +348,16 @@ FailureOr<bool> foldUnaryMath(NodeContext &ctx) {
                   : op == "Sqrt"  ? std::sqrt(x)
                   : op == "Floor" ? std::floor(x)
                   : op == "Ceil"  ? std::ceil(x)
+                  : op == "Relu"  ? (x < 0 ? 0.0 : x)
                                   : 1.0 / x);
     } else {
       if (op == "Sqrt" || op == "Reciprocal")
         return false;
       int64_t x = a.i[k];
-      out.setI(k, op == "Neg" ? -x : op == "Abs" ? std::llabs(x) : x);
+      out.setI(k, op == "Neg"    ? -x
+                  : op == "Abs"  ? std::llabs(x)
+                  : op == "Relu" ? std::max<int64_t>(x, 0)
+                                 : x);
     }
   }
   result = out;

@@ -144,9 +144,12 @@ void appendRecurrentConverters(std::vector<ConverterEntry> &table);
 
 /// Imports `graph`, a subgraph attribute of `ctx`'s node, at the builder's
 /// insertion point, in a scope of its own that sees every value visible to
-/// the node. Returns the subgraph's outputs; fails with a diagnostic.
+/// the node. `inputs` binds the subgraph's inputs, one value each (a Loop
+/// body's iteration number, condition and carried values). Returns the
+/// subgraph's outputs; fails with a diagnostic.
 mlir::FailureOr<llvm::SmallVector<TensorRef>>
-importSubgraph(NodeContext &ctx, const onnx::GraphProto &graph);
+importSubgraph(NodeContext &ctx, const onnx::GraphProto &graph,
+               llvm::ArrayRef<TensorRef> inputs = {});
 
 /// Spatial window parameters shared by convolutions and pools.
 struct Window {

@@ -3,8 +3,9 @@
 // Plans an ONNX graph (see GraphPlan.h), then hands every node, in
 // topological order, to the converter registered for its (domain, op type,
 // opset). Unsupported ops are all collected and reported at once before
-// anything is emitted. Subgraphs (If branches) are imported in a scope of
-// their own that sees every value of the enclosing graphs.
+// anything is emitted. Subgraphs (If branches, Loop and Scan bodies) are
+// imported in a scope of their own that sees every value of the enclosing
+// graphs.
 //
 //===----------------------------------------------------------------------===//
 
@@ -215,7 +216,7 @@ public:
   Value materialize(TensorRef &ref, Location loc);
   size_t resourceThreshold() const { return options.resourceThresholdBytes; }
   FailureOr<SmallVector<TensorRef>>
-  importSubgraph(const onnx::GraphProto &graph);
+  importSubgraph(const onnx::GraphProto &graph, ArrayRef<TensorRef> inputs);
 
 private:
   LogicalResult checkOpset();
@@ -505,13 +506,18 @@ LogicalResult GraphImporter::importNodes(const GraphPlan &plan) {
 }
 
 FailureOr<SmallVector<TensorRef>>
-GraphImporter::importSubgraph(const onnx::GraphProto &graph) {
+GraphImporter::importSubgraph(const onnx::GraphProto &graph,
+                              ArrayRef<TensorRef> inputs) {
+  assert(inputs.size() == (size_t)graph.input_size() &&
+         "one value per subgraph input");
   FailureOr<GraphPlan> plan =
       planGraph(ctx, graph, names, [&](StringRef v) { return has(v.str()); });
   if (failed(plan))
     return failure();
   scopes.emplace_back();
   llvm::scope_exit leaveScope([&] { scopes.pop_back(); });
+  for (auto [vi, ref] : llvm::zip(graph.input(), inputs))
+    define(vi.name(), ref);
   if (failed(importInitializers(graph)) || failed(importNodes(*plan)))
     return failure();
   SmallVector<TensorRef> outputs;
@@ -693,8 +699,9 @@ Value NodeContext::materialize(TensorRef &ref) {
 }
 
 FailureOr<SmallVector<TensorRef>>
-importSubgraph(NodeContext &ctx, const onnx::GraphProto &graph) {
-  return ctx.importer.importSubgraph(graph);
+importSubgraph(NodeContext &ctx, const onnx::GraphProto &graph,
+               ArrayRef<TensorRef> inputs) {
+  return ctx.importer.importSubgraph(graph, inputs);
 }
 
 FailureOr<std::optional<std::vector<int64_t>>>

@@ -555,7 +555,7 @@ void appendElementwiseConverters(std::vector<ConverterEntry> &t) {
   add("ThresholdedRelu", convertThresholdedRelu, 10);
   add("Shrink", convertShrink, 9);
   add("Gelu", convertGelu, 20);
-  add("Relu", convertRelu);
+  add("Relu", convertRelu, 1, foldUnaryMath);
   add("Neg", convertNeg, 1, foldUnaryMath);
   add("Sign", convertSign, 9);
   add("Not", convertNot, 1, foldNot);

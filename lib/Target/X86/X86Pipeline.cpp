@@ -57,6 +57,9 @@ void buildX86BufferPipeline(OpPassManager &pm) {
   pm.addPass(createAssignArgRolesPass());
   bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;
+  // ONNX Loop bodies yield freshly computed tensors, not updates in place
+  // of their iter_args.
+  bufferize.allowReturnAllocsFromLoops = true;
   bufferize.functionBoundaryTypeConversion =
       bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
