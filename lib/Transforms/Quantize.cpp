@@ -105,6 +105,19 @@ std::optional<PrecisionSpec> parsePrecision(StringRef text,
   return spec;
 }
 
+Value createConstant(OpBuilder &b, Location loc, RankedTensorType type,
+                     ArrayRef<char> bytes) {
+  if (bytes.size() >= 1024) {
+    auto blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
+        bytes, /*align=*/64, /*dataIsMutable=*/false);
+    return arith::ConstantOp::create(
+        b, loc, type,
+        DenseResourceElementsAttr::get(type, "qopt_weight", std::move(blob)));
+  }
+  return arith::ConstantOp::create(
+      b, loc, type, DenseElementsAttr::getFromRawBuffer(type, bytes));
+}
+
 std::vector<QuantizedLayer> collectQuantizedLayers(ModuleOp module) {
   std::vector<QuantizedLayer> layers;
   auto bytesOf = [](Value v) -> int64_t {
@@ -193,19 +206,6 @@ std::vector<QuantizedLayer> collectQuantizedLayers(ModuleOp module) {
 
 namespace {
 
-/// A constant of `type` holding `bytes`: a resource blob when large.
-Value createConstant(OpBuilder &b, Location loc, RankedTensorType type,
-                     ArrayRef<char> bytes) {
-  if (bytes.size() >= 1024) {
-    auto blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
-        bytes, /*align=*/64, /*dataIsMutable=*/false);
-    return arith::ConstantOp::create(
-        b, loc, type,
-        DenseResourceElementsAttr::get(type, "qopt_weight", std::move(blob)));
-  }
-  return arith::ConstantOp::create(
-      b, loc, type, DenseElementsAttr::getFromRawBuffer(type, bytes));
-}
 
 template <typename T>
 ArrayRef<char> asBytes(const std::vector<T> &v) {

@@ -46,18 +46,6 @@ SmallVector<int64_t> windowValues(ConvOp op, bool strides) {
   return SmallVector<int64_t>(attr.template getValues<int64_t>());
 }
 
-Value weightConstant(OpBuilder &b, Location loc, RankedTensorType type,
-                     ArrayRef<char> bytes) {
-  if (bytes.size() >= 1024)
-    return arith::ConstantOp::create(
-        b, loc, type,
-        DenseResourceElementsAttr::get(
-            type, "qopt_weight",
-            HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, 64, false)));
-  return arith::ConstantOp::create(
-      b, loc, type, DenseElementsAttr::getFromRawBuffer(type, bytes));
-}
-
 } // namespace
 
 std::optional<QuantizableConv> analyzeConvolution(Operation *op) {
@@ -161,13 +149,13 @@ LogicalResult quantizeConvolution(const QuantizableConv &conv,
   scheme.groupSize = 0;
   scheme.symmetric = true;
   quant::QuantizedMatrix q = quant::quantizeRTN(weights->data(), m, k, scheme);
-  Value w = weightConstant(
+  Value w = createConstant(
       b, loc,
       RankedTensorType::get({m, cg, conv.kernel[0], conv.kernel[1]},
                             b.getI8Type()),
       ArrayRef<char>(reinterpret_cast<const char *>(q.packed.data()),
                      q.packed.size()));
-  Value ws = weightConstant(
+  Value ws = createConstant(
       b, loc, RankedTensorType::get({m}, b.getF32Type()),
       ArrayRef<char>(reinterpret_cast<const char *>(q.scales.data()),
                      q.scales.size() * sizeof(float)));

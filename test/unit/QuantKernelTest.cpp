@@ -995,3 +995,142 @@ INSTANTIATE_TEST_SUITE_P(
       return std::string(info.param.dynamic ? "dynamic" : "static") +
              (info.param.probabilities ? "_probabilities" : "_scores");
     });
+
+namespace {
+
+/// Whether this machine runs the AVX-512 VNNI kernels (and the reason when
+/// it does not).
+bool hostHasVnni(std::string &why) {
+  mlir::DialectRegistry registry;
+  registerQOptDialects(registry);
+  mlir::MLIRContext context(registry);
+  registerBuiltinTargets();
+  std::string error;
+  llvm::FailureOr<TargetAttr> host = hostTarget(&context, error);
+  if (mlir::failed(host)) {
+    why = error;
+    return false;
+  }
+  for (const char *feature : {"avx512vnni", "avx512bw"})
+    if (!host->hasFeature(feature)) {
+      why = std::string("this machine lacks ") + feature;
+      return false;
+    }
+  return true;
+}
+
+/// Parameters: input codes unsigned with a zero point (else signed without
+/// one), and an f32 result (else the raw i32 accumulator).
+class VnniMatMul
+    : public ::testing::TestWithParam<std::tuple<bool, bool>> {};
+
+std::string intList(const std::vector<int> &v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(v[i]);
+  return s;
+}
+
+} // namespace
+
+// The x86 target's vpdpbusd kernel (qopt-x86-vnni-matmul: weights packed at
+// compile time, signed codes shifted by 128 and compensated through column
+// sums, an input zero point the same way) equals a C++ evaluation of
+// qopt.matmul's integer arithmetic bit for bit, on shapes the 4 x 64
+// register block and the groups of 4 reduction steps do not divide.
+TEST_P(VnniMatMul, MatchesReferenceBitForBit) {
+  std::string why;
+  if (!hostHasVnni(why))
+    GTEST_SKIP() << "the VNNI kernel cannot run here: " << why;
+  auto [inputUnsigned, floatResult] = GetParam();
+  unsigned seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  int64_t batch = 1 + rng() % 2, m = 1 + rng() % 37, n = 1 + rng() % 150,
+          k = 1 + rng() % 300;
+  bool perTensor = rng() % 4 == 0;
+  std::vector<int> w(n * k);
+  for (int &v : w)
+    v = int(rng() % 256) - 128;
+  std::vector<int8_t> a(batch * m * k);
+  for (int8_t &v : a)
+    v = int8_t(int(rng() % 256) - 128);
+  int64_t rows = batch * m;
+  std::vector<float> sa(rows), sw(perTensor ? 1 : n);
+  for (float &v : sa)
+    v = 0.001f + float(rng() % 1000) / 7919.f;
+  for (float &v : sw)
+    v = 0.001f + float(rng() % 1000) / 6007.f;
+  std::vector<uint8_t> za(rows);
+  for (uint8_t &v : za)
+    v = uint8_t(rng() % 256);
+  std::string at = shape({batch, m, k}, "i8"), wt = shape({n, k}, "i8"),
+              swt = perTensor ? shape({1, 1}, "f32") : shape({n, 1}, "f32"),
+              st = shape({batch, m, 1}, "f32"), zt = shape({batch, m, 1}, "i8"),
+              yt = shape({batch, m, n}, floatResult ? "f32" : "i32");
+  std::vector<Port> ins = {{"a", at, inputUnsigned ? "uint8" : "int8"}};
+  std::string operands = "%a, %w", types = at + ", " + wt, clauses;
+  if (floatResult) {
+    ins.push_back({"sw", swt, "float32"});
+    ins.push_back({"sa", st, "float32"});
+    clauses += " scales(%sw) input_scale(%sa)";
+    types += ", " + swt + ", " + st;
+  }
+  if (inputUnsigned) {
+    ins.push_back({"za", zt, "uint8"});
+    clauses += " input_zero_point(%za)";
+    types += ", " + zt;
+  }
+  std::string text =
+      signature(ins, {{"y", yt, floatResult ? "float32" : "int32"}});
+  std::string rowsText;
+  for (int64_t r = 0; r < n; ++r) {
+    std::vector<int> row(w.begin() + r * k, w.begin() + (r + 1) * k);
+    rowsText += (r ? ", [" : "[") + intList(row) + "]";
+  }
+  text += "  %w = arith.constant dense<[" + rowsText + "]> : " + wt + "\n";
+  text += llvm::formatv("  %y = qopt.matmul {0}{1} {{{2}k = {3} : i64, scheme = "
+                        "#qopt.scheme<int8, {4}, sym>} : ({5}) -> {6}\n"
+                        "  return %y : {6}\n}\n",
+                        operands, clauses,
+                        inputUnsigned ? "input_unsigned, " : "", k,
+                        perTensor ? "per_tensor" : "per_channel", types, yt)
+              .str();
+  CompiledFunction fn(text);
+  ASSERT_NE(fn.model, nullptr) << fn.diagnostics << "\n" << text;
+  std::vector<int32_t> yi(rows * n);
+  std::vector<float> yf(rows * n);
+  std::vector<const void *> inputs = {a.data()};
+  if (floatResult) {
+    inputs.push_back(sw.data());
+    inputs.push_back(sa.data());
+  }
+  if (inputUnsigned)
+    inputs.push_back(za.data());
+  ASSERT_TRUE(fn.run(inputs, {floatResult ? (void *)yf.data()
+                                          : (void *)yi.data()}));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < n; ++c) {
+      int32_t acc = 0;
+      for (int64_t t = 0; t < k; ++t) {
+        int32_t x = inputUnsigned ? int32_t(uint8_t(a[r * k + t])) - za[r]
+                                  : int32_t(a[r * k + t]);
+        acc += x * w[c * k + t];
+      }
+      if (floatResult) {
+        float ref = float(acc) * (sa[r] * sw[perTensor ? 0 : c]);
+        ASSERT_EQ(yf[r * n + c], ref) << r << "," << c;
+      } else {
+        ASSERT_EQ(yi[r * n + c], acc) << r << "," << c;
+      }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    QuantKernels, VnniMatMul,
+    ::testing::Combine(::testing::Bool(), ::testing::Bool()),
+    [](const ::testing::TestParamInfo<std::tuple<bool, bool>> &info) {
+      return std::string(std::get<0>(info.param) ? "UnsignedZeroPoint"
+                                                 : "Signed") +
+             (std::get<1>(info.param) ? "F32" : "I32");
+    });

@@ -57,6 +57,13 @@ enum class WeightAlgorithm { RTN, GPTQ, AWQ };
 std::optional<WeightAlgorithm> parseWeightAlgorithm(llvm::StringRef name);
 llvm::StringRef weightAlgorithmName(WeightAlgorithm algorithm);
 
+/// A constant of `type` holding `bytes` (row-major, little-endian): a
+/// 64-byte aligned resource blob when large (what weight externalization
+/// moves into weights.bin), an inline dense attribute otherwise.
+mlir::Value createConstant(mlir::OpBuilder &b, mlir::Location loc,
+                           mlir::RankedTensorType type,
+                           llvm::ArrayRef<char> bytes);
+
 /// Whether `v` only reaches the function's return, through shape ops: the
 /// model's output layer (a language model's classifier).
 bool feedsReturnOnly(mlir::Value v);

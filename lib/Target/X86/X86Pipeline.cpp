@@ -27,11 +27,15 @@ X86TilingOptions tilingOptionsFor(TargetAttr target) {
   // zmm registers hold 16 f32; AVX2's ymm registers 8.
   if (target && !target.hasFeature("avx512f"))
     options.vectorWidth = 8;
+  options.vnniInt8 = target && target.hasFeature("avx512vnni") &&
+                     target.hasFeature("avx512bw");
   return options;
 }
 
 void buildX86TensorPipeline(OpPassManager &pm, const X86TilingOptions &tiling) {
   pm.addPass(createDecomposeConvolutionsPass());
+  if (tiling.vnniInt8)
+    pm.addPass(createVnniMatMulPass());
   pm.addPass(createLowerToLinalgPass());
   OpPassManager &fpm = pm.nest<func::FuncOp>();
   fpm.addPass(tosa::createTosaToLinalgNamed());
@@ -75,6 +79,7 @@ void buildX86BufferPipeline(OpPassManager &pm) {
 }
 
 void buildX86LLVMPipeline(OpPassManager &pm) {
+  pm.addPass(createIntrinsicCallsPass());
   pm.addPass(createLowerMemRefCopyPass());
   pm.addPass(createOutlineKernelsPass());
   pm.addPass(createConvertLinalgToLoopsPass());
@@ -95,7 +100,10 @@ void buildX86LLVMPipeline(OpPassManager &pm) {
   pm.addPass(createReconcileUnrealizedCastsPass());
 }
 
+void registerVnniMatMulPass();
+
 void registerX86Pipelines() {
+  registerVnniMatMulPass();
   PassPipelineRegistration<>(
       "qopt-x86-tensor-pipeline",
       "x86 stage 1: TOSA to linalg, fusion, tiling and vectorization",

@@ -24,6 +24,9 @@ struct X86TilingOptions {
   int64_t vectorWidth = 16;
   /// Remarks on every op left scalar.
   bool reportScalar = false;
+  /// Integer matmuls over constant int8 weights take the AVX-512 VNNI
+  /// kernel (qopt-x86-vnni-matmul); needs avx512vnni and avx512bw.
+  bool vnniInt8 = false;
 };
 
 /// The tiling options for `target` (its widest vector register).
@@ -39,7 +42,15 @@ void buildX86BufferPipeline(mlir::OpPassManager &pm);
 /// Stage 3: memref/vector/scf/math → LLVM dialect.
 void buildX86LLVMPipeline(mlir::OpPassManager &pm);
 
-/// Registers `qopt-x86-pipeline` (all stages) and one pipeline per stage.
+/// qopt-x86-vnni-matmul: integer qopt.matmul over constant 8-bit symmetric
+/// weights as a vpdpbusd kernel over weights packed at compile time.
+std::unique_ptr<mlir::Pass> createVnniMatMulPass();
+/// qopt-x86-intrinsic-calls: the kernels' calls to intrinsic stubs become
+/// llvm.call_intrinsic (first pass of the LLVM stage).
+std::unique_ptr<mlir::Pass> createIntrinsicCallsPass();
+
+/// Registers `qopt-x86-pipeline` (all stages), one pipeline per stage and
+/// the x86 passes (qopt-x86-vnni-matmul).
 void registerX86Pipelines();
 
 /// The backend registered for x86_64 triples.
