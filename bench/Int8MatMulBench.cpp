@@ -13,7 +13,10 @@
 #include "qopt/Runtime/qrt.h"
 #include "qopt/Target/Target.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/Parser/Parser.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -68,16 +71,18 @@ __attribute__((target("avx512f,avx512vnni"))) double vnniPeakGops() {
 }
 
 /// Compiles `qopt.matmul` i8 x i8 -> i32 for one shape through the x86
-/// pipeline; returns the loaded model (null on failure).
-qrt_model *compileQOpt(int64_t m, int64_t n, int64_t k, std::string &dir) {
+/// pipeline, with `w` as the model's constant weights (as in a compiled
+/// model: the target may repack them at compile time); returns the loaded
+/// model (null on failure).
+qrt_model *compileQOpt(int64_t m, int64_t n, int64_t k,
+                       const std::vector<int8_t> &w, std::string &dir) {
   llvm::SmallString<128> p;
   llvm::sys::fs::createUniqueDirectory("qopt-bench", p);
   dir = std::string(p);
   std::string text = llvm::formatv(
       "func.func @main(%a: tensor<{0}x{2}xi8> {{qopt.name = \"a\", "
-      "qopt.dtype = \"int8\"}, %w: tensor<{1}x{2}xi8> {{qopt.name = \"w\", "
-      "qopt.dtype = \"int8\"}) -> (tensor<{0}x{1}xi32> {{qopt.name = \"y\", "
-      "qopt.dtype = \"int32\"}) {\n"
+      "qopt.dtype = \"int8\"}, %w: tensor<{1}x{2}xi8>) -> "
+      "(tensor<{0}x{1}xi32> {{qopt.name = \"y\", qopt.dtype = \"int32\"}) {\n"
       "  %0 = qopt.matmul %a, %w {{k = {2} : i64, scheme = "
       "#qopt.scheme<int8, per_tensor, sym>} : (tensor<{0}x{2}xi8>, "
       "tensor<{1}x{2}xi8>) -> tensor<{0}x{1}xi32>\n"
@@ -89,6 +94,20 @@ qrt_model *compileQOpt(int64_t m, int64_t n, int64_t k, std::string &dir) {
   context.loadAllAvailableDialects();
   auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
   if (!module)
+    return nullptr;
+  // The weight argument becomes a constant holding `w`.
+  auto fn = *module->getOps<mlir::func::FuncOp>().begin();
+  mlir::BlockArgument arg = fn.getArgument(1);
+  mlir::OpBuilder b = mlir::OpBuilder::atBlockBegin(&fn.getBody().front());
+  auto type = mlir::cast<mlir::RankedTensorType>(arg.getType());
+  auto blob = mlir::HeapAsmResourceBlob::allocateAndCopyWithAlign(
+      llvm::ArrayRef<char>(reinterpret_cast<const char *>(w.data()), w.size()),
+      64, /*dataIsMutable=*/false);
+  mlir::Value weights = mlir::arith::ConstantOp::create(
+      b, fn.getLoc(), type,
+      mlir::DenseResourceElementsAttr::get(type, "w", std::move(blob)));
+  arg.replaceAllUsesWith(weights);
+  if (mlir::failed(fn.eraseArgument(1)))
     return nullptr;
   qopt::registerBuiltinTargets();
   if (mlir::failed(qopt::attachHostTarget(*module)) ||
@@ -141,12 +160,12 @@ int main(int argc, char **argv) {
     double ops = 2.0 * s.m * s.n * s.k;
 
     std::string dir;
-    qrt_model *model = compileQOpt(s.m, s.n, s.k, dir);
+    qrt_model *model = compileQOpt(s.m, s.n, s.k, w, dir);
     if (!model) {
       llvm::errs() << "qopt-bench: compiling the qopt kernel failed\n";
       return 1;
     }
-    const void *ins[] = {a.data(), w.data()};
+    const void *ins[] = {a.data()};
     void *outs[] = {y.data()};
     double tq = medianSeconds(runs, [&] { qrt_run(model, ins, outs); });
     qrt_free(model);

@@ -44,6 +44,7 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Tosa/IR/TosaOps.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
@@ -107,8 +108,13 @@ struct VnniMatMul : OpRewritePattern<MatMulOp> {
         scheme.getGranularity() == Granularity::Group ||
         op.getWeightZeroPoints())
       return rewriter.notifyMatchFailure(op, "not a symmetric int8 product");
+    // The constant, seen through reshapes (which keep the row-major bytes;
+    // convolutions' weights arrive as [F, C, KH, KW] viewed as [F, K]).
+    Value source = op.getWeight();
+    while (auto view = source.getDefiningOp<tosa::ReshapeOp>())
+      source = view.getInput1();
     ElementsAttr weightAttr;
-    if (!matchPattern(op.getWeight(), m_Constant(&weightAttr)))
+    if (!matchPattern(source, m_Constant(&weightAttr)))
       return rewriter.notifyMatchFailure(op, "weights are not a constant");
     auto resultType = op.getResult().getType();
     Type resultElem = resultType.getElementType();
@@ -117,8 +123,9 @@ struct VnniMatMul : OpRewritePattern<MatMulOp> {
     auto wt = op.getWeight().getType();
     if (wt.getDimSize(1) != k)
       return rewriter.notifyMatchFailure(op, "padded weight rows");
-    FailureOr<std::vector<char>> bytes = constantBytes(weightAttr, wt);
-    if (failed(bytes))
+    FailureOr<std::vector<char>> bytes =
+        constantBytes(weightAttr, cast<ShapedType>(weightAttr.getType()));
+    if (failed(bytes) || int64_t(bytes->size()) != n * k)
       return rewriter.notifyMatchFailure(op, "unreadable weights");
 
     Location loc = op.getLoc();

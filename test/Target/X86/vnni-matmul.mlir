@@ -1,0 +1,86 @@
+// RUN: qopt-opt %s --qopt-x86-vnni-matmul --split-input-file | FileCheck %s
+// RUN: qopt-opt %s --qopt-x86-vnni-matmul --qopt-x86-intrinsic-calls --split-input-file | FileCheck %s --check-prefix=INTR
+
+// Signed codes, per-row input scales: the weights packed at compile time
+// into [16-column blocks, groups of 4 reduction steps, 64 bytes] (N = 3 is
+// padded to one 64-column register block, K = 10 to 12), their column sums
+// as i32 constants, the codes padded to K = 12, a loop over column blocks
+// around a loop over 4-row blocks (5 rows: one block and one leftover row)
+// around the reduction loop carrying 16 accumulators; each step loads 4
+// weight vectors, broadcasts 4 bytes of a row with the sign bit flipped and
+// calls the vpdpbusd stub. The epilogue subtracts 128 * column sum and
+// rescales as float(acc) * (sa * sw).
+// CHECK-LABEL: func.func private @__qopt_x86_vpdpbusd_512(vector<16xi32>, vector<64xi8>, vector<64xi8>) -> vector<16xi32>
+// CHECK-LABEL: func.func @signed(
+// CHECK-DAG: %[[PACKED:.*]] = arith.constant dense<"0x{{.*}}"> : tensor<4x3x64xi8>
+// CHECK-DAG: %[[SUMS:.*]] = arith.constant dense<[51, -55, 27]> : tensor<3xi32>
+// CHECK-DAG: %[[FLIP:.*]] = arith.constant -2139062144 : i32
+// CHECK-DAG: %[[A:[a-z0-9_]+]] = tensor.pad %arg0 low[0, 0] high[0, 2]
+// CHECK: scf.for
+// CHECK: scf.for {{.*}} -> (tensor<5x64xi32>)
+// CHECK: scf.for {{.*}} -> ({{(vector<16xi32>, )+}}vector<16xi32>)
+// CHECK-COUNT-4: vector.transfer_read %[[PACKED]]{{.*}} : tensor<4x3x64xi8>, vector<64xi8>
+// CHECK: vector.transfer_read %[[A]]{{.*}} : tensor<5x12xi8>, vector<4xi8>
+// CHECK: arith.xori %{{.*}}, %[[FLIP]] : i32
+// CHECK: vector.broadcast
+// CHECK-COUNT-4: func.call @__qopt_x86_vpdpbusd_512
+// CHECK: vector.transfer_write
+// CHECK: linalg.generic
+// CHECK-SAME: ins(%{{.*}}, %[[SUMS]], %{{.*}}, %{{.*}} : tensor<5x3xi32>, tensor<3xi32>, tensor<5xf32>, tensor<3x1xf32>)
+// CHECK: arith.constant 128 : i32
+// CHECK: arith.muli
+// CHECK: arith.subi
+// CHECK: arith.sitofp
+// CHECK: arith.mulf
+// CHECK: arith.mulf
+// CHECK-NOT: qopt.matmul
+// INTR-NOT: func.func private @__qopt_x86_vpdpbusd_512
+// INTR-LABEL: func.func @signed(
+// INTR: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"({{.*}}) : (vector<16xi32>, vector<64xi8>, vector<64xi8>) -> vector<16xi32>
+func.func @signed(%a: tensor<5x10xi8>, %sa: tensor<5x1xf32>) -> tensor<5x3xf32> {
+  %w = arith.constant dense<[[1, -2, 3, 4, 5, 6, 7, 8, 9, 10], [-1, -2, -3, -4, -5, -6, -7, -8, -9, -10], [127, -128, 0, 1, 2, 3, 4, 5, 6, 7]]> : tensor<3x10xi8>
+  %s = arith.constant dense<[[0.5], [0.25], [1.0]]> : tensor<3x1xf32>
+  %0 = qopt.matmul %a, %w scales(%s) input_scale(%sa) {k = 10 : i64, scheme = #qopt.scheme<int8, per_channel, sym>}
+       : (tensor<5x10xi8>, tensor<3x10xi8>, tensor<3x1xf32>, tensor<5x1xf32>) -> tensor<5x3xf32>
+  return %0 : tensor<5x3xf32>
+}
+
+// -----
+
+// Unsigned codes with a zero point and an i32 result (ONNX MatMulInteger):
+// no sign flip, and the epilogue subtracts za * column sum.
+// CHECK-LABEL: func.func @unsigned_zero_point(
+// CHECK-NOT: arith.xori
+// CHECK: func.call @__qopt_x86_vpdpbusd_512
+// CHECK: linalg.generic
+// CHECK: arith.extui
+// CHECK: arith.muli
+// CHECK: arith.subi
+// CHECK-NEXT: linalg.yield
+func.func @unsigned_zero_point(%a: tensor<2x8xi8>, %za: tensor<i8>) -> tensor<2x4xi32> {
+  %w = arith.constant dense<3> : tensor<4x8xi8>
+  %0 = qopt.matmul %a, %w input_zero_point(%za) {input_unsigned, k = 8 : i64, scheme = #qopt.scheme<int8, per_tensor, sym>}
+       : (tensor<2x8xi8>, tensor<4x8xi8>, tensor<i8>) -> tensor<2x4xi32>
+  return %0 : tensor<2x4xi32>
+}
+
+// -----
+
+// Weights that are not constants (nothing to pack at compile time) and
+// group-wise weights keep the generic lowering.
+// CHECK-LABEL: func.func @not_constant(
+// CHECK: qopt.matmul
+// CHECK-LABEL: func.func @grouped(
+// CHECK: qopt.matmul
+func.func @not_constant(%a: tensor<2x8xi8>, %w: tensor<4x8xi8>) -> tensor<2x4xi32> {
+  %0 = qopt.matmul %a, %w {k = 8 : i64, scheme = #qopt.scheme<int8, per_tensor, sym>}
+       : (tensor<2x8xi8>, tensor<4x8xi8>) -> tensor<2x4xi32>
+  return %0 : tensor<2x4xi32>
+}
+func.func @grouped(%a: tensor<2x64xi8>, %sa: tensor<2x1xf32>) -> tensor<2x4xf32> {
+  %w = arith.constant dense<1> : tensor<4x32xi8>
+  %s = arith.constant dense<1.0> : tensor<4x2xf32>
+  %0 = qopt.matmul %a, %w scales(%s) input_scale(%sa) {k = 64 : i64, scheme = #qopt.scheme<int4, group 32, sym>}
+       : (tensor<2x64xi8>, tensor<4x32xi8>, tensor<4x2xf32>, tensor<2x1xf32>) -> tensor<2x4xf32>
+  return %0 : tensor<2x4xf32>
+}
