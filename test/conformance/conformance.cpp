@@ -58,7 +58,7 @@ static cl::opt<bool> verbose("v", cl::desc("Print every test"));
 /// these default-domain ops.
 static const char *const kScopeOps[] = {
     "Abs", "Add", "And", "ArgMax", "ArgMin", "AveragePool", "BatchNormalization",
-    "Cast", "Ceil", "Celu", "Clip", "Concat", "Constant", "ConstantOfShape", "Conv",
+    "Cast", "CastLike", "Ceil", "Celu", "Clip", "Concat", "Constant", "ConstantOfShape", "Conv",
     "ConvTranspose", "Cos", "CumSum", "DepthToSpace", "Div", "Dropout", "Einsum",
     "Elu", "Equal", "Erf", "Exp", "Expand", "Flatten", "Floor", "Gather",
     "GatherElements", "Gelu", "Gemm", "GlobalAveragePool", "GlobalMaxPool",

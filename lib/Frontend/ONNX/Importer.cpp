@@ -283,6 +283,7 @@ void GraphImporter::widenHalf(TensorRef &ref) {
   if (ref.value)
     ref.value = emitCast(builder, ref.value.getLoc(), ref.value, ref.dtype,
                          DType::F32);
+  ref.declared = ref.dtype;
   ref.dtype = DType::F32;
 }
 
