@@ -167,7 +167,8 @@ Outcome runTest(const std::string &testDir, const onnx::ModelProto &model,
   std::string diagnostics;
   context.getDiagEngine().registerHandler([&](mlir::Diagnostic &d) {
     // Remarks (such as the float16-in-float32 note) are not the reason.
-    if (diagnostics.empty() && d.getSeverity() == mlir::DiagnosticSeverity::Error)
+    if (diagnostics.empty() &&
+        d.getSeverity() == mlir::DiagnosticSeverity::Error)
       diagnostics = d.str();
     return mlir::success();
   });

@@ -281,8 +281,8 @@ void GraphImporter::widenHalf(TensorRef &ref) {
   if (ref.host)
     ref.host = ref.host->castTo(DType::F32);
   if (ref.value)
-    ref.value = emitCast(builder, ref.value.getLoc(), ref.value, ref.dtype,
-                         DType::F32);
+    ref.value =
+        emitCast(builder, ref.value.getLoc(), ref.value, ref.dtype, DType::F32);
   ref.declared = ref.dtype;
   ref.dtype = DType::F32;
 }

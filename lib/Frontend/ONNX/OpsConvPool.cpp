@@ -666,8 +666,7 @@ LogicalResult emitResize(NodeContext &ctx, ArrayRef<double> scalesIn,
     if (!sizesIn.empty()) {
       // Both: the sizes of keep_aspect_ratio_policy with its common scale.
       outShape[i] = sizesIn[i];
-      scales[i] =
-          scalesIn.empty() ? (double)sizesIn[i] / xs[i] : scalesIn[i];
+      scales[i] = scalesIn.empty() ? (double)sizesIn[i] / xs[i] : scalesIn[i];
     } else {
       scales[i] = scalesIn[i];
       outShape[i] = (int64_t)std::floor(xs[i] * scalesIn[i]);
@@ -806,7 +805,8 @@ LogicalResult convertCol2Im(NodeContext &ctx) {
     int64_t room = image[d] + pads[d] + pads[nd + d] - span;
     if (strides[d] <= 0 || dil[d] <= 0 || block[d] <= 0 || room < 0)
       return ctx.fail("block_shape, dilations, strides and pads do not fit "
-                      "image_shape " + shapeToString(image));
+                      "image_shape " +
+                      shapeToString(image));
     blocks[d] = room / strides[d] + 1;
   }
   if (shapeProduct(blocks) != in[2])
@@ -824,8 +824,8 @@ LogicalResult convertCol2Im(NodeContext &ctx) {
         Type i64 = nb.getI64Type();
         auto cst = [&](int64_t v) { return emitScalar(nb, l, i64, (double)v); };
         auto idx = [&](unsigned d) -> Value {
-          return arith::IndexCastOp::create(
-              nb, l, i64, linalg::IndexOp::create(nb, l, d));
+          return arith::IndexCastOp::create(nb, l, i64,
+                                            linalg::IndexOp::create(nb, l, d));
         };
         Value n = linalg::IndexOp::create(nb, l, 0);
         Value c = idx(1);
@@ -841,8 +841,7 @@ LogicalResult convertCol2Im(NodeContext &ctx) {
           Value valid, column = cst(0);
           for (size_t d = 0; d < nd; ++d) {
             Value t = arith::SubIOp::create(
-                nb, l,
-                arith::AddIOp::create(nb, l, idx(2 + d), cst(pads[d])),
+                nb, l, arith::AddIOp::create(nb, l, idx(2 + d), cst(pads[d])),
                 cst(off[d] * dil[d]));
             Value q = arith::DivSIOp::create(nb, l, t, cst(strides[d]));
             Value r = arith::RemSIOp::create(nb, l, t, cst(strides[d]));
@@ -873,8 +872,9 @@ LogicalResult convertCol2Im(NodeContext &ctx) {
               ValueRange{n, arith::IndexCastOp::create(nb, l, index, chan),
                          arith::IndexCastOp::create(nb, l, index, column)});
           v = arith::SelectOp::create(nb, l, valid, v, zero);
-          sum = isa<FloatType>(elem) ? (Value)arith::AddFOp::create(nb, l, sum, v)
-                                     : (Value)arith::AddIOp::create(nb, l, sum, v);
+          sum = isa<FloatType>(elem)
+                    ? (Value)arith::AddFOp::create(nb, l, sum, v)
+                    : (Value)arith::AddIOp::create(nb, l, sum, v);
         }
         return sum;
       });
@@ -947,8 +947,8 @@ LogicalResult convertResize(NodeContext &ctx) {
     return ctx.fail("sizes has " + std::to_string(sizes.size()) +
                     " entries for " + std::to_string(k) + " axes");
   if (!roi.empty() && roi.size() != 2 * k)
-    return ctx.fail("roi has " + std::to_string(roi.size()) +
-                    " entries for " + std::to_string(k) + " axes");
+    return ctx.fail("roi has " + std::to_string(roi.size()) + " entries for " +
+                    std::to_string(k) + " axes");
   std::vector<double> fullScales, fullRoi;
   std::vector<int64_t> fullSizes;
   if (!sizes.empty()) {
@@ -987,15 +987,15 @@ LogicalResult convertResize(NodeContext &ctx) {
   }
   if (ctx.attrInt("antialias", 0) && mode != "nearest") {
     for (size_t d = 0; d < r; ++d) {
-      bool shrinks = fullSizes.empty() ? fullScales[d] < 1.0
-                                       : fullSizes[d] < xs[d];
+      bool shrinks =
+          fullSizes.empty() ? fullScales[d] < 1.0 : fullSizes[d] < xs[d];
       if (shrinks)
         return ctx.fail("antialias=1 is not supported when an axis shrinks "
-                        "(axis " + std::to_string(d) + ")");
+                        "(axis " +
+                        std::to_string(d) + ")");
     }
   }
-  return emitResize(ctx, fullScales, fullSizes, mode, coord, nearest,
-                    fullRoi);
+  return emitResize(ctx, fullScales, fullSizes, mode, coord, nearest, fullRoi);
 }
 
 LogicalResult convertUpsample(NodeContext &ctx) {

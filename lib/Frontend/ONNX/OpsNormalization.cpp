@@ -232,29 +232,29 @@ LogicalResult convertGroupNorm(NodeContext &ctx) {
       return ctx.fail("input " + std::to_string(i) + " has shape " +
                       shapeToString(ctx.shape(i)) + ", expected [" +
                       std::to_string(affineSize) + "] (one entry per " +
-                      (ctx.opset >= 21 ? "channel" : "group") +
-                      " at opset " + std::to_string(ctx.opset) + ")");
+                      (ctx.opset >= 21 ? "channel" : "group") + " at opset " +
+                      std::to_string(ctx.opset) + ")");
   double eps = ctx.attrFloat("epsilon", 1e-5f);
   OpBuilder &b = ctx.b;
   Location loc = ctx.loc;
   DType t = ctx.dtype(0);
-  DType compute = ctx.attrInt("stash_type", 1) == 1 && t != DType::F64
-                      ? DType::F32 : t;
+  DType compute =
+      ctx.attrInt("stash_type", 1) == 1 && t != DType::F64 ? DType::F32 : t;
   int64_t perGroup = c / groups;
   int64_t spatial = shapeProduct(ArrayRef<int64_t>(shape).drop_front(2));
   // [N, G, C/G, S]: a group's statistics are over its last two axes.
   SmallVector<int64_t> grouped = {n, groups, perGroup, spatial};
-  Value x = emitReshape(b, loc, emitCast(b, loc, ctx.value(0), t, compute),
-                        grouped);
+  Value x =
+      emitReshape(b, loc, emitCast(b, loc, ctx.value(0), t, compute), grouped);
   Normalized norm = normalize(b, loc, x, {2, 3}, eps);
   SmallVector<int64_t> affineShape = {1, groups, ctx.opset >= 21 ? perGroup : 1,
                                       1};
-  Value scale = emitReshape(
-      b, loc, emitCast(b, loc, ctx.value(1), ctx.dtype(1), compute),
-      affineShape);
-  Value bias = emitReshape(
-      b, loc, emitCast(b, loc, ctx.value(2), ctx.dtype(2), compute),
-      affineShape);
+  Value scale =
+      emitReshape(b, loc, emitCast(b, loc, ctx.value(1), ctx.dtype(1), compute),
+                  affineShape);
+  Value bias =
+      emitReshape(b, loc, emitCast(b, loc, ctx.value(2), ctx.dtype(2), compute),
+                  affineShape);
   Value y = ew(b, loc, {norm.y, scale, bias}, grouped, ctx.elemType(compute),
                [](OpBuilder &nb, Location l, ValueRange a) -> Value {
                  return arith::AddFOp::create(

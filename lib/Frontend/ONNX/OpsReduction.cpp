@@ -261,10 +261,9 @@ LogicalResult convertArgMinMax(NodeContext &ctx) {
 } // namespace
 
 void appendReductionConverters(std::vector<ConverterEntry> &t) {
-  for (const char *op :
-       {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
-        "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
-        "ReduceSumSquare"})
+  for (const char *op : {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin",
+                         "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum",
+                         "ReduceLogSumExp", "ReduceSumSquare"})
     t.push_back({"", op, 1, convertReduce});
   t.push_back({"", "ArgMax", 1, convertArgMinMax});
   t.push_back({"", "ArgMin", 1, convertArgMinMax});
