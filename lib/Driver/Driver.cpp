@@ -315,8 +315,10 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
   PhaseTimer phases(options.verbose, options.calibration.showProgress);
   phases.begin("importing " +
                llvm::sys::path::filename(options.modelPath).str());
+  onnx_frontend::ImportOptions importOptions = options.import;
+  importOptions.halfAsFloat = !options.keepHalfPrecision;
   OwningOpRef<ModuleOp> module =
-      onnx_frontend::importONNXFile(context, options.modelPath, options.import);
+      onnx_frontend::importONNXFile(context, options.modelPath, importOptions);
   if (!module)
     return failure();
   ArtifactExtras extras;

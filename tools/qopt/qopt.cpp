@@ -103,6 +103,12 @@ static cl::opt<bool> remarksMissed(
     cl::desc("Remark on every op the target left scalar (not vectorized), "
              "at its ONNX node, with the reason"),
     cl::cat(qoptCategory));
+static cl::opt<bool> keepFP16(
+    "keep-fp16",
+    cl::desc("Compute float16/bfloat16 ops in half precision, rounding "
+             "after each op (default: in float32, rounding at Casts and "
+             "outputs)"),
+    cl::cat(qoptCategory));
 static cl::opt<bool>
     keepIntermediates("keep-intermediates",
                       cl::desc("Also write the LLVM IR into the artifact"),
@@ -385,6 +391,7 @@ int main(int argc, char **argv) {
   options.emitGraphIR = emitGraph;
   options.import.verbose = verbose;
   options.kvCache = kvCache;
+  options.keepHalfPrecision = keepFP16;
   options.quantize.precision = precision;
   options.quantize.exclude = exclude;
   options.quantize.quantizeClassifier = quantizeClassifier;

@@ -131,6 +131,10 @@ struct CompileOptions {
   /// exported present length: past + 1 (--input-shape past=511 gives 512
   /// slots).
   std::string kvCache;
+  /// Compute float16/bfloat16 ops in half precision (each op rounds, as
+  /// LLVM lowers half arithmetic on x86) instead of in float32, which the
+  /// x86 target does by default (see ImportOptions::halfAsFloat).
+  bool keepHalfPrecision = false;
 };
 
 /// Registers the dialects and translations every qopt tool needs.

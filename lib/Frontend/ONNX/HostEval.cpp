@@ -285,6 +285,14 @@ FailureOr<bool> foldCast(NodeContext &ctx) {
   return setFolded(ctx, known->front()->castTo((DType)ctx.attrInt("to", 1)));
 }
 
+/// CastLike: needs only the input, not `like`'s contents.
+FailureOr<bool> foldCastLike(NodeContext &ctx) {
+  const HostTensor *x = ctx.host(0);
+  if (!x)
+    return false;
+  return setFolded(ctx, x->castTo(ctx.declaredDType(1)));
+}
+
 /// Add, Sub, Mul, Div and Pow with broadcasting.
 FailureOr<bool> foldArith(NodeContext &ctx) {
   std::optional<SmallVector<const HostTensor *>> known = knownInputs(ctx);

@@ -33,6 +33,9 @@ struct TensorRef {
   std::optional<HostTensor> host;
   DType dtype = DType::Undefined;
   llvm::SmallVector<int64_t> shape;
+  /// The half type (float16, bfloat16) the model gives a value that
+  /// ImportOptions::halfAsFloat made float32; Undefined otherwise.
+  DType declared = DType::Undefined;
 };
 
 class GraphImporter;
@@ -64,6 +67,12 @@ public:
   const HostTensor *host(unsigned i) const;
   /// The MLIR value of input `i` (materializing a constant if needed).
   mlir::Value value(unsigned i);
+  /// The element type the model gives input `i` (its half type where
+  /// ImportOptions::halfAsFloat computes it in float32).
+  DType declaredDType(unsigned i) const {
+    const TensorRef &ref = input(i);
+    return ref.declared != DType::Undefined ? ref.declared : ref.dtype;
+  }
   /// The tensor type of input `i`.
   mlir::RankedTensorType type(unsigned i) const;
 
@@ -179,6 +188,7 @@ mlir::FailureOr<bool> foldSize(NodeContext &ctx);
 mlir::FailureOr<bool> foldConstant(NodeContext &ctx);
 mlir::FailureOr<bool> foldIdentity(NodeContext &ctx);
 mlir::FailureOr<bool> foldCast(NodeContext &ctx);
+mlir::FailureOr<bool> foldCastLike(NodeContext &ctx);
 mlir::FailureOr<bool> foldArith(NodeContext &ctx);
 mlir::FailureOr<bool> foldCompareOp(NodeContext &ctx);
 mlir::FailureOr<bool> foldNot(NodeContext &ctx);

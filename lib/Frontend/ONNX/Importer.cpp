@@ -211,6 +211,7 @@ public:
   }
   bool has(const std::string &name) { return find(name) != nullptr; }
   void define(const std::string &name, TensorRef ref) {
+    widenHalf(ref);
     scopes.back()[name] = std::move(ref);
   }
   Value materialize(TensorRef &ref, Location loc);
@@ -219,6 +220,7 @@ public:
   importSubgraph(const onnx::GraphProto &graph, ArrayRef<TensorRef> inputs);
 
 private:
+  void widenHalf(TensorRef &ref);
   LogicalResult checkOpset();
   LogicalResult checkSupportedOps(const OperatorReport &report);
   LogicalResult importInitializers(const onnx::GraphProto &graph);
@@ -253,7 +255,37 @@ private:
   /// deque, so references into outer scopes survive pushes.
   std::deque<std::unordered_map<std::string, TensorRef>> scopes;
   Block *entryBlock = nullptr;
+  /// The graph's arguments (name, declared element type), in order.
+  SmallVector<std::pair<std::string, DType>> argInfo;
+  bool remarkedHalfAsFloat = false;
+  bool importingInitializers = false;
 };
+
+static bool isHalfDType(DType t) { return t == DType::F16 || t == DType::BF16; }
+
+/// Under halfAsFloat every value is defined as float32 instead of a half
+/// type. Widening is exact, so host values stay foldable; IR values get an
+/// extf where they are defined (at the builder's insertion point).
+void GraphImporter::widenHalf(TensorRef &ref) {
+  if (!options.halfAsFloat || !isHalfDType(ref.dtype))
+    return;
+  // Weights and values folded at import are no half-precision compute.
+  if (!remarkedHalfAsFloat && ref.value && !importingInitializers) {
+    remarkedHalfAsFloat = true;
+    emitRemark(UnknownLoc::get(&ctx))
+        << "computing " << dtypeName(ref.dtype)
+        << " ops in float32, rounding to " << dtypeName(ref.dtype)
+        << " at Casts and graph outputs (--keep-fp16 computes in half "
+           "precision)";
+  }
+  if (ref.host)
+    ref.host = ref.host->castTo(DType::F32);
+  if (ref.value)
+    ref.value =
+        emitCast(builder, ref.value.getLoc(), ref.value, ref.dtype, DType::F32);
+  ref.declared = ref.dtype;
+  ref.dtype = DType::F32;
+}
 
 Value GraphImporter::materialize(TensorRef &ref, Location loc) {
   if (ref.value)
@@ -298,6 +330,8 @@ LogicalResult GraphImporter::checkSupportedOps(const OperatorReport &report) {
 }
 
 LogicalResult GraphImporter::importInitializers(const onnx::GraphProto &graph) {
+  importingInitializers = true;
+  llvm::scope_exit done([&] { importingInitializers = false; });
   // Initializers past this size are weights, not shape data: they go
   // straight from their bytes into a dense_resource blob instead of being
   // widened into a HostTensor.
@@ -457,6 +491,7 @@ LogicalResult GraphImporter::importInputs(const onnx::GraphProto &graph,
     auto type = RankedTensorType::get(shape, dtypeToMLIR(&ctx, dtype));
     argTypes.push_back(type);
     Value arg = entryBlock->addArgument(type, loc);
+    argInfo.push_back({vi.name(), dtype});
     TensorRef ref;
     ref.value = arg;
     ref.dtype = dtype;
@@ -548,14 +583,9 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
   if (failed(importInitializers(graph)))
     return nullptr;
   SmallVector<Type> argTypes;
-  SmallVector<std::pair<std::string, DType>> inputInfo;
   if (failed(importInputs(graph, fn, argTypes)))
     return nullptr;
-  for (const onnx::ValueInfoProto &vi : graph.input()) {
-    const TensorRef &ref = lookup(vi.name());
-    if (ref.value && isa<BlockArgument>(ref.value))
-      inputInfo.push_back({vi.name(), ref.dtype});
-  }
+  ArrayRef<std::pair<std::string, DType>> inputInfo = argInfo;
 
   if (failed(importNodes(plan)))
     return nullptr;
@@ -565,10 +595,18 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
   SmallVector<std::pair<std::string, DType>> outputInfo;
   for (const onnx::ValueInfoProto &vi : graph.output()) {
     TensorRef &ref = lookup(vi.name());
-    Value v = materialize(ref, NameLoc::get(StringAttr::get(&ctx, vi.name())));
+    Location loc = NameLoc::get(StringAttr::get(&ctx, vi.name()));
+    Value v = materialize(ref, loc);
+    DType dtype = ref.dtype;
+    // A half output computed in float32 rounds once, here.
+    auto declared = (DType)vi.type().tensor_type().elem_type();
+    if (options.halfAsFloat && isHalfDType(declared) && dtype == DType::F32) {
+      v = emitCast(builder, loc, v, dtype, declared);
+      dtype = declared;
+    }
     results.push_back(v);
     resultTypes.push_back(v.getType());
-    outputInfo.push_back({vi.name(), ref.dtype});
+    outputInfo.push_back({vi.name(), dtype});
   }
   func::ReturnOp::create(builder, moduleLoc, results);
   fn.setFunctionType(builder.getFunctionType(argTypes, resultTypes));

@@ -664,8 +664,9 @@ LogicalResult emitResize(NodeContext &ctx, ArrayRef<double> scalesIn,
   SmallVector<double> scales(r);
   for (size_t i = 0; i < r; ++i) {
     if (!sizesIn.empty()) {
+      // Both: the sizes of keep_aspect_ratio_policy with its common scale.
       outShape[i] = sizesIn[i];
-      scales[i] = (double)sizesIn[i] / xs[i];
+      scales[i] = scalesIn.empty() ? (double)sizesIn[i] / xs[i] : scalesIn[i];
     } else {
       scales[i] = scalesIn[i];
       outShape[i] = (int64_t)std::floor(xs[i] * scalesIn[i]);
@@ -760,6 +761,127 @@ LogicalResult emitResize(NodeContext &ctx, ArrayRef<double> scalesIn,
   return success();
 }
 
+/// Col2Im (opset 18): the inverse of im2col. Every output pixel sums the
+/// column entries whose block covers it; each block offset is one tap of a
+/// generic over the output, valid where the offset lands on a block origin.
+LogicalResult convertCol2Im(NodeContext &ctx) {
+  const HostTensor *imageT = ctx.host(1), *blockT = ctx.host(2);
+  if (!imageT || !blockT)
+    return ctx.fail("image_shape and block_shape must be known at compile "
+                    "time");
+  std::vector<int64_t> image, block;
+  for (int64_t k = 0; k < imageT->numElements(); ++k)
+    image.push_back(imageT->getI(k));
+  for (int64_t k = 0; k < blockT->numElements(); ++k)
+    block.push_back(blockT->getI(k));
+  size_t nd = image.size();
+  if (nd == 0 || block.size() != nd)
+    return ctx.fail("image_shape and block_shape must have the same, "
+                    "non-zero length");
+  if (ctx.rank(0) != 3)
+    return ctx.fail("expects an input of rank 3 (N, C * prod(block_shape), "
+                    "L)");
+  auto attrOr = [&](StringRef name, size_t size, int64_t dflt) {
+    std::vector<int64_t> v =
+        ctx.attrInts(name).value_or(std::vector<int64_t>(size, dflt));
+    return v;
+  };
+  std::vector<int64_t> dil = attrOr("dilations", nd, 1),
+                       strides = attrOr("strides", nd, 1),
+                       pads = attrOr("pads", 2 * nd, 0);
+  if (dil.size() != nd || strides.size() != nd || pads.size() != 2 * nd)
+    return ctx.fail("dilations and strides need " + std::to_string(nd) +
+                    " entries and pads " + std::to_string(2 * nd));
+  ArrayRef<int64_t> in = ctx.shape(0);
+  int64_t blockSize = shapeProduct(block);
+  if (blockSize <= 0 || in[1] % blockSize != 0)
+    return ctx.fail("input dimension 1 (" + std::to_string(in[1]) +
+                    ") is not a multiple of prod(block_shape) = " +
+                    std::to_string(blockSize));
+  // Blocks per spatial dim; their product must be the column count L.
+  std::vector<int64_t> blocks(nd);
+  for (size_t d = 0; d < nd; ++d) {
+    int64_t span = dil[d] * (block[d] - 1) + 1;
+    int64_t room = image[d] + pads[d] + pads[nd + d] - span;
+    if (strides[d] <= 0 || dil[d] <= 0 || block[d] <= 0 || room < 0)
+      return ctx.fail("block_shape, dilations, strides and pads do not fit "
+                      "image_shape " +
+                      shapeToString(image));
+    blocks[d] = room / strides[d] + 1;
+  }
+  if (shapeProduct(blocks) != in[2])
+    return ctx.fail("the input has " + std::to_string(in[2]) +
+                    " columns, but the image holds " +
+                    std::to_string(shapeProduct(blocks)) + " blocks");
+  SmallVector<int64_t> outShape = {in[0], in[1] / blockSize};
+  outShape.append(image.begin(), image.end());
+  Type elem = ctx.elemType(ctx.dtype(0));
+  Value src = ctx.value(0);
+  OpBuilder &b = ctx.b;
+  Value out = emitElementwise(
+      b, ctx.loc, ValueRange{}, outShape, elem,
+      [&](OpBuilder &nb, Location l, ValueRange) -> Value {
+        Type i64 = nb.getI64Type();
+        auto cst = [&](int64_t v) { return emitScalar(nb, l, i64, (double)v); };
+        auto idx = [&](unsigned d) -> Value {
+          return arith::IndexCastOp::create(nb, l, i64,
+                                            linalg::IndexOp::create(nb, l, d));
+        };
+        Value n = linalg::IndexOp::create(nb, l, 0);
+        Value c = idx(1);
+        Value zero = emitScalar(nb, l, elem, 0.0);
+        Value sum = zero;
+        for (int64_t j = 0; j < blockSize; ++j) {
+          // j's offset per dim, row-major over block_shape.
+          std::vector<int64_t> off(nd);
+          for (int64_t rem = j, d = nd - 1; d >= 0; --d) {
+            off[d] = rem % block[d];
+            rem /= block[d];
+          }
+          Value valid, column = cst(0);
+          for (size_t d = 0; d < nd; ++d) {
+            Value t = arith::SubIOp::create(
+                nb, l, arith::AddIOp::create(nb, l, idx(2 + d), cst(pads[d])),
+                cst(off[d] * dil[d]));
+            Value q = arith::DivSIOp::create(nb, l, t, cst(strides[d]));
+            Value r = arith::RemSIOp::create(nb, l, t, cst(strides[d]));
+            Value ok = arith::AndIOp::create(
+                nb, l,
+                arith::CmpIOp::create(nb, l, arith::CmpIPredicate::sge, t,
+                                      cst(0)),
+                arith::AndIOp::create(
+                    nb, l,
+                    arith::CmpIOp::create(nb, l, arith::CmpIPredicate::eq, r,
+                                          cst(0)),
+                    arith::CmpIOp::create(nb, l, arith::CmpIPredicate::slt, q,
+                                          cst(blocks[d]))));
+            valid = valid ? (Value)arith::AndIOp::create(nb, l, valid, ok) : ok;
+            // Clamp so an invalid tap still reads inside the tensor.
+            Value qc = arith::MaxSIOp::create(
+                nb, l, arith::MinSIOp::create(nb, l, q, cst(blocks[d] - 1)),
+                cst(0));
+            column = arith::AddIOp::create(
+                nb, l, arith::MulIOp::create(nb, l, column, cst(blocks[d])),
+                qc);
+          }
+          Value chan = arith::AddIOp::create(
+              nb, l, arith::MulIOp::create(nb, l, c, cst(blockSize)), cst(j));
+          Type index = nb.getIndexType();
+          Value v = tensor::ExtractOp::create(
+              nb, l, src,
+              ValueRange{n, arith::IndexCastOp::create(nb, l, index, chan),
+                         arith::IndexCastOp::create(nb, l, index, column)});
+          v = arith::SelectOp::create(nb, l, valid, v, zero);
+          sum = isa<FloatType>(elem)
+                    ? (Value)arith::AddFOp::create(nb, l, sum, v)
+                    : (Value)arith::AddIOp::create(nb, l, sum, v);
+        }
+        return sum;
+      });
+  ctx.setOutput(0, out, ctx.dtype(0));
+  return success();
+}
+
 std::vector<double> hostDoubles(const HostTensor *t) {
   std::vector<double> v;
   if (t)
@@ -799,17 +921,81 @@ LogicalResult convertResize(NodeContext &ctx) {
         sizes.push_back((int64_t)v);
     }
   }
-  if (auto axes = ctx.attrInts("axes"))
-    return ctx.fail("the 'axes' attribute of Resize is not supported");
-  if (ctx.attrString("keep_aspect_ratio_policy", "stretch") != "stretch")
-    return ctx.fail("keep_aspect_ratio_policy other than stretch is not supported");
   size_t r = ctx.rank(0);
-  if (sizes.empty() && scales.size() != r)
+  ArrayRef<int64_t> xs = ctx.shape(0);
+  // Opset 18: scales, sizes and roi may cover only the listed axes; the
+  // others keep their size (scale 1, roi [0, 1]).
+  std::vector<int64_t> axes;
+  if (auto a = ctx.attrInts("axes")) {
+    for (int64_t ax : *a) {
+      auto n = ctx.normalizeAxis(ax, r);
+      if (failed(n))
+        return failure();
+      if (llvm::is_contained(axes, *n))
+        return ctx.fail("axis " + std::to_string(ax) + " is listed twice");
+      axes.push_back(*n);
+    }
+  } else {
+    for (size_t d = 0; d < r; ++d)
+      axes.push_back(d);
+  }
+  size_t k = axes.size();
+  if (sizes.empty() && scales.size() != k)
     return ctx.fail("scales has " + std::to_string(scales.size()) +
-                    " entries for rank " + std::to_string(r));
-  if (!sizes.empty() && sizes.size() != r)
-    return ctx.fail("sizes has the wrong rank");
-  return emitResize(ctx, scales, sizes, mode, coord, nearest, roi);
+                    " entries for " + std::to_string(k) + " axes");
+  if (!sizes.empty() && sizes.size() != k)
+    return ctx.fail("sizes has " + std::to_string(sizes.size()) +
+                    " entries for " + std::to_string(k) + " axes");
+  if (!roi.empty() && roi.size() != 2 * k)
+    return ctx.fail("roi has " + std::to_string(roi.size()) + " entries for " +
+                    std::to_string(k) + " axes");
+  std::vector<double> fullScales, fullRoi;
+  std::vector<int64_t> fullSizes;
+  if (!sizes.empty()) {
+    fullSizes.assign(xs.begin(), xs.end());
+    for (size_t j = 0; j < k; ++j)
+      fullSizes[axes[j]] = sizes[j];
+  } else {
+    fullScales.assign(r, 1.0);
+    for (size_t j = 0; j < k; ++j)
+      fullScales[axes[j]] = scales[j];
+  }
+  if (!roi.empty()) {
+    fullRoi.assign(r, 0.0);
+    fullRoi.resize(2 * r, 1.0);
+    for (size_t j = 0; j < k; ++j) {
+      fullRoi[axes[j]] = roi[j];
+      fullRoi[r + axes[j]] = roi[k + j];
+    }
+  }
+  std::string policy = ctx.attrString("keep_aspect_ratio_policy", "stretch");
+  if (policy != "stretch" && !sizes.empty()) {
+    if (policy != "not_larger" && policy != "not_smaller")
+      return ctx.fail("unknown keep_aspect_ratio_policy '" + policy + "'");
+    // One scale for all listed axes, the largest (smallest) that keeps
+    // every size within (beyond) the requested one.
+    double scale = policy == "not_larger" ? INFINITY : 0.0;
+    for (int64_t ax : axes) {
+      double s = (double)fullSizes[ax] / xs[ax];
+      scale = policy == "not_larger" ? std::min(scale, s) : std::max(scale, s);
+    }
+    fullScales.assign(r, 1.0);
+    for (int64_t ax : axes) {
+      fullScales[ax] = scale;
+      fullSizes[ax] = (int64_t)std::floor(scale * xs[ax] + 0.5);
+    }
+  }
+  if (ctx.attrInt("antialias", 0) && mode != "nearest") {
+    for (size_t d = 0; d < r; ++d) {
+      bool shrinks =
+          fullSizes.empty() ? fullScales[d] < 1.0 : fullSizes[d] < xs[d];
+      if (shrinks)
+        return ctx.fail("antialias=1 is not supported when an axis shrinks "
+                        "(axis " +
+                        std::to_string(d) + ")");
+    }
+  }
+  return emitResize(ctx, fullScales, fullSizes, mode, coord, nearest, fullRoi);
 }
 
 LogicalResult convertUpsample(NodeContext &ctx) {
@@ -837,6 +1023,7 @@ void appendConvPoolConverters(std::vector<ConverterEntry> &t) {
   t.push_back({"", "GlobalAveragePool", 1, convertGlobalPool});
   t.push_back({"", "Resize", 10, convertResize});
   t.push_back({"", "Upsample", 7, convertUpsample});
+  t.push_back({"", "Col2Im", 18, convertCol2Im});
 }
 
 } // namespace qopt::onnx_frontend

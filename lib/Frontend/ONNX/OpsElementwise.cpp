@@ -294,6 +294,16 @@ LogicalResult convertCast(NodeContext &ctx) {
   return success();
 }
 
+/// CastLike (opset 15): Cast to the element type of input 1.
+LogicalResult convertCastLike(NodeContext &ctx) {
+  DType to = ctx.declaredDType(1);
+  if (!isSupportedDType(to))
+    return ctx.fail("cast to unsupported type " + std::to_string((int)to));
+  ctx.setOutput(0, emitCast(ctx.b, ctx.loc, ctx.value(0), ctx.dtype(0), to),
+                to);
+  return success();
+}
+
 /// Binary arithmetic with both operands of the same dtype.
 LogicalResult convertArith(NodeContext &ctx) {
   StringRef op = ctx.opType();
@@ -562,6 +572,7 @@ void appendElementwiseConverters(std::vector<ConverterEntry> &t) {
   add("Identity", convertIdentity, 1, foldIdentity);
   add("Dropout", convertDropout, 1, foldIdentity);
   add("Cast", convertCast, 1, foldCast);
+  add("CastLike", convertCastLike, 15, foldCastLike);
   for (const char *op : {"Add", "Sub", "Mul", "Div"})
     add(op, convertArith, 1, foldArith);
   add("Pow", convertPow, 1, foldArith);

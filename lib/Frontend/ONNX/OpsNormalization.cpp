@@ -211,6 +211,60 @@ LogicalResult convertInstanceNorm(NodeContext &ctx) {
   return success();
 }
 
+/// GroupNormalization: statistics over each group of `num_groups`
+/// channels (with the spatial dims), then an affine map whose scale and
+/// bias have one entry per group (opset 18) or per channel (opset 21).
+LogicalResult convertGroupNorm(NodeContext &ctx) {
+  int64_t rank = ctx.rank(0);
+  if (rank < 2)
+    return ctx.fail("expects an input of rank >= 2 (N, C, spatial...)");
+  if (!ctx.hasAttr("num_groups"))
+    return ctx.fail("the num_groups attribute is required");
+  int64_t groups = ctx.attrInt("num_groups", 1);
+  SmallVector<int64_t> shape(ctx.shape(0));
+  int64_t n = shape[0], c = shape[1];
+  if (groups <= 0 || c % groups != 0)
+    return ctx.fail("num_groups " + std::to_string(groups) +
+                    " does not divide the " + std::to_string(c) + " channels");
+  int64_t affineSize = ctx.opset >= 21 ? c : groups;
+  for (unsigned i = 1; i <= 2; ++i)
+    if (shapeProduct(ctx.shape(i)) != affineSize || ctx.rank(i) != 1)
+      return ctx.fail("input " + std::to_string(i) + " has shape " +
+                      shapeToString(ctx.shape(i)) + ", expected [" +
+                      std::to_string(affineSize) + "] (one entry per " +
+                      (ctx.opset >= 21 ? "channel" : "group") + " at opset " +
+                      std::to_string(ctx.opset) + ")");
+  double eps = ctx.attrFloat("epsilon", 1e-5f);
+  OpBuilder &b = ctx.b;
+  Location loc = ctx.loc;
+  DType t = ctx.dtype(0);
+  DType compute =
+      ctx.attrInt("stash_type", 1) == 1 && t != DType::F64 ? DType::F32 : t;
+  int64_t perGroup = c / groups;
+  int64_t spatial = shapeProduct(ArrayRef<int64_t>(shape).drop_front(2));
+  // [N, G, C/G, S]: a group's statistics are over its last two axes.
+  SmallVector<int64_t> grouped = {n, groups, perGroup, spatial};
+  Value x =
+      emitReshape(b, loc, emitCast(b, loc, ctx.value(0), t, compute), grouped);
+  Normalized norm = normalize(b, loc, x, {2, 3}, eps);
+  SmallVector<int64_t> affineShape = {1, groups, ctx.opset >= 21 ? perGroup : 1,
+                                      1};
+  Value scale =
+      emitReshape(b, loc, emitCast(b, loc, ctx.value(1), ctx.dtype(1), compute),
+                  affineShape);
+  Value bias =
+      emitReshape(b, loc, emitCast(b, loc, ctx.value(2), ctx.dtype(2), compute),
+                  affineShape);
+  Value y = ew(b, loc, {norm.y, scale, bias}, grouped, ctx.elemType(compute),
+               [](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                 return arith::AddFOp::create(
+                     nb, l, arith::MulFOp::create(nb, l, a[0], a[1]), a[2]);
+               });
+  y = emitCast(b, loc, emitReshape(b, loc, y, shape), compute, t);
+  ctx.setOutput(0, y, t);
+  return success();
+}
+
 LogicalResult convertBatchNorm(NodeContext &ctx) {
   if (ctx.attrInt("training_mode", 0))
     return ctx.fail("training_mode=1 is not supported");
@@ -256,6 +310,7 @@ void appendNormalizationConverters(std::vector<ConverterEntry> &t) {
   t.push_back({"", "LayerNormalization", 17, convertLayerNorm});
   t.push_back({"", "InstanceNormalization", 1, convertInstanceNorm});
   t.push_back({"", "BatchNormalization", 1, convertBatchNorm});
+  t.push_back({"", "GroupNormalization", 18, convertGroupNorm});
 }
 
 } // namespace qopt::onnx_frontend

@@ -64,7 +64,7 @@ LogicalResult convertReduce(NodeContext &ctx) {
   if (noop) {
     ScalarBodyFn pre;
     if (op == "ReduceL1" || op == "ReduceL2" || op == "ReduceSumSquare" ||
-        op == "ReduceLogSumExp") {
+        op == "ReduceLogSumExp" || op == "ReduceLogSum") {
       // Applies the element map alone (identity reduction).
     } else {
       ctx.setOutput(0, x, t);
@@ -88,7 +88,9 @@ LogicalResult convertReduce(NodeContext &ctx) {
     return isUnsigned ? a[0] : (Value)math::AbsIOp::create(nb, l, a[0]);
   };
   Value r;
-  if (op == "ReduceSum" || op == "ReduceMean") {
+  if (op == "ReduceLogSum" && !isFloat)
+    return ctx.fail("expects a floating-point input");
+  if (op == "ReduceSum" || op == "ReduceMean" || op == "ReduceLogSum") {
     r = emitReduce(b, loc, x, *axes, keep, ReduceKind::Sum, isUnsigned);
   } else if (op == "ReduceProd") {
     r = emitReduce(b, loc, x, *axes, keep, ReduceKind::Prod, isUnsigned);
@@ -152,6 +154,11 @@ LogicalResult convertReduce(NodeContext &ctx) {
                           return isUnsigned
                                      ? (Value)arith::DivUIOp::create(nb, l, a[0], c)
                                      : (Value)arith::DivSIOp::create(nb, l, a[0], c);
+                        });
+  } else if (op == "ReduceLogSum") {
+    r = emitElementwise(b, loc, r, rt.getShape(), rt.getElementType(),
+                        [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                          return math::LogOp::create(nb, l, a[0]);
                         });
   } else if (op == "ReduceL2") {
     r = emitElementwise(b, loc, r, rt.getShape(), rt.getElementType(),
@@ -254,9 +261,9 @@ LogicalResult convertArgMinMax(NodeContext &ctx) {
 } // namespace
 
 void appendReductionConverters(std::vector<ConverterEntry> &t) {
-  for (const char *op :
-       {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
-        "ReduceL1", "ReduceL2", "ReduceLogSumExp", "ReduceSumSquare"})
+  for (const char *op : {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin",
+                         "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum",
+                         "ReduceLogSumExp", "ReduceSumSquare"})
     t.push_back({"", op, 1, convertReduce});
   t.push_back({"", "ArgMax", 1, convertArgMinMax});
   t.push_back({"", "ArgMin", 1, convertArgMinMax});

@@ -60,6 +60,11 @@ struct ImportOptions {
   /// Emit remarks about what the importer changed in the graph (nodes
   /// dropped because nothing reads their outputs).
   bool verbose = false;
+  /// Compute float16 and bfloat16 values in float32: graph inputs, weights
+  /// and constants are widened where they enter the graph; explicit Casts to
+  /// a half type and the graph outputs still round to it. Emits one remark
+  /// when the model has such values.
+  bool halfAsFloat = false;
 };
 
 /// One operator a model uses: a (domain, op type) at the model's opset for
