@@ -103,14 +103,10 @@ LogicalResult convertSoftmaxFamily(NodeContext &ctx) {
   return success();
 }
 
-/// (x - mean) / sqrt(var + eps) over `axes`, returning normalized x and
-/// optionally mean and inverse std-dev (kept dims).
-struct Normalized {
-  Value y, mean, invStd;
-};
+} // namespace
 
-Normalized normalize(OpBuilder &b, Location loc, Value x,
-                     ArrayRef<int64_t> axes, double eps) {
+Normalized normalizeMeanVariance(OpBuilder &b, Location loc, Value x,
+                                 ArrayRef<int64_t> axes, double eps) {
   auto type = cast<RankedTensorType>(x.getType());
   SmallVector<int64_t> shape(type.getShape());
   Type elem = type.getElementType();
@@ -148,6 +144,8 @@ Normalized normalize(OpBuilder &b, Location loc, Value x,
   return {y, mean, invStd};
 }
 
+namespace {
+
 LogicalResult convertLayerNorm(NodeContext &ctx) {
   int64_t rank = ctx.rank(0);
   auto axis = ctx.normalizeAxis(ctx.attrInt("axis", -1), rank);
@@ -165,7 +163,7 @@ LogicalResult convertLayerNorm(NodeContext &ctx) {
   DType compute = ctx.attrInt("stash_type", 1) == 1 && t != DType::F64
                       ? DType::F32 : t;
   x = emitCast(b, loc, x, t, compute);
-  Normalized n = normalize(b, loc, x, axes, eps);
+  Normalized n = normalizeMeanVariance(b, loc, x, axes, eps);
   SmallVector<int64_t> shape(ctx.shape(0));
   SmallVector<Value> ins = {emitCast(b, loc, n.y, compute, t), ctx.value(1)};
   if (ctx.hasInput(2))
@@ -195,7 +193,7 @@ LogicalResult convertInstanceNorm(NodeContext &ctx) {
     axes.push_back(d);
   OpBuilder &b = ctx.b;
   Location loc = ctx.loc;
-  Normalized n = normalize(b, loc, ctx.value(0), axes, eps);
+  Normalized n = normalizeMeanVariance(b, loc, ctx.value(0), axes, eps);
   SmallVector<int64_t> shape(ctx.shape(0));
   int64_t c = shape[1];
   SmallVector<int64_t> chanShape(rank, 1);
