@@ -547,9 +547,10 @@ struct MaskTerm {
   std::function<Value(OpBuilder &, Location, Value)> masked;
 };
 
-/// The attention masks of a node, combined in the scores' generic: masked
-/// scores get `fillValue` (ONNX Runtime sets, not adds, it), then the
-/// additive biases are added.
+/// The attention masks of a node, combined in the scores' generic: a score
+/// masked by any term gets `fillValue` added once (ONNX Runtime's mask
+/// holds 0 or the fill value, never a sum of them), then the additive
+/// biases are added.
 struct AttentionMasks {
   SmallVector<MaskTerm> terms;
   SmallVector<Value> biases;
@@ -920,6 +921,45 @@ LogicalResult convertMultiHeadAttention(NodeContext &ctx) {
   return success();
 }
 
+/// The present cache [B, Nk, present, H] of a GroupQueryAttention:
+/// present[b, n, j] = j < past_b ? past[b, n, j] : rows[b, n, j - past_b],
+/// zero past the new rows; `pastLen` holds past_b ([B, 1, 1, 1] i64) and
+/// `past` (null when there is none) is [B, Nk, P, H].
+Value emitCacheWrite(OpBuilder &b, Location loc, Value past, Value rows,
+                     Value pastLen, int64_t present) {
+  SmallVector<int64_t> rs = shapeOf(rows);
+  int64_t seq = rs[2], pastSize = past ? shapeOf(past)[2] : 0;
+  Type elem = cast<RankedTensorType>(rows.getType()).getElementType();
+  return emitElementwise(
+      b, loc, pastLen, {rs[0], rs[1], present, rs[3]}, elem,
+      [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+        Value j = indexI64(nb, l, 2);
+        Value rel = arith::SubIOp::create(nb, l, j, a[0]);
+        Value bi = linalg::IndexOp::create(nb, l, 0);
+        Value ni = linalg::IndexOp::create(nb, l, 1);
+        Value hi = linalg::IndexOp::create(nb, l, 3);
+        Value zero = emitScalar(nb, l, nb.getI64Type(), 0);
+        Value fromNew = tensor::ExtractOp::create(
+            nb, l, rows, ValueRange{bi, ni, clampedIndex(nb, l, rel, seq), hi});
+        Value inNew = arith::AndIOp::create(
+            nb, l,
+            arith::CmpIOp::create(nb, l, arith::CmpIPredicate::sge, rel, zero),
+            arith::CmpIOp::create(
+                nb, l, arith::CmpIPredicate::slt, rel,
+                emitScalar(nb, l, nb.getI64Type(), (double)seq)));
+        Value r = arith::SelectOp::create(nb, l, inNew, fromNew,
+                                          emitScalar(nb, l, elem, 0));
+        if (pastSize == 0)
+          return r;
+        Value fromPast = tensor::ExtractOp::create(
+            nb, l, past,
+            ValueRange{bi, ni, clampedIndex(nb, l, j, pastSize), hi});
+        Value inPast =
+            arith::CmpIOp::create(nb, l, arith::CmpIPredicate::slt, rel, zero);
+        return arith::SelectOp::create(nb, l, inPast, fromPast, r);
+      });
+}
+
 /// com.microsoft GroupQueryAttention: causal attention of num_heads query
 /// heads over kv_num_heads key/value heads, with a KV cache. seqlens_k[b]
 /// is the total length minus one of batch entry b; on the first prompt
@@ -1066,50 +1106,15 @@ LogicalResult convertGroupQueryAttention(NodeContext &ctx) {
     k = applyRotary(b, loc, k, pos, cosCache, sinCache, interleaved);
   }
 
-  // present[b, n, j] = j < past_b ? past[b, n, j] : new[b, n, j - past_b]
-  // (zero past the new rows).
-  auto concatCache = [&](Value pastV, Value newV) -> Value {
-    if (present == seq && firstPrompt)
-      return newV;
-    SmallVector<int64_t> ps = {batch, kvHeads, present, headSize};
-    SmallVector<Value> ins = {pastLen};
-    return emitElementwise(
-        b, loc, ins, ps, ctx.elemType(t),
-        [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
-          Value j = indexI64(nb, l, 2);
-          Value rel = arith::SubIOp::create(nb, l, j, a[0]);
-          Value bi = linalg::IndexOp::create(nb, l, 0);
-          Value ni = linalg::IndexOp::create(nb, l, 1);
-          Value hi = linalg::IndexOp::create(nb, l, 3);
-          Value fromNew = tensor::ExtractOp::create(
-              nb, l, newV,
-              ValueRange{bi, ni, clampedIndex(nb, l, rel, seq), hi});
-          Value inNew = arith::AndIOp::create(
-              nb, l,
-              arith::CmpIOp::create(nb, l, arith::CmpIPredicate::sge, rel,
-                                    emitScalar(nb, l, nb.getI64Type(), 0)),
-              arith::CmpIOp::create(
-                  nb, l, arith::CmpIPredicate::slt, rel,
-                  emitScalar(nb, l, nb.getI64Type(), (double)seq)));
-          Value r = arith::SelectOp::create(
-              nb, l, inNew, fromNew, emitScalar(nb, l, fromNew.getType(), 0));
-          if (!pastV || past == 0)
-            return r;
-          Value fromPast = tensor::ExtractOp::create(
-              nb, l, pastV,
-              ValueRange{bi, ni, clampedIndex(nb, l, j, past), hi});
-          Value inPast =
-              arith::CmpIOp::create(nb, l, arith::CmpIPredicate::slt, rel,
-                                    emitScalar(nb, l, nb.getI64Type(), 0));
-          return arith::SelectOp::create(nb, l, inPast, fromPast, r);
-        });
-  };
   Value pastK =
       hasPast ? emitCast(b, loc, ctx.value(3), ctx.dtype(3), t) : Value();
   Value pastV =
       hasPast ? emitCast(b, loc, ctx.value(4), ctx.dtype(4), t) : Value();
-  Value presentK = concatCache(pastK, k);
-  Value presentV = concatCache(pastV, v);
+  Value presentK = k, presentV = v;
+  if (present != seq || !firstPrompt) {
+    presentK = emitCacheWrite(b, loc, pastK, k, pastLen, present);
+    presentV = emitCacheWrite(b, loc, pastV, v, pastLen, present);
+  }
 
   // Key j is visible to query i of batch b for j <= past_b + i and, with a
   // local window, the last `window` such keys (ONNX Runtime's reading).
