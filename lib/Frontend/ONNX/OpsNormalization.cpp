@@ -103,10 +103,8 @@ LogicalResult convertSoftmaxFamily(NodeContext &ctx) {
   return success();
 }
 
-} // namespace
-
-Normalized normalizeMeanVariance(OpBuilder &b, Location loc, Value x,
-                                 ArrayRef<int64_t> axes, double eps) {
+Normalized normalize(OpBuilder &b, Location loc, Value x,
+                     ArrayRef<int64_t> axes, double eps) {
   auto type = cast<RankedTensorType>(x.getType());
   SmallVector<int64_t> shape(type.getShape());
   Type elem = type.getElementType();
@@ -144,8 +142,6 @@ Normalized normalizeMeanVariance(OpBuilder &b, Location loc, Value x,
   return {y, mean, invStd};
 }
 
-namespace {
-
 LogicalResult convertLayerNorm(NodeContext &ctx) {
   int64_t rank = ctx.rank(0);
   auto axis = ctx.normalizeAxis(ctx.attrInt("axis", -1), rank);
@@ -163,7 +159,7 @@ LogicalResult convertLayerNorm(NodeContext &ctx) {
   DType compute = ctx.attrInt("stash_type", 1) == 1 && t != DType::F64
                       ? DType::F32 : t;
   x = emitCast(b, loc, x, t, compute);
-  Normalized n = normalizeMeanVariance(b, loc, x, axes, eps);
+  Normalized n = normalize(b, loc, x, axes, eps);
   SmallVector<int64_t> shape(ctx.shape(0));
   SmallVector<Value> ins = {emitCast(b, loc, n.y, compute, t), ctx.value(1)};
   if (ctx.hasInput(2))
@@ -193,7 +189,7 @@ LogicalResult convertInstanceNorm(NodeContext &ctx) {
     axes.push_back(d);
   OpBuilder &b = ctx.b;
   Location loc = ctx.loc;
-  Normalized n = normalizeMeanVariance(b, loc, ctx.value(0), axes, eps);
+  Normalized n = normalize(b, loc, ctx.value(0), axes, eps);
   SmallVector<int64_t> shape(ctx.shape(0));
   int64_t c = shape[1];
   SmallVector<int64_t> chanShape(rank, 1);
@@ -247,6 +243,11 @@ LogicalResult convertBatchNorm(NodeContext &ctx) {
 }
 
 } // namespace
+
+Normalized normalizeMeanVariance(OpBuilder &b, Location loc, Value x,
+                                 ArrayRef<int64_t> axes, double eps) {
+  return normalize(b, loc, x, axes, eps);
+}
 
 void appendNormalizationConverters(std::vector<ConverterEntry> &t) {
   for (const char *op : {"Softmax", "LogSoftmax", "Hardmax"})
