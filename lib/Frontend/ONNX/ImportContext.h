@@ -150,6 +150,24 @@ void appendNormalizationConverters(std::vector<ConverterEntry> &table);
 void appendQuantizationConverters(std::vector<ConverterEntry> &table);
 void appendControlFlowConverters(std::vector<ConverterEntry> &table);
 void appendRecurrentConverters(std::vector<ConverterEntry> &table);
+void appendContribConverters(std::vector<ConverterEntry> &table);
+
+/// numpy matmul of `a` and `b` (1-D operands promoted) in element type
+/// `t`, as tosa.matmul for floats with a shared constant right operand
+/// folded into M (the form the quantizer recognizes as a weight product).
+/// Fails with a diagnostic on mismatched shapes. (OpsMatMul.cpp)
+mlir::FailureOr<mlir::Value> emitMatMul(NodeContext &ctx, mlir::Value a,
+                                        mlir::Value b, DType t);
+
+/// (x - mean) / sqrt(var + eps) over `axes` of a float tensor, with the mean
+/// and inverse standard deviation (reduced dims kept as size 1).
+/// (OpsNormalization.cpp)
+struct Normalized {
+  mlir::Value y, mean, invStd;
+};
+Normalized normalizeMeanVariance(mlir::OpBuilder &b, mlir::Location loc,
+                                 mlir::Value x, llvm::ArrayRef<int64_t> axes,
+                                 double eps);
 
 /// Imports `graph`, a subgraph attribute of `ctx`'s node, at the builder's
 /// insertion point, in a scope of its own that sees every value visible to

@@ -62,6 +62,7 @@ static const std::vector<ConverterEntry> &converterTable() {
     appendQuantizationConverters(t);
     appendControlFlowConverters(t);
     appendRecurrentConverters(t);
+    appendContribConverters(t);
     return t;
   }();
   return table;

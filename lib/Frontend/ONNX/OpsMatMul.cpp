@@ -18,9 +18,7 @@
 using namespace mlir;
 
 namespace qopt::onnx_frontend {
-namespace {
 
-/// numpy matmul semantics for any ranks (1-D operands are promoted).
 FailureOr<Value> emitMatMul(NodeContext &ctx, Value a, Value bv, DType t) {
   OpBuilder &b = ctx.b;
   Location loc = ctx.loc;
@@ -78,6 +76,8 @@ FailureOr<Value> emitMatMul(NodeContext &ctx, Value a, Value bv, DType t) {
     outShape.push_back(n);
   return emitReshape(b, loc, r, outShape);
 }
+
+namespace {
 
 LogicalResult convertMatMul(NodeContext &ctx) {
   DType t = ctx.dtype(0);

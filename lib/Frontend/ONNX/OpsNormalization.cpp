@@ -103,12 +103,6 @@ LogicalResult convertSoftmaxFamily(NodeContext &ctx) {
   return success();
 }
 
-/// (x - mean) / sqrt(var + eps) over `axes`, returning normalized x and
-/// optionally mean and inverse std-dev (kept dims).
-struct Normalized {
-  Value y, mean, invStd;
-};
-
 Normalized normalize(OpBuilder &b, Location loc, Value x,
                      ArrayRef<int64_t> axes, double eps) {
   auto type = cast<RankedTensorType>(x.getType());
@@ -303,6 +297,11 @@ LogicalResult convertBatchNorm(NodeContext &ctx) {
 }
 
 } // namespace
+
+Normalized normalizeMeanVariance(OpBuilder &b, Location loc, Value x,
+                                 ArrayRef<int64_t> axes, double eps) {
+  return normalize(b, loc, x, axes, eps);
+}
 
 void appendNormalizationConverters(std::vector<ConverterEntry> &t) {
   for (const char *op : {"Softmax", "LogSoftmax", "Hardmax"})
