@@ -11,6 +11,9 @@
 #include "qopt/Transforms/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "llvm/ADT/DenseSet.h"
 
 namespace qopt {
 #define GEN_PASS_DEF_ASSIGNARGROLESPASS
@@ -40,6 +43,23 @@ struct AssignArgRolesPass : impl::AssignArgRolesPassBase<AssignArgRolesPass> {
     for (unsigned i = 0; i < entry.getNumResults(); ++i)
       entry.setResultAttr(i, QOptDialect::kArgRoleAttrName,
                           ArgRoleAttr::get(ctx, ArgRole::Output));
+    // Out-parameters are distinct buffers: a tensor returned twice is
+    // copied for its second and later results.
+    entry.walk([&](func::ReturnOp ret) {
+      llvm::DenseSet<Value> seen;
+      for (OpOperand &operand : ret->getOpOperands()) {
+        Value v = operand.get();
+        auto type = dyn_cast<RankedTensorType>(v.getType());
+        if (!type || seen.insert(v).second)
+          continue;
+        OpBuilder b(ret);
+        Value empty = tensor::EmptyOp::create(b, ret.getLoc(), type.getShape(),
+                                              type.getElementType());
+        operand.set(linalg::CopyOp::create(b, ret.getLoc(), ValueRange{v},
+                                           ValueRange{empty})
+                        .getResult(0));
+      }
+    });
     if (entry.getNumResults())
       return;
     // Run again on a bufferized entry, it checks the order.

@@ -33,3 +33,23 @@ func.func @main(%y: memref<4xf32> {qopt.arg_role = #qopt.arg_role<output>},
   memref.copy %x, %y : memref<4xf32> to memref<4xf32>
   return
 }
+
+// -----
+
+// A tensor returned twice (two ONNX outputs that CSE found equal) gets a
+// copy for its second result, so each out-parameter is its own buffer.
+// CHECK-LABEL: func.func @twice(
+// CHECK: %[[Y:.*]] = linalg.generic
+// CHECK: %[[E:.*]] = tensor.empty() : tensor<4xf32>
+// CHECK: %[[C:.*]] = linalg.copy ins(%[[Y]] : tensor<4xf32>) outs(%[[E]] : tensor<4xf32>)
+// CHECK: return %[[Y]], %[[C]]
+func.func @twice(%x: tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>) {
+  %e = tensor.empty() : tensor<4xf32>
+  %y = linalg.generic {indexing_maps = [affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>], iterator_types = ["parallel"]}
+       ins(%x : tensor<4xf32>) outs(%e : tensor<4xf32>) {
+  ^bb0(%a: f32, %b: f32):
+    %n = arith.negf %a : f32
+    linalg.yield %n : f32
+  } -> tensor<4xf32>
+  return %y, %y : tensor<4xf32>, tensor<4xf32>
+}

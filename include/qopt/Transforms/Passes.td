@@ -62,9 +62,11 @@ def AssignArgRolesPass : Pass<"qopt-assign-arg-roles", "mlir::ModuleOp"> {
     `qopt.arg_role`. Bufferization with results as out-parameters carries
     the result attributes to the new arguments, and the passes that add the
     weights blob and the workspace declare those roles, so the artifact
-    writer reads roles instead of counting positions. On an entry without
-    results (already bufferized) it checks that the arguments come as
-    weights, workspace, inputs, outputs.
+    writer reads roles instead of counting positions. Every output gets a
+    buffer of its own: a value returned more than once (two ONNX outputs
+    that CSE found equal) is copied for each further result. On an entry
+    without results (already bufferized) it checks that the arguments come
+    as weights, workspace, inputs, outputs.
 
     ```mlir
     func.func @main(%x: tensor<4xf32> {qopt.name = "x"}) -> (tensor<4xf32> {qopt.name = "y"})
@@ -73,7 +75,8 @@ def AssignArgRolesPass : Pass<"qopt-assign-arg-roles", "mlir::ModuleOp"> {
         -> (tensor<4xf32> {qopt.arg_role = #qopt.arg_role<output>, qopt.name = "y"})
     ```
   }];
-  let dependentDialects = ["qopt::QOptDialect"];
+  let dependentDialects = ["qopt::QOptDialect", "mlir::linalg::LinalgDialect",
+                           "mlir::tensor::TensorDialect"];
 }
 
 def LowerMemRefCopyPass : Pass<"qopt-lower-memref-copy"> {
