@@ -33,6 +33,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "LoweringUtils.h"
+
 #include "qopt/QOptDialect.h"
 #include "qopt/Target/X86/X86Target.h"
 #include "qopt/Transforms/Passes.h"
@@ -156,14 +158,7 @@ struct VnniMatMul : OpRewritePattern<MatMulOp> {
     Value a = op.getInput();
     auto at = cast<RankedTensorType>(a.getType());
     int64_t m = at.getNumElements() / k;
-    if (at.getRank() != 2) {
-      SmallVector<ReassociationIndices> assoc(1);
-      for (int64_t i = 0; i + 1 < at.getRank(); ++i)
-        assoc[0].push_back(i);
-      assoc.push_back({at.getRank() - 1});
-      a = tensor::CollapseShapeOp::create(
-          rewriter, loc, RankedTensorType::get({m, k}, i8), a, assoc);
-    }
+    a = lowering::collapseRows(rewriter, loc, a);
     if (kp != k) {
       Value zero = arith::ConstantOp::create(rewriter, loc,
                                              rewriter.getZeroAttr(i8));
@@ -254,27 +249,22 @@ struct VnniMatMul : OpRewritePattern<MatMulOp> {
         indexConst(rewriter, loc, kBlockColumns), ValueRange{init},
         [&](OpBuilder &b, Location l, Value col0, ValueRange carried) {
           Value out = carried[0];
-          if (fullRows)
+          // Rows [from, to) in blocks of `rows`.
+          auto rowLoop = [&](int64_t from, int64_t to, int64_t rows) {
+            if (from == to)
+              return;
             out = scf::ForOp::create(
-                      b, l, c0, indexConst(b, l, fullRows),
-                      indexConst(b, l, kBlockRows), ValueRange{out},
+                      b, l, indexConst(b, l, from), indexConst(b, l, to),
+                      indexConst(b, l, rows), ValueRange{out},
                       [&](OpBuilder &rb, Location, Value row0,
                           ValueRange inner) {
                         scf::YieldOp::create(
-                            rb, loc,
-                            block(rb, inner[0], row0, col0, kBlockRows));
+                            rb, loc, block(rb, inner[0], row0, col0, rows));
                       })
                       .getResult(0);
-          if (fullRows != m)
-            out = scf::ForOp::create(
-                      b, l, indexConst(b, l, fullRows), indexConst(b, l, m),
-                      indexConst(b, l, 1), ValueRange{out},
-                      [&](OpBuilder &rb, Location, Value row0,
-                          ValueRange inner) {
-                        scf::YieldOp::create(rb, loc,
-                                             block(rb, inner[0], row0, col0, 1));
-                      })
-                      .getResult(0);
+          };
+          rowLoop(0, fullRows, kBlockRows);
+          rowLoop(fullRows, m, 1);
           scf::YieldOp::create(b, l, out);
         });
     Value dots = columns.getResult(0);
@@ -286,7 +276,8 @@ struct VnniMatMul : OpRewritePattern<MatMulOp> {
           rewriter.getDenseI64ArrayAttr({m, n}),
           rewriter.getDenseI64ArrayAttr({1, 1}));
 
-    // Epilogue: acc = dots - c * colsum, then (f32 results) the rescale.
+    // Epilogue: acc = dots - c * colsum, then (f32 results) the reference
+    // lowering's rescale.
     AffineMap id = AffineMap::getMultiDimIdentityMap(2, ctx);
     SmallVector<Value> ins = {dots, sums};
     SmallVector<AffineMap> maps = {
@@ -297,64 +288,43 @@ struct VnniMatMul : OpRewritePattern<MatMulOp> {
       ins.push_back(v);
       maps.push_back(map);
     }
-    if (rescale) {
-      auto [sa, saMap] = rowParameter(rewriter, loc, op.getInputScale(), m);
-      ins.push_back(sa);
-      maps.push_back(saMap);
-      Value sw = op.getWeightScales();
-      auto swType = cast<RankedTensorType>(sw.getType());
-      ins.push_back(sw);
-      maps.push_back(AffineMap::get(
-          2, 0,
-          {swType.getDimSize(0) == 1 ? getAffineConstantExpr(0, ctx)
-                                     : getAffineDimExpr(1, ctx),
-           getAffineConstantExpr(0, ctx)},
-          ctx));
-    }
     maps.push_back(id);
-    Value out = tensor::EmptyOp::create(rewriter, loc,
-                                        ArrayRef<int64_t>{m, n}, resultElem);
     bool inputUnsigned = op.getInputUnsigned();
     Value r =
         linalg::GenericOp::create(
-            rewriter, loc, TypeRange{out.getType()}, ins, ValueRange{out},
-            maps,
-            SmallVector<utils::IteratorType>(2, utils::IteratorType::parallel),
+            rewriter, loc, TypeRange{dots.getType()}, ins,
+            ValueRange{lowering::emptyLike(rewriter, loc, {m, n}, i32)}, maps,
+            lowering::parallel(2),
             [&](OpBuilder &b, Location l, ValueRange args) {
-              unsigned next = 2;
               Value c;
               if (za) {
-                Value z = args[next++];
-                c = inputUnsigned
-                        ? Value(arith::ExtUIOp::create(b, l, i32, z))
-                        : Value(arith::ExtSIOp::create(b, l, i32, z));
+                c = lowering::extendToI32(b, l, args[2], inputUnsigned);
                 if (signedCodes)
-                  c = arith::AddIOp::create(
-                      b, l, c, arith::ConstantIntOp::create(b, l, i32, 128));
+                  c = arith::AddIOp::create(b, l, c,
+                                            lowering::constI32(b, l, 128));
               } else if (signedCodes) {
-                c = arith::ConstantIntOp::create(b, l, i32, 128);
+                c = lowering::constI32(b, l, 128);
               }
               Value acc = args[0];
               if (c)
                 acc = arith::SubIOp::create(
                     b, l, acc, arith::MulIOp::create(b, l, c, args[1]));
-              if (!rescale) {
-                linalg::YieldOp::create(b, l, acc);
-                return;
-              }
-              Value f = arith::SIToFPOp::create(b, l, b.getF32Type(), acc);
-              Value sc = arith::MulFOp::create(b, l, args[next], args[next + 1]);
-              linalg::YieldOp::create(
-                  b, l, arith::MulFOp::create(b, l, f, sc).getResult());
+              linalg::YieldOp::create(b, l, acc);
             })
             .getResult(0);
-    if (resultType.getRank() != 2) {
-      SmallVector<ReassociationIndices> assoc(1);
-      for (int64_t i = 0; i + 1 < resultType.getRank(); ++i)
-        assoc[0].push_back(i);
-      assoc.push_back({resultType.getRank() - 1});
-      r = tensor::ExpandShapeOp::create(rewriter, loc, resultType, r, assoc);
+    if (rescale) {
+      auto [sa, saMap] = rowParameter(rewriter, loc, op.getInputScale(), m);
+      Value sw = op.getWeightScales();
+      auto swType = cast<RankedTensorType>(sw.getType());
+      AffineMap swMap = AffineMap::get(
+          2, 0,
+          {swType.getDimSize(0) == 1 ? getAffineConstantExpr(0, ctx)
+                                     : getAffineDimExpr(1, ctx),
+           getAffineConstantExpr(0, ctx)},
+          ctx);
+      r = lowering::emitRescale(rewriter, loc, r, sa, sw, saMap, swMap);
     }
+    r = lowering::expandRows(rewriter, loc, r, resultType);
     rewriter.replaceOp(op, r);
     return success();
   }

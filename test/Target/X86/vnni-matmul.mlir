@@ -8,8 +8,8 @@
 // around a loop over 4-row blocks (5 rows: one block and one leftover row)
 // around the reduction loop carrying 16 accumulators; each step loads 4
 // weight vectors, broadcasts 4 bytes of a row with the sign bit flipped and
-// calls the vpdpbusd stub. The epilogue subtracts 128 * column sum and
-// rescales as float(acc) * (sa * sw).
+// calls the vpdpbusd stub. The epilogue subtracts 128 * column sum, then
+// the reference lowering's rescale gives float(acc) * (sa * sw).
 // CHECK-LABEL: func.func private @__qopt_x86_vpdpbusd_512(vector<16xi32>, vector<64xi8>, vector<64xi8>) -> vector<16xi32>
 // CHECK-LABEL: func.func @signed(
 // CHECK-DAG: %[[PACKED:.*]] = arith.constant dense<"0x{{.*}}"> : tensor<4x3x64xi8>
@@ -25,11 +25,13 @@
 // CHECK: vector.broadcast
 // CHECK-COUNT-4: func.call @__qopt_x86_vpdpbusd_512
 // CHECK: vector.transfer_write
-// CHECK: linalg.generic
-// CHECK-SAME: ins(%{{.*}}, %[[SUMS]], %{{.*}}, %{{.*}} : tensor<5x3xi32>, tensor<3xi32>, tensor<5xf32>, tensor<3x1xf32>)
+// CHECK: %[[ACC:.*]] = linalg.generic
+// CHECK-SAME: ins(%{{.*}}, %[[SUMS]] : tensor<5x3xi32>, tensor<3xi32>)
 // CHECK: arith.constant 128 : i32
 // CHECK: arith.muli
 // CHECK: arith.subi
+// CHECK: linalg.generic
+// CHECK-SAME: ins(%[[ACC]], %{{.*}}, %{{.*}} : tensor<5x3xi32>, tensor<5xf32>, tensor<3x1xf32>)
 // CHECK: arith.sitofp
 // CHECK: arith.mulf
 // CHECK: arith.mulf
