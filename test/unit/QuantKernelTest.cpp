@@ -12,6 +12,7 @@
 #include "qopt/Quant/Quant.h"
 #include "qopt/Runtime/qrt.h"
 #include "qopt/Target/Target.h"
+#include "qopt/Target/X86/X86Target.h"
 #include "qopt/Transforms/Passes.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -54,9 +55,12 @@ std::string signature(const std::vector<Port> &ins, const std::vector<Port> &out
 /// loaded model; frees everything at the end.
 class CompiledFunction {
 public:
+  /// `extraFeatures` ("-avx512f,...") are appended to the host's target
+  /// features, to compile for a lower ISA level than the host's.
   explicit CompiledFunction(
       const std::string &text,
-      const std::function<void(mlir::PassManager &)> &prepare = {}) {
+      const std::function<void(mlir::PassManager &)> &prepare = {},
+      const std::string &extraFeatures = "") {
     llvm::SmallString<128> p;
     llvm::sys::fs::createUniqueDirectory("qopt-kernel-test", p);
     dir = std::string(p);
@@ -78,8 +82,18 @@ public:
         return;
     }
     registerBuiltinTargets();
-    if (mlir::failed(attachHostTarget(*module)) ||
-        mlir::failed(compileArtifact(*module, SerializeOptions(), dir + "/a",
+    if (mlir::failed(attachHostTarget(*module)))
+      return;
+    if (!extraFeatures.empty()) {
+      auto host = (*module)->getAttrOfType<TargetAttr>(
+          QOptDialect::kTargetAttrName);
+      (*module)->setAttr(
+          QOptDialect::kTargetAttrName,
+          TargetAttr::get(&context, host.getBackend(), host.getTriple(),
+                          host.getCpu(),
+                          (host.getFeatures() + "," + extraFeatures).str()));
+    }
+    if (mlir::failed(compileArtifact(*module, SerializeOptions(), dir + "/a",
                                      /*force=*/false)))
       return;
     char err[512];
@@ -998,9 +1012,34 @@ INSTANTIATE_TEST_SUITE_P(
 
 namespace {
 
-/// Whether this machine runs the AVX-512 VNNI kernels (and the reason when
-/// it does not).
-bool hostHasVnni(std::string &why) {
+/// One ISA level of qopt-x86-int8-matmul: its kernel, the features the
+/// host must have to run it, and the features that lower a host's target
+/// to it.
+struct Int8Level {
+  x86::Int8Kernel kernel;
+  std::vector<const char *> needs;
+  std::string lower;
+};
+
+const Int8Level &int8Level(x86::Int8Kernel kernel) {
+  static const Int8Level levels[] = {
+      {x86::Int8Kernel::Avx512Vnni, {"avx512f", "avx512bw", "avx512vnni"}, ""},
+      {x86::Int8Kernel::AvxVnni,
+       {"avx2", "avxvnni"},
+       "-avx512f,-avx512bw,-avx512vl,-avx512vnni"},
+      {x86::Int8Kernel::Avx2,
+       {"avx2"},
+       "-avx512f,-avx512bw,-avx512vl,-avx512vnni,-avxvnni"},
+  };
+  for (const Int8Level &level : levels)
+    if (level.kernel == kernel)
+      return level;
+  llvm_unreachable("no such level");
+}
+
+/// Whether this machine runs `level`'s kernel (and the reason when it does
+/// not).
+bool hostRuns(const Int8Level &level, std::string &why) {
   mlir::DialectRegistry registry;
   registerQOptDialects(registry);
   mlir::MLIRContext context(registry);
@@ -1011,7 +1050,7 @@ bool hostHasVnni(std::string &why) {
     why = error;
     return false;
   }
-  for (const char *feature : {"avx512vnni", "avx512bw"})
+  for (const char *feature : level.needs)
     if (!host->hasFeature(feature)) {
       why = std::string("this machine lacks ") + feature;
       return false;
@@ -1019,10 +1058,27 @@ bool hostHasVnni(std::string &why) {
   return true;
 }
 
-/// Parameters: input codes unsigned with a zero point (else signed without
-/// one), and an f32 result (else the raw i32 accumulator).
-class VnniMatMul
-    : public ::testing::TestWithParam<std::tuple<bool, bool>> {};
+/// Whether qopt-x86-int8-matmul at `kernel` replaces every qopt.matmul of
+/// `text` (so a test of the kernel cannot pass on the generic lowering).
+bool kernelApplies(const std::string &text, x86::Int8Kernel kernel) {
+  mlir::DialectRegistry registry;
+  registerQOptDialects(registry);
+  mlir::MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
+  mlir::PassManager pm(&context);
+  pm.addPass(x86::createInt8MatMulPass(kernel));
+  if (!module || mlir::failed(pm.run(*module)))
+    return false;
+  bool left = false;
+  module->walk([&](MatMulOp) { left = true; });
+  return !left;
+}
+
+/// Parameters: the ISA level, input codes unsigned with a zero point (else
+/// signed without one), and an f32 result (else the raw i32 accumulator).
+class Int8MatMul : public ::testing::TestWithParam<
+                       std::tuple<x86::Int8Kernel, bool, bool>> {};
 
 std::string intList(const std::vector<int> &v) {
   std::string s;
@@ -1033,28 +1089,42 @@ std::string intList(const std::vector<int> &v) {
 
 } // namespace
 
-// The x86 target's vpdpbusd kernel (qopt-x86-vnni-matmul: weights packed at
-// compile time, signed codes shifted by 128 and compensated through column
-// sums, an input zero point the same way) equals a C++ evaluation of
-// qopt.matmul's integer arithmetic bit for bit, on shapes the 4 x 64
-// register block and the groups of 4 reduction steps do not divide.
-TEST_P(VnniMatMul, MatchesReferenceBitForBit) {
+// The x86 target's int8 kernels (qopt-x86-int8-matmul: weights packed at
+// compile time; the codes shifted to the signedness the dot instruction
+// reads and compensated through column sums, an input zero point the same
+// way) equal a C++ evaluation of qopt.matmul's integer arithmetic bit for
+// bit, on shapes the register blocks and the groups of 4 reduction steps do
+// not divide. Each level compiles for its own features (lowered from the
+// host's) and runs where the host has them.
+TEST_P(Int8MatMul, MatchesReferenceBitForBit) {
+  auto [kernel, inputUnsigned, floatResult] = GetParam();
+  const Int8Level &level = int8Level(kernel);
   std::string why;
-  if (!hostHasVnni(why))
-    GTEST_SKIP() << "the VNNI kernel cannot run here: " << why;
-  auto [inputUnsigned, floatResult] = GetParam();
+  if (!hostRuns(level, why))
+    GTEST_SKIP() << "the " << x86::int8KernelName(kernel).str()
+                 << " kernel cannot run here: " << why;
   unsigned seed = std::random_device{}();
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937 rng(seed);
   int64_t batch = 1 + rng() % 2, m = 1 + rng() % 37, n = 1 + rng() % 150,
           k = 1 + rng() % 300;
   bool perTensor = rng() % 4 == 0;
+  // AVX2's sign trick cannot take -128 weights (they keep the generic
+  // lowering): its weights span [-127, 127], as symmetric RTN's do.
+  int lowest = kernel == x86::Int8Kernel::Avx2 ? -127 : -128;
   std::vector<int> w(n * k);
   for (int &v : w)
-    v = int(rng() % 256) - 128;
+    v = lowest + int(rng() % unsigned(128 - lowest));
   std::vector<int8_t> a(batch * m * k);
   for (int8_t &v : a)
     v = int8_t(int(rng() % 256) - 128);
+  // The extremes, where a saturating i16 pair sum would show: row 0 of
+  // the codes all -128 (0x80; 128 unsigned) and the last all -1 (255
+  // unsigned), column 0 of the weights all `lowest` and the last all 127.
+  std::fill(a.begin(), a.begin() + k, int8_t(-128));
+  std::fill(a.end() - k, a.end(), int8_t(-1));
+  std::fill(w.begin(), w.begin() + k, lowest);
+  std::fill(w.end() - k, w.end(), 127);
   int64_t rows = batch * m;
   std::vector<float> sa(rows), sw(perTensor ? 1 : n);
   for (float &v : sa)
@@ -1096,7 +1166,8 @@ TEST_P(VnniMatMul, MatchesReferenceBitForBit) {
                         inputUnsigned ? "input_unsigned, " : "", k,
                         perTensor ? "per_tensor" : "per_channel", types, yt)
               .str();
-  CompiledFunction fn(text);
+  ASSERT_TRUE(kernelApplies(text, kernel)) << text;
+  CompiledFunction fn(text, {}, level.lower);
   ASSERT_NE(fn.model, nullptr) << fn.diagnostics << "\n" << text;
   std::vector<int32_t> yi(rows * n);
   std::vector<float> yf(rows * n);
@@ -1127,10 +1198,14 @@ TEST_P(VnniMatMul, MatchesReferenceBitForBit) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    QuantKernels, VnniMatMul,
-    ::testing::Combine(::testing::Bool(), ::testing::Bool()),
-    [](const ::testing::TestParamInfo<std::tuple<bool, bool>> &info) {
-      return std::string(std::get<0>(info.param) ? "UnsignedZeroPoint"
-                                                 : "Signed") +
-             (std::get<1>(info.param) ? "F32" : "I32");
+    QuantKernels, Int8MatMul,
+    ::testing::Combine(::testing::Values(x86::Int8Kernel::Avx512Vnni,
+                                         x86::Int8Kernel::AvxVnni,
+                                         x86::Int8Kernel::Avx2),
+                       ::testing::Bool(), ::testing::Bool()),
+    [](const ::testing::TestParamInfo<std::tuple<x86::Int8Kernel, bool, bool>>
+           &info) {
+      return x86::int8KernelName(std::get<0>(info.param)).str() + "_" +
+             (std::get<1>(info.param) ? "UnsignedZeroPoint" : "Signed") +
+             (std::get<2>(info.param) ? "F32" : "I32");
     });

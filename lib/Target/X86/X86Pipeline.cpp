@@ -27,15 +27,21 @@ X86TilingOptions tilingOptionsFor(TargetAttr target) {
   // zmm registers hold 16 f32; AVX2's ymm registers 8.
   if (target && !target.hasFeature("avx512f"))
     options.vectorWidth = 8;
-  options.vnniInt8 = target && target.hasFeature("avx512vnni") &&
-                     target.hasFeature("avx512bw");
+  // The widest int8 dot product the features allow.
+  auto has = [&](const char *f) { return target && target.hasFeature(f); };
+  if (has("avx512f") && has("avx512bw") && has("avx512vnni"))
+    options.int8Kernel = Int8Kernel::Avx512Vnni;
+  else if (has("avx2") && has("avxvnni"))
+    options.int8Kernel = Int8Kernel::AvxVnni;
+  else if (has("avx2"))
+    options.int8Kernel = Int8Kernel::Avx2;
   return options;
 }
 
 void buildX86TensorPipeline(OpPassManager &pm, const X86TilingOptions &tiling) {
   pm.addPass(createDecomposeConvolutionsPass());
-  if (tiling.vnniInt8)
-    pm.addPass(createVnniMatMulPass());
+  if (tiling.int8Kernel != Int8Kernel::None)
+    pm.addPass(createInt8MatMulPass(tiling.int8Kernel));
   pm.addPass(createLowerToLinalgPass());
   OpPassManager &fpm = pm.nest<func::FuncOp>();
   fpm.addPass(tosa::createTosaToLinalgNamed());
@@ -100,10 +106,10 @@ void buildX86LLVMPipeline(OpPassManager &pm) {
   pm.addPass(createReconcileUnrealizedCastsPass());
 }
 
-void registerVnniMatMulPass();
+void registerInt8MatMulPass();
 
 void registerX86Pipelines() {
-  registerVnniMatMulPass();
+  registerInt8MatMulPass();
   PassPipelineRegistration<>(
       "qopt-x86-tensor-pipeline",
       "x86 stage 1: TOSA to linalg, fusion, tiling and vectorization",

@@ -15,8 +15,25 @@
 #include "mlir/Pass/PassManager.h"
 
 #include <memory>
+#include <optional>
 
 namespace qopt::x86 {
+
+/// The int8 dot-product kernel of qopt-x86-int8-matmul, by ISA level.
+enum class Int8Kernel {
+  /// The generic lowering (sign extension and 32-bit multiplies).
+  None,
+  /// vpsignb + vpmaddubsw + vpmaddwd on ymm registers.
+  Avx2,
+  /// VEX-encoded vpdpbusd on ymm registers.
+  AvxVnni,
+  /// vpdpbusd on zmm registers.
+  Avx512Vnni,
+};
+
+/// "none", "avx2", "avxvnni" or "avx512vnni".
+llvm::StringRef int8KernelName(Int8Kernel kernel);
+std::optional<Int8Kernel> parseInt8Kernel(llvm::StringRef name);
 
 /// What the x86 tiling strategy takes from the target description.
 struct X86TilingOptions {
@@ -24,9 +41,9 @@ struct X86TilingOptions {
   int64_t vectorWidth = 16;
   /// Remarks on every op left scalar.
   bool reportScalar = false;
-  /// Integer matmuls over constant int8 weights take the AVX-512 VNNI
-  /// kernel (qopt-x86-vnni-matmul); needs avx512vnni and avx512bw.
-  bool vnniInt8 = false;
+  /// The kernel integer matmuls over constant int8 weights take
+  /// (qopt-x86-int8-matmul): the widest the target's features allow.
+  Int8Kernel int8Kernel = Int8Kernel::None;
 };
 
 /// The tiling options for `target` (its widest vector register).
@@ -42,15 +59,16 @@ void buildX86BufferPipeline(mlir::OpPassManager &pm);
 /// Stage 3: memref/vector/scf/math → LLVM dialect.
 void buildX86LLVMPipeline(mlir::OpPassManager &pm);
 
-/// qopt-x86-vnni-matmul: integer qopt.matmul over constant 8-bit symmetric
-/// weights as a vpdpbusd kernel over weights packed at compile time.
-std::unique_ptr<mlir::Pass> createVnniMatMulPass();
+/// qopt-x86-int8-matmul: integer qopt.matmul over constant 8-bit symmetric
+/// weights as a `kernel` dot-product loop nest over weights packed at
+/// compile time.
+std::unique_ptr<mlir::Pass> createInt8MatMulPass(Int8Kernel kernel);
 /// qopt-x86-intrinsic-calls: the kernels' calls to intrinsic stubs become
 /// llvm.call_intrinsic (first pass of the LLVM stage).
 std::unique_ptr<mlir::Pass> createIntrinsicCallsPass();
 
 /// Registers `qopt-x86-pipeline` (all stages), one pipeline per stage and
-/// the x86 passes (qopt-x86-vnni-matmul).
+/// the x86 passes (qopt-x86-int8-matmul, qopt-x86-intrinsic-calls).
 void registerX86Pipelines();
 
 /// The backend registered for x86_64 triples.

@@ -1,35 +1,49 @@
-//===- VnniMatMul.cpp - AVX-512 VNNI kernel for integer qopt.matmul -------===//
+//===- Int8MatMul.cpp - x86 int8 kernels for integer qopt.matmul ---------===//
 //
-// The qopt-x86-vnni-matmul pass: an integer qopt.matmul over constant 8-bit
-// symmetric weights becomes a register-blocked loop nest around
-// `vpdpbusd zmm` (llvm.x86.avx512.vpdpbusd.512: sixteen 4-way u8 x s8 dot
-// products added into i32 lanes), with the weights repacked at compile time
-// into the order the kernel loads them.
+// The qopt-x86-int8-matmul pass: an integer qopt.matmul over constant 8-bit
+// symmetric weights becomes a register-blocked loop nest around the widest
+// 4-way u8 x s8 dot product the target has, with the weights repacked at
+// compile time into the order the kernel loads them. One kernel, three ISA
+// levels:
+//   avx512vnni  `vpdpbusd zmm` (llvm.x86.avx512.vpdpbusd.512), 16 i32 lanes;
+//   avxvnni     `{vex} vpdpbusd ymm` (llvm.x86.avx512.vpdpbusd.256), 8 lanes;
+//   avx2        `vpsignb` + `vpmaddubsw` + `vpmaddwd` + `vpaddd`, 8 lanes.
 //
-// Packed weights: for each block of 16 output columns and each group of 4
-// reduction steps, 64 bytes `w[16 * b + c][4 * q + t]` at `c * 4 + t`, so
-// one zmm load gives the 4 weights of every column that a broadcast 4-byte
-// group of one activation row meets. The columns are padded to whole
-// register blocks and the reduction to whole groups of 4, with zero weights.
+// Packed weights: for each block of L output columns (L = i32 lanes) and
+// each group of 4 reduction steps, 4L bytes `w[L * b + c][4 * q + t]` at
+// `c * 4 + t`, so one vector load gives the 4 weights of every column that
+// a broadcast 4-byte group of one activation row meets. The columns are
+// padded to whole register blocks and the reduction to whole groups of 4,
+// with zero weights.
 //
-// vpdpbusd reads the activation bytes as unsigned. Signed codes are shifted
-// to unsigned by flipping their sign bit (a + 128), and an input zero point
-// is subtracted afterwards through the weights' column sums:
-//   sum_k (a - za) * w = sum_k u * w - c * sum_k w
-// with u = a (c = za) for unsigned codes and u = a + 128 (c = za + 128, or
-// 128 without a zero point) for signed ones. All of it is exact i32
-// arithmetic, and the float rescale float(acc) * (sa * sw) is the reference
-// lowering's, so results are bit-identical to it.
+// vpdpbusd reads the activation bytes as unsigned: signed codes are shifted
+// to unsigned by flipping their sign bit (u = a + 128). AVX2 has no such
+// instruction; vpmaddubsw multiplies unsigned by signed bytes but adds the
+// pairs into saturating i16 lanes, which 255 x 127 x 2 overflows. So the
+// AVX2 kernel keeps the activations signed (an unsigned code is flipped to
+// u = a - 128) and multiplies |u| by the weight carrying u's sign
+// (vpsignb): the pair sums stay within 2 x 128 x 127 < 2^15 and are exact
+// as long as no weight is -128 (vpsignb cannot negate it). Symmetric RTN
+// weights are within [-127, 127]; weights that are not keep the generic
+// lowering. vpmaddwd by ones then adds the i16 pairs into i32 lanes. Either
+// way the shift and an input zero point come off through the weights'
+// column sums:
+//   sum_k (a - za) * w = sum_k u * w - (za + shift) * sum_k w
+// All of it is exact i32 arithmetic, and the float rescale
+// float(acc) * (sa * sw) is the reference lowering's, so results are
+// bit-identical to it.
 //
 // Until bufferization and deallocation are done (they reject ops of
-// unknown memory effects, which llvm.call_intrinsic is), the instruction is
-// a call to a private declaration; qopt-x86-intrinsic-calls, at the start
-// of the LLVM stage, turns those calls into the intrinsic.
+// unknown memory effects, which llvm.call_intrinsic is), each instruction
+// is a call to a private declaration; qopt-x86-intrinsic-calls, at the
+// start of the LLVM stage, turns those calls into the intrinsics.
 //
-// Register blocking: 4 rows x 64 columns = 16 independent accumulators (the
-// instruction's latency is 4-5 cycles), 4 weight registers and one
-// broadcast; rows left over take a 1-row block. Column blocks are the outer
-// loop so that a block's weights stay in cache while every row passes.
+// Register blocking: R rows x V vectors of L columns, R x V independent
+// accumulators (the dot instructions' latency is 4-5 cycles): 4 x 4 zmm,
+// 6 x 2 ymm for AVX-VNNI and 4 x 2 ymm for AVX2 (which needs temporaries;
+// those machines have 16 vector registers). The M mod R rows left over
+// take one narrower block. Column blocks are the outer loop so that a block's weights stay in
+// cache while every row passes.
 //
 //===----------------------------------------------------------------------===//
 
@@ -44,6 +58,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Tosa/IR/TosaOps.h"
@@ -56,26 +71,88 @@
 using namespace mlir;
 
 namespace qopt::x86 {
-namespace {
 
-/// i32 lanes of a zmm register.
-constexpr int64_t kLanes = 16;
-/// Accumulator registers per row of a register block.
-constexpr int64_t kVectorsPerRow = 4;
-constexpr int64_t kBlockColumns = kLanes * kVectorsPerRow;
-/// Rows of the main register block.
-constexpr int64_t kBlockRows = 4;
+llvm::StringRef int8KernelName(Int8Kernel kernel) {
+  switch (kernel) {
+  case Int8Kernel::None:
+    return "none";
+  case Int8Kernel::Avx2:
+    return "avx2";
+  case Int8Kernel::AvxVnni:
+    return "avxvnni";
+  case Int8Kernel::Avx512Vnni:
+    return "avx512vnni";
+  }
+  llvm_unreachable("unknown int8 kernel");
+}
+
+std::optional<Int8Kernel> parseInt8Kernel(llvm::StringRef name) {
+  for (Int8Kernel k : {Int8Kernel::None, Int8Kernel::Avx2, Int8Kernel::AvxVnni,
+                       Int8Kernel::Avx512Vnni})
+    if (name == int8KernelName(k))
+      return k;
+  return std::nullopt;
+}
+
+namespace {
 
 /// Stand-ins for LLVM intrinsics until the LLVM stage: (declaration, the
 /// intrinsic it becomes).
-constexpr llvm::StringLiteral kVpdpbusdStub = "__qopt_x86_vpdpbusd_512";
+constexpr llvm::StringLiteral kVpdpbusd512 = "__qopt_x86_vpdpbusd_512";
+constexpr llvm::StringLiteral kVpdpbusd256 = "__qopt_x86_vpdpbusd_256";
+constexpr llvm::StringLiteral kPsignb256 = "__qopt_x86_psignb_256";
+constexpr llvm::StringLiteral kPmaddubsw256 = "__qopt_x86_pmaddubsw_256";
+constexpr llvm::StringLiteral kPmaddwd256 = "__qopt_x86_pmaddwd_256";
 constexpr std::pair<llvm::StringLiteral, llvm::StringLiteral>
-    kIntrinsicStubs[] = {{kVpdpbusdStub, "llvm.x86.avx512.vpdpbusd.512"}};
+    kIntrinsicStubs[] = {
+        {kVpdpbusd512, "llvm.x86.avx512.vpdpbusd.512"},
+        {kVpdpbusd256, "llvm.x86.avx512.vpdpbusd.256"},
+        {kPsignb256, "llvm.x86.avx2.psign.b"},
+        {kPmaddubsw256, "llvm.x86.avx2.pmadd.ub.sw"},
+        {kPmaddwd256, "llvm.x86.avx2.pmadd.wd"},
+};
+
+/// The shape of one ISA level's kernel.
+struct KernelShape {
+  /// i32 lanes of a vector register.
+  int64_t lanes;
+  /// Accumulator registers per row of a register block.
+  int64_t vectorsPerRow;
+  /// Rows of the main register block.
+  int64_t rows;
+  /// The dot instruction reads the activation bytes as unsigned (vpdpbusd)
+  /// rather than signed (AVX2's sign trick).
+  bool unsignedActivations;
+
+  int64_t bytes() const { return lanes * 4; }
+  int64_t blockColumns() const { return lanes * vectorsPerRow; }
+};
+
+KernelShape shapeOf(Int8Kernel kernel) {
+  switch (kernel) {
+  case Int8Kernel::Avx512Vnni:
+    return {16, 4, 4, true};
+  case Int8Kernel::AvxVnni:
+    return {8, 2, 6, true};
+  case Int8Kernel::Avx2:
+  case Int8Kernel::None:
+    return {8, 2, 4, false};
+  }
+  llvm_unreachable("unknown int8 kernel");
+}
 
 int64_t roundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 Value indexConst(OpBuilder &b, Location loc, int64_t v) {
   return arith::ConstantIndexOp::create(b, loc, v);
+}
+
+Value callStub(OpBuilder &b, Location loc, StringRef stub, Type result,
+               ValueRange args) {
+  return func::CallOp::create(b, loc, FlatSymbolRefAttr::get(b.getContext(),
+                                                             stub),
+                              TypeRange{result}, args)
+      .getResult(0);
 }
 
 /// `p` (one value, or one per row of an input of `rows` rows) as a tensor
@@ -98,8 +175,32 @@ std::pair<Value, AffineMap> rowParameter(OpBuilder &b, Location loc, Value p,
   return {flat, AffineMap::get(2, 0, {getAffineDimExpr(0, ctx)}, ctx)};
 }
 
-struct VnniMatMul : OpRewritePattern<MatMulOp> {
-  using OpRewritePattern::OpRewritePattern;
+struct Int8MatMul : OpRewritePattern<MatMulOp> {
+  Int8MatMul(MLIRContext *ctx, Int8Kernel kernel)
+      : OpRewritePattern(ctx), kernel(kernel), shape(shapeOf(kernel)) {}
+
+  /// acc + the 4-way dot products of the broadcast activation bytes `act`
+  /// (for AVX2: |act| in `actAbs`, and i16 ones) with the weight bytes `w`.
+  Value dot(OpBuilder &b, Location l, Value acc, Value act, Value actAbs,
+            Value ones, Value w) const {
+    Type accType = acc.getType();
+    switch (kernel) {
+    case Int8Kernel::Avx512Vnni:
+      return callStub(b, l, kVpdpbusd512, accType, {acc, act, w});
+    case Int8Kernel::AvxVnni:
+      return callStub(b, l, kVpdpbusd256, accType, {acc, act, w});
+    case Int8Kernel::Avx2:
+    case Int8Kernel::None: {
+      Type i16 = b.getI16Type();
+      auto pairs = VectorType::get({shape.lanes * 2}, i16);
+      Value signedW = callStub(b, l, kPsignb256, w.getType(), {w, act});
+      Value p = callStub(b, l, kPmaddubsw256, pairs, {actAbs, signedW});
+      Value q = callStub(b, l, kPmaddwd256, accType, {p, ones});
+      return arith::AddIOp::create(b, l, acc, q);
+    }
+    }
+    llvm_unreachable("unknown int8 kernel");
+  }
 
   LogicalResult matchAndRewrite(MatMulOp op,
                                 PatternRewriter &rewriter) const override {
@@ -129,26 +230,32 @@ struct VnniMatMul : OpRewritePattern<MatMulOp> {
         constantBytes(weightAttr, cast<ShapedType>(weightAttr.getType()));
     if (failed(bytes) || int64_t(bytes->size()) != n * k)
       return rewriter.notifyMatchFailure(op, "unreadable weights");
+    if (!shape.unsignedActivations &&
+        llvm::is_contained(*bytes, static_cast<char>(-128)))
+      return rewriter.notifyMatchFailure(
+          op, "a weight code is -128, which vpsignb cannot negate");
 
     Location loc = op.getLoc();
     MLIRContext *ctx = rewriter.getContext();
     Type i8 = rewriter.getI8Type(), i32 = rewriter.getI32Type();
+    const int64_t lanes = shape.lanes, vectors = shape.vectorsPerRow;
     int64_t kp = roundUp(k, 4), groups = kp / 4;
-    int64_t np = roundUp(n, kBlockColumns), blocks = np / kLanes;
+    int64_t np = roundUp(n, shape.blockColumns()), blocks = np / lanes;
 
     // Compile-time packing and the column sums.
-    std::vector<char> packed(blocks * groups * 64, 0);
+    std::vector<char> packed(blocks * groups * shape.bytes(), 0);
     std::vector<int32_t> colsum(n, 0);
     for (int64_t c = 0; c < n; ++c)
       for (int64_t j = 0; j < k; ++j) {
         auto v = static_cast<int8_t>((*bytes)[c * k + j]);
         colsum[c] += v;
-        int64_t b = c / kLanes, lane = c % kLanes, q = j / 4, t = j % 4;
-        packed[(b * groups + q) * 64 + lane * 4 + t] = static_cast<char>(v);
+        int64_t b = c / lanes, lane = c % lanes, q = j / 4, t = j % 4;
+        packed[(b * groups + q) * shape.bytes() + lane * 4 + t] =
+            static_cast<char>(v);
       }
     Value packedW = createConstant(
-        rewriter, loc, RankedTensorType::get({blocks, groups, 64}, i8),
-        packed);
+        rewriter, loc,
+        RankedTensorType::get({blocks, groups, shape.bytes()}, i8), packed);
     Value sums = createConstant(
         rewriter, loc, RankedTensorType::get({n}, i32),
         ArrayRef<char>(reinterpret_cast<const char *>(colsum.data()),
@@ -167,40 +274,46 @@ struct VnniMatMul : OpRewritePattern<MatMulOp> {
           getAsIndexOpFoldResult(ctx, {0, 0}),
           getAsIndexOpFoldResult(ctx, {0, kp - k}), zero);
     }
+    // The kernel's codes u = a + shift: the sign bit is flipped when the
+    // codes' signedness is not the one the dot instruction reads.
     bool signedCodes = !op.getInputUnsigned();
+    bool flipSign = signedCodes == shape.unsignedActivations;
+    int32_t shift = !flipSign ? 0 : signedCodes ? 128 : -128;
 
     Value init = tensor::EmptyOp::create(rewriter, loc,
                                          ArrayRef<int64_t>{m, np}, i32);
-    auto vecType = VectorType::get({kLanes}, i32);
-    auto byteType = VectorType::get({kLanes * 4}, i8);
+    auto vecType = VectorType::get({lanes}, i32);
+    auto byteType = VectorType::get({shape.bytes()}, i8);
     Value zeroVec = arith::ConstantOp::create(
         rewriter, loc, vecType, DenseElementsAttr::get(vecType, int32_t(0)));
     Value c0 = indexConst(rewriter, loc, 0);
     Value flip = arith::ConstantIntOp::create(rewriter, loc, i32,
                                               int32_t(0x80808080u));
-    auto vpdpbusd = FlatSymbolRefAttr::get(ctx, kVpdpbusdStub);
+    Value ones;
+    if (!shape.unsignedActivations) {
+      auto pairs = VectorType::get({lanes * 2}, rewriter.getI16Type());
+      ones = arith::ConstantOp::create(
+          rewriter, loc, pairs, DenseElementsAttr::get(pairs, int16_t(1)));
+    }
 
-    // One register block: `rows` rows from `row0`, kBlockColumns columns
+    // One register block: `rows` rows from `row0`, blockColumns() columns
     // from `col0`, over the whole reduction; returns `out` with it stored.
     auto block = [&](OpBuilder &b, Value out, Value row0, Value col0,
                      int64_t rows) -> Value {
-      int64_t count = rows * kVectorsPerRow;
-      SmallVector<Value> zeros(count, zeroVec);
-      Value block0 = arith::DivUIOp::create(b, loc, col0,
-                                            indexConst(b, loc, kLanes));
+      SmallVector<Value> zeros(rows * vectors, zeroVec);
+      Value block0 =
+          arith::DivUIOp::create(b, loc, col0, indexConst(b, loc, lanes));
       auto loop = scf::ForOp::create(
           b, loc, c0, indexConst(b, loc, groups), indexConst(b, loc, 1),
           zeros,
           [&](OpBuilder &lb, Location l, Value q, ValueRange accs) {
             SmallVector<Value> w;
-            for (int64_t j = 0; j < kVectorsPerRow; ++j) {
+            for (int64_t j = 0; j < vectors; ++j) {
               Value blk = arith::AddIOp::create(lb, l, block0,
                                                 indexConst(lb, l, j));
-              Value bytes = vector::TransferReadOp::create(
-                  lb, l, VectorType::get({64}, i8), packedW,
-                  ValueRange{blk, q, c0}, std::optional<Value>(),
-                  ArrayRef<bool>{true});
-              w.push_back(bytes);
+              w.push_back(vector::TransferReadOp::create(
+                  lb, l, byteType, packedW, ValueRange{blk, q, c0},
+                  std::optional<Value>(), ArrayRef<bool>{true}));
             }
             Value kOff = arith::MulIOp::create(lb, l, q, indexConst(lb, l, 4));
             SmallVector<Value> next;
@@ -215,27 +328,27 @@ struct VnniMatMul : OpRewritePattern<MatMulOp> {
                   vector::BitCastOp::create(lb, l, VectorType::get({1}, i32),
                                             four),
                   ArrayRef<int64_t>{0});
-              if (signedCodes)
+              if (flipSign)
                 word = arith::XOrIOp::create(lb, l, word, flip);
-              Value bcast = vector::BitCastOp::create(
+              Value act = vector::BitCastOp::create(
                   lb, l, byteType,
                   vector::BroadcastOp::create(lb, l, vecType, word));
-              for (int64_t j = 0; j < kVectorsPerRow; ++j)
+              Value actAbs;
+              if (!shape.unsignedActivations)
+                actAbs = math::AbsIOp::create(lb, l, act);
+              for (int64_t j = 0; j < vectors; ++j)
                 next.push_back(
-                    func::CallOp::create(
-                        lb, l, vpdpbusd, TypeRange{vecType},
-                        ValueRange{accs[r * kVectorsPerRow + j], bcast, w[j]})
-                        .getResult(0));
+                    dot(lb, l, accs[r * vectors + j], act, actAbs, ones, w[j]));
             }
             scf::YieldOp::create(lb, l, next);
           });
       for (int64_t r = 0; r < rows; ++r) {
         Value row = arith::AddIOp::create(b, loc, row0, indexConst(b, loc, r));
-        for (int64_t j = 0; j < kVectorsPerRow; ++j) {
+        for (int64_t j = 0; j < vectors; ++j) {
           Value col = arith::AddIOp::create(b, loc, col0,
-                                            indexConst(b, loc, j * kLanes));
+                                            indexConst(b, loc, j * lanes));
           out = vector::TransferWriteOp::create(
-                    b, loc, loop.getResult(r * kVectorsPerRow + j), out,
+                    b, loc, loop.getResult(r * vectors + j), out,
                     ValueRange{row, col}, ArrayRef<bool>{true})
                     .getResult();
         }
@@ -243,10 +356,10 @@ struct VnniMatMul : OpRewritePattern<MatMulOp> {
       return out;
     };
 
-    int64_t fullRows = m / kBlockRows * kBlockRows;
+    int64_t fullRows = m / shape.rows * shape.rows;
     auto columns = scf::ForOp::create(
         rewriter, loc, c0, indexConst(rewriter, loc, np),
-        indexConst(rewriter, loc, kBlockColumns), ValueRange{init},
+        indexConst(rewriter, loc, shape.blockColumns()), ValueRange{init},
         [&](OpBuilder &b, Location l, Value col0, ValueRange carried) {
           Value out = carried[0];
           // Rows [from, to) in blocks of `rows`.
@@ -263,8 +376,9 @@ struct VnniMatMul : OpRewritePattern<MatMulOp> {
                       })
                       .getResult(0);
           };
-          rowLoop(0, fullRows, kBlockRows);
-          rowLoop(fullRows, m, 1);
+          rowLoop(0, fullRows, shape.rows);
+          // The rows left over (M is static) as one narrower block.
+          rowLoop(fullRows, m, m - fullRows);
           scf::YieldOp::create(b, l, out);
         });
     Value dots = columns.getResult(0);
@@ -276,8 +390,8 @@ struct VnniMatMul : OpRewritePattern<MatMulOp> {
           rewriter.getDenseI64ArrayAttr({m, n}),
           rewriter.getDenseI64ArrayAttr({1, 1}));
 
-    // Epilogue: acc = dots - c * colsum, then (f32 results) the reference
-    // lowering's rescale.
+    // Epilogue: acc = dots - (za + shift) * colsum, then (f32 results) the
+    // reference lowering's rescale.
     AffineMap id = AffineMap::getMultiDimIdentityMap(2, ctx);
     SmallVector<Value> ins = {dots, sums};
     SmallVector<AffineMap> maps = {
@@ -299,11 +413,11 @@ struct VnniMatMul : OpRewritePattern<MatMulOp> {
               Value c;
               if (za) {
                 c = lowering::extendToI32(b, l, args[2], inputUnsigned);
-                if (signedCodes)
+                if (shift)
                   c = arith::AddIOp::create(b, l, c,
-                                            lowering::constI32(b, l, 128));
-              } else if (signedCodes) {
-                c = lowering::constI32(b, l, 128);
+                                            lowering::constI32(b, l, shift));
+              } else if (shift) {
+                c = lowering::constI32(b, l, shift);
               }
               Value acc = args[0];
               if (c)
@@ -328,42 +442,93 @@ struct VnniMatMul : OpRewritePattern<MatMulOp> {
     rewriter.replaceOp(op, r);
     return success();
   }
+
+  Int8Kernel kernel;
+  KernelShape shape;
 };
 
-struct VnniMatMulPass
-    : PassWrapper<VnniMatMulPass, OperationPass<ModuleOp>> {
-  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(VnniMatMulPass)
-  StringRef getArgument() const override { return "qopt-x86-vnni-matmul"; }
+/// The stubs a kernel calls: (name, type).
+SmallVector<std::pair<StringRef, FunctionType>> stubsOf(MLIRContext *ctx,
+                                                        Int8Kernel kernel) {
+  Type i8 = IntegerType::get(ctx, 8), i16 = IntegerType::get(ctx, 16),
+       i32 = IntegerType::get(ctx, 32);
+  auto fn = [&](ArrayRef<Type> args, Type result) {
+    return FunctionType::get(ctx, args, {result});
+  };
+  switch (kernel) {
+  case Int8Kernel::Avx512Vnni: {
+    // (acc: 16 x i32, unsigned bytes: 64 x i8, signed bytes: 64 x i8).
+    auto acc = VectorType::get({16}, i32), bytes = VectorType::get({64}, i8);
+    return {{kVpdpbusd512, fn({acc, bytes, bytes}, acc)}};
+  }
+  case Int8Kernel::AvxVnni: {
+    auto acc = VectorType::get({8}, i32), bytes = VectorType::get({32}, i8);
+    return {{kVpdpbusd256, fn({acc, bytes, bytes}, acc)}};
+  }
+  case Int8Kernel::Avx2:
+  case Int8Kernel::None: {
+    auto acc = VectorType::get({8}, i32), bytes = VectorType::get({32}, i8),
+         pairs = VectorType::get({16}, i16);
+    return {{kPsignb256, fn({bytes, bytes}, bytes)},
+            {kPmaddubsw256, fn({bytes, bytes}, pairs)},
+            {kPmaddwd256, fn({pairs, pairs}, acc)}};
+  }
+  }
+  llvm_unreachable("unknown int8 kernel");
+}
+
+struct Int8MatMulPass
+    : PassWrapper<Int8MatMulPass, OperationPass<ModuleOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(Int8MatMulPass)
+  Int8MatMulPass() = default;
+  Int8MatMulPass(const Int8MatMulPass &other) : PassWrapper(other) {}
+  explicit Int8MatMulPass(Int8Kernel kernel) { isa = int8KernelName(kernel).str(); }
+
+  StringRef getArgument() const override { return "qopt-x86-int8-matmul"; }
   StringRef getDescription() const override {
-    return "Integer qopt.matmul over constant int8 weights as an AVX-512 "
-           "VNNI (vpdpbusd) kernel with compile-time packed weights";
+    return "Integer qopt.matmul over constant int8 weights as an x86 dot "
+           "product kernel (AVX-512 VNNI, AVX-VNNI or AVX2) with compile-time "
+           "packed weights";
   }
   void getDependentDialects(DialectRegistry &registry) const override {
     registry.insert<arith::ArithDialect, func::FuncDialect,
-                    linalg::LinalgDialect, scf::SCFDialect,
+                    linalg::LinalgDialect, math::MathDialect, scf::SCFDialect,
                     tensor::TensorDialect, vector::VectorDialect>();
   }
   void runOnOperation() override {
     ModuleOp module = getOperation();
     MLIRContext *ctx = &getContext();
-    // The stub the kernels call, declared once.
-    auto stub = module.lookupSymbol<func::FuncOp>(kVpdpbusdStub);
-    bool declared = !stub;
-    if (!stub) {
-      // (acc: 16 x i32, unsigned bytes: 64 x i8, signed bytes: 64 x i8).
-      auto acc = VectorType::get({kLanes}, IntegerType::get(ctx, 32));
-      auto bytes = VectorType::get({kLanes * 4}, IntegerType::get(ctx, 8));
-      OpBuilder b = OpBuilder::atBlockBegin(module.getBody());
-      stub = func::FuncOp::create(b, module.getLoc(), kVpdpbusdStub,
-                                  b.getFunctionType({acc, bytes, bytes}, {acc}));
+    std::optional<Int8Kernel> kernel = parseInt8Kernel(isa);
+    if (!kernel) {
+      module.emitError() << "qopt-x86-int8-matmul: unknown isa '" << isa
+                         << "' (avx512vnni, avxvnni, avx2 or none)";
+      return signalPassFailure();
+    }
+    if (*kernel == Int8Kernel::None)
+      return;
+    // The stubs the kernels call, declared once.
+    SmallVector<func::FuncOp> declared;
+    OpBuilder b = OpBuilder::atBlockBegin(module.getBody());
+    for (auto [name, type] : stubsOf(ctx, *kernel)) {
+      if (module.lookupSymbol<func::FuncOp>(name))
+        continue;
+      auto stub = func::FuncOp::create(b, module.getLoc(), name, type);
       stub.setPrivate();
+      declared.push_back(stub);
     }
     RewritePatternSet patterns(ctx);
-    patterns.add<VnniMatMul>(ctx);
+    patterns.add<Int8MatMul>(ctx, *kernel);
     walkAndApplyPatterns(module, std::move(patterns));
-    if (declared && stub.symbolKnownUseEmpty(module))
-      stub.erase();
+    for (func::FuncOp stub : declared)
+      if (stub.symbolKnownUseEmpty(module))
+        stub.erase();
   }
+
+  Option<std::string> isa{
+      *this, "isa",
+      llvm::cl::desc("The kernel's ISA level: avx512vnni (vpdpbusd zmm), "
+                     "avxvnni (vpdpbusd ymm), avx2 (vpmaddubsw) or none"),
+      llvm::cl::init("avx512vnni")};
 };
 
 struct IntrinsicCallsPass
@@ -372,7 +537,7 @@ struct IntrinsicCallsPass
   StringRef getArgument() const override { return "qopt-x86-intrinsic-calls"; }
   StringRef getDescription() const override {
     return "Calls to the x86 kernels' intrinsic stubs (declared by "
-           "qopt-x86-vnni-matmul) become llvm.call_intrinsic";
+           "qopt-x86-int8-matmul) become llvm.call_intrinsic";
   }
   void getDependentDialects(DialectRegistry &registry) const override {
     registry.insert<LLVM::LLVMDialect>();
@@ -406,16 +571,16 @@ struct IntrinsicCallsPass
 
 } // namespace
 
-std::unique_ptr<Pass> createVnniMatMulPass() {
-  return std::make_unique<VnniMatMulPass>();
+std::unique_ptr<Pass> createInt8MatMulPass(Int8Kernel kernel) {
+  return std::make_unique<Int8MatMulPass>(kernel);
 }
 
 std::unique_ptr<Pass> createIntrinsicCallsPass() {
   return std::make_unique<IntrinsicCallsPass>();
 }
 
-void registerVnniMatMulPass() {
-  PassRegistration<VnniMatMulPass>();
+void registerInt8MatMulPass() {
+  PassRegistration<Int8MatMulPass>();
   PassRegistration<IntrinsicCallsPass>();
 }
 
