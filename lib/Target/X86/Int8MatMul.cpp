@@ -141,6 +141,9 @@ KernelShape shapeOf(Int8Kernel kernel) {
   llvm_unreachable("unknown int8 kernel");
 }
 
+/// Packed weight bytes of one column block per K chunk.
+constexpr int64_t kChunkBytes = 16 * 1024;
+
 int64_t roundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 Value indexConst(OpBuilder &b, Location loc, int64_t v) {
@@ -240,22 +243,26 @@ struct Int8MatMul : OpRewritePattern<MatMulOp> {
     Type i8 = rewriter.getI8Type(), i32 = rewriter.getI32Type();
     const int64_t lanes = shape.lanes, vectors = shape.vectorsPerRow;
     int64_t kp = roundUp(k, 4), groups = kp / 4;
-    int64_t np = roundUp(n, shape.blockColumns()), blocks = np / lanes;
+    const int64_t blockColumns = shape.blockColumns();
+    int64_t np = roundUp(n, blockColumns), blocks = np / blockColumns;
+    // One step of a register block reads V vectors of weights.
+    const int64_t stepBytes = vectors * shape.bytes();
 
     // Compile-time packing and the column sums.
-    std::vector<char> packed(blocks * groups * shape.bytes(), 0);
+    std::vector<char> packed(blocks * groups * stepBytes, 0);
     std::vector<int32_t> colsum(n, 0);
     for (int64_t c = 0; c < n; ++c)
       for (int64_t j = 0; j < k; ++j) {
         auto v = static_cast<int8_t>((*bytes)[c * k + j]);
         colsum[c] += v;
-        int64_t b = c / lanes, lane = c % lanes, q = j / 4, t = j % 4;
-        packed[(b * groups + q) * shape.bytes() + lane * 4 + t] =
+        int64_t b = c / blockColumns, lane = c % blockColumns, q = j / 4,
+                t = j % 4;
+        packed[(b * groups + q) * stepBytes + lane * 4 + t] =
             static_cast<char>(v);
       }
     Value packedW = createConstant(
-        rewriter, loc,
-        RankedTensorType::get({blocks, groups, shape.bytes()}, i8), packed);
+        rewriter, loc, RankedTensorType::get({blocks, groups, stepBytes}, i8),
+        packed);
     Value sums = createConstant(
         rewriter, loc, RankedTensorType::get({n}, i32),
         ArrayRef<char>(reinterpret_cast<const char *>(colsum.data()),
@@ -275,20 +282,49 @@ struct Int8MatMul : OpRewritePattern<MatMulOp> {
           getAsIndexOpFoldResult(ctx, {0, kp - k}), zero);
     }
     // The kernel's codes u = a + shift: the sign bit is flipped when the
-    // codes' signedness is not the one the dot instruction reads.
+    // codes' signedness is not the one the dot instruction reads, once
+    // over the activations (O(M K), so that the kernel broadcasts straight
+    // from memory). The padding's codes meet zero weights either way.
     bool signedCodes = !op.getInputUnsigned();
     bool flipSign = signedCodes == shape.unsignedActivations;
     int32_t shift = !flipSign ? 0 : signedCodes ? 128 : -128;
+    if (flipSign) {
+      AffineMap id2 = AffineMap::getMultiDimIdentityMap(2, ctx);
+      a = linalg::GenericOp::create(
+              rewriter, loc, TypeRange{a.getType()}, ValueRange{a},
+              ValueRange{lowering::emptyLike(rewriter, loc, {m, kp}, i8)},
+              SmallVector<AffineMap>{id2, id2}, lowering::parallel(2),
+              [&](OpBuilder &b, Location l, ValueRange args) {
+                Value bit = arith::ConstantIntOp::create(b, l, b.getI8Type(),
+                                                         int8_t(-128));
+                linalg::YieldOp::create(
+                    b, l, Value(arith::XOrIOp::create(b, l, args[0], bit)));
+              })
+              .getResult(0);
+    }
+    // Cache blocking in K: a chunk of a column block's packed weights stays
+    // in L1 (half of a 32 KiB one) while every row block passes over it; the
+    // accumulators go through the output between chunks. With one row
+    // block there is nothing to reuse and the reduction is one chunk.
+    int64_t chunk = std::max<int64_t>(1, kChunkBytes / stepBytes);
+    if (m <= shape.rows || groups <= chunk)
+      chunk = groups;
+    bool chunked = chunk < groups;
 
     Value init = tensor::EmptyOp::create(rewriter, loc,
                                          ArrayRef<int64_t>{m, np}, i32);
+    if (chunked)
+      init = linalg::FillOp::create(
+                 rewriter, loc,
+                 ValueRange{arith::ConstantOp::create(
+                     rewriter, loc, rewriter.getZeroAttr(i32))},
+                 ValueRange{init})
+                 .getResult(0);
     auto vecType = VectorType::get({lanes}, i32);
     auto byteType = VectorType::get({shape.bytes()}, i8);
     Value zeroVec = arith::ConstantOp::create(
         rewriter, loc, vecType, DenseElementsAttr::get(vecType, int32_t(0)));
     Value c0 = indexConst(rewriter, loc, 0);
-    Value flip = arith::ConstantIntOp::create(rewriter, loc, i32,
-                                              int32_t(0x80808080u));
     Value ones;
     if (!shape.unsignedActivations) {
       auto pairs = VectorType::get({lanes * 2}, rewriter.getI16Type());
@@ -296,25 +332,38 @@ struct Int8MatMul : OpRewritePattern<MatMulOp> {
           rewriter, loc, pairs, DenseElementsAttr::get(pairs, int16_t(1)));
     }
 
-    // One register block: `rows` rows from `row0`, blockColumns() columns
-    // from `col0`, over the whole reduction; returns `out` with it stored.
+    // One register block: `rows` rows from `row0`, blockColumns columns
+    // from `col0`, over the groups [q0, q1) of the reduction (its partial
+    // sums so far read from `out` when chunked); returns `out` with it
+    // stored.
     auto block = [&](OpBuilder &b, Value out, Value row0, Value col0,
-                     int64_t rows) -> Value {
-      SmallVector<Value> zeros(rows * vectors, zeroVec);
-      Value block0 =
-          arith::DivUIOp::create(b, loc, col0, indexConst(b, loc, lanes));
+                     Value q0, Value q1, int64_t rows) -> Value {
+      SmallVector<Value> start;
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < vectors; ++j) {
+          if (!chunked) {
+            start.push_back(zeroVec);
+            continue;
+          }
+          Value row =
+              arith::AddIOp::create(b, loc, row0, indexConst(b, loc, r));
+          Value col = arith::AddIOp::create(b, loc, col0,
+                                            indexConst(b, loc, j * lanes));
+          start.push_back(vector::TransferReadOp::create(
+              b, loc, vecType, out, ValueRange{row, col},
+              std::optional<Value>(), ArrayRef<bool>{true}));
+        }
+      Value cb =
+          arith::DivUIOp::create(b, loc, col0, indexConst(b, loc, blockColumns));
       auto loop = scf::ForOp::create(
-          b, loc, c0, indexConst(b, loc, groups), indexConst(b, loc, 1),
-          zeros,
+          b, loc, q0, q1, indexConst(b, loc, 1), start,
           [&](OpBuilder &lb, Location l, Value q, ValueRange accs) {
             SmallVector<Value> w;
-            for (int64_t j = 0; j < vectors; ++j) {
-              Value blk = arith::AddIOp::create(lb, l, block0,
-                                                indexConst(lb, l, j));
+            for (int64_t j = 0; j < vectors; ++j)
               w.push_back(vector::TransferReadOp::create(
-                  lb, l, byteType, packedW, ValueRange{blk, q, c0},
+                  lb, l, byteType, packedW,
+                  ValueRange{cb, q, indexConst(lb, l, j * shape.bytes())},
                   std::optional<Value>(), ArrayRef<bool>{true}));
-            }
             Value kOff = arith::MulIOp::create(lb, l, q, indexConst(lb, l, 4));
             SmallVector<Value> next;
             for (int64_t r = 0; r < rows; ++r) {
@@ -328,8 +377,6 @@ struct Int8MatMul : OpRewritePattern<MatMulOp> {
                   vector::BitCastOp::create(lb, l, VectorType::get({1}, i32),
                                             four),
                   ArrayRef<int64_t>{0});
-              if (flipSign)
-                word = arith::XOrIOp::create(lb, l, word, flip);
               Value act = vector::BitCastOp::create(
                   lb, l, byteType,
                   vector::BroadcastOp::create(lb, l, vecType, word));
@@ -357,29 +404,49 @@ struct Int8MatMul : OpRewritePattern<MatMulOp> {
     };
 
     int64_t fullRows = m / shape.rows * shape.rows;
+    // All row blocks of one column block over the groups [q0, q1).
+    auto rowBlocks = [&](OpBuilder &b, Location l, Value out, Value col0,
+                         Value q0, Value q1) {
+      // Rows [from, to) in blocks of `rows`.
+      auto rowLoop = [&](int64_t from, int64_t to, int64_t rows) {
+        if (from == to)
+          return;
+        out = scf::ForOp::create(
+                  b, l, indexConst(b, l, from), indexConst(b, l, to),
+                  indexConst(b, l, rows), ValueRange{out},
+                  [&](OpBuilder &rb, Location, Value row0, ValueRange inner) {
+                    scf::YieldOp::create(
+                        rb, loc,
+                        block(rb, inner[0], row0, col0, q0, q1, rows));
+                  })
+                  .getResult(0);
+      };
+      rowLoop(0, fullRows, shape.rows);
+      // The rows left over (M is static) as one narrower block.
+      rowLoop(fullRows, m, m - fullRows);
+      return out;
+    };
     auto columns = scf::ForOp::create(
         rewriter, loc, c0, indexConst(rewriter, loc, np),
-        indexConst(rewriter, loc, shape.blockColumns()), ValueRange{init},
+        indexConst(rewriter, loc, blockColumns), ValueRange{init},
         [&](OpBuilder &b, Location l, Value col0, ValueRange carried) {
-          Value out = carried[0];
-          // Rows [from, to) in blocks of `rows`.
-          auto rowLoop = [&](int64_t from, int64_t to, int64_t rows) {
-            if (from == to)
-              return;
-            out = scf::ForOp::create(
-                      b, l, indexConst(b, l, from), indexConst(b, l, to),
-                      indexConst(b, l, rows), ValueRange{out},
-                      [&](OpBuilder &rb, Location, Value row0,
-                          ValueRange inner) {
-                        scf::YieldOp::create(
-                            rb, loc, block(rb, inner[0], row0, col0, rows));
-                      })
-                      .getResult(0);
-          };
-          rowLoop(0, fullRows, shape.rows);
-          // The rows left over (M is static) as one narrower block.
-          rowLoop(fullRows, m, m - fullRows);
-          scf::YieldOp::create(b, l, out);
+          Value groupsEnd = indexConst(b, l, groups);
+          if (!chunked) {
+            scf::YieldOp::create(
+                b, l, rowBlocks(b, l, carried[0], col0, c0, groupsEnd));
+            return;
+          }
+          auto chunks = scf::ForOp::create(
+              b, l, c0, groupsEnd, indexConst(b, l, chunk), carried,
+              [&](OpBuilder &cb, Location cl, Value q0, ValueRange inner) {
+                Value q1 = arith::MinUIOp::create(
+                    cb, cl,
+                    arith::AddIOp::create(cb, cl, q0, indexConst(cb, cl, chunk)),
+                    groupsEnd);
+                scf::YieldOp::create(
+                    cb, cl, rowBlocks(cb, cl, inner[0], col0, q0, q1));
+              });
+          scf::YieldOp::create(b, l, chunks.getResult(0));
         });
     Value dots = columns.getResult(0);
     if (np != n)

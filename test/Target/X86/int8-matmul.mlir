@@ -7,30 +7,33 @@
 // BAD-ISA: qopt-x86-int8-matmul: unknown isa 'sse9' (avx512vnni, avxvnni, avx2 or none)
 
 // Signed codes, per-row input scales: the weights packed at compile time
-// into [16-column blocks, groups of 4 reduction steps, 64 bytes] (N = 3 is
-// padded to one 64-column register block, K = 10 to 12), their column sums
-// as i32 constants, the codes padded to K = 12, a loop over column blocks
-// around a loop over 4-row blocks (5 rows: one block and one leftover row)
-// around the reduction loop carrying 16 accumulators, and the leftover row
-// as a 1-row block with 4; each step loads 4
-// weight vectors, broadcasts 4 bytes of a row with the sign bit flipped and
-// calls the vpdpbusd stub. The epilogue subtracts 128 * column sum, then
+// into [64-column register blocks, groups of 4 reduction steps, 4 x 64
+// bytes] (N = 3 is padded to one block, K = 10 to 12), their column sums
+// as i32 constants, the codes padded to K = 12 and their sign bits flipped
+// once, a loop over column blocks around a loop over 4-row blocks (5 rows:
+// one block, and the leftover row as a 1-row block) around the reduction
+// loop carrying 16 accumulators (4 for the 1-row block); each step loads
+// the 4 weight vectors of the block (contiguous), broadcasts 4 bytes of a
+// row and calls the vpdpbusd stub. The epilogue subtracts 128 * column sum, then
 // the reference lowering's rescale gives float(acc) * (sa * sw).
 // CHECK-LABEL: func.func private @__qopt_x86_vpdpbusd_512(vector<16xi32>, vector<64xi8>, vector<64xi8>) -> vector<16xi32>
 // CHECK-LABEL: func.func @signed(
-// CHECK-DAG: %[[PACKED:.*]] = arith.constant dense<"0x{{.*}}"> : tensor<4x3x64xi8>
+// CHECK-DAG: %[[PACKED:.*]] = arith.constant dense<"0x{{.*}}"> : tensor<1x3x256xi8>
 // CHECK-DAG: %[[SUMS:.*]] = arith.constant dense<[51, -55, 27]> : tensor<3xi32>
-// CHECK-DAG: %[[FLIP:.*]] = arith.constant -2139062144 : i32
-// CHECK-DAG: %[[A:[a-z0-9_]+]] = tensor.pad %arg0 low[0, 0] high[0, 2]
-// CHECK: scf.for
+// CHECK: %[[PAD:[a-z0-9_]+]] = tensor.pad %arg0 low[0, 0] high[0, 2]
+// CHECK: %[[A:.*]] = linalg.generic {{.*}} ins(%[[PAD]] : tensor<5x12xi8>)
+// CHECK: arith.constant -128 : i8
+// CHECK: arith.xori
 // CHECK: scf.for {{.*}} -> (tensor<5x64xi32>)
-// CHECK: scf.for {{.*}} -> ({{(vector<16xi32>, )+}}vector<16xi32>)
-// CHECK-COUNT-4: vector.transfer_read %[[PACKED]]{{.*}} : tensor<4x3x64xi8>, vector<64xi8>
+// CHECK: scf.for {{.*}} -> (tensor<5x64xi32>)
+// CHECK: scf.for {{.*}} -> (vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>)
+// CHECK-COUNT-4: vector.transfer_read %[[PACKED]]{{.*}} : tensor<1x3x256xi8>, vector<64xi8>
+// CHECK-NOT: arith.xori
 // CHECK: vector.transfer_read %[[A]]{{.*}} : tensor<5x12xi8>, vector<4xi8>
-// CHECK: arith.xori %{{.*}}, %[[FLIP]] : i32
 // CHECK: vector.broadcast
 // CHECK-COUNT-4: func.call @__qopt_x86_vpdpbusd_512
 // CHECK: vector.transfer_write
+// CHECK: scf.for {{.*}} -> (vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>)
 // CHECK: %[[ACC:.*]] = linalg.generic
 // CHECK-SAME: ins(%{{.*}}, %[[SUMS]] : tensor<5x3xi32>, tensor<3xi32>)
 // CHECK: arith.constant 128 : i32
@@ -49,9 +52,9 @@
 // to 16 columns), and 6-row blocks: the 5 rows are one 5-row block.
 // AVXVNNI-LABEL: func.func private @__qopt_x86_vpdpbusd_256(vector<8xi32>, vector<32xi8>, vector<32xi8>) -> vector<8xi32>
 // AVXVNNI-LABEL: func.func @signed(
-// AVXVNNI: arith.constant dense<"0x{{.*}}"> : tensor<2x3x32xi8>
-// AVXVNNI: scf.for {{.*}} -> ({{(vector<8xi32>, )+}}vector<8xi32>)
+// AVXVNNI: arith.constant dense<"0x{{.*}}"> : tensor<1x3x64xi8>
 // AVXVNNI: arith.xori
+// AVXVNNI: scf.for {{.*}} -> (vector<8xi32>, vector<8xi32>, vector<8xi32>, vector<8xi32>, vector<8xi32>, vector<8xi32>, vector<8xi32>, vector<8xi32>, vector<8xi32>, vector<8xi32>)
 // AVXVNNI-COUNT-2: func.call @__qopt_x86_vpdpbusd_256
 // AVXVNNI-NOT: qopt.matmul
 // AVXVNNI-LABEL: func.func @signed_within_127(
@@ -77,7 +80,7 @@ func.func @signed(%a: tensor<5x10xi8>, %sa: tensor<5x1xf32>) -> tensor<5x3xf32> 
 // AVX2-LABEL: func.func private @__qopt_x86_pmaddwd_256(vector<16xi16>, vector<16xi16>) -> vector<8xi32>
 // AVX2-LABEL: func.func @signed_within_127(
 // AVX2-DAG: %[[ONES:.*]] = arith.constant dense<1> : vector<16xi16>
-// AVX2-DAG: %[[PACKED:.*]] = arith.constant dense<"0x{{.*}}"> : tensor<2x2x32xi8>
+// AVX2-DAG: %[[PACKED:.*]] = arith.constant dense<"0x{{.*}}"> : tensor<1x2x64xi8>
 // AVX2: scf.for {{.*}} -> (tensor<9x16xi32>)
 // AVX2: scf.for {{.*}} -> ({{(vector<8xi32>, )+}}vector<8xi32>)
 // AVX2-NOT: arith.xori
@@ -158,4 +161,29 @@ func.func @grouped(%a: tensor<2x64xi8>, %sa: tensor<2x1xf32>) -> tensor<2x4xf32>
   %0 = qopt.matmul %a, %w scales(%s) input_scale(%sa) {k = 64 : i64, scheme = #qopt.scheme<int4, group 32, sym>}
        : (tensor<2x64xi8>, tensor<4x32xi8>, tensor<4x2xf32>, tensor<2x1xf32>) -> tensor<2x4xf32>
   return %0 : tensor<2x4xf32>
+}
+
+// -----
+
+// A reduction longer than one K chunk (16 KiB of a column block's packed
+// weights: 64 groups of 4 steps on zmm; K = 1032 is 258 groups) with more
+// rows than one register block: the output starts at zero, a chunk loop
+// (the last chunk cut by minui) runs inside the column loop, and each
+// register block starts from the partial sums in the output.
+// CHECK-LABEL: func.func @k_chunks(
+// CHECK: %[[ZERO:.*]] = linalg.fill {{.*}} -> tensor<8x64xi32>
+// CHECK: scf.for {{.*}} iter_args(%{{.*}} = %[[ZERO]]) -> (tensor<8x64xi32>)
+// CHECK: %[[GROUPS:.*]] = arith.constant 258 : index
+// CHECK: %[[CHUNK:.*]] = arith.constant 64 : index
+// CHECK: scf.for %[[Q0:.*]] = %{{.*}} to %[[GROUPS]] step %[[CHUNK]]
+// CHECK: %[[END:.*]] = arith.addi %[[Q0]]
+// CHECK: %[[Q1:.*]] = arith.minui %[[END]], %[[GROUPS]] : index
+// CHECK: scf.for
+// CHECK-COUNT-16: vector.transfer_read {{.*}} : tensor<8x64xi32>, vector<16xi32>
+// CHECK: scf.for %{{.*}} = %[[Q0]] to %[[Q1]]
+func.func @k_chunks(%a: tensor<8x1032xi8>) -> tensor<8x16xi32> {
+  %w = arith.constant dense<5> : tensor<16x1032xi8>
+  %0 = qopt.matmul %a, %w {k = 1032 : i64, scheme = #qopt.scheme<int8, per_tensor, sym>}
+       : (tensor<8x1032xi8>, tensor<16x1032xi8>) -> tensor<8x16xi32>
+  return %0 : tensor<8x16xi32>
 }
