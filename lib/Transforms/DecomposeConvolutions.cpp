@@ -406,15 +406,24 @@ struct QuantizedDenseConvAsMatMul : OpRewritePattern<Conv2DOp> {
     ArrayRef<int64_t> strides = op.getStrides(), dil = op.getDilations();
     Value x = padWithInputZeroPoint(rewriter, op);
     // rows[n, oh, ow, c, kh, kw] = x[n, c, oh * s0 + kh * d0, ow * s1 + kw * d1]
+    // (a 1x1 kernel has no kh, kw loops: unit loops would hide from the
+    // vectorizer that the gather is a plain transpose).
     auto d = [&](unsigned i) { return getAffineDimExpr(i, ctx); };
-    AffineMap gather = AffineMap::get(
-        6, 0,
-        {d(0), d(3), d(1) * strides[0] + d(4) * dil[0],
-         d(2) * strides[1] + d(5) * dil[1]},
-        ctx);
+    bool pointwise = kh == 1 && kw == 1;
+    AffineMap gather =
+        pointwise ? AffineMap::get(4, 0,
+                                   {d(0), d(3), d(1) * strides[0],
+                                    d(2) * strides[1]},
+                                   ctx)
+                  : AffineMap::get(6, 0,
+                                   {d(0), d(3), d(1) * strides[0] + d(4) * dil[0],
+                                    d(2) * strides[1] + d(5) * dil[1]},
+                                   ctx);
+    SmallVector<int64_t> rowShape = {n, oh, ow, c};
+    if (!pointwise)
+      rowShape.append({kh, kw});
     Value rows = elementwise(
-        rewriter, loc, x, {gather}, {n, oh, ow, c, kh, kw},
-        xt.getElementType(),
+        rewriter, loc, x, {gather}, rowShape, xt.getElementType(),
         [](OpBuilder &, Location, ValueRange a) { return a[0]; });
     rows = reshape(rewriter, loc, rows, {n, pixels, k});
     Value w = reshape(rewriter, loc, op.getWeight(), {f, k});

@@ -16,13 +16,17 @@ namespace qopt {
 namespace {
 
 /// True when fusing the producer of `operand` computes each of its elements
-/// once: the consumer reads the operand through a permutation of its loops.
+/// once: the consumer reads the operand through a permutation of its loops,
+/// and no other op reads the producer's result. Upstream's fusion keeps the
+/// producer for its other readers, so fusing a shared producer would compute
+/// it twice or more (a per-tensor dynamic quantization reads its input three
+/// times: min, max and the codes).
 bool fusesWithoutRecomputation(OpOperand *operand) {
   auto consumer = dyn_cast<linalg::LinalgOp>(operand->getOwner());
   if (!consumer)
     return false;
   AffineMap map = consumer.getMatchingIndexingMap(operand);
-  return map.isPermutation();
+  return map.isPermutation() && operand->get().hasOneUse();
 }
 
 struct FuseElementwisePass

@@ -168,7 +168,9 @@ struct TileStrategyPass : impl::TileStrategyPassBase<TileStrategyPass> {
     }
 
     // Elementwise / reduction: whole reduction dims, unit outer parallel
-    // dims, a vector-wide innermost parallel dim.
+    // dims, a vector-wide innermost parallel dim (the innermost one longer
+    // than 1: trailing unit dims, as in a 1x1 convolution's im2col view,
+    // would leave the op scalar).
     int64_t elements = 1;
     for (size_t d = 0; d < ranges.size(); ++d) {
       if (iters[d] == utils::IteratorType::reduction) {
@@ -177,9 +179,32 @@ struct TileStrategyPass : impl::TileStrategyPassBase<TileStrategyPass> {
       }
     }
     int64_t inner = ranges.size() - 1;
+    while (inner > 0 && ranges[inner] == 1)
+      --inner;
     if (iters[inner] == utils::IteratorType::parallel) {
       sizes[inner] = chooseTile(ranges[inner], vectorWidth, vectorWidth / 2);
       elements *= sizes[inner];
+      // A transposing read (an input whose innermost non-unit dim is
+      // another parallel loop) gets that loop vector-wide too: the tile is
+      // then read as contiguous rows and transposed in registers, instead
+      // of one strided element at a time.
+      for (OpOperand *in : op.getDpsInputOperands()) {
+        AffineMap map = op.getMatchingIndexingMap(in);
+        auto type = dyn_cast<ShapedType>(in->get().getType());
+        if (!type || !map.isProjectedPermutation())
+          continue;
+        for (int64_t r = int64_t(map.getNumResults()) - 1; r >= 0; --r) {
+          if (type.getDimSize(r) == 1)
+            continue;
+          unsigned d = map.getDimPosition(r);
+          if (int64_t(d) != inner &&
+              iters[d] == utils::IteratorType::parallel && sizes[d] == 1) {
+            sizes[d] = chooseTile(ranges[d], vectorWidth, vectorWidth / 2);
+            elements *= sizes[d];
+          }
+          break;
+        }
+      }
     }
     if (elements > maxVectorElements)
       return failure();

@@ -54,3 +54,52 @@ func.func @no_recompute(%a: tensor<4x8xf32>, %b: tensor<8x16xf32>, %acc: tensor<
   } -> tensor<4x16xf32>
   return %1 : tensor<4x16xf32>
 }
+
+// -----
+
+// A producer read by two reductions and an elementwise op (a per-tensor
+// dynamic quantization: min, max, then the codes) stays one op computed
+// once: fusing it into any of its readers would compute it again for the
+// others.
+#id = affine_map<(d0, d1) -> (d0, d1)>
+#all = affine_map<(d0, d1) -> ()>
+// CHECK-LABEL: func.func @shared_by_reductions(
+// CHECK: %[[P:.*]] = linalg.generic
+// CHECK: math.exp
+// CHECK: linalg.generic {{.*}} ins(%[[P]] : tensor<4x8xf32>)
+// CHECK-NOT: math.exp
+// CHECK: arith.minimumf
+// CHECK: linalg.generic {{.*}} ins(%[[P]] : tensor<4x8xf32>)
+// CHECK-NOT: math.exp
+// CHECK: arith.maximumf
+// CHECK: linalg.generic {{.*}} ins(%[[P]] : tensor<4x8xf32>)
+// CHECK-NOT: math.exp
+// CHECK: arith.mulf
+func.func @shared_by_reductions(%a: tensor<4x8xf32>, %init: tensor<f32>) -> (tensor<f32>, tensor<f32>, tensor<4x8xf32>) {
+  %e = tensor.empty() : tensor<4x8xf32>
+  %0 = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%a : tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) {
+  ^bb0(%x: f32, %y: f32):
+    %v = math.exp %x : f32
+    linalg.yield %v : f32
+  } -> tensor<4x8xf32>
+  %lo = linalg.generic {indexing_maps = [#id, #all], iterator_types = ["reduction", "reduction"]}
+      ins(%0 : tensor<4x8xf32>) outs(%init : tensor<f32>) {
+  ^bb0(%x: f32, %m: f32):
+    %v = arith.minimumf %x, %m : f32
+    linalg.yield %v : f32
+  } -> tensor<f32>
+  %hi = linalg.generic {indexing_maps = [#id, #all], iterator_types = ["reduction", "reduction"]}
+      ins(%0 : tensor<4x8xf32>) outs(%init : tensor<f32>) {
+  ^bb0(%x: f32, %m: f32):
+    %v = arith.maximumf %x, %m : f32
+    linalg.yield %v : f32
+  } -> tensor<f32>
+  %q = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%0 : tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) {
+  ^bb0(%x: f32, %y: f32):
+    %v = arith.mulf %x, %x : f32
+    linalg.yield %v : f32
+  } -> tensor<4x8xf32>
+  return %lo, %hi, %q : tensor<f32>, tensor<f32>, tensor<4x8xf32>
+}

@@ -51,3 +51,56 @@ func.func @split(%a: tensor<4x70xf32>) -> tensor<4x70xf32> {
   } -> tensor<4x70xf32>
   return %r : tensor<4x70xf32>
 }
+
+// -----
+
+// A transposing copy (a 1x1 convolution's codes from NCHW to pixel
+// rows): the innermost loop (the channels) is vector-wide, and so is the
+// loop the input is contiguous in (the width), so a 16x16 tile is read as
+// rows and transposed in registers.
+// CHECK-LABEL: func.func @transpose(
+// CHECK: linalg.generic {{.*}}qopt.lowering_config = #qopt.lowering_config<tile_sizes = [1, 1, 16, 16]>
+// YMM-LABEL: func.func @transpose(
+// YMM: linalg.generic {{.*}}qopt.lowering_config = #qopt.lowering_config<tile_sizes = [1, 1, 8, 8]>
+func.func @transpose(%a: tensor<1x128x12x80xi8>) -> tensor<1x12x80x128xi8> {
+  %e = tensor.empty() : tensor<1x12x80x128xi8>
+  %r = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2, d3) -> (d0, d3, d1, d2)>, affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%a : tensor<1x128x12x80xi8>) outs(%e : tensor<1x12x80x128xi8>) {
+  ^bb0(%x: i8, %y: i8):
+    linalg.yield %x : i8
+  } -> tensor<1x12x80x128xi8>
+  return %r : tensor<1x12x80x128xi8>
+}
+
+// -----
+
+// Trailing unit dims: the vector-wide loop is the innermost one longer
+// than 1.
+// CHECK-LABEL: func.func @unit_inner(
+// CHECK: linalg.generic {{.*}}qopt.lowering_config = #qopt.lowering_config<tile_sizes = [1, 16, 1]>
+func.func @unit_inner(%a: tensor<8x64x1xf32>) -> tensor<8x64x1xf32> {
+  %e = tensor.empty() : tensor<8x64x1xf32>
+  %r = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d1, d2)>, affine_map<(d0, d1, d2) -> (d0, d1, d2)>], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%a : tensor<8x64x1xf32>) outs(%e : tensor<8x64x1xf32>) {
+  ^bb0(%x: f32, %y: f32):
+    %n = arith.negf %x : f32
+    linalg.yield %n : f32
+  } -> tensor<8x64x1xf32>
+  return %r : tensor<8x64x1xf32>
+}
+
+// -----
+
+// A rank-0 input (a per-tensor scale) next to a vector-wide loop.
+// CHECK-LABEL: func.func @scalar_input(
+// CHECK: linalg.generic {{.*}}qopt.lowering_config = #qopt.lowering_config<tile_sizes = [1, 16]>
+func.func @scalar_input(%a: tensor<8x64xf32>, %s: tensor<f32>) -> tensor<8x64xf32> {
+  %e = tensor.empty() : tensor<8x64xf32>
+  %r = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> ()>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]}
+      ins(%a, %s : tensor<8x64xf32>, tensor<f32>) outs(%e : tensor<8x64xf32>) {
+  ^bb0(%x: f32, %y: f32, %z: f32):
+    %n = arith.mulf %x, %y : f32
+    linalg.yield %n : f32
+  } -> tensor<8x64xf32>
+  return %r : tensor<8x64xf32>
+}
