@@ -396,6 +396,21 @@ extern "C" int qrt_run(qrt_model *model, const void *const *inputs,
   return model->run(model->weights, model->workspace, inputs, outputs);
 }
 
+extern "C" size_t qrt_list_devices(char *buffer, size_t size) {
+  std::string text = "cpu\n";
+  size_t count = 1;
+  std::vector<std::string> names;
+  std::string err;
+  if (!qrt::vulkan::listDevices(names, err))
+    text += "# vulkan: " + err + "\n";
+  else if (names.empty())
+    text += "# vulkan: the loader found no device\n";
+  for (size_t i = 0; i < names.size(); ++i, ++count)
+    text += "vulkan:" + std::to_string(i) + ": " + names[i] + "\n";
+  setError(buffer, size, text);
+  return count;
+}
+
 extern "C" const char *qrt_device(const qrt_model *model) {
   return model->device.c_str();
 }

@@ -96,6 +96,7 @@ class Program {
 public:
   ~Program();
   bool load(const Plan &plan, std::string &error);
+  bool enumerate(std::vector<std::string> &names, std::string &error);
   bool run(const void *const *inputs, void *const *outputs, std::string &error);
 
   std::string deviceName;
@@ -175,7 +176,11 @@ bool Program::loadLibrary(std::string &error) {
   VkInstanceCreateInfo info{VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
   info.pApplicationInfo = &app;
   if (VkResult r = vkCreateInstance(&info, nullptr, &instance)) {
-    error = vkError("vkCreateInstance", r);
+    error = r == VK_ERROR_INCOMPATIBLE_DRIVER
+                ? "no Vulkan driver: the loader found no installable client "
+                  "driver (for a CPU device install Mesa's lavapipe, Debian "
+                  "mesa-vulkan-drivers)"
+                : vkError("vkCreateInstance", r);
     return false;
   }
 #define QRT_LOAD(name)                                                         \
@@ -222,6 +227,22 @@ static bool requireCapability(const std::string &capability,
 #undef QRT_FEATURE
   known = false;
   return false;
+}
+
+bool Program::enumerate(std::vector<std::string> &names, std::string &error) {
+  if (!loadLibrary(error))
+    return false;
+  uint32_t count = 0;
+  vkEnumeratePhysicalDevices(instance, &count, nullptr);
+  std::vector<VkPhysicalDevice> devices(count);
+  if (count)
+    vkEnumeratePhysicalDevices(instance, &count, devices.data());
+  for (VkPhysicalDevice d : devices) {
+    VkPhysicalDeviceProperties p;
+    vkGetPhysicalDeviceProperties(d, &p);
+    names.push_back(p.deviceName);
+  }
+  return true;
 }
 
 bool Program::pickDevice(const Plan &plan, std::string &error) {
@@ -709,6 +730,11 @@ ProgramPtr load(const Plan &plan, std::string &error) {
 bool run(Program &program, const void *const *inputs, void *const *outputs,
          std::string &error) {
   return program.run(inputs, outputs, error);
+}
+
+bool listDevices(std::vector<std::string> &names, std::string &error) {
+  Program program;
+  return program.enumerate(names, error);
 }
 
 const std::string &deviceName(const Program &program) {

@@ -68,6 +68,10 @@ ProgramPtr load(const Plan &plan, std::string &error);
 bool run(Program &program, const void *const *inputs, void *const *outputs,
          std::string &error);
 
+/// The names of the Vulkan devices, in QRT_VULKAN_DEVICE's numbering;
+/// false with `error` when Vulkan itself is missing.
+bool listDevices(std::vector<std::string> &names, std::string &error);
+
 /// The device's name as Vulkan reports it.
 const std::string &deviceName(const Program &program);
 

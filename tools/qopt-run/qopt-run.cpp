@@ -35,7 +35,10 @@ using qopt::io::Tensor;
 
 static cl::OptionCategory runCategory("qopt-run options");
 static cl::opt<std::string> artifactDir(cl::Positional, cl::desc("<artifact dir>"),
-                                        cl::Required, cl::cat(runCategory));
+                                        cl::cat(runCategory));
+static cl::opt<bool> listDevices("list-devices",
+                                 cl::desc("List the devices qrt can run on"),
+                                 cl::cat(runCategory));
 static cl::list<std::string>
     inputs("input",
            cl::desc("Input tensor file: NAME=file.npy, or a .npz/.pb file "
@@ -151,6 +154,14 @@ int main(int argc, char **argv) {
       [](raw_ostream &os) { os << "qopt-run " << QOPT_VERSION << "\n"; });
   cl::ParseCommandLineOptions(argc, argv, "qopt-run: run a qopt artifact\n");
 
+  if (listDevices) {
+    char text[4096];
+    qrt_list_devices(text, sizeof(text));
+    outs() << text;
+    return 0;
+  }
+  if (artifactDir.empty())
+    return fail("no artifact folder given (qopt-run <artifact dir> ...)");
   char err[1024];
   qrt_model *model =
       qrt_load_on_device(artifactDir.c_str(), device.c_str(), err, sizeof(err));

@@ -54,6 +54,10 @@ int qrt_run(qrt_model *model, const void *const *inputs, void *const *outputs);
 
 /** The artifact's target triple and CPU as recorded in its manifest. */
 const char *qrt_target(const qrt_model *model);
+/** Writes one line per device ("cpu", "vulkan:<index>: <name>") into
+ *  `buffer`, and a line starting with "# " saying why Vulkan is unusable
+ *  when it is; returns the number of devices. */
+size_t qrt_list_devices(char *buffer, size_t size);
 /** Where the model runs: "cpu", or "vulkan:<device name>". */
 const char *qrt_device(const qrt_model *model);
 

@@ -330,6 +330,11 @@ void registerSPIRVPipelines() {
   gpu::registerGPUPipelines();
   PassRegistration<AttachTargetPass>();
   PassPipelineRegistration<>(
+      "qopt-spirv-kernel-pipeline",
+      "SPIR-V stage 4: outlined gpu kernels to spirv.module (the module's "
+      "#qopt.target, else the default features)",
+      [](OpPassManager &pm) { buildSPIRVPipeline(pm, TargetAttr()); });
+  PassPipelineRegistration<>(
       "qopt-spirv-pipeline",
       "The whole SPIR-V pipeline from graph IR to spirv.module kernels "
       "(weights stay embedded)",
