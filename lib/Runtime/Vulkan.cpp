@@ -1,4 +1,5 @@
-//===- Vulkan.cpp - qrt's Vulkan backend -----------------------------------===//
+//===- Vulkan.cpp - qrt's Vulkan backend
+//-----------------------------------===//
 //
 // One host-visible, coherent buffer per runtime buffer (weights, workspace,
 // each input and output), persistently mapped; the weights are copied in
@@ -86,8 +87,7 @@ struct DeviceBuffer {
 };
 
 std::string vkError(const std::string &what, VkResult r) {
-  return what + " failed (VkResult " + std::to_string((int)r) +
-         ")";
+  return what + " failed (VkResult " + std::to_string((int)r) + ")";
 }
 
 } // namespace
@@ -152,8 +152,9 @@ bool Program::loadLibrary(std::string &error) {
   }
   vkCreateInstance =
       (PFN_vkCreateInstance)vkGetInstanceProcAddr(nullptr, "vkCreateInstance");
-  vkEnumerateInstanceVersion = (PFN_vkEnumerateInstanceVersion)
-      vkGetInstanceProcAddr(nullptr, "vkEnumerateInstanceVersion");
+  vkEnumerateInstanceVersion =
+      (PFN_vkEnumerateInstanceVersion)vkGetInstanceProcAddr(
+          nullptr, "vkEnumerateInstanceVersion");
   if (!vkCreateInstance) {
     error = "the Vulkan loader has no vkCreateInstance";
     return false;
@@ -171,8 +172,8 @@ bool Program::loadLibrary(std::string &error) {
   VkApplicationInfo app{VK_STRUCTURE_TYPE_APPLICATION_INFO};
   app.pApplicationName = "qrt";
   app.pEngineName = "qopt";
-  app.apiVersion = VK_API_VERSION_1_3 <= version ? VK_API_VERSION_1_3
-                                                 : VK_API_VERSION_1_2;
+  app.apiVersion =
+      VK_API_VERSION_1_3 <= version ? VK_API_VERSION_1_3 : VK_API_VERSION_1_2;
   VkInstanceCreateInfo info{VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
   info.pApplicationInfo = &app;
   if (VkResult r = vkCreateInstance(&info, nullptr, &instance)) {
@@ -275,8 +276,8 @@ bool Program::pickDevice(const Plan &plan, std::string &error) {
     unsigned long index = std::strtoul(env, &end, 10);
     if (end && *end == 0) {
       if (index >= devices.size()) {
-        error = "QRT_VULKAN_DEVICE=" + std::string(env) +
-                " names no device (" + listing() + ")";
+        error = "QRT_VULKAN_DEVICE=" + std::string(env) + " names no device (" +
+                listing() + ")";
         return false;
       }
       chosen = index;
@@ -416,9 +417,8 @@ bool Program::createBuffer(uint64_t bytes, DeviceBuffer &out,
   alloc.allocationSize = req.size;
   alloc.memoryTypeIndex = (uint32_t)typeIndex;
   if (VkResult r = vkAllocateMemory(device, &alloc, nullptr, &out.memory)) {
-    error = vkError("vkAllocateMemory (" + std::to_string(req.size) +
-                        " bytes)",
-                    r);
+    error =
+        vkError("vkAllocateMemory (" + std::to_string(req.size) + " bytes)", r);
     return false;
   }
   if (VkResult r = vkBindBufferMemory(device, out.buffer, out.memory, 0)) {
@@ -514,7 +514,8 @@ bool Program::load(const Plan &plan, std::string &error) {
 
   VkCommandPoolCreateInfo poolInfo{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
   poolInfo.queueFamilyIndex = queueFamily;
-  if (VkResult r = vkCreateCommandPool(device, &poolInfo, nullptr, &commandPool)) {
+  if (VkResult r =
+          vkCreateCommandPool(device, &poolInfo, nullptr, &commandPool)) {
     error = vkError("vkCreateCommandPool", r);
     return false;
   }
@@ -538,8 +539,7 @@ bool Program::load(const Plan &plan, std::string &error) {
     return false;
   }
 
-  const uint64_t alignment =
-      properties.limits.minStorageBufferOffsetAlignment;
+  const uint64_t alignment = properties.limits.minStorageBufferOffsetAlignment;
   for (const Dispatch &d : plan.dispatches) {
     std::vector<VkDescriptorSetLayoutBinding> layoutBindings;
     std::vector<VkDescriptorBufferInfo> infos;
@@ -564,8 +564,8 @@ bool Program::load(const Plan &plan, std::string &error) {
       lb.descriptorCount = 1;
       lb.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT;
       layoutBindings.push_back(lb);
-      infos.push_back({buffer->buffer, b.offset,
-                       b.bytes ? b.bytes : VK_WHOLE_SIZE});
+      infos.push_back(
+          {buffer->buffer, b.offset, b.bytes ? b.bytes : VK_WHOLE_SIZE});
     }
     VkDescriptorSetLayoutCreateInfo layoutInfo{
         VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO};
@@ -583,8 +583,8 @@ bool Program::load(const Plan &plan, std::string &error) {
     plInfo.setLayoutCount = 1;
     plInfo.pSetLayouts = &setLayout;
     VkPipelineLayout pipelineLayout;
-    if (VkResult r = vkCreatePipelineLayout(device, &plInfo, nullptr,
-                                            &pipelineLayout)) {
+    if (VkResult r =
+            vkCreatePipelineLayout(device, &plInfo, nullptr, &pipelineLayout)) {
       error = vkError("vkCreatePipelineLayout", r);
       return false;
     }
@@ -599,10 +599,9 @@ bool Program::load(const Plan &plan, std::string &error) {
     VkPipeline pipeline;
     if (VkResult r = vkCreateComputePipelines(device, VK_NULL_HANDLE, 1,
                                               &pipeInfo, nullptr, &pipeline)) {
-      error = vkError(("vkCreateComputePipelines for " + d.entry + " in " +
-                       d.file)
-                          .c_str(),
-                      r);
+      error = vkError(
+          ("vkCreateComputePipelines for " + d.entry + " in " + d.file).c_str(),
+          r);
       return false;
     }
     pipelines.push_back(pipeline);
@@ -648,8 +647,8 @@ bool Program::load(const Plan &plan, std::string &error) {
   toHost.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
   toHost.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
   vkCmdPipelineBarrier(commands, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
-                       VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &toHost, 0, nullptr,
-                       0, nullptr);
+                       VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &toHost, 0, nullptr, 0,
+                       nullptr);
   if (VkResult r = vkEndCommandBuffer(commands)) {
     error = vkError("vkEndCommandBuffer", r);
     return false;
@@ -657,8 +656,7 @@ bool Program::load(const Plan &plan, std::string &error) {
   return true;
 }
 
-bool Program::run(const void *const *in, void *const *out,
-                  std::string &error) {
+bool Program::run(const void *const *in, void *const *out, std::string &error) {
   for (size_t i = 0; i < inputs.size(); ++i)
     if (inputBytes[i])
       std::memcpy(inputs[i].mapped, in[i], inputBytes[i]);

@@ -1,4 +1,5 @@
-//===- SPIRVTargetTest.cpp - SPIR-V kernels on Vulkan against x86 ----------===//
+//===- SPIRVTargetTest.cpp - SPIR-V kernels on Vulkan against x86
+//----------===//
 //
 // Compiles small ONNX models of random shapes for the SPIR-V target and for
 // x86, runs both through qrt (the SPIR-V artifact on a Vulkan device,
@@ -41,8 +42,9 @@ std::string vulkanUnavailableReason() {
   if (s.find("\nvulkan:") != std::string::npos)
     return "";
   size_t at = s.find("# vulkan: ");
-  return at == std::string::npos ? "no Vulkan device"
-                                 : s.substr(at + 10, s.find('\n', at) - at - 10);
+  return at == std::string::npos
+             ? "no Vulkan device"
+             : s.substr(at + 10, s.find('\n', at) - at - 10);
 }
 
 unsigned testSeed() {
@@ -199,14 +201,14 @@ TEST_F(SPIRVTarget, RandomMatMulsMatchX86) {
   std::uniform_int_distribution<int64_t> size(1, 70);
   for (int round = 0; round < 3; ++round) {
     int64_t m = size(rng), k = size(rng), n = size(rng);
-    std::string model = "<\n  ir_version: 8,\n  opset_import: [ \"\" : 14 ]\n>\n"
-                        "g (float[" +
-                        dims({m, k}) + "] X) => (float[" + dims({m, n}) +
-                        "] Y) {\n" + constant("W", {k, n}, rng) +
-                        constant("B", {n}, rng) +
-                        "  P = MatMul(X, W)\n  Y = Add(P, B)\n}\n";
-    SCOPED_TRACE("matmul " + std::to_string(m) + "x" + std::to_string(k) +
-                 "x" + std::to_string(n));
+    std::string model =
+        "<\n  ir_version: 8,\n  opset_import: [ \"\" : 14 ]\n>\n"
+        "g (float[" +
+        dims({m, k}) + "] X) => (float[" + dims({m, n}) + "] Y) {\n" +
+        constant("W", {k, n}, rng) + constant("B", {n}, rng) +
+        "  P = MatMul(X, W)\n  Y = Add(P, B)\n}\n";
+    SCOPED_TRACE("matmul " + std::to_string(m) + "x" + std::to_string(k) + "x" +
+                 std::to_string(n));
     expectSameAsX86(model, {{m, k}}, rng);
   }
 }
@@ -239,14 +241,14 @@ TEST_F(SPIRVTarget, RandomElementwiseChainsMatchX86) {
     for (int64_t &d : shape)
       d = dimDist(rng);
     // A bias broadcast along the last dimension, then a fused chain.
-    std::string model = "<\n  ir_version: 8,\n  opset_import: [ \"\" : 14 ]\n>\n"
-                        "g (float[" +
-                        dims(shape) + "] X, float[" + dims(shape) +
-                        "] Z) => (float[" + dims(shape) + "] Y) {\n" +
-                        constant("B", {shape.back()}, rng) +
-                        "  M = Mul(X, Z)\n  A = Add(M, B)\n  R = Relu(A)\n"
-                        "  S = Sigmoid(X)\n  T = Tanh(R)\n  E = Exp(S)\n"
-                        "  D = Sub(T, E)\n  Y = Div(D, E)\n}\n";
+    std::string model =
+        "<\n  ir_version: 8,\n  opset_import: [ \"\" : 14 ]\n>\n"
+        "g (float[" +
+        dims(shape) + "] X, float[" + dims(shape) + "] Z) => (float[" +
+        dims(shape) + "] Y) {\n" + constant("B", {shape.back()}, rng) +
+        "  M = Mul(X, Z)\n  A = Add(M, B)\n  R = Relu(A)\n"
+        "  S = Sigmoid(X)\n  T = Tanh(R)\n  E = Exp(S)\n"
+        "  D = Sub(T, E)\n  Y = Div(D, E)\n}\n";
     SCOPED_TRACE("shape [" + dims(shape) + "]");
     expectSameAsX86(model, {shape, shape}, rng);
   }
@@ -258,12 +260,13 @@ TEST_F(SPIRVTarget, MLPMatchesX86) {
   std::cout << "[ seed     ] QOPT_TEST_SEED=" << seed << "\n";
   SCOPED_TRACE("QOPT_TEST_SEED=" + std::to_string(seed));
   std::mt19937 rng(seed);
-  std::string model = "<\n  ir_version: 8,\n  opset_import: [ \"\" : 14 ]\n>\n"
-                      "g (float[3, 20] X) => (float[3, 5] Y) {\n" +
-                      constant("W1", {20, 33}, rng) + constant("B1", {33}, rng) +
-                      constant("W2", {33, 5}, rng) +
-                      "  H = MatMul(X, W1)\n  A = Add(H, B1)\n  R = Relu(A)\n"
-                      "  O = MatMul(R, W2)\n  Y = Softmax <axis: int = -1> (O)\n}\n";
+  std::string model =
+      "<\n  ir_version: 8,\n  opset_import: [ \"\" : 14 ]\n>\n"
+      "g (float[3, 20] X) => (float[3, 5] Y) {\n" +
+      constant("W1", {20, 33}, rng) + constant("B1", {33}, rng) +
+      constant("W2", {33, 5}, rng) +
+      "  H = MatMul(X, W1)\n  A = Add(H, B1)\n  R = Relu(A)\n"
+      "  O = MatMul(R, W2)\n  Y = Softmax <axis: int = -1> (O)\n}\n";
   expectSameAsX86(model, {{3, 20}}, rng);
 }
 
@@ -272,14 +275,16 @@ TEST_F(SPIRVTarget, WrongDeviceIsRefused) {
                       "g (float[4] X) => (float[4] Y) {\n  Y = Relu(X)\n}\n";
   ASSERT_EQ(compile(model, "spirv64-unknown-vulkan1.3", "spirv"), "");
   char err[1024];
-  EXPECT_EQ(qrt_load_on_device((dir + "/spirv").c_str(), "cpu", err, sizeof err),
-            nullptr);
+  EXPECT_EQ(
+      qrt_load_on_device((dir + "/spirv").c_str(), "cpu", err, sizeof err),
+      nullptr);
   EXPECT_NE(std::string(err).find("runs on vulkan, not on the requested "
                                   "device 'cpu'"),
             std::string::npos)
       << err;
-  EXPECT_EQ(qrt_load_on_device((dir + "/spirv").c_str(), "tpu", err, sizeof err),
-            nullptr);
+  EXPECT_EQ(
+      qrt_load_on_device((dir + "/spirv").c_str(), "tpu", err, sizeof err),
+      nullptr);
   EXPECT_NE(std::string(err).find("unknown device 'tpu'"), std::string::npos)
       << err;
 }

@@ -1,4 +1,5 @@
-//===- GPUPipeline.cpp - From reference-lowered linalg to GPU kernels ------===//
+//===- GPUPipeline.cpp - From reference-lowered linalg to GPU kernels
+//------===//
 //
 // The mapping is upstream's parallel-loop route: each linalg op becomes one
 // `scf.parallel` over its parallel dimensions (reductions stay `scf.for`
@@ -96,10 +97,9 @@ void setMapping(scf::ParallelOp loop, bool workgroups) {
 void setSequential(scf::ParallelOp loop) {
   Builder b(loop.getContext());
   SmallVector<mlir::gpu::ParallelLoopDimMappingAttr> mapping(
-      loop.getNumLoops(),
-      b.getAttr<mlir::gpu::ParallelLoopDimMappingAttr>(mlir::gpu::Processor::Sequential,
-                                            b.getDimIdentityMap(),
-                                            b.getDimIdentityMap()));
+      loop.getNumLoops(), b.getAttr<mlir::gpu::ParallelLoopDimMappingAttr>(
+                              mlir::gpu::Processor::Sequential,
+                              b.getDimIdentityMap(), b.getDimIdentityMap()));
   (void)mlir::gpu::setMappingAttr(loop, mapping);
 }
 
@@ -108,8 +108,7 @@ struct MapToWorkgroupsPass
   MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(MapToWorkgroupsPass)
 
   MapToWorkgroupsPass() = default;
-  MapToWorkgroupsPass(const MapToWorkgroupsPass &other)
-      : PassWrapper(other) {}
+  MapToWorkgroupsPass(const MapToWorkgroupsPass &other) : PassWrapper(other) {}
   explicit MapToWorkgroupsPass(const GPUStrategy &strategy) {
     workgroupSize = strategy.workgroupSize;
     maxWorkgroupDim = strategy.maxWorkgroupDim;
@@ -123,8 +122,8 @@ struct MapToWorkgroupsPass
            "map its dimensions to workgroup and invocation ids";
   }
   void getDependentDialects(DialectRegistry &registry) const override {
-    registry.insert<mlir::gpu::GPUDialect, scf::SCFDialect,
-                    arith::ArithDialect, affine::AffineDialect>();
+    registry.insert<mlir::gpu::GPUDialect, scf::SCFDialect, arith::ArithDialect,
+                    affine::AffineDialect>();
   }
 
   void runOnOperation() override {
@@ -144,9 +143,8 @@ struct MapToWorkgroupsPass
           scf::tileParallelLoop(loop, tiles, /*noMinMaxBounds=*/true);
       setMapping(outer, /*workgroups=*/true);
       setMapping(inner, /*workgroups=*/false);
-      inner.getBody()->walk([](scf::ParallelOp nested) {
-        setSequential(nested);
-      });
+      inner.getBody()->walk(
+          [](scf::ParallelOp nested) { setSequential(nested); });
     }
   }
 

@@ -1,4 +1,5 @@
-//===- SPIRVBackend.cpp - The SPIR-V (Vulkan) target backend ---------------===//
+//===- SPIRVBackend.cpp - The SPIR-V (Vulkan) target backend
+//---------------===//
 //
 // Runs the shared GPU pipeline, lowers its kernels to SPIR-V for Vulkan,
 // serializes one SPIR-V module per kernel and turns the host function (a
@@ -10,10 +11,10 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "qopt/Target/SPIRV/SPIRVTarget.h"
 #include "qopt/QOptDialect.h"
 #include "qopt/Target/Artifact.h"
 #include "qopt/Target/GPU/GPUPipeline.h"
+#include "qopt/Target/SPIRV/SPIRVTarget.h"
 #include "qopt/Transforms/Passes.h"
 
 #include "mlir/Conversion/GPUToSPIRV/GPUToSPIRVPass.h"
@@ -65,8 +66,8 @@ sp::VerCapExtAttr vceFor(MLIRContext *ctx, const TargetAttr *target,
     exts.push_back(sp::Extension::SPV_KHR_8bit_storage);
   }
   if (has("int16")) {
-    caps.append({sp::Capability::Int16,
-                 sp::Capability::StorageBuffer16BitAccess});
+    caps.append(
+        {sp::Capability::Int16, sp::Capability::StorageBuffer16BitAccess});
     exts.push_back(sp::Extension::SPV_KHR_16bit_storage);
   }
   if (has("float16"))
@@ -130,10 +131,9 @@ struct AttachTargetPass
                        : StringRef(allowed).contains(("+" + f).str());
     };
     module->setAttr(sp::getTargetEnvAttrName(),
-                    sp::TargetEnvAttr::get(
-                        vceFor(ctx, targetPtr, allowed),
-                        sp::getDefaultResourceLimits(ctx),
-                        sp::ClientAPI::Vulkan));
+                    sp::TargetEnvAttr::get(vceFor(ctx, targetPtr, allowed),
+                                           sp::getDefaultResourceLimits(ctx),
+                                           sp::ClientAPI::Vulkan));
     WalkResult result = module.walk([&](mlir::gpu::GPUFuncOp kernel) {
       if (!kernel.isKernel())
         return WalkResult::advance();
@@ -158,9 +158,8 @@ struct AttachTargetPass
         std::optional<StringRef> need = featureFor(memref.getElementType());
         if (need && !has(*need)) {
           kernel.emitError()
-              << "a buffer of " << memref.getElementType()
-              << " needs the '" << *need
-              << "' feature, which the target excludes";
+              << "a buffer of " << memref.getElementType() << " needs the '"
+              << *need << "' feature, which the target excludes";
           return WalkResult::interrupt();
         }
       }
@@ -203,7 +202,8 @@ FailureOr<Binding> resolveBuffer(Value value, func::FuncOp entry,
   if (!def || !type)
     return failure();
   if (auto view = dyn_cast<memref::ViewOp>(def)) {
-    FailureOr<Binding> base = resolveBuffer(view.getSource(), entry, argBindings);
+    FailureOr<Binding> base =
+        resolveBuffer(view.getSource(), entry, argBindings);
     std::optional<int64_t> shift = getConstantIntValue(view.getByteShift());
     if (failed(base) || !shift || !type.hasStaticShape())
       return failure();
@@ -216,7 +216,8 @@ FailureOr<Binding> resolveBuffer(Value value, func::FuncOp entry,
           def)) {
     FailureOr<Binding> base =
         resolveBuffer(def->getOperand(0), entry, argBindings);
-    if (failed(base) || !type.hasStaticShape() || !type.getLayout().isIdentity())
+    if (failed(base) || !type.hasStaticShape() ||
+        !type.getLayout().isIdentity())
       return failure();
     base->bytes = bytesOf(type);
     return base;
@@ -364,13 +365,19 @@ LogicalResult SPIRVBackend::serialize(ModuleOp module,
     if (!options.verbose)
       return;
     auto now = std::chrono::steady_clock::now();
-    llvm::errs() << llvm::format("qopt: %-38s %7.2f s\n", what,
-                                 std::chrono::duration<double>(now - clock).count());
+    llvm::errs() << llvm::format(
+        "qopt: %-38s %7.2f s\n", what,
+        std::chrono::duration<double>(now - clock).count());
     clock = now;
   };
   auto failWith = [&](llvm::Error e) {
     return emitError(loc) << llvm::toString(std::move(e));
   };
+
+  if (options.embedWeights)
+    return emitError(loc) << "the spirv target keeps its weights in "
+                             "weights.bin (a device buffer); --embed-weights "
+                             "is for CPU targets";
 
   gpu::GPUStrategy strategy;
   {
@@ -488,8 +495,8 @@ LogicalResult SPIRVBackend::serialize(ModuleOp module,
              << "' has no GPU lowering for the spirv target: it would run on "
                 "the host, which SPIR-V artifacts do not have";
     StringRef moduleName = launch.getKernelModuleName().getValue();
-    auto spvModule = module.lookupSymbol<sp::ModuleOp>(
-        ("__spv__" + moduleName).str());
+    auto spvModule =
+        module.lookupSymbol<sp::ModuleOp>(("__spv__" + moduleName).str());
     if (!spvModule)
       return launch.emitError() << "internal error: kernel module '"
                                 << moduleName << "' was not converted";
@@ -536,14 +543,14 @@ LogicalResult SPIRVBackend::serialize(ModuleOp module,
         caps.push_back(sp::stringifyCapability(c).str());
         allCapabilities.insert(sp::stringifyCapability(c).str());
       }
-    dispatches.push_back(llvm::json::Object{
-        {"kernel", moduleName.str()},
-        {"file", file},
-        {"entry", launch.getKernelName().getValue().str()},
-        {"workgroups", std::move(groups)},
-        {"workgroup_size", std::move(groupSize)},
-        {"capabilities", std::move(caps)},
-        {"bindings", std::move(bindings)}});
+    dispatches.push_back(
+        llvm::json::Object{{"kernel", moduleName.str()},
+                           {"file", file},
+                           {"entry", launch.getKernelName().getValue().str()},
+                           {"workgroups", std::move(groups)},
+                           {"workgroup_size", std::move(groupSize)},
+                           {"capabilities", std::move(caps)},
+                           {"bindings", std::move(bindings)}});
   }
   stage("dispatch list and serialization");
 
@@ -566,13 +573,13 @@ LogicalResult SPIRVBackend::serialize(ModuleOp module,
   for (const std::string &c : allCapabilities)
     capabilityList.push_back(c);
   llvm::json::Object &manifest = writer.manifest();
-  manifest["target"] = llvm::json::Object{
-      {"backend", name().str()},
-      {"triple", target.getTriple().str()},
-      {"cpu", target.getCpu().str()},
-      {"features", enabledFeatures(target.getFeatures())},
-      {"spirv_capabilities", std::move(capabilityList)},
-      {"capabilities", capabilities(target).toJSON()}};
+  manifest["target"] =
+      llvm::json::Object{{"backend", name().str()},
+                         {"triple", target.getTriple().str()},
+                         {"cpu", target.getCpu().str()},
+                         {"features", enabledFeatures(target.getFeatures())},
+                         {"spirv_capabilities", std::move(capabilityList)},
+                         {"capabilities", capabilities(target).toJSON()}};
   manifest["workspace_bytes"] = workspaceBytes;
   manifest["dispatches"] = std::move(dispatches);
   return success();
