@@ -306,13 +306,33 @@ TEST_F(SPIRVTarget, UnknownDeviceNameIsAClearError) {
       << err;
 }
 
-TEST_F(SPIRVTarget, OpWithoutAGPULoweringIsNamedAndWritesNothing) {
-  // A reduction to a scalar has no parallel dimension to map.
+TEST_F(SPIRVTarget, ScalarReductionsAndErfMatchX86) {
+  REQUIRE_VULKAN();
+  unsigned seed = testSeed();
+  std::cout << "[ seed     ] QOPT_TEST_SEED=" << seed << "\n";
+  SCOPED_TRACE("QOPT_TEST_SEED=" + std::to_string(seed));
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int64_t> size(1, 40);
+  int64_t m = size(rng), n = size(rng);
+  // No parallel dimension (a one-invocation kernel), a mean, and Erf
+  // through the shared polynomial approximation.
   std::string model = "<\n  ir_version: 8,\n  opset_import: [ \"\" : 14 ]\n>\n"
-                      "g (float[4, 5] X) => (float Y) {\n"
-                      "  Y = ReduceSum <keepdims: int = 0> (X)\n}\n";
+                      "g (float[" +
+                      dims({m, n}) + "] X) => (float S, float[" + dims({m, 1}) +
+                      "] A, float[" + dims({m, n}) +
+                      "] E) {\n"
+                      "  S = ReduceSum <keepdims: int = 0> (X)\n"
+                      "  A = ReduceMean <axes: ints = [1]> (X)\n"
+                      "  E = Erf(X)\n}\n";
+  expectSameAsX86(model, {{m, n}}, rng);
+}
+
+TEST_F(SPIRVTarget, BufferNeedingAMissingFeatureIsNamedAndWritesNothing) {
+  std::string model = "<\n  ir_version: 8,\n  opset_import: [ \"\" : 14 ]\n>\n"
+                      "g (float[4] X) => (double[4] Y) {\n"
+                      "  Y = Cast <to: int = 11> (X)\n}\n";
   std::string d = compile(model, "spirv64-unknown-vulkan1.3", "spirv");
-  EXPECT_NE(d.find("has no GPU lowering for the spirv target"),
+  EXPECT_NE(d.find("a buffer of 'f64' needs the 'float64' feature"),
             std::string::npos)
       << d;
   EXPECT_FALSE(llvm::sys::fs::exists(dir + "/spirv"));

@@ -28,6 +28,7 @@
 #include "mlir/Dialect/GPU/Transforms/ParallelLoopMapper.h"
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/SCF/Transforms/Transforms.h"
 #include "mlir/Pass/PassRegistry.h"
@@ -103,6 +104,56 @@ void setSequential(scf::ParallelOp loop) {
   (void)mlir::gpu::setMappingAttr(loop, mapping);
 }
 
+/// Whether `op` may stay in the host function: what a dispatch list can
+/// describe (buffer views, constants, kernels) rather than computation.
+bool staysOnHost(Operation *op) {
+  return isa<arith::ConstantOp, memref::ViewOp, memref::SubViewOp,
+             memref::CollapseShapeOp, memref::ExpandShapeOp, memref::CastOp,
+             memref::ReinterpretCastOp, memref::AllocOp, memref::DeallocOp,
+             scf::ParallelOp>(op) ||
+         op->hasTrait<OpTrait::IsTerminator>();
+}
+
+/// Wraps each run of computation left at the top level of `func` (the loops
+/// of an op without parallel dimensions, such as a reduction to a scalar)
+/// in a one-iteration scf.parallel: a kernel of one invocation. A run whose
+/// values are used after it stays (the backend names it).
+void wrapSerialRuns(func::FuncOp func) {
+  if (func.isExternal())
+    return;
+  SmallVector<SmallVector<Operation *>> runs(1);
+  for (Operation &op : func.getBody().front()) {
+    if (staysOnHost(&op)) {
+      if (!runs.back().empty())
+        runs.emplace_back();
+      continue;
+    }
+    runs.back().push_back(&op);
+  }
+  for (ArrayRef<Operation *> run : runs) {
+    if (run.empty())
+      continue;
+    llvm::SmallPtrSet<Operation *, 8> inRun(run.begin(), run.end());
+    bool escapes = llvm::any_of(run, [&](Operation *op) {
+      return llvm::any_of(op->getUsers(), [&](Operation *user) {
+        Operation *top = func.getBody().front().findAncestorOpInBlock(*user);
+        return !top || !inRun.contains(top);
+      });
+    });
+    if (escapes)
+      continue;
+    OpBuilder b(run.front());
+    Location loc = run.front()->getLoc();
+    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+    Value one = arith::ConstantIndexOp::create(b, loc, 1);
+    auto loop = scf::ParallelOp::create(b, loc, ValueRange{zero},
+                                        ValueRange{one}, ValueRange{one});
+    Operation *yield = loop.getBody()->getTerminator();
+    for (Operation *op : run)
+      op->moveBefore(yield);
+  }
+}
+
 struct MapToWorkgroupsPass
     : PassWrapper<MapToWorkgroupsPass, OperationPass<func::FuncOp>> {
   MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(MapToWorkgroupsPass)
@@ -130,6 +181,7 @@ struct MapToWorkgroupsPass
     GPUStrategy strategy;
     strategy.workgroupSize = workgroupSize;
     strategy.maxWorkgroupDim = maxWorkgroupDim;
+    wrapSerialRuns(getOperation());
     SmallVector<scf::ParallelOp> outermost;
     getOperation().walk([&](scf::ParallelOp loop) {
       if (!loop->getParentOfType<scf::ParallelOp>())
@@ -202,6 +254,10 @@ void buildGPUBufferPipeline(OpPassManager &pm, const GPUStrategy &strategy) {
 void buildGPUMappingPipeline(OpPassManager &pm, const GPUStrategy &strategy) {
   OpPassManager &fpm = pm.nest<func::FuncOp>();
   fpm.addPass(createConvertLinalgToParallelLoopsPass());
+  // The x86 target's polynomials for exp, tanh, erf, log, ...: the same
+  // numerics on every target (a quantized model rounds what they produce),
+  // and math.erf, which SPIR-V lacks.
+  fpm.addPass(createMathApproximationPass());
   fpm.addPass(createMapToWorkgroupsPass(strategy));
   fpm.addPass(createConvertParallelLoopToGpuPass());
   pm.addPass(createCanonicalizerPass());

@@ -58,7 +58,10 @@ void buildGPUMappingPipeline(mlir::OpPassManager &pm,
 /// (fastest-varying) dimensions first, and writes the mapping attributes
 /// that `convert-parallel-loops-to-gpu` reads: the innermost three tile
 /// dimensions to workgroup x, y, z and the matching invocation ids, the
-/// others sequential inside each invocation.
+/// others sequential inside each invocation. Computation left outside any
+/// `scf.parallel` (an op without parallel dimensions, such as a reduction
+/// to a scalar) first becomes a one-iteration `scf.parallel`: a kernel of
+/// one invocation.
 std::unique_ptr<mlir::Pass>
 createMapToWorkgroupsPass(const GPUStrategy &strategy = {});
 
