@@ -566,7 +566,8 @@ LogicalResult SPIRVBackend::serialize(ModuleOp module,
       return failWith(std::move(e));
   }
   if (llvm::Error e = writer.setWeights(blob, std::move(layoutEntries),
-                                        /*embedded=*/false))
+                                        /*embedded=*/false,
+                                        strategy.bufferAlignment))
     return failWith(std::move(e));
 
   llvm::json::Array capabilityList;
