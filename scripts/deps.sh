@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what qopt needs on Debian bookworm when it is missing: the LLVM/MLIR
-# 22 toolchain, libonnx, protobuf, googletest, ninja, ccache, the ONNX backend
-# test data, and (for tests and benchmarks) ONNX Runtime from npm.
+# 22 toolchain, libonnx, protobuf, googletest, ninja, ccache, Vulkan (Mesa's
+# lavapipe, the loader's headers; qrt dlopens libvulkan) and spirv-tools, the
+# ONNX backend test data, and (for tests and benchmarks) ONNX Runtime from npm.
 set -euo pipefail
 
 APT_PACKAGES=(
@@ -10,6 +11,7 @@ APT_PACKAGES=(
   libonnx-dev libprotobuf-dev protobuf-compiler libonnx-testdata
   googletest libgtest-dev
   libdnnl-dev libeigen3-dev
+  mesa-vulkan-drivers libvulkan-dev spirv-tools
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

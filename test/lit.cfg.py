@@ -1,6 +1,7 @@
 # -*- Python -*- lit configuration for qopt's FileCheck tests.
 import os
 import shutil
+import subprocess
 
 import lit.formats
 
@@ -21,3 +22,14 @@ if os.path.isdir(os.path.join(config.shared_dir, "models")):
     config.available_features.add("shared-models")
 if shutil.which("nvidia-smi"):
     config.available_features.add("cuda-device")
+if shutil.which("spirv-val"):
+    config.available_features.add("spirv-val")
+# A Vulkan device qrt can run SPIR-V artifacts on (Mesa's lavapipe counts).
+try:
+    devices = subprocess.run(
+        [os.path.join(config.qopt_tools_dir, "qopt-run"), "--list-devices"],
+        capture_output=True, text=True, timeout=120).stdout
+    if any(line.startswith("vulkan:") for line in devices.splitlines()):
+        config.available_features.add("vulkan")
+except (OSError, subprocess.SubprocessError):
+    pass

@@ -2,12 +2,15 @@
 //
 // Loads an artifact: parses manifest.json, maps weights.bin read-only and
 // dlopen()s the model library. Running is a single call into the generated
-// `<name>_run` entry point.
+// `<name>_run` entry point. SPIR-V artifacts run through the Vulkan backend
+// (Vulkan.cpp) instead: their manifest's dispatch list is the program.
 //
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Runtime/qrt.h"
 #include "qopt/Runtime/DTypes.h"
+
+#include "Vulkan.h"
 
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/JSON.h"
@@ -47,6 +50,9 @@ struct qrt_model {
   void *workspace = nullptr;
   std::vector<TensorDesc> inputs, outputs;
   std::string target;
+  /// Set for SPIR-V artifacts: the loaded Vulkan program.
+  qrt::vulkan::ProgramPtr vulkan;
+  std::string device = "cpu";
 };
 
 static void setError(char *error, size_t size, const std::string &msg) {
@@ -92,8 +98,76 @@ static bool parseTensors(const llvm::json::Array *arr,
   return true;
 }
 
+/// The dispatch list of a SPIR-V artifact's manifest.
+static bool parseDispatches(const llvm::json::Object &m,
+                            qrt::vulkan::Plan &plan, std::string &err) {
+  const auto *list = m.getArray("dispatches");
+  if (!list) {
+    err = "the SPIR-V artifact's manifest has no dispatch list";
+    return false;
+  }
+  for (const llvm::json::Value &v : *list) {
+    const auto *o = v.getAsObject();
+    const auto *groups = o ? o->getArray("workgroups") : nullptr;
+    const auto *bindings = o ? o->getArray("bindings") : nullptr;
+    if (!o || !groups || groups->size() != 3 || !bindings ||
+        !o->getString("file") || !o->getString("entry")) {
+      err = "bad dispatch entry in manifest";
+      return false;
+    }
+    qrt::vulkan::Dispatch d;
+    d.file = o->getString("file")->str();
+    d.entry = o->getString("entry")->str();
+    for (int i = 0; i < 3; ++i)
+      d.workgroups[i] = (uint32_t)(*groups)[i].getAsInteger().value_or(0);
+    if (const auto *caps = o->getArray("capabilities"))
+      for (const llvm::json::Value &c : *caps)
+        if (auto s = c.getAsString())
+          d.capabilities.push_back(s->str());
+    for (const llvm::json::Value &bv : *bindings) {
+      const auto *b = bv.getAsObject();
+      if (!b) {
+        err = "bad binding in manifest";
+        return false;
+      }
+      qrt::vulkan::Binding binding;
+      binding.binding = (uint32_t)b->getInteger("binding").value_or(0);
+      binding.index = (uint32_t)b->getInteger("index").value_or(0);
+      binding.offset = (uint64_t)b->getInteger("offset").value_or(0);
+      binding.bytes = (uint64_t)b->getInteger("bytes").value_or(0);
+      llvm::StringRef kind = b->getString("buffer").value_or("");
+      if (kind == "weights")
+        binding.buffer = qrt::vulkan::BufferKind::Weights;
+      else if (kind == "workspace")
+        binding.buffer = qrt::vulkan::BufferKind::Workspace;
+      else if (kind == "input")
+        binding.buffer = qrt::vulkan::BufferKind::Input;
+      else if (kind == "output")
+        binding.buffer = qrt::vulkan::BufferKind::Output;
+      else {
+        err = "binding of unknown buffer '" + kind.str() + "' in manifest";
+        return false;
+      }
+      d.bindings.push_back(binding);
+    }
+    plan.dispatches.push_back(std::move(d));
+  }
+  return true;
+}
+
 extern "C" qrt_model *qrt_load(const char *dir, char *error,
                                size_t error_size) {
+  return qrt_load_on_device(dir, nullptr, error, error_size);
+}
+
+extern "C" qrt_model *qrt_load_on_device(const char *dir, const char *device,
+                                         char *error, size_t error_size) {
+  std::string wanted = device ? device : "";
+  if (!wanted.empty() && wanted != "cpu" && wanted != "vulkan") {
+    setError(error, error_size,
+             "unknown device '" + wanted + "' (known: cpu, vulkan)");
+    return nullptr;
+  }
   llvm::SmallString<256> manifestPath(dir);
   llvm::sys::path::append(manifestPath, "manifest.json");
   auto buf = llvm::MemoryBuffer::getFile(manifestPath);
@@ -124,13 +198,27 @@ extern "C" qrt_model *qrt_load(const char *dir, char *error,
                  ", newer than this runtime reads (2): update qopt");
     return nullptr;
   }
+  std::string backend = "x86";
   if (const auto *t = m->getObject("target"))
-    if (auto backend = t->getString("backend"); backend && *backend != "x86") {
-      setError(error, error_size,
-               "the artifact was compiled for the '" + backend->str() +
-                   "' target; this runtime runs x86 artifacts");
-      return nullptr;
-    }
+    backend = t->getString("backend").value_or("x86").str();
+  if (backend != "x86" && backend != "spirv") {
+    setError(error, error_size,
+             "the artifact was compiled for the '" + backend +
+                 "' target; this runtime runs x86 and spirv artifacts");
+    return nullptr;
+  }
+  bool onVulkan = backend == "spirv";
+  if (!wanted.empty() && (wanted == "vulkan") != onVulkan) {
+    setError(error, error_size,
+             "the artifact was compiled for the '" + backend +
+                 "' target, which runs on " + (onVulkan ? "vulkan" : "cpu") +
+                 ", not on the requested device '" + wanted +
+                 "' (recompile with --target=" +
+                 (onVulkan ? "x86_64-unknown-linux-gnu"
+                           : "spirv64-unknown-vulkan1.3") +
+                 ")");
+    return nullptr;
+  }
   auto model = std::make_unique<qrt_model>();
   std::string err;
   if (!parseTensors(m->getArray("inputs"), model->inputs, err) ||
@@ -143,7 +231,7 @@ extern "C" qrt_model *qrt_load(const char *dir, char *error,
                      t->getString("cpu").value_or(""))
                         .str();
     // Refuse code this CPU cannot execute rather than die of SIGILL.
-    if (const auto *features = t->getArray("features")) {
+    if (const auto *features = t->getArray("features"); features && !onVulkan) {
       llvm::StringMap<bool> host = llvm::sys::getHostCPUFeatures();
       std::string missing;
       for (const llvm::json::Value &f : *features) {
@@ -197,6 +285,25 @@ extern "C" qrt_model *qrt_load(const char *dir, char *error,
     qrt_free(model.release());
     return nullptr;
   }
+  if (onVulkan) {
+    qrt::vulkan::Plan plan;
+    plan.dir = dir;
+    plan.weights = model->weights;
+    plan.weightsBytes = model->weightsBytes;
+    plan.workspaceBytes = workspaceBytes;
+    for (const TensorDesc &d : model->inputs)
+      plan.inputBytes.push_back(d.numElements * d.elementSize);
+    for (const TensorDesc &d : model->outputs)
+      plan.outputBytes.push_back(d.numElements * d.elementSize);
+    if (!parseDispatches(*m, plan, err) ||
+        !(model->vulkan = qrt::vulkan::load(plan, err))) {
+      setError(error, error_size, err);
+      qrt_free(model.release());
+      return nullptr;
+    }
+    model->device = "vulkan:" + qrt::vulkan::deviceName(*model->vulkan);
+    return model.release();
+  }
   if (workspaceBytes > 0) {
     size_t rounded = (workspaceBytes + 63) / 64 * 64;
     model->workspace = aligned_alloc(64, rounded);
@@ -235,6 +342,7 @@ extern "C" qrt_model *qrt_load(const char *dir, char *error,
 extern "C" void qrt_free(qrt_model *model) {
   if (!model)
     return;
+  model->vulkan.reset(); // Before the weights it was uploaded from.
   if (model->library)
     dlclose(model->library);
   if (model->weights)
@@ -277,7 +385,34 @@ extern "C" int qrt_output_info(const qrt_model *model, size_t index,
 
 extern "C" int qrt_run(qrt_model *model, const void *const *inputs,
                        void *const *outputs) {
+  if (model->vulkan) {
+    std::string err;
+    if (!qrt::vulkan::run(*model->vulkan, inputs, outputs, err)) {
+      std::fprintf(stderr, "qrt: %s\n", err.c_str());
+      return -1;
+    }
+    return 0;
+  }
   return model->run(model->weights, model->workspace, inputs, outputs);
+}
+
+extern "C" size_t qrt_list_devices(char *buffer, size_t size) {
+  std::string text = "cpu\n";
+  size_t count = 1;
+  std::vector<std::string> names;
+  std::string err;
+  if (!qrt::vulkan::listDevices(names, err))
+    text += "# vulkan: " + err + "\n";
+  else if (names.empty())
+    text += "# vulkan: the loader found no device\n";
+  for (size_t i = 0; i < names.size(); ++i, ++count)
+    text += "vulkan:" + std::to_string(i) + ": " + names[i] + "\n";
+  setError(buffer, size, text);
+  return count;
+}
+
+extern "C" const char *qrt_device(const qrt_model *model) {
+  return model->device.c_str();
 }
 
 extern "C" const char *qrt_target(const qrt_model *model) {

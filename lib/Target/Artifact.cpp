@@ -210,7 +210,7 @@ llvm::Error ArtifactWriter::noteFile(llvm::StringRef file,
 
 llvm::Error ArtifactWriter::setWeights(llvm::ArrayRef<char> blob,
                                        std::vector<WeightLayoutEntry> entries,
-                                       bool embedded) {
+                                       bool embedded, int64_t alignment) {
   llvm::json::Array list;
   for (const WeightLayoutEntry &w : entries)
     list.push_back(llvm::json::Object{
@@ -224,7 +224,7 @@ llvm::Error ArtifactWriter::setWeights(llvm::ArrayRef<char> blob,
       {"file", embedded || blob.empty() ? "" : "weights.bin"},
       {"embedded", embedded},
       {"bytes", (int64_t)blob.size()},
-      {"alignment", 64},
+      {"alignment", alignment},
       {"entries", std::move(list)}};
   return llvm::Error::success();
 }

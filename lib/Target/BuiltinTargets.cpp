@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Target/Target.h"
+#include "qopt/Target/SPIRV/SPIRVTarget.h"
 #include "qopt/Target/X86/X86Target.h"
 
 namespace qopt {
@@ -13,6 +14,7 @@ namespace qopt {
 void registerBuiltinTargets() {
   static const bool registered = [] {
     registerTargetBackend(x86::createX86Backend());
+    registerTargetBackend(spirv::createSPIRVBackend());
     return true;
   }();
   (void)registered;

@@ -3,6 +3,7 @@
 //   qopt-run out/ --input input_ids=ids.npy [--expect logits=ref.npy]
 //   qopt-run out/ --test-data test_data_set_0        (ONNX .pb folders)
 //   qopt-run out/ --perplexity --ids ids.npy --offsets offsets.npy
+//   qopt-run spirv-out/ --device=vulkan --input x=x.npy   (SPIR-V artifacts)
 //
 // Loads the artifact through qrt, feeds inputs from .npy/.npz/.pb files,
 // writes outputs as .npy and compares them with expected outputs.
@@ -34,7 +35,10 @@ using qopt::io::Tensor;
 
 static cl::OptionCategory runCategory("qopt-run options");
 static cl::opt<std::string> artifactDir(cl::Positional, cl::desc("<artifact dir>"),
-                                        cl::Required, cl::cat(runCategory));
+                                        cl::cat(runCategory));
+static cl::opt<bool> listDevices("list-devices",
+                                 cl::desc("List the devices qrt can run on"),
+                                 cl::cat(runCategory));
 static cl::list<std::string>
     inputs("input",
            cl::desc("Input tensor file: NAME=file.npy, or a .npz/.pb file "
@@ -55,6 +59,12 @@ static cl::opt<double> relTol("rtol", cl::desc("Relative tolerance"),
                             cl::init(1e-4), cl::cat(runCategory));
 static cl::opt<double> absTol("atol", cl::desc("Absolute tolerance"),
                             cl::init(1e-5), cl::cat(runCategory));
+static cl::opt<std::string>
+    device("device",
+           cl::desc("Where to run: cpu (x86 artifacts) or vulkan (SPIR-V "
+                    "artifacts; QRT_VULKAN_DEVICE picks the device). Default: "
+                    "the artifact's own"),
+           cl::value_desc("cpu|vulkan"), cl::init(""), cl::cat(runCategory));
 static cl::opt<unsigned> repeat("repeat",
                                 cl::desc("Run this many times and report the "
                                          "median latency"),
@@ -144,8 +154,17 @@ int main(int argc, char **argv) {
       [](raw_ostream &os) { os << "qopt-run " << QOPT_VERSION << "\n"; });
   cl::ParseCommandLineOptions(argc, argv, "qopt-run: run a qopt artifact\n");
 
+  if (listDevices) {
+    char text[4096];
+    qrt_list_devices(text, sizeof(text));
+    outs() << text;
+    return 0;
+  }
+  if (artifactDir.empty())
+    return fail("no artifact folder given (qopt-run <artifact dir> ...)");
   char err[1024];
-  qrt_model *model = qrt_load(artifactDir.c_str(), err, sizeof(err));
+  qrt_model *model =
+      qrt_load_on_device(artifactDir.c_str(), device.c_str(), err, sizeof(err));
   if (!model)
     return fail(err);
   llvm::scope_exit cleanup([&] { qrt_free(model); });
@@ -247,6 +266,8 @@ int main(int argc, char **argv) {
                         .count());
   }
   std::sort(times.begin(), times.end());
+  if (!device.empty())
+    outs() << "device: " << qrt_device(model) << "\n";
   if (repeat > 1)
     outs() << format("latency: median %.3f ms, min %.3f ms over %u runs\n",
                      times[times.size() / 2], times[0], (unsigned)repeat);

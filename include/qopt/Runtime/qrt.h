@@ -30,6 +30,13 @@ typedef struct qrt_tensor_info {
 /** Loads the artifact in `dir`. Returns NULL and writes a message to
  *  `error` (if non-NULL) on failure. */
 qrt_model *qrt_load(const char *dir, char *error, size_t error_size);
+/** Like qrt_load, on a named device: "cpu" (x86 artifacts), "vulkan"
+ *  (SPIR-V artifacts, on the device QRT_VULKAN_DEVICE names: an index or
+ *  part of the name; default the first), or NULL/"" for the one the
+ *  artifact was compiled for. An artifact for another device is refused.
+ *  libvulkan.so.1 is loaded only for SPIR-V artifacts. */
+qrt_model *qrt_load_on_device(const char *dir, const char *device, char *error,
+                              size_t error_size);
 void qrt_free(qrt_model *model);
 
 size_t qrt_num_inputs(const qrt_model *model);
@@ -47,6 +54,12 @@ int qrt_run(qrt_model *model, const void *const *inputs, void *const *outputs);
 
 /** The artifact's target triple and CPU as recorded in its manifest. */
 const char *qrt_target(const qrt_model *model);
+/** Writes one line per device ("cpu", "vulkan:<index>: <name>") into
+ *  `buffer`, and a line starting with "# " saying why Vulkan is unusable
+ *  when it is; returns the number of devices. */
+size_t qrt_list_devices(char *buffer, size_t size);
+/** Where the model runs: "cpu", or "vulkan:<device name>". */
+const char *qrt_device(const qrt_model *model);
 
 #ifdef __cplusplus
 }

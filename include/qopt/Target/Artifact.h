@@ -70,10 +70,11 @@ public:
   /// Lists a file a backend wrote itself into the staging folder.
   llvm::Error noteFile(llvm::StringRef file, llvm::StringRef role);
 
-  /// Writes weights.bin (unless `embedded`) and records its layout.
+  /// Writes weights.bin (unless `embedded`) and records its layout, whose
+  /// entries start at multiples of `alignment` bytes.
   llvm::Error setWeights(llvm::ArrayRef<char> blob,
                          std::vector<WeightLayoutEntry> entries,
-                         bool embedded);
+                         bool embedded, int64_t alignment = 64);
 
   /// The manifest under construction: backends and the driver add their
   /// entries (target, inputs, outputs, quantization, ...). commit() adds

@@ -1,0 +1,75 @@
+//===- GPUPipeline.h - The GPU pipeline shared by GPU targets ---*- C++ -*-===//
+//
+// Every GPU target (SPIR-V today; Metal, NVPTX and AMDGPU later) starts from
+// the same kernels: the reference-lowered linalg IR is bufferized with the
+// x86 calling convention (weights, workspace, inputs, outputs), each linalg
+// op becomes a parallel loop nest, the nest is tiled to the target's
+// workgroup size and mapped onto workgroups and invocations, and each
+// mapped nest is outlined into a `gpu.func` kernel launched by the host
+// function. A backend then lowers the `gpu.module`s to its own code and
+// describes the host function's `gpu.launch_func` sequence as a dispatch
+// list (docs/gpu.md).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_TARGET_GPU_GPUPIPELINE_H
+#define QOPT_TARGET_GPU_GPUPIPELINE_H
+
+#include "mlir/Pass/Pass.h"
+#include "mlir/Pass/PassManager.h"
+
+#include <cstdint>
+#include <memory>
+
+namespace qopt::gpu {
+
+/// How a target wants its kernels shaped: what the mapping takes from the
+/// target description.
+struct GPUStrategy {
+  /// Invocations per workgroup (the product of the workgroup's x, y, z).
+  int64_t workgroupSize = 64;
+  /// Largest workgroup extent in any one dimension.
+  int64_t maxWorkgroupDim = 1024;
+  /// Alignment of every buffer inside the weights and workspace buffers:
+  /// a binding's offset must be a multiple of the device's
+  /// minStorageBufferOffsetAlignment (256 covers every Vulkan device).
+  int64_t bufferAlignment = 256;
+};
+
+/// Stage 1: the reference lowering (qopt ops and TOSA to linalg on
+/// tensors) and elementwise fusion, without any CPU tiling.
+void buildGPUTensorPipeline(mlir::OpPassManager &pm);
+
+/// Stage 2: one-shot bufferization (function boundaries, identity layouts),
+/// results as out-parameters, `memref.copy` as `linalg.copy`, and the
+/// static workspace plan (qopt-plan-memory).
+void buildGPUBufferPipeline(mlir::OpPassManager &pm,
+                            const GPUStrategy &strategy);
+
+/// Stage 3 (after the weights are externalized): linalg → scf.parallel,
+/// tiling and mapping to workgroups (qopt-gpu-map-to-workgroups), gpu.launch
+/// and kernel outlining.
+void buildGPUMappingPipeline(mlir::OpPassManager &pm,
+                             const GPUStrategy &strategy);
+
+/// qopt-gpu-map-to-workgroups: tiles every outermost `scf.parallel` of a
+/// function so that one tile is one workgroup of at most
+/// `strategy.workgroupSize` invocations, spread over the innermost
+/// (fastest-varying) dimensions first, and writes the mapping attributes
+/// that `convert-parallel-loops-to-gpu` reads: the innermost three tile
+/// dimensions to workgroup x, y, z and the matching invocation ids, the
+/// others sequential inside each invocation. Computation left outside any
+/// `scf.parallel` (an op without parallel dimensions, such as a reduction
+/// to a scalar) first becomes a one-iteration `scf.parallel`: a kernel of
+/// one invocation.
+std::unique_ptr<mlir::Pass>
+createMapToWorkgroupsPass(const GPUStrategy &strategy = {});
+
+/// Registers qopt-gpu-map-to-workgroups and the named pipelines
+/// `qopt-gpu-tensor-pipeline`, `qopt-gpu-buffer-pipeline` and
+/// `qopt-gpu-mapping-pipeline` (default strategy).
+void registerGPUPipelines();
+
+} // namespace qopt::gpu
+
+#endif // QOPT_TARGET_GPU_GPUPIPELINE_H

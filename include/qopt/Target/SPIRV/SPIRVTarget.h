@@ -1,0 +1,47 @@
+//===- SPIRVTarget.h - The SPIR-V (Vulkan) target backend -------*- C++ -*-===//
+//
+// Compiles the GPU pipeline's kernels to SPIR-V compute shaders for the
+// Vulkan environment (`spirv64-unknown-vulkan1.3`) and describes the host
+// side as a dispatch list in manifest.json, which qrt's Vulkan backend
+// executes (docs/gpu.md).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_TARGET_SPIRV_SPIRVTARGET_H
+#define QOPT_TARGET_SPIRV_SPIRVTARGET_H
+
+#include "qopt/Target/Target.h"
+
+#include "mlir/Pass/PassManager.h"
+
+#include <memory>
+
+namespace qopt::spirv {
+
+/// The features a Vulkan 1.3 device is assumed to have unless the user
+/// removes them ("-int64"): they decide the SPIR-V capabilities the kernels
+/// may use (docs/targets.md).
+inline constexpr const char *kDefaultFeatures = "+float16,+int16,+int64,+int8";
+
+/// Stage 4: kernels to SPIR-V: the Vulkan target environment and each
+/// kernel's workgroup size (qopt-spirv-attach-target), math and gpu to the
+/// spirv dialect, ABI lowering and minimal version/capabilities/extensions.
+void buildSPIRVPipeline(mlir::OpPassManager &pm, TargetAttr target);
+
+/// qopt-spirv-attach-target: puts the `spirv.target_env` of `features`
+/// (an LLVM-style feature string of this target) on the module and a
+/// `spirv.entry_point_abi` with the launch's workgroup size on each
+/// kernel; refuses buffers whose element type needs a capability the
+/// features exclude.
+std::unique_ptr<mlir::Pass> createAttachTargetPass(std::string features = "");
+
+/// Registers `qopt-spirv-pipeline` (all stages, default features) and
+/// qopt-spirv-attach-target.
+void registerSPIRVPipelines();
+
+/// The backend registered for `spirv64-*-vulkan*` triples.
+std::unique_ptr<TargetBackend> createSPIRVBackend();
+
+} // namespace qopt::spirv
+
+#endif // QOPT_TARGET_SPIRV_SPIRVTARGET_H

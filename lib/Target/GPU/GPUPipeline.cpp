@@ -1,0 +1,298 @@
+//===- GPUPipeline.cpp - From reference-lowered linalg to GPU kernels
+//------===//
+//
+// The mapping is upstream's parallel-loop route: each linalg op becomes one
+// `scf.parallel` over its parallel dimensions (reductions stay `scf.for`
+// inside), qopt-gpu-map-to-workgroups tiles it to the strategy's workgroup
+// size and marks which tile dimension goes to which workgroup/invocation id,
+// `convert-parallel-loops-to-gpu` turns the marked nest into `gpu.launch`,
+// and `gpu-kernel-outlining` makes each launch a kernel. One linalg op (or
+// one fused elementwise chain) is one kernel.
+//
+//===----------------------------------------------------------------------===//
+
+#include "qopt/Target/GPU/GPUPipeline.h"
+#include "qopt/Conversion/Passes.h"
+#include "qopt/Transforms/Passes.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Conversion/TosaToArith/TosaToArith.h"
+#include "mlir/Conversion/TosaToLinalg/TosaToLinalg.h"
+#include "mlir/Conversion/TosaToTensor/TosaToTensor.h"
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Transforms/ParallelLoopMapper.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/SCF/Transforms/Transforms.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+#include "llvm/ADT/bit.h"
+#include "llvm/Support/MathExtras.h"
+
+#define DEBUG_TYPE "qopt-gpu"
+
+using namespace mlir;
+
+namespace qopt::gpu {
+
+namespace {
+
+/// The constant trip count of dimension `d` of `loop`, if static.
+std::optional<int64_t> tripCount(scf::ParallelOp loop, unsigned d) {
+  auto lb = getConstantIntValue(loop.getLowerBound()[d]);
+  auto ub = getConstantIntValue(loop.getUpperBound()[d]);
+  auto step = getConstantIntValue(loop.getStep()[d]);
+  if (!lb || !ub || !step || *step <= 0)
+    return std::nullopt;
+  return llvm::divideCeil(*ub - *lb, *step);
+}
+
+/// Workgroup extents per loop dimension: the innermost dimensions (the
+/// contiguous ones of a row-major buffer) take the invocations first, each
+/// a power of two no larger than its trip count rounded up.
+SmallVector<int64_t> chooseTileSizes(scf::ParallelOp loop,
+                                     const GPUStrategy &strategy) {
+  unsigned rank = loop.getNumLoops();
+  SmallVector<int64_t> tiles(rank, 1);
+  int64_t budget = std::max<int64_t>(1, strategy.workgroupSize);
+  for (int d = rank - 1; d >= 0 && d >= (int)rank - 3 && budget > 1; --d) {
+    std::optional<int64_t> trips = tripCount(loop, d);
+    if (!trips)
+      continue;
+    int64_t tile = std::min<int64_t>(
+        {(int64_t)llvm::PowerOf2Ceil(std::max<int64_t>(1, *trips)), budget,
+         strategy.maxWorkgroupDim});
+    tile = (int64_t)llvm::bit_floor((uint64_t)tile);
+    tiles[d] = tile;
+    budget /= tile;
+  }
+  return tiles;
+}
+
+/// Innermost dimension to x, then y, then z; the rest run sequentially.
+void setMapping(scf::ParallelOp loop, bool workgroups) {
+  Builder b(loop.getContext());
+  unsigned rank = loop.getNumLoops();
+  SmallVector<mlir::gpu::ParallelLoopDimMappingAttr> mapping;
+  for (unsigned d = 0; d < rank; ++d) {
+    unsigned fromInner = rank - 1 - d;
+    mlir::gpu::Processor p = mlir::gpu::Processor::Sequential;
+    if (fromInner < 3)
+      p = static_cast<mlir::gpu::Processor>(
+          (workgroups ? (unsigned)mlir::gpu::Processor::BlockX
+                      : (unsigned)mlir::gpu::Processor::ThreadX) +
+          fromInner);
+    mapping.push_back(b.getAttr<mlir::gpu::ParallelLoopDimMappingAttr>(
+        p, b.getDimIdentityMap(), b.getDimIdentityMap()));
+  }
+  (void)mlir::gpu::setMappingAttr(loop, mapping);
+}
+
+void setSequential(scf::ParallelOp loop) {
+  Builder b(loop.getContext());
+  SmallVector<mlir::gpu::ParallelLoopDimMappingAttr> mapping(
+      loop.getNumLoops(), b.getAttr<mlir::gpu::ParallelLoopDimMappingAttr>(
+                              mlir::gpu::Processor::Sequential,
+                              b.getDimIdentityMap(), b.getDimIdentityMap()));
+  (void)mlir::gpu::setMappingAttr(loop, mapping);
+}
+
+/// Whether `op` may stay in the host function: what a dispatch list can
+/// describe (buffer views, constants, kernels) rather than computation.
+bool staysOnHost(Operation *op) {
+  return isa<arith::ConstantOp, memref::ViewOp, memref::SubViewOp,
+             memref::CollapseShapeOp, memref::ExpandShapeOp, memref::CastOp,
+             memref::ReinterpretCastOp, memref::AllocOp, memref::DeallocOp,
+             scf::ParallelOp>(op) ||
+         op->hasTrait<OpTrait::IsTerminator>();
+}
+
+/// Wraps each run of computation left at the top level of `func` (the loops
+/// of an op without parallel dimensions, such as a reduction to a scalar)
+/// in a one-iteration scf.parallel: a kernel of one invocation. A run whose
+/// values are used after it stays (the backend names it).
+void wrapSerialRuns(func::FuncOp func) {
+  if (func.isExternal())
+    return;
+  SmallVector<SmallVector<Operation *>> runs(1);
+  for (Operation &op : func.getBody().front()) {
+    if (staysOnHost(&op)) {
+      if (!runs.back().empty())
+        runs.emplace_back();
+      continue;
+    }
+    runs.back().push_back(&op);
+  }
+  for (ArrayRef<Operation *> run : runs) {
+    if (run.empty())
+      continue;
+    llvm::SmallPtrSet<Operation *, 8> inRun(run.begin(), run.end());
+    bool escapes = llvm::any_of(run, [&](Operation *op) {
+      return llvm::any_of(op->getUsers(), [&](Operation *user) {
+        Operation *top = func.getBody().front().findAncestorOpInBlock(*user);
+        return !top || !inRun.contains(top);
+      });
+    });
+    if (escapes)
+      continue;
+    OpBuilder b(run.front());
+    Location loc = run.front()->getLoc();
+    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+    Value one = arith::ConstantIndexOp::create(b, loc, 1);
+    auto loop = scf::ParallelOp::create(b, loc, ValueRange{zero},
+                                        ValueRange{one}, ValueRange{one});
+    Operation *yield = loop.getBody()->getTerminator();
+    for (Operation *op : run)
+      op->moveBefore(yield);
+  }
+}
+
+struct MapToWorkgroupsPass
+    : PassWrapper<MapToWorkgroupsPass, OperationPass<func::FuncOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(MapToWorkgroupsPass)
+
+  MapToWorkgroupsPass() = default;
+  MapToWorkgroupsPass(const MapToWorkgroupsPass &other) : PassWrapper(other) {}
+  explicit MapToWorkgroupsPass(const GPUStrategy &strategy) {
+    workgroupSize = strategy.workgroupSize;
+    maxWorkgroupDim = strategy.maxWorkgroupDim;
+  }
+
+  StringRef getArgument() const override {
+    return "qopt-gpu-map-to-workgroups";
+  }
+  StringRef getDescription() const override {
+    return "Tile each outermost scf.parallel to one workgroup per tile and "
+           "map its dimensions to workgroup and invocation ids";
+  }
+  void getDependentDialects(DialectRegistry &registry) const override {
+    registry.insert<mlir::gpu::GPUDialect, scf::SCFDialect, arith::ArithDialect,
+                    affine::AffineDialect>();
+  }
+
+  void runOnOperation() override {
+    GPUStrategy strategy;
+    strategy.workgroupSize = workgroupSize;
+    strategy.maxWorkgroupDim = maxWorkgroupDim;
+    wrapSerialRuns(getOperation());
+    SmallVector<scf::ParallelOp> outermost;
+    getOperation().walk([&](scf::ParallelOp loop) {
+      if (!loop->getParentOfType<scf::ParallelOp>())
+        outermost.push_back(loop);
+    });
+    for (scf::ParallelOp loop : outermost) {
+      SmallVector<int64_t> tiles = chooseTileSizes(loop, strategy);
+      LLVM_DEBUG(llvm::dbgs() << "qopt-gpu: tiles " << llvm::interleaved(tiles)
+                              << " for " << loop.getLoc() << "\n");
+      auto [outer, inner] =
+          scf::tileParallelLoop(loop, tiles, /*noMinMaxBounds=*/true);
+      setMapping(outer, /*workgroups=*/true);
+      setMapping(inner, /*workgroups=*/false);
+      inner.getBody()->walk(
+          [](scf::ParallelOp nested) { setSequential(nested); });
+    }
+  }
+
+  Option<int64_t> workgroupSize{*this, "workgroup-size",
+                                llvm::cl::desc("Invocations per workgroup"),
+                                llvm::cl::init(64)};
+  Option<int64_t> maxWorkgroupDim{
+      *this, "max-workgroup-dim",
+      llvm::cl::desc("Largest workgroup extent in one dimension"),
+      llvm::cl::init(1024)};
+};
+
+} // namespace
+
+std::unique_ptr<Pass> createMapToWorkgroupsPass(const GPUStrategy &strategy) {
+  return std::make_unique<MapToWorkgroupsPass>(strategy);
+}
+
+void buildGPUTensorPipeline(OpPassManager &pm) {
+  pm.addPass(createLowerToLinalgPass());
+  OpPassManager &fpm = pm.nest<func::FuncOp>();
+  fpm.addPass(tosa::createTosaToLinalgNamed());
+  fpm.addPass(tosa::createTosaToLinalg());
+  fpm.addPass(createTosaToArithPass());
+  fpm.addPass(createTosaToTensorPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createFuseElementwisePass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+}
+
+void buildGPUBufferPipeline(OpPassManager &pm, const GPUStrategy &strategy) {
+  pm.addPass(createAssignArgRolesPass());
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.allowReturnAllocsFromLoops = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  bufferization::BufferResultsToOutParamsPassOptions outParams;
+  outParams.hoistStaticAllocs = true;
+  outParams.modifyPublicFunctions = true;
+  pm.addPass(bufferization::createBufferResultsToOutParamsPass(outParams));
+  pm.addPass(createCanonicalizerPass());
+  bufferization::BufferDeallocationPipelineOptions dealloc;
+  bufferization::buildBufferDeallocationPipeline(pm, dealloc);
+  pm.addPass(createConvertBufferizationToMemRefPass());
+  // Copies between buffers become kernels like any other linalg op.
+  pm.addPass(createLowerMemRefCopyPass());
+  PlanMemoryPassOptions plan;
+  plan.alignment = strategy.bufferAlignment;
+  pm.addPass(createPlanMemoryPass(plan));
+}
+
+void buildGPUMappingPipeline(OpPassManager &pm, const GPUStrategy &strategy) {
+  OpPassManager &fpm = pm.nest<func::FuncOp>();
+  fpm.addPass(createConvertLinalgToParallelLoopsPass());
+  // The x86 target's polynomials for exp, tanh, erf, log, ...: the same
+  // numerics on every target (a quantized model rounds what they produce),
+  // and math.erf, which SPIR-V lacks.
+  fpm.addPass(createMathApproximationPass());
+  fpm.addPass(createMapToWorkgroupsPass(strategy));
+  fpm.addPass(createConvertParallelLoopToGpuPass());
+  pm.addPass(createCanonicalizerPass());
+  // Constants and index arithmetic move into the launch bodies, so the
+  // kernels take only buffers.
+  pm.addPass(createGpuLaunchSinkIndexComputationsPass());
+  pm.addPass(createGpuKernelOutliningPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+}
+
+static void registerGPUPipelinesOnce() {
+  PassRegistration<MapToWorkgroupsPass>();
+  PassPipelineRegistration<>(
+      "qopt-gpu-tensor-pipeline",
+      "GPU stage 1: the reference lowering to linalg and elementwise fusion",
+      buildGPUTensorPipeline);
+  PassPipelineRegistration<>(
+      "qopt-gpu-buffer-pipeline",
+      "GPU stage 2: bufferization, out-parameters and the workspace plan",
+      [](OpPassManager &pm) { buildGPUBufferPipeline(pm, GPUStrategy()); });
+  PassPipelineRegistration<>(
+      "qopt-gpu-mapping-pipeline",
+      "GPU stage 3: linalg to workgroups and outlined gpu kernels",
+      [](OpPassManager &pm) { buildGPUMappingPipeline(pm, GPUStrategy()); });
+}
+
+void registerGPUPipelines() {
+  // Every GPU backend calls this; MLIR's registry takes each name once.
+  static const bool registered = [] {
+    registerGPUPipelinesOnce();
+    return true;
+  }();
+  (void)registered;
+}
+
+} // namespace qopt::gpu
