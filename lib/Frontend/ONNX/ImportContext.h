@@ -145,6 +145,7 @@ void appendElementwiseConverters(std::vector<ConverterEntry> &table);
 void appendMatMulConverters(std::vector<ConverterEntry> &table);
 void appendConvPoolConverters(std::vector<ConverterEntry> &table);
 void appendShapeConverters(std::vector<ConverterEntry> &table);
+void appendIndexingConverters(std::vector<ConverterEntry> &table);
 void appendReductionConverters(std::vector<ConverterEntry> &table);
 void appendNormalizationConverters(std::vector<ConverterEntry> &table);
 void appendQuantizationConverters(std::vector<ConverterEntry> &table);
