@@ -79,7 +79,8 @@ static const char *const kScopeOps[] = {
     "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear",
     "MatMulInteger", "QLinearMatMul", "ConvInteger", "QLinearConv",
     // Scatter, gather-like and selection ops
-    "Scatter", "ScatterElements", "ScatterND"};
+    "Scatter", "ScatterElements", "ScatterND", "GatherND", "OneHot",
+    "ReverseSequence", "Compress", "TopK", "NonZero", "Unique"};
 
 namespace {
 

@@ -739,4 +739,114 @@ FailureOr<bool> foldTrilu(NodeContext &ctx) {
   return setFolded(ctx, std::move(result));
 }
 
+/// NonZero: the coordinates of the nonzero elements, [rank, count] in
+/// row-major order (a scalar counts as a 1-element vector).
+FailureOr<bool> foldNonZero(NodeContext &ctx) {
+  std::optional<SmallVector<const HostTensor *>> known = knownInputs(ctx);
+  if (!known)
+    return false;
+  const HostTensor &a = *known->front();
+  SmallVector<int64_t> shape(a.shape);
+  if (shape.empty())
+    shape.push_back(1);
+  int64_t rank = shape.size(), n = a.numElements();
+  std::vector<int64_t> hits;
+  for (int64_t k = 0; k < n; ++k)
+    if (a.isFloat() ? a.f[k] != 0 : a.i[k] != 0)
+      hits.push_back(k);
+  int64_t count = hits.size();
+  HostTensor out(DType::I64, {rank, count});
+  SmallVector<int64_t> strides = rowMajorStrides(shape);
+  for (int64_t c = 0; c < count; ++c)
+    for (int64_t d = 0; d < rank; ++d)
+      out.i[d * count + c] = (hits[c] / strides[d]) % shape[d];
+  return setFolded(ctx, std::move(out));
+}
+
+/// Unique: the distinct elements (or slices along `axis`), sorted or in the
+/// order of their first occurrence, with the first occurrences, the inverse
+/// mapping and the counts.
+FailureOr<bool> foldUnique(NodeContext &ctx) {
+  std::optional<SmallVector<const HostTensor *>> known = knownInputs(ctx);
+  if (!known)
+    return false;
+  const HostTensor &x = *known->front();
+  if (x.numElements() > kMaxFoldElements)
+    return false;
+  bool sorted = ctx.attrInt("sorted", 1);
+  // The input as [outer, dim, inner]: slice s is x[:, s, :].
+  int64_t outer = 1, dim = x.numElements(), inner = 1, axis = -1;
+  if (ctx.hasAttr("axis")) {
+    FailureOr<int64_t> ax =
+        ctx.normalizeAxis(ctx.attrInt("axis", 0), x.shape.size());
+    if (failed(ax))
+      return failure();
+    axis = *ax;
+    ArrayRef<int64_t> s = x.shape;
+    outer = shapeProduct(s.take_front(axis));
+    dim = s[axis];
+    inner = shapeProduct(s.drop_front(axis + 1));
+  }
+  auto elem = [&](int64_t slice, int64_t o, int64_t k) {
+    return (o * dim + slice) * inner + k;
+  };
+  // -1, 0 or 1 as slice a is below, equal to or above slice b.
+  auto compare = [&](int64_t a, int64_t b) {
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t k = 0; k < inner; ++k) {
+        int64_t ea = elem(a, o, k), eb = elem(b, o, k);
+        if (x.isFloat() ? x.f[ea] < x.f[eb] : x.i[ea] < x.i[eb])
+          return -1;
+        if (x.isFloat() ? x.f[eb] < x.f[ea] : x.i[eb] < x.i[ea])
+          return 1;
+      }
+    return 0;
+  };
+  std::vector<int64_t> order(dim);
+  for (int64_t s = 0; s < dim; ++s)
+    order[s] = s;
+  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    int c = compare(a, b);
+    return c != 0 ? c < 0 : a < b;
+  });
+  // Groups of equal slices in sorted order; each starts with its first
+  // occurrence (equal slices are sorted by position).
+  std::vector<std::vector<int64_t>> groups;
+  for (int64_t s : order) {
+    if (groups.empty() || compare(groups.back().front(), s) != 0)
+      groups.emplace_back();
+    groups.back().push_back(s);
+  }
+  if (!sorted)
+    std::sort(groups.begin(), groups.end(),
+              [](const std::vector<int64_t> &a, const std::vector<int64_t> &b) {
+                return a.front() < b.front();
+              });
+  int64_t u = groups.size();
+  SmallVector<int64_t> yShape =
+      axis < 0 ? SmallVector<int64_t>{u} : SmallVector<int64_t>(x.shape);
+  if (axis >= 0)
+    yShape[axis] = u;
+  HostTensor y(x.dtype, yShape), first(DType::I64, {u}),
+      inverse(DType::I64, {dim}), counts(DType::I64, {u});
+  for (int64_t g = 0; g < u; ++g) {
+    int64_t s = groups[g].front();
+    first.i[g] = s;
+    counts.i[g] = groups[g].size();
+    for (int64_t m : groups[g])
+      inverse.i[m] = g;
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t k = 0; k < inner; ++k)
+        copyElem(y, (o * u + g) * inner + k, x, elem(s, o, k));
+  }
+  ctx.setHostOutput(0, std::move(y));
+  if (ctx.hasOutput(1))
+    ctx.setHostOutput(1, std::move(first));
+  if (ctx.hasOutput(2))
+    ctx.setHostOutput(2, std::move(inverse));
+  if (ctx.hasOutput(3))
+    ctx.setHostOutput(3, std::move(counts));
+  return true;
+}
+
 } // namespace qopt::onnx_frontend

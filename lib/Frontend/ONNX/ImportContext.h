@@ -223,6 +223,8 @@ mlir::FailureOr<bool> foldConstantOfShape(NodeContext &ctx);
 mlir::FailureOr<bool> foldExpand(NodeContext &ctx);
 mlir::FailureOr<bool> foldTranspose(NodeContext &ctx);
 mlir::FailureOr<bool> foldTrilu(NodeContext &ctx);
+mlir::FailureOr<bool> foldNonZero(NodeContext &ctx);
+mlir::FailureOr<bool> foldUnique(NodeContext &ctx);
 
 /// Reads the raw little-endian bytes of a TensorProto stored as raw_data or
 /// external data, without widening them (large weights). Returns failure

@@ -8,6 +8,14 @@
 // indices are applied in order as ONNX defines. Indices are wrapped when
 // negative and clamped, so a bad index never writes outside the tensor.
 //
+// GatherND, OneHot, ReverseSequence and Compress are linalg.generic ops
+// over their outputs that read their sources with tensor.extract. TopK
+// ranks every element against the others on its axis and picks the
+// elements of places 0..K-1. Ops whose output shape depends on input
+// values need those values at compile time: Compress's condition, TopK's K
+// and OneHot's depth; NonZero and Unique are evaluated on the host
+// (HostEval.cpp) and are otherwise an error naming the node.
+//
 //===----------------------------------------------------------------------===//
 
 #include "Builders.h"
@@ -219,6 +227,366 @@ LogicalResult convertScatterND(NodeContext &ctx) {
   return success();
 }
 
+
+/// GatherND with `batch_dims` b: indices [B..., I..., k] pick slices
+/// data[B..., i_0, ..., i_{k-1}, ...]; the output is [B..., I...,
+/// data.shape[b + k:]...].
+LogicalResult convertGatherND(NodeContext &ctx) {
+  if (!isIndexDType(ctx.dtype(1)))
+    return ctx.fail(Twine("indices must be int32 or int64, not ") +
+                    dtypeName(ctx.dtype(1)));
+  ArrayRef<int64_t> data = ctx.shape(0), idx = ctx.shape(1);
+  int64_t rank = data.size(), q = idx.size();
+  int64_t bd = ctx.attrInt("batch_dims", 0);
+  if (q < 1)
+    return ctx.fail("indices must have rank >= 1");
+  if (bd < 0 || bd >= std::min(rank, q))
+    return ctx.fail("batch_dims " + std::to_string(bd) +
+                    " must be below the ranks of data and indices");
+  for (int64_t d = 0; d < bd; ++d)
+    if (data[d] != idx[d])
+      return ctx.fail("the batch dimensions of data " + shapeToString(data) +
+                      " and indices " + shapeToString(idx) + " differ");
+  int64_t k = idx.back();
+  if (k < 1 || bd + k > rank)
+    return ctx.fail("the last dimension of indices (" + std::to_string(k) +
+                    ") must be between 1 and the data's rank less batch_dims");
+  SmallVector<int64_t> outShape(idx.drop_back());
+  outShape.append(data.begin() + bd + k, data.end());
+  Value table = ctx.value(0), indices = ctx.value(1);
+  DType idxT = ctx.dtype(1);
+  SmallVector<int64_t> dataShape(data);
+  Value r = emitElementwise(
+      ctx.b, ctx.loc, ValueRange{}, outShape, ctx.elemType(ctx.dtype(0)),
+      [&](OpBuilder &b, Location l, ValueRange) -> Value {
+        SmallVector<Value> out;
+        for (size_t d = 0; d < outShape.size(); ++d)
+          out.push_back(linalg::IndexOp::create(b, l, d));
+        SmallVector<Value> at(ArrayRef<Value>(out).take_front(q - 1));
+        at.push_back(Value());
+        SmallVector<Value> src(ArrayRef<Value>(out).take_front(bd));
+        for (int64_t j = 0; j < k; ++j) {
+          at.back() = arith::ConstantIndexOp::create(b, l, j);
+          Value i = tensor::ExtractOp::create(b, l, indices, at);
+          src.push_back(wrapIndex(b, l, i, idxT, dataShape[bd + j]));
+        }
+        src.append(out.begin() + (q - 1), out.end());
+        return tensor::ExtractOp::create(b, l, table, src);
+      });
+  ctx.setOutput(0, r, ctx.dtype(0));
+  return success();
+}
+
+/// OneHot(indices, depth, values): out[..., j, ...] = values[1] where
+/// indices[...] (negative counting from depth) is j, else values[0]. The
+/// depth decides the output shape, so it must be known at compile time.
+LogicalResult convertOneHot(NodeContext &ctx) {
+  const HostTensor *depthT = ctx.host(1);
+  if (!depthT)
+    return ctx.fail("depth must be known at compile time (it decides the "
+                    "output shape)");
+  if (depthT->numElements() != 1)
+    return ctx.fail("depth must hold one value");
+  int64_t depth = (int64_t)depthT->getF(0);
+  if (depth < 1)
+    return ctx.fail("depth must be positive, not " + std::to_string(depth));
+  if (ctx.shape(2) != ArrayRef<int64_t>{2})
+    return ctx.fail("values must hold two elements [off, on], not " +
+                    shapeToString(ctx.shape(2)));
+  int64_t rank = ctx.rank(0);
+  auto axis = ctx.normalizeAxis(ctx.attrInt("axis", -1), rank + 1);
+  if (failed(axis))
+    return failure();
+  DType idxT = ctx.dtype(0), valT = ctx.dtype(2);
+  if (idxT == DType::Bool)
+    return ctx.fail("indices must be numeric");
+  OpBuilder &b = ctx.b;
+  Location loc = ctx.loc;
+  Value values = ctx.value(2);
+  Value off = tensor::ExtractOp::create(
+      b, loc, values, ValueRange{arith::ConstantIndexOp::create(b, loc, 0)});
+  Value on = tensor::ExtractOp::create(
+      b, loc, values, ValueRange{arith::ConstantIndexOp::create(b, loc, 1)});
+  SmallVector<int64_t> outShape(ctx.shape(0));
+  outShape.insert(outShape.begin() + *axis, depth);
+  int64_t outRank = outShape.size(), ax = *axis;
+  MLIRContext *mctx = ctx.ctx();
+  SmallVector<AffineExpr> inExprs;
+  for (int64_t d = 0; d < outRank; ++d)
+    if (d != ax)
+      inExprs.push_back(getAffineDimExpr(d, mctx));
+  SmallVector<AffineMap> maps = {AffineMap::get(outRank, 0, inExprs, mctx),
+                                 b.getMultiDimIdentityMap(outRank)};
+  SmallVector<utils::IteratorType> iters(outRank, utils::IteratorType::parallel);
+  Value init = tensor::EmptyOp::create(b, loc, outShape, ctx.elemType(valT));
+  Value r = linalg::GenericOp::create(
+                b, loc, TypeRange{init.getType()}, ValueRange{ctx.value(0)},
+                ValueRange{init}, maps, iters,
+                [&](OpBuilder &nb, Location l, ValueRange a) {
+                  Value i = castScalar(nb, l, a[0], idxT, DType::I64);
+                  Type i64 = i.getType();
+                  Value zero = emitScalar(nb, l, i64, 0);
+                  Value neg = arith::CmpIOp::create(
+                      nb, l, arith::CmpIPredicate::slt, i, zero);
+                  i = arith::SelectOp::create(
+                      nb, l, neg,
+                      arith::AddIOp::create(nb, l, i,
+                                            emitScalar(nb, l, i64, depth)),
+                      i);
+                  Value j = arith::IndexCastOp::create(
+                      nb, l, i64, linalg::IndexOp::create(nb, l, ax));
+                  Value hit = arith::CmpIOp::create(
+                      nb, l, arith::CmpIPredicate::eq, i, j);
+                  linalg::YieldOp::create(
+                      nb, l, arith::SelectOp::create(nb, l, hit, on, off)
+                                 .getResult());
+                })
+                .getResult(0);
+  ctx.setOutput(0, r, valT);
+  return success();
+}
+
+/// ReverseSequence: along time_axis, the first sequence_lens[b] entries of
+/// each batch entry b are reversed; the rest are copied.
+LogicalResult convertReverseSequence(NodeContext &ctx) {
+  int64_t rank = ctx.rank(0);
+  if (rank < 2)
+    return ctx.fail("input must have rank >= 2");
+  int64_t timeAxis = ctx.attrInt("time_axis", 0),
+          batchAxis = ctx.attrInt("batch_axis", 1);
+  if ((timeAxis != 0 && timeAxis != 1) || (batchAxis != 0 && batchAxis != 1) ||
+      timeAxis == batchAxis)
+    return ctx.fail("time_axis and batch_axis must be 0 and 1 in either "
+                    "order, not " + std::to_string(timeAxis) + " and " +
+                    std::to_string(batchAxis));
+  ArrayRef<int64_t> in = ctx.shape(0);
+  if (!isIndexDType(ctx.dtype(1)) ||
+      ctx.shape(1) != ArrayRef<int64_t>{in[batchAxis]})
+    return ctx.fail("sequence_lens must be an int32 or int64 vector of the "
+                    "batch size " + std::to_string(in[batchAxis]));
+  Value x = ctx.value(0), lens = ctx.value(1);
+  DType lenT = ctx.dtype(1);
+  int64_t steps = in[timeAxis];
+  Value r = emitElementwise(
+      ctx.b, ctx.loc, ValueRange{}, in, ctx.elemType(ctx.dtype(0)),
+      [&](OpBuilder &b, Location l, ValueRange) -> Value {
+        SmallVector<Value> coords;
+        for (int64_t d = 0; d < rank; ++d)
+          coords.push_back(linalg::IndexOp::create(b, l, d));
+        Value n = tensor::ExtractOp::create(b, l, lens, coords[batchAxis]);
+        n = castScalar(b, l, n, lenT, DType::I64);
+        Type i64 = n.getType();
+        n = arith::MaxSIOp::create(b, l, n, emitScalar(b, l, i64, 0));
+        n = arith::MinSIOp::create(b, l, n, emitScalar(b, l, i64, steps));
+        Value t = arith::IndexCastOp::create(b, l, i64, coords[timeAxis]);
+        Value inside =
+            arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, t, n);
+        Value rev = arith::SubIOp::create(
+            b, l, arith::SubIOp::create(b, l, n, emitScalar(b, l, i64, 1)), t);
+        Value src = arith::SelectOp::create(b, l, inside, rev, t);
+        coords[timeAxis] =
+            arith::IndexCastOp::create(b, l, b.getIndexType(), src);
+        return tensor::ExtractOp::create(b, l, x, coords);
+      });
+  ctx.setOutput(0, r, ctx.dtype(0));
+  return success();
+}
+
+/// Compress with a condition known at compile time (it decides the output
+/// shape): the entries along `axis` (of the flattened input without one)
+/// whose condition is true, gathered with a constant index table.
+LogicalResult convertCompress(NodeContext &ctx) {
+  const HostTensor *cond = ctx.host(1);
+  if (!cond)
+    return ctx.fail("condition must be known at compile time (it decides "
+                    "the output shape)");
+  if (cond->shape.size() != 1)
+    return ctx.fail("condition must be 1-D, not " +
+                    shapeToString(cond->shape));
+  OpBuilder &b = ctx.b;
+  Location loc = ctx.loc;
+  Value x = ctx.value(0);
+  SmallVector<int64_t> in(ctx.shape(0));
+  int64_t axis = 0;
+  if (ctx.hasAttr("axis")) {
+    auto a = ctx.normalizeAxis(ctx.attrInt("axis", 0), in.size());
+    if (failed(a))
+      return failure();
+    axis = *a;
+  } else {
+    in = {shapeProduct(in)};
+    x = emitReshape(b, loc, x, in);
+  }
+  int64_t dim = in[axis];
+  std::vector<int64_t> picked;
+  for (int64_t k = 0; k < cond->numElements(); ++k) {
+    bool on = cond->isFloat() ? cond->getF(k) != 0 : cond->getI(k) != 0;
+    if (!on)
+      continue;
+    if (k >= dim)
+      return ctx.fail("condition selects entry " + std::to_string(k) +
+                      " of an axis of " + std::to_string(dim));
+    picked.push_back(k);
+  }
+  SmallVector<int64_t> outShape(in);
+  outShape[axis] = picked.size();
+  HostTensor table(DType::I64, {(int64_t)picked.size()});
+  table.i = picked;
+  Value tableV = emitConstant(b, loc, table, SIZE_MAX);
+  int64_t rank = in.size();
+  Value r = emitElementwise(
+      b, loc, ValueRange{}, outShape, ctx.elemType(ctx.dtype(0)),
+      [&](OpBuilder &nb, Location l, ValueRange) -> Value {
+        SmallVector<Value> coords;
+        for (int64_t d = 0; d < rank; ++d)
+          coords.push_back(linalg::IndexOp::create(nb, l, d));
+        Value src = tensor::ExtractOp::create(nb, l, tableV, coords[axis]);
+        coords[axis] = arith::IndexCastOp::create(nb, l, nb.getIndexType(), src);
+        return tensor::ExtractOp::create(nb, l, x, coords);
+      });
+  ctx.setOutput(0, r, ctx.dtype(0));
+  return success();
+}
+
+/// `a` comes before `b` in TopK's order (largest or smallest first).
+Value topKBefore(OpBuilder &b, Location l, Value x, Value y, bool largest,
+                 DType t) {
+  if (isFloatDType(t))
+    return arith::CmpFOp::create(b, l,
+                                 largest ? arith::CmpFPredicate::OGT
+                                         : arith::CmpFPredicate::OLT,
+                                 x, y);
+  bool u = isUnsignedDType(t) || t == DType::Bool;
+  arith::CmpIPredicate p =
+      largest ? (u ? arith::CmpIPredicate::ugt : arith::CmpIPredicate::sgt)
+              : (u ? arith::CmpIPredicate::ult : arith::CmpIPredicate::slt);
+  return arith::CmpIOp::create(b, l, p, x, y);
+}
+
+Value scalarEqual(OpBuilder &b, Location l, Value x, Value y) {
+  if (isa<FloatType>(x.getType()))
+    return arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ, x, y);
+  return arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, x, y);
+}
+
+/// TopK with K known at compile time. Each element's place in the order is
+/// the number of elements before it (ties: the lower index first); output j
+/// along the axis is the element whose place is j. Both steps are
+/// reductions over the axis (O(n^2) per row), so values and indices are
+/// sorted whatever `sorted` says.
+LogicalResult convertTopK(NodeContext &ctx) {
+  int64_t k;
+  if (ctx.opset < 10) {
+    if (!ctx.hasAttr("k"))
+      return ctx.fail("missing attribute 'k'");
+    k = ctx.attrInt("k", 0);
+  } else {
+    const HostTensor *kt = ctx.host(1);
+    if (!kt)
+      return ctx.fail("K must be known at compile time (it decides the "
+                      "output shape)");
+    if (kt->numElements() != 1)
+      return ctx.fail("K must hold one value");
+    k = kt->getI(0);
+  }
+  int64_t rank = ctx.rank(0);
+  if (rank < 1)
+    return ctx.fail("input must have rank >= 1");
+  auto axisOr = ctx.normalizeAxis(ctx.attrInt("axis", -1), rank);
+  if (failed(axisOr))
+    return failure();
+  int64_t axis = *axisOr;
+  ArrayRef<int64_t> in = ctx.shape(0);
+  int64_t n = in[axis];
+  if (k < 0 || k > n)
+    return ctx.fail("K = " + std::to_string(k) + " is outside 0.." +
+                    std::to_string(n) + " (the axis size)");
+  bool largest = ctx.attrInt("largest", 1);
+  DType t = ctx.dtype(0);
+  if (t == DType::Bool)
+    return ctx.fail("bool input is not supported");
+  OpBuilder &b = ctx.b;
+  Location loc = ctx.loc;
+  MLIRContext *mctx = ctx.ctx();
+  Type i64 = b.getI64Type();
+  Value x = ctx.value(0);
+  // Dims 0..rank-1 are the output's (or the ranked element's), dim `rank`
+  // runs over the axis.
+  SmallVector<AffineExpr> own, other;
+  for (int64_t d = 0; d < rank; ++d) {
+    own.push_back(getAffineDimExpr(d, mctx));
+    other.push_back(getAffineDimExpr(d == axis ? rank : d, mctx));
+  }
+  AffineMap ownMap = AffineMap::get(rank + 1, 0, own, mctx);
+  AffineMap otherMap = AffineMap::get(rank + 1, 0, other, mctx);
+  SmallVector<utils::IteratorType> iters(rank, utils::IteratorType::parallel);
+  iters.push_back(utils::IteratorType::reduction);
+  auto filled = [&](ArrayRef<int64_t> shape, Type elem) -> Value {
+    Value init = tensor::EmptyOp::create(b, loc, shape, elem);
+    return linalg::FillOp::create(b, loc, ValueRange{emitScalar(b, loc, elem, 0)},
+                                  ValueRange{init})
+        .getResult(0);
+  };
+  // place[i] = #{m : x[m] before x[i], or x[m] == x[i] and m < i}.
+  Value placeInit = filled(in, i64);
+  Value place =
+      linalg::GenericOp::create(
+          b, loc, TypeRange{placeInit.getType()}, ValueRange{x, x},
+          ValueRange{placeInit}, {ownMap, otherMap, ownMap}, iters,
+          [&](OpBuilder &nb, Location l, ValueRange a) {
+            Value i = linalg::IndexOp::create(nb, l, axis);
+            Value m = linalg::IndexOp::create(nb, l, rank);
+            Value lower =
+                arith::CmpIOp::create(nb, l, arith::CmpIPredicate::ult, m, i);
+            Value tie = arith::AndIOp::create(nb, l, lower,
+                                              scalarEqual(nb, l, a[1], a[0]));
+            Value before = arith::OrIOp::create(
+                nb, l, topKBefore(nb, l, a[1], a[0], largest, t), tie);
+            Value one = arith::ExtUIOp::create(nb, l, i64, before);
+            linalg::YieldOp::create(
+                nb, l, arith::AddIOp::create(nb, l, a[2], one).getResult());
+          })
+          .getResult(0);
+  // out[j] = sum over m of (place[m] == j ? x[m] : 0); exactly one m
+  // matches.
+  SmallVector<int64_t> outShape(in);
+  outShape[axis] = k;
+  Type elem = ctx.elemType(t);
+  Value valInit = filled(outShape, elem), idxInit = filled(outShape, i64);
+  auto pick = linalg::GenericOp::create(
+      b, loc, TypeRange{valInit.getType(), idxInit.getType()},
+      ValueRange{x, place}, ValueRange{valInit, idxInit},
+      {otherMap, otherMap, ownMap, ownMap}, iters,
+      [&](OpBuilder &nb, Location l, ValueRange a) {
+        Value j = arith::IndexCastOp::create(
+            nb, l, i64, linalg::IndexOp::create(nb, l, axis));
+        Value m = arith::IndexCastOp::create(
+            nb, l, i64, linalg::IndexOp::create(nb, l, rank));
+        Value hit =
+            arith::CmpIOp::create(nb, l, arith::CmpIPredicate::eq, a[1], j);
+        Value v = arith::SelectOp::create(nb, l, hit, a[0],
+                                          emitScalar(nb, l, elem, 0));
+        Value mi = arith::SelectOp::create(nb, l, hit, m,
+                                           emitScalar(nb, l, i64, 0));
+        Value sum = combineScalars(nb, l, ReduceKind::Sum, a[2], v, false);
+        linalg::YieldOp::create(
+            nb, l,
+            ValueRange{sum, arith::AddIOp::create(nb, l, a[3], mi).getResult()});
+      });
+  ctx.setOutput(0, pick.getResult(0), t);
+  if (ctx.hasOutput(1))
+    ctx.setOutput(1, pick.getResult(1), DType::I64);
+  return success();
+}
+
+LogicalResult convertDataDependent(NodeContext &ctx) {
+  if (ctx.host(0))
+    return ctx.fail("the input is known at compile time but too large to "
+                    "evaluate there (" + shapeToString(ctx.shape(0)) + ")");
+  return ctx.fail("the output shape depends on the input values, so the "
+                  "input must be known at compile time (a constant or "
+                  "computed from constants and shapes)");
+}
 } // namespace
 
 void appendIndexingConverters(std::vector<ConverterEntry> &t) {
@@ -229,6 +597,13 @@ void appendIndexingConverters(std::vector<ConverterEntry> &t) {
   add("Scatter", convertScatterElements, 9);
   add("ScatterElements", convertScatterElements, 11);
   add("ScatterND", convertScatterND, 11);
+  add("GatherND", convertGatherND, 11);
+  add("OneHot", convertOneHot, 9);
+  add("ReverseSequence", convertReverseSequence, 10);
+  add("Compress", convertCompress, 9);
+  add("TopK", convertTopK, 1);
+  add("NonZero", convertDataDependent, 9, foldNonZero);
+  add("Unique", convertDataDependent, 11, foldUnique);
 }
 
 } // namespace qopt::onnx_frontend
