@@ -80,7 +80,9 @@ static const char *const kScopeOps[] = {
     "MatMulInteger", "QLinearMatMul", "ConvInteger", "QLinearConv",
     // Scatter, gather-like and selection ops
     "Scatter", "ScatterElements", "ScatterND", "GatherND", "OneHot",
-    "ReverseSequence", "Compress", "TopK", "NonZero", "Unique"};
+    "ReverseSequence", "Compress", "TopK", "NonZero", "Unique",
+    // Sampling
+    "GridSample"};
 
 namespace {
 

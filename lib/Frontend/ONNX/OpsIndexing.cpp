@@ -14,7 +14,8 @@
 // elements of places 0..K-1. Ops whose output shape depends on input
 // values need those values at compile time: Compress's condition, TopK's K
 // and OneHot's depth; NonZero and Unique are evaluated on the host
-// (HostEval.cpp) and are otherwise an error naming the node.
+// (HostEval.cpp) and are otherwise an error naming the node. GridSample is
+// a generic over the output pixels that reads its taps with tensor.extract.
 //
 //===----------------------------------------------------------------------===//
 
@@ -23,6 +24,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
@@ -587,6 +589,226 @@ LogicalResult convertDataDependent(NodeContext &ctx) {
                   "input must be known at compile time (a constant or "
                   "computed from constants and shapes)");
 }
+
+/// GridSample's padding of a tap outside the image.
+enum class GridPadding { Zeros, Border, Reflection };
+
+/// The pixel image[n, c, r, col] of a 4-D image for i64 tap coordinates,
+/// padded as GridSample pads: zeros outside, the nearest border pixel, or
+/// the tap reflected at [lo, hi] (the pixel centers with align_corners,
+/// the image edges without).
+Value gridPixel(OpBuilder &b, Location l, Value image, Value n, Value c,
+                Value r, Value col, ArrayRef<int64_t> hw, GridPadding pad,
+                bool alignCorners) {
+  Type i64 = b.getI64Type();
+  Type elem = cast<RankedTensorType>(image.getType()).getElementType();
+  Value zero = emitScalar(b, l, i64, 0);
+  SmallVector<Value> taps = {r, col};
+  Value inside;
+  for (int k = 0; k < 2; ++k) {
+    int64_t len = hw[k];
+    Value t = taps[k];
+    if (pad == GridPadding::Zeros) {
+      Value ok = arith::AndIOp::create(
+          b, l, arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, t, zero),
+          arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, t,
+                                emitScalar(b, l, i64, len)));
+      inside = inside ? (Value)arith::AndIOp::create(b, l, inside, ok) : ok;
+    } else if (pad == GridPadding::Reflection) {
+      double lo = alignCorners ? 0.0 : -0.5;
+      double hi = alignCorners ? len - 1.0 : len - 0.5;
+      double range = hi - lo;
+      if (range <= 0) {
+        t = zero;
+      } else {
+        // Reflect at the nearer border until inside: the distance past a
+        // border, in whole ranges q and a remainder, lands at that border
+        // (q even) or the other (q odd).
+        Type f = b.getF64Type();
+        Value x = arith::SIToFPOp::create(b, l, f, t);
+        Value loV = emitScalar(b, l, f, lo), hiV = emitScalar(b, l, f, hi);
+        Value rangeV = emitScalar(b, l, f, range);
+        Value below =
+            arith::CmpFOp::create(b, l, arith::CmpFPredicate::OLT, x, loV);
+        Value above =
+            arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT, x, hiV);
+        Value dist = arith::SelectOp::create(
+            b, l, below, arith::SubFOp::create(b, l, loV, x),
+            arith::SubFOp::create(b, l, x, hiV));
+        Value q = math::FloorOp::create(
+            b, l, arith::DivFOp::create(b, l, dist, rangeV));
+        Value rem = arith::SubFOp::create(
+            b, l, dist, arith::MulFOp::create(b, l, q, rangeV));
+        Value qi = arith::FPToSIOp::create(b, l, i64, q);
+        Value even = arith::CmpIOp::create(
+            b, l, arith::CmpIPredicate::eq,
+            arith::AndIOp::create(b, l, qi, emitScalar(b, l, i64, 1)), zero);
+        Value fromLo = arith::AddFOp::create(b, l, loV, rem);
+        Value fromHi = arith::SubFOp::create(b, l, hiV, rem);
+        Value belowX = arith::SelectOp::create(b, l, even, fromLo, fromHi);
+        Value aboveX = arith::SelectOp::create(b, l, even, fromHi, fromLo);
+        x = arith::SelectOp::create(
+            b, l, below, belowX,
+            arith::SelectOp::create(b, l, above, aboveX, x));
+        t = arith::FPToSIOp::create(b, l, i64, x);
+      }
+    }
+    t = arith::MaxSIOp::create(b, l, t, zero);
+    t = arith::MinSIOp::create(b, l, t, emitScalar(b, l, i64, len - 1));
+    taps[k] = arith::IndexCastOp::create(b, l, b.getIndexType(), t);
+  }
+  Value v = tensor::ExtractOp::create(b, l, image,
+                                      ValueRange{n, c, taps[0], taps[1]});
+  if (inside)
+    v = arith::SelectOp::create(b, l, inside, v, emitScalar(b, l, elem, 0));
+  return v;
+}
+
+/// Keys' cubic convolution weights (alpha -0.75) of the four taps around a
+/// point at fraction `t` past the second tap.
+SmallVector<Value> cubicWeights(OpBuilder &b, Location l, Value t) {
+  Type f = t.getType();
+  auto c = [&](double v) { return emitScalar(b, l, f, v); };
+  auto add = [&](Value x, Value y) { return (Value)arith::AddFOp::create(b, l, x, y); };
+  auto sub = [&](Value x, Value y) { return (Value)arith::SubFOp::create(b, l, x, y); };
+  auto mul = [&](Value x, Value y) { return (Value)arith::MulFOp::create(b, l, x, y); };
+  const double a = -0.75;
+  // |s| in [1, 2]: ((a s - 5a) s + 8a) s - 4a; |s| < 1: ((a + 2) s - (a + 3)) s^2 + 1.
+  auto outer = [&](Value s) {
+    return sub(mul(add(mul(sub(mul(c(a), s), c(5 * a)), s), c(8 * a)), s),
+               c(4 * a));
+  };
+  auto inner = [&](Value s) {
+    return add(mul(sub(mul(c(a + 2), s), c(a + 3)), mul(s, s)), c(1));
+  };
+  Value one = c(1), two = c(2);
+  return {outer(add(t, one)), inner(t), inner(sub(one, t)),
+          outer(sub(two, t))};
+}
+
+/// GridSample (opset 16 and its 4-D form in later opsets): each output
+/// pixel samples the image at the grid's normalized (x, y), bilinear,
+/// nearest (half to even) or bicubic, with zeros, border or reflection
+/// padding of the taps outside the image.
+LogicalResult convertGridSample(NodeContext &ctx) {
+  if (ctx.rank(0) != 4)
+    return ctx.fail("only 4-D (N, C, H, W) inputs are supported, not rank " +
+                    std::to_string(ctx.rank(0)));
+  DType t = ctx.dtype(0);
+  if (!isFloatDType(t) || ctx.dtype(1) != t)
+    return ctx.fail("X and grid must have one float type");
+  ArrayRef<int64_t> in = ctx.shape(0), grid = ctx.shape(1);
+  if (grid.size() != 4 || grid[0] != in[0] || grid[3] != 2)
+    return ctx.fail("grid must be [N, H_out, W_out, 2] with N = " +
+                    std::to_string(in[0]) + ", not " + shapeToString(grid));
+  std::string mode = ctx.attrString("mode", ctx.opset >= 20 ? "linear" : "bilinear");
+  if (mode == "linear")
+    mode = "bilinear";
+  if (mode == "cubic")
+    mode = "bicubic";
+  if (mode != "bilinear" && mode != "nearest" && mode != "bicubic")
+    return ctx.fail("unknown mode '" + mode + "'");
+  std::string padName = ctx.attrString("padding_mode", "zeros");
+  GridPadding pad;
+  if (padName == "zeros")
+    pad = GridPadding::Zeros;
+  else if (padName == "border")
+    pad = GridPadding::Border;
+  else if (padName == "reflection")
+    pad = GridPadding::Reflection;
+  else
+    return ctx.fail("unknown padding_mode '" + padName + "'");
+  bool align = ctx.attrInt("align_corners", 0);
+  SmallVector<int64_t> hw = {in[2], in[3]};
+  if (hw[0] == 0 || hw[1] == 0)
+    return ctx.fail("the image is empty");
+  SmallVector<int64_t> outShape = {in[0], in[1], grid[1], grid[2]};
+  Value image = ctx.value(0), gridV = ctx.value(1);
+  Type elem = ctx.elemType(t);
+  Value r = emitElementwise(
+      ctx.b, ctx.loc, ValueRange{}, outShape, elem,
+      [&](OpBuilder &b, Location l, ValueRange) -> Value {
+        Type i64 = b.getI64Type();
+        Value n = linalg::IndexOp::create(b, l, 0);
+        Value c = linalg::IndexOp::create(b, l, 1);
+        Value oy = linalg::IndexOp::create(b, l, 2);
+        Value ox = linalg::IndexOp::create(b, l, 3);
+        auto cst = [&](double v) { return emitScalar(b, l, elem, v); };
+        // Image coordinates of the grid point, kept in a range where the
+        // integer conversions are defined (NaN becomes the bound).
+        auto coord = [&](int64_t comp, int64_t len) -> Value {
+          Value g = tensor::ExtractOp::create(
+              b, l, gridV,
+              ValueRange{n, oy, ox, arith::ConstantIndexOp::create(b, l, comp)});
+          Value one = cst(1);
+          Value v = align ? (Value)arith::MulFOp::create(
+                                b, l,
+                                arith::DivFOp::create(
+                                    b, l, arith::AddFOp::create(b, l, g, one),
+                                    cst(2)),
+                                cst(len - 1))
+                          : (Value)arith::DivFOp::create(
+                                b, l,
+                                arith::SubFOp::create(
+                                    b, l,
+                                    arith::MulFOp::create(
+                                        b, l, arith::AddFOp::create(b, l, g, one),
+                                        cst(len)),
+                                    one),
+                                cst(2));
+          double bound = 4.0 * len + 1e6;
+          v = arith::MaxNumFOp::create(b, l, v, cst(-bound));
+          return arith::MinNumFOp::create(b, l, v, cst(bound));
+        };
+        Value x = coord(0, hw[1]), y = coord(1, hw[0]);
+        auto toInt = [&](Value v) -> Value {
+          return arith::FPToSIOp::create(b, l, i64, v);
+        };
+        auto pixel = [&](Value row, Value col) {
+          return gridPixel(b, l, image, n, c, row, col, hw, pad, align);
+        };
+        auto add = [&](Value p, Value q) -> Value {
+          return arith::AddFOp::create(b, l, p, q);
+        };
+        auto mul = [&](Value p, Value q) -> Value {
+          return arith::MulFOp::create(b, l, p, q);
+        };
+        if (mode == "nearest")
+          return pixel(toInt(math::RoundEvenOp::create(b, l, y)),
+                       toInt(math::RoundEvenOp::create(b, l, x)));
+        Value fx = math::FloorOp::create(b, l, x);
+        Value fy = math::FloorOp::create(b, l, y);
+        Value dx = arith::SubFOp::create(b, l, x, fx);
+        Value dy = arith::SubFOp::create(b, l, y, fy);
+        Value x1 = toInt(fx), y1 = toInt(fy);
+        auto offset = [&](Value v, int64_t k) -> Value {
+          return arith::AddIOp::create(b, l, v, emitScalar(b, l, i64, k));
+        };
+        if (mode == "bilinear") {
+          Value x2 = offset(x1, 1), y2 = offset(y1, 1);
+          Value wx1 = dx, wx2 = arith::SubFOp::create(b, l, cst(1), dx);
+          Value wy1 = dy, wy2 = arith::SubFOp::create(b, l, cst(1), dy);
+          Value top = add(mul(wx2, pixel(y1, x1)), mul(wx1, pixel(y1, x2)));
+          Value bottom = add(mul(wx2, pixel(y2, x1)), mul(wx1, pixel(y2, x2)));
+          return add(mul(wy2, top), mul(wy1, bottom));
+        }
+        SmallVector<Value> cx = cubicWeights(b, l, dx),
+                           cy = cubicWeights(b, l, dy);
+        Value sum;
+        for (int64_t i = 0; i < 4; ++i) {
+          Value row;
+          for (int64_t j = 0; j < 4; ++j) {
+            Value p = mul(cx[j], pixel(offset(y1, i - 1), offset(x1, j - 1)));
+            row = row ? add(row, p) : p;
+          }
+          Value term = mul(cy[i], row);
+          sum = sum ? add(sum, term) : term;
+        }
+        return sum;
+      });
+  ctx.setOutput(0, r, t);
+  return success();
+}
 } // namespace
 
 void appendIndexingConverters(std::vector<ConverterEntry> &t) {
@@ -604,6 +826,7 @@ void appendIndexingConverters(std::vector<ConverterEntry> &t) {
   add("TopK", convertTopK, 1);
   add("NonZero", convertDataDependent, 9, foldNonZero);
   add("Unique", convertDataDependent, 11, foldUnique);
+  add("GridSample", convertGridSample, 16);
 }
 
 } // namespace qopt::onnx_frontend
