@@ -82,7 +82,7 @@ static const char *const kScopeOps[] = {
     "Scatter", "ScatterElements", "ScatterND", "GatherND", "OneHot",
     "ReverseSequence", "Compress", "TopK", "NonZero", "Unique",
     // Sampling
-    "GridSample"};
+    "GridSample", "RoiAlign"};
 
 namespace {
 

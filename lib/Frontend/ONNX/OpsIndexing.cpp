@@ -15,7 +15,8 @@
 // values need those values at compile time: Compress's condition, TopK's K
 // and OneHot's depth; NonZero and Unique are evaluated on the host
 // (HostEval.cpp) and are otherwise an error naming the node. GridSample is
-// a generic over the output pixels that reads its taps with tensor.extract.
+// a generic over the output pixels that reads its taps with tensor.extract;
+// RoiAlign one over the output bins with the sample grid as reduction dims.
 //
 //===----------------------------------------------------------------------===//
 
@@ -28,7 +29,9 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
+#include <cmath>
 #include <functional>
+#include <tuple>
 
 using namespace mlir;
 
@@ -809,6 +812,252 @@ LogicalResult convertGridSample(NodeContext &ctx) {
   ctx.setOutput(0, r, t);
   return success();
 }
+
+/// RoiAlign: each output bin of a region averages (or, mode max, takes the
+/// largest of) a grid of bilinear samples, as ONNX Runtime computes them.
+/// The sample grid is sampling_ratio^2 per bin, or with sampling_ratio 0
+/// ceil(roi size / bins) per region, which then needs the regions at
+/// compile time. One generic over [R, C, oh, ow] with the grid as reduction
+/// dims (grids smaller than the largest are masked), then the average.
+LogicalResult convertRoiAlign(NodeContext &ctx) {
+  if (ctx.rank(0) != 4)
+    return ctx.fail("X must be 4-D (N, C, H, W), not rank " +
+                    std::to_string(ctx.rank(0)));
+  DType t = ctx.dtype(0);
+  if (!isFloatDType(t) || ctx.dtype(1) != t)
+    return ctx.fail("X and rois must have one float type");
+  ArrayRef<int64_t> in = ctx.shape(0);
+  int64_t numRois = ctx.shape(1).empty() ? -1 : ctx.shape(1)[0];
+  if (ctx.rank(1) != 2 || ctx.shape(1)[1] != 4)
+    return ctx.fail("rois must be [num_rois, 4], not " +
+                    shapeToString(ctx.shape(1)));
+  if (!isIndexDType(ctx.dtype(2)) ||
+      ctx.shape(2) != ArrayRef<int64_t>{numRois})
+    return ctx.fail("batch_indices must be an integer vector of " +
+                    std::to_string(numRois) + " entries");
+  std::string mode = ctx.attrString("mode", "avg");
+  if (mode != "avg" && mode != "max")
+    return ctx.fail("unknown mode '" + mode + "' (expected avg or max)");
+  bool isMax = mode == "max";
+  std::string ctm = ctx.attrString(
+      "coordinate_transformation_mode",
+      ctx.opset >= 16 ? "half_pixel" : "output_half_pixel");
+  if (ctm != "half_pixel" && ctm != "output_half_pixel")
+    return ctx.fail("unknown coordinate_transformation_mode '" + ctm + "'");
+  bool halfPixel = ctm == "half_pixel";
+  int64_t oh = ctx.attrInt("output_height", 1), ow = ctx.attrInt("output_width", 1);
+  int64_t ratio = ctx.attrInt("sampling_ratio", 0);
+  float scale = ctx.attrFloat("spatial_scale", 1.0f);
+  if (oh < 1 || ow < 1 || ratio < 0)
+    return ctx.fail("output_height and output_width must be positive and "
+                    "sampling_ratio non-negative");
+  int64_t height = in[2], width = in[3];
+  if (height == 0 || width == 0)
+    return ctx.fail("X is empty");
+  float offset = halfPixel ? 0.5f : 0.0f;
+  // Grid sizes per region: sampling_ratio, or computed from known regions
+  // in float as ONNX Runtime does.
+  int64_t gridH = ratio, gridW = ratio;
+  HostTensor gridTable(DType::I64, {std::max<int64_t>(numRois, 0), 2});
+  if (ratio == 0) {
+    const HostTensor *rois = ctx.host(1);
+    if (!rois)
+      return ctx.fail("with sampling_ratio 0 the rois must be known at "
+                      "compile time (they decide the number of samples)");
+    gridH = gridW = 0;
+    for (int64_t r = 0; r < numRois; ++r) {
+      float x1 = (float)rois->getF(r * 4) * scale - offset;
+      float y1 = (float)rois->getF(r * 4 + 1) * scale - offset;
+      float x2 = (float)rois->getF(r * 4 + 2) * scale - offset;
+      float y2 = (float)rois->getF(r * 4 + 3) * scale - offset;
+      float rw = x2 - x1, rh = y2 - y1;
+      if (!halfPixel) {
+        rw = std::max(rw, 1.0f);
+        rh = std::max(rh, 1.0f);
+      }
+      float gh = std::ceil(rh / (float)oh), gw = std::ceil(rw / (float)ow);
+      if (!(gh >= 0 && gh <= 1024 && gw >= 0 && gw <= 1024))
+        return ctx.fail("region " + std::to_string(r) +
+                        " needs a sample grid larger than 1024");
+      gridTable.i[r * 2] = (int64_t)gh;
+      gridTable.i[r * 2 + 1] = (int64_t)gw;
+      gridH = std::max(gridH, (int64_t)gh);
+      gridW = std::max(gridW, (int64_t)gw);
+    }
+  }
+  int64_t loopH = std::max<int64_t>(gridH, 1), loopW = std::max<int64_t>(gridW, 1);
+  OpBuilder &b = ctx.b;
+  Location loc = ctx.loc;
+  MLIRContext *mctx = ctx.ctx();
+  Type elem = ctx.elemType(t);
+  Type i64 = b.getI64Type();
+  Value x = ctx.value(0), roisV = ctx.value(1), batchV = ctx.value(2);
+  DType batchT = ctx.dtype(2);
+  Value tableV = ratio == 0 ? emitConstant(b, loc, gridTable, SIZE_MAX) : Value();
+  SmallVector<int64_t> outShape = {numRois, in[1], oh, ow};
+  auto outMap = AffineMap::getMultiDimIdentityMap(4, mctx);
+  // The grid dims get their sizes from an (unread) [loopH, loopW] operand.
+  Value gridDims = tensor::EmptyOp::create(b, loc, {loopH, loopW}, elem);
+  SmallVector<AffineMap> maps = {
+      AffineMap::get(6, 0,
+                     {getAffineDimExpr(4, mctx), getAffineDimExpr(5, mctx)},
+                     mctx),
+      AffineMap::get(6, 0, outMap.getResults(), mctx)};
+  SmallVector<utils::IteratorType> iters(4, utils::IteratorType::parallel);
+  iters.append(2, utils::IteratorType::reduction);
+  Value init = tensor::EmptyOp::create(b, loc, outShape, elem);
+  Value initV = emitScalar(b, loc, elem, 0);
+  if (isMax)
+    initV = emitReduceInit(b, loc, elem, ReduceKind::Max, false);
+  init = linalg::FillOp::create(b, loc, ValueRange{initV}, ValueRange{init})
+             .getResult(0);
+  // The grid size of region r along `k` (0: height, 1: width), as i64.
+  auto gridOf = [&](OpBuilder &nb, Location l, Value r, int64_t k) -> Value {
+    if (!tableV)
+      return emitScalar(nb, l, i64, ratio);
+    return tensor::ExtractOp::create(
+        nb, l, tableV, ValueRange{r, arith::ConstantIndexOp::create(nb, l, k)});
+  };
+  Value acc =
+      linalg::GenericOp::create(
+          b, loc, TypeRange{init.getType()}, ValueRange{gridDims},
+          ValueRange{init}, maps, iters,
+          [&](OpBuilder &nb, Location l, ValueRange a) {
+            auto cst = [&](double v) { return emitScalar(nb, l, elem, v); };
+            auto fadd = [&](Value p, Value q) -> Value {
+              return arith::AddFOp::create(nb, l, p, q);
+            };
+            auto fsub = [&](Value p, Value q) -> Value {
+              return arith::SubFOp::create(nb, l, p, q);
+            };
+            auto fmul = [&](Value p, Value q) -> Value {
+              return arith::MulFOp::create(nb, l, p, q);
+            };
+            auto fdiv = [&](Value p, Value q) -> Value {
+              return arith::DivFOp::create(nb, l, p, q);
+            };
+            auto flt = [&](Value p, Value q) -> Value {
+              return arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OLT, p, q);
+            };
+            Value r = linalg::IndexOp::create(nb, l, 0);
+            Value c = linalg::IndexOp::create(nb, l, 1);
+            Value ph = linalg::IndexOp::create(nb, l, 2);
+            Value pw = linalg::IndexOp::create(nb, l, 3);
+            Value iy = linalg::IndexOp::create(nb, l, 4);
+            Value ix = linalg::IndexOp::create(nb, l, 5);
+            auto toFloat = [&](Value idx) -> Value {
+              return arith::SIToFPOp::create(
+                  nb, l, elem, arith::IndexCastOp::create(nb, l, i64, idx));
+            };
+            Value bi = tensor::ExtractOp::create(nb, l, batchV, ValueRange{r});
+            bi = castScalar(nb, l, bi, batchT, DType::I64);
+            bi = arith::MaxSIOp::create(nb, l, bi, emitScalar(nb, l, i64, 0));
+            bi = arith::MinSIOp::create(nb, l, bi,
+                                        emitScalar(nb, l, i64, in[0] - 1));
+            bi = arith::IndexCastOp::create(nb, l, nb.getIndexType(), bi);
+            auto roi = [&](int64_t k) -> Value {
+              Value v = tensor::ExtractOp::create(
+                  nb, l, roisV,
+                  ValueRange{r, arith::ConstantIndexOp::create(nb, l, k)});
+              return fsub(fmul(v, cst(scale)), cst(offset));
+            };
+            Value x1 = roi(0), y1 = roi(1), x2 = roi(2), y2 = roi(3);
+            Value rw = fsub(x2, x1), rh = fsub(y2, y1);
+            if (!halfPixel) {
+              rw = arith::MaximumFOp::create(nb, l, rw, cst(1));
+              rh = arith::MaximumFOp::create(nb, l, rh, cst(1));
+            }
+            Value binH = fdiv(rh, cst(oh)), binW = fdiv(rw, cst(ow));
+            Value gh = gridOf(nb, l, r, 0), gw = gridOf(nb, l, r, 1);
+            Value active = arith::AndIOp::create(
+                nb, l,
+                arith::CmpIOp::create(nb, l, arith::CmpIPredicate::slt,
+                                      arith::IndexCastOp::create(nb, l, i64, iy), gh),
+                arith::CmpIOp::create(nb, l, arith::CmpIPredicate::slt,
+                                      arith::IndexCastOp::create(nb, l, i64, ix), gw));
+            // Masked-off samples divide by a grid of at least 1.
+            auto gridF = [&](Value g) -> Value {
+              g = arith::MaxSIOp::create(nb, l, g, emitScalar(nb, l, i64, 1));
+              return arith::SIToFPOp::create(nb, l, elem, g);
+            };
+            Value yy = fadd(fadd(y1, fmul(toFloat(ph), binH)),
+                            fdiv(fmul(fadd(toFloat(iy), cst(0.5)), binH), gridF(gh)));
+            Value xx = fadd(fadd(x1, fmul(toFloat(pw), binW)),
+                            fdiv(fmul(fadd(toFloat(ix), cst(0.5)), binW), gridF(gw)));
+            // Samples more than a pixel outside contribute 0.
+            Value outside = arith::OrIOp::create(
+                nb, l,
+                arith::OrIOp::create(nb, l, flt(yy, cst(-1)), flt(cst(height), yy)),
+                arith::OrIOp::create(nb, l, flt(xx, cst(-1)), flt(cst(width), xx)));
+            // One axis: the low tap, the high tap and the weight of the high
+            // one (clamped at the last pixel; NaN becomes the bound).
+            auto axis = [&](Value v, int64_t len) {
+              v = arith::MaxNumFOp::create(nb, l, v, cst(0));
+              v = arith::MinNumFOp::create(nb, l, v, cst(len - 1));
+              Value lo = arith::FPToSIOp::create(nb, l, i64, v);
+              Value last = emitScalar(nb, l, i64, len - 1);
+              Value atEnd =
+                  arith::CmpIOp::create(nb, l, arith::CmpIPredicate::sge, lo, last);
+              Value hi = arith::SelectOp::create(
+                  nb, l, atEnd, last,
+                  arith::AddIOp::create(nb, l, lo, emitScalar(nb, l, i64, 1)));
+              Value frac = arith::SelectOp::create(
+                  nb, l, atEnd, cst(0),
+                  fsub(v, arith::SIToFPOp::create(nb, l, elem, lo)));
+              auto idx = [&](Value i) -> Value {
+                return arith::IndexCastOp::create(nb, l, nb.getIndexType(), i);
+              };
+              return std::make_tuple(idx(lo), idx(hi), frac);
+            };
+            auto [yl, yh, ly] = axis(yy, height);
+            auto [xl, xh, lx] = axis(xx, width);
+            Value hy = fsub(cst(1), ly), hx = fsub(cst(1), lx);
+            auto px = [&](Value row, Value col) -> Value {
+              return tensor::ExtractOp::create(nb, l, x,
+                                               ValueRange{bi, c, row, col});
+            };
+            SmallVector<Value> parts = {fmul(fmul(hy, hx), px(yl, xl)),
+                                        fmul(fmul(hy, lx), px(yl, xh)),
+                                        fmul(fmul(ly, hx), px(yh, xl)),
+                                        fmul(fmul(ly, lx), px(yh, xh))};
+            Value v;
+            for (Value p : parts)
+              v = !v ? p
+                  : isMax ? (Value)arith::MaximumFOp::create(nb, l, v, p)
+                          : fadd(v, p);
+            v = arith::SelectOp::create(nb, l, outside, cst(0), v);
+            Value next;
+            if (isMax) {
+              v = arith::SelectOp::create(nb, l, active, v, initV);
+              next = arith::MaximumFOp::create(nb, l, a[1], v);
+            } else {
+              v = arith::SelectOp::create(nb, l, active, v, cst(0));
+              next = fadd(a[1], v);
+            }
+            linalg::YieldOp::create(nb, l, next);
+          })
+          .getResult(0);
+  // avg: divide by the region's grid size (at least 1); max: a region
+  // without samples is 0.
+  Value y = emitElementwise(
+      b, loc, acc, outShape, elem,
+      [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+        Value r = linalg::IndexOp::create(nb, l, 0);
+        Value count = arith::MulIOp::create(nb, l, gridOf(nb, l, r, 0),
+                                            gridOf(nb, l, r, 1));
+        if (isMax) {
+          Value none = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::eq,
+                                             count, emitScalar(nb, l, i64, 0));
+          return arith::SelectOp::create(nb, l, none,
+                                         emitScalar(nb, l, elem, 0), a[0]);
+        }
+        count = arith::MaxSIOp::create(nb, l, count, emitScalar(nb, l, i64, 1));
+        return arith::DivFOp::create(
+            nb, l, a[0], arith::SIToFPOp::create(nb, l, elem, count));
+      });
+  ctx.setOutput(0, y, t);
+  return success();
+}
 } // namespace
 
 void appendIndexingConverters(std::vector<ConverterEntry> &t) {
@@ -827,6 +1076,7 @@ void appendIndexingConverters(std::vector<ConverterEntry> &t) {
   add("NonZero", convertDataDependent, 9, foldNonZero);
   add("Unique", convertDataDependent, 11, foldUnique);
   add("GridSample", convertGridSample, 16);
+  add("RoiAlign", convertRoiAlign, 10);
 }
 
 } // namespace qopt::onnx_frontend
