@@ -40,6 +40,14 @@ namespace {
 
 bool isIndexDType(DType t) { return t == DType::I32 || t == DType::I64; }
 
+/// Fails with a diagnostic unless inputs 0..n-1 are all given.
+LogicalResult requireInputs(NodeContext &ctx, unsigned n) {
+  for (unsigned i = 0; i < n; ++i)
+    if (!ctx.hasInput(i))
+      return ctx.fail("missing required input " + std::to_string(i));
+  return success();
+}
+
 /// An ONNX index as `index`: negative values count from the end of a
 /// `dim`-element axis; out-of-range values are clamped into the axis.
 Value wrapIndex(OpBuilder &b, Location l, Value i, DType idxT, int64_t dim) {
@@ -50,8 +58,8 @@ Value wrapIndex(OpBuilder &b, Location l, Value i, DType idxT, int64_t dim) {
   Value wrapped = arith::AddIOp::create(b, l, i, emitScalar(b, l, i64, dim));
   i = arith::SelectOp::create(b, l, neg, wrapped, i);
   i = arith::MaxSIOp::create(b, l, i, zero);
-  i = arith::MinSIOp::create(b, l, i,
-                             emitScalar(b, l, i64, std::max<int64_t>(dim - 1, 0)));
+  i = arith::MinSIOp::create(
+      b, l, i, emitScalar(b, l, i64, std::max<int64_t>(dim - 1, 0)));
   return arith::IndexCastOp::create(b, l, b.getIndexType(), i);
 }
 
@@ -61,7 +69,8 @@ SmallVector<Value> delinearize(OpBuilder &b, Location l, Value linear,
   SmallVector<Value> coords(shape.size());
   for (int d = (int)shape.size() - 1; d >= 0; --d) {
     Value dim = arith::ConstantIndexOp::create(b, l, shape[d]);
-    coords[d] = d == 0 ? linear : (Value)arith::RemUIOp::create(b, l, linear, dim);
+    coords[d] =
+        d == 0 ? linear : (Value)arith::RemUIOp::create(b, l, linear, dim);
     if (d > 0)
       linear = arith::DivUIOp::create(b, l, linear, dim);
   }
@@ -96,14 +105,15 @@ Value combineUpdate(OpBuilder &b, Location l, std::optional<ReduceKind> kind,
   ReduceKind k = *kind;
   if (t == DType::Bool)
     k = k == ReduceKind::Sum || k == ReduceKind::Max ? ReduceKind::Max
-                                                      : ReduceKind::Min;
-  return combineScalars(b, l, k, cur, upd, isUnsignedDType(t) || t == DType::Bool);
+                                                     : ReduceKind::Min;
+  return combineScalars(b, l, k, cur, upd,
+                        isUnsignedDType(t) || t == DType::Bool);
 }
 
 /// The coordinates in the output that update element `coords` (of the
 /// updates tensor) writes to.
-using TargetFn = std::function<SmallVector<Value>(OpBuilder &, Location,
-                                                  ArrayRef<Value>)>;
+using TargetFn =
+    std::function<SmallVector<Value>(OpBuilder &, Location, ArrayRef<Value>)>;
 
 /// out = data; then for every element of `updates` in row-major order:
 /// out[target] = combine(out[target], update).
@@ -153,6 +163,8 @@ LogicalResult checkScatterOperands(NodeContext &ctx) {
 /// ScatterElements (and Scatter, its opset 9-10 name): updates[i][j][k]
 /// goes to out[indices[i][j][k]][j][k] for axis 0, and so on.
 LogicalResult convertScatterElements(NodeContext &ctx) {
+  if (failed(requireInputs(ctx, 3)))
+    return failure();
   if (failed(checkScatterOperands(ctx)))
     return failure();
   int64_t rank = ctx.rank(0);
@@ -176,14 +188,15 @@ LogicalResult convertScatterElements(NodeContext &ctx) {
   Value indices = ctx.value(1);
   DType idxT = ctx.dtype(1);
   int64_t dim = data[*axis], ax = *axis;
-  Value r = emitScatterLoop(
-      ctx, ctx.value(0), ctx.value(2), *kind, ctx.dtype(0),
-      [&](OpBuilder &b, Location l, ArrayRef<Value> coords) {
-        SmallVector<Value> dst(coords);
-        Value i = tensor::ExtractOp::create(b, l, indices, coords);
-        dst[ax] = wrapIndex(b, l, i, idxT, dim);
-        return dst;
-      });
+  Value r =
+      emitScatterLoop(ctx, ctx.value(0), ctx.value(2), *kind, ctx.dtype(0),
+                      [&](OpBuilder &b, Location l, ArrayRef<Value> coords) {
+                        SmallVector<Value> dst(coords);
+                        Value i =
+                            tensor::ExtractOp::create(b, l, indices, coords);
+                        dst[ax] = wrapIndex(b, l, i, idxT, dim);
+                        return dst;
+                      });
   ctx.setOutput(0, r, ctx.dtype(0));
   return success();
 }
@@ -191,6 +204,8 @@ LogicalResult convertScatterElements(NodeContext &ctx) {
 /// ScatterND: indices [I..., k] address slices data[i_0, ..., i_{k-1}, ...];
 /// updates are [I..., data.shape[k:]...].
 LogicalResult convertScatterND(NodeContext &ctx) {
+  if (failed(requireInputs(ctx, 3)))
+    return failure();
   if (failed(checkScatterOperands(ctx)))
     return failure();
   auto kind = scatterReduction(ctx);
@@ -214,29 +229,31 @@ LogicalResult convertScatterND(NodeContext &ctx) {
   Value indices = ctx.value(1);
   DType idxT = ctx.dtype(1);
   SmallVector<int64_t> dataShape(data);
-  Value r = emitScatterLoop(
-      ctx, ctx.value(0), ctx.value(2), *kind, ctx.dtype(0),
-      [&](OpBuilder &b, Location l, ArrayRef<Value> coords) {
-        SmallVector<Value> at(coords.take_front(q - 1));
-        at.push_back(Value());
-        SmallVector<Value> dst;
-        for (int64_t j = 0; j < k; ++j) {
-          at.back() = arith::ConstantIndexOp::create(b, l, j);
-          Value i = tensor::ExtractOp::create(b, l, indices, at);
-          dst.push_back(wrapIndex(b, l, i, idxT, dataShape[j]));
-        }
-        dst.append(coords.begin() + (q - 1), coords.end());
-        return dst;
-      });
+  Value r =
+      emitScatterLoop(ctx, ctx.value(0), ctx.value(2), *kind, ctx.dtype(0),
+                      [&](OpBuilder &b, Location l, ArrayRef<Value> coords) {
+                        SmallVector<Value> at(coords.take_front(q - 1));
+                        at.push_back(Value());
+                        SmallVector<Value> dst;
+                        for (int64_t j = 0; j < k; ++j) {
+                          at.back() = arith::ConstantIndexOp::create(b, l, j);
+                          Value i =
+                              tensor::ExtractOp::create(b, l, indices, at);
+                          dst.push_back(wrapIndex(b, l, i, idxT, dataShape[j]));
+                        }
+                        dst.append(coords.begin() + (q - 1), coords.end());
+                        return dst;
+                      });
   ctx.setOutput(0, r, ctx.dtype(0));
   return success();
 }
-
 
 /// GatherND with `batch_dims` b: indices [B..., I..., k] pick slices
 /// data[B..., i_0, ..., i_{k-1}, ...]; the output is [B..., I...,
 /// data.shape[b + k:]...].
 LogicalResult convertGatherND(NodeContext &ctx) {
+  if (failed(requireInputs(ctx, 2)))
+    return failure();
   if (!isIndexDType(ctx.dtype(1)))
     return ctx.fail(Twine("indices must be int32 or int64, not ") +
                     dtypeName(ctx.dtype(1)));
@@ -286,6 +303,8 @@ LogicalResult convertGatherND(NodeContext &ctx) {
 /// indices[...] (negative counting from depth) is j, else values[0]. The
 /// depth decides the output shape, so it must be known at compile time.
 LogicalResult convertOneHot(NodeContext &ctx) {
+  if (failed(requireInputs(ctx, 3)))
+    return failure();
   const HostTensor *depthT = ctx.host(1);
   if (!depthT)
     return ctx.fail("depth must be known at compile time (it decides the "
@@ -322,31 +341,32 @@ LogicalResult convertOneHot(NodeContext &ctx) {
       inExprs.push_back(getAffineDimExpr(d, mctx));
   SmallVector<AffineMap> maps = {AffineMap::get(outRank, 0, inExprs, mctx),
                                  b.getMultiDimIdentityMap(outRank)};
-  SmallVector<utils::IteratorType> iters(outRank, utils::IteratorType::parallel);
+  SmallVector<utils::IteratorType> iters(outRank,
+                                         utils::IteratorType::parallel);
   Value init = tensor::EmptyOp::create(b, loc, outShape, ctx.elemType(valT));
-  Value r = linalg::GenericOp::create(
-                b, loc, TypeRange{init.getType()}, ValueRange{ctx.value(0)},
-                ValueRange{init}, maps, iters,
-                [&](OpBuilder &nb, Location l, ValueRange a) {
-                  Value i = castScalar(nb, l, a[0], idxT, DType::I64);
-                  Type i64 = i.getType();
-                  Value zero = emitScalar(nb, l, i64, 0);
-                  Value neg = arith::CmpIOp::create(
-                      nb, l, arith::CmpIPredicate::slt, i, zero);
-                  i = arith::SelectOp::create(
-                      nb, l, neg,
-                      arith::AddIOp::create(nb, l, i,
-                                            emitScalar(nb, l, i64, depth)),
-                      i);
-                  Value j = arith::IndexCastOp::create(
-                      nb, l, i64, linalg::IndexOp::create(nb, l, ax));
-                  Value hit = arith::CmpIOp::create(
-                      nb, l, arith::CmpIPredicate::eq, i, j);
-                  linalg::YieldOp::create(
-                      nb, l, arith::SelectOp::create(nb, l, hit, on, off)
-                                 .getResult());
-                })
-                .getResult(0);
+  Value r =
+      linalg::GenericOp::create(
+          b, loc, TypeRange{init.getType()}, ValueRange{ctx.value(0)},
+          ValueRange{init}, maps, iters,
+          [&](OpBuilder &nb, Location l, ValueRange a) {
+            Value i = castScalar(nb, l, a[0], idxT, DType::I64);
+            Type i64 = i.getType();
+            Value zero = emitScalar(nb, l, i64, 0);
+            Value neg = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::slt,
+                                              i, zero);
+            i = arith::SelectOp::create(
+                nb, l, neg,
+                arith::AddIOp::create(nb, l, i, emitScalar(nb, l, i64, depth)),
+                i);
+            Value j = arith::IndexCastOp::create(
+                nb, l, i64, linalg::IndexOp::create(nb, l, ax));
+            Value hit =
+                arith::CmpIOp::create(nb, l, arith::CmpIPredicate::eq, i, j);
+            linalg::YieldOp::create(
+                nb, l,
+                arith::SelectOp::create(nb, l, hit, on, off).getResult());
+          })
+          .getResult(0);
   ctx.setOutput(0, r, valT);
   return success();
 }
@@ -354,6 +374,8 @@ LogicalResult convertOneHot(NodeContext &ctx) {
 /// ReverseSequence: along time_axis, the first sequence_lens[b] entries of
 /// each batch entry b are reversed; the rest are copied.
 LogicalResult convertReverseSequence(NodeContext &ctx) {
+  if (failed(requireInputs(ctx, 2)))
+    return failure();
   int64_t rank = ctx.rank(0);
   if (rank < 2)
     return ctx.fail("input must have rank >= 2");
@@ -362,13 +384,15 @@ LogicalResult convertReverseSequence(NodeContext &ctx) {
   if ((timeAxis != 0 && timeAxis != 1) || (batchAxis != 0 && batchAxis != 1) ||
       timeAxis == batchAxis)
     return ctx.fail("time_axis and batch_axis must be 0 and 1 in either "
-                    "order, not " + std::to_string(timeAxis) + " and " +
+                    "order, not " +
+                    std::to_string(timeAxis) + " and " +
                     std::to_string(batchAxis));
   ArrayRef<int64_t> in = ctx.shape(0);
   if (!isIndexDType(ctx.dtype(1)) ||
       ctx.shape(1) != ArrayRef<int64_t>{in[batchAxis]})
     return ctx.fail("sequence_lens must be an int32 or int64 vector of the "
-                    "batch size " + std::to_string(in[batchAxis]));
+                    "batch size " +
+                    std::to_string(in[batchAxis]));
   Value x = ctx.value(0), lens = ctx.value(1);
   DType lenT = ctx.dtype(1);
   int64_t steps = in[timeAxis];
@@ -401,13 +425,14 @@ LogicalResult convertReverseSequence(NodeContext &ctx) {
 /// shape): the entries along `axis` (of the flattened input without one)
 /// whose condition is true, gathered with a constant index table.
 LogicalResult convertCompress(NodeContext &ctx) {
+  if (failed(requireInputs(ctx, 2)))
+    return failure();
   const HostTensor *cond = ctx.host(1);
   if (!cond)
     return ctx.fail("condition must be known at compile time (it decides "
                     "the output shape)");
   if (cond->shape.size() != 1)
-    return ctx.fail("condition must be 1-D, not " +
-                    shapeToString(cond->shape));
+    return ctx.fail("condition must be 1-D, not " + shapeToString(cond->shape));
   OpBuilder &b = ctx.b;
   Location loc = ctx.loc;
   Value x = ctx.value(0);
@@ -446,7 +471,8 @@ LogicalResult convertCompress(NodeContext &ctx) {
         for (int64_t d = 0; d < rank; ++d)
           coords.push_back(linalg::IndexOp::create(nb, l, d));
         Value src = tensor::ExtractOp::create(nb, l, tableV, coords[axis]);
-        coords[axis] = arith::IndexCastOp::create(nb, l, nb.getIndexType(), src);
+        coords[axis] =
+            arith::IndexCastOp::create(nb, l, nb.getIndexType(), src);
         return tensor::ExtractOp::create(nb, l, x, coords);
       });
   ctx.setOutput(0, r, ctx.dtype(0));
@@ -457,10 +483,9 @@ LogicalResult convertCompress(NodeContext &ctx) {
 Value topKBefore(OpBuilder &b, Location l, Value x, Value y, bool largest,
                  DType t) {
   if (isFloatDType(t))
-    return arith::CmpFOp::create(b, l,
-                                 largest ? arith::CmpFPredicate::OGT
-                                         : arith::CmpFPredicate::OLT,
-                                 x, y);
+    return arith::CmpFOp::create(
+        b, l, largest ? arith::CmpFPredicate::OGT : arith::CmpFPredicate::OLT,
+        x, y);
   bool u = isUnsignedDType(t) || t == DType::Bool;
   arith::CmpIPredicate p =
       largest ? (u ? arith::CmpIPredicate::ugt : arith::CmpIPredicate::sgt)
@@ -486,6 +511,8 @@ LogicalResult convertTopK(NodeContext &ctx) {
       return ctx.fail("missing attribute 'k'");
     k = ctx.attrInt("k", 0);
   } else {
+    if (failed(requireInputs(ctx, 2)))
+      return failure();
     const HostTensor *kt = ctx.host(1);
     if (!kt)
       return ctx.fail("K must be known at compile time (it decides the "
@@ -494,6 +521,8 @@ LogicalResult convertTopK(NodeContext &ctx) {
       return ctx.fail("K must hold one value");
     k = kt->getI(0);
   }
+  if (failed(requireInputs(ctx, 1)))
+    return failure();
   int64_t rank = ctx.rank(0);
   if (rank < 1)
     return ctx.fail("input must have rank >= 1");
@@ -528,7 +557,8 @@ LogicalResult convertTopK(NodeContext &ctx) {
   iters.push_back(utils::IteratorType::reduction);
   auto filled = [&](ArrayRef<int64_t> shape, Type elem) -> Value {
     Value init = tensor::EmptyOp::create(b, loc, shape, elem);
-    return linalg::FillOp::create(b, loc, ValueRange{emitScalar(b, loc, elem, 0)},
+    return linalg::FillOp::create(b, loc,
+                                  ValueRange{emitScalar(b, loc, elem, 0)},
                                   ValueRange{init})
         .getResult(0);
   };
@@ -571,12 +601,13 @@ LogicalResult convertTopK(NodeContext &ctx) {
             arith::CmpIOp::create(nb, l, arith::CmpIPredicate::eq, a[1], j);
         Value v = arith::SelectOp::create(nb, l, hit, a[0],
                                           emitScalar(nb, l, elem, 0));
-        Value mi = arith::SelectOp::create(nb, l, hit, m,
-                                           emitScalar(nb, l, i64, 0));
+        Value mi =
+            arith::SelectOp::create(nb, l, hit, m, emitScalar(nb, l, i64, 0));
         Value sum = combineScalars(nb, l, ReduceKind::Sum, a[2], v, false);
         linalg::YieldOp::create(
             nb, l,
-            ValueRange{sum, arith::AddIOp::create(nb, l, a[3], mi).getResult()});
+            ValueRange{sum,
+                       arith::AddIOp::create(nb, l, a[3], mi).getResult()});
       });
   ctx.setOutput(0, pick.getResult(0), t);
   if (ctx.hasOutput(1))
@@ -585,9 +616,12 @@ LogicalResult convertTopK(NodeContext &ctx) {
 }
 
 LogicalResult convertDataDependent(NodeContext &ctx) {
+  if (failed(requireInputs(ctx, 1)))
+    return failure();
   if (ctx.host(0))
     return ctx.fail("the input is known at compile time but too large to "
-                    "evaluate there (" + shapeToString(ctx.shape(0)) + ")");
+                    "evaluate there (" +
+                    shapeToString(ctx.shape(0)) + ")");
   return ctx.fail("the output shape depends on the input values, so the "
                   "input must be known at compile time (a constant or "
                   "computed from constants and shapes)");
@@ -672,11 +706,18 @@ Value gridPixel(OpBuilder &b, Location l, Value image, Value n, Value c,
 SmallVector<Value> cubicWeights(OpBuilder &b, Location l, Value t) {
   Type f = t.getType();
   auto c = [&](double v) { return emitScalar(b, l, f, v); };
-  auto add = [&](Value x, Value y) { return (Value)arith::AddFOp::create(b, l, x, y); };
-  auto sub = [&](Value x, Value y) { return (Value)arith::SubFOp::create(b, l, x, y); };
-  auto mul = [&](Value x, Value y) { return (Value)arith::MulFOp::create(b, l, x, y); };
+  auto add = [&](Value x, Value y) {
+    return (Value)arith::AddFOp::create(b, l, x, y);
+  };
+  auto sub = [&](Value x, Value y) {
+    return (Value)arith::SubFOp::create(b, l, x, y);
+  };
+  auto mul = [&](Value x, Value y) {
+    return (Value)arith::MulFOp::create(b, l, x, y);
+  };
   const double a = -0.75;
-  // |s| in [1, 2]: ((a s - 5a) s + 8a) s - 4a; |s| < 1: ((a + 2) s - (a + 3)) s^2 + 1.
+  // |s| in [1, 2]: ((a s - 5a) s + 8a) s - 4a; |s| < 1: ((a + 2) s - (a + 3))
+  // s^2 + 1.
   auto outer = [&](Value s) {
     return sub(mul(add(mul(sub(mul(c(a), s), c(5 * a)), s), c(8 * a)), s),
                c(4 * a));
@@ -685,8 +726,7 @@ SmallVector<Value> cubicWeights(OpBuilder &b, Location l, Value t) {
     return add(mul(sub(mul(c(a + 2), s), c(a + 3)), mul(s, s)), c(1));
   };
   Value one = c(1), two = c(2);
-  return {outer(add(t, one)), inner(t), inner(sub(one, t)),
-          outer(sub(two, t))};
+  return {outer(add(t, one)), inner(t), inner(sub(one, t)), outer(sub(two, t))};
 }
 
 /// GridSample (opset 16 and its 4-D form in later opsets): each output
@@ -694,6 +734,8 @@ SmallVector<Value> cubicWeights(OpBuilder &b, Location l, Value t) {
 /// nearest (half to even) or bicubic, with zeros, border or reflection
 /// padding of the taps outside the image.
 LogicalResult convertGridSample(NodeContext &ctx) {
+  if (failed(requireInputs(ctx, 2)))
+    return failure();
   if (ctx.rank(0) != 4)
     return ctx.fail("only 4-D (N, C, H, W) inputs are supported, not rank " +
                     std::to_string(ctx.rank(0)));
@@ -704,7 +746,8 @@ LogicalResult convertGridSample(NodeContext &ctx) {
   if (grid.size() != 4 || grid[0] != in[0] || grid[3] != 2)
     return ctx.fail("grid must be [N, H_out, W_out, 2] with N = " +
                     std::to_string(in[0]) + ", not " + shapeToString(grid));
-  std::string mode = ctx.attrString("mode", ctx.opset >= 20 ? "linear" : "bilinear");
+  std::string mode =
+      ctx.attrString("mode", ctx.opset >= 20 ? "linear" : "bilinear");
   if (mode == "linear")
     mode = "bilinear";
   if (mode == "cubic")
@@ -742,23 +785,25 @@ LogicalResult convertGridSample(NodeContext &ctx) {
         auto coord = [&](int64_t comp, int64_t len) -> Value {
           Value g = tensor::ExtractOp::create(
               b, l, gridV,
-              ValueRange{n, oy, ox, arith::ConstantIndexOp::create(b, l, comp)});
+              ValueRange{n, oy, ox,
+                         arith::ConstantIndexOp::create(b, l, comp)});
           Value one = cst(1);
-          Value v = align ? (Value)arith::MulFOp::create(
-                                b, l,
-                                arith::DivFOp::create(
-                                    b, l, arith::AddFOp::create(b, l, g, one),
-                                    cst(2)),
-                                cst(len - 1))
-                          : (Value)arith::DivFOp::create(
-                                b, l,
-                                arith::SubFOp::create(
-                                    b, l,
-                                    arith::MulFOp::create(
-                                        b, l, arith::AddFOp::create(b, l, g, one),
-                                        cst(len)),
-                                    one),
-                                cst(2));
+          Value v =
+              align
+                  ? (Value)arith::MulFOp::create(
+                        b, l,
+                        arith::DivFOp::create(
+                            b, l, arith::AddFOp::create(b, l, g, one), cst(2)),
+                        cst(len - 1))
+                  : (Value)arith::DivFOp::create(
+                        b, l,
+                        arith::SubFOp::create(
+                            b, l,
+                            arith::MulFOp::create(
+                                b, l, arith::AddFOp::create(b, l, g, one),
+                                cst(len)),
+                            one),
+                        cst(2));
           double bound = 4.0 * len + 1e6;
           v = arith::MaxNumFOp::create(b, l, v, cst(-bound));
           return arith::MinNumFOp::create(b, l, v, cst(bound));
@@ -820,6 +865,8 @@ LogicalResult convertGridSample(NodeContext &ctx) {
 /// compile time. One generic over [R, C, oh, ow] with the grid as reduction
 /// dims (grids smaller than the largest are masked), then the average.
 LogicalResult convertRoiAlign(NodeContext &ctx) {
+  if (failed(requireInputs(ctx, 3)))
+    return failure();
   if (ctx.rank(0) != 4)
     return ctx.fail("X must be 4-D (N, C, H, W), not rank " +
                     std::to_string(ctx.rank(0)));
@@ -831,21 +878,21 @@ LogicalResult convertRoiAlign(NodeContext &ctx) {
   if (ctx.rank(1) != 2 || ctx.shape(1)[1] != 4)
     return ctx.fail("rois must be [num_rois, 4], not " +
                     shapeToString(ctx.shape(1)));
-  if (!isIndexDType(ctx.dtype(2)) ||
-      ctx.shape(2) != ArrayRef<int64_t>{numRois})
+  if (!isIndexDType(ctx.dtype(2)) || ctx.shape(2) != ArrayRef<int64_t>{numRois})
     return ctx.fail("batch_indices must be an integer vector of " +
                     std::to_string(numRois) + " entries");
   std::string mode = ctx.attrString("mode", "avg");
   if (mode != "avg" && mode != "max")
     return ctx.fail("unknown mode '" + mode + "' (expected avg or max)");
   bool isMax = mode == "max";
-  std::string ctm = ctx.attrString(
-      "coordinate_transformation_mode",
-      ctx.opset >= 16 ? "half_pixel" : "output_half_pixel");
+  std::string ctm =
+      ctx.attrString("coordinate_transformation_mode",
+                     ctx.opset >= 16 ? "half_pixel" : "output_half_pixel");
   if (ctm != "half_pixel" && ctm != "output_half_pixel")
     return ctx.fail("unknown coordinate_transformation_mode '" + ctm + "'");
   bool halfPixel = ctm == "half_pixel";
-  int64_t oh = ctx.attrInt("output_height", 1), ow = ctx.attrInt("output_width", 1);
+  int64_t oh = ctx.attrInt("output_height", 1),
+          ow = ctx.attrInt("output_width", 1);
   int64_t ratio = ctx.attrInt("sampling_ratio", 0);
   float scale = ctx.attrFloat("spatial_scale", 1.0f);
   if (oh < 1 || ow < 1 || ratio < 0)
@@ -885,7 +932,8 @@ LogicalResult convertRoiAlign(NodeContext &ctx) {
       gridW = std::max(gridW, (int64_t)gw);
     }
   }
-  int64_t loopH = std::max<int64_t>(gridH, 1), loopW = std::max<int64_t>(gridW, 1);
+  int64_t loopH = std::max<int64_t>(gridH, 1),
+          loopW = std::max<int64_t>(gridW, 1);
   OpBuilder &b = ctx.b;
   Location loc = ctx.loc;
   MLIRContext *mctx = ctx.ctx();
@@ -893,15 +941,15 @@ LogicalResult convertRoiAlign(NodeContext &ctx) {
   Type i64 = b.getI64Type();
   Value x = ctx.value(0), roisV = ctx.value(1), batchV = ctx.value(2);
   DType batchT = ctx.dtype(2);
-  Value tableV = ratio == 0 ? emitConstant(b, loc, gridTable, SIZE_MAX) : Value();
+  Value tableV =
+      ratio == 0 ? emitConstant(b, loc, gridTable, SIZE_MAX) : Value();
   SmallVector<int64_t> outShape = {numRois, in[1], oh, ow};
   auto outMap = AffineMap::getMultiDimIdentityMap(4, mctx);
   // The grid dims get their sizes from an (unread) [loopH, loopW] operand.
   Value gridDims = tensor::EmptyOp::create(b, loc, {loopH, loopW}, elem);
   SmallVector<AffineMap> maps = {
-      AffineMap::get(6, 0,
-                     {getAffineDimExpr(4, mctx), getAffineDimExpr(5, mctx)},
-                     mctx),
+      AffineMap::get(
+          6, 0, {getAffineDimExpr(4, mctx), getAffineDimExpr(5, mctx)}, mctx),
       AffineMap::get(6, 0, outMap.getResults(), mctx)};
   SmallVector<utils::IteratorType> iters(4, utils::IteratorType::parallel);
   iters.append(2, utils::IteratorType::reduction);
@@ -937,7 +985,8 @@ LogicalResult convertRoiAlign(NodeContext &ctx) {
               return arith::DivFOp::create(nb, l, p, q);
             };
             auto flt = [&](Value p, Value q) -> Value {
-              return arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OLT, p, q);
+              return arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OLT, p,
+                                           q);
             };
             Value r = linalg::IndexOp::create(nb, l, 0);
             Value c = linalg::IndexOp::create(nb, l, 1);
@@ -971,24 +1020,30 @@ LogicalResult convertRoiAlign(NodeContext &ctx) {
             Value gh = gridOf(nb, l, r, 0), gw = gridOf(nb, l, r, 1);
             Value active = arith::AndIOp::create(
                 nb, l,
-                arith::CmpIOp::create(nb, l, arith::CmpIPredicate::slt,
-                                      arith::IndexCastOp::create(nb, l, i64, iy), gh),
-                arith::CmpIOp::create(nb, l, arith::CmpIPredicate::slt,
-                                      arith::IndexCastOp::create(nb, l, i64, ix), gw));
+                arith::CmpIOp::create(
+                    nb, l, arith::CmpIPredicate::slt,
+                    arith::IndexCastOp::create(nb, l, i64, iy), gh),
+                arith::CmpIOp::create(
+                    nb, l, arith::CmpIPredicate::slt,
+                    arith::IndexCastOp::create(nb, l, i64, ix), gw));
             // Masked-off samples divide by a grid of at least 1.
             auto gridF = [&](Value g) -> Value {
               g = arith::MaxSIOp::create(nb, l, g, emitScalar(nb, l, i64, 1));
               return arith::SIToFPOp::create(nb, l, elem, g);
             };
-            Value yy = fadd(fadd(y1, fmul(toFloat(ph), binH)),
-                            fdiv(fmul(fadd(toFloat(iy), cst(0.5)), binH), gridF(gh)));
-            Value xx = fadd(fadd(x1, fmul(toFloat(pw), binW)),
-                            fdiv(fmul(fadd(toFloat(ix), cst(0.5)), binW), gridF(gw)));
+            Value yy =
+                fadd(fadd(y1, fmul(toFloat(ph), binH)),
+                     fdiv(fmul(fadd(toFloat(iy), cst(0.5)), binH), gridF(gh)));
+            Value xx =
+                fadd(fadd(x1, fmul(toFloat(pw), binW)),
+                     fdiv(fmul(fadd(toFloat(ix), cst(0.5)), binW), gridF(gw)));
             // Samples more than a pixel outside contribute 0.
             Value outside = arith::OrIOp::create(
                 nb, l,
-                arith::OrIOp::create(nb, l, flt(yy, cst(-1)), flt(cst(height), yy)),
-                arith::OrIOp::create(nb, l, flt(xx, cst(-1)), flt(cst(width), xx)));
+                arith::OrIOp::create(nb, l, flt(yy, cst(-1)),
+                                     flt(cst(height), yy)),
+                arith::OrIOp::create(nb, l, flt(xx, cst(-1)),
+                                     flt(cst(width), xx)));
             // One axis: the low tap, the high tap and the weight of the high
             // one (clamped at the last pixel; NaN becomes the bound).
             auto axis = [&](Value v, int64_t len) {
@@ -996,8 +1051,8 @@ LogicalResult convertRoiAlign(NodeContext &ctx) {
               v = arith::MinNumFOp::create(nb, l, v, cst(len - 1));
               Value lo = arith::FPToSIOp::create(nb, l, i64, v);
               Value last = emitScalar(nb, l, i64, len - 1);
-              Value atEnd =
-                  arith::CmpIOp::create(nb, l, arith::CmpIPredicate::sge, lo, last);
+              Value atEnd = arith::CmpIOp::create(
+                  nb, l, arith::CmpIPredicate::sge, lo, last);
               Value hi = arith::SelectOp::create(
                   nb, l, atEnd, last,
                   arith::AddIOp::create(nb, l, lo, emitScalar(nb, l, i64, 1)));
@@ -1016,13 +1071,12 @@ LogicalResult convertRoiAlign(NodeContext &ctx) {
               return tensor::ExtractOp::create(nb, l, x,
                                                ValueRange{bi, c, row, col});
             };
-            SmallVector<Value> parts = {fmul(fmul(hy, hx), px(yl, xl)),
-                                        fmul(fmul(hy, lx), px(yl, xh)),
-                                        fmul(fmul(ly, hx), px(yh, xl)),
-                                        fmul(fmul(ly, lx), px(yh, xh))};
+            SmallVector<Value> parts = {
+                fmul(fmul(hy, hx), px(yl, xl)), fmul(fmul(hy, lx), px(yl, xh)),
+                fmul(fmul(ly, hx), px(yh, xl)), fmul(fmul(ly, lx), px(yh, xh))};
             Value v;
             for (Value p : parts)
-              v = !v ? p
+              v = !v      ? p
                   : isMax ? (Value)arith::MaximumFOp::create(nb, l, v, p)
                           : fadd(v, p);
             v = arith::SelectOp::create(nb, l, outside, cst(0), v);
