@@ -225,6 +225,8 @@ mlir::FailureOr<bool> foldTranspose(NodeContext &ctx);
 mlir::FailureOr<bool> foldTrilu(NodeContext &ctx);
 mlir::FailureOr<bool> foldNonZero(NodeContext &ctx);
 mlir::FailureOr<bool> foldUnique(NodeContext &ctx);
+mlir::FailureOr<bool> foldScatter(NodeContext &ctx);
+mlir::FailureOr<bool> foldGatherND(NodeContext &ctx);
 
 /// Reads the raw little-endian bytes of a TensorProto stored as raw_data or
 /// external data, without widening them (large weights). Returns failure

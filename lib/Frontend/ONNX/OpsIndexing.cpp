@@ -1119,10 +1119,10 @@ void appendIndexingConverters(std::vector<ConverterEntry> &t) {
                  FoldFn fold = nullptr) {
     t.push_back({"", op, since, fn, fold});
   };
-  add("Scatter", convertScatterElements, 9);
-  add("ScatterElements", convertScatterElements, 11);
-  add("ScatterND", convertScatterND, 11);
-  add("GatherND", convertGatherND, 11);
+  add("Scatter", convertScatterElements, 9, foldScatter);
+  add("ScatterElements", convertScatterElements, 11, foldScatter);
+  add("ScatterND", convertScatterND, 11, foldScatter);
+  add("GatherND", convertGatherND, 11, foldGatherND);
   add("OneHot", convertOneHot, 9);
   add("ReverseSequence", convertReverseSequence, 10);
   add("Compress", convertCompress, 9);
