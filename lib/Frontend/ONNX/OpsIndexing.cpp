@@ -479,13 +479,26 @@ LogicalResult convertCompress(NodeContext &ctx) {
   return success();
 }
 
-/// `a` comes before `b` in TopK's order (largest or smallest first).
+/// `x` comes before `y` in TopK's order (largest or smallest first). NaN
+/// counts as larger than any number, so the order is total and the places
+/// below are a permutation whatever the input holds.
 Value topKBefore(OpBuilder &b, Location l, Value x, Value y, bool largest,
                  DType t) {
-  if (isFloatDType(t))
-    return arith::CmpFOp::create(
-        b, l, largest ? arith::CmpFPredicate::OGT : arith::CmpFPredicate::OLT,
-        x, y);
+  if (isFloatDType(t)) {
+    auto cmp = [&](arith::CmpFPredicate p, Value u, Value v) -> Value {
+      return arith::CmpFOp::create(b, l, p, u, v);
+    };
+    Value xNaN = cmp(arith::CmpFPredicate::UNO, x, x);
+    Value yNaN = cmp(arith::CmpFPredicate::UNO, y, y);
+    Value big = largest ? x : y, small = largest ? y : x;
+    Value bigNaN = largest ? xNaN : yNaN, smallNaN = largest ? yNaN : xNaN;
+    Value nanFirst = arith::AndIOp::create(
+        b, l, bigNaN,
+        arith::XOrIOp::create(b, l, smallNaN,
+                              arith::ConstantIntOp::create(b, l, 1, 1)));
+    return arith::OrIOp::create(
+        b, l, cmp(arith::CmpFPredicate::OGT, big, small), nanFirst);
+  }
   bool u = isUnsignedDType(t) || t == DType::Bool;
   arith::CmpIPredicate p =
       largest ? (u ? arith::CmpIPredicate::ugt : arith::CmpIPredicate::sgt)
@@ -493,9 +506,15 @@ Value topKBefore(OpBuilder &b, Location l, Value x, Value y, bool largest,
   return arith::CmpIOp::create(b, l, p, x, y);
 }
 
-Value scalarEqual(OpBuilder &b, Location l, Value x, Value y) {
-  if (isa<FloatType>(x.getType()))
-    return arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ, x, y);
+/// `x` and `y` tie in TopK's order (two NaNs tie).
+Value topKTie(OpBuilder &b, Location l, Value x, Value y) {
+  if (isa<FloatType>(x.getType())) {
+    Value eq = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ, x, y);
+    Value bothNaN = arith::AndIOp::create(
+        b, l, arith::CmpFOp::create(b, l, arith::CmpFPredicate::UNO, x, x),
+        arith::CmpFOp::create(b, l, arith::CmpFPredicate::UNO, y, y));
+    return arith::OrIOp::create(b, l, eq, bothNaN);
+  }
   return arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, x, y);
 }
 
@@ -573,8 +592,8 @@ LogicalResult convertTopK(NodeContext &ctx) {
             Value m = linalg::IndexOp::create(nb, l, rank);
             Value lower =
                 arith::CmpIOp::create(nb, l, arith::CmpIPredicate::ult, m, i);
-            Value tie = arith::AndIOp::create(nb, l, lower,
-                                              scalarEqual(nb, l, a[1], a[0]));
+            Value tie =
+                arith::AndIOp::create(nb, l, lower, topKTie(nb, l, a[1], a[0]));
             Value before = arith::OrIOp::create(
                 nb, l, topKBefore(nb, l, a[1], a[0], largest, t), tie);
             Value one = arith::ExtUIOp::create(nb, l, i64, before);
