@@ -188,6 +188,9 @@ LogicalResult convertScatterElements(NodeContext &ctx) {
   Value indices = ctx.value(1);
   DType idxT = ctx.dtype(1);
   int64_t dim = data[*axis], ax = *axis;
+  if (dim == 0 && shapeProduct(idx) > 0)
+    return ctx.fail("indices address axis " + std::to_string(ax) +
+                    ", which is empty");
   Value r =
       emitScatterLoop(ctx, ctx.value(0), ctx.value(2), *kind, ctx.dtype(0),
                       [&](OpBuilder &b, Location l, ArrayRef<Value> coords) {
@@ -229,6 +232,10 @@ LogicalResult convertScatterND(NodeContext &ctx) {
   Value indices = ctx.value(1);
   DType idxT = ctx.dtype(1);
   SmallVector<int64_t> dataShape(data);
+  for (int64_t j = 0; j < k; ++j)
+    if (dataShape[j] == 0 && shapeProduct(ctx.shape(2)) > 0)
+      return ctx.fail("indices address dimension " + std::to_string(j) +
+                      " of the data, which is empty");
   Value r =
       emitScatterLoop(ctx, ctx.value(0), ctx.value(2), *kind, ctx.dtype(0),
                       [&](OpBuilder &b, Location l, ArrayRef<Value> coords) {
@@ -278,6 +285,10 @@ LogicalResult convertGatherND(NodeContext &ctx) {
   Value table = ctx.value(0), indices = ctx.value(1);
   DType idxT = ctx.dtype(1);
   SmallVector<int64_t> dataShape(data);
+  for (int64_t j = 0; j < k; ++j)
+    if (dataShape[bd + j] == 0 && shapeProduct(outShape) > 0)
+      return ctx.fail("indices address dimension " + std::to_string(bd + j) +
+                      " of the data, which is empty");
   Value r = emitElementwise(
       ctx.b, ctx.loc, ValueRange{}, outShape, ctx.elemType(ctx.dtype(0)),
       [&](OpBuilder &b, Location l, ValueRange) -> Value {
@@ -918,7 +929,7 @@ LogicalResult convertRoiAlign(NodeContext &ctx) {
     return ctx.fail("output_height and output_width must be positive and "
                     "sampling_ratio non-negative");
   int64_t height = in[2], width = in[3];
-  if (height == 0 || width == 0)
+  if (height == 0 || width == 0 || (in[0] == 0 && numRois > 0))
     return ctx.fail("X is empty");
   float offset = halfPixel ? 0.5f : 0.0f;
   // Grid sizes per region: sampling_ratio, or computed from known regions
