@@ -77,7 +77,12 @@ static const char *const kScopeOps[] = {
     "GRU", "LSTM", "RNN",
     // Quantization
     "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear",
-    "MatMulInteger", "QLinearMatMul", "ConvInteger", "QLinearConv"};
+    "MatMulInteger", "QLinearMatMul", "ConvInteger", "QLinearConv",
+    // Scatter, gather-like and selection ops
+    "Scatter", "ScatterElements", "ScatterND", "GatherND", "OneHot",
+    "ReverseSequence", "Compress", "TopK", "NonZero", "Unique",
+    // Sampling
+    "GridSample", "RoiAlign"};
 
 namespace {
 

@@ -739,4 +739,263 @@ FailureOr<bool> foldTrilu(NodeContext &ctx) {
   return setFolded(ctx, std::move(result));
 }
 
+/// NonZero: the coordinates of the nonzero elements, [rank, count] in
+/// row-major order (a scalar counts as a 1-element vector).
+FailureOr<bool> foldNonZero(NodeContext &ctx) {
+  std::optional<SmallVector<const HostTensor *>> known = knownInputs(ctx);
+  if (!known)
+    return false;
+  const HostTensor &a = *known->front();
+  SmallVector<int64_t> shape(a.shape);
+  if (shape.empty())
+    shape.push_back(1);
+  int64_t rank = shape.size(), n = a.numElements();
+  std::vector<int64_t> hits;
+  for (int64_t k = 0; k < n; ++k)
+    if (a.isFloat() ? a.f[k] != 0 : a.i[k] != 0)
+      hits.push_back(k);
+  int64_t count = hits.size();
+  HostTensor out(DType::I64, {rank, count});
+  SmallVector<int64_t> strides = rowMajorStrides(shape);
+  for (int64_t c = 0; c < count; ++c)
+    for (int64_t d = 0; d < rank; ++d)
+      out.i[d * count + c] = (hits[c] / strides[d]) % shape[d];
+  return setFolded(ctx, std::move(out));
+}
+
+/// Unique: the distinct elements (or slices along `axis`), sorted or in the
+/// order of their first occurrence, with the first occurrences, the inverse
+/// mapping and the counts.
+FailureOr<bool> foldUnique(NodeContext &ctx) {
+  std::optional<SmallVector<const HostTensor *>> known = knownInputs(ctx);
+  if (!known)
+    return false;
+  const HostTensor &x = *known->front();
+  if (x.numElements() > kMaxFoldElements)
+    return false;
+  bool sorted = ctx.attrInt("sorted", 1);
+  // The input as [outer, dim, inner]: slice s is x[:, s, :].
+  int64_t outer = 1, dim = x.numElements(), inner = 1, axis = -1;
+  if (ctx.hasAttr("axis")) {
+    FailureOr<int64_t> ax =
+        ctx.normalizeAxis(ctx.attrInt("axis", 0), x.shape.size());
+    if (failed(ax))
+      return failure();
+    axis = *ax;
+    ArrayRef<int64_t> s = x.shape;
+    outer = shapeProduct(s.take_front(axis));
+    dim = s[axis];
+    inner = shapeProduct(s.drop_front(axis + 1));
+  }
+  auto elem = [&](int64_t slice, int64_t o, int64_t k) {
+    return (o * dim + slice) * inner + k;
+  };
+  // -1, 0 or 1 as slice a is below, equal to or above slice b.
+  auto compare = [&](int64_t a, int64_t b) {
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t k = 0; k < inner; ++k) {
+        int64_t ea = elem(a, o, k), eb = elem(b, o, k);
+        if (x.isFloat() ? x.f[ea] < x.f[eb] : x.i[ea] < x.i[eb])
+          return -1;
+        if (x.isFloat() ? x.f[eb] < x.f[ea] : x.i[eb] < x.i[ea])
+          return 1;
+      }
+    return 0;
+  };
+  std::vector<int64_t> order(dim);
+  for (int64_t s = 0; s < dim; ++s)
+    order[s] = s;
+  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    int c = compare(a, b);
+    return c != 0 ? c < 0 : a < b;
+  });
+  // Groups of equal slices in sorted order; each starts with its first
+  // occurrence (equal slices are sorted by position).
+  std::vector<std::vector<int64_t>> groups;
+  for (int64_t s : order) {
+    if (groups.empty() || compare(groups.back().front(), s) != 0)
+      groups.emplace_back();
+    groups.back().push_back(s);
+  }
+  if (!sorted)
+    std::sort(groups.begin(), groups.end(),
+              [](const std::vector<int64_t> &a, const std::vector<int64_t> &b) {
+                return a.front() < b.front();
+              });
+  int64_t u = groups.size();
+  SmallVector<int64_t> yShape =
+      axis < 0 ? SmallVector<int64_t>{u} : SmallVector<int64_t>(x.shape);
+  if (axis >= 0)
+    yShape[axis] = u;
+  HostTensor y(x.dtype, yShape), first(DType::I64, {u}),
+      inverse(DType::I64, {dim}), counts(DType::I64, {u});
+  for (int64_t g = 0; g < u; ++g) {
+    int64_t s = groups[g].front();
+    first.i[g] = s;
+    counts.i[g] = groups[g].size();
+    for (int64_t m : groups[g])
+      inverse.i[m] = g;
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t k = 0; k < inner; ++k)
+        copyElem(y, (o * u + g) * inner + k, x, elem(s, o, k));
+  }
+  ctx.setHostOutput(0, std::move(y));
+  if (ctx.hasOutput(1))
+    ctx.setHostOutput(1, std::move(first));
+  if (ctx.hasOutput(2))
+    ctx.setHostOutput(2, std::move(inverse));
+  if (ctx.hasOutput(3))
+    ctx.setHostOutput(3, std::move(counts));
+  return true;
+}
+
+/// The wrapped index `idx` into an axis of `dim` elements, or -1 when out
+/// of range.
+static int64_t wrapHostIndex(int64_t idx, int64_t dim) {
+  if (idx < 0)
+    idx += dim;
+  return idx >= 0 && idx < dim ? idx : -1;
+}
+
+/// Combines element `dst` of `out` with `upd`'s element `src` by a
+/// scatter's `reduction` (bools add as or and multiply as and).
+static void scatterCombine(HostTensor &out, int64_t dst, const HostTensor &upd,
+                           int64_t src, StringRef reduction) {
+  if (reduction == "none") {
+    copyElem(out, dst, upd, src);
+    return;
+  }
+  bool isBool = out.dtype == DType::Bool;
+  StringRef r = reduction;
+  if (isBool)
+    r = r == "add" || r == "max" ? "max" : "min";
+  if (out.isFloat()) {
+    double a = out.f[dst], b = upd.f[src];
+    out.setF(dst, r == "add"   ? a + b
+                  : r == "mul" ? a * b
+                  : r == "max" ? std::max(a, b)
+                               : std::min(a, b));
+    return;
+  }
+  int64_t a = out.i[dst], b = upd.i[src];
+  bool u = isUnsignedDType(out.dtype);
+  int64_t m;
+  if (r == "max")
+    m = u ? (int64_t)std::max((uint64_t)a, (uint64_t)b) : std::max(a, b);
+  else if (r == "min")
+    m = u ? (int64_t)std::min((uint64_t)a, (uint64_t)b) : std::min(a, b);
+  else if (r == "add")
+    m = (int64_t)((uint64_t)a + (uint64_t)b);
+  else
+    m = (int64_t)((uint64_t)a * (uint64_t)b);
+  out.setI(dst, m);
+}
+
+/// ScatterND and ScatterElements (and Scatter) on known inputs: the updates
+/// applied in order. Malformed or out-of-range operands are left to the
+/// converter, which reports or clamps them.
+FailureOr<bool> foldScatter(NodeContext &ctx) {
+  std::optional<SmallVector<const HostTensor *>> known = knownInputs(ctx);
+  if (!known || known->size() < 3 || !(*known)[1] || !(*known)[2])
+    return false;
+  const HostTensor &data = *(*known)[0], &idx = *(*known)[1],
+                   &upd = *(*known)[2];
+  std::string reduction = ctx.attrString("reduction", "none");
+  if ((reduction != "none" && reduction != "add" && reduction != "mul" &&
+       reduction != "max" && reduction != "min") ||
+      upd.dtype != data.dtype || idx.isFloat() || idx.dtype == DType::Bool)
+    return false;
+  ArrayRef<int64_t> dShape = data.shape, iShape = idx.shape, uShape = upd.shape;
+  int64_t rank = dShape.size();
+  SmallVector<int64_t> dStrides = rowMajorStrides(dShape);
+  HostTensor out = data;
+  if (ctx.opType() == "ScatterND") {
+    int64_t q = iShape.size();
+    if (q < 1)
+      return false;
+    int64_t k = iShape.back();
+    SmallVector<int64_t> want(iShape.drop_back());
+    want.append(dShape.begin() + std::clamp<int64_t>(k, 0, rank), dShape.end());
+    if (k < 1 || k > rank || ArrayRef<int64_t>(want) != uShape)
+      return false;
+    int64_t slice = shapeProduct(dShape.drop_front(k));
+    int64_t tuples = shapeProduct(iShape.drop_back());
+    for (int64_t t = 0; t < tuples; ++t) {
+      int64_t base = 0;
+      for (int64_t j = 0; j < k; ++j) {
+        int64_t i = wrapHostIndex(idx.i[t * k + j], dShape[j]);
+        if (i < 0)
+          return false;
+        base += i * dStrides[j];
+      }
+      for (int64_t e = 0; e < slice; ++e)
+        scatterCombine(out, base + e, upd, t * slice + e, reduction);
+    }
+    return setFolded(ctx, std::move(out));
+  }
+  FailureOr<int64_t> axis = ctx.normalizeAxis(ctx.attrInt("axis", 0), rank);
+  if (failed(axis))
+    return failure();
+  if ((int64_t)iShape.size() != rank || iShape != uShape)
+    return false;
+  for (int64_t d = 0; d < rank; ++d)
+    if (d != *axis && iShape[d] > dShape[d])
+      return false;
+  for (int64_t e = 0; e < idx.numElements(); ++e) {
+    int64_t rem = e, dst = 0;
+    for (int64_t d = rank - 1; d >= 0; --d) {
+      int64_t c = rem % iShape[d];
+      rem /= iShape[d];
+      if (d == *axis) {
+        c = wrapHostIndex(idx.i[e], dShape[d]);
+        if (c < 0)
+          return false;
+      }
+      dst += c * dStrides[d];
+    }
+    scatterCombine(out, dst, upd, e, reduction);
+  }
+  return setFolded(ctx, std::move(out));
+}
+
+/// GatherND (with batch_dims) on known inputs.
+FailureOr<bool> foldGatherND(NodeContext &ctx) {
+  std::optional<SmallVector<const HostTensor *>> known = knownInputs(ctx);
+  if (!known || known->size() < 2 || !(*known)[1])
+    return false;
+  const HostTensor &data = *(*known)[0], &idx = *(*known)[1];
+  if (idx.isFloat() || idx.dtype == DType::Bool)
+    return false;
+  ArrayRef<int64_t> dShape = data.shape, iShape = idx.shape;
+  int64_t rank = dShape.size(), q = iShape.size();
+  int64_t bd = ctx.attrInt("batch_dims", 0);
+  if (q < 1 || bd < 0 || bd >= std::min(rank, q) ||
+      dShape.take_front(bd) != iShape.take_front(bd))
+    return false;
+  int64_t k = iShape.back();
+  if (k < 1 || bd + k > rank)
+    return false;
+  SmallVector<int64_t> outShape(iShape.drop_back());
+  outShape.append(dShape.begin() + bd + k, dShape.end());
+  HostTensor out(data.dtype, outShape);
+  SmallVector<int64_t> dStrides = rowMajorStrides(dShape);
+  int64_t slice = shapeProduct(dShape.drop_front(bd + k));
+  int64_t batches = shapeProduct(iShape.take_front(bd));
+  int64_t perBatch = shapeProduct(iShape.drop_front(bd).drop_back());
+  for (int64_t b = 0; b < batches; ++b)
+    for (int64_t t = 0; t < perBatch; ++t) {
+      int64_t tuple = b * perBatch + t;
+      int64_t base = b * (bd > 0 ? dStrides[bd - 1] : 0);
+      for (int64_t j = 0; j < k; ++j) {
+        int64_t i = wrapHostIndex(idx.i[tuple * k + j], dShape[bd + j]);
+        if (i < 0)
+          return false;
+        base += i * dStrides[bd + j];
+      }
+      for (int64_t e = 0; e < slice; ++e)
+        copyElem(out, tuple * slice + e, data, base + e);
+    }
+  return setFolded(ctx, std::move(out));
+}
+
 } // namespace qopt::onnx_frontend

@@ -145,6 +145,7 @@ void appendElementwiseConverters(std::vector<ConverterEntry> &table);
 void appendMatMulConverters(std::vector<ConverterEntry> &table);
 void appendConvPoolConverters(std::vector<ConverterEntry> &table);
 void appendShapeConverters(std::vector<ConverterEntry> &table);
+void appendIndexingConverters(std::vector<ConverterEntry> &table);
 void appendReductionConverters(std::vector<ConverterEntry> &table);
 void appendNormalizationConverters(std::vector<ConverterEntry> &table);
 void appendQuantizationConverters(std::vector<ConverterEntry> &table);
@@ -222,6 +223,10 @@ mlir::FailureOr<bool> foldConstantOfShape(NodeContext &ctx);
 mlir::FailureOr<bool> foldExpand(NodeContext &ctx);
 mlir::FailureOr<bool> foldTranspose(NodeContext &ctx);
 mlir::FailureOr<bool> foldTrilu(NodeContext &ctx);
+mlir::FailureOr<bool> foldNonZero(NodeContext &ctx);
+mlir::FailureOr<bool> foldUnique(NodeContext &ctx);
+mlir::FailureOr<bool> foldScatter(NodeContext &ctx);
+mlir::FailureOr<bool> foldGatherND(NodeContext &ctx);
 
 /// Reads the raw little-endian bytes of a TensorProto stored as raw_data or
 /// external data, without widening them (large weights). Returns failure

@@ -57,6 +57,7 @@ static const std::vector<ConverterEntry> &converterTable() {
     appendMatMulConverters(t);
     appendConvPoolConverters(t);
     appendShapeConverters(t);
+    appendIndexingConverters(t);
     appendReductionConverters(t);
     appendNormalizationConverters(t);
     appendQuantizationConverters(t);

@@ -1,0 +1,1166 @@
+//===- OpsIndexing.cpp - ONNX scatter, gather-like and selection ops ------===//
+//
+// Scatter (ScatterND, ScatterElements and the deprecated Scatter) becomes an
+// scf.for over the update elements that carries the output tensor: each
+// iteration reads its target coordinates from the indices with
+// tensor.extract, combines the update with the current value (reduction
+// none/add/mul/max/min) and writes it back with tensor.insert, so duplicate
+// indices are applied in order as ONNX defines. Indices are wrapped when
+// negative and clamped, so a bad index never writes outside the tensor.
+//
+// GatherND, OneHot, ReverseSequence and Compress are linalg.generic ops
+// over their outputs that read their sources with tensor.extract. TopK
+// ranks every element against the others on its axis and picks the
+// elements of places 0..K-1. Ops whose output shape depends on input
+// values need those values at compile time: Compress's condition, TopK's K
+// and OneHot's depth; NonZero and Unique are evaluated on the host
+// (HostEval.cpp) and are otherwise an error naming the node. GridSample is
+// a generic over the output pixels that reads its taps with tensor.extract;
+// RoiAlign one over the output bins with the sample grid as reduction dims.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Builders.h"
+#include "ImportContext.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+
+#include <cmath>
+#include <functional>
+#include <tuple>
+
+using namespace mlir;
+
+namespace qopt::onnx_frontend {
+namespace {
+
+bool isIndexDType(DType t) { return t == DType::I32 || t == DType::I64; }
+
+/// Fails with a diagnostic unless inputs 0..n-1 are all given.
+LogicalResult requireInputs(NodeContext &ctx, unsigned n) {
+  for (unsigned i = 0; i < n; ++i)
+    if (!ctx.hasInput(i))
+      return ctx.fail("missing required input " + std::to_string(i));
+  return success();
+}
+
+/// An ONNX index as `index`: negative values count from the end of a
+/// `dim`-element axis; out-of-range values are clamped into the axis.
+Value wrapIndex(OpBuilder &b, Location l, Value i, DType idxT, int64_t dim) {
+  i = castScalar(b, l, i, idxT, DType::I64);
+  Type i64 = i.getType();
+  Value zero = emitScalar(b, l, i64, 0);
+  Value neg = arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, i, zero);
+  Value wrapped = arith::AddIOp::create(b, l, i, emitScalar(b, l, i64, dim));
+  i = arith::SelectOp::create(b, l, neg, wrapped, i);
+  i = arith::MaxSIOp::create(b, l, i, zero);
+  i = arith::MinSIOp::create(
+      b, l, i, emitScalar(b, l, i64, std::max<int64_t>(dim - 1, 0)));
+  return arith::IndexCastOp::create(b, l, b.getIndexType(), i);
+}
+
+/// The row-major coordinates of element `linear` (an index) of `shape`.
+SmallVector<Value> delinearize(OpBuilder &b, Location l, Value linear,
+                               ArrayRef<int64_t> shape) {
+  SmallVector<Value> coords(shape.size());
+  for (int d = (int)shape.size() - 1; d >= 0; --d) {
+    Value dim = arith::ConstantIndexOp::create(b, l, shape[d]);
+    coords[d] =
+        d == 0 ? linear : (Value)arith::RemUIOp::create(b, l, linear, dim);
+    if (d > 0)
+      linear = arith::DivUIOp::create(b, l, linear, dim);
+  }
+  return coords;
+}
+
+/// The `reduction` attribute of a scatter: none (std::nullopt) or a
+/// combiner.
+FailureOr<std::optional<ReduceKind>> scatterReduction(NodeContext &ctx) {
+  std::string r = ctx.attrString("reduction", "none");
+  if (r == "none")
+    return std::optional<ReduceKind>();
+  if (r == "add")
+    return std::optional<ReduceKind>(ReduceKind::Sum);
+  if (r == "mul")
+    return std::optional<ReduceKind>(ReduceKind::Prod);
+  if (r == "max")
+    return std::optional<ReduceKind>(ReduceKind::Max);
+  if (r == "min")
+    return std::optional<ReduceKind>(ReduceKind::Min);
+  (void)ctx.fail("unknown reduction '" + r +
+                 "' (expected none, add, mul, max or min)");
+  return failure();
+}
+
+/// Combines the current value with an update; bools add as `or` and
+/// multiply as `and`.
+Value combineUpdate(OpBuilder &b, Location l, std::optional<ReduceKind> kind,
+                    Value cur, Value upd, DType t) {
+  if (!kind)
+    return upd;
+  ReduceKind k = *kind;
+  if (t == DType::Bool)
+    k = k == ReduceKind::Sum || k == ReduceKind::Max ? ReduceKind::Max
+                                                     : ReduceKind::Min;
+  return combineScalars(b, l, k, cur, upd,
+                        isUnsignedDType(t) || t == DType::Bool);
+}
+
+/// The coordinates in the output that update element `coords` (of the
+/// updates tensor) writes to.
+using TargetFn =
+    std::function<SmallVector<Value>(OpBuilder &, Location, ArrayRef<Value>)>;
+
+/// out = data; then for every element of `updates` in row-major order:
+/// out[target] = combine(out[target], update).
+Value emitScatterLoop(NodeContext &ctx, Value data, Value updates,
+                      std::optional<ReduceKind> kind, DType t,
+                      const TargetFn &target) {
+  OpBuilder &b = ctx.b;
+  Location loc = ctx.loc;
+  ArrayRef<int64_t> updShape =
+      cast<RankedTensorType>(updates.getType()).getShape();
+  int64_t total = shapeProduct(updShape);
+  if (total == 0)
+    return data;
+  Value lb = arith::ConstantIndexOp::create(b, loc, 0);
+  Value ub = arith::ConstantIndexOp::create(b, loc, total);
+  Value step = arith::ConstantIndexOp::create(b, loc, 1);
+  auto loop = scf::ForOp::create(
+      b, loc, lb, ub, step, ValueRange{data},
+      [&](OpBuilder &nb, Location l, Value iv, ValueRange carried) {
+        SmallVector<Value> coords = delinearize(nb, l, iv, updShape);
+        SmallVector<Value> dst = target(nb, l, coords);
+        Value acc = carried[0];
+        Value upd = tensor::ExtractOp::create(nb, l, updates, coords);
+        Value v = upd;
+        if (kind) {
+          Value cur = tensor::ExtractOp::create(nb, l, acc, dst);
+          v = combineUpdate(nb, l, kind, cur, upd, t);
+        }
+        Value next = tensor::InsertOp::create(nb, l, v, acc, dst);
+        scf::YieldOp::create(nb, l, next);
+      });
+  return loop.getResult(0);
+}
+
+/// Checks the operands every scatter shares: updates of the data's type and
+/// integer indices.
+LogicalResult checkScatterOperands(NodeContext &ctx) {
+  if (!isIndexDType(ctx.dtype(1)))
+    return ctx.fail(Twine("indices must be int32 or int64, not ") +
+                    dtypeName(ctx.dtype(1)));
+  if (ctx.dtype(2) != ctx.dtype(0))
+    return ctx.fail(Twine("updates are ") + dtypeName(ctx.dtype(2)) +
+                    " but the data is " + dtypeName(ctx.dtype(0)));
+  return success();
+}
+
+/// ScatterElements (and Scatter, its opset 9-10 name): updates[i][j][k]
+/// goes to out[indices[i][j][k]][j][k] for axis 0, and so on.
+LogicalResult convertScatterElements(NodeContext &ctx) {
+  if (failed(requireInputs(ctx, 3)))
+    return failure();
+  if (failed(checkScatterOperands(ctx)))
+    return failure();
+  int64_t rank = ctx.rank(0);
+  auto axis = ctx.normalizeAxis(ctx.attrInt("axis", 0), rank);
+  if (failed(axis))
+    return failure();
+  auto kind = scatterReduction(ctx);
+  if (failed(kind))
+    return failure();
+  ArrayRef<int64_t> data = ctx.shape(0), idx = ctx.shape(1);
+  if (ctx.rank(1) != rank || ctx.shape(2) != idx)
+    return ctx.fail("indices (" + shapeToString(idx) + ") and updates (" +
+                    shapeToString(ctx.shape(2)) +
+                    ") must have one shape, of the data's rank " +
+                    std::to_string(rank));
+  for (int64_t d = 0; d < rank; ++d)
+    if (d != *axis && idx[d] > data[d])
+      return ctx.fail("indices " + shapeToString(idx) +
+                      " are larger than the data " + shapeToString(data) +
+                      " in dimension " + std::to_string(d));
+  Value indices = ctx.value(1);
+  DType idxT = ctx.dtype(1);
+  int64_t dim = data[*axis], ax = *axis;
+  if (dim == 0 && shapeProduct(idx) > 0)
+    return ctx.fail("indices address axis " + std::to_string(ax) +
+                    ", which is empty");
+  Value r =
+      emitScatterLoop(ctx, ctx.value(0), ctx.value(2), *kind, ctx.dtype(0),
+                      [&](OpBuilder &b, Location l, ArrayRef<Value> coords) {
+                        SmallVector<Value> dst(coords);
+                        Value i =
+                            tensor::ExtractOp::create(b, l, indices, coords);
+                        dst[ax] = wrapIndex(b, l, i, idxT, dim);
+                        return dst;
+                      });
+  ctx.setOutput(0, r, ctx.dtype(0));
+  return success();
+}
+
+/// ScatterND: indices [I..., k] address slices data[i_0, ..., i_{k-1}, ...];
+/// updates are [I..., data.shape[k:]...].
+LogicalResult convertScatterND(NodeContext &ctx) {
+  if (failed(requireInputs(ctx, 3)))
+    return failure();
+  if (failed(checkScatterOperands(ctx)))
+    return failure();
+  auto kind = scatterReduction(ctx);
+  if (failed(kind))
+    return failure();
+  ArrayRef<int64_t> data = ctx.shape(0), idx = ctx.shape(1);
+  int64_t rank = data.size(), q = idx.size();
+  if (q < 1)
+    return ctx.fail("indices must have rank >= 1");
+  int64_t k = idx.back();
+  if (k < 1 || k > rank)
+    return ctx.fail("the last dimension of indices (" + std::to_string(k) +
+                    ") must be between 1 and the data's rank " +
+                    std::to_string(rank));
+  SmallVector<int64_t> want(idx.drop_back());
+  want.append(data.begin() + k, data.end());
+  if (ctx.shape(2) != ArrayRef<int64_t>(want))
+    return ctx.fail("updates have shape " + shapeToString(ctx.shape(2)) +
+                    ", expected " + shapeToString(want) + " for indices " +
+                    shapeToString(idx) + " into data " + shapeToString(data));
+  Value indices = ctx.value(1);
+  DType idxT = ctx.dtype(1);
+  SmallVector<int64_t> dataShape(data);
+  for (int64_t j = 0; j < k; ++j)
+    if (dataShape[j] == 0 && shapeProduct(ctx.shape(2)) > 0)
+      return ctx.fail("indices address dimension " + std::to_string(j) +
+                      " of the data, which is empty");
+  Value r =
+      emitScatterLoop(ctx, ctx.value(0), ctx.value(2), *kind, ctx.dtype(0),
+                      [&](OpBuilder &b, Location l, ArrayRef<Value> coords) {
+                        SmallVector<Value> at(coords.take_front(q - 1));
+                        at.push_back(Value());
+                        SmallVector<Value> dst;
+                        for (int64_t j = 0; j < k; ++j) {
+                          at.back() = arith::ConstantIndexOp::create(b, l, j);
+                          Value i =
+                              tensor::ExtractOp::create(b, l, indices, at);
+                          dst.push_back(wrapIndex(b, l, i, idxT, dataShape[j]));
+                        }
+                        dst.append(coords.begin() + (q - 1), coords.end());
+                        return dst;
+                      });
+  ctx.setOutput(0, r, ctx.dtype(0));
+  return success();
+}
+
+/// GatherND with `batch_dims` b: indices [B..., I..., k] pick slices
+/// data[B..., i_0, ..., i_{k-1}, ...]; the output is [B..., I...,
+/// data.shape[b + k:]...].
+LogicalResult convertGatherND(NodeContext &ctx) {
+  if (failed(requireInputs(ctx, 2)))
+    return failure();
+  if (!isIndexDType(ctx.dtype(1)))
+    return ctx.fail(Twine("indices must be int32 or int64, not ") +
+                    dtypeName(ctx.dtype(1)));
+  ArrayRef<int64_t> data = ctx.shape(0), idx = ctx.shape(1);
+  int64_t rank = data.size(), q = idx.size();
+  int64_t bd = ctx.attrInt("batch_dims", 0);
+  if (q < 1)
+    return ctx.fail("indices must have rank >= 1");
+  if (bd < 0 || bd >= std::min(rank, q))
+    return ctx.fail("batch_dims " + std::to_string(bd) +
+                    " must be below the ranks of data and indices");
+  for (int64_t d = 0; d < bd; ++d)
+    if (data[d] != idx[d])
+      return ctx.fail("the batch dimensions of data " + shapeToString(data) +
+                      " and indices " + shapeToString(idx) + " differ");
+  int64_t k = idx.back();
+  if (k < 1 || bd + k > rank)
+    return ctx.fail("the last dimension of indices (" + std::to_string(k) +
+                    ") must be between 1 and the data's rank less batch_dims");
+  SmallVector<int64_t> outShape(idx.drop_back());
+  outShape.append(data.begin() + bd + k, data.end());
+  Value table = ctx.value(0), indices = ctx.value(1);
+  DType idxT = ctx.dtype(1);
+  SmallVector<int64_t> dataShape(data);
+  for (int64_t j = 0; j < k; ++j)
+    if (dataShape[bd + j] == 0 && shapeProduct(outShape) > 0)
+      return ctx.fail("indices address dimension " + std::to_string(bd + j) +
+                      " of the data, which is empty");
+  Value r = emitElementwise(
+      ctx.b, ctx.loc, ValueRange{}, outShape, ctx.elemType(ctx.dtype(0)),
+      [&](OpBuilder &b, Location l, ValueRange) -> Value {
+        SmallVector<Value> out;
+        for (size_t d = 0; d < outShape.size(); ++d)
+          out.push_back(linalg::IndexOp::create(b, l, d));
+        SmallVector<Value> at(ArrayRef<Value>(out).take_front(q - 1));
+        at.push_back(Value());
+        SmallVector<Value> src(ArrayRef<Value>(out).take_front(bd));
+        for (int64_t j = 0; j < k; ++j) {
+          at.back() = arith::ConstantIndexOp::create(b, l, j);
+          Value i = tensor::ExtractOp::create(b, l, indices, at);
+          src.push_back(wrapIndex(b, l, i, idxT, dataShape[bd + j]));
+        }
+        src.append(out.begin() + (q - 1), out.end());
+        return tensor::ExtractOp::create(b, l, table, src);
+      });
+  ctx.setOutput(0, r, ctx.dtype(0));
+  return success();
+}
+
+/// OneHot(indices, depth, values): out[..., j, ...] = values[1] where
+/// indices[...] (negative counting from depth) is j, else values[0]. The
+/// depth decides the output shape, so it must be known at compile time.
+LogicalResult convertOneHot(NodeContext &ctx) {
+  if (failed(requireInputs(ctx, 3)))
+    return failure();
+  const HostTensor *depthT = ctx.host(1);
+  if (!depthT)
+    return ctx.fail("depth must be known at compile time (it decides the "
+                    "output shape)");
+  if (depthT->numElements() != 1)
+    return ctx.fail("depth must hold one value");
+  int64_t depth = (int64_t)depthT->getF(0);
+  if (depth < 1)
+    return ctx.fail("depth must be positive, not " + std::to_string(depth));
+  if (ctx.shape(2) != ArrayRef<int64_t>{2})
+    return ctx.fail("values must hold two elements [off, on], not " +
+                    shapeToString(ctx.shape(2)));
+  int64_t rank = ctx.rank(0);
+  auto axis = ctx.normalizeAxis(ctx.attrInt("axis", -1), rank + 1);
+  if (failed(axis))
+    return failure();
+  DType idxT = ctx.dtype(0), valT = ctx.dtype(2);
+  if (idxT == DType::Bool)
+    return ctx.fail("indices must be numeric");
+  OpBuilder &b = ctx.b;
+  Location loc = ctx.loc;
+  Value values = ctx.value(2);
+  Value off = tensor::ExtractOp::create(
+      b, loc, values, ValueRange{arith::ConstantIndexOp::create(b, loc, 0)});
+  Value on = tensor::ExtractOp::create(
+      b, loc, values, ValueRange{arith::ConstantIndexOp::create(b, loc, 1)});
+  SmallVector<int64_t> outShape(ctx.shape(0));
+  outShape.insert(outShape.begin() + *axis, depth);
+  int64_t outRank = outShape.size(), ax = *axis;
+  MLIRContext *mctx = ctx.ctx();
+  SmallVector<AffineExpr> inExprs;
+  for (int64_t d = 0; d < outRank; ++d)
+    if (d != ax)
+      inExprs.push_back(getAffineDimExpr(d, mctx));
+  SmallVector<AffineMap> maps = {AffineMap::get(outRank, 0, inExprs, mctx),
+                                 b.getMultiDimIdentityMap(outRank)};
+  SmallVector<utils::IteratorType> iters(outRank,
+                                         utils::IteratorType::parallel);
+  Value init = tensor::EmptyOp::create(b, loc, outShape, ctx.elemType(valT));
+  Value r =
+      linalg::GenericOp::create(
+          b, loc, TypeRange{init.getType()}, ValueRange{ctx.value(0)},
+          ValueRange{init}, maps, iters,
+          [&](OpBuilder &nb, Location l, ValueRange a) {
+            Value i = castScalar(nb, l, a[0], idxT, DType::I64);
+            Type i64 = i.getType();
+            Value zero = emitScalar(nb, l, i64, 0);
+            Value neg = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::slt,
+                                              i, zero);
+            i = arith::SelectOp::create(
+                nb, l, neg,
+                arith::AddIOp::create(nb, l, i, emitScalar(nb, l, i64, depth)),
+                i);
+            Value j = arith::IndexCastOp::create(
+                nb, l, i64, linalg::IndexOp::create(nb, l, ax));
+            Value hit =
+                arith::CmpIOp::create(nb, l, arith::CmpIPredicate::eq, i, j);
+            linalg::YieldOp::create(
+                nb, l,
+                arith::SelectOp::create(nb, l, hit, on, off).getResult());
+          })
+          .getResult(0);
+  ctx.setOutput(0, r, valT);
+  return success();
+}
+
+/// ReverseSequence: along time_axis, the first sequence_lens[b] entries of
+/// each batch entry b are reversed; the rest are copied.
+LogicalResult convertReverseSequence(NodeContext &ctx) {
+  if (failed(requireInputs(ctx, 2)))
+    return failure();
+  int64_t rank = ctx.rank(0);
+  if (rank < 2)
+    return ctx.fail("input must have rank >= 2");
+  int64_t timeAxis = ctx.attrInt("time_axis", 0),
+          batchAxis = ctx.attrInt("batch_axis", 1);
+  if ((timeAxis != 0 && timeAxis != 1) || (batchAxis != 0 && batchAxis != 1) ||
+      timeAxis == batchAxis)
+    return ctx.fail("time_axis and batch_axis must be 0 and 1 in either "
+                    "order, not " +
+                    std::to_string(timeAxis) + " and " +
+                    std::to_string(batchAxis));
+  ArrayRef<int64_t> in = ctx.shape(0);
+  if (!isIndexDType(ctx.dtype(1)) ||
+      ctx.shape(1) != ArrayRef<int64_t>{in[batchAxis]})
+    return ctx.fail("sequence_lens must be an int32 or int64 vector of the "
+                    "batch size " +
+                    std::to_string(in[batchAxis]));
+  Value x = ctx.value(0), lens = ctx.value(1);
+  DType lenT = ctx.dtype(1);
+  int64_t steps = in[timeAxis];
+  Value r = emitElementwise(
+      ctx.b, ctx.loc, ValueRange{}, in, ctx.elemType(ctx.dtype(0)),
+      [&](OpBuilder &b, Location l, ValueRange) -> Value {
+        SmallVector<Value> coords;
+        for (int64_t d = 0; d < rank; ++d)
+          coords.push_back(linalg::IndexOp::create(b, l, d));
+        Value n = tensor::ExtractOp::create(b, l, lens, coords[batchAxis]);
+        n = castScalar(b, l, n, lenT, DType::I64);
+        Type i64 = n.getType();
+        n = arith::MaxSIOp::create(b, l, n, emitScalar(b, l, i64, 0));
+        n = arith::MinSIOp::create(b, l, n, emitScalar(b, l, i64, steps));
+        Value t = arith::IndexCastOp::create(b, l, i64, coords[timeAxis]);
+        Value inside =
+            arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, t, n);
+        Value rev = arith::SubIOp::create(
+            b, l, arith::SubIOp::create(b, l, n, emitScalar(b, l, i64, 1)), t);
+        Value src = arith::SelectOp::create(b, l, inside, rev, t);
+        coords[timeAxis] =
+            arith::IndexCastOp::create(b, l, b.getIndexType(), src);
+        return tensor::ExtractOp::create(b, l, x, coords);
+      });
+  ctx.setOutput(0, r, ctx.dtype(0));
+  return success();
+}
+
+/// Compress with a condition known at compile time (it decides the output
+/// shape): the entries along `axis` (of the flattened input without one)
+/// whose condition is true, gathered with a constant index table.
+LogicalResult convertCompress(NodeContext &ctx) {
+  if (failed(requireInputs(ctx, 2)))
+    return failure();
+  const HostTensor *cond = ctx.host(1);
+  if (!cond)
+    return ctx.fail("condition must be known at compile time (it decides "
+                    "the output shape)");
+  if (cond->shape.size() != 1)
+    return ctx.fail("condition must be 1-D, not " + shapeToString(cond->shape));
+  OpBuilder &b = ctx.b;
+  Location loc = ctx.loc;
+  Value x = ctx.value(0);
+  SmallVector<int64_t> in(ctx.shape(0));
+  int64_t axis = 0;
+  if (ctx.hasAttr("axis")) {
+    auto a = ctx.normalizeAxis(ctx.attrInt("axis", 0), in.size());
+    if (failed(a))
+      return failure();
+    axis = *a;
+  } else {
+    in = {shapeProduct(in)};
+    x = emitReshape(b, loc, x, in);
+  }
+  int64_t dim = in[axis];
+  std::vector<int64_t> picked;
+  for (int64_t k = 0; k < cond->numElements(); ++k) {
+    bool on = cond->isFloat() ? cond->getF(k) != 0 : cond->getI(k) != 0;
+    if (!on)
+      continue;
+    if (k >= dim)
+      return ctx.fail("condition selects entry " + std::to_string(k) +
+                      " of an axis of " + std::to_string(dim));
+    picked.push_back(k);
+  }
+  SmallVector<int64_t> outShape(in);
+  outShape[axis] = picked.size();
+  HostTensor table(DType::I64, {(int64_t)picked.size()});
+  table.i = picked;
+  Value tableV = emitConstant(b, loc, table, SIZE_MAX);
+  int64_t rank = in.size();
+  Value r = emitElementwise(
+      b, loc, ValueRange{}, outShape, ctx.elemType(ctx.dtype(0)),
+      [&](OpBuilder &nb, Location l, ValueRange) -> Value {
+        SmallVector<Value> coords;
+        for (int64_t d = 0; d < rank; ++d)
+          coords.push_back(linalg::IndexOp::create(nb, l, d));
+        Value src = tensor::ExtractOp::create(nb, l, tableV, coords[axis]);
+        coords[axis] =
+            arith::IndexCastOp::create(nb, l, nb.getIndexType(), src);
+        return tensor::ExtractOp::create(nb, l, x, coords);
+      });
+  ctx.setOutput(0, r, ctx.dtype(0));
+  return success();
+}
+
+/// `x` comes before `y` in TopK's order (largest or smallest first). NaN
+/// counts as larger than any number, so the order is total and the places
+/// below are a permutation whatever the input holds.
+Value topKBefore(OpBuilder &b, Location l, Value x, Value y, bool largest,
+                 DType t) {
+  if (isFloatDType(t)) {
+    auto cmp = [&](arith::CmpFPredicate p, Value u, Value v) -> Value {
+      return arith::CmpFOp::create(b, l, p, u, v);
+    };
+    Value xNaN = cmp(arith::CmpFPredicate::UNO, x, x);
+    Value yNaN = cmp(arith::CmpFPredicate::UNO, y, y);
+    Value big = largest ? x : y, small = largest ? y : x;
+    Value bigNaN = largest ? xNaN : yNaN, smallNaN = largest ? yNaN : xNaN;
+    Value nanFirst = arith::AndIOp::create(
+        b, l, bigNaN,
+        arith::XOrIOp::create(b, l, smallNaN,
+                              arith::ConstantIntOp::create(b, l, 1, 1)));
+    return arith::OrIOp::create(
+        b, l, cmp(arith::CmpFPredicate::OGT, big, small), nanFirst);
+  }
+  bool u = isUnsignedDType(t) || t == DType::Bool;
+  arith::CmpIPredicate p =
+      largest ? (u ? arith::CmpIPredicate::ugt : arith::CmpIPredicate::sgt)
+              : (u ? arith::CmpIPredicate::ult : arith::CmpIPredicate::slt);
+  return arith::CmpIOp::create(b, l, p, x, y);
+}
+
+/// `x` and `y` tie in TopK's order (two NaNs tie).
+Value topKTie(OpBuilder &b, Location l, Value x, Value y) {
+  if (isa<FloatType>(x.getType())) {
+    Value eq = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ, x, y);
+    Value bothNaN = arith::AndIOp::create(
+        b, l, arith::CmpFOp::create(b, l, arith::CmpFPredicate::UNO, x, x),
+        arith::CmpFOp::create(b, l, arith::CmpFPredicate::UNO, y, y));
+    return arith::OrIOp::create(b, l, eq, bothNaN);
+  }
+  return arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, x, y);
+}
+
+/// TopK with K known at compile time. Each element's place in the order is
+/// the number of elements before it (ties: the lower index first); output j
+/// along the axis is the element whose place is j. Both steps are
+/// reductions over the axis (O(n^2) per row), so values and indices are
+/// sorted whatever `sorted` says.
+LogicalResult convertTopK(NodeContext &ctx) {
+  int64_t k;
+  if (ctx.opset < 10) {
+    if (!ctx.hasAttr("k"))
+      return ctx.fail("missing attribute 'k'");
+    k = ctx.attrInt("k", 0);
+  } else {
+    if (failed(requireInputs(ctx, 2)))
+      return failure();
+    const HostTensor *kt = ctx.host(1);
+    if (!kt)
+      return ctx.fail("K must be known at compile time (it decides the "
+                      "output shape)");
+    if (kt->numElements() != 1)
+      return ctx.fail("K must hold one value");
+    k = kt->getI(0);
+  }
+  if (failed(requireInputs(ctx, 1)))
+    return failure();
+  int64_t rank = ctx.rank(0);
+  if (rank < 1)
+    return ctx.fail("input must have rank >= 1");
+  auto axisOr = ctx.normalizeAxis(ctx.attrInt("axis", -1), rank);
+  if (failed(axisOr))
+    return failure();
+  int64_t axis = *axisOr;
+  ArrayRef<int64_t> in = ctx.shape(0);
+  int64_t n = in[axis];
+  if (k < 0 || k > n)
+    return ctx.fail("K = " + std::to_string(k) + " is outside 0.." +
+                    std::to_string(n) + " (the axis size)");
+  bool largest = ctx.attrInt("largest", 1);
+  DType t = ctx.dtype(0);
+  if (t == DType::Bool)
+    return ctx.fail("bool input is not supported");
+  OpBuilder &b = ctx.b;
+  Location loc = ctx.loc;
+  MLIRContext *mctx = ctx.ctx();
+  Type i64 = b.getI64Type();
+  Value x = ctx.value(0);
+  // Dims 0..rank-1 are the output's (or the ranked element's), dim `rank`
+  // runs over the axis.
+  SmallVector<AffineExpr> own, other;
+  for (int64_t d = 0; d < rank; ++d) {
+    own.push_back(getAffineDimExpr(d, mctx));
+    other.push_back(getAffineDimExpr(d == axis ? rank : d, mctx));
+  }
+  AffineMap ownMap = AffineMap::get(rank + 1, 0, own, mctx);
+  AffineMap otherMap = AffineMap::get(rank + 1, 0, other, mctx);
+  SmallVector<utils::IteratorType> iters(rank, utils::IteratorType::parallel);
+  iters.push_back(utils::IteratorType::reduction);
+  auto filled = [&](ArrayRef<int64_t> shape, Type elem) -> Value {
+    Value init = tensor::EmptyOp::create(b, loc, shape, elem);
+    return linalg::FillOp::create(b, loc,
+                                  ValueRange{emitScalar(b, loc, elem, 0)},
+                                  ValueRange{init})
+        .getResult(0);
+  };
+  // place[i] = #{m : x[m] before x[i], or x[m] == x[i] and m < i}.
+  Value placeInit = filled(in, i64);
+  Value place =
+      linalg::GenericOp::create(
+          b, loc, TypeRange{placeInit.getType()}, ValueRange{x, x},
+          ValueRange{placeInit}, {ownMap, otherMap, ownMap}, iters,
+          [&](OpBuilder &nb, Location l, ValueRange a) {
+            Value i = linalg::IndexOp::create(nb, l, axis);
+            Value m = linalg::IndexOp::create(nb, l, rank);
+            Value lower =
+                arith::CmpIOp::create(nb, l, arith::CmpIPredicate::ult, m, i);
+            Value tie =
+                arith::AndIOp::create(nb, l, lower, topKTie(nb, l, a[1], a[0]));
+            Value before = arith::OrIOp::create(
+                nb, l, topKBefore(nb, l, a[1], a[0], largest, t), tie);
+            Value one = arith::ExtUIOp::create(nb, l, i64, before);
+            linalg::YieldOp::create(
+                nb, l, arith::AddIOp::create(nb, l, a[2], one).getResult());
+          })
+          .getResult(0);
+  // out[j] = sum over m of (place[m] == j ? x[m] : 0); exactly one m
+  // matches.
+  SmallVector<int64_t> outShape(in);
+  outShape[axis] = k;
+  Type elem = ctx.elemType(t);
+  Value valInit = filled(outShape, elem), idxInit = filled(outShape, i64);
+  auto pick = linalg::GenericOp::create(
+      b, loc, TypeRange{valInit.getType(), idxInit.getType()},
+      ValueRange{x, place}, ValueRange{valInit, idxInit},
+      {otherMap, otherMap, ownMap, ownMap}, iters,
+      [&](OpBuilder &nb, Location l, ValueRange a) {
+        Value j = arith::IndexCastOp::create(
+            nb, l, i64, linalg::IndexOp::create(nb, l, axis));
+        Value m = arith::IndexCastOp::create(
+            nb, l, i64, linalg::IndexOp::create(nb, l, rank));
+        Value hit =
+            arith::CmpIOp::create(nb, l, arith::CmpIPredicate::eq, a[1], j);
+        Value v = arith::SelectOp::create(nb, l, hit, a[0],
+                                          emitScalar(nb, l, elem, 0));
+        Value mi =
+            arith::SelectOp::create(nb, l, hit, m, emitScalar(nb, l, i64, 0));
+        Value sum = combineScalars(nb, l, ReduceKind::Sum, a[2], v, false);
+        linalg::YieldOp::create(
+            nb, l,
+            ValueRange{sum,
+                       arith::AddIOp::create(nb, l, a[3], mi).getResult()});
+      });
+  ctx.setOutput(0, pick.getResult(0), t);
+  if (ctx.hasOutput(1))
+    ctx.setOutput(1, pick.getResult(1), DType::I64);
+  return success();
+}
+
+LogicalResult convertDataDependent(NodeContext &ctx) {
+  if (failed(requireInputs(ctx, 1)))
+    return failure();
+  if (ctx.host(0))
+    return ctx.fail("the input is known at compile time but too large to "
+                    "evaluate there (" +
+                    shapeToString(ctx.shape(0)) + ")");
+  return ctx.fail("the output shape depends on the input values, so the "
+                  "input must be known at compile time (a constant or "
+                  "computed from constants and shapes)");
+}
+
+/// GridSample's padding of a tap outside the image.
+enum class GridPadding { Zeros, Border, Reflection };
+
+/// The pixel image[n, c, r, col] of a 4-D image for i64 tap coordinates,
+/// padded as GridSample pads: zeros outside, the nearest border pixel, or
+/// the tap reflected at [lo, hi] (the pixel centers with align_corners,
+/// the image edges without).
+Value gridPixel(OpBuilder &b, Location l, Value image, Value n, Value c,
+                Value r, Value col, ArrayRef<int64_t> hw, GridPadding pad,
+                bool alignCorners) {
+  Type i64 = b.getI64Type();
+  Type elem = cast<RankedTensorType>(image.getType()).getElementType();
+  Value zero = emitScalar(b, l, i64, 0);
+  SmallVector<Value> taps = {r, col};
+  Value inside;
+  for (int k = 0; k < 2; ++k) {
+    int64_t len = hw[k];
+    Value t = taps[k];
+    if (pad == GridPadding::Zeros) {
+      Value ok = arith::AndIOp::create(
+          b, l, arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, t, zero),
+          arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, t,
+                                emitScalar(b, l, i64, len)));
+      inside = inside ? (Value)arith::AndIOp::create(b, l, inside, ok) : ok;
+    } else if (pad == GridPadding::Reflection) {
+      double lo = alignCorners ? 0.0 : -0.5;
+      double hi = alignCorners ? len - 1.0 : len - 0.5;
+      double range = hi - lo;
+      if (range <= 0) {
+        t = zero;
+      } else {
+        // Reflect at the nearer border until inside: the distance past a
+        // border, in whole ranges q and a remainder, lands at that border
+        // (q even) or the other (q odd).
+        Type f = b.getF64Type();
+        Value x = arith::SIToFPOp::create(b, l, f, t);
+        Value loV = emitScalar(b, l, f, lo), hiV = emitScalar(b, l, f, hi);
+        Value rangeV = emitScalar(b, l, f, range);
+        Value below =
+            arith::CmpFOp::create(b, l, arith::CmpFPredicate::OLT, x, loV);
+        Value above =
+            arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT, x, hiV);
+        Value dist = arith::SelectOp::create(
+            b, l, below, arith::SubFOp::create(b, l, loV, x),
+            arith::SubFOp::create(b, l, x, hiV));
+        Value q = math::FloorOp::create(
+            b, l, arith::DivFOp::create(b, l, dist, rangeV));
+        Value rem = arith::SubFOp::create(
+            b, l, dist, arith::MulFOp::create(b, l, q, rangeV));
+        Value qi = arith::FPToSIOp::create(b, l, i64, q);
+        Value even = arith::CmpIOp::create(
+            b, l, arith::CmpIPredicate::eq,
+            arith::AndIOp::create(b, l, qi, emitScalar(b, l, i64, 1)), zero);
+        Value fromLo = arith::AddFOp::create(b, l, loV, rem);
+        Value fromHi = arith::SubFOp::create(b, l, hiV, rem);
+        Value belowX = arith::SelectOp::create(b, l, even, fromLo, fromHi);
+        Value aboveX = arith::SelectOp::create(b, l, even, fromHi, fromLo);
+        x = arith::SelectOp::create(
+            b, l, below, belowX,
+            arith::SelectOp::create(b, l, above, aboveX, x));
+        t = arith::FPToSIOp::create(b, l, i64, x);
+      }
+    }
+    t = arith::MaxSIOp::create(b, l, t, zero);
+    t = arith::MinSIOp::create(b, l, t, emitScalar(b, l, i64, len - 1));
+    taps[k] = arith::IndexCastOp::create(b, l, b.getIndexType(), t);
+  }
+  Value v = tensor::ExtractOp::create(b, l, image,
+                                      ValueRange{n, c, taps[0], taps[1]});
+  if (inside)
+    v = arith::SelectOp::create(b, l, inside, v, emitScalar(b, l, elem, 0));
+  return v;
+}
+
+/// Keys' cubic convolution weights (alpha -0.75) of the four taps around a
+/// point at fraction `t` past the second tap.
+SmallVector<Value> cubicWeights(OpBuilder &b, Location l, Value t) {
+  Type f = t.getType();
+  auto c = [&](double v) { return emitScalar(b, l, f, v); };
+  auto add = [&](Value x, Value y) {
+    return (Value)arith::AddFOp::create(b, l, x, y);
+  };
+  auto sub = [&](Value x, Value y) {
+    return (Value)arith::SubFOp::create(b, l, x, y);
+  };
+  auto mul = [&](Value x, Value y) {
+    return (Value)arith::MulFOp::create(b, l, x, y);
+  };
+  const double a = -0.75;
+  // |s| in [1, 2]: ((a s - 5a) s + 8a) s - 4a; |s| < 1: ((a + 2) s - (a + 3))
+  // s^2 + 1.
+  auto outer = [&](Value s) {
+    return sub(mul(add(mul(sub(mul(c(a), s), c(5 * a)), s), c(8 * a)), s),
+               c(4 * a));
+  };
+  auto inner = [&](Value s) {
+    return add(mul(sub(mul(c(a + 2), s), c(a + 3)), mul(s, s)), c(1));
+  };
+  Value one = c(1), two = c(2);
+  return {outer(add(t, one)), inner(t), inner(sub(one, t)), outer(sub(two, t))};
+}
+
+/// GridSample (opset 16 and its 4-D form in later opsets): each output
+/// pixel samples the image at the grid's normalized (x, y), bilinear,
+/// nearest (half to even) or bicubic, with zeros, border or reflection
+/// padding of the taps outside the image.
+LogicalResult convertGridSample(NodeContext &ctx) {
+  if (failed(requireInputs(ctx, 2)))
+    return failure();
+  if (ctx.rank(0) != 4)
+    return ctx.fail("only 4-D (N, C, H, W) inputs are supported, not rank " +
+                    std::to_string(ctx.rank(0)));
+  DType t = ctx.dtype(0);
+  if (!isFloatDType(t) || ctx.dtype(1) != t)
+    return ctx.fail("X and grid must have one float type");
+  ArrayRef<int64_t> in = ctx.shape(0), grid = ctx.shape(1);
+  if (grid.size() != 4 || grid[0] != in[0] || grid[3] != 2)
+    return ctx.fail("grid must be [N, H_out, W_out, 2] with N = " +
+                    std::to_string(in[0]) + ", not " + shapeToString(grid));
+  std::string mode =
+      ctx.attrString("mode", ctx.opset >= 20 ? "linear" : "bilinear");
+  if (mode == "linear")
+    mode = "bilinear";
+  if (mode == "cubic")
+    mode = "bicubic";
+  if (mode != "bilinear" && mode != "nearest" && mode != "bicubic")
+    return ctx.fail("unknown mode '" + mode + "'");
+  std::string padName = ctx.attrString("padding_mode", "zeros");
+  GridPadding pad;
+  if (padName == "zeros")
+    pad = GridPadding::Zeros;
+  else if (padName == "border")
+    pad = GridPadding::Border;
+  else if (padName == "reflection")
+    pad = GridPadding::Reflection;
+  else
+    return ctx.fail("unknown padding_mode '" + padName + "'");
+  bool align = ctx.attrInt("align_corners", 0);
+  SmallVector<int64_t> hw = {in[2], in[3]};
+  if (hw[0] == 0 || hw[1] == 0)
+    return ctx.fail("the image is empty");
+  SmallVector<int64_t> outShape = {in[0], in[1], grid[1], grid[2]};
+  Value image = ctx.value(0), gridV = ctx.value(1);
+  Type elem = ctx.elemType(t);
+  Value r = emitElementwise(
+      ctx.b, ctx.loc, ValueRange{}, outShape, elem,
+      [&](OpBuilder &b, Location l, ValueRange) -> Value {
+        Type i64 = b.getI64Type();
+        Value n = linalg::IndexOp::create(b, l, 0);
+        Value c = linalg::IndexOp::create(b, l, 1);
+        Value oy = linalg::IndexOp::create(b, l, 2);
+        Value ox = linalg::IndexOp::create(b, l, 3);
+        auto cst = [&](double v) { return emitScalar(b, l, elem, v); };
+        // Image coordinates of the grid point, kept in a range where the
+        // integer conversions are defined (NaN becomes the bound).
+        auto coord = [&](int64_t comp, int64_t len) -> Value {
+          Value g = tensor::ExtractOp::create(
+              b, l, gridV,
+              ValueRange{n, oy, ox,
+                         arith::ConstantIndexOp::create(b, l, comp)});
+          Value one = cst(1);
+          Value v =
+              align
+                  ? (Value)arith::MulFOp::create(
+                        b, l,
+                        arith::DivFOp::create(
+                            b, l, arith::AddFOp::create(b, l, g, one), cst(2)),
+                        cst(len - 1))
+                  : (Value)arith::DivFOp::create(
+                        b, l,
+                        arith::SubFOp::create(
+                            b, l,
+                            arith::MulFOp::create(
+                                b, l, arith::AddFOp::create(b, l, g, one),
+                                cst(len)),
+                            one),
+                        cst(2));
+          double bound = 4.0 * len + 1e6;
+          v = arith::MaxNumFOp::create(b, l, v, cst(-bound));
+          return arith::MinNumFOp::create(b, l, v, cst(bound));
+        };
+        Value x = coord(0, hw[1]), y = coord(1, hw[0]);
+        auto toInt = [&](Value v) -> Value {
+          return arith::FPToSIOp::create(b, l, i64, v);
+        };
+        auto pixel = [&](Value row, Value col) {
+          return gridPixel(b, l, image, n, c, row, col, hw, pad, align);
+        };
+        auto add = [&](Value p, Value q) -> Value {
+          return arith::AddFOp::create(b, l, p, q);
+        };
+        auto mul = [&](Value p, Value q) -> Value {
+          return arith::MulFOp::create(b, l, p, q);
+        };
+        if (mode == "nearest")
+          return pixel(toInt(math::RoundEvenOp::create(b, l, y)),
+                       toInt(math::RoundEvenOp::create(b, l, x)));
+        Value fx = math::FloorOp::create(b, l, x);
+        Value fy = math::FloorOp::create(b, l, y);
+        Value dx = arith::SubFOp::create(b, l, x, fx);
+        Value dy = arith::SubFOp::create(b, l, y, fy);
+        Value x1 = toInt(fx), y1 = toInt(fy);
+        auto offset = [&](Value v, int64_t k) -> Value {
+          return arith::AddIOp::create(b, l, v, emitScalar(b, l, i64, k));
+        };
+        if (mode == "bilinear") {
+          Value x2 = offset(x1, 1), y2 = offset(y1, 1);
+          Value wx1 = dx, wx2 = arith::SubFOp::create(b, l, cst(1), dx);
+          Value wy1 = dy, wy2 = arith::SubFOp::create(b, l, cst(1), dy);
+          Value top = add(mul(wx2, pixel(y1, x1)), mul(wx1, pixel(y1, x2)));
+          Value bottom = add(mul(wx2, pixel(y2, x1)), mul(wx1, pixel(y2, x2)));
+          return add(mul(wy2, top), mul(wy1, bottom));
+        }
+        SmallVector<Value> cx = cubicWeights(b, l, dx),
+                           cy = cubicWeights(b, l, dy);
+        Value sum;
+        for (int64_t i = 0; i < 4; ++i) {
+          Value row;
+          for (int64_t j = 0; j < 4; ++j) {
+            Value p = mul(cx[j], pixel(offset(y1, i - 1), offset(x1, j - 1)));
+            row = row ? add(row, p) : p;
+          }
+          Value term = mul(cy[i], row);
+          sum = sum ? add(sum, term) : term;
+        }
+        return sum;
+      });
+  ctx.setOutput(0, r, t);
+  return success();
+}
+
+/// RoiAlign: each output bin of a region averages (or, mode max, takes the
+/// largest of) a grid of bilinear samples, as ONNX Runtime computes them.
+/// The sample grid is sampling_ratio^2 per bin, or with sampling_ratio 0
+/// ceil(roi size / bins) per region, which then needs the regions at
+/// compile time. One generic over [R, C, oh, ow] with the grid as reduction
+/// dims (grids smaller than the largest are masked), then the average.
+LogicalResult convertRoiAlign(NodeContext &ctx) {
+  if (failed(requireInputs(ctx, 3)))
+    return failure();
+  if (ctx.rank(0) != 4)
+    return ctx.fail("X must be 4-D (N, C, H, W), not rank " +
+                    std::to_string(ctx.rank(0)));
+  DType t = ctx.dtype(0);
+  if (!isFloatDType(t) || ctx.dtype(1) != t)
+    return ctx.fail("X and rois must have one float type");
+  ArrayRef<int64_t> in = ctx.shape(0);
+  int64_t numRois = ctx.shape(1).empty() ? -1 : ctx.shape(1)[0];
+  if (ctx.rank(1) != 2 || ctx.shape(1)[1] != 4)
+    return ctx.fail("rois must be [num_rois, 4], not " +
+                    shapeToString(ctx.shape(1)));
+  if (!isIndexDType(ctx.dtype(2)) || ctx.shape(2) != ArrayRef<int64_t>{numRois})
+    return ctx.fail("batch_indices must be an integer vector of " +
+                    std::to_string(numRois) + " entries");
+  std::string mode = ctx.attrString("mode", "avg");
+  if (mode != "avg" && mode != "max")
+    return ctx.fail("unknown mode '" + mode + "' (expected avg or max)");
+  bool isMax = mode == "max";
+  std::string ctm =
+      ctx.attrString("coordinate_transformation_mode",
+                     ctx.opset >= 16 ? "half_pixel" : "output_half_pixel");
+  if (ctm != "half_pixel" && ctm != "output_half_pixel")
+    return ctx.fail("unknown coordinate_transformation_mode '" + ctm + "'");
+  bool halfPixel = ctm == "half_pixel";
+  int64_t oh = ctx.attrInt("output_height", 1),
+          ow = ctx.attrInt("output_width", 1);
+  int64_t ratio = ctx.attrInt("sampling_ratio", 0);
+  float scale = ctx.attrFloat("spatial_scale", 1.0f);
+  if (oh < 1 || ow < 1 || ratio < 0)
+    return ctx.fail("output_height and output_width must be positive and "
+                    "sampling_ratio non-negative");
+  int64_t height = in[2], width = in[3];
+  if (height == 0 || width == 0 || (in[0] == 0 && numRois > 0))
+    return ctx.fail("X is empty");
+  float offset = halfPixel ? 0.5f : 0.0f;
+  // Grid sizes per region: sampling_ratio, or computed from known regions
+  // in float as ONNX Runtime does.
+  int64_t gridH = ratio, gridW = ratio;
+  HostTensor gridTable(DType::I64, {std::max<int64_t>(numRois, 0), 2});
+  if (ratio == 0) {
+    const HostTensor *rois = ctx.host(1);
+    if (!rois)
+      return ctx.fail("with sampling_ratio 0 the rois must be known at "
+                      "compile time (they decide the number of samples)");
+    gridH = gridW = 0;
+    for (int64_t r = 0; r < numRois; ++r) {
+      float x1 = (float)rois->getF(r * 4) * scale - offset;
+      float y1 = (float)rois->getF(r * 4 + 1) * scale - offset;
+      float x2 = (float)rois->getF(r * 4 + 2) * scale - offset;
+      float y2 = (float)rois->getF(r * 4 + 3) * scale - offset;
+      float rw = x2 - x1, rh = y2 - y1;
+      if (!halfPixel) {
+        rw = std::max(rw, 1.0f);
+        rh = std::max(rh, 1.0f);
+      }
+      float gh = std::ceil(rh / (float)oh), gw = std::ceil(rw / (float)ow);
+      if (!(gh >= 0 && gh <= 1024 && gw >= 0 && gw <= 1024))
+        return ctx.fail("region " + std::to_string(r) +
+                        " needs a sample grid larger than 1024");
+      gridTable.i[r * 2] = (int64_t)gh;
+      gridTable.i[r * 2 + 1] = (int64_t)gw;
+      gridH = std::max(gridH, (int64_t)gh);
+      gridW = std::max(gridW, (int64_t)gw);
+    }
+  }
+  int64_t loopH = std::max<int64_t>(gridH, 1),
+          loopW = std::max<int64_t>(gridW, 1);
+  OpBuilder &b = ctx.b;
+  Location loc = ctx.loc;
+  MLIRContext *mctx = ctx.ctx();
+  Type elem = ctx.elemType(t);
+  Type i64 = b.getI64Type();
+  Value x = ctx.value(0), roisV = ctx.value(1), batchV = ctx.value(2);
+  DType batchT = ctx.dtype(2);
+  Value tableV =
+      ratio == 0 ? emitConstant(b, loc, gridTable, SIZE_MAX) : Value();
+  SmallVector<int64_t> outShape = {numRois, in[1], oh, ow};
+  auto outMap = AffineMap::getMultiDimIdentityMap(4, mctx);
+  // The grid dims get their sizes from an (unread) [loopH, loopW] operand.
+  Value gridDims = tensor::EmptyOp::create(b, loc, {loopH, loopW}, elem);
+  SmallVector<AffineMap> maps = {
+      AffineMap::get(
+          6, 0, {getAffineDimExpr(4, mctx), getAffineDimExpr(5, mctx)}, mctx),
+      AffineMap::get(6, 0, outMap.getResults(), mctx)};
+  SmallVector<utils::IteratorType> iters(4, utils::IteratorType::parallel);
+  iters.append(2, utils::IteratorType::reduction);
+  Value init = tensor::EmptyOp::create(b, loc, outShape, elem);
+  Value initV = emitScalar(b, loc, elem, 0);
+  if (isMax)
+    initV = emitReduceInit(b, loc, elem, ReduceKind::Max, false);
+  init = linalg::FillOp::create(b, loc, ValueRange{initV}, ValueRange{init})
+             .getResult(0);
+  // The grid size of region r along `k` (0: height, 1: width), as i64.
+  auto gridOf = [&](OpBuilder &nb, Location l, Value r, int64_t k) -> Value {
+    if (!tableV)
+      return emitScalar(nb, l, i64, ratio);
+    return tensor::ExtractOp::create(
+        nb, l, tableV, ValueRange{r, arith::ConstantIndexOp::create(nb, l, k)});
+  };
+  Value acc =
+      linalg::GenericOp::create(
+          b, loc, TypeRange{init.getType()}, ValueRange{gridDims},
+          ValueRange{init}, maps, iters,
+          [&](OpBuilder &nb, Location l, ValueRange a) {
+            auto cst = [&](double v) { return emitScalar(nb, l, elem, v); };
+            auto fadd = [&](Value p, Value q) -> Value {
+              return arith::AddFOp::create(nb, l, p, q);
+            };
+            auto fsub = [&](Value p, Value q) -> Value {
+              return arith::SubFOp::create(nb, l, p, q);
+            };
+            auto fmul = [&](Value p, Value q) -> Value {
+              return arith::MulFOp::create(nb, l, p, q);
+            };
+            auto fdiv = [&](Value p, Value q) -> Value {
+              return arith::DivFOp::create(nb, l, p, q);
+            };
+            auto flt = [&](Value p, Value q) -> Value {
+              return arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OLT, p,
+                                           q);
+            };
+            Value r = linalg::IndexOp::create(nb, l, 0);
+            Value c = linalg::IndexOp::create(nb, l, 1);
+            Value ph = linalg::IndexOp::create(nb, l, 2);
+            Value pw = linalg::IndexOp::create(nb, l, 3);
+            Value iy = linalg::IndexOp::create(nb, l, 4);
+            Value ix = linalg::IndexOp::create(nb, l, 5);
+            auto toFloat = [&](Value idx) -> Value {
+              return arith::SIToFPOp::create(
+                  nb, l, elem, arith::IndexCastOp::create(nb, l, i64, idx));
+            };
+            Value bi = tensor::ExtractOp::create(nb, l, batchV, ValueRange{r});
+            bi = castScalar(nb, l, bi, batchT, DType::I64);
+            bi = arith::MaxSIOp::create(nb, l, bi, emitScalar(nb, l, i64, 0));
+            bi = arith::MinSIOp::create(nb, l, bi,
+                                        emitScalar(nb, l, i64, in[0] - 1));
+            bi = arith::IndexCastOp::create(nb, l, nb.getIndexType(), bi);
+            auto roi = [&](int64_t k) -> Value {
+              Value v = tensor::ExtractOp::create(
+                  nb, l, roisV,
+                  ValueRange{r, arith::ConstantIndexOp::create(nb, l, k)});
+              return fsub(fmul(v, cst(scale)), cst(offset));
+            };
+            Value x1 = roi(0), y1 = roi(1), x2 = roi(2), y2 = roi(3);
+            Value rw = fsub(x2, x1), rh = fsub(y2, y1);
+            if (!halfPixel) {
+              rw = arith::MaximumFOp::create(nb, l, rw, cst(1));
+              rh = arith::MaximumFOp::create(nb, l, rh, cst(1));
+            }
+            Value binH = fdiv(rh, cst(oh)), binW = fdiv(rw, cst(ow));
+            Value gh = gridOf(nb, l, r, 0), gw = gridOf(nb, l, r, 1);
+            Value active = arith::AndIOp::create(
+                nb, l,
+                arith::CmpIOp::create(
+                    nb, l, arith::CmpIPredicate::slt,
+                    arith::IndexCastOp::create(nb, l, i64, iy), gh),
+                arith::CmpIOp::create(
+                    nb, l, arith::CmpIPredicate::slt,
+                    arith::IndexCastOp::create(nb, l, i64, ix), gw));
+            // Masked-off samples divide by a grid of at least 1.
+            auto gridF = [&](Value g) -> Value {
+              g = arith::MaxSIOp::create(nb, l, g, emitScalar(nb, l, i64, 1));
+              return arith::SIToFPOp::create(nb, l, elem, g);
+            };
+            Value yy =
+                fadd(fadd(y1, fmul(toFloat(ph), binH)),
+                     fdiv(fmul(fadd(toFloat(iy), cst(0.5)), binH), gridF(gh)));
+            Value xx =
+                fadd(fadd(x1, fmul(toFloat(pw), binW)),
+                     fdiv(fmul(fadd(toFloat(ix), cst(0.5)), binW), gridF(gw)));
+            // Samples more than a pixel outside contribute 0.
+            Value outside = arith::OrIOp::create(
+                nb, l,
+                arith::OrIOp::create(nb, l, flt(yy, cst(-1)),
+                                     flt(cst(height), yy)),
+                arith::OrIOp::create(nb, l, flt(xx, cst(-1)),
+                                     flt(cst(width), xx)));
+            // One axis: the low tap, the high tap and the weight of the high
+            // one (clamped at the last pixel; NaN becomes the bound).
+            auto axis = [&](Value v, int64_t len) {
+              v = arith::MaxNumFOp::create(nb, l, v, cst(0));
+              v = arith::MinNumFOp::create(nb, l, v, cst(len - 1));
+              Value lo = arith::FPToSIOp::create(nb, l, i64, v);
+              Value last = emitScalar(nb, l, i64, len - 1);
+              Value atEnd = arith::CmpIOp::create(
+                  nb, l, arith::CmpIPredicate::sge, lo, last);
+              Value hi = arith::SelectOp::create(
+                  nb, l, atEnd, last,
+                  arith::AddIOp::create(nb, l, lo, emitScalar(nb, l, i64, 1)));
+              Value frac = arith::SelectOp::create(
+                  nb, l, atEnd, cst(0),
+                  fsub(v, arith::SIToFPOp::create(nb, l, elem, lo)));
+              auto idx = [&](Value i) -> Value {
+                return arith::IndexCastOp::create(nb, l, nb.getIndexType(), i);
+              };
+              return std::make_tuple(idx(lo), idx(hi), frac);
+            };
+            auto [yl, yh, ly] = axis(yy, height);
+            auto [xl, xh, lx] = axis(xx, width);
+            Value hy = fsub(cst(1), ly), hx = fsub(cst(1), lx);
+            auto px = [&](Value row, Value col) -> Value {
+              return tensor::ExtractOp::create(nb, l, x,
+                                               ValueRange{bi, c, row, col});
+            };
+            SmallVector<Value> parts = {
+                fmul(fmul(hy, hx), px(yl, xl)), fmul(fmul(hy, lx), px(yl, xh)),
+                fmul(fmul(ly, hx), px(yh, xl)), fmul(fmul(ly, lx), px(yh, xh))};
+            Value v;
+            for (Value p : parts)
+              v = !v      ? p
+                  : isMax ? (Value)arith::MaximumFOp::create(nb, l, v, p)
+                          : fadd(v, p);
+            v = arith::SelectOp::create(nb, l, outside, cst(0), v);
+            Value next;
+            if (isMax) {
+              v = arith::SelectOp::create(nb, l, active, v, initV);
+              next = arith::MaximumFOp::create(nb, l, a[1], v);
+            } else {
+              v = arith::SelectOp::create(nb, l, active, v, cst(0));
+              next = fadd(a[1], v);
+            }
+            linalg::YieldOp::create(nb, l, next);
+          })
+          .getResult(0);
+  // avg: divide by the region's grid size (at least 1); max: a region
+  // without samples is 0.
+  Value y = emitElementwise(
+      b, loc, acc, outShape, elem,
+      [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+        Value r = linalg::IndexOp::create(nb, l, 0);
+        Value count = arith::MulIOp::create(nb, l, gridOf(nb, l, r, 0),
+                                            gridOf(nb, l, r, 1));
+        if (isMax) {
+          Value none = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::eq,
+                                             count, emitScalar(nb, l, i64, 0));
+          return arith::SelectOp::create(nb, l, none,
+                                         emitScalar(nb, l, elem, 0), a[0]);
+        }
+        count = arith::MaxSIOp::create(nb, l, count, emitScalar(nb, l, i64, 1));
+        return arith::DivFOp::create(
+            nb, l, a[0], arith::SIToFPOp::create(nb, l, elem, count));
+      });
+  ctx.setOutput(0, y, t);
+  return success();
+}
+} // namespace
+
+void appendIndexingConverters(std::vector<ConverterEntry> &t) {
+  auto add = [&](const char *op, ConvertFn fn, int since,
+                 FoldFn fold = nullptr) {
+    t.push_back({"", op, since, fn, fold});
+  };
+  add("Scatter", convertScatterElements, 9, foldScatter);
+  add("ScatterElements", convertScatterElements, 11, foldScatter);
+  add("ScatterND", convertScatterND, 11, foldScatter);
+  add("GatherND", convertGatherND, 11, foldGatherND);
+  add("OneHot", convertOneHot, 9);
+  add("ReverseSequence", convertReverseSequence, 10);
+  add("Compress", convertCompress, 9);
+  add("TopK", convertTopK, 1);
+  add("NonZero", convertDataDependent, 9, foldNonZero);
+  add("Unique", convertDataDependent, 11, foldUnique);
+  add("GridSample", convertGridSample, 16);
+  add("RoiAlign", convertRoiAlign, 10);
+}
+
+} // namespace qopt::onnx_frontend
