@@ -67,6 +67,7 @@
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Pass/Pass.h"
 #include "mlir/Transforms/WalkPatternRewriteDriver.h"
+#include "llvm/Support/FormatVariadic.h"
 
 using namespace mlir;
 
@@ -179,8 +180,10 @@ std::pair<Value, AffineMap> rowParameter(OpBuilder &b, Location loc, Value p,
 }
 
 struct Int8MatMul : OpRewritePattern<MatMulOp> {
-  Int8MatMul(MLIRContext *ctx, Int8Kernel kernel)
-      : OpRewritePattern(ctx), kernel(kernel), shape(shapeOf(kernel)) {}
+  Int8MatMul(MLIRContext *ctx, Int8Kernel kernel,
+             SmallVectorImpl<Attribute> &records)
+      : OpRewritePattern(ctx), kernel(kernel), shape(shapeOf(kernel)),
+        records(records) {}
 
   /// acc + the 4-way dot products of the broadcast activation bytes `act`
   /// (for AVX2: |act| in `actAbs`, and i16 ones) with the weight bytes `w`.
@@ -263,6 +266,25 @@ struct Int8MatMul : OpRewritePattern<MatMulOp> {
     Value packedW = createConstant(
         rewriter, loc, RankedTensorType::get({blocks, groups, stepBytes}, i8),
         packed);
+    // What the artifact's manifest says of this kernel and its packing.
+    {
+      auto str = [&](const Twine &t) { return rewriter.getStringAttr(t); };
+      records.push_back(rewriter.getDictionaryAttr({
+          rewriter.getNamedAttr("node", str(onnxNodeName(op.getLoc()))),
+          rewriter.getNamedAttr("kernel", str(int8KernelName(kernel))),
+          rewriter.getNamedAttr("n", rewriter.getI64IntegerAttr(n)),
+          rewriter.getNamedAttr("k", rewriter.getI64IntegerAttr(k)),
+          rewriter.getNamedAttr(
+              "packing",
+              str(llvm::formatv("[{0} column blocks][{1} groups of 4 k]"
+                                "[{2} x {3} B: column * 4 + k]",
+                                blocks, groups, vectors, shape.bytes()))),
+          rewriter.getNamedAttr(
+              "register_block",
+              str(llvm::formatv("{0} rows x {1} columns", shape.rows,
+                                blockColumns))),
+      }));
+    }
     Value sums = createConstant(
         rewriter, loc, RankedTensorType::get({n}, i32),
         ArrayRef<char>(reinterpret_cast<const char *>(colsum.data()),
@@ -512,6 +534,7 @@ struct Int8MatMul : OpRewritePattern<MatMulOp> {
 
   Int8Kernel kernel;
   KernelShape shape;
+  SmallVectorImpl<Attribute> &records;
 };
 
 /// The stubs a kernel calls: (name, type).
@@ -583,9 +606,14 @@ struct Int8MatMulPass
       stub.setPrivate();
       declared.push_back(stub);
     }
+    SmallVector<Attribute> records;
+    if (auto before = module->getAttrOfType<ArrayAttr>(kInt8KernelsAttrName))
+      records.append(before.begin(), before.end());
     RewritePatternSet patterns(ctx);
-    patterns.add<Int8MatMul>(ctx, *kernel);
+    patterns.add<Int8MatMul>(ctx, *kernel, records);
     walkAndApplyPatterns(module, std::move(patterns));
+    if (!records.empty())
+      module->setAttr(kInt8KernelsAttrName, ArrayAttr::get(ctx, records));
     for (func::FuncOp stub : declared)
       if (stub.symbolKnownUseEmpty(module))
         stub.erase();

@@ -398,6 +398,7 @@ LogicalResult X86Backend::serialize(ModuleOp module,
   if (failed(pm.run(module)))
     return emitError(loc) << "x86 pipeline failed (tensor/buffer stages)";
   stage("tiling, vectorization, bufferization");
+  auto int8Kernels = module->getAttrOfType<ArrayAttr>(kInt8KernelsAttrName);
 
   // Large constants move to weights.bin inside the pass manager; the blob
   // and its layout ride on the module until they are written.
@@ -666,6 +667,23 @@ LogicalResult X86Backend::serialize(ModuleOp module,
   manifest["object"] = id + ".o";
   manifest["header"] = id + ".h";
   manifest["workspace_bytes"] = workspaceBytes;
+  // The compile-time transforms of the constants: the int8 kernels' packed
+  // weights (qopt-x86-int8-matmul).
+  if (int8Kernels) {
+    llvm::json::Array list;
+    for (Attribute a : int8Kernels) {
+      auto d = cast<DictionaryAttr>(a);
+      llvm::json::Object o;
+      for (NamedAttribute e : d) {
+        if (auto i = dyn_cast<IntegerAttr>(e.getValue()))
+          o[e.getName().strref()] = i.getInt();
+        else if (auto str = dyn_cast<StringAttr>(e.getValue()))
+          o[e.getName().strref()] = str.str();
+      }
+      list.push_back(std::move(o));
+    }
+    manifest["int8_kernels"] = std::move(list);
+  }
   stage("linking and writing the artifact");
   return success();
 }

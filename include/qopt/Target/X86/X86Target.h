@@ -31,6 +31,12 @@ enum class Int8Kernel {
   Avx512Vnni,
 };
 
+/// On the module, written by qopt-x86-int8-matmul: one dictionary per
+/// kernel (node, kernel, n, k, packing, register_block), which the x86
+/// backend copies into the manifest's "int8_kernels".
+inline constexpr llvm::StringLiteral kInt8KernelsAttrName =
+    "qopt_x86.int8_kernels";
+
 /// "none", "avx2", "avxvnni" or "avx512vnni".
 llvm::StringRef int8KernelName(Int8Kernel kernel);
 std::optional<Int8Kernel> parseInt8Kernel(llvm::StringRef name);
