@@ -141,7 +141,36 @@ struct WeightOnlyCase {
   bool symmetric;
 };
 
-class WeightOnlyMatMul : public ::testing::TestWithParam<WeightOnlyCase> {};
+/// Parameters: the scheme, and whether the weights are constants of the
+/// function (as in a compiled model: the x86 target's weight-only kernel
+/// repacks them at compile time) rather than arguments (the generic
+/// lowering).
+class WeightOnlyMatMul
+    : public ::testing::TestWithParam<std::tuple<WeightOnlyCase, bool>> {};
+
+/// `bytes` as an MLIR dense hex literal of `type`.
+std::string hexConstant(const void *bytes, size_t size,
+                        const std::string &type) {
+  static const char *digits = "0123456789ABCDEF";
+  std::string hex = "dense<\"0x";
+  for (size_t i = 0; i < size; ++i) {
+    auto b = static_cast<const uint8_t *>(bytes)[i];
+    hex += digits[b >> 4];
+    hex += digits[b & 15];
+  }
+  return hex + "\"> : " + type;
+}
+
+/// f32 lanes of the host's widest vector register.
+int64_t hostLanes() {
+  mlir::DialectRegistry registry;
+  registerQOptDialects(registry);
+  mlir::MLIRContext context(registry);
+  registerBuiltinTargets();
+  std::string error;
+  llvm::FailureOr<TargetAttr> host = hostTarget(&context, error);
+  return mlir::succeeded(host) && host->hasFeature("avx512f") ? 16 : 8;
+}
 
 } // namespace
 
@@ -149,7 +178,7 @@ class WeightOnlyMatMul : public ::testing::TestWithParam<WeightOnlyCase> {};
 // which must equal the C++ dequantization bit for bit; random activations
 // check the product within a float-summation bound.
 TEST_P(WeightOnlyMatMul, MatchesReference) {
-  WeightOnlyCase c = GetParam();
+  auto [c, constantWeights] = GetParam();
   unsigned seed = std::random_device{}();
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937 rng(seed);
@@ -169,27 +198,62 @@ TEST_P(WeightOnlyMatMul, MatchesReference) {
 
   std::vector<Port> ins = {{"a", shape({m, k}, "f32"), "float32"}};
   std::string operands = "%a, %w";
-  std::string types = ins[0].type;
+  std::vector<Port> params;
   if (c.kind == WeightKind::F16) {
-    ins.push_back({"w", shape({n, k}, "f16"), "float16"});
+    params.push_back({"w", shape({n, k}, "f16"), "float16"});
   } else {
-    ins.push_back({"w", shape({n, rowBytes}, "i8"), "int8"});
-    ins.push_back({"s", shape({n, groups}, "f32"), "float32"});
+    params.push_back({"w", shape({n, rowBytes}, "i8"), "int8"});
+    params.push_back({"s", shape({n, groups}, "f32"), "float32"});
     operands += " scales(%s)";
     if (!c.symmetric) {
-      ins.push_back({"z", shape({n, groups}, "i8"), "uint8"});
+      params.push_back({"z", shape({n, groups}, "i8"), "uint8"});
       operands += " zero_points(%z)";
     }
   }
-  for (size_t i = 1; i < ins.size(); ++i)
-    types += ", " + ins[i].type;
+  std::string types = ins[0].type, body;
+  for (const Port &p : params) {
+    types += ", " + p.type;
+    if (!constantWeights) {
+      ins.push_back(p);
+      continue;
+    }
+    const void *data = p.name == "w"   ? (c.kind == WeightKind::F16
+                                              ? (const void *)q.half.data()
+                                              : (const void *)q.packed.data())
+                       : p.name == "s" ? (const void *)q.scales.data()
+                                       : (const void *)q.zeroPoints.data();
+    size_t bytes = p.name == "w"   ? (c.kind == WeightKind::F16
+                                          ? q.half.size() * 2
+                                          : q.packed.size())
+                   : p.name == "s" ? q.scales.size() * 4
+                                   : q.zeroPoints.size();
+    body += "  %" + p.name + " = arith.constant " +
+            hexConstant(data, bytes, p.type) + "\n";
+  }
   std::string out = shape({m, n}, "f32");
   std::string text =
-      signature(ins, {{"y", out, "float32"}}) +
+      signature(ins, {{"y", out, "float32"}}) + body +
       llvm::formatv("  %0 = qopt.matmul {0} {{k = {1} : i64, scheme = {2}} : "
                     "({3}) -> {4}\n  return %0 : {4}\n}\n",
                     operands, k, schemeText(s), types, out)
           .str();
+  // 4- and 8-bit integer weights given as constants take the x86 kernel
+  // that dequantizes in registers: make sure they do.
+  if (constantWeights && c.kind == WeightKind::Int &&
+      (c.bits == 4 || c.bits == 8)) {
+    mlir::DialectRegistry registry;
+    registerQOptDialects(registry);
+    mlir::MLIRContext context(registry);
+    context.loadAllAvailableDialects();
+    auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
+    ASSERT_TRUE(module) << text;
+    mlir::PassManager pm(&context);
+    pm.addPass(x86::createWeightOnlyMatMulPass(hostLanes()));
+    ASSERT_TRUE(mlir::succeeded(pm.run(*module)));
+    bool left = false;
+    module->walk([&](MatMulOp) { left = true; });
+    ASSERT_FALSE(left) << "the weight-only kernel did not apply";
+  }
   CompiledFunction f(text);
   ASSERT_NE(f.model, nullptr) << f.diagnostics << "\n" << text;
 
@@ -197,7 +261,8 @@ TEST_P(WeightOnlyMatMul, MatchesReference) {
   for (int64_t i = 0; i < m; ++i)
     a[i * k + i] = 1.f;
   std::vector<const void *> args = {a.data()};
-  if (c.kind == WeightKind::F16) {
+  if (constantWeights) {
+  } else if (c.kind == WeightKind::F16) {
     args.push_back(q.half.data());
   } else {
     args.push_back(q.packed.data());
@@ -229,7 +294,7 @@ TEST_P(WeightOnlyMatMul, MatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(
     Schemes, WeightOnlyMatMul,
-    ::testing::Values(WeightOnlyCase{WeightKind::Int, 8, 0, true},
+    ::testing::Combine(::testing::Values(WeightOnlyCase{WeightKind::Int, 8, 0, true},
                       WeightOnlyCase{WeightKind::Int, 8, 32, false},
                       WeightOnlyCase{WeightKind::Int, 4, 32, true},
                       WeightOnlyCase{WeightKind::Int, 4, 64, false},
@@ -240,14 +305,16 @@ INSTANTIATE_TEST_SUITE_P(
                       WeightOnlyCase{WeightKind::NF4, 4, 32, true},
                       WeightOnlyCase{WeightKind::F16, 16, 0, true},
                       WeightOnlyCase{WeightKind::FP8E4M3, 8, 0, true}),
-    [](const ::testing::TestParamInfo<WeightOnlyCase> &info) {
-      const WeightOnlyCase &c = info.param;
+                       ::testing::Bool()),
+    [](const ::testing::TestParamInfo<std::tuple<WeightOnlyCase, bool>> &info) {
+      const WeightOnlyCase &c = std::get<0>(info.param);
       std::string kind = c.kind == WeightKind::NF4       ? "nf4"
                          : c.kind == WeightKind::F16     ? "f16"
                          : c.kind == WeightKind::FP8E4M3 ? "fp8"
                                                      : "int" + std::to_string(c.bits);
       return kind + "_g" + std::to_string(c.group) +
-             (c.symmetric ? "_sym" : "_asym");
+             (c.symmetric ? "_sym" : "_asym") +
+             (std::get<1>(info.param) ? "_constant" : "_argument");
     });
 
 // W8A8 with dynamic per-token activations: the integer accumulation and the

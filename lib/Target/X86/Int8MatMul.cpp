@@ -111,6 +111,8 @@ constexpr std::pair<llvm::StringLiteral, llvm::StringLiteral>
         {kPsignb256, "llvm.x86.avx2.psign.b"},
         {kPmaddubsw256, "llvm.x86.avx2.pmadd.ub.sw"},
         {kPmaddwd256, "llvm.x86.avx2.pmadd.wd"},
+        // Declared by qopt-x86-weight-only-matmul.
+        {"__qopt_x86_vpermps_512", "llvm.x86.avx512.permvar.sf.512"},
 };
 
 /// The shape of one ISA level's kernel.

@@ -35,6 +35,7 @@ X86TilingOptions tilingOptionsFor(TargetAttr target) {
     options.int8Kernel = Int8Kernel::AvxVnni;
   else if (has("avx2"))
     options.int8Kernel = Int8Kernel::Avx2;
+  options.weightOnlyKernel = has("avx2") && has("fma");
   return options;
 }
 
@@ -42,6 +43,8 @@ void buildX86TensorPipeline(OpPassManager &pm, const X86TilingOptions &tiling) {
   pm.addPass(createDecomposeConvolutionsPass());
   if (tiling.int8Kernel != Int8Kernel::None)
     pm.addPass(createInt8MatMulPass(tiling.int8Kernel));
+  if (tiling.weightOnlyKernel)
+    pm.addPass(createWeightOnlyMatMulPass(tiling.vectorWidth));
   pm.addPass(createLowerToLinalgPass());
   OpPassManager &fpm = pm.nest<func::FuncOp>();
   fpm.addPass(tosa::createTosaToLinalgNamed());
@@ -107,9 +110,11 @@ void buildX86LLVMPipeline(OpPassManager &pm) {
 }
 
 void registerInt8MatMulPass();
+void registerWeightOnlyMatMulPass();
 
 void registerX86Pipelines() {
   registerInt8MatMulPass();
+  registerWeightOnlyMatMulPass();
   PassPipelineRegistration<>(
       "qopt-x86-tensor-pipeline",
       "x86 stage 1: TOSA to linalg, fusion, tiling and vectorization",

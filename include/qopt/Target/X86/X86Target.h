@@ -50,6 +50,9 @@ struct X86TilingOptions {
   /// The kernel integer matmuls over constant int8 weights take
   /// (qopt-x86-int8-matmul): the widest the target's features allow.
   Int8Kernel int8Kernel = Int8Kernel::None;
+  /// Weight-only products over constant 4/8-bit weights take the kernel
+  /// that dequantizes in registers (qopt-x86-weight-only-matmul; AVX2 up).
+  bool weightOnlyKernel = false;
 };
 
 /// The tiling options for `target` (its widest vector register).
@@ -69,6 +72,10 @@ void buildX86LLVMPipeline(mlir::OpPassManager &pm);
 /// weights as a `kernel` dot-product loop nest over weights packed at
 /// compile time.
 std::unique_ptr<mlir::Pass> createInt8MatMulPass(Int8Kernel kernel);
+/// qopt-x86-weight-only-matmul: float-input qopt.matmul over constant 4/8-bit
+/// integer weights as a loop nest dequantizing the weights in `lanes`-wide
+/// f32 registers (16: zmm, 8: ymm).
+std::unique_ptr<mlir::Pass> createWeightOnlyMatMulPass(int64_t lanes);
 /// qopt-x86-intrinsic-calls: the kernels' calls to intrinsic stubs become
 /// llvm.call_intrinsic (first pass of the LLVM stage).
 std::unique_ptr<mlir::Pass> createIntrinsicCallsPass();

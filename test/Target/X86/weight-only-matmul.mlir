@@ -1,0 +1,98 @@
+// RUN: qopt-opt %s --qopt-x86-weight-only-matmul --split-input-file | FileCheck %s
+// RUN: qopt-opt %s --qopt-x86-weight-only-matmul=vector-width=8 --split-input-file | FileCheck %s --check-prefix=YMM
+// RUN: not qopt-opt %s --qopt-x86-weight-only-matmul=vector-width=4 --split-input-file 2>&1 | FileCheck %s --check-prefix=BAD
+// BAD: qopt-x86-weight-only-matmul: vector-width must be 8 or 16
+
+// W4A16, group 32, symmetric: the codes repacked at compile time into
+// [super-blocks of 4 x 16 columns][32 steps of 2 codes][64 bytes] (N = 20
+// padded to 64), the scales (and zero points: 8, the signed codes are
+// stored as code + 8) into [super-block][group][64]. A loop over column
+// blocks, one 4-row block and the leftover row, a loop over groups loading
+// 4 scale vectors, a loop over the group's 16 steps that loads 4 byte
+// vectors and widens them; per nibble a table lookup (vpermps: the low 4
+// bits of each lane index float(code)) and the scale in registers, then one
+// fma per row and vector. No dequantized weight tensor is left. With 8-lane
+// vectors (AVX2, no 16-entry lookup) the nibble is masked, the zero point
+// subtracted in i32 and converted.
+// CHECK-LABEL: func.func private @__qopt_x86_vpermps_512(vector<16xf32>, vector<16xi32>) -> vector<16xf32>
+// CHECK-LABEL: func.func @w4_group(
+// CHECK-DAG: %[[CODES:.*]] = arith.constant dense_resource<{{.*}}> : tensor<1x32x64xi8>
+// CHECK-DAG: %[[SCALES:.*]] = arith.constant dense<"0x{{.*}}"> : tensor<1x2x64xf32>
+// CHECK-DAG: %[[LEVELS:.*]] = arith.constant dense<[-8.000000e+00, -7.000000e+00, {{.*}}, 6.000000e+00, 7.000000e+00]> : vector<16xf32>
+// CHECK: scf.for {{.*}} -> (tensor<5x64xf32>)
+// CHECK: scf.for {{.*}} -> (tensor<5x64xf32>)
+// CHECK: scf.for {{.*}} -> (vector<16xf32>,
+// CHECK-COUNT-4: vector.transfer_read %[[SCALES]]
+// CHECK: scf.for
+// CHECK-COUNT-4: vector.transfer_read %[[CODES]]{{.*}} : tensor<1x32x64xi8>, vector<16xi8>
+// CHECK-NOT: arith.sitofp
+// CHECK: %[[F:.*]] = func.call @__qopt_x86_vpermps_512(%[[LEVELS]], %{{.*}})
+// CHECK: arith.mulf %[[F]], %{{.*}} : vector<16xf32>
+// CHECK: arith.shrui %{{.*}} : vector<16xi32>
+// CHECK: math.fma %{{.*}} : vector<16xf32>
+// CHECK: vector.transfer_write
+// CHECK-NOT: qopt.matmul
+// CHECK-NOT: tensor<64x20xf32>
+// YMM-LABEL: func.func @w4_group(
+// YMM: arith.constant dense_resource<{{.*}}> : tensor<2x32x16xi8>
+// YMM: vector.transfer_read {{.*}} : tensor<2x32x16xi8>, vector<8xi8>
+// YMM: arith.andi %{{.*}} : vector<8xi32>
+// YMM: arith.subi %{{.*}} : vector<8xi32>
+// YMM: arith.sitofp %{{.*}} : vector<8xi32> to vector<8xf32>
+// YMM: arith.mulf %{{.*}} : vector<8xf32>
+// YMM: math.fma %{{.*}} : vector<8xf32>
+// YMM-NOT: vpermps
+func.func @w4_group(%a: tensor<5x64xf32>) -> tensor<5x20xf32> {
+  %w = arith.constant dense<17> : tensor<20x32xi8>
+  %s = arith.constant dense<0.5> : tensor<20x2xf32>
+  %0 = qopt.matmul %a, %w scales(%s) {k = 64 : i64, scheme = #qopt.scheme<int4, group 32, sym>}
+       : (tensor<5x64xf32>, tensor<20x32xi8>, tensor<20x2xf32>) -> tensor<5x20xf32>
+  return %0 : tensor<5x20xf32>
+}
+
+// -----
+
+// W8A16 with float zero points (HQQ-style): one code per byte, the code
+// (stored + 128) shifted back in i32, then (float(code) - z) * s as the
+// reference lowering does.
+// CHECK-LABEL: func.func @w8_float_zero(
+// CHECK: arith.constant dense<{{.*}}> : tensor<1x1x64xf32>
+// CHECK: arith.constant dense<{{.*}}> : tensor<1x1x64xf32>
+// CHECK: vector.transfer_read {{.*}} : tensor<1x8x64xi8>, vector<16xi8>
+// CHECK-NOT: arith.andi
+// CHECK: arith.constant dense<128> : vector<16xi32>
+// CHECK: arith.subi
+// CHECK: arith.sitofp
+// CHECK: arith.subf
+// CHECK: arith.mulf
+// CHECK: math.fma
+func.func @w8_float_zero(%a: tensor<1x8xf32>) -> tensor<1x3xf32> {
+  %w = arith.constant dense<[[1, 2, 3, 4, 5, 6, 7, 8], [-1, -2, -3, -4, -5, -6, -7, -8], [127, -128, 0, 1, 2, 3, 4, 5]]> : tensor<3x8xi8>
+  %s = arith.constant dense<[[0.5], [0.25], [1.0]]> : tensor<3x1xf32>
+  %z = arith.constant dense<[[0.5], [1.5], [-2.0]]> : tensor<3x1xf32>
+  %0 = qopt.matmul %a, %w scales(%s) zero_points(%z) {k = 8 : i64, scheme = #qopt.scheme<int8, per_channel, asym>}
+       : (tensor<1x8xf32>, tensor<3x8xi8>, tensor<3x1xf32>, tensor<3x1xf32>) -> tensor<1x3xf32>
+  return %0 : tensor<1x3xf32>
+}
+
+// -----
+
+// Weights that are not constants, 3-bit codes and integer inputs keep
+// their lowerings.
+// CHECK-LABEL: func.func @not_constant(
+// CHECK: qopt.matmul
+// CHECK-LABEL: func.func @three_bit(
+// CHECK: qopt.matmul
+func.func @not_constant(%a: tensor<2x64xf32>, %w: tensor<4x32xi8>) -> tensor<2x4xf32> {
+  %s = arith.constant dense<1.0> : tensor<4x2xf32>
+  %0 = qopt.matmul %a, %w scales(%s) {k = 64 : i64, scheme = #qopt.scheme<int4, group 32, sym>}
+       : (tensor<2x64xf32>, tensor<4x32xi8>, tensor<4x2xf32>) -> tensor<2x4xf32>
+  return %0 : tensor<2x4xf32>
+}
+func.func @three_bit(%a: tensor<2x64xf32>) -> tensor<2x4xf32> {
+  %w = arith.constant dense<1> : tensor<4x25xi8>
+  %s = arith.constant dense<1.0> : tensor<4x2xf32>
+  %0 = qopt.matmul %a, %w scales(%s) {k = 64 : i64, scheme = #qopt.scheme<int3, group 32, sym>}
+       : (tensor<2x64xf32>, tensor<4x25xi8>, tensor<4x2xf32>) -> tensor<2x4xf32>
+  return %0 : tensor<2x4xf32>
+}
