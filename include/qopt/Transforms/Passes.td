@@ -319,7 +319,10 @@ def FuseElementwisePass : Pass<"qopt-fuse-elementwise"> {
     of elementwise ops and elementwise prologues of reductions, but never
     pulls a producer into a contraction, where it would be recomputed once
     per output column (softmax's division fused into the following matmul
-    made attention 15x slower).
+    made attention 15x slower). A producer another op also reads is not
+    fused either: upstream keeps it for that reader, so it would be
+    computed twice (a per-tensor dynamic quantization reads its input for
+    the min, the max and the codes).
 
     ```mlir
     %e = linalg.generic {maps = [id, id]} ins(%x) outs(...) { exp }
