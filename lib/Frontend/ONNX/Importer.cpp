@@ -37,6 +37,7 @@
 
 #include <google/protobuf/io/coded_stream.h>
 #include <onnx/defs/parser.h>
+#include <onnx/defs/schema.h>
 
 #include <deque>
 #include <map>
@@ -503,6 +504,52 @@ LogicalResult GraphImporter::importInputs(const onnx::GraphProto &graph,
   return success();
 }
 
+/// Checks `node`'s inputs against the ONNX schema of its op at `opset`
+/// where libonnx has one: how many input slots it may have and which of
+/// them must not be empty. Past the newest opset libonnx knows (17), the
+/// schema found is an older version of the op: its required inputs still
+/// hold (ONNX 18-22 only add optional ones), its maximum may not. Ops
+/// without a schema (contrib domains) rely on their converter and on
+/// NodeContext::input.
+static LogicalResult checkArity(const onnx::NodeProto &node, StringRef domain,
+                                int opset, Location loc) {
+  const onnx::OpSchema *schema = onnx::OpSchemaRegistry::Schema(
+      node.op_type(), opset, domain.str());
+  if (!schema)
+    return success();
+  const auto &ranges =
+      onnx::OpSchemaRegistry::DomainToVersionRange::Instance().Map();
+  auto range = ranges.find(domain.str());
+  bool exact = range != ranges.end() && opset <= range->second.second;
+  int numInputs = node.input_size();
+  if (numInputs < schema->min_input())
+    return emitError(loc) << node.op_type() << " (opset " << opset
+                          << ") needs at least " << schema->min_input()
+                          << " input(s); the node has " << numInputs;
+  if (exact && numInputs > schema->max_input())
+    return emitError(loc) << node.op_type() << " (opset " << opset
+                          << ") takes at most " << schema->max_input()
+                          << " input(s); the node has " << numInputs;
+  const auto &formals = schema->inputs();
+  for (int i = 0; i < numInputs && i < (int)formals.size(); ++i) {
+    if (!node.input(i).empty() ||
+        formals[i].GetOption() != onnx::OpSchema::Single)
+      continue;
+    return emitError(loc) << node.op_type() << " (opset " << opset
+                          << "): input " << i << " ('" << formals[i].GetName()
+                          << "') is required but the node leaves it empty";
+  }
+  return success();
+}
+
+namespace {
+/// Thrown by NodeContext::input after its diagnostic when a converter asks
+/// for an input the node does not have; importNode catches it. Converters
+/// read their inputs straight-line, so unwinding out of them keeps every
+/// converter safe without a presence check before each read.
+struct MissingInputError {};
+} // namespace
+
 LogicalResult GraphImporter::importNode(const onnx::NodeProto &node) {
   Location loc = nodeLoc(node);
   StringRef domain = normalizeDomain(node.domain());
@@ -511,18 +558,24 @@ LogicalResult GraphImporter::importNode(const onnx::NodeProto &node) {
              node.input(),
              [&](const std::string &in) { return in.empty() || has(in); }) &&
          "the plan orders producers before their readers");
+  if (failed(checkArity(node, domain, opset, loc)))
+    return failure();
   NodeContext nctx(*this, node, opset, builder, loc);
   const ConverterEntry *entry = lookupConverter(domain, node.op_type(), opset);
   assert(entry && "unsupported ops are rejected before conversion");
-  if (entry->fold) {
-    FailureOr<bool> folded = entry->fold(nctx);
-    if (failed(folded))
+  try {
+    if (entry->fold) {
+      FailureOr<bool> folded = entry->fold(nctx);
+      if (failed(folded))
+        return failure();
+      if (*folded)
+        return success();
+    }
+    if (failed(entry->convert(nctx)))
       return failure();
-    if (*folded)
-      return success();
-  }
-  if (failed(entry->convert(nctx)))
+  } catch (const MissingInputError &) {
     return failure();
+  }
   for (int i = 0; i < node.output_size(); ++i)
     if (!node.output(i).empty() && !has(node.output(i)))
       return emitError(loc) << "internal error: " << node.op_type()
@@ -637,7 +690,15 @@ bool NodeContext::hasInput(unsigned i) const {
 }
 
 const TensorRef &NodeContext::input(unsigned i) const {
-  assert(hasInput(i) && "missing input");
+  if (!hasInput(i)) {
+    emitError(loc) << node.op_type() << ": input " << i
+                   << (i < (unsigned)node.input_size()
+                           ? " is empty but required"
+                           : " is missing (the node has " +
+                                 std::to_string(node.input_size()) +
+                                 " input(s))");
+    throw MissingInputError();
+  }
   return importer.lookup(node.input(i));
 }
 
@@ -647,7 +708,7 @@ const HostTensor *NodeContext::host(unsigned i) const {
 }
 
 Value NodeContext::value(unsigned i) {
-  return importer.materialize(importer.lookup(node.input(i)), loc);
+  return importer.materialize(const_cast<TensorRef &>(input(i)), loc);
 }
 
 RankedTensorType NodeContext::type(unsigned i) const {
