@@ -95,8 +95,8 @@ TEST(ImporterArity, EveryOpRejectsMissingInputs) {
       const onnx::OpSchema *schema =
           onnx::OpSchemaRegistry::Schema(op.opType, opset, op.domain);
       int minInputs = schema ? schema->min_input() : 1;
-      std::string what = op.domain + "::" + op.opType + " opset " +
-                         std::to_string(opset);
+      std::string what =
+          op.domain + "::" + op.opType + " opset " + std::to_string(opset);
       for (int k = 0; k < minInputs; ++k) {
         ImportResult r = import(makeModel(op.domain, op.opType, opset,
                                           std::vector<std::string>(k, "X")));
