@@ -266,6 +266,36 @@ private:
 
 static bool isHalfDType(DType t) { return t == DType::F16 || t == DType::BF16; }
 
+/// The largest tensor qopt compiles, in bytes: 2^47, the user address space
+/// of x86-64 and of AArch64 with 48-bit addresses; no machine holds more.
+static constexpr uint64_t kMaxTensorBytes = uint64_t(1) << 47;
+
+/// Refuses a tensor whose element count or byte size overflows int64 or
+/// exceeds kMaxTensorBytes, naming it as `what` (the code after would
+/// compute sizes, buffers and workspace offsets that wrap around).
+static LogicalResult checkTensorSize(Location loc, const Twine &what,
+                                     ArrayRef<int64_t> shape, DType dtype) {
+  int64_t numel = 1;
+  bool overflow = false;
+  for (int64_t d : shape)
+    overflow |= d < 0 || __builtin_mul_overflow(numel, d, &numel);
+  uint64_t bits = std::max(dtypeBits(dtype), 1u), bytes = 0;
+  if (!overflow)
+    overflow = __builtin_mul_overflow((uint64_t)numel, bits, &bytes);
+  bytes = (bytes + 7) / 8;
+  if (overflow)
+    return emitError(loc) << what << " has shape " << shapeToString(shape)
+                          << ", whose element count or byte size overflows "
+                             "a 64-bit integer";
+  if (bytes > kMaxTensorBytes)
+    return emitError(loc) << what << " has shape " << shapeToString(shape)
+                          << " (" << bytes << " bytes of "
+                          << dtypeName(dtype)
+                          << "), more than any machine can hold (qopt "
+                             "compiles tensors up to 2^47 bytes)";
+  return success();
+}
+
 /// Under halfAsFloat every value is defined as float32 instead of a half
 /// type. Widening is exact, so host values stay foldable; IR values get an
 /// extf where they are defined (at the builder's insertion point).
@@ -491,6 +521,9 @@ LogicalResult GraphImporter::importInputs(const onnx::GraphProto &graph,
         return emitError(loc) << "graph input '" << vi.name()
                               << "' has a negative dimension in "
                               << shapeToString(shape);
+    if (failed(checkTensorSize(loc, "graph input '" + vi.name() + "'", shape,
+                               dtype)))
+      return failure();
     auto type = RankedTensorType::get(shape, dtypeToMLIR(&ctx, dtype));
     argTypes.push_back(type);
     Value arg = entryBlock->addArgument(type, loc);
@@ -576,10 +609,19 @@ LogicalResult GraphImporter::importNode(const onnx::NodeProto &node) {
   } catch (const MissingInputError &) {
     return failure();
   }
-  for (int i = 0; i < node.output_size(); ++i)
-    if (!node.output(i).empty() && !has(node.output(i)))
+  for (int i = 0; i < node.output_size(); ++i) {
+    if (node.output(i).empty())
+      continue;
+    if (!has(node.output(i)))
       return emitError(loc) << "internal error: " << node.op_type()
                             << " converter did not define output " << i;
+    const TensorRef &out = lookup(node.output(i));
+    if (failed(checkTensorSize(loc,
+                               Twine(node.op_type()) + " output " + Twine(i) +
+                                   " ('" + node.output(i) + "')",
+                               out.shape, out.dtype)))
+      return failure();
+  }
   return success();
 }
 
