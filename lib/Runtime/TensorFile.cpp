@@ -202,6 +202,13 @@ int onnxDataType(StringRef dtype) {
 
 llvm::Error decodeTypedFields(const onnx::TensorProto &proto, size_t n,
                               size_t es, std::vector<char> &bytes) {
+  // Every typed value takes at least a byte of the message: refuse a shape
+  // that claims more before allocating for it.
+  if (n > proto.ByteSizeLong())
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "claims %zu values, more than its %zu "
+                                   "bytes can hold",
+                                   n, proto.ByteSizeLong());
   bytes.assign(n * es, 0);
   auto put = [&](size_t i, auto v) {
     // Little-endian: narrower types keep the low bytes.
