@@ -154,6 +154,9 @@ Expected<PerplexityResult> evaluatePerplexity(qrt_model *model,
     return createStringError("perplexity needs a model with one [1, seq] "
                              "integer input (token ids)");
   OutputBuffers outs(model);
+  if (outs.infos.empty())
+    return createStringError("perplexity needs float32 logits [1, seq, vocab] "
+                             "as the first output; the model has no outputs");
   const qrt_tensor_info &logitsInfo = outs.infos[0];
   if (logitsInfo.rank != 3 || StringRef(logitsInfo.dtype) != "float32")
     return createStringError("perplexity needs float32 logits [1, seq, vocab] "
@@ -316,6 +319,9 @@ evaluateDecodePerplexity(qrt_model *model, const KVCacheLayout &layout,
   }
   if (tokenIndex < 0)
     return createStringError("the model has no token-id input");
+  if (outs.infos.empty())
+    return createStringError("decode mode needs float32 logits [1, 1, vocab] "
+                             "as the first output; the model has no outputs");
   const qrt_tensor_info &logitsInfo = outs.infos[0];
   if (logitsInfo.rank != 3 || StringRef(logitsInfo.dtype) != "float32" ||
       logitsInfo.shape[0] != 1 || logitsInfo.shape[1] != 1)

@@ -7,20 +7,25 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "qopt/Runtime/qrt.h"
 #include "qopt/Runtime/DTypes.h"
+#include "qopt/Runtime/EntryABI.h"
+#include "qopt/Runtime/qrt.h"
 
 #include "Vulkan.h"
 
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
-#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/SHA256.h"
 #include "llvm/TargetParser/Host.h"
 
 #include <dlfcn.h>
+#include <elf.h>
 #include <fcntl.h>
+#include <link.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -96,6 +101,124 @@ static bool parseTensors(const llvm::json::Array *arr,
     out.push_back(std::move(d));
   }
   return true;
+}
+
+/// True for a plain file name inside the artifact folder.
+static bool isPlainFileName(llvm::StringRef name) {
+  return !name.empty() && !name.contains('/') && !name.starts_with(".");
+}
+
+/// Checks every file the manifest lists against the size it records (a
+/// truncated model.so would fault inside dlopen, a short weights.bin inside
+/// the model) and, when `verifyHashes`, against its SHA-256.
+static bool checkFiles(llvm::StringRef dir, const llvm::json::Object &m,
+                       bool verifyHashes, std::string &err) {
+  const auto *files = m.getArray("files");
+  if (!files)
+    return true; // Written before qopt recorded sizes.
+  for (const llvm::json::Value &v : *files) {
+    const auto *o = v.getAsObject();
+    std::optional<llvm::StringRef> name =
+        o ? o->getString("name") : std::nullopt;
+    if (!name || !isPlainFileName(*name)) {
+      err = "bad file entry in manifest";
+      return false;
+    }
+    llvm::SmallString<256> p(dir);
+    llvm::sys::path::append(p, *name);
+    std::optional<int64_t> bytes = o->getInteger("bytes");
+    if (!bytes)
+      continue;
+    struct stat st;
+    if (stat(p.c_str(), &st) != 0) {
+      err = "the artifact's file " + name->str() + " is missing";
+      return false;
+    }
+    if ((int64_t)st.st_size != *bytes) {
+      err = "the artifact's file " + name->str() + " has " +
+            std::to_string((long long)st.st_size) +
+            " bytes; the manifest records " + std::to_string(*bytes) +
+            " (truncated or replaced: recompile)";
+      return false;
+    }
+    std::optional<llvm::StringRef> hash = o->getString("sha256");
+    if (!verifyHashes || !hash)
+      continue;
+    auto contents = llvm::MemoryBuffer::getFile(p, /*IsText=*/false);
+    if (!contents) {
+      err =
+          "cannot read " + p.str().str() + ": " + contents.getError().message();
+      return false;
+    }
+    llvm::StringRef data = (*contents)->getBuffer();
+    std::string actual = llvm::toHex(
+        llvm::SHA256::hash(llvm::ArrayRef<uint8_t>(
+            reinterpret_cast<const uint8_t *>(data.data()), data.size())),
+        /*LowerCase=*/true);
+    if (actual != *hash) {
+      err = "the artifact's file " + name->str() +
+            " does not match the SHA-256 the manifest records (corrupt or "
+            "replaced: recompile)";
+      return false;
+    }
+  }
+  return true;
+}
+
+/// Checks that `path` is a 64-bit ELF shared object whose segments all lie
+/// within the file: dlopen maps them and a truncated file faults (SIGBUS)
+/// instead of failing.
+static bool checkSharedObject(const char *path, std::string &err) {
+  int fd = open(path, O_RDONLY);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) {
+    if (fd >= 0)
+      close(fd);
+    err = std::string("cannot open ") + path;
+    return false;
+  }
+  std::vector<char> head(std::min<off_t>(st.st_size, 1 << 16));
+  ssize_t got = pread(fd, head.data(), head.size(), 0);
+  close(fd);
+  auto bad = [&](const char *why) {
+    err = std::string(path) + " is not a loadable model library (" + why +
+          "): the artifact is damaged, recompile";
+    return false;
+  };
+  Elf64_Ehdr eh;
+  if (got < (ssize_t)sizeof eh)
+    return bad("too short");
+  std::memcpy(&eh, head.data(), sizeof eh);
+  if (std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+      eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_type != ET_DYN)
+    return bad("not a 64-bit ELF shared object");
+  uint64_t size = st.st_size;
+  uint64_t phEnd = eh.e_phoff + (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr);
+  if (eh.e_phentsize != sizeof(Elf64_Phdr) || phEnd > (uint64_t)got)
+    return bad("truncated program headers");
+  if (eh.e_shoff + (uint64_t)eh.e_shnum * eh.e_shentsize > size)
+    return bad("truncated section headers");
+  for (unsigned i = 0; i < eh.e_phnum; ++i) {
+    Elf64_Phdr ph;
+    std::memcpy(&ph, head.data() + eh.e_phoff + i * sizeof ph, sizeof ph);
+    if (ph.p_offset > size || ph.p_filesz > size - ph.p_offset)
+      return bad("truncated");
+  }
+  return true;
+}
+
+/// The address of `symbol` when the model library itself defines it (a
+/// lookup through the handle would also find its dependencies' symbols,
+/// libc's among them); null otherwise.
+static void *ownSymbol(void *library, const std::string &symbol) {
+  void *p = dlsym(library, symbol.c_str());
+  struct link_map *map = nullptr;
+  Dl_info info;
+  if (!p || dlinfo(library, RTLD_DI_LINKMAP, &map) != 0 || !map ||
+      !dladdr(p, &info) || !info.dli_fname ||
+      std::strcmp(info.dli_fname, map->l_name) != 0)
+    return nullptr;
+  return p;
 }
 
 /// The dispatch list of a SPIR-V artifact's manifest.
@@ -226,6 +349,12 @@ extern "C" qrt_model *qrt_load_on_device(const char *dir, const char *device,
     setError(error, error_size, err);
     return nullptr;
   }
+  const char *verify = std::getenv("QRT_VERIFY");
+  if (!checkFiles(dir, *m, verify && *verify && std::strcmp(verify, "0"),
+                  err)) {
+    setError(error, error_size, err);
+    return nullptr;
+  }
   if (const auto *t = m->getObject("target")) {
     model->target = (t->getString("triple").value_or("") + " " +
                      t->getString("cpu").value_or(""))
@@ -317,11 +446,35 @@ extern "C" qrt_model *qrt_load_on_device(const char *dir, const char *device,
   }
   std::string lib = m->getString("library").value_or("").str();
   std::string entry = m->getString("entry").value_or("").str();
+  // Only the artifact's own entry point is ever called: its name follows
+  // from the model's, whatever the manifest's "entry" says.
+  std::string prefix =
+      qopt::modelSymbolPrefix(m->getString("name").value_or("model").str());
+  if (entry != prefix + "_run") {
+    setError(error, error_size,
+             "the manifest's entry point '" + entry +
+                 "' is not the artifact's own ('" + prefix +
+                 "_run'): the manifest was edited, recompile");
+    qrt_free(model.release());
+    return nullptr;
+  }
+  if (!isPlainFileName(lib)) {
+    setError(error, error_size,
+             "the manifest's library '" + lib +
+                 "' is not a file of the artifact folder");
+    qrt_free(model.release());
+    return nullptr;
+  }
   llvm::SmallString<256> libPath(dir);
   llvm::sys::path::append(libPath, lib);
   llvm::SmallString<256> absLib;
   if (llvm::sys::fs::real_path(libPath.str(), absLib))
     absLib = libPath;
+  if (!checkSharedObject(absLib.c_str(), err)) {
+    setError(error, error_size, err);
+    qrt_free(model.release());
+    return nullptr;
+  }
   model->library = dlopen(absLib.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!model->library) {
     setError(error, error_size, std::string("cannot load ") + absLib.c_str() +
@@ -329,10 +482,39 @@ extern "C" qrt_model *qrt_load_on_device(const char *dir, const char *device,
     qrt_free(model.release());
     return nullptr;
   }
-  model->run = (RunFn)dlsym(model->library, entry.c_str());
+  model->run = (RunFn)ownSymbol(model->library, entry);
   if (!model->run) {
     setError(error, error_size,
              "entry point '" + entry + "' not found in " + lib);
+    qrt_free(model.release());
+    return nullptr;
+  }
+  // The shapes and sizes the code was compiled for, against the manifest's.
+  const char *abi = (const char *)ownSymbol(model->library, prefix + "_abi");
+  if (!abi) {
+    setError(error, error_size,
+             lib + " does not describe its buffers (no " + prefix +
+                 "_abi: compiled by an older qopt, recompile)");
+    qrt_free(model.release());
+    return nullptr;
+  }
+  auto buffers = [](const std::vector<TensorDesc> &list) {
+    std::vector<qopt::BufferABI> out;
+    for (const TensorDesc &d : list)
+      out.push_back({d.dtype, d.shape});
+    return out;
+  };
+  int64_t manifestWeights = 0;
+  if (const auto *w = m->getObject("weights"))
+    manifestWeights = w->getInteger("bytes").value_or(0);
+  std::string expected =
+      qopt::describeEntryABI(manifestWeights, workspaceBytes,
+                             buffers(model->inputs), buffers(model->outputs));
+  if (expected != abi) {
+    setError(error, error_size,
+             "the manifest does not match the compiled code in " + lib +
+                 " (manifest: " + expected + "; code: " + abi +
+                 "): the manifest was edited, recompile");
     qrt_free(model.release());
     return nullptr;
   }

@@ -31,6 +31,27 @@ size_t Tensor::numElements() const {
 
 size_t Tensor::elementSize() const { return dtypeSize(dtype); }
 
+/// Bytes of a tensor of `shape` with `elemSize`-byte elements, or false when
+/// a dimension is negative or the element count or byte size overflows (a
+/// corrupt header could otherwise claim 2^64 elements that wrap to 0 bytes).
+static bool byteSizeOf(llvm::ArrayRef<int64_t> shape, size_t elemSize,
+                       size_t &bytes) {
+  uint64_t n = 1;
+  for (int64_t d : shape)
+    if (d < 0 || __builtin_mul_overflow(n, (uint64_t)d, &n) ||
+        n > (uint64_t)INT64_MAX)
+      return false;
+  return !__builtin_mul_overflow(n, (uint64_t)elemSize, &bytes) &&
+         bytes <= (uint64_t)INT64_MAX;
+}
+
+static std::string shapeText(llvm::ArrayRef<int64_t> shape) {
+  std::string s;
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? "x" : "") + std::to_string(shape[i]);
+  return s.empty() ? "scalar" : s;
+}
+
 static llvm::Error makeError(StringRef path, const llvm::Twine &msg) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                  (path + ": " + msg).str());
@@ -105,7 +126,10 @@ static llvm::Expected<Tensor> parseNpy(StringRef path, StringRef buf) {
       return makeError(path, "bad dimension '" + d + "'");
     t.shape.push_back(v);
   }
-  size_t bytes = t.numElements() * t.elementSize();
+  size_t bytes;
+  if (!byteSizeOf(t.shape, t.elementSize(), bytes))
+    return makeError(path, "shape " + shapeText(t.shape) +
+                               " overflows a 64-bit size");
   size_t dataStart = headerStart + headerLen;
   if (buf.size() - dataStart != bytes)
     return makeError(path, "data has " + llvm::Twine(buf.size() - dataStart) +
@@ -178,6 +202,13 @@ int onnxDataType(StringRef dtype) {
 
 llvm::Error decodeTypedFields(const onnx::TensorProto &proto, size_t n,
                               size_t es, std::vector<char> &bytes) {
+  // Every typed value takes at least a byte of the message: refuse a shape
+  // that claims more before allocating for it.
+  if (n > proto.ByteSizeLong())
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "claims %zu values, more than its %zu "
+                                   "bytes can hold",
+                                   n, proto.ByteSizeLong());
   bytes.assign(n * es, 0);
   auto put = [&](size_t i, auto v) {
     // Little-endian: narrower types keep the low bytes.
@@ -238,6 +269,10 @@ static llvm::Expected<Tensor> parsePb(StringRef path, StringRef buf) {
   t.dtype = dt;
   for (int64_t d : proto.dims())
     t.shape.push_back(d);
+  size_t bytes;
+  if (!byteSizeOf(t.shape, t.elementSize(), bytes))
+    return makeError(path, "dims " + shapeText(t.shape) +
+                               " are negative or overflow a 64-bit size");
   size_t n = t.numElements(), es = t.elementSize();
   if (proto.has_raw_data()) {
     if (proto.raw_data().size() != n * es)

@@ -2,10 +2,12 @@
 
 #include "qopt/Target/Artifact.h"
 
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/SHA256.h"
 #include "llvm/Support/raw_ostream.h"
 
 namespace fs = llvm::sys::fs;
@@ -204,7 +206,21 @@ llvm::Error ArtifactWriter::noteFile(llvm::StringRef file,
     return llvm::createStringError(std::errc::no_such_file_or_directory,
                                    "artifact file '%s' was not written",
                                    file.str().c_str());
-  files.push_back(llvm::json::Object{{"name", file.str()}, {"role", role.str()}});
+  // Its size, which qrt checks on every load, and its SHA-256, which qrt
+  // checks on request (QRT_VERIFY=1).
+  auto contents = llvm::MemoryBuffer::getFile(stagedPath(file),
+                                              /*IsText=*/false);
+  if (!contents)
+    return llvm::createStringError(
+        contents.getError(), "cannot read back artifact file '%s': %s",
+        file.str().c_str(), contents.getError().message().c_str());
+  llvm::StringRef bytes = (*contents)->getBuffer();
+  std::array<uint8_t, 32> digest = llvm::SHA256::hash(llvm::ArrayRef<uint8_t>(
+      reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size()));
+  files.push_back(llvm::json::Object{{"name", file.str()},
+                                     {"role", role.str()},
+                                     {"bytes", (int64_t)bytes.size()},
+                                     {"sha256", llvm::toHex(digest, true)}});
   return llvm::Error::success();
 }
 

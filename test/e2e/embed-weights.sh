@@ -65,12 +65,13 @@ node -e "
 "$BIN/qopt-run" "$WORK/shared-lib" --input "X=$WORK/x.npy" --output-dir "$WORK/out"
 tail -c 256 "$WORK/out/Y.npy" | cmp - "$WORK/y.bin" && echo "PASS: edge object matches the shared library bit for bit"
 
-# Two models in one program: each object defines only its entry point as a
-# global symbol (code generation runs on partitions of the module, whose
+# Two models in one program: each object defines only its entry point and
+# its buffer descriptor (NAME_abi, which qrt checks the manifest against) as
+# global symbols (code generation runs on partitions of the module, whose
 # internal symbols are made local again), so their kernels do not clash.
 "$BIN/qopt" "$WORK/mlp.onnxtxt" -o "$WORK/edge2" --name mlp2 --embed-weights
 globals=$(nm -g --defined-only "$WORK/edge/mlp.o" | awk '{print $3}' | tr '\n' ' ')
-[ "$globals" = "mlp_run " ] || { echo "FAIL: mlp.o defines globals other than mlp_run: $globals"; exit 1; }
+[ "$globals" = "mlp_abi mlp_run " ] || { echo "FAIL: mlp.o defines globals other than mlp_abi and mlp_run: $globals"; exit 1; }
 cat > "$WORK/two.c" <<'C'
 #include <string.h>
 #include "mlp.h"

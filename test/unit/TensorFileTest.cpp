@@ -153,3 +153,52 @@ TEST(TensorFile, DecodesTypedFields) {
   llvm::Error short_ = decodeTypedFields(f32, 2, 4, bytes);
   EXPECT_EQ(llvm::toString(std::move(short_)), "has 1 values, expected 2");
 }
+
+/// A .npy or .pb header may claim any shape: dims whose element count or
+/// byte size overflows (wrapping to 0 bytes, which an empty payload would
+/// match) and negative dims are errors, not tensors.
+TEST(TensorFile, OverflowingShapesAreErrors) {
+  auto writeFile = [](const std::string &path, const std::string &bytes) {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(path, ec);
+    os << bytes;
+  };
+  auto npyWithShape = [](const std::string &shape) {
+    std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" +
+                         shape + "), }";
+    while ((10 + header.size() + 1) % 64)
+      header += ' ';
+    header += '\n';
+    std::string out = "\x93NUMPY\x01";
+    out += '\0';
+    out += (char)(header.size() & 0xff);
+    out += (char)(header.size() >> 8);
+    return out + header;
+  };
+  std::string path = tempPath("npy");
+  // 2^32 * 2^32 elements wrap to 0; 2^62 floats are 2^64 bytes.
+  for (const char *shape : {"4294967296, 4294967296", "4611686018427387904,"}) {
+    writeFile(path, npyWithShape(shape));
+    auto r = readTensorFile(path);
+    ASSERT_FALSE((bool)r) << shape;
+    EXPECT_NE(llvm::toString(r.takeError()).find("overflows a 64-bit size"),
+              std::string::npos)
+        << shape;
+  }
+  std::string pbPath = tempPath("pb");
+  for (std::vector<int64_t> dims :
+       {std::vector<int64_t>{4294967296, 4294967296}, {-1, 4}}) {
+    onnx::TensorProto proto;
+    proto.set_data_type(onnx::TensorProto::FLOAT);
+    for (int64_t d : dims)
+      proto.add_dims(d);
+    proto.set_raw_data("");
+    writeFile(pbPath, proto.SerializeAsString());
+    auto r = readTensorFile(pbPath);
+    ASSERT_FALSE((bool)r);
+    EXPECT_NE(llvm::toString(r.takeError()).find("negative or overflow"),
+              std::string::npos);
+  }
+  llvm::sys::fs::remove(path);
+  llvm::sys::fs::remove(pbPath);
+}

@@ -20,6 +20,12 @@ namespace qopt::onnx_frontend {
 /// Largest folded result; bigger results are left to the compiled code.
 static constexpr int64_t kMaxFoldElements = 1 << 20;
 
+/// True when a result of `shape` is too large to fold (checked before it is
+/// allocated; shapeProduct saturates, so overflowing shapes count too).
+static bool tooLargeToFold(ArrayRef<int64_t> shape) {
+  return shapeProduct(shape) > kMaxFoldElements;
+}
+
 namespace {
 
 /// Offsets of the element of an input broadcast into an output iteration.
@@ -70,6 +76,14 @@ foldElementwise(NodeContext &ctx, ArrayRef<const HostTensor *> ins, DType outT,
       return failure();
     }
     shape = next;
+  }
+  // Too large to fold: the shape alone, no data; setFolded leaves the node
+  // to the compiled code.
+  if (tooLargeToFold(shape)) {
+    HostTensor out;
+    out.dtype = outT;
+    out.shape = shape;
+    return out;
   }
   HostTensor out(outT, shape);
   SmallVector<BroadcastIndexer> idx;
@@ -420,6 +434,8 @@ FailureOr<bool> foldMinMax(NodeContext &ctx) {
         });
     if (failed(next))
       return failure();
+    if (tooLargeToFold(next->shape))
+      return false;
     acc = *next;
   }
   result = acc;
@@ -528,6 +544,8 @@ FailureOr<bool> foldConcat(NodeContext &ctx) {
         return false;
     shape[*axis] += t->shape[*axis];
   }
+  if (tooLargeToFold(shape))
+    return false;
   HostTensor out(a.dtype, shape);
   int64_t outer = shapeProduct(ArrayRef<int64_t>(shape).take_front(*axis));
   int64_t pos = 0;
@@ -559,6 +577,8 @@ FailureOr<bool> foldGather(NodeContext &ctx) {
   SmallVector<int64_t> shape(a.shape.begin(), a.shape.begin() + *axis);
   shape.append(indices.shape.begin(), indices.shape.end());
   shape.append(a.shape.begin() + *axis + 1, a.shape.end());
+  if (tooLargeToFold(shape))
+    return false;
   HostTensor out(a.dtype, shape);
   int64_t outer = shapeProduct(ArrayRef<int64_t>(a.shape).take_front(*axis));
   int64_t dim = a.shape[*axis];
@@ -597,6 +617,8 @@ FailureOr<bool> foldSlice(NodeContext &ctx) {
     return failure();
   ArrayRef<int64_t> off = spec->offsets, size = spec->sizes,
                     stride = spec->strides;
+  if (tooLargeToFold(size))
+    return false;
   HostTensor out(a.dtype, size);
   SmallVector<int64_t> inStrides = rowMajorStrides(a.shape);
   for (int64_t k = 0; k < out.numElements(); ++k) {
@@ -625,10 +647,10 @@ FailureOr<bool> foldRange(NodeContext &ctx) {
   double start = a.getF(0), limit = ins[1]->getF(0), delta = ins[2]->getF(0);
   if (delta == 0)
     return failure(ctx.fail("Range delta is 0").failed());
-  int64_t n = std::max<int64_t>(
-      (int64_t)std::ceil((limit - start) / delta), 0);
-  if (n > kMaxFoldElements)
-    return false;
+  double count = std::ceil((limit - start) / delta);
+  if (!(count <= (double)kMaxFoldElements))
+    return false; // Too many elements to fold (or NaN).
+  int64_t n = std::max<int64_t>((int64_t)count, 0);
   HostTensor out(a.dtype, {n});
   for (int64_t k = 0; k < n; ++k) {
     if (a.isFloat())
@@ -663,6 +685,8 @@ FailureOr<bool> foldConstantOfShape(NodeContext &ctx) {
   }
   if (fill.numElements() != 1)
     return failure(ctx.fail("'value' must hold exactly one element").failed());
+  if (tooLargeToFold(shape))
+    return false;
   HostTensor out(fill.dtype, shape);
   for (int64_t k = 0; k < out.numElements(); ++k)
     copyElem(out, k, fill, 0);
@@ -684,7 +708,7 @@ FailureOr<bool> foldExpand(NodeContext &ctx) {
     return failure(ctx.fail("cannot expand " + shapeToString(a.shape) +
                             " to " + shapeToString(target))
                        .failed());
-  if (shapeProduct(shape) > kMaxFoldElements)
+  if (tooLargeToFold(shape))
     return false;
   HostTensor out(a.dtype, shape);
   BroadcastIndexer idx(a.shape, shape);
@@ -977,6 +1001,8 @@ FailureOr<bool> foldGatherND(NodeContext &ctx) {
     return false;
   SmallVector<int64_t> outShape(iShape.drop_back());
   outShape.append(dShape.begin() + bd + k, dShape.end());
+  if (tooLargeToFold(outShape))
+    return false;
   HostTensor out(data.dtype, outShape);
   SmallVector<int64_t> dStrides = rowMajorStrides(dShape);
   int64_t slice = shapeProduct(dShape.drop_front(bd + k));

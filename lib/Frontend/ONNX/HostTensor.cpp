@@ -10,6 +10,7 @@
 #include <cmath>
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 using namespace mlir;
 
@@ -113,7 +114,8 @@ Type dtypeToMLIR(MLIRContext *ctx, DType t) {
 int64_t shapeProduct(llvm::ArrayRef<int64_t> shape) {
   int64_t n = 1;
   for (int64_t d : shape)
-    n *= d;
+    if (__builtin_mul_overflow(n, d, &n))
+      return std::numeric_limits<int64_t>::max();
   return n;
 }
 

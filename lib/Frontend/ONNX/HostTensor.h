@@ -81,7 +81,7 @@ struct HostTensor {
 
 /// Row-major strides of `shape`.
 llvm::SmallVector<int64_t> rowMajorStrides(llvm::ArrayRef<int64_t> shape);
-/// Product of `shape`.
+/// Product of `shape`; INT64_MAX when it overflows.
 int64_t shapeProduct(llvm::ArrayRef<int64_t> shape);
 /// Multidirectional (numpy) broadcast of two shapes; false if incompatible.
 bool broadcastShapes(llvm::ArrayRef<int64_t> a, llvm::ArrayRef<int64_t> b,

@@ -37,6 +37,7 @@
 
 #include <google/protobuf/io/coded_stream.h>
 #include <onnx/defs/parser.h>
+#include <onnx/defs/schema.h>
 
 #include <deque>
 #include <map>
@@ -265,6 +266,36 @@ private:
 
 static bool isHalfDType(DType t) { return t == DType::F16 || t == DType::BF16; }
 
+/// The largest tensor qopt compiles, in bytes: 2^47, the user address space
+/// of x86-64 and of AArch64 with 48-bit addresses; no machine holds more.
+static constexpr uint64_t kMaxTensorBytes = uint64_t(1) << 47;
+
+/// Refuses a tensor whose element count or byte size overflows int64 or
+/// exceeds kMaxTensorBytes, naming it as `what` (the code after would
+/// compute sizes, buffers and workspace offsets that wrap around).
+static LogicalResult checkTensorSize(Location loc, const Twine &what,
+                                     ArrayRef<int64_t> shape, DType dtype) {
+  int64_t numel = 1;
+  bool overflow = false;
+  for (int64_t d : shape)
+    overflow |= d < 0 || __builtin_mul_overflow(numel, d, &numel);
+  uint64_t bits = std::max(dtypeBits(dtype), 1u), bytes = 0;
+  if (!overflow)
+    overflow = __builtin_mul_overflow((uint64_t)numel, bits, &bytes);
+  bytes = (bytes + 7) / 8;
+  if (overflow)
+    return emitError(loc) << what << " has shape " << shapeToString(shape)
+                          << ", whose element count or byte size overflows "
+                             "a 64-bit integer";
+  if (bytes > kMaxTensorBytes)
+    return emitError(loc) << what << " has shape " << shapeToString(shape)
+                          << " (" << bytes << " bytes of "
+                          << dtypeName(dtype)
+                          << "), more than any machine can hold (qopt "
+                             "compiles tensors up to 2^47 bytes)";
+  return success();
+}
+
 /// Under halfAsFloat every value is defined as float32 instead of a half
 /// type. Widening is exact, so host values stay foldable; IR values get an
 /// extf where they are defined (at the builder's insertion point).
@@ -490,6 +521,9 @@ LogicalResult GraphImporter::importInputs(const onnx::GraphProto &graph,
         return emitError(loc) << "graph input '" << vi.name()
                               << "' has a negative dimension in "
                               << shapeToString(shape);
+    if (failed(checkTensorSize(loc, "graph input '" + vi.name() + "'", shape,
+                               dtype)))
+      return failure();
     auto type = RankedTensorType::get(shape, dtypeToMLIR(&ctx, dtype));
     argTypes.push_back(type);
     Value arg = entryBlock->addArgument(type, loc);
@@ -503,6 +537,52 @@ LogicalResult GraphImporter::importInputs(const onnx::GraphProto &graph,
   return success();
 }
 
+/// Checks `node`'s inputs against the ONNX schema of its op at `opset`
+/// where libonnx has one: how many input slots it may have and which of
+/// them must not be empty. Past the newest opset libonnx knows (17), the
+/// schema found is an older version of the op: its required inputs still
+/// hold (ONNX 18-22 only add optional ones), its maximum may not. Ops
+/// without a schema (contrib domains) rely on their converter and on
+/// NodeContext::input.
+static LogicalResult checkArity(const onnx::NodeProto &node, StringRef domain,
+                                int opset, Location loc) {
+  const onnx::OpSchema *schema = onnx::OpSchemaRegistry::Schema(
+      node.op_type(), opset, domain.str());
+  if (!schema)
+    return success();
+  const auto &ranges =
+      onnx::OpSchemaRegistry::DomainToVersionRange::Instance().Map();
+  auto range = ranges.find(domain.str());
+  bool exact = range != ranges.end() && opset <= range->second.second;
+  int numInputs = node.input_size();
+  if (numInputs < schema->min_input())
+    return emitError(loc) << node.op_type() << " (opset " << opset
+                          << ") needs at least " << schema->min_input()
+                          << " input(s); the node has " << numInputs;
+  if (exact && numInputs > schema->max_input())
+    return emitError(loc) << node.op_type() << " (opset " << opset
+                          << ") takes at most " << schema->max_input()
+                          << " input(s); the node has " << numInputs;
+  const auto &formals = schema->inputs();
+  for (int i = 0; i < numInputs && i < (int)formals.size(); ++i) {
+    if (!node.input(i).empty() ||
+        formals[i].GetOption() != onnx::OpSchema::Single)
+      continue;
+    return emitError(loc) << node.op_type() << " (opset " << opset
+                          << "): input " << i << " ('" << formals[i].GetName()
+                          << "') is required but the node leaves it empty";
+  }
+  return success();
+}
+
+namespace {
+/// Thrown by NodeContext::input after its diagnostic when a converter asks
+/// for an input the node does not have; importNode catches it. Converters
+/// read their inputs straight-line, so unwinding out of them keeps every
+/// converter safe without a presence check before each read.
+struct MissingInputError {};
+} // namespace
+
 LogicalResult GraphImporter::importNode(const onnx::NodeProto &node) {
   Location loc = nodeLoc(node);
   StringRef domain = normalizeDomain(node.domain());
@@ -511,22 +591,37 @@ LogicalResult GraphImporter::importNode(const onnx::NodeProto &node) {
              node.input(),
              [&](const std::string &in) { return in.empty() || has(in); }) &&
          "the plan orders producers before their readers");
+  if (failed(checkArity(node, domain, opset, loc)))
+    return failure();
   NodeContext nctx(*this, node, opset, builder, loc);
   const ConverterEntry *entry = lookupConverter(domain, node.op_type(), opset);
   assert(entry && "unsupported ops are rejected before conversion");
-  if (entry->fold) {
-    FailureOr<bool> folded = entry->fold(nctx);
-    if (failed(folded))
+  try {
+    if (entry->fold) {
+      FailureOr<bool> folded = entry->fold(nctx);
+      if (failed(folded))
+        return failure();
+      if (*folded)
+        return success();
+    }
+    if (failed(entry->convert(nctx)))
       return failure();
-    if (*folded)
-      return success();
-  }
-  if (failed(entry->convert(nctx)))
+  } catch (const MissingInputError &) {
     return failure();
-  for (int i = 0; i < node.output_size(); ++i)
-    if (!node.output(i).empty() && !has(node.output(i)))
+  }
+  for (int i = 0; i < node.output_size(); ++i) {
+    if (node.output(i).empty())
+      continue;
+    if (!has(node.output(i)))
       return emitError(loc) << "internal error: " << node.op_type()
                             << " converter did not define output " << i;
+    const TensorRef &out = lookup(node.output(i));
+    if (failed(checkTensorSize(loc,
+                               Twine(node.op_type()) + " output " + Twine(i) +
+                                   " ('" + node.output(i) + "')",
+                               out.shape, out.dtype)))
+      return failure();
+  }
   return success();
 }
 
@@ -637,7 +732,15 @@ bool NodeContext::hasInput(unsigned i) const {
 }
 
 const TensorRef &NodeContext::input(unsigned i) const {
-  assert(hasInput(i) && "missing input");
+  if (!hasInput(i)) {
+    emitError(loc) << node.op_type() << ": input " << i
+                   << (i < (unsigned)node.input_size()
+                           ? " is empty but required"
+                           : " is missing (the node has " +
+                                 std::to_string(node.input_size()) +
+                                 " input(s))");
+    throw MissingInputError();
+  }
   return importer.lookup(node.input(i));
 }
 
@@ -647,7 +750,7 @@ const HostTensor *NodeContext::host(unsigned i) const {
 }
 
 Value NodeContext::value(unsigned i) {
-  return importer.materialize(importer.lookup(node.input(i)), loc);
+  return importer.materialize(const_cast<TensorRef &>(input(i)), loc);
 }
 
 RankedTensorType NodeContext::type(unsigned i) const {

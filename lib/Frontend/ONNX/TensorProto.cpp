@@ -78,6 +78,31 @@ static LogicalResult readExternal(const onnx::TensorProto &proto,
   return success();
 }
 
+/// The element count of `proto`'s dims; fails on a negative dim or a count
+/// or byte size that overflows int64 (a wrapped size would pass the data
+/// size checks below and allocate for the wrong shape).
+static LogicalResult countElements(const onnx::TensorProto &proto, DType dtype,
+                                   int64_t &n, std::string &error) {
+  n = 1;
+  for (int64_t d : proto.dims()) {
+    if (d < 0) {
+      error = "negative dimension";
+      return failure();
+    }
+    if (__builtin_mul_overflow(n, d, &n)) {
+      error = "dims overflow a 64-bit element count";
+      return failure();
+    }
+  }
+  int64_t bytes;
+  if (__builtin_mul_overflow(n, (int64_t)std::max(dtypeBits(dtype) / 8, 1u),
+                             &bytes)) {
+    error = "dims overflow a 64-bit byte size";
+    return failure();
+  }
+  return success();
+}
+
 LogicalResult readTensorBytes(const onnx::TensorProto &proto,
                               StringRef baseDir, std::vector<char> &bytes,
                               bool &available, std::string &error) {
@@ -87,14 +112,9 @@ LogicalResult readTensorBytes(const onnx::TensorProto &proto,
     error = "unsupported element type " + std::to_string(proto.data_type());
     return failure();
   }
-  int64_t n = 1;
-  for (int64_t d : proto.dims()) {
-    if (d < 0) {
-      error = "negative dimension";
-      return failure();
-    }
-    n *= d;
-  }
+  int64_t n;
+  if (failed(countElements(proto, dtype, n, error)))
+    return failure();
   size_t expected = n * (dtypeBits(dtype) / 8);
   if (proto.data_location() == onnx::TensorProto::EXTERNAL) {
     if (failed(readExternal(proto, baseDir, bytes, expected, error)))
@@ -122,12 +142,9 @@ LogicalResult readTensorProto(const onnx::TensorProto &proto,
     return failure();
   }
   SmallVector<int64_t> shape(proto.dims().begin(), proto.dims().end());
-  for (int64_t d : shape)
-    if (d < 0) {
-      error = "negative dimension";
-      return failure();
-    }
-  int64_t n = shapeProduct(shape);
+  int64_t n;
+  if (failed(countElements(proto, dtype, n, error)))
+    return failure();
   size_t width = dtypeBits(dtype) / 8;
   if (proto.data_location() == onnx::TensorProto::EXTERNAL) {
     std::vector<char> bytes;

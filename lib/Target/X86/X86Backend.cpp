@@ -7,8 +7,9 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "qopt/Target/Artifact.h"
 #include "qopt/QOptDialect.h"
+#include "qopt/Runtime/EntryABI.h"
+#include "qopt/Target/Artifact.h"
 #include "qopt/Target/X86/X86Target.h"
 #include "qopt/Transforms/Passes.h"
 
@@ -64,13 +65,26 @@ struct ArgLayout {
   std::vector<int64_t> shape;
 };
 
-std::string cIdentifier(StringRef s) {
-  std::string out;
-  for (char c : s)
-    out.push_back(isalnum((unsigned char)c) ? c : '_');
-  if (out.empty() || isdigit((unsigned char)out[0]))
-    out.insert(out.begin(), '_');
-  return out;
+std::string cIdentifier(StringRef s) { return modelSymbolPrefix(s); }
+
+/// Adds the exported constant `<name>_abi` (see qopt/Runtime/EntryABI.h):
+/// the buffer sizes and shapes the entry point was compiled for, which qrt
+/// checks the manifest against.
+void addEntryABI(llvm::Module &module, StringRef abiName, int64_t weightBytes,
+                 int64_t workspaceBytes, ArrayRef<TensorInfo> inputs,
+                 ArrayRef<TensorInfo> outputs) {
+  auto buffers = [](ArrayRef<TensorInfo> list) {
+    std::vector<BufferABI> out;
+    for (const TensorInfo &t : list)
+      out.push_back({t.dtype, t.shape});
+    return out;
+  };
+  std::string text = describeEntryABI(weightBytes, workspaceBytes,
+                                      buffers(inputs), buffers(outputs));
+  llvm::Constant *init =
+      llvm::ConstantDataArray::getString(module.getContext(), text);
+  new llvm::GlobalVariable(module, init->getType(), /*isConstant=*/true,
+                           llvm::GlobalValue::ExternalLinkage, init, abiName);
 }
 
 /// The LLVM tool at `preferred`, else `name` on the PATH.
@@ -501,6 +515,9 @@ LogicalResult X86Backend::serialize(ModuleOp module,
     return emitError(loc) << "internal error: lowered graph function missing";
   std::string runName = cIdentifier(options.name) + "_run";
   addEntryWrapper(*llvmModule, graph, runName, layout);
+  std::string abiName = cIdentifier(options.name) + "_abi";
+  addEntryABI(*llvmModule, abiName, (int64_t)blob.size(), workspaceBytes,
+              inputs, outputs);
   graph->setLinkage(llvm::GlobalValue::InternalLinkage);
   for (llvm::Function &f : *llvmModule)
     if (!f.isDeclaration())
@@ -592,8 +609,9 @@ LogicalResult X86Backend::serialize(ModuleOp module,
       llvm::sys::fs::remove(f);
     // Partitioning made the internal functions and constants global (hidden):
     // make them local again, so two models link into one program.
-    std::string keep = "--keep-global-symbol=" + runName;
-    SmallVector<StringRef> localize = {objcopy, keep, obj};
+    std::string keep = "--keep-global-symbol=" + runName,
+                keepABI = "--keep-global-symbol=" + abiName;
+    SmallVector<StringRef> localize = {objcopy, keep, keepABI, obj};
     if (llvm::sys::ExecuteAndWait(objcopy, localize, std::nullopt, {}, 0, 0,
                                   &errMsg))
       return fail("localizing the symbols of " + id + ".o failed (" +
