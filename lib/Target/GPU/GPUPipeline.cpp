@@ -28,6 +28,9 @@
 #include "mlir/Dialect/GPU/Transforms/ParallelLoopMapper.h"
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Dialect/SCF/Transforms/Passes.h"
+#include "qopt/QOptDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/SCF/Transforms/Transforms.h"
@@ -209,7 +212,88 @@ struct MapToWorkgroupsPass
       llvm::cl::init(1024)};
 };
 
+/// The weight-decoding generic (qopt.dequantize_weights: packed codes,
+/// scales and zero points to float or i8 codes) feeding operand `operand`,
+/// if any.
+linalg::GenericOp dequantizingProducer(OpOperand &operand) {
+  auto producer = operand.get().getDefiningOp<linalg::GenericOp>();
+  if (!producer || !producer->hasAttr(QOptDialect::kDequantizeWeightsAttrName))
+    return {};
+  return producer;
+}
+
+struct FuseDequantizationPass
+    : PassWrapper<FuseDequantizationPass, OperationPass<func::FuncOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(FuseDequantizationPass)
+
+  StringRef getArgument() const override {
+    return "qopt-gpu-fuse-dequantization";
+  }
+  StringRef getDescription() const override {
+    return "Fuse each weight-decoding generic into the contraction reading "
+           "it, so kernels read the packed weights and no decoded weight "
+           "tensor exists";
+  }
+  void getDependentDialects(DialectRegistry &registry) const override {
+    registry.insert<linalg::LinalgDialect, arith::ArithDialect>();
+  }
+
+  void runOnOperation() override {
+    SmallVector<linalg::LinalgOp> consumers;
+    getOperation().walk([&](linalg::LinalgOp op) {
+      if (op->hasAttr(QOptDialect::kDequantizeWeightsAttrName))
+        return;
+      if (llvm::any_of(op.getDpsInputOperands(), [](OpOperand *o) {
+            return bool(dequantizingProducer(*o));
+          }))
+        consumers.push_back(op);
+    });
+    IRRewriter rewriter(&getContext());
+    for (linalg::LinalgOp op : consumers) {
+      auto generic = dyn_cast<linalg::GenericOp>(op.getOperation());
+      if (!generic) {
+        rewriter.setInsertionPoint(op);
+        FailureOr<linalg::GenericOp> g = linalg::generalizeNamedOp(rewriter, op);
+        if (failed(g)) {
+          op->emitError("cannot generalize the contraction reading packed "
+                        "weights for the GPU");
+          return signalPassFailure();
+        }
+        generic = *g;
+      }
+      bool fused = true;
+      while (fused) {
+        fused = false;
+        for (OpOperand *operand : generic.getDpsInputOperands()) {
+          linalg::GenericOp producer = dequantizingProducer(*operand);
+          if (!producer || !linalg::areElementwiseOpsFusable(operand))
+            continue;
+          rewriter.setInsertionPoint(generic);
+          FailureOr<linalg::ElementwiseOpFusionResult> result =
+              linalg::fuseElementwiseOps(rewriter, operand);
+          if (failed(result))
+            continue;
+          for (auto [orig, replacement] : result->replacements)
+            rewriter.replaceUsesWithIf(orig, replacement, [&](OpOperand &use) {
+              return use.getOwner() != producer.getOperation();
+            });
+          rewriter.eraseOp(generic);
+          if (producer->use_empty())
+            rewriter.eraseOp(producer);
+          generic = cast<linalg::GenericOp>(result->fusedOp);
+          fused = true;
+          break;
+        }
+      }
+    }
+  }
+};
+
 } // namespace
+
+std::unique_ptr<Pass> createFuseDequantizationPass() {
+  return std::make_unique<FuseDequantizationPass>();
+}
 
 std::unique_ptr<Pass> createMapToWorkgroupsPass(const GPUStrategy &strategy) {
   return std::make_unique<MapToWorkgroupsPass>(strategy);
@@ -224,6 +308,9 @@ void buildGPUTensorPipeline(OpPassManager &pm) {
   fpm.addPass(createTosaToTensorPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createFuseElementwisePass());
+  // Packed weights stay packed: each contraction decodes its weights as it
+  // reads them.
+  pm.nest<func::FuncOp>().addPass(createFuseDequantizationPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 }
@@ -272,6 +359,7 @@ void buildGPUMappingPipeline(OpPassManager &pm, const GPUStrategy &strategy) {
 
 static void registerGPUPipelinesOnce() {
   PassRegistration<MapToWorkgroupsPass>();
+  PassRegistration<FuseDequantizationPass>();
   PassPipelineRegistration<>(
       "qopt-gpu-tensor-pipeline",
       "GPU stage 1: the reference lowering to linalg and elementwise fusion",

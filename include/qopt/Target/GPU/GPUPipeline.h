@@ -65,7 +65,15 @@ void buildGPUMappingPipeline(mlir::OpPassManager &pm,
 std::unique_ptr<mlir::Pass>
 createMapToWorkgroupsPass(const GPUStrategy &strategy = {});
 
-/// Registers qopt-gpu-map-to-workgroups and the named pipelines
+/// qopt-gpu-fuse-dequantization: fuses every weight-decoding generic
+/// (`qopt.dequantize_weights`: packed codes, scales and zero points to
+/// float weights or to i8 codes) into the contraction that reads it, a named
+/// one generalized first. The kernel then reads the packed bytes and
+/// decodes each weight where it multiplies it; no decoded weight tensor,
+/// hence no buffer of the decoded shape, exists.
+std::unique_ptr<mlir::Pass> createFuseDequantizationPass();
+
+/// Registers qopt-gpu-map-to-workgroups, qopt-gpu-fuse-dequantization and the named pipelines
 /// `qopt-gpu-tensor-pipeline`, `qopt-gpu-buffer-pipeline` and
 /// `qopt-gpu-mapping-pipeline` (default strategy).
 void registerGPUPipelines();
