@@ -30,6 +30,9 @@
 #include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/SCF/Transforms/Passes.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/IRMapping.h"
 #include "qopt/QOptDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -289,7 +292,218 @@ struct FuseDequantizationPass
   }
 };
 
+/// The value of `map`'s results at loop indices `ivs` (a projected
+/// permutation: each result one loop dimension).
+SmallVector<Value> indicesAt(AffineMap map, ArrayRef<Value> ivs) {
+  SmallVector<Value> out;
+  for (AffineExpr e : map.getResults())
+    out.push_back(ivs[cast<AffineDimExpr>(e).getPosition()]);
+  return out;
+}
+
+/// An int8 x int8 -> i32 contraction (rows m, columns n, reduction k)
+/// accumulated into a zero fill and read by exactly one elementwise
+/// generic (the rescale): what FuseIntegerMatMulPass rewrites.
+struct IntegerMatMul {
+  linalg::MatmulOp matmul;
+  linalg::FillOp fill;
+  linalg::GenericOp rescale;
+  OpOperand *rescaleInput;
+};
+
+std::optional<IntegerMatMul> matchIntegerMatMul(linalg::MatmulOp mm) {
+  if (!mm.hasPureTensorSemantics() || mm.getCast() != linalg::TypeFn::cast_signed)
+    return std::nullopt;
+  auto elem = [](Value v) {
+    return cast<ShapedType>(v.getType()).getElementType();
+  };
+  Value a = mm.getDpsInputOperand(0)->get(), b = mm.getDpsInputOperand(1)->get();
+  Value c = mm.getDpsInitOperand(0)->get();
+  if (!elem(a).isInteger(8) || !elem(b).isInteger(8) || !elem(c).isInteger(32))
+    return std::nullopt;
+  if (!cast<ShapedType>(a.getType()).hasStaticShape() ||
+      !cast<ShapedType>(b.getType()).hasStaticShape())
+    return std::nullopt;
+  auto fill = c.getDefiningOp<linalg::FillOp>();
+  if (!fill)
+    return std::nullopt;
+  Value result = mm->getResult(0);
+  if (!result.hasOneUse())
+    return std::nullopt;
+  OpOperand &use = *result.getUses().begin();
+  auto rescale = dyn_cast<linalg::GenericOp>(use.getOwner());
+  if (!rescale || !rescale.hasPureTensorSemantics() ||
+      rescale.getNumLoops() != 2 ||
+      rescale.getNumParallelLoops() != rescale.getNumLoops() ||
+      rescale.getNumDpsInits() != 1 || !rescale.isDpsInput(&use) ||
+      !rescale.getMatchingIndexingMap(&use).isIdentity())
+    return std::nullopt;
+  for (AffineMap m : mm.getIndexingMapsArray())
+    if (!m.isProjectedPermutation())
+      return std::nullopt;
+  return IntegerMatMul{mm, fill, rescale, &use};
+}
+
+/// Rewrites fill + int8 matmul + rescale into one all-parallel generic over
+/// the output whose body runs the K loop itself, accumulating in a
+/// register: 4 codes at a time as `vector.reduction <add>` of the product of
+/// sign-extended vector<4xi8> (which SPIR-V with integer dot product turns
+/// into OpSDot), the K mod 4 rest one at a time; then the rescale's own body
+/// on the i32 sum. The i32 sums are exact, so the result is the reference's
+/// bit for bit.
+void fuseIntegerMatMul(IRRewriter &rewriter, IntegerMatMul match) {
+  linalg::MatmulOp mm = match.matmul;
+  linalg::GenericOp rescale = match.rescale;
+  Location loc = mm.getLoc();
+  Value a = mm.getDpsInputOperand(0)->get(), b = mm.getDpsInputOperand(1)->get();
+  SmallVector<AffineMap> mmMaps = mm.getIndexingMapsArray();
+  // The reduction dimension and its extent.
+  SmallVector<int64_t> ranges = mm.getStaticLoopRanges();
+  unsigned kDim = 2;
+  for (unsigned d = 0; d < mm.getNumLoops(); ++d)
+    if (mm.getIteratorTypesArray()[d] == utils::IteratorType::reduction)
+      kDim = d;
+  int64_t k = ranges[kDim];
+  // Output dims of the matmul in loop order (its output map is (m, n)).
+  AffineMap outMap = mmMaps[2];
+
+  SmallVector<Value> inputs;
+  SmallVector<AffineMap> maps;
+  for (OpOperand *in : rescale.getDpsInputOperands()) {
+    if (in == match.rescaleInput)
+      continue;
+    inputs.push_back(in->get());
+    maps.push_back(rescale.getMatchingIndexingMap(in));
+  }
+  OpOperand *init = rescale.getDpsInitOperand(0);
+  maps.push_back(rescale.getMatchingIndexingMap(init));
+  Value fillValue = match.fill.getDpsInputOperand(0)->get();
+
+  rewriter.setInsertionPoint(rescale);
+  auto fused = linalg::GenericOp::create(
+      rewriter, loc, rescale->getResultTypes(), inputs, ValueRange{init->get()},
+      maps, rescale.getIteratorTypesArray(),
+      [&](OpBuilder &nb, Location l, ValueRange args) {
+        Type i32 = nb.getI32Type(), i8 = nb.getI8Type();
+        // Loop indices of the matmul: its output dims from the generic's.
+        SmallVector<Value> ivs(mm.getNumLoops());
+        for (auto [i, e] : llvm::enumerate(outMap.getResults()))
+          ivs[cast<AffineDimExpr>(e).getPosition()] =
+              linalg::IndexOp::create(nb, l, i);
+        auto load = [&](OpBuilder &ib, Location il, Value t, AffineMap m,
+                        Value kv) {
+          SmallVector<Value> at = ivs;
+          at[kDim] = kv;
+          return tensor::ExtractOp::create(ib, il, t, indicesAt(m, at))
+              .getResult();
+        };
+        Value acc = fillValue;
+        int64_t k4 = k / 4 * 4;
+        Value c0 = arith::ConstantIndexOp::create(nb, l, 0);
+        Value c1 = arith::ConstantIndexOp::create(nb, l, 1);
+        Value c4 = arith::ConstantIndexOp::create(nb, l, 4);
+        if (k4 > 0) {
+          Value end = arith::ConstantIndexOp::create(nb, l, k4);
+          auto loop = scf::ForOp::create(
+              nb, l, c0, end, c4, ValueRange{acc},
+              [&](OpBuilder &ib, Location il, Value kv, ValueRange iter) {
+                SmallVector<Value> av, bv;
+                for (int64_t j = 0; j < 4; ++j) {
+                  Value kj = arith::AddIOp::create(
+                      ib, il, kv, arith::ConstantIndexOp::create(ib, il, j));
+                  av.push_back(load(ib, il, a, mmMaps[0], kj));
+                  bv.push_back(load(ib, il, b, mmMaps[1], kj));
+                }
+                auto v4i8 = VectorType::get({4}, i8);
+                auto v4i32 = VectorType::get({4}, i32);
+                Value va = vector::FromElementsOp::create(ib, il, v4i8, av);
+                Value vb = vector::FromElementsOp::create(ib, il, v4i8, bv);
+                Value p = arith::MulIOp::create(
+                    ib, il, arith::ExtSIOp::create(ib, il, v4i32, va),
+                    arith::ExtSIOp::create(ib, il, v4i32, vb));
+                Value dot = vector::ReductionOp::create(
+                    ib, il, vector::CombiningKind::ADD, p);
+                scf::YieldOp::create(
+                    ib, il,
+                    arith::AddIOp::create(ib, il, iter[0], dot).getResult());
+              });
+          acc = loop.getResult(0);
+        }
+        if (k4 < k) {
+          Value begin = arith::ConstantIndexOp::create(nb, l, k4);
+          Value end = arith::ConstantIndexOp::create(nb, l, k);
+          auto loop = scf::ForOp::create(
+              nb, l, begin, end, c1, ValueRange{acc},
+              [&](OpBuilder &ib, Location il, Value kv, ValueRange iter) {
+                Value x = arith::ExtSIOp::create(
+                    ib, il, i32, load(ib, il, a, mmMaps[0], kv));
+                Value y = arith::ExtSIOp::create(
+                    ib, il, i32, load(ib, il, b, mmMaps[1], kv));
+                Value p = arith::MulIOp::create(ib, il, x, y);
+                scf::YieldOp::create(
+                    ib, il,
+                    arith::AddIOp::create(ib, il, iter[0], p).getResult());
+              });
+          acc = loop.getResult(0);
+        }
+        // The rescale's body on the sum.
+        IRMapping mapping;
+        Block &body = *rescale.getBlock();
+        unsigned next = 0;
+        for (OpOperand *in : rescale.getDpsInputOperands()) {
+          BlockArgument arg = body.getArgument(in->getOperandNumber());
+          mapping.map(arg, in == match.rescaleInput ? acc : args[next++]);
+        }
+        mapping.map(body.getArgument(init->getOperandNumber()), args.back());
+        for (Operation &op : body.without_terminator())
+          nb.clone(op, mapping);
+        auto yield = cast<linalg::YieldOp>(body.getTerminator());
+        SmallVector<Value> results;
+        for (Value v : yield.getValues())
+          results.push_back(mapping.lookupOrDefault(v));
+        linalg::YieldOp::create(nb, l, results);
+      });
+  rewriter.replaceOp(rescale, fused->getResults());
+  rewriter.eraseOp(mm);
+  if (match.fill->use_empty())
+    rewriter.eraseOp(match.fill);
+}
+
+struct FuseIntegerMatMulPass
+    : PassWrapper<FuseIntegerMatMulPass, OperationPass<func::FuncOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(FuseIntegerMatMulPass)
+
+  StringRef getArgument() const override {
+    return "qopt-gpu-fuse-integer-matmul";
+  }
+  StringRef getDescription() const override {
+    return "Fuse an int8 x int8 -> i32 matmul, its zero fill and its "
+           "rescale into one output-parallel generic that accumulates K in "
+           "a register, four codes at a time";
+  }
+  void getDependentDialects(DialectRegistry &registry) const override {
+    registry.insert<linalg::LinalgDialect, arith::ArithDialect,
+                    scf::SCFDialect, tensor::TensorDialect,
+                    vector::VectorDialect>();
+  }
+
+  void runOnOperation() override {
+    SmallVector<IntegerMatMul> matches;
+    getOperation().walk([&](linalg::MatmulOp mm) {
+      if (std::optional<IntegerMatMul> m = matchIntegerMatMul(mm))
+        matches.push_back(*m);
+    });
+    IRRewriter rewriter(&getContext());
+    for (IntegerMatMul &m : matches)
+      fuseIntegerMatMul(rewriter, m);
+  }
+};
+
 } // namespace
+
+std::unique_ptr<Pass> createFuseIntegerMatMulPass() {
+  return std::make_unique<FuseIntegerMatMulPass>();
+}
 
 std::unique_ptr<Pass> createFuseDequantizationPass() {
   return std::make_unique<FuseDequantizationPass>();
@@ -311,6 +525,9 @@ void buildGPUTensorPipeline(OpPassManager &pm) {
   // Packed weights stay packed: each contraction decodes its weights as it
   // reads them.
   pm.nest<func::FuncOp>().addPass(createFuseDequantizationPass());
+  // int8 x int8 -> i32 products keep their sums in registers and end in
+  // their rescale: one kernel, no i32 buffer.
+  pm.nest<func::FuncOp>().addPass(createFuseIntegerMatMulPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 }
@@ -360,6 +577,7 @@ void buildGPUMappingPipeline(OpPassManager &pm, const GPUStrategy &strategy) {
 static void registerGPUPipelinesOnce() {
   PassRegistration<MapToWorkgroupsPass>();
   PassRegistration<FuseDequantizationPass>();
+  PassRegistration<FuseIntegerMatMulPass>();
   PassPipelineRegistration<>(
       "qopt-gpu-tensor-pipeline",
       "GPU stage 1: the reference lowering to linalg and elementwise fusion",

@@ -73,7 +73,17 @@ createMapToWorkgroupsPass(const GPUStrategy &strategy = {});
 /// hence no buffer of the decoded shape, exists.
 std::unique_ptr<mlir::Pass> createFuseDequantizationPass();
 
-/// Registers qopt-gpu-map-to-workgroups, qopt-gpu-fuse-dequantization and the named pipelines
+/// qopt-gpu-fuse-integer-matmul: an int8 x int8 -> i32 linalg.matmul
+/// (W8A8), its zero fill and the elementwise generic reading it (the float
+/// rescale) become one output-parallel generic whose body runs the K loop
+/// with the sum in a register, four codes at a time as a vector<4xi8> dot
+/// product (`vector.reduction <add>` of sign-extended products: OpSDot on
+/// SPIR-V with integer dot product, plain i32 arithmetic otherwise), then
+/// the rescale's body. One kernel; no i32 buffer.
+std::unique_ptr<mlir::Pass> createFuseIntegerMatMulPass();
+
+/// Registers qopt-gpu-map-to-workgroups, qopt-gpu-fuse-dequantization,
+/// qopt-gpu-fuse-integer-matmul and the named pipelines
 /// `qopt-gpu-tensor-pipeline`, `qopt-gpu-buffer-pipeline` and
 /// `qopt-gpu-mapping-pipeline` (default strategy).
 void registerGPUPipelines();
