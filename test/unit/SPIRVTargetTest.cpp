@@ -94,7 +94,8 @@ protected:
   /// the diagnostics ("" on success).
   std::string compile(const std::string &model, const std::string &triple,
                       const std::string &out,
-                      const std::string &precision = "") {
+                      const std::string &precision = "",
+                      const std::string &features = "") {
     {
       std::error_code ec;
       llvm::raw_fd_ostream os(dir + "/model.onnxtxt", ec);
@@ -114,6 +115,7 @@ protected:
     options.force = true;
     options.target.triple = triple;
     options.quantize.precision = precision;
+    options.target.features = features;
     options.quantize.quantizeClassifier = !precision.empty();
     if (failed(compileModel(context, options)) && diagnostics.empty())
       diagnostics = "failed";
@@ -151,10 +153,12 @@ protected:
   void expectSameAsX86(const std::string &model,
                        const std::vector<std::vector<int64_t>> &inputShapes,
                        std::mt19937 &rng, const std::string &precision = "",
-                       double absTol = kAbsTol, double relTol = kRelTol) {
+                       double absTol = kAbsTol, double relTol = kRelTol,
+                       const std::string &spirvFeatures = "") {
     ASSERT_EQ(compile(model, "x86_64-unknown-linux-gnu", "x86", precision), "")
         << model;
-    ASSERT_EQ(compile(model, "spirv64-unknown-vulkan1.3", "spirv", precision),
+    ASSERT_EQ(compile(model, "spirv64-unknown-vulkan1.3", "spirv", precision,
+                      spirvFeatures),
               "")
         << model;
     std::uniform_real_distribution<float> dist(-1, 1);
@@ -262,7 +266,10 @@ TEST_F(SPIRVTarget, RandomW8A8MatMulsMatchX86Exactly) {
     int64_t m = rows(rng), k = size(rng), n = size(rng);
     SCOPED_TRACE("w8a8 matmul " + std::to_string(m) + "x" + std::to_string(k) +
                  "x" + std::to_string(n));
-    expectSameAsX86(matmulModel(m, k, n, rng), {{m, k}}, rng, "w8a8", 0, 0);
+    // OpSDot (the default, +dotprod), then plain i32 arithmetic.
+    std::string model = matmulModel(m, k, n, rng);
+    expectSameAsX86(model, {{m, k}}, rng, "w8a8", 0, 0);
+    expectSameAsX86(model, {{m, k}}, rng, "w8a8", 0, 0, "-dotprod");
   }
 }
 

@@ -21,7 +21,7 @@ namespace qopt::spirv {
 /// The features a Vulkan 1.3 device is assumed to have unless the user
 /// removes them ("-int64"): they decide the SPIR-V capabilities the kernels
 /// may use (docs/targets.md).
-inline constexpr const char *kDefaultFeatures = "+float16,+int16,+int64,+int8";
+inline constexpr const char *kDefaultFeatures = "+dotprod,+float16,+int16,+int64,+int8";
 
 /// Stage 4: kernels to SPIR-V: the Vulkan target environment and each
 /// kernel's workgroup size (qopt-spirv-attach-target), math and gpu to the
