@@ -417,6 +417,18 @@ void registerSPIRVPipelines() {
 LogicalResult SPIRVBackend::serialize(ModuleOp module,
                                       const SerializeOptions &options,
                                       ArtifactWriter &writer) const {
+  auto target = module->getAttrOfType<TargetAttr>(QOptDialect::kTargetAttrName);
+  assert(target && "compileArtifact checks the target");
+  return serializeGPUArtifact(module, options, writer, name(),
+                              capabilities(target), nullptr);
+}
+
+LogicalResult serializeGPUArtifact(ModuleOp module,
+                                   const SerializeOptions &options,
+                                   ArtifactWriter &writer,
+                                   StringRef backendName,
+                                   const TargetCapabilities &targetCaps,
+                                   GPUKernelSink *sink) {
   Location loc = module.getLoc();
   MLIRContext *ctx = module.getContext();
   auto target = module->getAttrOfType<TargetAttr>(QOptDialect::kTargetAttrName);
@@ -600,9 +612,19 @@ LogicalResult SPIRVBackend::serialize(ModuleOp module,
       SmallVector<uint32_t> binary;
       if (failed(sp::serialize(spvModule, binary)))
         return launch.emitError() << "SPIR-V serialization failed";
-      file = options.name + "." + moduleName.str() + ".spv";
-      files.emplace_back(file, std::string((const char *)binary.data(),
-                                           binary.size() * sizeof(uint32_t)));
+      if (sink) {
+        FailureOr<std::string> named =
+            sink->kernel(moduleName, launch.getKernelName().getValue(), binary,
+                         launch.getLoc());
+        if (failed(named))
+          return failure();
+        file = *named;
+      } else {
+        file = options.name + "." + moduleName.str() + ".spv";
+        files.emplace_back(file,
+                           std::string((const char *)binary.data(),
+                                       binary.size() * sizeof(uint32_t)));
+      }
     }
     if (auto vce = spvModule.getVceTriple())
       for (sp::Capability c : vce->getCapabilities()) {
@@ -641,13 +663,15 @@ LogicalResult SPIRVBackend::serialize(ModuleOp module,
     capabilityList.push_back(c);
   llvm::json::Object &manifest = writer.manifest();
   manifest["target"] =
-      llvm::json::Object{{"backend", name().str()},
+      llvm::json::Object{{"backend", backendName.str()},
                          {"triple", target.getTriple().str()},
                          {"cpu", target.getCpu().str()},
                          {"features", enabledFeatures(target.getFeatures())},
                          {"spirv_capabilities", std::move(capabilityList)},
-                         {"capabilities", capabilities(target).toJSON()}};
+                         {"capabilities", targetCaps.toJSON()}};
   manifest["workspace_bytes"] = workspaceBytes;
+  if (sink && failed(sink->finish(dispatches, workspaceBytes, blob.size())))
+    return failure();
   manifest["dispatches"] = std::move(dispatches);
   return success();
 }
