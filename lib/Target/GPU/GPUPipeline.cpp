@@ -499,7 +499,175 @@ struct FuseIntegerMatMulPass
   }
 };
 
+/// Rewrites a linalg op with reduction loops into an all-parallel generic
+/// over its parallel loops whose body runs the reduction loops itself
+/// (scf.for, in the op's loop order, which is the order the parallel-loop
+/// lowering would run them in) with the accumulator in a register: the
+/// output element is read once and written once instead of on every step.
+/// The operands are read with tensor.extract at their maps' indices.
+/// Returns false (and changes nothing) for ops it does not handle.
+bool accumulateInRegisters(IRRewriter &rewriter, linalg::LinalgOp op) {
+  if (!op.hasPureTensorSemantics() || op.getNumDpsInits() != 1 ||
+      op.getNumReductionLoops() == 0 || op.getNumParallelLoops() == 0 ||
+      op->getNumResults() != 1)
+    return false;
+  SmallVector<utils::IteratorType> iters = op.getIteratorTypesArray();
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  if (llvm::any_of(ranges, ShapedType::isDynamic))
+    return false;
+  OpOperand *init = op.getDpsInitOperand(0);
+  AffineMap outMap = op.getMatchingIndexingMap(init);
+  // The output is indexed by parallel loops only, each once.
+  SmallVector<unsigned> parallelDims, reductionDims;
+  for (unsigned d = 0; d < iters.size(); ++d)
+    (iters[d] == utils::IteratorType::parallel ? parallelDims : reductionDims)
+        .push_back(d);
+  if (!outMap.isProjectedPermutation() ||
+      outMap.getNumResults() != parallelDims.size())
+    return false;
+  for (AffineExpr e : outMap.getResults())
+    if (iters[cast<AffineDimExpr>(e).getPosition()] !=
+        utils::IteratorType::parallel)
+      return false;
+  if (!op->getRegion(0).hasOneBlock())
+    return false;
+  // Block arguments other than the inputs and the accumulator, or ops
+  // that cannot move into loops, are left alone.
+  Block &body = op->getRegion(0).front();
+  bool simple = llvm::all_of(body.without_terminator(), [](Operation &o) {
+    return o.getNumRegions() == 0 && isPure(&o) || isa<linalg::IndexOp>(o) ||
+           isa<tensor::ExtractOp>(o);
+  });
+  if (!simple)
+    return false;
+  Location loc = op.getLoc();
+  MLIRContext *ctx = op.getContext();
+  // The new generic's loops: the parallel ones, renumbered.
+  DenseMap<unsigned, unsigned> newDim;
+  for (auto [i, d] : llvm::enumerate(parallelDims))
+    newDim[d] = i;
+  SmallVector<AffineExpr> outExprs;
+  for (AffineExpr e : outMap.getResults())
+    outExprs.push_back(
+        getAffineDimExpr(newDim[cast<AffineDimExpr>(e).getPosition()], ctx));
+  AffineMap newOutMap = AffineMap::get(parallelDims.size(), 0, outExprs, ctx);
+  // A zero fill as the accumulator's start: its value, and the fill's own
+  // destination as the output (one kernel less).
+  Value initTensor = init->get();
+  Value start;
+  if (auto fill = initTensor.getDefiningOp<linalg::FillOp>()) {
+    start = fill.getDpsInputOperand(0)->get();
+    initTensor = fill.getDpsInitOperand(0)->get();
+  }
+  SmallVector<Value> inputs;
+  for (OpOperand *in : op.getDpsInputOperands())
+    inputs.push_back(in->get());
+  SmallVector<AffineMap> inMaps;
+  for (OpOperand *in : op.getDpsInputOperands())
+    inMaps.push_back(op.getMatchingIndexingMap(in));
+
+  rewriter.setInsertionPoint(op);
+  SmallVector<utils::IteratorType> newIters(parallelDims.size(),
+                                            utils::IteratorType::parallel);
+  auto fused = linalg::GenericOp::create(
+      rewriter, loc, op->getResultTypes(), ValueRange{},
+      ValueRange{initTensor}, ArrayRef<AffineMap>{newOutMap}, newIters,
+      [&](OpBuilder &nb, Location l, ValueRange args) {
+        SmallVector<Value> ivs(iters.size());
+        for (auto [i, d] : llvm::enumerate(parallelDims))
+          ivs[d] = linalg::IndexOp::create(nb, l, i);
+        Value acc0 = start ? start : args[0];
+        // Nested reduction loops, outermost first.
+        std::function<Value(OpBuilder &, unsigned, Value)> emit =
+            [&](OpBuilder &b, unsigned level, Value acc) -> Value {
+          if (level == reductionDims.size()) {
+            IRMapping mapping;
+            for (auto [i, in] : llvm::enumerate(inputs)) {
+              SmallVector<Value> at;
+              for (AffineExpr e : inMaps[i].getResults()) {
+                if (auto de = dyn_cast<AffineDimExpr>(e)) {
+                  at.push_back(ivs[de.getPosition()]);
+                  continue;
+                }
+                at.push_back(affine::AffineApplyOp::create(
+                    b, l, AffineMap::get(iters.size(), 0, e, ctx), ivs));
+              }
+              Value v = tensor::ExtractOp::create(b, l, in, at);
+              mapping.map(body.getArgument(i), v);
+            }
+            mapping.map(body.getArgument(inputs.size()), acc);
+            for (Operation &o : body.without_terminator()) {
+              if (auto index = dyn_cast<linalg::IndexOp>(o)) {
+                mapping.map(index.getResult(), ivs[index.getDim()]);
+                continue;
+              }
+              b.clone(o, mapping);
+            }
+            return mapping.lookupOrDefault(
+                cast<linalg::YieldOp>(body.getTerminator()).getValues()[0]);
+          }
+          unsigned d = reductionDims[level];
+          Value lb = arith::ConstantIndexOp::create(b, l, 0);
+          Value ub = arith::ConstantIndexOp::create(b, l, ranges[d]);
+          Value one = arith::ConstantIndexOp::create(b, l, 1);
+          auto loop = scf::ForOp::create(
+              b, l, lb, ub, one, ValueRange{acc},
+              [&](OpBuilder &ib, Location il, Value iv, ValueRange iter) {
+                ivs[d] = iv;
+                Value next = emit(ib, level + 1, iter[0]);
+                scf::YieldOp::create(ib, il, next);
+              });
+          return loop.getResult(0);
+        };
+        Value result = emit(nb, 0, acc0);
+        linalg::YieldOp::create(nb, l, result);
+      });
+  rewriter.replaceOp(op, fused->getResults());
+  return true;
+}
+
+struct AccumulateInRegistersPass
+    : PassWrapper<AccumulateInRegistersPass, OperationPass<func::FuncOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(AccumulateInRegistersPass)
+
+  StringRef getArgument() const override {
+    return "qopt-gpu-accumulate-in-registers";
+  }
+  StringRef getDescription() const override {
+    return "Run each linalg reduction inside an output-parallel generic "
+           "with the accumulator in a register";
+  }
+  void getDependentDialects(DialectRegistry &registry) const override {
+    registry.insert<linalg::LinalgDialect, arith::ArithDialect,
+                    scf::SCFDialect, tensor::TensorDialect,
+                    affine::AffineDialect>();
+  }
+  void runOnOperation() override {
+    SmallVector<linalg::LinalgOp> ops;
+    getOperation().walk([&](linalg::LinalgOp op) {
+      if (op.getNumReductionLoops() > 0)
+        ops.push_back(op);
+    });
+    IRRewriter rewriter(&getContext());
+    for (linalg::LinalgOp op : ops) {
+      linalg::LinalgOp target = op;
+      if (!isa<linalg::GenericOp>(op.getOperation())) {
+        rewriter.setInsertionPoint(op);
+        FailureOr<linalg::GenericOp> g = linalg::generalizeNamedOp(rewriter, op);
+        if (failed(g))
+          continue;
+        target = *g;
+      }
+      (void)accumulateInRegisters(rewriter, target);
+    }
+  }
+};
+
 } // namespace
+
+std::unique_ptr<Pass> createAccumulateInRegistersPass() {
+  return std::make_unique<AccumulateInRegistersPass>();
+}
 
 std::unique_ptr<Pass> createFuseIntegerMatMulPass() {
   return std::make_unique<FuseIntegerMatMulPass>();
@@ -528,6 +696,8 @@ void buildGPUTensorPipeline(OpPassManager &pm) {
   // int8 x int8 -> i32 products keep their sums in registers and end in
   // their rescale: one kernel, no i32 buffer.
   pm.nest<func::FuncOp>().addPass(createFuseIntegerMatMulPass());
+  // Every other reduction keeps its accumulator in a register too.
+  pm.nest<func::FuncOp>().addPass(createAccumulateInRegistersPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 }
@@ -578,6 +748,7 @@ static void registerGPUPipelinesOnce() {
   PassRegistration<MapToWorkgroupsPass>();
   PassRegistration<FuseDequantizationPass>();
   PassRegistration<FuseIntegerMatMulPass>();
+  PassRegistration<AccumulateInRegistersPass>();
   PassPipelineRegistration<>(
       "qopt-gpu-tensor-pipeline",
       "GPU stage 1: the reference lowering to linalg and elementwise fusion",

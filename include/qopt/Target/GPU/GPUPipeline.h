@@ -82,7 +82,17 @@ std::unique_ptr<mlir::Pass> createFuseDequantizationPass();
 /// the rescale's body. One kernel; no i32 buffer.
 std::unique_ptr<mlir::Pass> createFuseIntegerMatMulPass();
 
+/// qopt-gpu-accumulate-in-registers: every other linalg op with reduction
+/// loops (float and weight-only matmuls, batched matmuls, convolutions,
+/// reductions) becomes an output-parallel generic whose body runs the
+/// reduction loops in the op's order with the accumulator in a register
+/// (an initial zero fill folded in): each output element is read and
+/// written once, not on every step. Same operations in the same order as
+/// the parallel-loop lowering of the original op.
+std::unique_ptr<mlir::Pass> createAccumulateInRegistersPass();
+
 /// Registers qopt-gpu-map-to-workgroups, qopt-gpu-fuse-dequantization,
+/// qopt-gpu-accumulate-in-registers,
 /// qopt-gpu-fuse-integer-matmul and the named pipelines
 /// `qopt-gpu-tensor-pipeline`, `qopt-gpu-buffer-pipeline` and
 /// `qopt-gpu-mapping-pipeline` (default strategy).
