@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what qopt needs on Debian bookworm when it is missing: the LLVM/MLIR
 # 22 toolchain, libonnx, protobuf, googletest, ninja, ccache, Vulkan (Mesa's
-# lavapipe, the loader's headers; qrt dlopens libvulkan) and spirv-tools, the
+# lavapipe, the loader's headers; qrt dlopens libvulkan), spirv-tools and
+# SPIRV-Cross's C API (the Metal target), the
 # ONNX backend test data, and (for tests and benchmarks) ONNX Runtime from npm.
 set -euo pipefail
 
@@ -12,6 +13,7 @@ APT_PACKAGES=(
   googletest libgtest-dev
   libdnnl-dev libeigen3-dev
   mesa-vulkan-drivers libvulkan-dev spirv-tools
+  libspirv-cross-c-shared-dev
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

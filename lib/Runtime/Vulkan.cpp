@@ -117,6 +117,8 @@ private:
 #undef QRT_DECLARE
 
   VkInstance instance = VK_NULL_HANDLE;
+  /// The API version the instance was created for.
+  uint32_t instanceVersion = 0;
   VkPhysicalDevice physical = VK_NULL_HANDLE;
   VkPhysicalDeviceProperties properties{};
   VkDevice device = VK_NULL_HANDLE;
@@ -174,6 +176,7 @@ bool Program::loadLibrary(std::string &error) {
   app.pEngineName = "qopt";
   app.apiVersion =
       VK_API_VERSION_1_3 <= version ? VK_API_VERSION_1_3 : VK_API_VERSION_1_2;
+  instanceVersion = app.apiVersion;
   VkInstanceCreateInfo info{VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
   info.pApplicationInfo = &app;
   if (VkResult r = vkCreateInstance(&info, nullptr, &instance)) {
@@ -202,9 +205,11 @@ static bool requireCapability(const std::string &capability,
                               const VkPhysicalDeviceFeatures2 &have,
                               const VkPhysicalDeviceVulkan11Features &have11,
                               const VkPhysicalDeviceVulkan12Features &have12,
+                              const VkPhysicalDeviceVulkan13Features &have13,
                               VkPhysicalDeviceFeatures2 &want,
                               VkPhysicalDeviceVulkan11Features &want11,
                               VkPhysicalDeviceVulkan12Features &want12,
+                              VkPhysicalDeviceVulkan13Features &want13,
                               bool &known) {
   known = true;
 #define QRT_FEATURE(cap, have, want, field)                                    \
@@ -225,6 +230,13 @@ static bool requireCapability(const std::string &capability,
               uniformAndStorageBuffer8BitAccess)
   QRT_FEATURE("StorageBuffer16BitAccess", have11, want11,
               storageBuffer16BitAccess)
+  // OpSDot (VK_KHR_shader_integer_dot_product, core in Vulkan 1.3; have13
+  // is all false on a 1.2 device).
+  QRT_FEATURE("DotProduct", have13, want13, shaderIntegerDotProduct)
+  QRT_FEATURE("DotProductInput4x8Bit", have13, want13,
+              shaderIntegerDotProduct)
+  QRT_FEATURE("DotProductInput4x8BitPacked", have13, want13,
+              shaderIntegerDotProduct)
 #undef QRT_FEATURE
   known = false;
   return false;
@@ -302,15 +314,25 @@ bool Program::pickDevice(const Plan &plan, std::string &error) {
     return false;
   }
 
+  // The Vulkan 1.3 feature structure is chained only where both the
+  // device and the instance speak 1.3.
+  bool vulkan13 = properties.apiVersion >= VK_API_VERSION_1_3 &&
+                  instanceVersion >= VK_API_VERSION_1_3;
+  VkPhysicalDeviceVulkan13Features have13{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES};
   VkPhysicalDeviceVulkan12Features have12{
-      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
+      vulkan13 ? &have13 : nullptr};
   VkPhysicalDeviceVulkan11Features have11{
       VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES, &have12};
   VkPhysicalDeviceFeatures2 have{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
                                  &have11};
   vkGetPhysicalDeviceFeatures2(physical, &have);
+  VkPhysicalDeviceVulkan13Features want13{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES};
   VkPhysicalDeviceVulkan12Features want12{
-      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
+      vulkan13 ? &want13 : nullptr};
   VkPhysicalDeviceVulkan11Features want11{
       VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES, &want12};
   VkPhysicalDeviceFeatures2 want{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
@@ -318,8 +340,8 @@ bool Program::pickDevice(const Plan &plan, std::string &error) {
   for (const Dispatch &d : plan.dispatches)
     for (const std::string &cap : d.capabilities) {
       bool known = false;
-      if (!requireCapability(cap, have, have11, have12, want, want11, want12,
-                             known)) {
+      if (!requireCapability(cap, have, have11, have12, have13, want, want11,
+                             want12, want13, known)) {
         error = known ? "Vulkan device '" + deviceName +
                             "' lacks the feature SPIR-V capability " + cap +
                             " needs (kernel " + d.entry + " in " + d.file +

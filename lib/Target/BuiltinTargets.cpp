@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Target/Target.h"
+#include "qopt/Target/Metal/MetalTarget.h"
 #include "qopt/Target/SPIRV/SPIRVTarget.h"
 #include "qopt/Target/X86/X86Target.h"
 
@@ -15,6 +16,7 @@ void registerBuiltinTargets() {
   static const bool registered = [] {
     registerTargetBackend(x86::createX86Backend());
     registerTargetBackend(spirv::createSPIRVBackend());
+    registerTargetBackend(metal::createMetalBackend());
     return true;
   }();
   (void)registered;

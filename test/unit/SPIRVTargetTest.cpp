@@ -93,7 +93,9 @@ protected:
   /// Compiles `model` (ONNX text) for `triple` into `dir/<out>`; returns
   /// the diagnostics ("" on success).
   std::string compile(const std::string &model, const std::string &triple,
-                      const std::string &out) {
+                      const std::string &out,
+                      const std::string &precision = "",
+                      const std::string &features = "") {
     {
       std::error_code ec;
       llvm::raw_fd_ostream os(dir + "/model.onnxtxt", ec);
@@ -112,6 +114,9 @@ protected:
     options.outDir = dir + "/" + out;
     options.force = true;
     options.target.triple = triple;
+    options.quantize.precision = precision;
+    options.target.features = features;
+    options.quantize.quantizeClassifier = !precision.empty();
     if (failed(compileModel(context, options)) && diagnostics.empty())
       diagnostics = "failed";
     return diagnostics;
@@ -147,9 +152,14 @@ protected:
   /// `inputShapes` and compares.
   void expectSameAsX86(const std::string &model,
                        const std::vector<std::vector<int64_t>> &inputShapes,
-                       std::mt19937 &rng) {
-    ASSERT_EQ(compile(model, "x86_64-unknown-linux-gnu", "x86"), "") << model;
-    ASSERT_EQ(compile(model, "spirv64-unknown-vulkan1.3", "spirv"), "")
+                       std::mt19937 &rng, const std::string &precision = "",
+                       double absTol = kAbsTol, double relTol = kRelTol,
+                       const std::string &spirvFeatures = "") {
+    ASSERT_EQ(compile(model, "x86_64-unknown-linux-gnu", "x86", precision), "")
+        << model;
+    ASSERT_EQ(compile(model, "spirv64-unknown-vulkan1.3", "spirv", precision,
+                      spirvFeatures),
+              "")
         << model;
     std::uniform_real_distribution<float> dist(-1, 1);
     std::vector<std::vector<float>> inputs;
@@ -171,7 +181,7 @@ protected:
       for (size_t i = 0; i < want[o].size(); ++i) {
         double d = std::fabs((double)got[o][i] - want[o][i]);
         maxAbs = std::max(maxAbs, d);
-        if (!(d <= kAbsTol + kRelTol * std::fabs(want[o][i])))
+        if (!(d <= absTol + relTol * std::fabs(want[o][i])))
           ++bad;
       }
       EXPECT_EQ(bad, 0u) << "output " << o << ": " << bad << " of "
@@ -210,6 +220,56 @@ TEST_F(SPIRVTarget, RandomMatMulsMatchX86) {
     SCOPED_TRACE("matmul " + std::to_string(m) + "x" + std::to_string(k) + "x" +
                  std::to_string(n));
     expectSameAsX86(model, {{m, k}}, rng);
+  }
+}
+
+/// A [m, k] x [k, n] MatMul with a random weight constant.
+std::string matmulModel(int64_t m, int64_t k, int64_t n, std::mt19937 &rng) {
+  return "<\n  ir_version: 8,\n  opset_import: [ \"\" : 14 ]\n>\n"
+         "g (float[" +
+         dims({m, k}) + "] X) => (float[" + dims({m, n}) + "] Y) {\n" +
+         constant("W", {k, n}, rng) + "  Y = MatMul(X, W)\n}\n";
+}
+
+// Weight-only quantized matmuls: the kernel reads the packed codes, scales
+// and zero points and decodes each weight where it multiplies it (no
+// decoded weight buffer: test/Target/SPIRV/quantized-matmul.test). Float
+// sums in a different order than x86's: the float tolerance.
+TEST_F(SPIRVTarget, RandomWeightOnlyQuantizedMatMulsMatchX86) {
+  REQUIRE_VULKAN();
+  unsigned seed = testSeed();
+  std::cout << "[ seed     ] QOPT_TEST_SEED=" << seed << "\n";
+  SCOPED_TRACE("QOPT_TEST_SEED=" + std::to_string(seed));
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int64_t> rows(1, 9), size(1, 100);
+  for (const char *precision :
+       {"w8a16", "w4a16-g32", "w4a16-g32-asym", "w3a16-g64", "w2a16-g32",
+        "nf4-g64", "fp8"}) {
+    int64_t m = rows(rng), k = size(rng), n = size(rng);
+    SCOPED_TRACE(std::string(precision) + " matmul " + std::to_string(m) +
+                 "x" + std::to_string(k) + "x" + std::to_string(n));
+    expectSameAsX86(matmulModel(m, k, n, rng), {{m, k}}, rng, precision);
+  }
+}
+
+// W8A8 (int8 activations quantized at run time, int8 weights): the i32
+// products are exact and the quantizer and rescale are the same float
+// operations, so the outputs must be bit for bit x86's.
+TEST_F(SPIRVTarget, RandomW8A8MatMulsMatchX86Exactly) {
+  REQUIRE_VULKAN();
+  unsigned seed = testSeed();
+  std::cout << "[ seed     ] QOPT_TEST_SEED=" << seed << "\n";
+  SCOPED_TRACE("QOPT_TEST_SEED=" + std::to_string(seed));
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int64_t> rows(1, 9), size(1, 100);
+  for (int round = 0; round < 3; ++round) {
+    int64_t m = rows(rng), k = size(rng), n = size(rng);
+    SCOPED_TRACE("w8a8 matmul " + std::to_string(m) + "x" + std::to_string(k) +
+                 "x" + std::to_string(n));
+    // OpSDot (the default, +dotprod), then plain i32 arithmetic.
+    std::string model = matmulModel(m, k, n, rng);
+    expectSameAsX86(model, {{m, k}}, rng, "w8a8", 0, 0);
+    expectSameAsX86(model, {{m, k}}, rng, "w8a8", 0, 0, "-dotprod");
   }
 }
 

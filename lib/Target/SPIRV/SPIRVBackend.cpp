@@ -19,6 +19,9 @@
 
 #include "mlir/Conversion/GPUToSPIRV/GPUToSPIRVPass.h"
 #include "mlir/Conversion/MathToSPIRV/MathToSPIRVPass.h"
+#include "mlir/Conversion/VectorToSPIRV/VectorToSPIRV.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -76,6 +79,14 @@ sp::VerCapExtAttr vceFor(MLIRContext *ctx, const TargetAttr *target,
     caps.push_back(sp::Capability::Int64);
   if (has("float64"))
     caps.push_back(sp::Capability::Float64);
+  // Integer dot product (VK_KHR_shader_integer_dot_product, core and
+  // required in Vulkan 1.3): OpSDot on 4 int8 lanes, packed or not.
+  if (has("dotprod") && has("int8")) {
+    caps.append({sp::Capability::DotProduct,
+                 sp::Capability::DotProductInput4x8Bit,
+                 sp::Capability::DotProductInput4x8BitPacked});
+    exts.push_back(sp::Extension::SPV_KHR_integer_dot_product);
+  }
   // SPIR-V 1.3 (Vulkan 1.1): from 1.4 on, entry points must list their
   // storage buffers, which the ABI lowering does only for a 1.4+
   // environment while spirv-update-vce may lower the version below it.
@@ -312,11 +323,65 @@ llvm::json::Array enabledFeatures(StringRef features) {
   return out;
 }
 
+/// vector.reduction <add> of the product of two sign-extended vector<4xi8>
+/// (qopt-gpu-fuse-integer-matmul's four-code step) to OpSDot where the
+/// kernel's target environment has the dot-product capabilities; without
+/// them the reduction stays plain i32 arithmetic.
+struct IntegerDotProductPass
+    : PassWrapper<IntegerDotProductPass,
+                  OperationPass<mlir::gpu::GPUModuleOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(IntegerDotProductPass)
+  StringRef getArgument() const override {
+    return "qopt-spirv-integer-dot-product";
+  }
+  StringRef getDescription() const override {
+    return "int8 dot-product reductions to OpSDot where the target "
+           "environment allows it";
+  }
+  void getDependentDialects(DialectRegistry &registry) const override {
+    registry.insert<sp::SPIRVDialect, vector::VectorDialect>();
+  }
+  void runOnOperation() override {
+    sp::TargetEnvAttr env = sp::lookupTargetEnv(getOperation());
+    if (!env)
+      return;
+    sp::TargetEnv target(env);
+    if (!target.allows(sp::Capability::DotProduct))
+      return;
+    RewritePatternSet patterns(&getContext());
+    populateVectorReductionToSPIRVDotProductPatterns(patterns);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      return signalPassFailure();
+    // MLIR's version deduction takes OpSDot and its capabilities for SPIR-V
+    // 1.6 (where they are core) and ignores SPV_KHR_integer_dot_product, so
+    // a kernel using it is compiled for SPIR-V 1.6, which every Vulkan 1.3
+    // device accepts; the other kernels keep 1.3.
+    bool usesDot = false;
+    getOperation().walk([&](Operation *op) {
+      if (isa<sp::SDotOp>(op))
+        usesDot = true;
+    });
+    if (usesDot)
+      getOperation()->setAttr(
+          sp::getTargetEnvAttrName(),
+          sp::TargetEnvAttr::get(
+              sp::VerCapExtAttr::get(
+                  IntegerAttr::get(IntegerType::get(&getContext(), 32),
+                                   static_cast<uint32_t>(sp::Version::V_1_6)),
+                  env.getTripleAttr().getCapabilitiesAttr(),
+                  env.getTripleAttr().getExtensionsAttr()),
+              env.getResourceLimits(), env.getClientAPI(), env.getVendorID(),
+              env.getDeviceType(), env.getDeviceID()));
+  }
+};
+
 } // namespace
 
 void buildSPIRVPipeline(OpPassManager &pm, TargetAttr target) {
   pm.addPass(createAttachTargetPass(target ? target.getFeatures().str() : ""));
   pm.addNestedPass<mlir::gpu::GPUModuleOp>(createConvertMathToSPIRVPass());
+  pm.addNestedPass<mlir::gpu::GPUModuleOp>(
+      std::make_unique<IntegerDotProductPass>());
   pm.addPass(createConvertGPUToSPIRVPass(/*mapMemorySpace=*/true));
   OpPassManager &spm = pm.nest<sp::ModuleOp>();
   spm.addPass(sp::createSPIRVLowerABIAttributesPass());
@@ -330,6 +395,7 @@ std::unique_ptr<Pass> createAttachTargetPass(std::string features) {
 void registerSPIRVPipelines() {
   gpu::registerGPUPipelines();
   PassRegistration<AttachTargetPass>();
+  PassRegistration<IntegerDotProductPass>();
   PassPipelineRegistration<>(
       "qopt-spirv-kernel-pipeline",
       "SPIR-V stage 4: outlined gpu kernels to spirv.module (the module's "
@@ -351,6 +417,18 @@ void registerSPIRVPipelines() {
 LogicalResult SPIRVBackend::serialize(ModuleOp module,
                                       const SerializeOptions &options,
                                       ArtifactWriter &writer) const {
+  auto target = module->getAttrOfType<TargetAttr>(QOptDialect::kTargetAttrName);
+  assert(target && "compileArtifact checks the target");
+  return serializeGPUArtifact(module, options, writer, name(),
+                              capabilities(target), nullptr);
+}
+
+LogicalResult serializeGPUArtifact(ModuleOp module,
+                                   const SerializeOptions &options,
+                                   ArtifactWriter &writer,
+                                   StringRef backendName,
+                                   const TargetCapabilities &targetCaps,
+                                   GPUKernelSink *sink) {
   Location loc = module.getLoc();
   MLIRContext *ctx = module.getContext();
   auto target = module->getAttrOfType<TargetAttr>(QOptDialect::kTargetAttrName);
@@ -534,9 +612,19 @@ LogicalResult SPIRVBackend::serialize(ModuleOp module,
       SmallVector<uint32_t> binary;
       if (failed(sp::serialize(spvModule, binary)))
         return launch.emitError() << "SPIR-V serialization failed";
-      file = options.name + "." + moduleName.str() + ".spv";
-      files.emplace_back(file, std::string((const char *)binary.data(),
-                                           binary.size() * sizeof(uint32_t)));
+      if (sink) {
+        FailureOr<std::string> named =
+            sink->kernel(moduleName, launch.getKernelName().getValue(), binary,
+                         launch.getLoc());
+        if (failed(named))
+          return failure();
+        file = *named;
+      } else {
+        file = options.name + "." + moduleName.str() + ".spv";
+        files.emplace_back(file,
+                           std::string((const char *)binary.data(),
+                                       binary.size() * sizeof(uint32_t)));
+      }
     }
     if (auto vce = spvModule.getVceTriple())
       for (sp::Capability c : vce->getCapabilities()) {
@@ -575,13 +663,15 @@ LogicalResult SPIRVBackend::serialize(ModuleOp module,
     capabilityList.push_back(c);
   llvm::json::Object &manifest = writer.manifest();
   manifest["target"] =
-      llvm::json::Object{{"backend", name().str()},
+      llvm::json::Object{{"backend", backendName.str()},
                          {"triple", target.getTriple().str()},
                          {"cpu", target.getCpu().str()},
                          {"features", enabledFeatures(target.getFeatures())},
                          {"spirv_capabilities", std::move(capabilityList)},
-                         {"capabilities", capabilities(target).toJSON()}};
+                         {"capabilities", targetCaps.toJSON()}};
   manifest["workspace_bytes"] = workspaceBytes;
+  if (sink && failed(sink->finish(dispatches, workspaceBytes, blob.size())))
+    return failure();
   manifest["dispatches"] = std::move(dispatches);
   return success();
 }

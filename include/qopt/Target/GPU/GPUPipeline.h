@@ -65,7 +65,35 @@ void buildGPUMappingPipeline(mlir::OpPassManager &pm,
 std::unique_ptr<mlir::Pass>
 createMapToWorkgroupsPass(const GPUStrategy &strategy = {});
 
-/// Registers qopt-gpu-map-to-workgroups and the named pipelines
+/// qopt-gpu-fuse-dequantization: fuses every weight-decoding generic
+/// (`qopt.dequantize_weights`: packed codes, scales and zero points to
+/// float weights or to i8 codes) into the contraction that reads it, a named
+/// one generalized first. The kernel then reads the packed bytes and
+/// decodes each weight where it multiplies it; no decoded weight tensor,
+/// hence no buffer of the decoded shape, exists.
+std::unique_ptr<mlir::Pass> createFuseDequantizationPass();
+
+/// qopt-gpu-fuse-integer-matmul: an int8 x int8 -> i32 linalg.matmul
+/// (W8A8), its zero fill and the elementwise generic reading it (the float
+/// rescale) become one output-parallel generic whose body runs the K loop
+/// with the sum in a register, four codes at a time as a vector<4xi8> dot
+/// product (`vector.reduction <add>` of sign-extended products: OpSDot on
+/// SPIR-V with integer dot product, plain i32 arithmetic otherwise), then
+/// the rescale's body. One kernel; no i32 buffer.
+std::unique_ptr<mlir::Pass> createFuseIntegerMatMulPass();
+
+/// qopt-gpu-accumulate-in-registers: every other linalg op with reduction
+/// loops (float and weight-only matmuls, batched matmuls, convolutions,
+/// reductions) becomes an output-parallel generic whose body runs the
+/// reduction loops in the op's order with the accumulator in a register
+/// (an initial zero fill folded in): each output element is read and
+/// written once, not on every step. Same operations in the same order as
+/// the parallel-loop lowering of the original op.
+std::unique_ptr<mlir::Pass> createAccumulateInRegistersPass();
+
+/// Registers qopt-gpu-map-to-workgroups, qopt-gpu-fuse-dequantization,
+/// qopt-gpu-accumulate-in-registers,
+/// qopt-gpu-fuse-integer-matmul and the named pipelines
 /// `qopt-gpu-tensor-pipeline`, `qopt-gpu-buffer-pipeline` and
 /// `qopt-gpu-mapping-pipeline` (default strategy).
 void registerGPUPipelines();
