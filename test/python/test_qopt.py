@@ -94,6 +94,20 @@ def test_inputs_that_need_a_copy(dense):
     np.testing.assert_array_equal(dense.run({"X": x.tolist()})["Z"], expected)
 
 
+def test_contiguous_inputs_are_not_copied(dense, monkeypatch):
+    """A C-contiguous array of the right dtype goes to the model as it is:
+    the copying path is never taken (and writes fail loudly here)."""
+    x = np.random.default_rng(4).standard_normal((3, K)).astype(np.float32)
+
+    def no_copy(*args, **kwargs):
+        raise AssertionError("copied a contiguous input")
+
+    monkeypatch.setattr(np, "ascontiguousarray", no_copy)
+    np.testing.assert_allclose(dense.run({"X": x})["Z"], dense_reference(x), rtol=1e-5, atol=1e-5)
+    with pytest.raises(AssertionError, match="copied"):
+        dense.run({"X": np.asfortranarray(x)})
+
+
 def test_inputs_are_not_modified(dense):
     x = np.random.default_rng(2).standard_normal((3, K)).astype(np.float32)
     before = x.copy()
@@ -283,6 +297,24 @@ def test_x86_artifact_refuses_vulkan(dense):
         qopt.load(dense.path, device="vulkan")
 
 
+def test_spirv_artifact_runs_on_vulkan(tmp_path):
+    """A SPIR-V artifact runs through qrt's Vulkan backend (lavapipe in CI)
+    and refuses the CPU."""
+    if not any(d.startswith("vulkan:") for d in qopt.list_devices()):
+        pytest.skip("no Vulkan device: " + "; ".join(qopt.list_devices()))
+    art = qopt.compile(
+        capi_input("dense-relu.onnxtxt"),
+        tmp_path / "spirv",
+        target="spirv64-unknown-vulkan1.3",
+        input_shapes={"X": (3, K)},
+    )
+    assert art.device.startswith("vulkan:")
+    x = np.random.default_rng(5).standard_normal((3, K)).astype(np.float32)
+    np.testing.assert_allclose(art.run({"X": x})["Z"], dense_reference(x), rtol=1e-5, atol=1e-5)
+    with pytest.raises(qopt.RuntimeError, match="runs on vulkan, not on the requested device 'cpu'"):
+        qopt.load(art.path, device="cpu")
+
+
 # Progress, interruption and the GIL.
 
 
@@ -324,34 +356,39 @@ def test_progress_exception_stops_the_compile(tmp_path, calib_dir):
 def test_ctrl_c_interrupts_a_compile(tmp_path, calib_dir):
     """A real SIGINT, sent from another thread once calibration has begun
     (it runs without the GIL): the compile stops before the next phase,
-    KeyboardInterrupt reaches the caller and no artifact is left."""
+    KeyboardInterrupt reaches the caller and no artifact is left. The
+    progress callback is list.append, a C function that runs no Python code
+    (where the interpreter itself would notice the signal): only qopt's own
+    check between phases can stop the compile."""
     phases = []
-    calibrating = threading.Event()
-
-    def progress(phase):
-        phases.append(phase)
-        if phase == "calibrating":
-            calibrating.set()
+    finished = threading.Event()
 
     def interrupt():
-        if calibrating.wait(30):
-            os.kill(os.getpid(), signal.SIGINT)
+        while "calibrating" not in phases:
+            if finished.wait(0.0005):
+                return
+        os.kill(os.getpid(), signal.SIGINT)
 
     sender = threading.Thread(target=interrupt)
     sender.start()
     try:
         with pytest.raises(KeyboardInterrupt):
-            qopt.compile(
-                capi_input("dense-relu.onnxtxt"),
-                tmp_path / "a",
-                precision="w8a8-static",
-                calib=calib_dir,
-                input_shapes={"X": (3, K)},
-                progress=progress,
-            )
+            try:
+                qopt.compile(
+                    capi_input("dense-relu.onnxtxt"),
+                    tmp_path / "a",
+                    precision="w8a8-static",
+                    calib=calib_dir,
+                    input_shapes={"X": (3, K)},
+                    progress=phases.append,
+                )
+            finally:
+                finished.set()
+                sender.join()
+            # A signal that arrived after the compile returned.
+            time.sleep(1)
     finally:
-        calibrating.set()
-        sender.join()
+        finished.set()
     assert "calibrating" in phases
     assert not any(p.startswith("compiling for") for p in phases), phases
     assert not os.path.exists(tmp_path / "a")
