@@ -251,8 +251,8 @@ typedef struct qopt_perplexity {
   double perplexity;
   double mean_nll; /* nats per predicted token */
   size_t predicted_tokens;
-  size_t truncated_stories; /* stories longer than the model's sequence */
-  int64_t seq;              /* the model's sequence length */
+  size_t truncated_stories;      /* stories longer than the model's sequence */
+  int64_t seq;                   /* the model's sequence length */
   size_t first_story, end_story; /* the half-open range evaluated */
 } qopt_perplexity;
 
@@ -262,13 +262,10 @@ typedef struct qopt_perplexity {
  *  `stories` ("FIRST:END", half-open; NULL or "" for all). With `decode`
  *  nonzero, a --kv-cache artifact runs token by token (`qopt eval
  *  --decode`). Results go to `*result`. */
-qopt_status qopt_artifact_eval_perplexity(qopt_artifact *artifact,
-                                          const int64_t *ids, size_t num_ids,
-                                          const int64_t *offsets,
-                                          size_t num_offsets,
-                                          const char *stories, int decode,
-                                          qopt_perplexity *result, char *error,
-                                          size_t error_size);
+qopt_status qopt_artifact_eval_perplexity(
+    qopt_artifact *artifact, const int64_t *ids, size_t num_ids,
+    const int64_t *offsets, size_t num_offsets, const char *stories, int decode,
+    qopt_perplexity *result, char *error, size_t error_size);
 
 /** The text of the artifact's manifest.json (docs/artifact.md) in `*json`,
  *  malloc'd: release it with qopt_string_free. Needs no load: the artifact

@@ -1,4 +1,5 @@
-//===- _qopt.cpp - The native half of `import qopt` ------------------------===//
+//===- _qopt.cpp - The native half of `import qopt`
+//------------------------===//
 //
 // pybind11 bindings over qopt's C API (qopt-c.h): compile, load, run,
 // manifest and report, perplexity. The Python package (qopt/__init__.py)
@@ -73,8 +74,7 @@ std::vector<std::string> nodeNames(const std::string &message) {
 /// message names, or None) and `nodes` (all of them).
 [[noreturn]] void raise(PyObject *type, qopt_status status,
                         const std::string &message) {
-  py::object error =
-      py::reinterpret_borrow<py::object>(type)(py::str(message));
+  py::object error = py::reinterpret_borrow<py::object>(type)(py::str(message));
   error.attr("status") = py::str(qopt_status_string(status));
   std::vector<std::string> nodes = nodeNames(message);
   error.attr("nodes") = py::cast(nodes);
@@ -264,25 +264,24 @@ private:
 };
 
 /// qopt_compile with the options the Python side has normalized to strings.
-std::string compile(
-    const std::string &model, const std::string &outputDir,
-    const std::optional<std::string> &target,
-    const std::optional<std::string> &cpu,
-    const std::optional<std::string> &features,
-    const std::optional<std::string> &name, bool force,
-    const std::vector<std::string> &inputShapes,
-    const std::vector<std::string> &freezeInputs, bool embedWeights,
-    int optLevel, const std::optional<std::string> &precision,
-    const std::optional<std::string> &algorithm,
-    const std::optional<std::string> &exclude,
-    const std::optional<std::string> &calib,
-    const std::optional<std::string> &calibOffsets,
-    std::optional<size_t> calibSamples,
-    const std::optional<std::string> &calibMethod,
-    const std::optional<std::string> &calibTable, bool verbose,
-    py::object progress) {
-  OptionsPtr options(qopt_compile_options_create(),
-                     &qopt_compile_options_free);
+std::string compile(const std::string &model, const std::string &outputDir,
+                    const std::optional<std::string> &target,
+                    const std::optional<std::string> &cpu,
+                    const std::optional<std::string> &features,
+                    const std::optional<std::string> &name, bool force,
+                    const std::vector<std::string> &inputShapes,
+                    const std::vector<std::string> &freezeInputs,
+                    bool embedWeights, int optLevel,
+                    const std::optional<std::string> &precision,
+                    const std::optional<std::string> &algorithm,
+                    const std::optional<std::string> &exclude,
+                    const std::optional<std::string> &calib,
+                    const std::optional<std::string> &calibOffsets,
+                    std::optional<size_t> calibSamples,
+                    const std::optional<std::string> &calibMethod,
+                    const std::optional<std::string> &calibTable, bool verbose,
+                    py::object progress) {
+  OptionsPtr options(qopt_compile_options_create(), &qopt_compile_options_free);
   if (!options)
     throw std::bad_alloc();
   qopt_compile_options_set_output_dir(options.get(), outputDir.c_str());
@@ -316,8 +315,8 @@ std::string compile(
   qopt_status status;
   {
     py::gil_scoped_release release;
-    status = qopt_compile(model.c_str(), options.get(), error.data(),
-                          error.size());
+    status =
+        qopt_compile(model.c_str(), options.get(), error.data(), error.size());
   }
   if (state.exception.pending())
     state.exception.restore();
@@ -331,9 +330,10 @@ py::object artifactJSON(const std::string &dir, bool report) {
   char *json = nullptr;
   char error[4096];
   qopt_status status =
-      report ? qopt_artifact_report_json(dir.c_str(), &json, error, sizeof error)
-             : qopt_artifact_manifest_json(dir.c_str(), &json, error,
-                                           sizeof error);
+      report
+          ? qopt_artifact_report_json(dir.c_str(), &json, error, sizeof error)
+          : qopt_artifact_manifest_json(dir.c_str(), &json, error,
+                                        sizeof error);
   if (report && status == QOPT_ERROR_NOT_FOUND)
     return py::none();
   if (status != QOPT_OK)
@@ -392,14 +392,13 @@ PYBIND11_MODULE(_qopt, m) {
   m.def("version", [] { return std::string(qopt_version()); });
   m.def("c_api_version", [] { return qopt_c_api_version(); });
   m.def("compile", &compile, py::arg("model"), py::arg("output_dir"),
-        py::arg("target"), py::arg("cpu"), py::arg("features"),
-        py::arg("name"), py::arg("force"), py::arg("input_shapes"),
-        py::arg("freeze_inputs"), py::arg("embed_weights"),
-        py::arg("opt_level"), py::arg("precision"), py::arg("algorithm"),
-        py::arg("exclude"), py::arg("calib"), py::arg("calib_offsets"),
-        py::arg("calib_samples"), py::arg("calib_method"),
-        py::arg("calib_table"), py::arg("verbose"), py::arg("progress"),
-        "qopt_compile; returns the warnings and notes");
+        py::arg("target"), py::arg("cpu"), py::arg("features"), py::arg("name"),
+        py::arg("force"), py::arg("input_shapes"), py::arg("freeze_inputs"),
+        py::arg("embed_weights"), py::arg("opt_level"), py::arg("precision"),
+        py::arg("algorithm"), py::arg("exclude"), py::arg("calib"),
+        py::arg("calib_offsets"), py::arg("calib_samples"),
+        py::arg("calib_method"), py::arg("calib_table"), py::arg("verbose"),
+        py::arg("progress"), "qopt_compile; returns the warnings and notes");
   m.def("manifest_json", [](const std::string &dir) {
     return artifactJSON(dir, /*report=*/false);
   });
@@ -409,8 +408,8 @@ PYBIND11_MODULE(_qopt, m) {
   m.def("list_devices", &listDevices);
 
   py::class_<Artifact>(m, "Artifact")
-      .def(py::init<const std::string &, const std::string &>(),
-           py::arg("dir"), py::arg("device"))
+      .def(py::init<const std::string &, const std::string &>(), py::arg("dir"),
+           py::arg("device"))
       .def("inputs", [](const Artifact &a) { return a.tensors(true); })
       .def("outputs", [](const Artifact &a) { return a.tensors(false); })
       .def("target", &Artifact::target)

@@ -503,13 +503,10 @@ qopt_status qopt_artifact_run(qopt_artifact *artifact,
   return QOPT_OK;
 }
 
-qopt_status qopt_artifact_eval_perplexity(qopt_artifact *artifact,
-                                          const int64_t *ids, size_t num_ids,
-                                          const int64_t *offsets,
-                                          size_t num_offsets,
-                                          const char *stories, int decode,
-                                          qopt_perplexity *result, char *error,
-                                          size_t error_size) {
+qopt_status qopt_artifact_eval_perplexity(
+    qopt_artifact *artifact, const int64_t *ids, size_t num_ids,
+    const int64_t *offsets, size_t num_offsets, const char *stories, int decode,
+    qopt_perplexity *result, char *error, size_t error_size) {
   if (!artifact || !result || (!ids && num_ids) || (!offsets && num_offsets))
     return fail(error, error_size, QOPT_ERROR_INVALID_ARGUMENT,
                 "no artifact, token ids, offsets or result given");
@@ -540,9 +537,9 @@ qopt_status qopt_artifact_eval_perplexity(qopt_artifact *artifact,
     return fail(error, error_size, QOPT_ERROR_INVALID_ARGUMENT,
                 llvm::toString(layout.takeError()));
   llvm::Expected<qopt::calib::PerplexityResult> measured =
-      decode ? qopt::calib::evaluateDecodePerplexity(
-                   artifact->model, *layout, *loaded, first, end,
-                   /*showProgress=*/false)
+      decode ? qopt::calib::evaluateDecodePerplexity(artifact->model, *layout,
+                                                     *loaded, first, end,
+                                                     /*showProgress=*/false)
              : qopt::calib::evaluatePerplexity(artifact->model, *loaded, first,
                                                end, /*showProgress=*/false);
   if (!layout)

@@ -580,8 +580,8 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
     phases.printTable();
     return success();
   }
-  std::string compiling = "compiling for " + target->getBackend().str() +
-                          " (" + target->getCpu().str() + ")";
+  std::string compiling = "compiling for " + target->getBackend().str() + " (" +
+                          target->getCpu().str() + ")";
   if (!phases.begin(compiling))
     return stopped(compiling);
   (*module)->setAttr(QOptDialect::kTargetAttrName, *target);

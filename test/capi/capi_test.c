@@ -717,8 +717,8 @@ static double bigramNLL(int from, int to) {
 static void testPerplexity(void) {
   qopt_compile_options *options = qopt_compile_options_create();
   qopt_compile_options_set_output_dir(options, work("bigram"));
-  qopt_status s = qopt_compile(input("bigram-lm.onnxtxt"), options, errorText,
-                               ERROR_SIZE);
+  qopt_status s =
+      qopt_compile(input("bigram-lm.onnxtxt"), options, errorText, ERROR_SIZE);
   qopt_compile_options_free(options);
   CHECK(s == QOPT_OK, "%s", errorText);
   qopt_artifact *artifact = NULL;
@@ -741,8 +741,7 @@ static void testPerplexity(void) {
         "mean NLL %g (expected %g), perplexity %g", result.mean_nll, nll,
         result.perplexity);
   CHECK(result.predicted_tokens == 5 && result.truncated_stories == 1 &&
-            result.seq == 4 && result.first_story == 0 &&
-            result.end_story == 2,
+            result.seq == 4 && result.first_story == 0 && result.end_story == 2,
         "tokens %zu truncated %zu seq %lld stories %zu:%zu",
         result.predicted_tokens, result.truncated_stories,
         (long long)result.seq, result.first_story, result.end_story);
@@ -770,8 +769,8 @@ static void testPerplexity(void) {
   CHECK(s == QOPT_ERROR_INVALID_ARGUMENT &&
             contains(errorText, "has no \"kv_cache\" entry"),
         "decode without a KV cache: %s", errorText);
-  s = qopt_artifact_eval_perplexity(NULL, ids, 12, offsets, 4, NULL, 0,
-                                    &result, errorText, ERROR_SIZE);
+  s = qopt_artifact_eval_perplexity(NULL, ids, 12, offsets, 4, NULL, 0, &result,
+                                    errorText, ERROR_SIZE);
   CHECK(s == QOPT_ERROR_INVALID_ARGUMENT, "NULL artifact");
   qopt_artifact_free(artifact);
 

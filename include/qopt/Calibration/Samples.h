@@ -52,9 +52,10 @@ struct TokenStories {
                                            llvm::StringRef offsetsPath);
   /// Checks that `offsets` are at least two increasing boundaries within
   /// `ids`; `idsName` and `offsetsName` name them in errors.
-  static llvm::Expected<TokenStories>
-  fromArrays(std::vector<int64_t> ids, std::vector<int64_t> offsets,
-             llvm::StringRef idsName, llvm::StringRef offsetsName);
+  static llvm::Expected<TokenStories> fromArrays(std::vector<int64_t> ids,
+                                                 std::vector<int64_t> offsets,
+                                                 llvm::StringRef idsName,
+                                                 llvm::StringRef offsetsName);
 };
 
 /// Opens `path` for a model with `inputs`. With `offsetsPath`, `path` is a
