@@ -2,7 +2,8 @@
 # Installs what qopt needs on Debian bookworm when it is missing: the LLVM/MLIR
 # 22 toolchain, libonnx, protobuf, googletest, ninja, ccache, Vulkan (Mesa's
 # lavapipe, the loader's headers; qrt dlopens libvulkan) and spirv-tools, the
-# ONNX backend test data, pybind11 + numpy + pytest for Debian's python3 (python/),
+# ONNX backend test data, Python headers, pybind11, numpy and pytest for Debian's
+# python3 (python/),
 # and (for tests and benchmarks) ONNX Runtime from npm.
 set -euo pipefail
 
@@ -13,7 +14,7 @@ APT_PACKAGES=(
   googletest libgtest-dev
   libdnnl-dev libeigen3-dev
   mesa-vulkan-drivers libvulkan-dev spirv-tools
-  pybind11-dev python3-numpy python3-pytest
+  python3-dev pybind11-dev python3-numpy python3-pytest
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
