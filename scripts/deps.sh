@@ -2,9 +2,9 @@
 # Installs what qopt needs on Debian bookworm when it is missing: the LLVM/MLIR
 # 22 toolchain, libonnx, protobuf, googletest, ninja, ccache, Vulkan (Mesa's
 # lavapipe, the loader's headers; qrt dlopens libvulkan) and spirv-tools, the
-# ONNX backend test data, Python headers, pybind11, numpy and pytest for Debian's
-# python3 (python/),
-# and (for tests and benchmarks) ONNX Runtime from npm.
+# ONNX backend test data, Python headers, pybind11, numpy and pytest for
+# Debian's python3 (python/), and (for tests and benchmarks) ONNX Runtime from
+# npm.
 set -euo pipefail
 
 APT_PACKAGES=(
