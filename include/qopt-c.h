@@ -57,7 +57,9 @@ typedef enum qopt_status {
   QOPT_ERROR_RUN = 5,
   /** The artifact has no such file (report.json of a float compile). */
   QOPT_ERROR_NOT_FOUND = 6,
-  QOPT_ERROR_OUT_OF_MEMORY = 7
+  QOPT_ERROR_OUT_OF_MEMORY = 7,
+  /** The progress callback asked the compile to stop. */
+  QOPT_ERROR_CANCELLED = 8
 } qopt_status;
 
 /** A short English name of `status` ("invalid argument", ...); never NULL. */
@@ -166,6 +168,19 @@ qopt_compile_options_set_calibration_table(qopt_compile_options *options,
 qopt_status qopt_compile_options_set_verbose(qopt_compile_options *options,
                                              int verbose);
 
+/** Called as each compile phase starts, with its name ("importing
+ *  model.onnx", "calibrating", "quantizing (gptq)", "measuring quality
+ *  (report)", "compiling for x86_64 (znver4)"), on the thread that called
+ *  qopt_compile. Return 0 to go on; nonzero stops the compile before that
+ *  phase, and qopt_compile returns QOPT_ERROR_CANCELLED. A phase already
+ *  running (a long calibration) is not interrupted. */
+typedef int (*qopt_progress_callback)(const char *phase, void *user_data);
+
+/** Sets the progress callback (NULL: none) and the pointer passed to it. */
+qopt_status qopt_compile_options_set_progress(qopt_compile_options *options,
+                                              qopt_progress_callback callback,
+                                              void *user_data);
+
 /** Compiles the ONNX model at `model_path` (binary .onnx or ONNX text
  *  .onnxtxt) into the options' output folder. Returns QOPT_OK, or an error
  *  with every diagnostic of the compile in `error`, one per line, the same
@@ -193,6 +208,13 @@ typedef struct qopt_tensor_info {
  *  failure). */
 qopt_status qopt_artifact_load(const char *dir, qopt_artifact **artifact,
                                char *error, size_t error_size);
+/** Like qopt_artifact_load, on a named device: "cpu" (x86 artifacts),
+ *  "vulkan" (SPIR-V artifacts), or NULL/"" for the one the artifact was
+ *  compiled for (qrt_load_on_device). An artifact for another device is
+ *  refused with QOPT_ERROR_LOAD. */
+qopt_status qopt_artifact_load_on_device(const char *dir, const char *device,
+                                         qopt_artifact **artifact, char *error,
+                                         size_t error_size);
 void qopt_artifact_free(qopt_artifact *artifact);
 
 /** Counts of inputs and outputs; 0 for NULL. */
@@ -210,6 +232,10 @@ qopt_status qopt_artifact_output_info(const qopt_artifact *artifact,
  *  NULL). */
 const char *qopt_artifact_target(const qopt_artifact *artifact);
 
+/** Where the loaded artifact runs: "cpu", or "vulkan:<device name>" (""
+ *  for NULL). */
+const char *qopt_artifact_device(const qopt_artifact *artifact);
+
 /** Runs the model once. `inputs` and `outputs` hold one pointer per tensor
  *  in manifest order, `num_inputs` and `num_outputs` of them (checked
  *  against the artifact's), each to a caller-owned contiguous row-major
@@ -219,6 +245,27 @@ qopt_status qopt_artifact_run(qopt_artifact *artifact,
                               const void *const *inputs, size_t num_inputs,
                               void *const *outputs, size_t num_outputs,
                               char *error, size_t error_size);
+
+/** A language model's perplexity, as `qopt eval` measures it. */
+typedef struct qopt_perplexity {
+  double perplexity;
+  double mean_nll; /* nats per predicted token */
+  size_t predicted_tokens;
+  size_t truncated_stories;      /* stories longer than the model's sequence */
+  int64_t seq;                   /* the model's sequence length */
+  size_t first_story, end_story; /* the half-open range evaluated */
+} qopt_perplexity;
+
+/** Measures the perplexity of the loaded language model (ids [1, seq] ->
+ *  logits [1, seq, vocab] first) on token ids `ids` split into stories at
+ *  `offsets` (num_offsets = stories + 1 increasing boundaries), stories
+ *  `stories` ("FIRST:END", half-open; NULL or "" for all). With `decode`
+ *  nonzero, a --kv-cache artifact runs token by token (`qopt eval
+ *  --decode`). Results go to `*result`. */
+qopt_status qopt_artifact_eval_perplexity(
+    qopt_artifact *artifact, const int64_t *ids, size_t num_ids,
+    const int64_t *offsets, size_t num_offsets, const char *stories, int decode,
+    qopt_perplexity *result, char *error, size_t error_size);
 
 /** The text of the artifact's manifest.json (docs/artifact.md) in `*json`,
  *  malloc'd: release it with qopt_string_free. Needs no load: the artifact

@@ -2,8 +2,9 @@
 # Installs what qopt needs on Debian bookworm when it is missing: the LLVM/MLIR
 # 22 toolchain, libonnx, protobuf, googletest, ninja, ccache, Vulkan (Mesa's
 # lavapipe, the loader's headers; qrt dlopens libvulkan), spirv-tools and
-# SPIRV-Cross's C API (the Metal target), the
-# ONNX backend test data, and (for tests and benchmarks) ONNX Runtime from npm.
+# SPIRV-Cross's C API (the Metal target), the ONNX backend test data, Python
+# headers, pybind11, numpy and pytest for Debian's python3 (python/), and (for
+# tests and benchmarks) ONNX Runtime from npm.
 set -euo pipefail
 
 APT_PACKAGES=(
@@ -14,6 +15,7 @@ APT_PACKAGES=(
   libdnnl-dev libeigen3-dev
   mesa-vulkan-drivers libvulkan-dev spirv-tools
   libspirv-cross-c-shared-dev
+  python3-dev pybind11-dev python3-numpy python3-pytest
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -10,6 +10,8 @@
 
 #include "qopt-c.h"
 
+#include "qopt/Calibration/Calibrate.h"
+#include "qopt/Calibration/Samples.h"
 #include "qopt/Driver/Driver.h"
 #include "qopt/Runtime/qrt.h"
 
@@ -33,10 +35,15 @@ struct qopt_compile_options {
   std::vector<std::string> inputShapes, freezeInputs;
   /// Kept signed and unchecked until qopt_compile, which reports a bad one.
   int optLevel = 3;
+  qopt_progress_callback progress = nullptr;
+  void *progressData = nullptr;
 };
 
 struct qopt_artifact {
   qrt_model *model = nullptr;
+  /// The folder it came from (the manifest's KV-cache layout is read from
+  /// there for decode-mode perplexity).
+  std::string dir;
 };
 
 namespace {
@@ -166,6 +173,8 @@ const char *qopt_status_string(qopt_status status) {
     return "not found";
   case QOPT_ERROR_OUT_OF_MEMORY:
     return "out of memory";
+  case QOPT_ERROR_CANCELLED:
+    return "cancelled";
   }
   return "unknown status";
 }
@@ -323,6 +332,16 @@ qopt_status qopt_compile_options_set_verbose(qopt_compile_options *options,
   return QOPT_OK;
 }
 
+qopt_status qopt_compile_options_set_progress(qopt_compile_options *options,
+                                              qopt_progress_callback callback,
+                                              void *user_data) {
+  if (!options)
+    return QOPT_ERROR_INVALID_ARGUMENT;
+  options->progress = callback;
+  options->progressData = user_data;
+  return QOPT_OK;
+}
+
 qopt_status qopt_compile(const char *model_path,
                          const qopt_compile_options *options, char *error,
                          size_t error_size) {
@@ -355,6 +374,14 @@ qopt_status qopt_compile(const char *model_path,
   qopt::CompileOptions compile = options->compile;
   compile.modelPath = model_path;
   compile.codegen.optLevel = unsigned(options->optLevel);
+  bool cancelled = false;
+  if (qopt_progress_callback progress = options->progress) {
+    void *data = options->progressData;
+    compile.onPhase = [progress, data, &cancelled](llvm::StringRef phase) {
+      cancelled = progress(phase.str().c_str(), data) != 0;
+      return !cancelled;
+    };
+  }
 
   // The driver's registries and LLVM's target setup are process-wide; one
   // compile at a time keeps them out of each other's way.
@@ -377,11 +404,20 @@ qopt_status qopt_compile(const char *model_path,
                 context, options->freezeInputs, compile.import)) &&
             mlir::succeeded(qopt::compileModel(context, compile));
   writeMessage(error, error_size, llvm::StringRef(diagnostics).rtrim('\n'));
-  return ok ? QOPT_OK : QOPT_ERROR_COMPILE;
+  if (ok)
+    return QOPT_OK;
+  return cancelled ? QOPT_ERROR_CANCELLED : QOPT_ERROR_COMPILE;
 }
 
 qopt_status qopt_artifact_load(const char *dir, qopt_artifact **artifact,
                                char *error, size_t error_size) {
+  return qopt_artifact_load_on_device(dir, nullptr, artifact, error,
+                                      error_size);
+}
+
+qopt_status qopt_artifact_load_on_device(const char *dir, const char *device,
+                                         qopt_artifact **artifact, char *error,
+                                         size_t error_size) {
   if (artifact)
     *artifact = nullptr;
   if (!dir || !artifact)
@@ -392,12 +428,13 @@ qopt_status qopt_artifact_load(const char *dir, qopt_artifact **artifact,
     return fail(error, error_size, QOPT_ERROR_OUT_OF_MEMORY,
                 "out of memory loading '" + llvm::Twine(dir) + "'");
   char message[1024];
-  loaded->model = qrt_load(dir, message, sizeof message);
+  loaded->model = qrt_load_on_device(dir, device, message, sizeof message);
   if (!loaded->model) {
     delete loaded;
     return fail(error, error_size, QOPT_ERROR_LOAD,
                 "cannot load '" + llvm::Twine(dir) + "': " + message);
   }
+  loaded->dir = dir;
   *artifact = loaded;
   writeMessage(error, error_size, "");
   return QOPT_OK;
@@ -440,6 +477,10 @@ const char *qopt_artifact_target(const qopt_artifact *artifact) {
   return artifact ? qrt_target(artifact->model) : "";
 }
 
+const char *qopt_artifact_device(const qopt_artifact *artifact) {
+  return artifact ? qrt_device(artifact->model) : "";
+}
+
 qopt_status qopt_artifact_run(qopt_artifact *artifact,
                               const void *const *inputs, size_t num_inputs,
                               void *const *outputs, size_t num_outputs,
@@ -458,6 +499,61 @@ qopt_status qopt_artifact_run(qopt_artifact *artifact,
   if (int rc = qrt_run(artifact->model, inputs, outputs))
     return fail(error, error_size, QOPT_ERROR_RUN,
                 "the model's entry point returned " + llvm::Twine(rc));
+  writeMessage(error, error_size, "");
+  return QOPT_OK;
+}
+
+qopt_status qopt_artifact_eval_perplexity(
+    qopt_artifact *artifact, const int64_t *ids, size_t num_ids,
+    const int64_t *offsets, size_t num_offsets, const char *stories, int decode,
+    qopt_perplexity *result, char *error, size_t error_size) {
+  if (!artifact || !result || (!ids && num_ids) || (!offsets && num_offsets))
+    return fail(error, error_size, QOPT_ERROR_INVALID_ARGUMENT,
+                "no artifact, token ids, offsets or result given");
+  if (!qrt_num_outputs(artifact->model))
+    return fail(error, error_size, QOPT_ERROR_INVALID_ARGUMENT,
+                "'" + llvm::Twine(artifact->dir) +
+                    "' has no outputs: it is not a language model");
+  auto loaded = qopt::calib::TokenStories::fromArrays(
+      std::vector<int64_t>(ids, ids + num_ids),
+      std::vector<int64_t>(offsets, offsets + num_offsets), "the token ids",
+      "given");
+  if (!loaded)
+    return fail(error, error_size, QOPT_ERROR_INVALID_ARGUMENT,
+                llvm::toString(loaded.takeError()));
+  auto range = qopt::calib::parseStoryRange(stories ? stories : "",
+                                            loaded->numStories());
+  if (!range)
+    return fail(error, error_size, QOPT_ERROR_INVALID_ARGUMENT,
+                llvm::toString(range.takeError()));
+  size_t first = range->first, end = range->second;
+  // A wrong mode is the caller's mistake, found before anything runs.
+  auto layout = qopt::calib::readKVCacheLayout(artifact->dir);
+  if (!decode && layout)
+    return fail(error, error_size, QOPT_ERROR_INVALID_ARGUMENT,
+                "this artifact runs one decode step with a KV cache: "
+                "evaluate it in decode mode");
+  if (decode && !layout)
+    return fail(error, error_size, QOPT_ERROR_INVALID_ARGUMENT,
+                llvm::toString(layout.takeError()));
+  llvm::Expected<qopt::calib::PerplexityResult> measured =
+      decode ? qopt::calib::evaluateDecodePerplexity(artifact->model, *layout,
+                                                     *loaded, first, end,
+                                                     /*showProgress=*/false)
+             : qopt::calib::evaluatePerplexity(artifact->model, *loaded, first,
+                                               end, /*showProgress=*/false);
+  if (!layout)
+    llvm::consumeError(layout.takeError());
+  if (!measured)
+    return fail(error, error_size, QOPT_ERROR_RUN,
+                llvm::toString(measured.takeError()));
+  result->perplexity = measured->perplexity;
+  result->mean_nll = measured->meanNLL;
+  result->predicted_tokens = measured->predictedTokens;
+  result->truncated_stories = measured->truncatedStories;
+  result->seq = measured->seq;
+  result->first_story = first;
+  result->end_story = end;
   writeMessage(error, error_size, "");
   return QOPT_OK;
 }

@@ -167,26 +167,34 @@ Expected<std::vector<int64_t>> readIntegers(StringRef path, StringRef what) {
 
 Expected<TokenStories> TokenStories::load(StringRef idsPath,
                                           StringRef offsetsPath) {
-  TokenStories s;
   auto ids = readIntegers(idsPath, "token ids");
   if (!ids)
     return ids.takeError();
   auto offsets = readIntegers(offsetsPath, "story offsets");
   if (!offsets)
     return offsets.takeError();
-  s.ids = std::move(*ids);
-  s.offsets = std::move(*offsets);
+  return fromArrays(std::move(*ids), std::move(*offsets),
+                    "'" + idsPath.str() + "'", "'" + offsetsPath.str() + "'");
+}
+
+Expected<TokenStories> TokenStories::fromArrays(std::vector<int64_t> ids,
+                                                std::vector<int64_t> offsets,
+                                                StringRef idsName,
+                                                StringRef offsetsName) {
+  TokenStories s;
+  s.ids = std::move(ids);
+  s.offsets = std::move(offsets);
   if (s.offsets.size() < 2)
-    return createStringError("story offsets '" + offsetsPath +
-                             "' must hold at least two boundaries");
+    return createStringError("story offsets " + offsetsName +
+                             " must hold at least two boundaries");
   for (size_t i = 0; i + 1 < s.offsets.size(); ++i)
     if (s.offsets[i] < 0 || s.offsets[i] >= s.offsets[i + 1])
-      return createStringError("story offsets '" + offsetsPath +
-                               "' are not increasing at index " + Twine(i));
+      return createStringError("story offsets " + offsetsName +
+                               " are not increasing at index " + Twine(i));
   if (s.offsets.back() > int64_t(s.ids.size()))
-    return createStringError("story offsets '" + offsetsPath + "' end at " +
-                             Twine(s.offsets.back()) + " but '" + idsPath +
-                             "' holds " + Twine(s.ids.size()) + " tokens");
+    return createStringError("story offsets " + offsetsName + " end at " +
+                             Twine(s.offsets.back()) + " but " + idsName +
+                             " holds " + Twine(s.ids.size()) + " tokens");
   return s;
 }
 

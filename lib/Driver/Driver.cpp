@@ -253,16 +253,22 @@ namespace {
 /// while progress is shown, or with -v) and a table at the end (-v).
 class PhaseTimer {
 public:
-  PhaseTimer(bool verbose, bool showProgress)
+  PhaseTimer(bool verbose, bool showProgress,
+             const std::function<bool(StringRef)> &onPhase)
       : verbose(verbose),
-        announce(verbose || (showProgress && llvm::errs().is_displayed())) {}
+        announce(verbose || (showProgress && llvm::errs().is_displayed())),
+        onPhase(onPhase) {}
 
-  void begin(StringRef phase) {
+  /// Starts `phase`; false when the caller's onPhase asks to stop.
+  bool begin(StringRef phase) {
     end();
+    if (onPhase && !onPhase(phase))
+      return false;
     if (announce)
       llvm::errs() << "qopt: " << phase << "\n";
     current = phase.str();
     start = std::chrono::steady_clock::now();
+    return true;
   }
 
   void end() {
@@ -295,6 +301,7 @@ public:
 
 private:
   bool verbose, announce;
+  const std::function<bool(StringRef)> &onPhase;
   std::string current;
   std::chrono::steady_clock::time_point start;
   std::vector<std::pair<std::string, double>> phases;
@@ -312,9 +319,16 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
     if (llvm::Error e = checkArtifactDestination(
             options.outDir, options.modelPath, options.force))
       return emitError(UnknownLoc::get(&context)) << llvm::toString(std::move(e));
-  PhaseTimer phases(options.verbose, options.calibration.showProgress);
-  phases.begin("importing " +
-               llvm::sys::path::filename(options.modelPath).str());
+  PhaseTimer phases(options.verbose, options.calibration.showProgress,
+                    options.onPhase);
+  auto stopped = [&](StringRef phase) {
+    return emitError(UnknownLoc::get(&context))
+           << "compile stopped before " << phase;
+  };
+  std::string importing =
+      "importing " + llvm::sys::path::filename(options.modelPath).str();
+  if (!phases.begin(importing))
+    return stopped(importing);
   onnx_frontend::ImportOptions importOptions = options.import;
   importOptions.halfAsFloat = !options.keepHalfPrecision;
   OwningOpRef<ModuleOp> module =
@@ -462,7 +476,8 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
       pm.addPass(createInsertObserversPass(observe));
       if (failed(pm.run(*module)))
         return failure();
-      phases.begin("calibrating");
+      if (!phases.begin("calibrating"))
+        return stopped("calibrating");
       if (failed(calibrateGraph(*module, quantize, options.calibration,
                                 options.codegen, needs, summary,
                                 &calibrationModel)))
@@ -498,7 +513,9 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
       OwningOpRef<ModuleOp> unquantized;
       if (round < rounds)
         unquantized = module->clone();
-      phases.begin("quantizing (" + quantize.algorithm + ")");
+      std::string quantizing = "quantizing (" + quantize.algorithm + ")";
+      if (!phases.begin(quantizing))
+        return stopped(quantizing);
       if (failed(quantizeGraph(*module, quantize, summary, quantized)))
         return failure();
       if (round == rounds)
@@ -509,7 +526,8 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
       CalibrationOptions again = options.calibration;
       again.tablePath.clear();
       llvm::json::Object ignored;
-      phases.begin("calibrating");
+      if (!phases.begin("calibrating"))
+        return stopped("calibrating");
       if (failed(calibrateGraph(*module, quantize, again, options.codegen,
                                 needs, ignored)))
         return failure();
@@ -533,7 +551,8 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
     // Measuring needs two more compiles: not when only the graph is wanted.
     if (haveData && options.emitGraphIR.empty()) {
       OwningOpRef<ModuleOp> quantizedModule(module->clone());
-      phases.begin("measuring quality (report)");
+      if (!phases.begin("measuring quality (report)"))
+        return stopped("measuring quality (report)");
       if (failed(measureQuality(*floatModule, *quantizedModule,
                                 options.calibration,
                                 options.quantize.reportSamples,
@@ -561,8 +580,10 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
     phases.printTable();
     return success();
   }
-  phases.begin("compiling for " + target->getBackend().str() + " (" +
-               target->getCpu().str() + ")");
+  std::string compiling = "compiling for " + target->getBackend().str() + " (" +
+                          target->getCpu().str() + ")";
+  if (!phases.begin(compiling))
+    return stopped(compiling);
   (*module)->setAttr(QOptDialect::kTargetAttrName, *target);
   if (failed(compileArtifact(*module, options.codegen, options.outDir,
                              options.force, std::move(extras))))

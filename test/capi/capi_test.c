@@ -646,6 +646,144 @@ static void testArtifactErrors(void) {
   qopt_string_free(NULL);
 }
 
+/* Records the phases a compile announces; stops before `stopAt`, if set. */
+struct PhaseLog {
+  char phases[1024];
+  const char *stopAt;
+};
+
+static int logPhase(const char *phase, void *data) {
+  struct PhaseLog *log = data;
+  size_t used = strlen(log->phases);
+  snprintf(log->phases + used, sizeof log->phases - used, "%s;", phase);
+  return log->stopAt && strncmp(phase, log->stopAt, strlen(log->stopAt)) == 0;
+}
+
+static void testProgress(void) {
+  struct PhaseLog log = {"", NULL};
+  qopt_compile_options *options = denseOptions("progress", 2);
+  qopt_compile_options_set_progress(options, logPhase, &log);
+  qopt_status s = compileDense(options);
+  CHECK(s == QOPT_OK, "%s", errorText);
+  CHECK(contains(log.phases, "importing dense-relu.onnxtxt;compiling for "
+                             "x86 ("),
+        "phases: %s", log.phases);
+
+  struct PhaseLog stop = {"", "compiling for"};
+  qopt_compile_options_set_output_dir(options, work("progress-stopped"));
+  qopt_compile_options_set_progress(options, logPhase, &stop);
+  s = compileDense(options);
+  CHECK(s == QOPT_ERROR_CANCELLED &&
+            contains(errorText, "qopt: error: compile stopped before "
+                                "compiling for x86 ("),
+        "%d: %s", s, errorText);
+  CHECK(!exists(work("progress-stopped/manifest.json")), "no artifact");
+  CHECK(strcmp(qopt_status_string(QOPT_ERROR_CANCELLED), "cancelled") == 0,
+        "status name");
+  qopt_compile_options_set_progress(options, NULL, NULL);
+  s = compileDense(options);
+  CHECK(s == QOPT_OK, "without a callback: %s", errorText);
+  qopt_compile_options_free(options);
+  CHECK(qopt_compile_options_set_progress(NULL, logPhase, NULL) ==
+            QOPT_ERROR_INVALID_ARGUMENT,
+        "NULL options");
+}
+
+static void testDevices(void) {
+  qopt_artifact *artifact = NULL;
+  qopt_status s = qopt_artifact_load_on_device(work("float"), "cpu", &artifact,
+                                               errorText, ERROR_SIZE);
+  CHECK(s == QOPT_OK && strcmp(qopt_artifact_device(artifact), "cpu") == 0,
+        "%s", errorText);
+  qopt_artifact_free(artifact);
+  s = qopt_artifact_load_on_device(work("float"), "vulkan", &artifact,
+                                   errorText, ERROR_SIZE);
+  CHECK(s == QOPT_ERROR_LOAD && artifact == NULL &&
+            contains(errorText, "cannot load"),
+        "an x86 artifact on Vulkan: %d %s", s, errorText);
+  CHECK(strcmp(qopt_artifact_device(NULL), "") == 0, "NULL artifact");
+}
+
+/* bigram-lm's logits for token v are row v of E (its comment). */
+static double bigramNLL(int from, int to) {
+  double logits[8], sum = 0;
+  for (int j = 0; j < 8; ++j) {
+    logits[j] = ((3 * from + 5 * j) % 7 - 3) / 2.0;
+    sum += exp(logits[j]);
+  }
+  return log(sum) - logits[to];
+}
+
+static void testPerplexity(void) {
+  qopt_compile_options *options = qopt_compile_options_create();
+  qopt_compile_options_set_output_dir(options, work("bigram"));
+  qopt_status s =
+      qopt_compile(input("bigram-lm.onnxtxt"), options, errorText, ERROR_SIZE);
+  qopt_compile_options_free(options);
+  CHECK(s == QOPT_OK, "%s", errorText);
+  qopt_artifact *artifact = NULL;
+  s = qopt_artifact_load(work("bigram"), &artifact, errorText, ERROR_SIZE);
+  CHECK(s == QOPT_OK, "%s", errorText);
+  if (s != QOPT_OK)
+    return;
+  /* Three stories; the seq-4 model sees the first 4 tokens of the second. */
+  int64_t ids[12] = {1, 2, 3, 4, 5, 6, 7, 0, 3, 3, 2, 6};
+  int64_t offsets[4] = {0, 3, 10, 12};
+  qopt_perplexity result;
+  s = qopt_artifact_eval_perplexity(artifact, ids, 12, offsets, 4, "0:2", 0,
+                                    &result, errorText, ERROR_SIZE);
+  CHECK(s == QOPT_OK, "%s", errorText);
+  double nll = (bigramNLL(1, 2) + bigramNLL(2, 3) + bigramNLL(4, 5) +
+                bigramNLL(5, 6) + bigramNLL(6, 7)) /
+               5;
+  CHECK(fabs(result.mean_nll - nll) < 1e-5 &&
+            fabs(result.perplexity - exp(nll)) < 1e-4,
+        "mean NLL %g (expected %g), perplexity %g", result.mean_nll, nll,
+        result.perplexity);
+  CHECK(result.predicted_tokens == 5 && result.truncated_stories == 1 &&
+            result.seq == 4 && result.first_story == 0 && result.end_story == 2,
+        "tokens %zu truncated %zu seq %lld stories %zu:%zu",
+        result.predicted_tokens, result.truncated_stories,
+        (long long)result.seq, result.first_story, result.end_story);
+  s = qopt_artifact_eval_perplexity(artifact, ids, 12, offsets, 4, NULL, 0,
+                                    &result, errorText, ERROR_SIZE);
+  CHECK(s == QOPT_OK && result.end_story == 3 && result.predicted_tokens == 6,
+        "all stories: %s", errorText);
+
+  int64_t decreasing[3] = {0, 5, 4};
+  s = qopt_artifact_eval_perplexity(artifact, ids, 12, decreasing, 3, NULL, 0,
+                                    &result, errorText, ERROR_SIZE);
+  CHECK(s == QOPT_ERROR_INVALID_ARGUMENT &&
+            contains(errorText, "not increasing at index 1"),
+        "%s", errorText);
+  s = qopt_artifact_eval_perplexity(artifact, ids, 3, offsets, 4, NULL, 0,
+                                    &result, errorText, ERROR_SIZE);
+  CHECK(s == QOPT_ERROR_INVALID_ARGUMENT &&
+            contains(errorText, "end at 12 but the token ids holds 3 tokens"),
+        "%s", errorText);
+  s = qopt_artifact_eval_perplexity(artifact, ids, 12, offsets, 4, "2:9", 0,
+                                    &result, errorText, ERROR_SIZE);
+  CHECK(s == QOPT_ERROR_INVALID_ARGUMENT, "bad range: %s", errorText);
+  s = qopt_artifact_eval_perplexity(artifact, ids, 12, offsets, 4, NULL, 1,
+                                    &result, errorText, ERROR_SIZE);
+  CHECK(s == QOPT_ERROR_INVALID_ARGUMENT &&
+            contains(errorText, "has no \"kv_cache\" entry"),
+        "decode without a KV cache: %s", errorText);
+  s = qopt_artifact_eval_perplexity(NULL, ids, 12, offsets, 4, NULL, 0, &result,
+                                    errorText, ERROR_SIZE);
+  CHECK(s == QOPT_ERROR_INVALID_ARGUMENT, "NULL artifact");
+  qopt_artifact_free(artifact);
+
+  /* A model that is no language model: an error from the run, no crash. */
+  s = qopt_artifact_load(work("float"), &artifact, errorText, ERROR_SIZE);
+  CHECK(s == QOPT_OK, "%s", errorText);
+  s = qopt_artifact_eval_perplexity(artifact, ids, 12, offsets, 4, NULL, 0,
+                                    &result, errorText, ERROR_SIZE);
+  CHECK(s != QOPT_OK && errorText[0], "dense-relu is no language model: %s",
+        errorText);
+  qopt_artifact_free(artifact);
+}
+
 static int removeEntry(const char *path, const struct stat *st, int flag,
                        struct FTW *ftw) {
   (void)st;
@@ -684,6 +822,9 @@ int main(int argc, char **argv) {
   testForce();
   testVerbose();
   testArtifactErrors();
+  testProgress();
+  testDevices();
+  testPerplexity();
 
   if (failures) {
     fprintf(stderr, "%d check(s) failed; files kept in %s\n", failures,

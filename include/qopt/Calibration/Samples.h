@@ -50,6 +50,12 @@ struct TokenStories {
   size_t numStories() const { return offsets.empty() ? 0 : offsets.size() - 1; }
   static llvm::Expected<TokenStories> load(llvm::StringRef idsPath,
                                            llvm::StringRef offsetsPath);
+  /// Checks that `offsets` are at least two increasing boundaries within
+  /// `ids`; `idsName` and `offsetsName` name them in errors.
+  static llvm::Expected<TokenStories> fromArrays(std::vector<int64_t> ids,
+                                                 std::vector<int64_t> offsets,
+                                                 llvm::StringRef idsName,
+                                                 llvm::StringRef offsetsName);
 };
 
 /// Opens `path` for a model with `inputs`. With `offsetsPath`, `path` is a

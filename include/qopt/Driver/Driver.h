@@ -10,6 +10,7 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -135,6 +136,11 @@ struct CompileOptions {
   /// LLVM lowers half arithmetic on x86) instead of in float32, which the
   /// x86 target does by default (see ImportOptions::halfAsFloat).
   bool keepHalfPrecision = false;
+  /// Called as each compile phase starts ("importing model.onnx",
+  /// "calibrating", ...); returning false stops the compile there with an
+  /// error (how the C and Python APIs report progress and honour Ctrl-C).
+  /// A phase already running is not interrupted.
+  std::function<bool(llvm::StringRef phase)> onPhase;
 };
 
 /// Registers the dialects and translations every qopt tool needs.
