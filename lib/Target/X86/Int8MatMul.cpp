@@ -47,6 +47,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "KernelBuilders.h"
 #include "LoweringUtils.h"
 
 #include "qopt/QOptDialect.h"
@@ -148,10 +149,6 @@ KernelShape shapeOf(Int8Kernel kernel) {
 constexpr int64_t kChunkBytes = 16 * 1024;
 
 int64_t roundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
-
-Value indexConst(OpBuilder &b, Location loc, int64_t v) {
-  return arith::ConstantIndexOp::create(b, loc, v);
-}
 
 Value callStub(OpBuilder &b, Location loc, StringRef stub, Type result,
                ValueRange args) {
@@ -413,42 +410,18 @@ struct Int8MatMul : OpRewritePattern<MatMulOp> {
             }
             scf::YieldOp::create(lb, l, next);
           });
-      for (int64_t r = 0; r < rows; ++r) {
-        Value row = arith::AddIOp::create(b, loc, row0, indexConst(b, loc, r));
-        for (int64_t j = 0; j < vectors; ++j) {
-          Value col = arith::AddIOp::create(b, loc, col0,
-                                            indexConst(b, loc, j * lanes));
-          out = vector::TransferWriteOp::create(
-                    b, loc, loop.getResult(r * vectors + j), out,
-                    ValueRange{row, col}, ArrayRef<bool>{true})
-                    .getResult();
-        }
-      }
-      return out;
+      return storeBlock(b, loc, out, loop.getResults(), row0, col0, rows,
+                        vectors, lanes);
     };
 
-    int64_t fullRows = m / shape.rows * shape.rows;
     // All row blocks of one column block over the groups [q0, q1).
-    auto rowBlocks = [&](OpBuilder &b, Location l, Value out, Value col0,
+    auto rowBlocks = [&](OpBuilder &b, Location, Value out, Value col0,
                          Value q0, Value q1) {
-      // Rows [from, to) in blocks of `rows`.
-      auto rowLoop = [&](int64_t from, int64_t to, int64_t rows) {
-        if (from == to)
-          return;
-        out = scf::ForOp::create(
-                  b, l, indexConst(b, l, from), indexConst(b, l, to),
-                  indexConst(b, l, rows), ValueRange{out},
-                  [&](OpBuilder &rb, Location, Value row0, ValueRange inner) {
-                    scf::YieldOp::create(
-                        rb, loc,
-                        block(rb, inner[0], row0, col0, q0, q1, rows));
-                  })
-                  .getResult(0);
-      };
-      rowLoop(0, fullRows, shape.rows);
-      // The rows left over (M is static) as one narrower block.
-      rowLoop(fullRows, m, m - fullRows);
-      return out;
+      return forEachRowBlock(
+          b, loc, out, m, shape.rows,
+          [&](OpBuilder &rb, Value inner, Value row0, int64_t rows) {
+            return block(rb, inner, row0, col0, q0, q1, rows);
+          });
     };
     auto columns = scf::ForOp::create(
         rewriter, loc, c0, indexConst(rewriter, loc, np),

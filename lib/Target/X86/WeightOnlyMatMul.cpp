@@ -37,6 +37,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "KernelBuilders.h"
 #include "LoweringUtils.h"
 
 #include "qopt/QOptDialect.h"
@@ -68,10 +69,6 @@ namespace {
 /// Stand-in for llvm.x86.avx512.permvar.sf.512 until the LLVM stage
 /// (qopt-x86-intrinsic-calls swaps it in).
 constexpr llvm::StringLiteral kVpermpsStub = "__qopt_x86_vpermps_512";
-
-Value indexConst(OpBuilder &b, Location loc, int64_t v) {
-  return arith::ConstantIndexOp::create(b, loc, v);
-}
 
 /// The constant behind `v`, seen through reshapes.
 ElementsAttr constantOf(Value v) {
@@ -347,42 +344,21 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
                 });
             scf::YieldOp::create(gb, gl, stepLoop.getResults());
           });
-      for (int64_t r = 0; r < rows; ++r) {
-        Value row = arith::AddIOp::create(b, loc, row0, indexConst(b, loc, r));
-        for (int64_t j = 0; j < vectors; ++j) {
-          Value col = arith::AddIOp::create(b, loc, col0,
-                                            indexConst(b, loc, j * lanes));
-          out = vector::TransferWriteOp::create(
-                    b, loc, groupLoop.getResult(r * vectors + j), out,
-                    ValueRange{row, col}, ArrayRef<bool>{true})
-                    .getResult();
-        }
-      }
-      return out;
+      return storeBlock(b, loc, out, groupLoop.getResults(), row0, col0, rows,
+                        vectors, lanes);
     };
 
-    int64_t fullRows = m / rowsPerBlock * rowsPerBlock;
     auto columns = scf::ForOp::create(
         rewriter, loc, c0, indexConst(rewriter, loc, np),
         indexConst(rewriter, loc, superColumns), ValueRange{init},
         [&](OpBuilder &b, Location l, Value col0, ValueRange carried) {
-          Value out = carried[0];
-          auto rowLoop = [&](int64_t from, int64_t to, int64_t rows) {
-            if (from == to)
-              return;
-            out = scf::ForOp::create(
-                      b, l, indexConst(b, l, from), indexConst(b, l, to),
-                      indexConst(b, l, rows), ValueRange{out},
-                      [&](OpBuilder &rb, Location, Value row0,
-                          ValueRange inner) {
-                        scf::YieldOp::create(
-                            rb, loc, block(rb, inner[0], row0, col0, rows));
-                      })
-                      .getResult(0);
-          };
-          rowLoop(0, fullRows, rowsPerBlock);
-          rowLoop(fullRows, m, m - fullRows);
-          scf::YieldOp::create(b, l, out);
+          scf::YieldOp::create(
+              b, l,
+              forEachRowBlock(b, loc, carried[0], m, rowsPerBlock,
+                              [&](OpBuilder &rb, Value inner, Value row0,
+                                  int64_t rows) {
+                                return block(rb, inner, row0, col0, rows);
+                              }));
         });
     Value y = columns.getResult(0);
     if (np != n)
