@@ -7,6 +7,8 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/Pass/PassManager.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/FormatVariadic.h"
 
@@ -97,6 +99,41 @@ FailureOr<TargetAttr> hostTarget(MLIRContext *context, std::string &error) {
   error = "no registered target runs on this machine (calibration and the "
           "quality report execute the model here)";
   return failure();
+}
+
+LogicalResult externalizeWeightsToBlob(ModuleOp module, int64_t threshold,
+                                       int64_t alignment,
+                                       std::vector<char> &blob,
+                                       std::vector<WeightLayoutEntry> &entries) {
+  PassManager pm(module.getContext());
+  ExternalizeWeightsPassOptions externalize;
+  externalize.threshold = threshold;
+  externalize.alignment = alignment;
+  externalize.entryFunction = "";
+  externalize.attachBlob = true;
+  pm.addPass(createExternalizeWeightsPass(externalize));
+  if (failed(pm.run(module)))
+    return failure();
+  if (auto attr = module->getAttrOfType<DenseResourceElementsAttr>(
+          QOptDialect::kWeightsBlobAttrName)) {
+    AsmResourceBlob *data = attr.getRawHandle().getBlob();
+    if (!data)
+      return emitError(module.getLoc())
+             << "internal error: the weights blob is empty";
+    blob.assign(data->getData().begin(), data->getData().end());
+    module->removeAttr(QOptDialect::kWeightsBlobAttrName);
+  }
+  if (auto list = module->getAttrOfType<ArrayAttr>(
+          QOptDialect::kWeightsLayoutAttrName)) {
+    for (Attribute a : list) {
+      auto d = cast<DictionaryAttr>(a);
+      entries.push_back({d.getAs<StringAttr>("global").str(),
+                         d.getAs<IntegerAttr>("offset").getInt(),
+                         d.getAs<IntegerAttr>("bytes").getInt()});
+    }
+    module->removeAttr(QOptDialect::kWeightsLayoutAttrName);
+  }
+  return success();
 }
 
 LogicalResult attachHostTarget(ModuleOp module) {

@@ -26,6 +26,7 @@
 namespace qopt {
 
 class ArtifactWriter;
+struct WeightLayoutEntry;
 
 /// What a target machine runs and how well: the basis for default
 /// precisions and for the report's "emulated" notes.
@@ -146,6 +147,15 @@ mlir::LogicalResult compileArtifact(mlir::ModuleOp module,
                                     const SerializeOptions &options,
                                     llvm::StringRef outDir, bool force,
                                     ArtifactExtras extras = {});
+
+/// Moves the module's constant buffers of at least `threshold` bytes into
+/// one blob (qopt-externalize-weights, each entry aligned to `alignment`)
+/// and returns the blob and where each constant lies in it; the module
+/// keeps neither attribute. The serializers' shared first step.
+mlir::LogicalResult
+externalizeWeightsToBlob(mlir::ModuleOp module, int64_t threshold,
+                         int64_t alignment, std::vector<char> &blob,
+                         std::vector<WeightLayoutEntry> &entries);
 
 /// Adds a backend to the registry; a second backend with the same name
 /// replaces nothing and is an error (returns false).

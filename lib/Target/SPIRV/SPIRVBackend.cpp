@@ -471,35 +471,10 @@ LogicalResult serializeGPUArtifact(ModuleOp module,
   // is bound to it, never the host's globals.
   std::vector<char> blob;
   std::vector<WeightLayoutEntry> layoutEntries;
-  {
-    PassManager weights(ctx);
-    ExternalizeWeightsPassOptions externalize;
-    externalize.threshold = 0;
-    externalize.alignment = strategy.bufferAlignment;
-    externalize.entryFunction = "";
-    externalize.attachBlob = true;
-    weights.addPass(createExternalizeWeightsPass(externalize));
-    if (failed(weights.run(module)))
-      return failure();
-    if (auto attr = module->getAttrOfType<DenseResourceElementsAttr>(
-            QOptDialect::kWeightsBlobAttrName)) {
-      AsmResourceBlob *data = attr.getRawHandle().getBlob();
-      if (!data)
-        return emitError(loc) << "internal error: the weights blob is empty";
-      blob.assign(data->getData().begin(), data->getData().end());
-      module->removeAttr(QOptDialect::kWeightsBlobAttrName);
-    }
-    if (auto list = module->getAttrOfType<ArrayAttr>(
-            QOptDialect::kWeightsLayoutAttrName)) {
-      for (Attribute a : list) {
-        auto d = cast<DictionaryAttr>(a);
-        layoutEntries.push_back({d.getAs<StringAttr>("global").str(),
-                                 d.getAs<IntegerAttr>("offset").getInt(),
-                                 d.getAs<IntegerAttr>("bytes").getInt()});
-      }
-      module->removeAttr(QOptDialect::kWeightsLayoutAttrName);
-    }
-  }
+  if (failed(externalizeWeightsToBlob(module, /*threshold=*/0,
+                                      strategy.bufferAlignment, blob,
+                                      layoutEntries)))
+    return failure();
   int64_t workspaceBytes = 0;
   if (auto attr = module->getAttrOfType<IntegerAttr>(
           QOptDialect::kWorkspaceBytesAttrName))
