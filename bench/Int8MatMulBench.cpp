@@ -16,6 +16,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "BenchCommon.h"
 #include "qopt/Driver/Driver.h"
 #include "qopt/Runtime/qrt.h"
 #include "qopt/Target/Target.h"
@@ -132,9 +133,6 @@ const Level kLevels[] = {
 qrt_model *compileQOpt(int64_t m, int64_t n, int64_t k,
                        const std::vector<int8_t> &w, const Level &level,
                        std::string &dir) {
-  llvm::SmallString<128> p;
-  llvm::sys::fs::createUniqueDirectory("qopt-bench", p);
-  dir = std::string(p);
   std::string text = llvm::formatv(
       "func.func @main(%a: tensor<{0}x{2}xi8> {{qopt.name = \"a\", "
       "qopt.dtype = \"int8\"}, %w: tensor<{1}x{2}xi8>) -> "
@@ -156,32 +154,11 @@ qrt_model *compileQOpt(int64_t m, int64_t n, int64_t k,
   mlir::BlockArgument arg = fn.getArgument(1);
   mlir::OpBuilder b = mlir::OpBuilder::atBlockBegin(&fn.getBody().front());
   auto type = mlir::cast<mlir::RankedTensorType>(arg.getType());
-  auto blob = mlir::HeapAsmResourceBlob::allocateAndCopyWithAlign(
-      llvm::ArrayRef<char>(reinterpret_cast<const char *>(w.data()), w.size()),
-      64, /*dataIsMutable=*/false);
-  mlir::Value weights = mlir::arith::ConstantOp::create(
-      b, fn.getLoc(), type,
-      mlir::DenseResourceElementsAttr::get(type, "w", std::move(blob)));
-  arg.replaceAllUsesWith(weights);
+  arg.replaceAllUsesWith(qopt::bench::resourceConstant(
+      b, fn.getLoc(), type, "w", w.data(), w.size()));
   if (mlir::failed(fn.eraseArgument(1)))
     return nullptr;
-  qopt::registerBuiltinTargets();
-  if (mlir::failed(qopt::attachHostTarget(*module)))
-    return nullptr;
-  if (*level.lower) {
-    auto host = (*module)->getAttrOfType<qopt::TargetAttr>(
-        qopt::QOptDialect::kTargetAttrName);
-    (*module)->setAttr(qopt::QOptDialect::kTargetAttrName,
-                       qopt::TargetAttr::get(
-                           &context, host.getBackend(), host.getTriple(),
-                           host.getCpu(),
-                           (host.getFeatures() + "," + level.lower).str()));
-  }
-  if (mlir::failed(qopt::compileArtifact(*module, qopt::SerializeOptions(),
-                                         dir + "/a", /*force=*/false)))
-    return nullptr;
-  char err[512];
-  return qrt_load((dir + "/a").c_str(), err, sizeof err);
+  return qopt::bench::compileAndLoad(*module, level.lower, dir);
 }
 
 } // namespace

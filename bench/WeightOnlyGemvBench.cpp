@@ -14,6 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "BenchCommon.h"
 #include "qopt/Driver/Driver.h"
 #include "qopt/Quant/Quant.h"
 #include "qopt/Runtime/qrt.h"
@@ -74,24 +75,10 @@ double dramReadGBs(const std::vector<char> &buffer) {
   return best;
 }
 
-/// A constant op holding `bytes` as a dense_resource of `type`.
-mlir::Value resourceConstant(mlir::OpBuilder &b, mlir::Location loc,
-                             mlir::RankedTensorType type, const char *name,
-                             const void *bytes, size_t size) {
-  auto blob = mlir::HeapAsmResourceBlob::allocateAndCopyWithAlign(
-      llvm::ArrayRef<char>(static_cast<const char *>(bytes), size), 64,
-      /*dataIsMutable=*/false);
-  return mlir::arith::ConstantOp::create(
-      b, loc, type, mlir::DenseResourceElementsAttr::get(type, name, std::move(blob)));
-}
-
 /// Compiles y = x W^T for one shape with `q` as the model's constant
 /// weights; returns the loaded model (null on failure).
 qrt_model *compileGemv(int64_t n, int64_t k, const qopt::quant::QuantizedMatrix &q,
                        int64_t group, std::string &dir) {
-  llvm::SmallString<128> p;
-  llvm::sys::fs::createUniqueDirectory("qopt-bench", p);
-  dir = std::string(p);
   int64_t rowBytes = q.scheme.packedRowBytes(k), groups = q.scheme.numGroups(k);
   std::string text = llvm::formatv(
       "func.func @main(%x: tensor<1x{1}xf32> {{qopt.name = \"x\", "
@@ -115,22 +102,16 @@ qrt_model *compileGemv(int64_t n, int64_t k, const qopt::quant::QuantizedMatrix 
   mlir::OpBuilder b = mlir::OpBuilder::atBlockBegin(&fn.getBody().front());
   auto wType = mlir::cast<mlir::RankedTensorType>(fn.getArgument(1).getType());
   auto sType = mlir::cast<mlir::RankedTensorType>(fn.getArgument(2).getType());
-  fn.getArgument(1).replaceAllUsesWith(resourceConstant(
+  fn.getArgument(1).replaceAllUsesWith(qopt::bench::resourceConstant(
       b, fn.getLoc(), wType, "w", q.packed.data(), q.packed.size()));
-  fn.getArgument(2).replaceAllUsesWith(resourceConstant(
+  fn.getArgument(2).replaceAllUsesWith(qopt::bench::resourceConstant(
       b, fn.getLoc(), sType, "s", q.scales.data(), q.scales.size() * 4));
   llvm::BitVector erase(3);
   erase.set(1);
   erase.set(2);
   if (mlir::failed(fn.eraseArguments(erase)))
     return nullptr;
-  qopt::registerBuiltinTargets();
-  if (mlir::failed(qopt::attachHostTarget(*module)) ||
-      mlir::failed(qopt::compileArtifact(*module, qopt::SerializeOptions(),
-                                         dir + "/a", /*force=*/false)))
-    return nullptr;
-  char err[512];
-  return qrt_load((dir + "/a").c_str(), err, sizeof err);
+  return qopt::bench::compileAndLoad(*module, "", dir);
 }
 
 } // namespace

@@ -19,6 +19,14 @@ namespace qopt::quant {
 struct WeightScheme;
 } // namespace qopt::quant
 
+namespace qopt {
+/// The largest buffer a model may need, in bytes: 2^47, the user address
+/// space of x86-64 (and of AArch64 with 48-bit addresses); no machine holds
+/// more. The importer refuses larger tensors, memory planning a larger
+/// workspace.
+inline constexpr int64_t kMaxBufferBytes = int64_t(1) << 47;
+} // namespace qopt
+
 #define GET_ATTRDEF_CLASSES
 #include "QOptAttrs.h.inc"
 

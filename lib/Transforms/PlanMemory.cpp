@@ -116,10 +116,9 @@ struct PlanMemoryPass : impl::PlanMemoryPassBase<PlanMemoryPass> {
       placed.push_back(b);
     }
     total = (total + alignment - 1) / alignment * alignment;
-    // The importer caps every tensor at 2^47 bytes (the x86-64 user address
-    // space); the buffers alive at once can still add up to more.
-    constexpr int64_t kMaxWorkspaceBytes = int64_t(1) << 47;
-    if (total > kMaxWorkspaceBytes) {
+    // The importer caps every tensor at kMaxBufferBytes; the buffers alive
+    // at once can still add up to more.
+    if (total > kMaxBufferBytes) {
       emitError(fn.getLoc()) << "the model needs " << total
                      << " bytes of workspace for the tensors it keeps alive "
                         "at once, more than any machine can hold (2^47 "

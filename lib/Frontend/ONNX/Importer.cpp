@@ -266,9 +266,8 @@ private:
 
 static bool isHalfDType(DType t) { return t == DType::F16 || t == DType::BF16; }
 
-/// The largest tensor qopt compiles, in bytes: 2^47, the user address space
-/// of x86-64 and of AArch64 with 48-bit addresses; no machine holds more.
-static constexpr uint64_t kMaxTensorBytes = uint64_t(1) << 47;
+/// The largest tensor qopt compiles, in bytes (kMaxBufferBytes).
+static constexpr uint64_t kMaxTensorBytes = kMaxBufferBytes;
 
 /// Refuses a tensor whose element count or byte size overflows int64 or
 /// exceeds kMaxTensorBytes, naming it as `what` (the code after would

@@ -113,7 +113,7 @@ constexpr std::pair<llvm::StringLiteral, llvm::StringLiteral>
         {kPmaddubsw256, "llvm.x86.avx2.pmadd.ub.sw"},
         {kPmaddwd256, "llvm.x86.avx2.pmadd.wd"},
         // Declared by qopt-x86-weight-only-matmul.
-        {"__qopt_x86_vpermps_512", "llvm.x86.avx512.permvar.sf.512"},
+        {kVpermpsStub, "llvm.x86.avx512.permvar.sf.512"},
 };
 
 /// The shape of one ISA level's kernel.
@@ -216,13 +216,8 @@ struct Int8MatMul : OpRewritePattern<MatMulOp> {
         scheme.getGranularity() == Granularity::Group ||
         op.getWeightZeroPoints())
       return rewriter.notifyMatchFailure(op, "not a symmetric int8 product");
-    // The constant, seen through reshapes (which keep the row-major bytes;
-    // convolutions' weights arrive as [F, C, KH, KW] viewed as [F, K]).
-    Value source = op.getWeight();
-    while (auto view = source.getDefiningOp<tosa::ReshapeOp>())
-      source = view.getInput1();
-    ElementsAttr weightAttr;
-    if (!matchPattern(source, m_Constant(&weightAttr)))
+    ElementsAttr weightAttr = constantOf(op.getWeight());
+    if (!weightAttr)
       return rewriter.notifyMatchFailure(op, "weights are not a constant");
     auto resultType = op.getResult().getType();
     Type resultElem = resultType.getElementType();
@@ -370,9 +365,7 @@ struct Int8MatMul : OpRewritePattern<MatMulOp> {
               arith::AddIOp::create(b, loc, row0, indexConst(b, loc, r));
           Value col = arith::AddIOp::create(b, loc, col0,
                                             indexConst(b, loc, j * lanes));
-          start.push_back(vector::TransferReadOp::create(
-              b, loc, vecType, out, ValueRange{row, col},
-              std::optional<Value>(), ArrayRef<bool>{true}));
+          start.push_back(readVector(b, loc, vecType, out, {row, col}));
         }
       Value cb =
           arith::DivUIOp::create(b, loc, col0, indexConst(b, loc, blockColumns));
@@ -381,18 +374,16 @@ struct Int8MatMul : OpRewritePattern<MatMulOp> {
           [&](OpBuilder &lb, Location l, Value q, ValueRange accs) {
             SmallVector<Value> w;
             for (int64_t j = 0; j < vectors; ++j)
-              w.push_back(vector::TransferReadOp::create(
+              w.push_back(readVector(
                   lb, l, byteType, packedW,
-                  ValueRange{cb, q, indexConst(lb, l, j * shape.bytes())},
-                  std::optional<Value>(), ArrayRef<bool>{true}));
+                  {cb, q, indexConst(lb, l, j * shape.bytes())}));
             Value kOff = arith::MulIOp::create(lb, l, q, indexConst(lb, l, 4));
             SmallVector<Value> next;
             for (int64_t r = 0; r < rows; ++r) {
               Value row =
                   arith::AddIOp::create(lb, l, row0, indexConst(lb, l, r));
-              Value four = vector::TransferReadOp::create(
-                  lb, l, VectorType::get({4}, i8), a, ValueRange{row, kOff},
-                  std::optional<Value>(), ArrayRef<bool>{true});
+              Value four = readVector(lb, l, VectorType::get({4}, i8), a,
+                                      {row, kOff});
               Value word = vector::ExtractOp::create(
                   lb, l,
                   vector::BitCastOp::create(lb, l, VectorType::get({1}, i32),

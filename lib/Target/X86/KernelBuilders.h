@@ -11,10 +11,37 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tosa/IR/TosaOps.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/Matchers.h"
 #include "llvm/ADT/STLFunctionalExtras.h"
 
 namespace qopt::x86 {
+
+/// Stand-in for llvm.x86.avx512.permvar.sf.512 (vpermps zmm), declared by
+/// qopt-x86-weight-only-matmul; qopt-x86-intrinsic-calls swaps it in.
+inline constexpr llvm::StringLiteral kVpermpsStub = "__qopt_x86_vpermps_512";
+
+/// The constant behind `v` seen through reshapes (which keep the row-major
+/// bytes: convolutions' weights arrive as [F, C, KH, KW] viewed as [F, K]),
+/// or null.
+inline mlir::ElementsAttr constantOf(mlir::Value v) {
+  while (auto view = v.getDefiningOp<mlir::tosa::ReshapeOp>())
+    v = view.getInput1();
+  mlir::ElementsAttr attr;
+  if (!mlir::matchPattern(v, mlir::m_Constant(&attr)))
+    return {};
+  return attr;
+}
+
+/// An in-bounds vector read of `type` from `src` at `indices`.
+inline mlir::Value readVector(mlir::OpBuilder &b, mlir::Location loc,
+                              mlir::VectorType type, mlir::Value src,
+                              mlir::ValueRange indices) {
+  return mlir::vector::TransferReadOp::create(b, loc, type, src, indices,
+                                              std::optional<mlir::Value>(),
+                                              llvm::ArrayRef<bool>{true});
+}
 
 inline mlir::Value indexConst(mlir::OpBuilder &b, mlir::Location loc,
                               int64_t v) {

@@ -66,20 +66,6 @@ using namespace mlir;
 namespace qopt::x86 {
 namespace {
 
-/// Stand-in for llvm.x86.avx512.permvar.sf.512 until the LLVM stage
-/// (qopt-x86-intrinsic-calls swaps it in).
-constexpr llvm::StringLiteral kVpermpsStub = "__qopt_x86_vpermps_512";
-
-/// The constant behind `v`, seen through reshapes.
-ElementsAttr constantOf(Value v) {
-  while (auto view = v.getDefiningOp<tosa::ReshapeOp>())
-    v = view.getInput1();
-  ElementsAttr attr;
-  if (!matchPattern(v, m_Constant(&attr)))
-    return {};
-  return attr;
-}
-
 struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
   WeightOnlyMatMul(MLIRContext *ctx, int64_t lanes)
       : OpRewritePattern(ctx), lanes(lanes), vectors(lanes == 16 ? 4 : 2),
@@ -247,12 +233,6 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
           rewriter, loc, fvec, DenseElementsAttr::get(fvec, ArrayRef<float>(lut)));
     }
 
-    auto read = [&](OpBuilder &b, Location l, VectorType t, Value src,
-                    ValueRange idx) -> Value {
-      return vector::TransferReadOp::create(b, l, t, src, idx,
-                                            std::optional<Value>(),
-                                            ArrayRef<bool>{true});
-    };
     // One register block: `rows` rows from `row0`, the super-block at
     // `col0`, over the whole reduction.
     auto block = [&](OpBuilder &b, Value out, Value row0, Value col0,
@@ -267,8 +247,8 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
             SmallVector<Value> s, z;
             for (int64_t j = 0; j < vectors; ++j) {
               Value off = indexConst(gb, gl, j * lanes);
-              s.push_back(read(gb, gl, fvec, scaleTable, {sb, g, off}));
-              z.push_back(read(gb, gl, floatZeros ? fvec : ivec, zeroTable,
+              s.push_back(readVector(gb, gl, fvec, scaleTable, {sb, g, off}));
+              z.push_back(readVector(gb, gl, floatZeros ? fvec : ivec, zeroTable,
                                {sb, g, off}));
             }
             Value step0 = arith::MulIOp::create(
@@ -283,7 +263,7 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
                   for (int64_t j = 0; j < vectors; ++j)
                     words.push_back(arith::ExtUIOp::create(
                         lb, l, ivec,
-                        read(lb, l, bvec, codes,
+                        readVector(lb, l, bvec, codes,
                              {sb, t, indexConst(lb, l, j * lanes)})));
                   Value k0 = arith::MulIOp::create(
                       lb, l, t, indexConst(lb, l, codesPerByte));

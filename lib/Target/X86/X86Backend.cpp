@@ -65,8 +65,6 @@ struct ArgLayout {
   std::vector<int64_t> shape;
 };
 
-std::string cIdentifier(StringRef s) { return modelSymbolPrefix(s); }
-
 /// Adds the exported constant `<name>_abi` (see qopt/Runtime/EntryABI.h):
 /// the buffer sizes and shapes the entry point was compiled for, which qrt
 /// checks the manifest against.
@@ -186,7 +184,7 @@ std::string headerText(StringRef name, ArrayRef<TensorInfo> inputs,
                        ArrayRef<TensorInfo> outputs, bool embedded,
                        int64_t weightBytes, int64_t workspaceBytes,
                        StringRef triple, StringRef cpu) {
-  std::string id = cIdentifier(name);
+  std::string id = modelSymbolPrefix(name);
   std::string upper;
   for (char c : id)
     upper.push_back(toupper((unsigned char)c));
@@ -418,35 +416,10 @@ LogicalResult X86Backend::serialize(ModuleOp module,
   // and its layout ride on the module until they are written.
   std::vector<char> blob;
   std::vector<WeightLayoutEntry> layoutEntries;
-  if (!options.embedWeights) {
-    PassManager weights(ctx);
-    ExternalizeWeightsPassOptions externalize;
-    externalize.threshold = options.weightThresholdBytes;
-    externalize.alignment = 64;
-    externalize.entryFunction = "";
-    externalize.attachBlob = true;
-    weights.addPass(createExternalizeWeightsPass(externalize));
-    if (failed(weights.run(module)))
-      return failure();
-    if (auto attr = module->getAttrOfType<DenseResourceElementsAttr>(
-            QOptDialect::kWeightsBlobAttrName)) {
-      AsmResourceBlob *data = attr.getRawHandle().getBlob();
-      if (!data)
-        return emitError(loc) << "internal error: the weights blob is empty";
-      blob.assign(data->getData().begin(), data->getData().end());
-      module->removeAttr(QOptDialect::kWeightsBlobAttrName);
-    }
-    if (auto list = module->getAttrOfType<ArrayAttr>(
-            QOptDialect::kWeightsLayoutAttrName)) {
-      for (Attribute a : list) {
-        auto d = cast<DictionaryAttr>(a);
-        layoutEntries.push_back({d.getAs<StringAttr>("global").str(),
-                                 d.getAs<IntegerAttr>("offset").getInt(),
-                                 d.getAs<IntegerAttr>("bytes").getInt()});
-      }
-      module->removeAttr(QOptDialect::kWeightsLayoutAttrName);
-    }
-  }
+  if (!options.embedWeights &&
+      failed(externalizeWeightsToBlob(module, options.weightThresholdBytes,
+                                      /*alignment=*/64, blob, layoutEntries)))
+    return failure();
   int64_t workspaceBytes = 0;
   if (auto attr = module->getAttrOfType<IntegerAttr>(
           QOptDialect::kWorkspaceBytesAttrName))
@@ -491,7 +464,9 @@ LogicalResult X86Backend::serialize(ModuleOp module,
                           << " outputs, the model has " << inputs.size()
                           << " and " << outputs.size();
 
-  std::string graphName = cIdentifier(options.name) + "_graph";
+  // The stem of the code files and of the exported symbols.
+  std::string id = modelSymbolPrefix(options.name);
+  std::string graphName = id + "_graph";
   entry.setSymName(graphName);
 
   PassManager lowering(ctx);
@@ -513,9 +488,9 @@ LogicalResult X86Backend::serialize(ModuleOp module,
   llvm::Function *graph = llvmModule->getFunction(graphName);
   if (!graph)
     return emitError(loc) << "internal error: lowered graph function missing";
-  std::string runName = cIdentifier(options.name) + "_run";
+  std::string runName = id + "_run";
   addEntryWrapper(*llvmModule, graph, runName, layout);
-  std::string abiName = cIdentifier(options.name) + "_abi";
+  std::string abiName = id + "_abi";
   addEntryABI(*llvmModule, abiName, (int64_t)blob.size(), workspaceBytes,
               inputs, outputs);
   graph->setLinkage(llvm::GlobalValue::InternalLinkage);
@@ -528,7 +503,6 @@ LogicalResult X86Backend::serialize(ModuleOp module,
   auto failWith = [&](llvm::Error e) {
     return emitError(loc) << llvm::toString(std::move(e));
   };
-  std::string id = cIdentifier(options.name);
   std::string obj = writer.stagedPath(id + ".o");
 
   // LLVM optimization and code generation take most of a compile: they run
