@@ -42,6 +42,9 @@ def QOpt_Dialect : Dialect {
     /// Discardable attribute on a matmul: the outlier channels of its input
     /// (an OutliersAttr), written by qopt-detect-outliers.
     static constexpr llvm::StringLiteral kOutliersAttrName = "qopt.outliers";
+    /// Discardable attribute on a quantizable op: its LayerRoleAttr (what
+    /// it does in the model), written by qopt-classify-layers.
+    static constexpr llvm::StringLiteral kRoleAttrName = "qopt.role";
     /// Discardable attribute on an integer tosa.matmul of two quantized
     /// activations (attention scores, written by qopt-quantize): its
     /// PrecisionAttr, whose `activations` scheme describes the left operand
@@ -243,6 +246,49 @@ def QOpt_OutliersAttr : AttrDef<QOpt_Dialect, "Outliers"> {
     APFloatParameter<"">:$range_fraction
   );
   let assemblyFormat = "`<` struct(params) `>`";
+}
+
+def QOpt_LayerRole : I32EnumAttr<"LayerRole",
+    "what a quantizable op does in the model", [
+  I32EnumAttrCase<"Embedding", 0, "embedding">,
+  I32EnumAttrCase<"AttentionQKV", 1, "attention_qkv">,
+  I32EnumAttrCase<"AttentionOutput", 2, "attention_output">,
+  I32EnumAttrCase<"AttentionScores", 3, "attention_scores">,
+  I32EnumAttrCase<"FFNUp", 4, "ffn_up">,
+  I32EnumAttrCase<"FFNGate", 5, "ffn_gate">,
+  I32EnumAttrCase<"FFNDown", 6, "ffn_down">,
+  I32EnumAttrCase<"Classifier", 7, "classifier">,
+  I32EnumAttrCase<"ConvPointwise", 8, "conv_pointwise">,
+  I32EnumAttrCase<"ConvDepthwise", 9, "conv_depthwise">,
+  I32EnumAttrCase<"Conv", 10, "conv">,
+  I32EnumAttrCase<"Other", 11, "other">
+]> {
+  let cppNamespace = "::qopt";
+  let genSpecializedAttr = 0;
+}
+
+def QOpt_LayerRoleAttr : EnumAttr<QOpt_Dialect, QOpt_LayerRole, "role"> {
+  let summary = "The role of a quantizable op in its model";
+  let description = [{
+    What `qopt-classify-layers` recognized an op to be, from the structure
+    of the graph around it (never from its name): an `embedding` table
+    (a row gather from a constant: token, position or rotary tables); the `attention_qkv` projections whose outputs reach a product of
+    two activations, the `attention_output` projection reading the
+    attention-weighted values, and the `attention_scores` products Q·Kᵀ
+    and P·V themselves; the feed-forward `ffn_up`, `ffn_gate` (the branch
+    through the gating nonlinearity of SwiGLU/GeGLU) and `ffn_down`
+    products; the `classifier` that produces the model's output;
+    convolutions (`conv_pointwise` for 1x1 kernels without groups,
+    `conv_depthwise` for one group per channel, `conv` otherwise); and
+    `other`. Precision recipes select ops by these names. Attached to the
+    op as `qopt.role`.
+
+    ```mlir
+    %q = tosa.matmul %x, %wq, %z, %z {qopt.role = #qopt.role<attention_qkv>}
+        : (tensor<1x8x64xf32>, tensor<1x64x64xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<1x8x64xf32>
+    ```
+  }];
+  let assemblyFormat = "`<` $value `>`";
 }
 
 def QOpt_TargetAttr : AttrDef<QOpt_Dialect, "Target"> {

@@ -59,6 +59,12 @@ LogicalResult QOptDialect::verifyOperationAttribute(Operation *op,
                              << ": range_fraction must be in [0, 1]";
     return success();
   }
+  if (name == kRoleAttrName) {
+    if (!isa<LayerRoleAttr>(value))
+      return op->emitError() << kRoleAttrName
+                             << " must be a #qopt.role attribute";
+    return success();
+  }
   if (name == kPrecisionAttrName) {
     if (!isa<PrecisionAttr>(value))
       return op->emitError() << kPrecisionAttrName

@@ -370,6 +370,62 @@ def PlanMemoryPass : Pass<"qopt-plan-memory", "mlir::ModuleOp"> {
                            "mlir::memref::MemRefDialect"];
 }
 
+def ClassifyLayersPass : Pass<"qopt-classify-layers", "mlir::ModuleOp"> {
+  let summary = "Tag every quantizable op with its role in the model";
+  let description = [{
+    On the graph IR (after import, before quantization), recognizes from
+    the structure of the graph, not from node names, what each quantizable
+    op does, and attaches it as `qopt.role = #qopt.role<...>`; precision
+    recipes select layers by these roles. The quantizable ops are float
+    `tosa.matmul` with a constant weight, `tosa.matmul` of two activations,
+    `tosa.gather` from a constant table, float 2-D linalg convolutions with
+    constant weights, and the imported `qopt.matmul`, `qopt.conv2d` and
+    `qopt.embedding`. Values are followed through reshapes, transposes,
+    slices, concatenations, casts, probes and elementwise ops (biases,
+    scalings, rotary embeddings, activation functions):
+
+    - `embedding`: a gather from a constant table (token, position or
+      rotary embeddings);
+    - `attention_scores`: a product of two activations (Q·Kᵀ, P·V);
+    - `classifier`: a projection that only reaches the function's return,
+      directly through shape ops (the output layer qopt-quantize keeps
+      float), or, if no other rule applies, through ops that feed no other
+      quantizable op (a bias, a softmax);
+    - `attention_qkv`: a projection whose result reaches an activation
+      product (through views, elementwise scaling, rotary embeddings, a KV
+      cache's concatenation);
+    - `attention_output`: a projection that reads the result of an
+      activation product (the attention-weighted values of P·V);
+    - `ffn_gate`, `ffn_up`, `ffn_down`: two projections of one input whose
+      results are multiplied elementwise, one of them through a
+      nonlinearity (SwiGLU, GeGLU), are the gate (that one) and the up
+      projection, and the projection reading the product is the down
+      projection; a projection reading a nonlinear function (GELU, ReLU,
+      SiLU, tanh) of another projection's result is a down projection, and
+      that other one an up projection;
+    - `conv_pointwise` (1x1 kernel, one group), `conv_depthwise` (one group
+      per input channel) and `conv` (the rest, and convolutions already
+      decomposed into im2col products);
+    - `other`: every other projection.
+
+    ```mlir
+    %q = tosa.matmul %x, %wq, %z, %z : (tensor<1x8x64xf32>, tensor<1x64x64xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<1x8x64xf32>
+    %k = tosa.matmul %x, %wk, %z, %z : (tensor<1x8x64xf32>, tensor<1x64x64xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<1x8x64xf32>
+    %kt = tosa.transpose %k {perms = array<i32: 0, 2, 1>} : (tensor<1x8x64xf32>) -> tensor<1x64x8xf32>
+    %s = tosa.matmul %q, %kt, %z, %z : (tensor<1x8x64xf32>, tensor<1x64x8xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<1x8x8xf32>
+    // becomes
+    %q = tosa.matmul %x, %wq, %z, %z {qopt.role = #qopt.role<attention_qkv>} : ...
+    %k = tosa.matmul %x, %wk, %z, %z {qopt.role = #qopt.role<attention_qkv>} : ...
+    %kt = tosa.transpose %k {perms = array<i32: 0, 2, 1>} : ...
+    %s = tosa.matmul %q, %kt, %z, %z {qopt.role = #qopt.role<attention_scores>} : ...
+    ```
+  }];
+  let statistics = [
+    Statistic<"numClassified", "classified-ops", "Ops given a role">,
+  ];
+  let dependentDialects = ["qopt::QOptDialect"];
+}
+
 def QuantizePass : Pass<"qopt-quantize", "mlir::ModuleOp"> {
   let summary = "Quantize the weights (and activations) of float matmuls with RTN";
   let description = [{

@@ -238,6 +238,15 @@ func.func @precision_not_a_precision(%a: tensor<1x4x8xi8>, %b: tensor<1x8x4xi8>)
 
 // -----
 
+func.func @role_not_a_role(%a: tensor<1x4x8xf32>, %b: tensor<1x8x4xf32>) -> tensor<1x4x4xf32> {
+  %z = "tosa.const"() <{values = dense<0.0> : tensor<1xf32>}> : () -> tensor<1xf32>
+  // expected-error @+1 {{qopt.role must be a #qopt.role attribute}}
+  %0 = tosa.matmul %a, %b, %z, %z {qopt.role = "ffn_up"} : (tensor<1x4x8xf32>, tensor<1x8x4xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<1x4x4xf32>
+  return %0 : tensor<1x4x4xf32>
+}
+
+// -----
+
 func.func @quantize_exclude_range(%x: tensor<4x16xf32>, %s: tensor<f32>) -> tensor<4x16xi8> {
   // expected-error @+1 {{exclude_channels holds channel 16, outside [0, 16)}}
   %q = qopt.quantize %x, %s {exclude_channels = array<i64: 2, 16>} : (tensor<4x16xf32>, tensor<f32>) -> tensor<4x16xi8>

@@ -151,3 +151,16 @@ module attributes {qopt.target = #qopt.target<backend = "x86", triple = "x86_64-
     return %x : tensor<4xf32>
   }
 }
+
+// -----
+
+// Layer roles on the ops they describe.
+// CHECK-LABEL: func @roles
+// CHECK: tosa.gather %{{.*}}, %{{.*}} {qopt.role = #qopt.role<embedding>}
+// CHECK: tosa.matmul %{{.*}} {qopt.role = #qopt.role<ffn_gate>}
+func.func @roles(%t: tensor<1x512x64xf32>, %ids: tensor<1x8xi32>, %w: tensor<1x64x172xf32>) -> tensor<1x8x172xf32> {
+  %z = "tosa.const"() <{values = dense<0.0> : tensor<1xf32>}> : () -> tensor<1xf32>
+  %e = tosa.gather %t, %ids {qopt.role = #qopt.role<embedding>} : (tensor<1x512x64xf32>, tensor<1x8xi32>) -> tensor<1x8x64xf32>
+  %y = tosa.matmul %e, %w, %z, %z {qopt.role = #qopt.role<ffn_gate>} : (tensor<1x8x64xf32>, tensor<1x64x172xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<1x8x172xf32>
+  return %y : tensor<1x8x172xf32>
+}
