@@ -244,3 +244,16 @@ func.func @imported(%t: tensor<512x32xi8>, %ids: tensor<1x8xi32>, %st: tensor<51
   %g = tosa.gather %table, %ids : (tensor<1x512x64xf32>, tensor<1x8xi32>) -> tensor<1x8x64xf32>
   return %y, %g : tensor<1x8x32xf32>, tensor<1x8x64xf32>
 }
+
+// -----
+
+// A convolution already decomposed into an im2col product: weights on the
+// left.
+// CHECK-LABEL: func.func @im2col
+// CHECK: tosa.matmul {{.*}}{qopt.role = #qopt.role<conv>}
+func.func @im2col(%cols: tensor<1x36x64xf32>) -> tensor<1x8x64xf32> {
+  %z = "tosa.const"() <{values = dense<0.0> : tensor<1xf32>}> : () -> tensor<1xf32>
+  %w = "tosa.const"() <{values = dense<0.5> : tensor<1x8x36xf32>}> : () -> tensor<1x8x36xf32>
+  %y = tosa.matmul %w, %cols, %z, %z : (tensor<1x8x36xf32>, tensor<1x36x64xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<1x8x64xf32>
+  return %y : tensor<1x8x64xf32>
+}
