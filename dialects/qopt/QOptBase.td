@@ -84,6 +84,11 @@ def QOpt_Dialect : Dialect {
     /// On the entry function: the KV cache layout (a dictionary written by
     /// qopt-static-kv-cache, copied into the manifest).
     static constexpr llvm::StringLiteral kKVCacheAttrName = "qopt.kv_cache";
+    /// Discardable attribute on a quantizable op (a weight matmul, a
+    /// convolution, an embedding gather, an activation product): the
+    /// AssignmentAttr qopt-assign-precision chose for it, which
+    /// qopt-quantize follows instead of its own `precision` option.
+    static constexpr llvm::StringLiteral kAssignAttrName = "qopt.assign";
   }];
 }
 
@@ -342,6 +347,31 @@ def QOpt_LoweringConfigAttr : AttrDef<QOpt_Dialect, "LoweringConfig"> {
   let parameters = (ins
     "::mlir::DenseI64ArrayAttr":$tile_sizes,
     DefaultValuedParameter<"bool", "false">:$fma_chain
+  );
+  let assemblyFormat = "`<` struct(params) `>`";
+}
+
+def QOpt_AssignmentAttr : AttrDef<QOpt_Dialect, "Assignment"> {
+  let mnemonic = "assignment";
+  let summary = "The precision chosen for one op, and why";
+  let description = [{
+    What `qopt-assign-precision` decided for one quantizable op before
+    quantization: a precision name as `qopt --precision` spells it
+    (`w4a16-g32`, `w8a8`, ...) or `float` (leave the op float), the weight
+    algorithm (`rtn`, `gptq`, `awq`; empty: the quantizer's default) and the
+    reason, in words, for the report and the manifest (the recipe rule that
+    set it, the budget search, the target's capabilities).
+    `qopt-quantize` quantizes each op that carries one at its precision.
+
+    ```mlir
+    %y = tosa.matmul %x, %w, %za, %zb {qopt.assign = #qopt.assignment<precision = "w4a8-g32",
+           algorithm = "gptq", reason = "recipe balanced: ffn_down">} : ...
+    ```
+  }];
+  let parameters = (ins
+    StringRefParameter<"precision name, or float">:$precision,
+    StringRefParameter<"weight algorithm", "\"\"">:$algorithm,
+    StringRefParameter<"why it was chosen", "\"\"">:$reason
   );
   let assemblyFormat = "`<` struct(params) `>`";
 }

@@ -71,6 +71,12 @@ LogicalResult QOptDialect::verifyOperationAttribute(Operation *op,
                              << " must be a #qopt.precision attribute";
     return success();
   }
+  if (name == kAssignAttrName) {
+    if (!isa<AssignmentAttr>(value))
+      return op->emitError() << kAssignAttrName
+                             << " must be a #qopt.assignment attribute";
+    return success();
+  }
   if (name == kTargetAttrName) {
     if (!isa<mlir::ModuleOp>(op))
       return op->emitError() << kTargetAttrName << " belongs on a module";

@@ -3,11 +3,13 @@
 #include "InstrumentedModel.h"
 #include "qopt/Driver/Driver.h"
 #include "qopt/Driver/Report.h"
+#include "qopt/Driver/Sensitivity.h"
 #include "qopt/Calibration/Statistics.h"
 #include "qopt/QOptDialect.h"
 #include "qopt/Target/Artifact.h"
 #include "qopt/Transforms/Passes.h"
 #include "qopt/Transforms/Quantization.h"
+#include "qopt/Transforms/Recipe.h"
 #include "qopt/Runtime/TensorFile.h"
 
 #include <chrono>
@@ -309,6 +311,135 @@ private:
 
 } // namespace
 
+namespace {
+
+/// What a compile's precisions need of calibration and the checks: from
+/// one --precision, or from every op's assignment under a recipe.
+struct PrecisionUse {
+  bool anyStatic = false;
+  bool anyIntegerActivations = false;
+
+  static PrecisionUse of(const PrecisionSpec &spec) {
+    PrecisionUse use;
+    use.anyStatic = spec.activations == ActivationMode::Static;
+    use.anyIntegerActivations = spec.activations != ActivationMode::Float;
+    return use;
+  }
+  static PrecisionUse of(llvm::ArrayRef<LayerAssignment> assignments) {
+    PrecisionUse use;
+    for (const LayerAssignment &a : assignments) {
+      std::string error;
+      std::optional<PrecisionSpec> spec = parsePrecision(a.precision, error);
+      if (!spec)
+        continue;
+      PrecisionUse one = of(*spec);
+      use.anyStatic |= one.anyStatic;
+      use.anyIntegerActivations |= one.anyIntegerActivations;
+    }
+    return use;
+  }
+};
+
+/// The precision used where the driver needs one for a recipe compile
+/// without --precision: the most common one among the assignments.
+std::string representativePrecision(llvm::ArrayRef<LayerAssignment> list) {
+  llvm::StringMap<int> counts;
+  std::string best = "w8a16";
+  int most = 0;
+  for (const LayerAssignment &a : list) {
+    if (a.precision == "float")
+      continue;
+    int c = ++counts[a.precision];
+    if (c > most) {
+      most = c;
+      best = a.precision;
+    }
+  }
+  return best;
+}
+
+/// Reads the compile's recipe (built in, adapted to the target, or a file)
+/// and gives every quantizable op its qopt.assign (assignPrecisions). The
+/// assignments go into the manifest summary.
+FailureOr<Recipe> assignFromRecipe(ModuleOp module, const CompileOptions &options,
+                                   StringRef defaultPrecision,
+                                   TargetAttr target, llvm::json::Object &summary,
+                                   std::vector<LayerAssignment> &assignments) {
+  MLIRContext *context = module.getContext();
+  const TargetBackend *backend = lookupTargetByName(target.getBackend());
+  TargetCapabilities caps = backend->capabilities(target);
+  StringRef name = options.quantize.recipe;
+  std::optional<Recipe> recipe;
+  std::string diagnostics;
+  if (name.empty()) {
+    // A budget search without a recipe: the defaults of a single
+    // --precision (classifier, embeddings and attention scores float unless
+    // asked for), every other layer open to the search.
+    const QuantizeOptions &q = options.quantize;
+    recipe.emplace();
+    recipe->name = "search";
+    // Embeddings, the classifier and attention scores stay float unless
+    // asked for, as assignPrecisions leaves what no rule sets; asked for,
+    // they take the search's starting precision and are searched too.
+    auto take = [&](const char *role, const char *flag) {
+      RecipeRule rule;
+      rule.where = flag;
+      rule.roles = {role};
+      rule.precision = defaultPrecision.str();
+      rule.note = "searched";
+      rule.warnUnmatched = false;
+      rule.fixes = false;
+      recipe->rules.push_back(rule);
+    };
+    if (q.quantizeClassifier)
+      take("classifier", "--quantize-classifier");
+    if (q.quantizeEmbeddings)
+      take("embedding", "--quantize-embeddings");
+    if (q.quantizeAttention)
+      take("attention_scores", "--quantize-attention");
+  } else if (llvm::is_contained(builtinRecipeNames(), name)) {
+    recipe = builtinRecipe(name, caps);
+    if (!recipe)
+      return emitError(UnknownLoc::get(context))
+             << "recipe " << name << " needs integer activations, which the "
+             << target.getBackend() << " target does not run";
+  } else if (!llvm::sys::fs::exists(name)) {
+    return emitError(UnknownLoc::get(context))
+           << "--recipe=" << name << ": no such file, and not a built-in "
+           << "recipe (" << llvm::join(builtinRecipeNames(), ", ") << ")";
+  } else {
+    recipe = parseRecipeFile(name, diagnostics);
+    if (!recipe)
+      return emitError(UnknownLoc::get(context))
+             << "--recipe: " << StringRef(diagnostics).rtrim();
+  }
+  FailureOr<std::vector<LayerAssignment>> assigned = assignPrecisions(
+      module, *recipe, caps, defaultPrecision, options.quantize.exclude);
+  if (failed(assigned))
+    return failure();
+  assignments = std::move(*assigned);
+  if (!name.empty())
+    summary["recipe"] = recipe->name;
+  return *recipe;
+}
+
+/// The manifest's list of every quantizable op's assignment.
+llvm::json::Array assignmentsToJSON(llvm::ArrayRef<LayerAssignment> list) {
+  llvm::json::Array out;
+  for (const LayerAssignment &a : list)
+    out.push_back(llvm::json::Object{{"node", a.node},
+                                     {"role", a.role},
+                                     {"op", a.kind},
+                                     {"layer", a.layer},
+                                     {"precision", a.precision},
+                                     {"algorithm", a.algorithm},
+                                     {"reason", a.reason},
+                                     {"emulated", a.emulated}});
+  return out;
+}
+
+} // namespace
+
 LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) {
   registerBuiltinTargets();
   FailureOr<TargetAttr> target = resolveTarget(context, options.target);
@@ -351,29 +482,105 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
       if (auto layout = fn->getAttrOfType<DictionaryAttr>(QOptDialect::kKVCacheAttrName))
         extras.manifest["kv_cache"] = attributeToJSON(layout);
   }
-  if (!options.quantize.precision.empty()) {
+  if (!options.quantize.precision.empty() || !options.quantize.recipe.empty() ||
+      options.quantize.searchesBudget()) {
     llvm::json::Object summary;
     std::string error;
-    std::optional<PrecisionSpec> spec =
-        parsePrecision(options.quantize.precision, error);
+    // With a recipe, --precision is the precision of what the recipe leaves
+    // open; the checks below that need one precision use the widest use.
+    std::string basePrecision = options.quantize.precision;
+    std::vector<LayerAssignment> assignments;
+    bool recipeSmooth = false;
+    std::optional<std::string> recipeObjective;
+    std::optional<double> recipeMaxLoss;
+    bool search = options.quantize.searchesBudget() ||
+                  builtinRecipeSearches(options.quantize.recipe);
+    if (!options.quantize.recipe.empty() || search) {
+      if (!phases.begin("assigning precisions"))
+        return stopped("assigning precisions");
+      // A search without --precision starts its open layers at the first
+      // candidate (the weight-only family's by default).
+      if (basePrecision.empty() && search)
+        basePrecision = options.quantize.candidates.empty()
+                            ? "w4a16-g32"
+                            : StringRef(options.quantize.candidates)
+                                  .split(',')
+                                  .first.trim()
+                                  .str();
+      FailureOr<Recipe> recipe = assignFromRecipe(
+          *module, options, basePrecision, *target, summary, assignments);
+      if (failed(recipe))
+        return failure();
+      recipeSmooth = recipe->smooth.value_or(false);
+      recipeObjective = recipe->objective;
+      recipeMaxLoss = recipe->maxLoss;
+      if (basePrecision.empty())
+        basePrecision = representativePrecision(assignments);
+    }
+    std::optional<PrecisionSpec> spec = parsePrecision(basePrecision, error);
     if (!spec)
       return emitError(UnknownLoc::get(&context)) << error;
-    // Convolutions reach the quantizer and the target as convolutions when
-    // the precision has a convolution form (W8A8); otherwise group-1 ones
-    // are quantized as their im2col products (weight-only qopt.matmul), and
-    // depthwise and grouped ones stay float.
-    if (!quantizesConvolutions(*spec)) {
-      PassManager pm(&context);
-      DecomposeConvolutionsPassOptions decompose;
-      decompose.denseOnly = true;
-      pm.addPass(createDecomposeConvolutionsPass(decompose));
-      if (failed(pm.run(*module)))
-        return failure();
+    PrecisionUse use = assignments.empty()
+                           ? PrecisionUse::of(*spec)
+                           : PrecisionUse::of(assignments);
+    // The search's candidates, each with the algorithm a single-precision
+    // compile would give it.
+    std::vector<SensitivityCandidate> candidates;
+    TargetCapabilities caps =
+        lookupTargetByName(target->getBackend())->capabilities(*target);
+    if (search) {
+      if (options.calibration.data.empty())
+        return emitError(UnknownLoc::get(&context))
+               << "the precision search (--avg-bits, --max-weight-bytes, "
+                  "--max-loss) measures each layer on data: give --calib=DATA";
+      if (!llvm::is_contained({"quality", "size", "speed"},
+                              options.quantize.objective))
+        return emitError(UnknownLoc::get(&context))
+               << "unknown --objective '" << options.quantize.objective
+               << "' (expected quality, size or speed)";
+      std::vector<std::string> names;
+      if (options.quantize.candidates.empty()) {
+        names = defaultCandidates(*spec, caps);
+      } else {
+        SmallVector<StringRef> parts;
+        StringRef(options.quantize.candidates).split(parts, ',', -1, false);
+        for (StringRef p : parts)
+          names.push_back(p.trim().str());
+      }
+      for (const std::string &name : names) {
+        if (name == "float")
+          continue; // always a candidate, with no loss
+        std::optional<PrecisionSpec> c = parsePrecision(name, error);
+        if (!c)
+          return emitError(UnknownLoc::get(&context))
+                 << "--candidates: " << error;
+        if (precisionSupport(name, caps) == Support::None)
+          return emitError(UnknownLoc::get(&context))
+                 << "--candidates: the " << target->getBackend()
+                 << " target cannot run '" << name << "'";
+        std::string why;
+        candidates.push_back(
+            {name, resolveWeightAlgorithm(*c, options.quantize.algorithm,
+                                          /*haveCalibration=*/true, why)});
+        PrecisionUse one = PrecisionUse::of(*c);
+        use.anyStatic |= one.anyStatic;
+        use.anyIntegerActivations |= one.anyIntegerActivations;
+      }
+      if (candidates.empty())
+        return emitError(UnknownLoc::get(&context))
+               << "--candidates: no precision to search over";
     }
-    bool isStatic = spec->activations == ActivationMode::Static;
+    bool isStatic = use.anyStatic;
     bool haveData = !options.calibration.data.empty();
     QuantizeOptions quantize = options.quantize;
     quantize.showProgress = options.calibration.showProgress;
+    // A searching recipe's objective and budget, unless given.
+    if (recipeObjective && options.quantize.objective == "quality" &&
+        !options.quantize.searchesBudget())
+      quantize.objective = *recipeObjective;
+    if (recipeMaxLoss && !options.quantize.searchesBudget())
+      quantize.maxLoss = recipeMaxLoss;
+    quantize.precision = basePrecision;
     std::optional<OutlierHandling> outliers =
         parseOutlierHandling(quantize.outliers);
     if (!outliers)
@@ -400,7 +607,49 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
     StatisticsNeeds needs;
     needs.gram = *algorithm != WeightAlgorithm::RTN &&
                  spec->weights.kind == quant::WeightKind::Int;
-    bool smooth = quantize.smooth;
+    bool anyGPTQ = *algorithm == WeightAlgorithm::GPTQ && needs.gram;
+    // Under a recipe each op resolves its own algorithm, as a single
+    // precision would.
+    if (!assignments.empty()) {
+      needs.gram = anyGPTQ = false;
+      for (LayerAssignment &a : assignments) {
+        std::optional<PrecisionSpec> opSpec =
+            parsePrecision(a.precision, error);
+        if (!opSpec)
+          continue;
+        if (a.algorithm.empty()) {
+          std::string why;
+          a.algorithm = resolveWeightAlgorithm(
+              *opSpec, options.quantize.algorithm, haveStatistics, why);
+          if (keepFloat && options.quantize.algorithm.empty() &&
+              opSpec->activations != ActivationMode::Float)
+            a.algorithm = "rtn";
+        }
+        bool integer = opSpec->weights.kind == quant::WeightKind::Int;
+        if (integer && a.algorithm != "rtn")
+          needs.gram = true;
+        if (integer && a.algorithm == "gptq")
+          anyGPTQ = true;
+        a.op->setAttr(QOptDialect::kAssignAttrName,
+                      AssignmentAttr::get(&context, a.precision, a.algorithm,
+                                          a.reason + (a.emulated
+                                                          ? " (emulated)"
+                                                          : "")));
+      }
+      for (const SensitivityCandidate &c : candidates) {
+        std::optional<PrecisionSpec> cs = parsePrecision(c.precision, error);
+        bool integer = cs && cs->weights.kind == quant::WeightKind::Int;
+        if (integer && c.algorithm != "rtn")
+          needs.gram = true;
+        if (integer && c.algorithm == "gptq")
+          anyGPTQ = true;
+      }
+      algorithmWhy = "per layer (recipe); sub-8-bit integer weights take "
+                     "gptq with calibration data, others rtn";
+      summary["assignments"] = assignmentsToJSON(assignments);
+    }
+    bool smooth = quantize.smooth || recipeSmooth;
+    quantize.smooth = smooth;
     if (smooth)
       needs.sampleRows = kSmoothSampleRows;
     if ((needs.gram || smooth) && !haveStatistics)
@@ -409,12 +658,12 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
                         : "--algorithm=" + quantize.algorithm)
              << " needs calibration data: give --calib=DATA or "
                 "--calib-table=FILE";
-    if (*algorithm == WeightAlgorithm::AWQ &&
+    if (assignments.empty() && *algorithm == WeightAlgorithm::AWQ &&
         spec->activations != ActivationMode::Float)
       return emitError(UnknownLoc::get(&context))
              << "--algorithm=awq is for weight-only precisions; '"
              << spec->name << "' quantizes activations (use gptq or rtn)";
-    if (smooth && spec->activations == ActivationMode::Float)
+    if (smooth && !use.anyIntegerActivations)
       return emitError(UnknownLoc::get(&context))
              << "--smooth migrates activation outliers into the weights for "
                 "integer activations; '"
@@ -426,8 +675,7 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
       return emitError(UnknownLoc::get(&context))
              << "unknown --attention-scales '" << quantize.attentionScales
              << "' (expected dynamic or static)";
-    if (quantize.quantizeAttention &&
-        spec->activations == ActivationMode::Float)
+    if (quantize.quantizeAttention && !use.anyIntegerActivations)
       return emitError(UnknownLoc::get(&context))
              << "--quantize-attention multiplies int8 activations; '"
              << spec->name << "' keeps activations float (use w8a8 or "
@@ -438,7 +686,7 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
              << "--attention-scales=static needs calibration data: give "
                 "--calib=DATA or --calib-table=FILE";
     if (keepFloat) {
-      if (spec->activations == ActivationMode::Float)
+      if (!use.anyIntegerActivations)
         return emitError(UnknownLoc::get(&context))
                << "--outliers=keep-float splits products with integer "
                   "activations; '"
@@ -452,17 +700,31 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
         return emitError(UnknownLoc::get(&context))
                << "--outliers=keep-float and --smooth both handle activation "
                   "outliers: choose one";
-      if (*algorithm != WeightAlgorithm::RTN)
+      if (assignments.empty() && *algorithm != WeightAlgorithm::RTN)
         return emitError(UnknownLoc::get(&context))
                << "--outliers=keep-float splits rtn weights; --algorithm="
                << quantize.algorithm << " is not supported with it";
+    }
+    // Convolutions reach the quantizer and the target as convolutions when
+    // the precision has a convolution form (W8A8); otherwise group-1 ones
+    // are quantized as their im2col products (weight-only qopt.matmul), and
+    // depthwise and grouped ones stay float. With a recipe, each
+    // convolution's own assignment decides.
+    if (!assignments.empty() || !quantizesConvolutions(*spec)) {
+      PassManager pm(&context);
+      DecomposeConvolutionsPassOptions decompose;
+      decompose.denseOnly = true;
+      pm.addPass(createDecomposeConvolutionsPass(decompose));
+      if (failed(pm.run(*module)))
+        return failure();
     }
     summary["algorithm_choice"] = algorithmWhy;
     if (failed(checkCalibrationOptions(&context, options.calibration)))
       return failure();
     // Probes on quantized ops' inputs (ranges, outliers, Hessians) and, with
     // data, on their outputs (the quality report).
-    bool calibrate = isStatic || needs.gram || smooth || haveStatistics;
+    bool calibrate =
+        isStatic || needs.gram || smooth || haveStatistics || search;
     // Calibration's compiled model, run again as the report's float side.
     std::unique_ptr<InstrumentedModel> calibrationModel;
     if (calibrate) {
@@ -471,6 +733,13 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
       observe.exclude = options.quantize.exclude;
       observe.quantizeClassifier = options.quantize.quantizeClassifier;
       observe.quantizeAttention = options.quantize.quantizeAttention;
+      // Probes on the ops a recipe quantizes beyond the defaults.
+      for (const LayerAssignment &a : assignments) {
+        if (a.precision == "float")
+          continue;
+        observe.quantizeClassifier |= a.role == "classifier";
+        observe.quantizeAttention |= a.kind == "attention";
+      }
       observe.attentionScales = options.quantize.attentionScales;
       observe.observeOutputs = haveData;
       pm.addPass(createInsertObserversPass(observe));
@@ -489,6 +758,15 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
       analysis.addPass(createDetectOutliersPass(outliers));
       if (failed(analysis.run(*module)))
         return failure();
+      if (search) {
+        if (!phases.begin("searching precisions"))
+          return stopped("searching precisions");
+        if (failed(searchPrecisions(*module, quantize, options.calibration,
+                                    *target, caps, candidates, assignments,
+                                    summary)))
+          return failure();
+        summary["assignments"] = assignmentsToJSON(assignments);
+      }
     }
     OwningOpRef<ModuleOp> floatModule;
     if (haveData && options.emitGraphIR.empty())
@@ -505,15 +783,17 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
     std::vector<QuantizedLayer> quantized;
     // Later GPTQ rounds need data (a saved table holds float-model
     // statistics only).
-    unsigned rounds = *algorithm == WeightAlgorithm::GPTQ && needs.gram &&
-                              haveData
+    unsigned rounds = anyGPTQ && haveData
                           ? std::max(1u, quantize.gptqRounds)
                           : 1;
     for (unsigned round = 1;; ++round) {
       OwningOpRef<ModuleOp> unquantized;
       if (round < rounds)
         unquantized = module->clone();
-      std::string quantizing = "quantizing (" + quantize.algorithm + ")";
+      std::string quantizing =
+          assignments.empty()
+              ? "quantizing (" + quantize.algorithm + ")"
+              : "quantizing (per layer)";
       if (!phases.begin(quantizing))
         return stopped(quantizing);
       if (failed(quantizeGraph(*module, quantize, summary, quantized)))
@@ -535,11 +815,37 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
       module = std::move(unquantized);
     }
     summary["gptq_rounds"] = int64_t(rounds);
+    // Under a recipe: every weight of the model's quantizable ops, stored
+    // (quantized bytes, or float for the ops kept float), against float.
+    int64_t modelBytes = 0, floatModelBytes = 0;
+    for (const LayerAssignment &a : assignments) {
+      floatModelBytes += a.floatBytes;
+      int64_t stored = a.floatBytes;
+      for (QuantizedLayer &l : quantized)
+        if (a.node == l.node && a.precision == l.precision) {
+          l.role = a.role;
+          l.reason = a.reason;
+          stored = l.quantizedBytes;
+        }
+      modelBytes += stored;
+    }
+    if (!assignments.empty()) {
+      summary["weight_bytes"] = modelBytes;
+      summary["float_weight_bytes"] = floatModelBytes;
+    }
 
     QualityReport report;
     report.model = llvm::sys::path::filename(options.modelPath).str();
-    report.precision = options.quantize.precision;
+    report.precision = !options.quantize.recipe.empty()
+                           ? "recipe " + options.quantize.recipe
+                       : search ? std::string("per-layer search")
+                                : options.quantize.precision;
     report.algorithm = quantize.algorithm;
+    if (auto *searched = summary.getObject("search")) {
+      report.predictedLoss = searched->getNumber("predicted_loss");
+      if (auto unit = searched->getString("loss_unit"))
+        report.lossMetric = unit->str();
+    }
     report.algorithmChoice = algorithmWhy;
     report.outlierThreshold = quantize.outlierThreshold;
     report.outlierRatio = quantize.outlierRatio;

@@ -12,6 +12,7 @@
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FileSystem.h"
 
+#include <cmath>
 #include <cstring>
 
 using namespace mlir;
@@ -22,7 +23,30 @@ namespace {
 struct Comparison {
   quant::ErrorAccumulator error;
   size_t rows = 0, agreeing = 0;
+  /// Language-model logits: the summed KL(float || quantized) of the
+  /// next-token distributions over `rows`.
+  double kl = 0;
 };
+
+/// KL(softmax(r) || softmax(q)) of one row of `n` logits.
+double rowKL(const float *r, const float *q, int64_t n) {
+  double mr = -INFINITY, mq = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) {
+    mr = std::max(mr, double(r[i]));
+    mq = std::max(mq, double(q[i]));
+  }
+  double sr = 0, sq = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    sr += std::exp(double(r[i]) - mr);
+    sq += std::exp(double(q[i]) - mq);
+  }
+  double lr = mr + std::log(sr), lq = mq + std::log(sq), kl = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    double pr = double(r[i]) - lr;
+    kl += std::exp(pr) * (pr - (double(q[i]) - lq));
+  }
+  return std::max(0.0, kl);
+}
 
 } // namespace
 
@@ -116,6 +140,8 @@ LogicalResult measureQuality(ModuleOp floatModule, ModuleOp quantizedModule,
           const float *rr = r + row * cols, *qr = q + row * cols;
           c.agreeing += std::max_element(rr, rr + cols) - rr ==
                         std::max_element(qr, qr + cols) - qr;
+          if (seq > 0 && info.rank == 3)
+            c.kl += rowKL(rr, qr, cols);
           ++c.rows;
         }
       }
@@ -142,6 +168,8 @@ LogicalResult measureQuality(ModuleOp floatModule, ModuleOp quantizedModule,
     q.maxAbsError = c.error.maxAbsError();
     if (c.rows)
       q.top1 = double(c.agreeing) / double(c.rows);
+    if (c.rows && seq > 0)
+      q.kl = c.kl / double(c.rows);
     report.outputs.push_back(q);
   }
   return success();

@@ -47,6 +47,10 @@ json::Value QualityReport::toJSON() const {
                    {"scheme", l.layer.scheme},
                    {"float_bytes", l.layer.floatBytes},
                    {"quantized_bytes", l.layer.quantizedBytes}};
+    if (!l.layer.role.empty())
+      o["role"] = l.layer.role;
+    if (!l.layer.reason.empty())
+      o["reason"] = l.layer.reason;
     if (l.sqnrDb)
       o["sqnr_db"] = *l.sqnrDb;
     if (l.cosine)
@@ -70,9 +74,16 @@ json::Value QualityReport::toJSON() const {
                    {"max_abs_error", q.maxAbsError}};
     if (q.top1)
       o["top1_agreement"] = *q.top1;
+    if (q.kl)
+      o["kl"] = *q.kl;
     outputsJson.push_back(std::move(o));
   }
-  return json::Object{{"format", "qopt-quality-report"},
+  json::Object extra;
+  if (predictedLoss) {
+    extra["predicted_loss"] = *predictedLoss;
+    extra["loss_metric"] = lossMetric;
+  }
+  json::Object out{{"format", "qopt-quality-report"},
                       {"format_version", 1},
                       {"model", model},
                       {"precision", precision},
@@ -85,6 +96,9 @@ json::Value QualityReport::toJSON() const {
                       {"quantized_weight_bytes", quantizedWeightBytes},
                       {"layers", std::move(layersJson)},
                       {"outputs", std::move(outputsJson)}};
+  for (auto &kv : extra)
+    out[kv.first] = std::move(kv.second);
+  return out;
 }
 
 void QualityReport::print(raw_ostream &os) const {
@@ -140,8 +154,14 @@ void QualityReport::print(raw_ostream &os) const {
                  q.name.c_str(), q.sqnrDb, q.cosine, q.maxAbsError);
     if (q.top1)
       os << format(", top-1 agreement %.2f%%", *q.top1 * 100);
+    if (q.kl)
+      os << format(", KL %.3g nats/token", *q.kl);
     os << "\n";
   }
+  if (predictedLoss)
+    os << format("  per-layer search: predicted loss %.3g (%s, the sum of "
+                 "the layers' measured sensitivities)\n",
+                 *predictedLoss, lossMetric.c_str());
   if (!samples)
     os << "  (no quality metrics: give --calib data to measure them)\n";
   os << "  weights of quantized ops: " << bytesText(floatWeightBytes)
@@ -234,12 +254,15 @@ std::string QualityReport::toHTML() const {
     }
     os << "</svg>\n";
   }
-  os << "<h2>Layers</h2>\n<table><tr><th>ONNX node</th><th>scheme</th>"
-        "<th>weights by</th><th>SQNR dB</th><th>cosine</th><th>float "
+  os << "<h2>Layers</h2>\n<table><tr><th>ONNX node</th><th>role</th>"
+        "<th>precision</th><th>why</th><th>scheme</th><th>weights by</th><th>SQNR dB</th><th>cosine</th><th>float "
         "bytes</th><th>quantized bytes</th><th>outlier channels</th><th>largest "
         "/ median channel</th></tr>\n";
   for (const LayerQuality &l : layers) {
     os << "<tr><td>" << escapeHTML(l.layer.node) << "</td><td>"
+       << escapeHTML(l.layer.role) << "</td><td>"
+       << escapeHTML(l.layer.precision) << "</td><td>"
+       << escapeHTML(l.layer.reason) << "</td><td>"
        << escapeHTML(l.layer.scheme) << "</td><td>"
        << escapeHTML(l.layer.algorithm) << "</td>";
     if (l.sqnrDb)

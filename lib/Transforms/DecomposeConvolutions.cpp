@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Transforms/Passes.h"
+#include "qopt/Transforms/Quantization.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -155,7 +156,8 @@ Value emitGroupedConv(OpBuilder &b, Location loc, Value x, Value w,
 /// like ONNX Runtime's CPU kernels.
 Value emitConvAsMatMul(OpBuilder &b, Location loc, Value x, Value w,
                        ArrayRef<int64_t> strides, ArrayRef<int64_t> dilations,
-                       ArrayRef<int64_t> outSpatial, Type elem) {
+                       ArrayRef<int64_t> outSpatial, Type elem,
+                       ArrayRef<NamedAttribute> carried = {}) {
   MLIRContext *ctx = b.getContext();
   SmallVector<int64_t> xs = shapeOf(x), ws = shapeOf(w);
   int64_t n = xs[0], c = xs[1], m = ws[0];
@@ -198,10 +200,12 @@ Value emitConvAsMatMul(OpBuilder &b, Location loc, Value x, Value w,
                      [](OpBuilder &, Location, ValueRange a) { return a[0]; });
   }
   Type f32 = b.getF32Type();
-  Value y = tosa::MatMulOp::create(
+  auto mm = tosa::MatMulOp::create(
       b, loc, RankedTensorType::get({n, m, pixels}, f32),
       castElements(b, loc, w2, f32), castElements(b, loc, cols, f32));
-  y = castElements(b, loc, y, elem);
+  for (const NamedAttribute &a : carried)
+    mm->setAttr(a.getName(), a.getValue());
+  Value y = castElements(b, loc, mm.getResult(), elem);
   SmallVector<int64_t> finalShape = {n, m};
   finalShape.append(outSpatial.begin(), outSpatial.end());
   return reshape(b, loc, y, finalShape);
@@ -215,7 +219,8 @@ Value emitConvAsMatMul(OpBuilder &b, Location loc, Value x, Value w,
 Value emitDepthwiseAsTaps(OpBuilder &b, Location loc, Value x, Value w,
                           ArrayRef<int64_t> strides,
                           ArrayRef<int64_t> dilations,
-                          ArrayRef<int64_t> outSpatial, Type elem) {
+                          ArrayRef<int64_t> outSpatial, Type elem,
+                       ArrayRef<NamedAttribute> carried = {}) {
   MLIRContext *ctx = b.getContext();
   SmallVector<int64_t> xs = shapeOf(x), ws = shapeOf(w);
   int64_t n = xs[0], c = xs[1], kh = ws[1], kw = ws[2];
@@ -275,12 +280,29 @@ template <typename ConvOp> struct DenseConvToMatMul : OpRewritePattern<ConvOp> {
                                 PatternRewriter &rewriter) const override {
     if (failed(checkDecomposable(rewriter, op)))
       return failure();
+    // A convolution assigned a precision with a convolution form (W8A8) is
+    // quantized as qopt.conv2d, not as its im2col product.
+    auto assigned = op->template getAttrOfType<AssignmentAttr>(
+        QOptDialect::kAssignAttrName);
+    if (assigned && assigned.getPrecision() != "float") {
+      std::string error;
+      std::optional<PrecisionSpec> spec =
+          parsePrecision(assigned.getPrecision(), error);
+      if (spec && quantizesConvolutions(*spec))
+        return rewriter.notifyMatchFailure(op, "quantized as a convolution");
+    }
+    // The precision assignment and the layer role move to the product.
+    SmallVector<NamedAttribute> carried;
+    for (NamedAttribute a : op->getDiscardableAttrs())
+      if (a.getName() == QOptDialect::kAssignAttrName ||
+          a.getName() == "qopt.role")
+        carried.push_back(a);
     auto [strides, dilations] = windowOf(op);
     SmallVector<int64_t> out = shapeOf(op->getResult(0));
     Value y = emitConvAsMatMul(
         rewriter, op.getLoc(), op.getInputs()[0], op.getInputs()[1], strides,
         dilations, ArrayRef<int64_t>(out).drop_front(2),
-        getElementTypeOrSelf(op->getResult(0).getType()));
+        getElementTypeOrSelf(op->getResult(0).getType()), carried);
     rewriter.replaceOp(op, y);
     return success();
   }

@@ -19,6 +19,8 @@
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "llvm/Support/Regex.h"
 
+#include <map>
+
 namespace qopt {
 #define GEN_PASS_DEF_QUANTIZEPASS
 #include "qopt/Transforms/Passes.h.inc"
@@ -441,15 +443,112 @@ namespace {
 struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
   using Base::Base;
 
+  /// How one group of ops is quantized: a precision and a weight
+  /// algorithm, from the pass options or from an op's qopt.assign.
+  struct Plan {
+    PrecisionSpec spec;
+    WeightAlgorithm algorithm = WeightAlgorithm::RTN;
+    SchemeAttr scheme;
+    PrecisionAttr attr;
+    /// Ops of this plan (matmuls), in program order.
+    std::vector<QuantizableMatMul> ops;
+    std::vector<std::vector<float>> weights;
+  };
+
+  /// The plans by "precision/algorithm"; a failed one is null (its error
+  /// was reported once).
+  std::map<std::string, std::shared_ptr<Plan>> plans;
+  bool keepFloat = false;
+
+  /// The plan of `op`: its qopt.assign if it has one, else the pass's
+  /// `precision` and `algorithm`. Null for ops assigned `float`, and on
+  /// failure (with `failedAny` set).
+  Plan *planFor(Operation *op, bool &failedAny) {
+    MLIRContext *ctx = &getContext();
+    auto assigned = op->getAttrOfType<AssignmentAttr>(
+        QOptDialect::kAssignAttrName);
+    StringRef name = assigned ? assigned.getPrecision() : StringRef(precision);
+    if (name == "float")
+      return nullptr;
+    StringRef algo = assigned && !assigned.getAlgorithm().empty()
+                         ? assigned.getAlgorithm()
+                         : StringRef(algorithm);
+    std::string key = (name + "/" + algo).str();
+    auto found = plans.find(key);
+    if (found != plans.end()) {
+      if (!found->second)
+        failedAny = true;
+      return found->second.get();
+    }
+    std::shared_ptr<Plan> &slot = plans[key];
+    // Errors of the pass's own options are the module's; those of an
+    // assignment are the op's.
+    auto fail = [&]() -> InFlightDiagnostic {
+      failedAny = true;
+      return assigned ? op->emitError() << "qopt.assign: "
+                      : emitError(UnknownLoc::get(ctx));
+    };
+    std::string error;
+    std::optional<PrecisionSpec> spec = parsePrecision(name, error);
+    if (!spec) {
+      fail() << error;
+      return nullptr;
+    }
+    std::optional<WeightAlgorithm> weightAlgorithm = parseWeightAlgorithm(algo);
+    if (!weightAlgorithm) {
+      fail() << "unknown weight algorithm '" << algo
+             << "' (expected rtn, gptq or awq)";
+      return nullptr;
+    }
+    if (*weightAlgorithm == WeightAlgorithm::AWQ &&
+        spec->activations != ActivationMode::Float) {
+      fail() << "awq scales the activations of weight-only precisions; '"
+             << spec->name << "' quantizes activations (use gptq or rtn)";
+      return nullptr;
+    }
+    // GPTQ would feed the rounding error of the other columns into the
+    // zeroed outlier columns, which the integer part no longer reads.
+    if (keepFloat && spec->activations != ActivationMode::Float &&
+        *weightAlgorithm != WeightAlgorithm::RTN) {
+      fail() << "outliers=keep-float quantizes the integer part with rtn; '"
+             << algo << "' is not supported with it";
+      return nullptr;
+    }
+    auto plan = std::make_shared<Plan>();
+    plan->spec = *spec;
+    plan->algorithm = *weightAlgorithm;
+    plan->scheme = SchemeAttr::get(ctx, spec->weights);
+    SchemeAttr actScheme;
+    if (spec->activations == ActivationMode::Dynamic)
+      actScheme = SchemeAttr::get(ctx, QuantKind::Int, 8, false,
+                                  Granularity::PerToken, 0, true);
+    else if (spec->activations == ActivationMode::Static)
+      actScheme = SchemeAttr::get(ctx, QuantKind::Int, 8, false,
+                                  Granularity::PerTensor, 0, true);
+    bool integer = spec->weights.kind == quant::WeightKind::Int;
+    plan->attr = PrecisionAttr::get(
+        ctx, spec->name, plan->scheme, actScheme,
+        spec->activations == ActivationMode::Dynamic,
+        integer ? weightAlgorithmName(*weightAlgorithm) : "");
+    slot = std::move(plan);
+    return slot.get();
+  }
+
+  /// The precision attribute of a plan whose weights took `algorithm`
+  /// (GPTQ and AWQ fall back to RTN on some ops).
+  PrecisionAttr precisionOf(const Plan &plan, WeightAlgorithm algorithm) {
+    if (algorithm == plan.algorithm)
+      return plan.attr;
+    bool integer = plan.spec.weights.kind == quant::WeightKind::Int;
+    return PrecisionAttr::get(&getContext(), plan.spec.name, plan.scheme,
+                              plan.attr.getActivations(), plan.attr.getDynamic(),
+                              integer ? weightAlgorithmName(algorithm) : "");
+  }
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
     MLIRContext *ctx = &getContext();
-    std::string error;
-    std::optional<PrecisionSpec> spec = parsePrecision(precision, error);
-    if (!spec) {
-      emitError(UnknownLoc::get(module.getContext()), error);
-      return signalPassFailure();
-    }
+    plans.clear();
     std::optional<llvm::Regex> excludeRe;
     if (!exclude.empty()) {
       excludeRe.emplace(exclude);
@@ -460,76 +559,71 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
         return signalPassFailure();
       }
     }
-    SchemeAttr scheme = SchemeAttr::get(ctx, spec->weights);
-    SchemeAttr actScheme;
-    if (spec->activations == ActivationMode::Dynamic)
-      actScheme = SchemeAttr::get(ctx, QuantKind::Int, 8, false,
-                                  Granularity::PerToken, 0, true);
-    else if (spec->activations == ActivationMode::Static)
-      actScheme = SchemeAttr::get(ctx, QuantKind::Int, 8, false,
-                                  Granularity::PerTensor, 0, true);
-    std::optional<WeightAlgorithm> weightAlgorithm =
-        parseWeightAlgorithm(algorithm);
-    if (!weightAlgorithm) {
-      emitError(UnknownLoc::get(ctx), "unknown weight algorithm '")
-          << algorithm << "' (expected rtn, gptq or awq)";
-      return signalPassFailure();
-    }
-    if (*weightAlgorithm == WeightAlgorithm::AWQ &&
-        spec->activations != ActivationMode::Float) {
-      emitError(UnknownLoc::get(ctx), "awq scales the activations of "
-                                      "weight-only precisions; '")
-          << spec->name << "' quantizes activations (use gptq or rtn)";
-      return signalPassFailure();
-    }
+    const llvm::Regex *excluded = excludeRe ? &*excludeRe : nullptr;
     std::optional<OutlierHandling> handling = parseOutlierHandling(outliers);
     if (!handling) {
       emitError(UnknownLoc::get(ctx), "unknown outlier handling '")
           << outliers << "' (expected keep-float, clip or none)";
       return signalPassFailure();
     }
-    bool keepFloat = *handling == OutlierHandling::KeepFloat;
-    if (keepFloat && spec->activations == ActivationMode::Float) {
-      emitError(UnknownLoc::get(ctx),
-                "outliers=keep-float splits products with integer "
-                "activations (w8a8, w8a8-static, w4a8); '")
-          << spec->name << "' keeps activations float";
+    keepFloat = *handling == OutlierHandling::KeepFloat;
+    std::optional<AttentionScales> scales =
+        parseAttentionScales(attentionScales);
+    if (!scales) {
+      emitError(UnknownLoc::get(ctx), "unknown attention-scales '")
+          << attentionScales << "' (expected dynamic or static)";
       return signalPassFailure();
     }
-    // GPTQ would feed the rounding error of the other columns into the
-    // zeroed outlier columns, which the integer part no longer reads.
-    if (keepFloat && *weightAlgorithm != WeightAlgorithm::RTN) {
-      emitError(UnknownLoc::get(ctx), "outliers=keep-float quantizes the "
-                                      "integer part with rtn; '")
-          << algorithm << "' is not supported with it";
-      return signalPassFailure();
+    bool failedAny = false;
+    // The pass's own precision and its combinations with the other options
+    // are checked up front, as the module's errors, even when every op
+    // carries an assignment of its own.
+    {
+      std::string error;
+      std::optional<PrecisionSpec> spec = parsePrecision(precision, error);
+      if (!spec) {
+        emitError(UnknownLoc::get(ctx), error);
+        return signalPassFailure();
+      }
+      if (quantizeAttention && spec->activations == ActivationMode::Float) {
+        emitError(UnknownLoc::get(ctx), "quantize-attention needs integer "
+                                        "activations; '")
+            << spec->name << "' keeps them float";
+        return signalPassFailure();
+      }
+      if (keepFloat && spec->activations == ActivationMode::Float) {
+        emitError(UnknownLoc::get(ctx),
+                  "outliers=keep-float splits products with integer "
+                  "activations (w8a8, w8a8-static, w4a8); '")
+            << spec->name << "' keeps activations float";
+        return signalPassFailure();
+      }
     }
-    auto precisionFor = [&](WeightAlgorithm a) {
-      bool integer = spec->weights.kind == quant::WeightKind::Int;
-      return PrecisionAttr::get(ctx, spec->name, scheme, actScheme,
-                                spec->activations == ActivationMode::Dynamic,
-                                integer ? weightAlgorithmName(a) : "");
+    auto isAssigned = [](Operation *op) {
+      return op->hasAttr(QOptDialect::kAssignAttrName);
     };
 
     SmallVector<tosa::MatMulOp> all;
     module.walk([&](tosa::MatMulOp op) { all.push_back(op); });
-    std::vector<QuantizableMatMul> ops;
-    std::vector<std::vector<float>> weights;
+    std::vector<Plan *> order; // plans in first-use order
     for (tosa::MatMulOp op : all) {
-      if (!isQuantizationCandidate(op, excludeRe ? &*excludeRe : nullptr,
-                                   quantizeClassifier))
+      // An assignment puts the classifier in like any other op.
+      if (!isQuantizationCandidate(op, excluded,
+                                   quantizeClassifier || isAssigned(op)))
         continue;
       std::optional<QuantizableMatMul> m = analyzeMatMul(op);
       std::optional<std::vector<float>> w = weightRows(*m);
       if (!w)
         continue;
-      ops.push_back(*m);
-      weights.push_back(std::move(*w));
+      Plan *plan = planFor(op, failedAny);
+      if (!plan)
+        continue;
+      if (plan->ops.empty())
+        order.push_back(plan);
+      plan->ops.push_back(*m);
+      plan->weights.push_back(std::move(*w));
     }
-    // LLM.int8 decomposition: outlier columns leave the weights before
-    // they are quantized, so they do not widen the per-channel scales.
-    std::vector<std::optional<OutlierSplit>> splits(ops.size());
-    if (keepFloat && failed(splitOutliers(ops, weights, splits)))
+    if (failedAny)
       return signalPassFailure();
     quant::GPTQOptions gptq;
     gptq.dampening = gptqDampening;
@@ -537,65 +631,78 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
     gptq.staticGroups = gptqActOrder;
     gptq.searchClip = clipSearch;
     gptq.refineRounds = gptqRefineRounds;
-    FailureOr<std::vector<WeightChoice>> choices =
-        chooseWeights(ops, weights, spec->weights, *weightAlgorithm, gptq,
-                      gptqScaleGrid, showProgress);
-    if (failed(choices))
-      return signalPassFailure();
-    bool failedAny = false;
     // AWQ: one scaled copy of each shared input.
     llvm::DenseMap<Value, Value> scaledInputs;
-    for (size_t i = 0; i < ops.size(); ++i) {
-      WeightChoice &choice = (*choices)[i];
-      if (failed(rewrite(ops[i], choice, *spec, scheme,
-                         precisionFor(choice.algorithm), scaledInputs,
-                         splits[i] ? &*splits[i] : nullptr)))
-        failedAny = true;
+    for (Plan *plan : order) {
+      // LLM.int8 decomposition: outlier columns leave the weights before
+      // they are quantized, so they do not widen the per-channel scales.
+      std::vector<std::optional<OutlierSplit>> splits(plan->ops.size());
+      if (keepFloat && plan->spec.activations != ActivationMode::Float &&
+          failed(splitOutliers(plan->ops, plan->weights, splits)))
+        return signalPassFailure();
+      FailureOr<std::vector<WeightChoice>> choices =
+          chooseWeights(plan->ops, plan->weights, plan->spec.weights,
+                        plan->algorithm, gptq, gptqScaleGrid, showProgress);
+      if (failed(choices))
+        return signalPassFailure();
+      for (size_t i = 0; i < plan->ops.size(); ++i) {
+        WeightChoice &choice = (*choices)[i];
+        if (failed(rewrite(plan->ops[i], choice, plan->spec, plan->scheme,
+                           precisionOf(*plan, choice.algorithm), scaledInputs,
+                           splits[i] ? &*splits[i] : nullptr)))
+          failedAny = true;
+      }
     }
     // Convolutions take W8A8's per-channel int8 kernel (qopt.conv2d); other
     // precisions leave them float.
-    if (quantizesConvolutions(*spec)) {
-      SmallVector<Operation *> convs;
-      module.walk([&](linalg::LinalgOp op) {
-        if (isConvQuantizationCandidate(op, excludeRe ? &*excludeRe : nullptr))
-          convs.push_back(op);
-      });
-      for (Operation *op : convs)
-        if (failed(quantizeConvolution(*analyzeConvolution(op), *spec,
-                                       precisionFor(WeightAlgorithm::RTN))))
-          failedAny = true;
+    SmallVector<Operation *> convs;
+    module.walk([&](linalg::LinalgOp op) {
+      if (isConvQuantizationCandidate(op, excluded))
+        convs.push_back(op);
+    });
+    for (Operation *op : convs) {
+      Plan *plan = planFor(op, failedAny);
+      if (plan && quantizesConvolutions(plan->spec) &&
+          failed(quantizeConvolution(*analyzeConvolution(op), plan->spec,
+                                     precisionOf(*plan, WeightAlgorithm::RTN))))
+        failedAny = true;
     }
-    bool packedIntegers = spec->weights.kind == quant::WeightKind::Int ||
-                          spec->weights.kind == quant::WeightKind::NF4;
-    if (quantizeEmbeddings && packedIntegers) {
-      SmallVector<tosa::GatherOp> gathers;
-      module.walk([&](tosa::GatherOp op) { gathers.push_back(op); });
-      for (tosa::GatherOp op : gathers)
-        if (!excludeRe || !excludeRe->match(onnxNodeName(op.getLoc())))
-          rewriteEmbedding(op, spec->weights, scheme);
+    SmallVector<tosa::GatherOp> gathers;
+    module.walk([&](tosa::GatherOp op) {
+      if ((quantizeEmbeddings || isAssigned(op)) &&
+          (!excluded || !excluded->match(onnxNodeName(op.getLoc()))))
+        gathers.push_back(op);
+    });
+    for (tosa::GatherOp op : gathers) {
+      Plan *plan = planFor(op, failedAny);
+      if (plan && (plan->spec.weights.kind == quant::WeightKind::Int ||
+                   plan->spec.weights.kind == quant::WeightKind::NF4))
+        rewriteEmbedding(op, plan->spec.weights, plan->scheme);
     }
-    if (quantizeAttention) {
-      std::optional<AttentionScales> scales =
-          parseAttentionScales(attentionScales);
-      if (!scales) {
-        emitError(UnknownLoc::get(ctx), "unknown attention-scales '")
-            << attentionScales << "' (expected dynamic or static)";
+    SmallVector<tosa::MatMulOp> products;
+    module.walk([&](tosa::MatMulOp op) {
+      if ((quantizeAttention || isAssigned(op)) &&
+          isActivationProduct(op, excluded))
+        products.push_back(op);
+    });
+    for (tosa::MatMulOp op : products) {
+      Plan *plan = planFor(op, failedAny);
+      if (!plan)
+        continue;
+      if (plan->spec.activations == ActivationMode::Float) {
+        if (isAssigned(op))
+          op.emitError() << "qopt.assign: '" << plan->spec.name
+                         << "' keeps activations float; a product of two "
+                            "activations needs integer activations (w8a8, "
+                            "w8a8-static) or float";
+        else
+          emitError(UnknownLoc::get(ctx), "quantize-attention needs integer "
+                                          "activations; '")
+              << plan->spec.name << "' keeps them float";
         return signalPassFailure();
       }
-      if (spec->activations == ActivationMode::Float) {
-        emitError(UnknownLoc::get(ctx), "quantize-attention needs integer "
-                                        "activations; '")
-            << spec->name << "' keeps them float";
-        return signalPassFailure();
-      }
-      SmallVector<tosa::MatMulOp> products;
-      module.walk([&](tosa::MatMulOp op) {
-        if (isActivationProduct(op, excludeRe ? &*excludeRe : nullptr))
-          products.push_back(op);
-      });
-      for (tosa::MatMulOp op : products)
-        if (failed(quantizeActivationProduct(op, *scales, spec->name)))
-          failedAny = true;
+      if (failed(quantizeActivationProduct(op, *scales, plan->spec.name)))
+        failedAny = true;
     }
     if (failedAny)
       signalPassFailure();

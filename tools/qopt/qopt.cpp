@@ -27,6 +27,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <chrono>
+#include <cmath>
 
 using namespace llvm;
 
@@ -122,6 +123,45 @@ static cl::opt<std::string> precision(
              "w4a8-g32 (int4 groups x int8 activations in integers; -g64, "
              "-g128, -asym; w4a8-static-g32 needs --calib)"),
     cl::value_desc("name"), cl::cat(qoptCategory));
+static cl::opt<std::string> recipe(
+    "recipe",
+    cl::desc("Per-layer precisions: a built-in recipe (balanced, quality, "
+             "edge-int8; adapted to the target) or a YAML/JSON recipe file of "
+             "rules (docs/quantization.md); --precision sets what it leaves "
+             "open"),
+    cl::value_desc("name|file"), cl::cat(qoptCategory));
+static cl::opt<std::string> avgBits(
+    "avg-bits",
+    cl::desc("Choose each layer's precision (measured sensitivity, knapsack) "
+             "so the quantized weights average at most this many bits, "
+             "scales included; needs --calib"),
+    cl::value_desc("bits"), cl::cat(qoptCategory));
+static cl::opt<std::string> maxWeightBytes(
+    "max-weight-bytes",
+    cl::desc("Per-layer search: at most this many bytes of quantized "
+             "weights"),
+    cl::value_desc("bytes"), cl::cat(qoptCategory));
+static cl::opt<std::string> maxLoss(
+    "max-loss",
+    cl::desc("Per-layer search: at most this model-output loss (mean KL per "
+             "token for language models, else output noise/signal), or "
+             "ppl:D for a perplexity increase of at most D"),
+    cl::value_desc("loss|ppl:D"), cl::cat(qoptCategory));
+static cl::opt<std::string> objective(
+    "objective",
+    cl::desc("What the per-layer search minimises within the budgets: "
+             "quality (default), size or speed (the target's cost model)"),
+    cl::init("quality"), cl::cat(qoptCategory));
+static cl::opt<std::string> candidates(
+    "candidates",
+    cl::desc("Precisions the per-layer search chooses from, comma-separated "
+             "(default: the family of --precision: weight-only w8a16..w2a16, "
+             "or w8a8/w4a8 for integer activations); float is always one"),
+    cl::value_desc("list"), cl::cat(qoptCategory));
+static cl::opt<unsigned> sensitivitySamples(
+    "sensitivity-samples",
+    cl::desc("Held-out samples the per-layer sensitivity is measured on"),
+    cl::init(8), cl::cat(qoptCategory));
 static cl::opt<std::string>
     exclude("exclude",
             cl::desc("Keep ops whose ONNX node name matches this regex float"),
@@ -393,6 +433,30 @@ int main(int argc, char **argv) {
   options.kvCache = kvCache;
   options.keepHalfPrecision = keepFP16;
   options.quantize.precision = precision;
+  options.quantize.recipe = recipe;
+  auto positive = [](StringRef flag, StringRef text,
+                     std::optional<double> &out) {
+    if (text.empty())
+      return true;
+    double v;
+    if (text.getAsDouble(v) || !(v > 0) || !std::isfinite(v)) {
+      errs() << "qopt: error: --" << flag << "=" << text
+             << ": expected a positive number\n";
+      return false;
+    }
+    out = v;
+    return true;
+  };
+  StringRef lossText = maxLoss;
+  options.quantize.maxLossIsPerplexity = lossText.consume_front("ppl:");
+  if (!positive("avg-bits", avgBits, options.quantize.avgBits) ||
+      !positive("max-weight-bytes", maxWeightBytes,
+                options.quantize.maxWeightBytes) ||
+      !positive("max-loss", lossText, options.quantize.maxLoss))
+    return 1;
+  options.quantize.objective = objective;
+  options.quantize.candidates = candidates;
+  options.quantize.sensitivitySamples = sensitivitySamples;
   options.quantize.exclude = exclude;
   options.quantize.quantizeClassifier = quantizeClassifier;
   options.quantize.quantizeAttention = quantizeAttention;

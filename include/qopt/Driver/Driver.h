@@ -20,6 +20,10 @@ namespace qopt {
 /// What to quantize and how (empty precision: compile float).
 struct QuantizeOptions {
   std::string precision;
+  /// A per-layer recipe: a built-in name (balanced, quality, compact,
+  /// edge-int8) or a YAML/JSON file (qopt-assign-precision). `precision`
+  /// is then the precision of ops the recipe leaves open.
+  std::string recipe;
   std::string exclude;
   bool quantizeClassifier = false;
   bool quantizeEmbeddings = false;
@@ -59,6 +63,23 @@ struct QuantizeOptions {
   std::string outliers = "none";
   /// Samples the quality report runs on (held out from calibration).
   size_t reportSamples = 16;
+  /// Budgets of the per-layer precision search (any one set starts it):
+  /// average bits per quantized weight (scales included), total quantized
+  /// weight bytes, and the model-output loss (mean KL per token for
+  /// language models, else the output's noise-to-signal ratio; with
+  /// `maxLossIsPerplexity`, a perplexity increase).
+  std::optional<double> avgBits, maxWeightBytes, maxLoss;
+  bool maxLossIsPerplexity = false;
+  /// What the search minimises within the budgets: quality | size | speed.
+  std::string objective = "quality";
+  /// The precisions the search picks from (comma-separated; empty: a
+  /// default family, see defaultCandidates).
+  std::string candidates;
+  /// Samples held out from calibration that sensitivity is measured on.
+  size_t sensitivitySamples = 8;
+  bool searchesBudget() const {
+    return avgBits || maxWeightBytes || maxLoss;
+  }
 };
 
 /// Activation rows per probe that calibration keeps for SmoothQuant.

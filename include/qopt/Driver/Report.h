@@ -30,6 +30,8 @@ struct OutputQuality {
   std::string name;
   double sqnrDb = 0, cosine = 0, maxAbsError = 0;
   std::optional<double> top1; // argmax agreement over the last dim
+  /// Language-model logits: mean KL(float || quantized) per token (nats).
+  std::optional<double> kl;
 };
 
 struct QualityReport {
@@ -42,6 +44,10 @@ struct QualityReport {
   std::vector<LayerQuality> layers;
   std::vector<OutputQuality> outputs;
   int64_t floatWeightBytes = 0, quantizedWeightBytes = 0;
+  /// A per-layer search's predicted loss (its metric's unit), to set
+  /// beside the measured one.
+  std::optional<double> predictedLoss;
+  std::string lossMetric;
   /// The outlier criterion qopt-detect-outliers used.
   double outlierThreshold = 6.0, outlierRatio = 8.0;
 

@@ -552,6 +552,45 @@ def QuantizePass : Pass<"qopt-quantize", "mlir::ModuleOp"> {
                            "mlir::tensor::TensorDialect"];
 }
 
+def AssignPrecisionPass : Pass<"qopt-assign-precision", "mlir::ModuleOp"> {
+  let summary = "Give every quantizable op a precision from a recipe";
+  let description = [{
+    Classifies the quantizable ops by role (as `qopt-classify-layers` does)
+    and gives each a `qopt.assign` (`#qopt.assignment`) from `recipe`: a
+    built-in name (`balanced`, `quality`, `compact`, `edge-int8`, adapted to
+    the target's capabilities) or a YAML/JSON file of ordered rules (see
+    docs/quantization.md, "Recipes"). Ops no rule sets take the recipe's
+    `default`, else `precision`. Later rules win, field by field. The
+    target is described by its capability lists (`native`, `emulated`,
+    `int8-dot`, what `qopt --print-targets` shows): a precision it cannot
+    run is an error naming the rule, one it emulates is said in the reason.
+    `qopt-quantize` then quantizes each op at its assignment.
+
+    ```mlir
+    %y = tosa.matmul %x, %w, %za, %zb : ...
+    // with recipe=balanced on an x86 VNNI target, for an FFN down projection:
+    %y = tosa.matmul %x, %w, %za, %zb {qopt.assign = #qopt.assignment<precision = "w8a8",
+           reason = "balanced rule 4: FFN down reads the gated product, ...">, qopt.role = ...} : ...
+    ```
+  }];
+  let options = [
+    Option<"recipe", "recipe", "std::string", /*default=*/"\"balanced\"",
+           "A built-in recipe name or a recipe file">,
+    Option<"precision", "precision", "std::string", /*default=*/"\"\"",
+           "Precision of ops no rule sets when the recipe has no default "
+           "(empty: float)">,
+    Option<"exclude", "exclude", "std::string", /*default=*/"\"\"",
+           "Regex over ONNX node names of ops to keep float">,
+    ListOption<"native", "native", "std::string",
+               "Precision families the target runs natively">,
+    ListOption<"emulated", "emulated", "std::string",
+               "Precision families the target runs by decoding in kernels">,
+    Option<"int8Dot", "int8-dot", "bool", /*default=*/"false",
+           "The target has int8 dot products (VNNI, dp4a, sdot)">,
+  ];
+  let dependentDialects = ["qopt::QOptDialect"];
+}
+
 def DetectOutliersPass : Pass<"qopt-detect-outliers", "mlir::ModuleOp"> {
   let summary = "Find the outlier channels of every quantized matmul's input";
   let description = [{

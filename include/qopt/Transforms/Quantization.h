@@ -248,6 +248,8 @@ struct QuantizedLayer {
   std::string precision; // e.g. "w4a16-g32"
   std::string algorithm; // "rtn", "gptq", "awq" ("" for non-integer kinds)
   std::string scheme;    // printed #qopt.scheme
+  /// Under a recipe: the op's layer role and why it got its precision.
+  std::string role, reason;
   int64_t floatBytes = 0;
   int64_t quantizedBytes = 0;
   /// What qopt-detect-outliers found in the op's input, when it ran.

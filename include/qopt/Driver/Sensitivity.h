@@ -1,0 +1,102 @@
+//===- Sensitivity.h - Per-layer quantization sensitivity -------*- C++ -*-===//
+//
+// How much the model's output moves when one layer alone takes a candidate
+// precision, measured with the real kernels: for each candidate, one model
+// holds every layer both float and quantized, blended by a gate input
+// (y = f + g_l * (q - f)), so one compile per candidate serves every layer:
+// the gate picks which layer runs quantized on each run. Language models
+// are compared by the KL divergence of their next-token distributions
+// (nats per token), other models by the output's noise-to-signal ratio.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_DRIVER_SENSITIVITY_H
+#define QOPT_DRIVER_SENSITIVITY_H
+
+#include "qopt/Driver/Driver.h"
+
+#include "llvm/Support/JSON.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace qopt {
+
+/// One candidate of the search: a precision and the weight algorithm it is
+/// quantized with.
+struct SensitivityCandidate {
+  std::string precision;
+  std::string algorithm;
+};
+
+struct SensitivityTable {
+  /// "kl" (language models: mean KL of the next-token distributions, nats
+  /// per token) or "nsr" (output noise energy over signal energy).
+  std::string metric;
+  size_t samples = 0;
+  std::vector<SensitivityCandidate> candidates;
+  /// The layers (ONNX node names, in program order) and, per layer and
+  /// candidate, the loss with only that layer at that candidate.
+  std::vector<std::string> layers;
+  std::vector<std::vector<double>> loss;
+  /// Per layer: weights [N, K] of its matmul, for the byte counts.
+  std::vector<std::pair<int64_t, int64_t>> shapes;
+  /// Seconds spent, for the report.
+  double seconds = 0;
+  /// Language models: the float model's mean NLL of the true next token on
+  /// the same samples (a perplexity budget becomes a KL budget through it:
+  /// for small changes the mean NLL grows by about the mean KL).
+  std::optional<double> floatNLL;
+
+  llvm::json::Object toJSON() const;
+};
+
+/// Measures the sensitivity of every weight matmul of `module` that carries
+/// a `qopt.assign` (graph IR after calibration, whose probes hold the
+/// statistics the candidates' algorithms need) to each of `candidates`, on
+/// up to `samples` samples held out from calibration.
+mlir::LogicalResult
+measureSensitivity(mlir::ModuleOp module,
+                   llvm::ArrayRef<SensitivityCandidate> candidates,
+                   const QuantizeOptions &quantize,
+                   const CalibrationOptions &data, size_t samples,
+                   SensitivityTable &table);
+
+/// The ops measureSensitivity measures, in its order: tosa.matmul ops with
+/// a qopt.assign other than float and a constant weight.
+std::vector<mlir::Operation *> sensitivityLayers(mlir::ModuleOp module);
+
+/// Stored bytes of an [n, k] weight matrix at `precision` (packed codes,
+/// scales and zero points, as qopt-quantize stores them; float: 4 n k).
+int64_t weightBytesAt(llvm::StringRef precision, int64_t n, int64_t k);
+
+struct LayerAssignment;
+struct TargetCapabilities;
+
+/// The precisions a budget search picks from by default: the integer-
+/// activation family when `base` quantizes activations (w8a8, w4a8 at
+/// groups 32 and 128), else the weight-only family (w8a16, w4a16 and w3a16
+/// at several group sizes, w2a16-g32); those the target cannot run are
+/// left out. Float is always a candidate (loss 0).
+std::vector<std::string> defaultCandidates(const PrecisionSpec &base,
+                                           const TargetCapabilities &caps);
+
+/// The per-layer precision search (issue: --avg-bits, --max-weight-bytes,
+/// --max-loss, --objective): measures every candidate's sensitivity on the
+/// layers of `module` that no recipe rule fixed, solves the
+/// multiple-choice knapsack, and writes the choice into each layer's
+/// qopt.assign and into `assignments`. The search's inputs and result go
+/// to `summary["search"]`; an unmeetable budget is an error that names the
+/// closest configuration found.
+mlir::LogicalResult
+searchPrecisions(mlir::ModuleOp module, const QuantizeOptions &quantize,
+                 const CalibrationOptions &data, TargetAttr target,
+                 const TargetCapabilities &caps,
+                 llvm::ArrayRef<SensitivityCandidate> candidates,
+                 std::vector<LayerAssignment> &assignments,
+                 llvm::json::Object &summary);
+
+} // namespace qopt
+
+#endif // QOPT_DRIVER_SENSITIVITY_H

@@ -1,0 +1,349 @@
+//===- Sensitivity.cpp - Per-layer quantization sensitivity ---------------===//
+//
+// One gated model per candidate precision: every measured layer is kept
+// twice, float (f) and quantized at the candidate (q), and its users read
+// f + g[l] * (q - f) with g a model input of one gate per layer. With g = 0
+// the model is the float model exactly (0 * finite = 0, f + 0 = f); with g
+// the l-th unit vector only layer l runs quantized. So a candidate costs one
+// compile and (layers + 1) runs per sample instead of one compile per
+// layer, and the quantized side is the real kernel the compile would use.
+//
+//===----------------------------------------------------------------------===//
+
+#include "qopt/Driver/Sensitivity.h"
+#include "qopt/Calibration/Calibrate.h"
+#include "qopt/Calibration/Progress.h"
+#include "qopt/QOptDialect.h"
+#include "qopt/Target/Target.h"
+#include "qopt/Transforms/Passes.h"
+#include "qopt/Transforms/Quantization.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Tosa/IR/TosaOps.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/ADT/ScopeExit.h"
+#include "llvm/Support/FileSystem.h"
+
+#include <chrono>
+#include <cmath>
+
+using namespace mlir;
+
+namespace qopt {
+
+static constexpr llvm::StringLiteral kGateInputName = "qopt.sensitivity_gate";
+
+int64_t weightBytesAt(StringRef precision, int64_t n, int64_t k) {
+  std::string error;
+  std::optional<PrecisionSpec> spec = parsePrecision(precision, error);
+  if (!spec)
+    return 4 * n * k;
+  const quant::WeightScheme &w = spec->weights;
+  if (w.kind == quant::WeightKind::F16)
+    return 2 * n * k;
+  int64_t groups = w.numGroups(k);
+  return n * w.packedRowBytes(k) + n * groups * 4 +
+         (w.symmetric ? 0 : n * groups);
+}
+
+llvm::json::Object SensitivityTable::toJSON() const {
+  llvm::json::Array names, rows;
+  for (const SensitivityCandidate &c : candidates)
+    names.push_back(c.precision + (c.algorithm.empty() ? "" : "/" + c.algorithm));
+  for (size_t l = 0; l < layers.size(); ++l) {
+    llvm::json::Array values;
+    for (double v : loss[l])
+      values.push_back(v);
+    rows.push_back(llvm::json::Object{{"node", layers[l]},
+                                      {"loss", std::move(values)}});
+  }
+  return llvm::json::Object{{"metric", metric},
+                            {"samples", int64_t(samples)},
+                            {"seconds", seconds},
+                            {"candidates", std::move(names)},
+                            {"layers", std::move(rows)}};
+}
+
+namespace {
+
+std::vector<tosa::MatMulOp> measuredLayers(ModuleOp module) {
+  std::vector<tosa::MatMulOp> out;
+  module.walk([&](tosa::MatMulOp op) {
+    auto a = op->getAttrOfType<AssignmentAttr>(QOptDialect::kAssignAttrName);
+    if (a && a.getPrecision() != "float" && analyzeMatMul(op))
+      out.push_back(op);
+  });
+  return out;
+}
+
+/// Blends `floatValue` and `quantValue` by gate[index] (a [layers] f32
+/// tensor) in one elementwise generic.
+Value blend(OpBuilder &b, Location loc, Value floatValue, Value quantValue,
+            Value gate, int64_t index) {
+  auto type = cast<RankedTensorType>(floatValue.getType());
+  int64_t rank = type.getRank();
+  MLIRContext *ctx = b.getContext();
+  Value init =
+      tensor::EmptyOp::create(b, loc, type.getShape(), type.getElementType());
+  SmallVector<AffineMap> maps{
+      AffineMap::getMultiDimIdentityMap(rank, ctx),
+      AffineMap::getMultiDimIdentityMap(rank, ctx),
+      AffineMap::get(rank, 0, getAffineConstantExpr(index, ctx)),
+      AffineMap::getMultiDimIdentityMap(rank, ctx)};
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  auto generic = linalg::GenericOp::create(
+      b, loc, type, ValueRange{floatValue, quantValue, gate}, ValueRange{init},
+      maps, iterators, [](OpBuilder &nb, Location nl, ValueRange args) {
+        Value d = arith::SubFOp::create(nb, nl, args[1], args[0]);
+        Value s = arith::MulFOp::create(nb, nl, args[2], d);
+        Value r = arith::AddFOp::create(nb, nl, args[0], s);
+        linalg::YieldOp::create(nb, nl, r);
+      });
+  return generic.getResult(0);
+}
+
+/// Turns `module` into the gated model of `candidate` over `layers` (its
+/// measured matmuls): a gate input is appended to the entry function.
+LogicalResult buildGatedModel(ModuleOp module,
+                              const SensitivityCandidate &candidate,
+                              const QuantizeOptions &quantize) {
+  MLIRContext *ctx = module.getContext();
+  std::vector<tosa::MatMulOp> layers = measuredLayers(module);
+  func::FuncOp entry;
+  for (auto fn : module.getOps<func::FuncOp>())
+    if (fn.isPublic())
+      entry = fn;
+  if (!entry)
+    return emitError(module.getLoc()) << "no public entry function";
+  NamedAttrList attrs;
+  attrs.set(QOptDialect::kNameAttrName, StringAttr::get(ctx, kGateInputName));
+  attrs.set(QOptDialect::kDTypeAttrName, StringAttr::get(ctx, "float32"));
+  unsigned gateIndex = entry.getNumArguments();
+  auto gateType = RankedTensorType::get({int64_t(layers.size())},
+                                        Float32Type::get(ctx));
+  if (failed(entry.insertArgument(gateIndex, gateType,
+                                  attrs.getDictionary(ctx), entry.getLoc())))
+    return emitError(entry.getLoc()) << "cannot add the gate input";
+  Value gate = entry.getArgument(gateIndex);
+  auto floatAssign = AssignmentAttr::get(ctx, "float", "", "sensitivity");
+  auto candidateAssign = AssignmentAttr::get(ctx, candidate.precision,
+                                             candidate.algorithm, "sensitivity");
+  for (auto [index, op] : llvm::enumerate(layers)) {
+    OpBuilder b(op);
+    b.setInsertionPointAfter(op);
+    Operation *floatCopy = b.clone(*op);
+    floatCopy->setAttr(QOptDialect::kAssignAttrName, floatAssign);
+    op->setAttr(QOptDialect::kAssignAttrName, candidateAssign);
+    Value blended = blend(b, op.getLoc(), floatCopy->getResult(0),
+                          op.getResult(), gate, int64_t(index));
+    op.getResult().replaceAllUsesExcept(blended, blended.getDefiningOp());
+  }
+  // Every other quantizable op keeps float: only the gated layers move.
+  llvm::DenseSet<Operation *> gated;
+  for (tosa::MatMulOp op : layers)
+    gated.insert(op);
+  module.walk([&](Operation *op) {
+    if (op->hasAttr(QOptDialect::kAssignAttrName) && !gated.contains(op))
+      op->setAttr(QOptDialect::kAssignAttrName, floatAssign);
+  });
+  PassManager pm(ctx);
+  QuantizePassOptions options;
+  options.precision = candidate.precision;
+  options.algorithm = candidate.algorithm.empty() ? "rtn" : candidate.algorithm;
+  options.gptqDampening = quantize.gptqDampening;
+  options.gptqScaleGrid = quantize.gptqScaleGrid;
+  options.gptqActOrder = quantize.gptqActOrder;
+  std::string error;
+  std::optional<PrecisionSpec> spec =
+      parsePrecision(candidate.precision, error);
+  options.clipSearch = quantize.clipSearch.value_or(spec && spec->weights.bits < 4);
+  options.gptqRefineRounds = quantize.gptqRefineRounds;
+  pm.addPass(createQuantizePass(options));
+  return pm.run(module);
+}
+
+/// log-softmax of `n` logits into `out`.
+void logSoftmax(const float *x, int64_t n, std::vector<double> &out) {
+  out.resize(n);
+  double m = -INFINITY;
+  for (int64_t i = 0; i < n; ++i)
+    m = std::max(m, double(x[i]));
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i)
+    sum += std::exp(double(x[i]) - m);
+  double lse = m + std::log(sum);
+  for (int64_t i = 0; i < n; ++i)
+    out[i] = double(x[i]) - lse;
+}
+
+/// Token `i` of an integer id tensor.
+int64_t readId(const io::Tensor &ids, int64_t i) {
+  if (ids.dtype == "int64")
+    return reinterpret_cast<const int64_t *>(ids.data.data())[i];
+  if (ids.dtype == "int32")
+    return reinterpret_cast<const int32_t *>(ids.data.data())[i];
+  return -1;
+}
+
+} // namespace
+
+std::vector<Operation *> sensitivityLayers(ModuleOp module) {
+  std::vector<Operation *> out;
+  for (tosa::MatMulOp op : measuredLayers(module))
+    out.push_back(op);
+  return out;
+}
+
+LogicalResult measureSensitivity(ModuleOp module,
+                                 ArrayRef<SensitivityCandidate> candidates,
+                                 const QuantizeOptions &quantize,
+                                 const CalibrationOptions &data,
+                                 size_t samples, SensitivityTable &table) {
+  auto start = std::chrono::steady_clock::now();
+  Location loc = UnknownLoc::get(module.getContext());
+  std::vector<tosa::MatMulOp> layers = measuredLayers(module);
+  table = SensitivityTable();
+  table.candidates.assign(candidates.begin(), candidates.end());
+  for (tosa::MatMulOp op : layers) {
+    QuantizableMatMul m = *analyzeMatMul(op);
+    table.layers.push_back(onnxNodeName(op.getLoc()));
+    table.shapes.push_back({m.n, m.k});
+  }
+  table.loss.assign(layers.size(), std::vector<double>(candidates.size(), 0));
+  if (layers.empty())
+    return success();
+
+  std::optional<calib::ProgressBar> progress;
+  if (data.showProgress)
+    progress.emplace("qopt: sensitivity", candidates.size(), "candidates");
+  for (auto [c, candidate] : llvm::enumerate(candidates)) {
+    OwningOpRef<ModuleOp> gated(module.clone());
+    if (failed(buildGatedModel(*gated, candidate, quantize)))
+      return failure();
+    if (failed(attachHostTarget(*gated)))
+      return failure();
+    llvm::SmallString<128> dir;
+    if (llvm::sys::fs::createUniqueDirectory("qopt-sensitivity", dir))
+      return emitError(loc) << "cannot create a temporary folder for the "
+                               "sensitivity model";
+    auto removeDir = llvm::make_scope_exit(
+        [&] { llvm::sys::fs::remove_directories(dir); });
+    SerializeOptions codegen;
+    codegen.name = "sensitivity";
+    codegen.helperModel = true;
+    std::string artifact = (dir + "/model").str();
+    if (failed(compileArtifact(*gated, codegen, artifact, /*force=*/false)))
+      return failure();
+    char err[512];
+    qrt_model *model = qrt_load(artifact.c_str(), err, sizeof err);
+    if (!model)
+      return emitError(loc) << "cannot load the sensitivity model: " << err;
+    auto freeModel = llvm::make_scope_exit([&] { qrt_free(model); });
+    calib::OutputBuffers ref(model), run(model);
+    std::vector<calib::InputSpec> inputs = calib::modelInputs(model);
+    // The gate is the last input; samples feed the others.
+    inputs.pop_back();
+    size_t first = data.firstSample + data.samples;
+    auto source = calib::openSamples(data.data, data.offsets, inputs, first,
+                                     samples);
+    if (!source) {
+      llvm::consumeError(source.takeError());
+      first = data.firstSample;
+      source = calib::openSamples(data.data, data.offsets, inputs, first,
+                                  samples);
+      if (!source)
+        return emitError(loc) << llvm::toString(source.takeError());
+    }
+    table.samples = (*source)->size();
+    const qrt_tensor_info &out = ref.infos[0];
+    // A language model: one [1, seq] integer input, [1, seq, vocab] logits.
+    bool language = inputs.size() == 1 && inputs[0].shape.size() == 2 &&
+                    StringRef(inputs[0].dtype).starts_with("int") &&
+                    out.rank == 3 && StringRef(out.dtype) == "float32";
+    table.metric = language ? "kl" : "nsr";
+    std::vector<float> gateValues(layers.size(), 0.f);
+    std::vector<double> lp, lq;
+    std::vector<double> signal(layers.size(), 0), noise(layers.size(), 0);
+    std::vector<double> kl(layers.size(), 0);
+    size_t positions = 0, predicted = 0;
+    double refEnergy = 0, nll = 0;
+    for (size_t s = 0; s < (*source)->size(); ++s) {
+      auto sample = (*source)->get(s);
+      if (!sample)
+        return emitError(loc) << llvm::toString(sample.takeError());
+      std::vector<const void *> in;
+      for (const io::Tensor &t : sample->inputs)
+        in.push_back(t.data.data());
+      in.push_back(gateValues.data());
+      std::fill(gateValues.begin(), gateValues.end(), 0.f);
+      if (qrt_run(model, in.data(), ref.pointers.data()) != 0)
+        return emitError(loc) << "the sensitivity model failed on "
+                              << sample->source;
+      int64_t n = out.num_elements;
+      int64_t vocab = language ? out.shape[2] : 1;
+      int64_t rows = language ? (sample->validTokens >= 0
+                                     ? std::min<int64_t>(sample->validTokens,
+                                                         out.shape[1])
+                                     : out.shape[1])
+                              : 0;
+      const float *r = ref.asFloats(0);
+      if (language) {
+        // The true next tokens of the sample: the float model's NLL.
+        const auto &ids = sample->inputs[0];
+        for (int64_t t = 0; t + 1 < rows; ++t) {
+          int64_t next = readId(ids, t + 1);
+          logSoftmax(r + t * vocab, vocab, lp);
+          if (next >= 0 && next < vocab) {
+            nll -= lp[next];
+            ++predicted;
+          }
+        }
+        positions += rows;
+      }
+      else
+        for (int64_t i = 0; i < n; ++i)
+          refEnergy += double(r[i]) * r[i];
+      for (size_t l = 0; l < layers.size(); ++l) {
+        std::fill(gateValues.begin(), gateValues.end(), 0.f);
+        gateValues[l] = 1.f;
+        if (qrt_run(model, in.data(), run.pointers.data()) != 0)
+          return emitError(loc) << "the sensitivity model failed on "
+                                << sample->source;
+        const float *q = run.asFloats(0);
+        if (language) {
+          for (int64_t t = 0; t < rows; ++t) {
+            logSoftmax(r + t * vocab, vocab, lp);
+            logSoftmax(q + t * vocab, vocab, lq);
+            double sum = 0;
+            for (int64_t v = 0; v < vocab; ++v)
+              sum += std::exp(lp[v]) * (lp[v] - lq[v]);
+            kl[l] += std::max(0.0, sum);
+          }
+        } else {
+          for (int64_t i = 0; i < n; ++i) {
+            double d = double(q[i]) - r[i];
+            noise[l] += d * d;
+          }
+        }
+      }
+    }
+    if (language && predicted)
+      table.floatNLL = nll / double(predicted);
+    for (size_t l = 0; l < layers.size(); ++l)
+      table.loss[l][c] = language ? (positions ? kl[l] / positions : 0)
+                                  : (refEnergy > 0 ? noise[l] / refEnergy : 0);
+    if (progress)
+      progress->update(c + 1);
+  }
+  if (progress)
+    progress->finish();
+  table.seconds = std::chrono::duration<double>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+  return success();
+}
+
+} // namespace qopt
