@@ -7,6 +7,7 @@
 
 #include "qopt/Target/Target.h"
 #include "qopt/Target/Metal/MetalTarget.h"
+#include "qopt/Target/NVPTX/NVPTXTarget.h"
 #include "qopt/Target/SPIRV/SPIRVTarget.h"
 #include "qopt/Target/X86/X86Target.h"
 
@@ -17,6 +18,7 @@ void registerBuiltinTargets() {
     registerTargetBackend(x86::createX86Backend());
     registerTargetBackend(spirv::createSPIRVBackend());
     registerTargetBackend(metal::createMetalBackend());
+    registerTargetBackend(nvptx::createNVPTXBackend());
     return true;
   }();
   (void)registered;
