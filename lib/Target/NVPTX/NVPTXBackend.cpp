@@ -247,6 +247,21 @@ struct ResolveDeviceFunctionsPass
       std::optional<StringRef> callee = call.getCallee();
       if (!callee || !callee->starts_with("__nv_"))
         continue;
+      OpBuilder builder(call);
+      // libdevice's rsqrt is rsqrt.approx; 1 / sqrt(x) rounds like the
+      // other targets.
+      if ((*callee == "__nv_rsqrtf" || *callee == "__nv_rsqrt") &&
+          call.getNumResults() == 1 && call.getArgOperands().size() == 1) {
+        Value x = call.getArgOperands().front();
+        Value root = LLVM::SqrtOp::create(builder, call.getLoc(), x);
+        Value one = LLVM::ConstantOp::create(
+            builder, call.getLoc(), x.getType(),
+            builder.getFloatAttr(x.getType(), 1.0));
+        call.replaceAllUsesWith(ValueRange{
+            LLVM::FDivOp::create(builder, call.getLoc(), one, root)});
+        call.erase();
+        continue;
+      }
       auto it = intrinsicOf.find(*callee);
       if (it == intrinsicOf.end()) {
         call.emitError() << "the nvptx target has no lowering for '"
@@ -256,7 +271,6 @@ struct ResolveDeviceFunctionsPass
         failedAny = true;
         continue;
       }
-      OpBuilder builder(call);
       OperationState state(call.getLoc(), it->second);
       state.addOperands(call.getArgOperands());
       state.addTypes(call.getResultTypes());
@@ -269,7 +283,7 @@ struct ResolveDeviceFunctionsPass
     // The declarations nothing calls any more.
     for (LLVM::LLVMFuncOp func : llvm::make_early_inc_range(
              getOperation().getOps<LLVM::LLVMFuncOp>()))
-      if (func.isExternal() && intrinsicOf.contains(func.getName()) &&
+      if (func.isExternal() && func.getName().starts_with("__nv_") &&
           SymbolTable::symbolKnownUseEmpty(func, getOperation()))
         func.erase();
   }
