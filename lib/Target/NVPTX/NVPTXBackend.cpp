@@ -11,6 +11,7 @@
 #include "qopt/Target/NVPTX/NVPTXTarget.h"
 #include "qopt/QOptDialect.h"
 #include "qopt/Target/Artifact.h"
+#include "qopt/Target/GPU/CodeObjectArtifact.h"
 #include "qopt/Target/GPU/DispatchList.h"
 #include "qopt/Target/GPU/GPUPipeline.h"
 #include "qopt/Transforms/Passes.h"
@@ -497,126 +498,39 @@ void registerNVPTXPipelines() {
 LogicalResult NVPTXBackend::serialize(ModuleOp module,
                                       const SerializeOptions &options,
                                       ArtifactWriter &writer) const {
-  Location loc = module.getLoc();
-  MLIRContext *ctx = module.getContext();
   auto target = module->getAttrOfType<TargetAttr>(QOptDialect::kTargetAttrName);
   assert(target && "compileArtifact checks the target");
-  std::vector<TensorInfo> inputs, outputs;
-  if (failed(describeSignature(module, inputs, outputs)))
-    return failure();
-  func::FuncOp entry = *lookupEntryFunction(module);
+  const Processor *processor = lookupProcessor(target.getCpu());
+  assert(processor && "resolve() accepts only known processors");
 
-  auto clock = std::chrono::steady_clock::now();
-  auto stage = [&](const char *what) {
-    if (!options.verbose)
-      return;
-    auto now = std::chrono::steady_clock::now();
-    llvm::errs() << llvm::format(
-        "qopt: %-38s %7.2f s\n", what,
-        std::chrono::duration<double>(now - clock).count());
-    clock = now;
-  };
-  auto failWith = [&](llvm::Error e) {
-    return emitError(loc) << llvm::toString(std::move(e));
-  };
-
-  if (options.embedWeights)
-    return emitError(loc) << "the nvptx target keeps its weights in "
-                             "weights.bin (a device buffer); --embed-weights "
-                             "is for CPU targets";
-
-  gpu::GPUStrategy strategy = nvptxStrategy();
-  {
-    PassManager pm(ctx);
-    gpu::buildGPUTensorPipeline(pm);
-    gpu::buildGPUBufferPipeline(pm, strategy);
-    if (failed(pm.run(module)))
-      return emitError(loc) << "nvptx pipeline failed (tensor/buffer stages)";
-  }
-  stage("linalg and bufferization");
-
-  // Every constant buffer moves to weights.bin: a kernel reads only what
-  // its launch passes, never the host's globals.
-  std::vector<char> blob;
-  std::vector<WeightLayoutEntry> layoutEntries;
-  if (failed(externalizeWeightsToBlob(module, /*threshold=*/0,
-                                      strategy.bufferAlignment, blob,
-                                      layoutEntries)))
-    return failure();
-  int64_t workspaceBytes = 0;
-  if (auto attr = module->getAttrOfType<IntegerAttr>(
-          QOptDialect::kWorkspaceBytesAttrName))
-    workspaceBytes = attr.getInt();
-  FailureOr<std::vector<gpu::BufferBinding>> argBindings =
-      gpu::bindEntryArguments(entry, blob.size(), workspaceBytes, name());
-  if (failed(argBindings))
-    return failure();
-
-  {
-    PassManager pm(ctx);
-    gpu::buildGPUMappingPipeline(pm, strategy);
+  gpu::CodeObjectTarget codeTarget;
+  codeTarget.backendName = name().str();
+  codeTarget.strategy = nvptxStrategy();
+  codeTarget.buildKernelPipeline = [&](OpPassManager &pm) {
     buildNVPTXKernelPipeline(pm, target);
-    if (failed(pm.run(module)))
-      return emitError(loc) << "nvptx pipeline failed (kernel mapping or "
-                               "NVVM conversion)";
-  }
-  stage("mapping to blocks, NVVM");
-  if (options.keepIntermediates) {
-    std::string text;
-    llvm::raw_string_ostream os(text);
-    module.print(os);
-    if (llvm::Error e =
-            writer.addFile(options.name + ".nvvm.mlir", text, "intermediate"))
+  };
+  codeTarget.prepareContext = appendPTXSerialization;
+  codeTarget.format = mlir::gpu::CompilationTarget::Assembly;
+  codeTarget.codeFile = options.name + ".ptx";
+  codeTarget.writeCode = [&](StringRef ptx, ArtifactWriter &writer,
+                             llvm::json::Object &targetEntry,
+                             Location loc) -> LogicalResult {
+    auto failWith = [&](llvm::Error e) {
+      return emitError(loc) << llvm::toString(std::move(e));
+    };
+    std::vector<std::string> undefined = undefinedFunctions(ptx);
+    if (!undefined.empty())
+      return emitError(loc) << "nvptx: the kernels call '" << undefined.front()
+                            << "', which PTX does not define";
+    std::string ptxFile = codeTarget.codeFile;
+    if (llvm::Error e = writer.addFile(ptxFile, ptx, "ptx"))
       return failWith(std::move(e));
-  }
-
-  // The launch list, read before the kernels become a binary.
-  std::string ptxFile = options.name + ".ptx";
-  llvm::json::Array dispatches;
-  FailureOr<std::vector<mlir::gpu::LaunchFuncOp>> launches =
-      gpu::collectLaunches(entry, name());
-  if (failed(launches))
-    return failure();
-  for (mlir::gpu::LaunchFuncOp launch : *launches) {
-    FailureOr<llvm::json::Object> dispatch =
-        gpu::describeLaunch(launch, entry, *argBindings, name());
-    if (failed(dispatch))
-      return failure();
-    std::string kernel = launch.getKernelName().getValue().str();
-    (*dispatch)["kernel"] = kernel;
-    (*dispatch)["file"] = ptxFile;
-    (*dispatch)["entry"] = kernel;
-    dispatches.push_back(std::move(*dispatch));
-  }
-
-  // PTX through MLIR's NVVM target (LLVM's NVPTX backend).
-  appendPTXSerialization(ctx);
-  std::string ptx;
-  if (!module.getOps<mlir::gpu::GPUModuleOp>().empty()) {
-    mlir::gpu::TargetOptions ptxOptions(
-        /*toolkitPath=*/{}, /*librariesToLink=*/{}, /*cmdOptions=*/{},
-        /*elfSection=*/{}, mlir::gpu::CompilationTarget::Assembly);
-    if (failed(mlir::gpu::transformGpuModulesToBinaries(module, nullptr,
-                                                         ptxOptions)))
-      return emitError(loc) << "nvptx: translating the kernels to PTX failed";
-    for (auto binary : module.getOps<mlir::gpu::BinaryOp>())
-      for (Attribute object : binary.getObjects())
-        ptx += cast<mlir::gpu::ObjectAttr>(object).getObject().getValue();
-  }
-  stage("PTX");
-  std::vector<std::string> undefined = undefinedFunctions(ptx);
-  if (!undefined.empty())
-    return emitError(loc) << "nvptx: the kernels call '" << undefined.front()
-                          << "', which PTX does not define (a math function "
-                             "without an NVPTX lowering)";
-  if (llvm::Error e = writer.addFile(ptxFile, ptx, "ptx"))
-    return failWith(std::move(e));
-
-  // A cubin for the processor when ptxas is here; the driver JIT-compiles
-  // the PTX otherwise.
-  std::string cubinFile = options.name + ".cubin";
-  bool haveCubin = false;
-  if (std::optional<std::string> ptxas = findPtxas()) {
+    // A cubin for the processor when ptxas is here; the driver JIT-compiles
+    // the PTX otherwise.
+    std::optional<std::string> ptxas = findPtxas();
+    if (!ptxas)
+      return success();
+    std::string cubinFile = options.name + ".cubin";
     std::string arch = ("-arch=" + target.getCpu()).str();
     std::string in = writer.stagedPath(ptxFile);
     std::string out = writer.stagedPath(cubinFile);
@@ -643,15 +557,10 @@ LogicalResult NVPTXBackend::serialize(ModuleOp module,
                             << (diagnostics.empty() ? "" : ":\n" + diagnostics);
     if (llvm::Error e = writer.noteFile(cubinFile, "cubin"))
       return failWith(std::move(e));
-    haveCubin = true;
-  }
-  stage("ptxas");
+    targetEntry["cubin"] = cubinFile;
+    return success();
+  };
 
-  if (llvm::Error e = writer.setWeights(blob, std::move(layoutEntries),
-                                        /*embedded=*/false,
-                                        strategy.bufferAlignment))
-    return failWith(std::move(e));
-  const Processor *processor = lookupProcessor(target.getCpu());
   llvm::json::Object targetEntry{
       {"backend", name().str()},
       {"triple", target.getTriple().str()},
@@ -659,13 +568,8 @@ LogicalResult NVPTXBackend::serialize(ModuleOp module,
       {"features", enabledFeatures(target)},
       {"ptx_version", StringRef(processor->ptxFeature).drop_front(4).str()},
       {"capabilities", capabilities(target).toJSON()}};
-  if (haveCubin)
-    targetEntry["cubin"] = cubinFile;
-  llvm::json::Object &manifest = writer.manifest();
-  manifest["target"] = std::move(targetEntry);
-  manifest["workspace_bytes"] = workspaceBytes;
-  manifest["dispatches"] = std::move(dispatches);
-  return success();
+  return gpu::serializeCodeObjectArtifact(module, options, writer, codeTarget,
+                                          std::move(targetEntry));
 }
 
 std::unique_ptr<TargetBackend> createNVPTXBackend() {
