@@ -12,6 +12,7 @@
 #include "qopt/QOptDialect.h"
 #include "qopt/Target/Artifact.h"
 #include "qopt/Target/GPU/CodeObjectArtifact.h"
+#include "qopt/Target/GPU/DeviceFunctions.h"
 #include "qopt/Target/GPU/DispatchList.h"
 #include "qopt/Target/GPU/GPUPipeline.h"
 #include "qopt/Transforms/Passes.h"
@@ -208,7 +209,7 @@ struct MergeKernelsPass
 /// semantics (libdevice's own definition of it): with them resolved, PTX
 /// needs no CUDA toolkit at compile time. The transcendental functions are
 /// not here: qopt-math-approximation has already made them polynomials.
-constexpr std::pair<const char *, const char *> kDeviceIntrinsics[] = {
+constexpr gpu::DeviceFunction kDeviceIntrinsics[] = {
     {"__nv_fabsf", "llvm.intr.fabs"},     {"__nv_fabs", "llvm.intr.fabs"},
     {"__nv_sqrtf", "llvm.intr.sqrt"},     {"__nv_sqrt", "llvm.intr.sqrt"},
     {"__nv_floorf", "llvm.intr.floor"},   {"__nv_floor", "llvm.intr.floor"},
@@ -220,7 +221,9 @@ constexpr std::pair<const char *, const char *> kDeviceIntrinsics[] = {
     {"__nv_copysignf", "llvm.intr.copysign"},
     {"__nv_copysign", "llvm.intr.copysign"},
     {"__nv_fmaxf", "llvm.intr.maxnum"},   {"__nv_fmax", "llvm.intr.maxnum"},
-    {"__nv_fminf", "llvm.intr.minnum"},   {"__nv_fmin", "llvm.intr.minnum"}};
+    {"__nv_fminf", "llvm.intr.minnum"},   {"__nv_fmin", "llvm.intr.minnum"},
+    // libdevice's rsqrt is rsqrt.approx.
+    {"__nv_rsqrtf", ""},                  {"__nv_rsqrt", ""}};
 
 struct ResolveDeviceFunctionsPass
     : PassWrapper<ResolveDeviceFunctionsPass,
@@ -231,62 +234,17 @@ struct ResolveDeviceFunctionsPass
   }
   StringRef getDescription() const override {
     return "Calls of libdevice functions that are LLVM intrinsics (fabs, "
-           "sqrt, floor, ...) to those intrinsics; any other libdevice call "
-           "is an error at its op";
+           "sqrt, floor, ...) to those intrinsics, rsqrt to 1 / sqrt; any "
+           "other libdevice call is an error at its op";
   }
   void getDependentDialects(DialectRegistry &registry) const override {
     registry.insert<LLVM::LLVMDialect>();
   }
   void runOnOperation() override {
-    llvm::StringMap<StringRef> intrinsicOf;
-    for (auto [function, intrinsic] : kDeviceIntrinsics)
-      intrinsicOf[function] = intrinsic;
-    SmallVector<LLVM::CallOp> calls;
-    getOperation().walk([&](LLVM::CallOp call) { calls.push_back(call); });
-    bool failedAny = false;
-    for (LLVM::CallOp call : calls) {
-      std::optional<StringRef> callee = call.getCallee();
-      if (!callee || !callee->starts_with("__nv_"))
-        continue;
-      OpBuilder builder(call);
-      // libdevice's rsqrt is rsqrt.approx; 1 / sqrt(x) rounds like the
-      // other targets.
-      if ((*callee == "__nv_rsqrtf" || *callee == "__nv_rsqrt") &&
-          call.getNumResults() == 1 && call.getArgOperands().size() == 1) {
-        Value x = call.getArgOperands().front();
-        Value root = LLVM::SqrtOp::create(builder, call.getLoc(), x);
-        Value one = LLVM::ConstantOp::create(
-            builder, call.getLoc(), x.getType(),
-            builder.getFloatAttr(x.getType(), 1.0));
-        call.replaceAllUsesWith(ValueRange{
-            LLVM::FDivOp::create(builder, call.getLoc(), one, root)});
-        call.erase();
-        continue;
-      }
-      auto it = intrinsicOf.find(*callee);
-      if (it == intrinsicOf.end()) {
-        call.emitError() << "the nvptx target has no lowering for '"
-                         << *callee
-                         << "' (a libdevice function: only a CUDA toolkit "
-                            "provides it)";
-        failedAny = true;
-        continue;
-      }
-      OperationState state(call.getLoc(), it->second);
-      state.addOperands(call.getArgOperands());
-      state.addTypes(call.getResultTypes());
-      Operation *intrinsic = builder.create(state);
-      call.replaceAllUsesWith(intrinsic->getResults());
-      call.erase();
-    }
-    if (failedAny)
-      return signalPassFailure();
-    // The declarations nothing calls any more.
-    for (LLVM::LLVMFuncOp func : llvm::make_early_inc_range(
-             getOperation().getOps<LLVM::LLVMFuncOp>()))
-      if (func.isExternal() && func.getName().starts_with("__nv_") &&
-          SymbolTable::symbolKnownUseEmpty(func, getOperation()))
-        func.erase();
+    if (failed(gpu::resolveDeviceFunctionCalls(getOperation(), "__nv_",
+                                               kDeviceIntrinsics, "nvptx",
+                                               "libdevice")))
+      signalPassFailure();
   }
 };
 
