@@ -11,6 +11,7 @@
 #include "qopt/Target/NVPTX/NVPTXTarget.h"
 #include "qopt/QOptDialect.h"
 #include "qopt/Target/Artifact.h"
+#include "qopt/Target/GPU/ByteDotProduct.h"
 #include "qopt/Target/GPU/CodeObjectArtifact.h"
 #include "qopt/Target/GPU/DeviceFunctions.h"
 #include "qopt/Target/GPU/DispatchList.h"
@@ -86,90 +87,6 @@ std::string knownProcessors() {
   return list;
 }
 
-/// `arith.muli (arith.extsi a), (arith.extsi b)` with a, b vector<4xi8>:
-/// the operands of a signed four-way byte dot product.
-std::optional<std::pair<Value, Value>> signedByteProduct(Value product) {
-  auto mul = product.getDefiningOp<arith::MulIOp>();
-  if (!mul)
-    return std::nullopt;
-  auto lhs = mul.getLhs().getDefiningOp<arith::ExtSIOp>();
-  auto rhs = mul.getRhs().getDefiningOp<arith::ExtSIOp>();
-  if (!lhs || !rhs)
-    return std::nullopt;
-  auto isBytes4 = [](Value v) {
-    auto type = dyn_cast<VectorType>(v.getType());
-    return type && type.getRank() == 1 && type.getNumElements() == 4 &&
-           !type.isScalable() && type.getElementType().isInteger(8);
-  };
-  auto i32x4 = dyn_cast<VectorType>(mul.getType());
-  if (!isBytes4(lhs.getIn()) || !isBytes4(rhs.getIn()) || !i32x4 ||
-      !i32x4.getElementType().isInteger(32))
-    return std::nullopt;
-  return std::make_pair(lhs.getIn(), rhs.getIn());
-}
-
-/// The dot product of `reduction` (an add reduction of a signed byte
-/// product), accumulated onto `acc`, as one dp4a.
-std::optional<Value> buildDotProduct(PatternRewriter &rewriter,
-                                     vector::ReductionOp reduction,
-                                     Value acc) {
-  if (reduction.getKind() != vector::CombiningKind::ADD)
-    return std::nullopt;
-  std::optional<std::pair<Value, Value>> operands =
-      signedByteProduct(reduction.getVector());
-  if (!operands)
-    return std::nullopt;
-  Location loc = reduction.getLoc();
-  if (Value own = reduction.getAcc())
-    acc = acc ? arith::AddIOp::create(rewriter, loc, acc, own).getResult()
-              : own;
-  if (!acc)
-    acc = arith::ConstantIntOp::create(rewriter, loc, 0, 32);
-  auto sign = NVVM::DotAccumulateTypeAttr::get(rewriter.getContext(),
-                                               NVVM::DotAccumulateType::SIGNED);
-  return NVVM::DotAccumulate4WayOp::create(rewriter, loc, rewriter.getI32Type(),
-                                           operands->first, sign,
-                                           operands->second, sign, acc)
-      .getResult();
-}
-
-/// acc + reduce<add>(extsi(a) * extsi(b)) -> dp4a(a, b, acc): the running
-/// sum of the W8A8 kernel's K loop in one instruction.
-struct AccumulatedDotProduct : OpRewritePattern<arith::AddIOp> {
-  using OpRewritePattern::OpRewritePattern;
-  LogicalResult matchAndRewrite(arith::AddIOp add,
-                                PatternRewriter &rewriter) const override {
-    if (!add.getType().isInteger(32))
-      return rewriter.notifyMatchFailure(add, "not an i32 sum");
-    for (unsigned i = 0; i < 2; ++i) {
-      auto reduction =
-          add->getOperand(i).getDefiningOp<vector::ReductionOp>();
-      if (!reduction || !reduction->hasOneUse())
-        continue;
-      std::optional<Value> dot =
-          buildDotProduct(rewriter, reduction, add->getOperand(1 - i));
-      if (!dot)
-        continue;
-      rewriter.replaceOp(add, *dot);
-      return success();
-    }
-    return rewriter.notifyMatchFailure(add, "no byte dot product operand");
-  }
-};
-
-/// reduce<add>(extsi(a) * extsi(b)) alone -> dp4a(a, b, 0).
-struct PlainDotProduct : OpRewritePattern<vector::ReductionOp> {
-  using OpRewritePattern::OpRewritePattern;
-  LogicalResult matchAndRewrite(vector::ReductionOp reduction,
-                                PatternRewriter &rewriter) const override {
-    std::optional<Value> dot = buildDotProduct(rewriter, reduction, Value());
-    if (!dot)
-      return rewriter.notifyMatchFailure(reduction, "not a byte dot product");
-    rewriter.replaceOp(reduction, *dot);
-    return success();
-  }
-};
-
 struct DotProductPass
     : PassWrapper<DotProductPass, OperationPass<mlir::gpu::GPUModuleOp>> {
   MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(DotProductPass)
@@ -183,8 +100,14 @@ struct DotProductPass
   }
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<AccumulatedDotProduct>(&getContext(), /*benefit=*/2);
-    patterns.add<PlainDotProduct>(&getContext(), /*benefit=*/1);
+    gpu::populateByteDotProductPatterns(
+        patterns, [](OpBuilder &b, Location loc, Value lhs, Value rhs,
+                     Value acc) -> Value {
+          auto sign = NVVM::DotAccumulateTypeAttr::get(
+              b.getContext(), NVVM::DotAccumulateType::SIGNED);
+          return NVVM::DotAccumulate4WayOp::create(b, loc, b.getI32Type(), lhs,
+                                                   sign, rhs, sign, acc);
+        });
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }
