@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Target/Target.h"
+#include "qopt/Target/AMDGPU/AMDGPUTarget.h"
 #include "qopt/Target/Metal/MetalTarget.h"
 #include "qopt/Target/NVPTX/NVPTXTarget.h"
 #include "qopt/Target/SPIRV/SPIRVTarget.h"
@@ -19,6 +20,7 @@ void registerBuiltinTargets() {
     registerTargetBackend(spirv::createSPIRVBackend());
     registerTargetBackend(metal::createMetalBackend());
     registerTargetBackend(nvptx::createNVPTXBackend());
+    registerTargetBackend(amdgpu::createAMDGPUBackend());
     return true;
   }();
   (void)registered;
