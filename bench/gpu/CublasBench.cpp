@@ -89,13 +89,11 @@ template <typename Fn> void bind(void *lib, Fn &fn, const char *symbol) {
 
 void check(CUresult rc, const char *what) {
   if (rc != 0)
-    fail(std::string(what) + " failed (CUDA error " + std::to_string(rc) +
-         ")");
+    fail(std::string(what) + " failed (CUDA error " + std::to_string(rc) + ")");
 }
 
 /// Median milliseconds of `runs` calls of `body`, each timed with events.
-template <typename Body>
-double medianMs(const Cuda &cu, int runs, Body body) {
+template <typename Body> double medianMs(const Cuda &cu, int runs, Body body) {
   CUevent start, stop;
   check(cu.cuEventCreate(&start, 0), "cuEventCreate");
   check(cu.cuEventCreate(&stop, 0), "cuEventCreate");
@@ -204,18 +202,18 @@ int main(int argc, char **argv) {
   int alphaI = 1, betaI = 0;
   int status = 0;
   double ms = medianMs(cu, runs, [&] {
-    status = blas.gemmEx(
-        handle, kOpT, kOpN, (int)n, (int)m, (int)k,
-        int8 ? (const void *)&alphaI : (const void *)&alphaF, (void *)w,
-        int8 ? kR8I : kR16F, (int)k, (void *)x, int8 ? kR8I : kR16F, (int)k,
-        int8 ? (const void *)&betaI : (const void *)&betaF, (void *)y,
-        int8 ? kR32I : kR16F, (int)n, int8 ? kCompute32I : kCompute32F,
-        kGemmDefault);
+    status = blas.gemmEx(handle, kOpT, kOpN, (int)n, (int)m, (int)k,
+                         int8 ? (const void *)&alphaI : (const void *)&alphaF,
+                         (void *)w, int8 ? kR8I : kR16F, (int)k, (void *)x,
+                         int8 ? kR8I : kR16F, (int)k,
+                         int8 ? (const void *)&betaI : (const void *)&betaF,
+                         (void *)y, int8 ? kR32I : kR16F, (int)n,
+                         int8 ? kCompute32I : kCompute32F, kGemmDefault);
   });
   if (status != 0)
     fail("cublasGemmEx returned " + std::to_string(status));
-  double bytes = double(k) * n * elem + double(k) * m * elem +
-                 double(m) * n * outElem;
+  double bytes =
+      double(k) * n * elem + double(k) * m * elem + double(m) * n * outElem;
   std::printf("%s %ldx%ldx%ld: %.4f ms, %.1f GB/s, %.2f TOPS\n", what.c_str(),
               m, k, n, ms, bytes / (ms * 1e6), 2.0 * m * k * n / (ms * 1e9));
   return 0;

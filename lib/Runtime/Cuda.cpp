@@ -61,9 +61,9 @@ struct Driver {
   CUresult (*cuStreamCreate)(CUstream *, unsigned);
   CUresult (*cuStreamDestroy)(CUstream);
   CUresult (*cuStreamSynchronize)(CUstream);
-  CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned,
-                             unsigned, unsigned, unsigned, unsigned, CUstream,
-                             void **, void **);
+  CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned,
+                             unsigned, unsigned, unsigned, CUstream, void **,
+                             void **);
   CUresult (*cuGetErrorName)(CUresult, const char **);
   CUresult (*cuGetErrorString)(CUresult, const char **);
 
@@ -281,12 +281,12 @@ ProgramPtr load(const gpu::Plan &plan, std::string &error) {
   if (wantedSm > sm) {
     error = "the artifact was compiled for " + plan.processor +
             ", newer than CUDA device " + std::to_string(index) + ", " +
-            program->name + " (recompile with -mcpu=sm_" +
-            std::to_string(sm) + ")";
+            program->name + " (recompile with -mcpu=sm_" + std::to_string(sm) +
+            ")";
     return nullptr;
   }
-  if (CUresult rc = cu->cuDevicePrimaryCtxRetain(&program->context,
-                                                 program->device);
+  if (CUresult rc =
+          cu->cuDevicePrimaryCtxRetain(&program->context, program->device);
       rc != kSuccess) {
     error = "cannot create a CUDA context on " + program->name + ": " +
             cu->describe(rc);
@@ -334,8 +334,8 @@ ProgramPtr load(const gpu::Plan &plan, std::string &error) {
       !allocate(plan.workspaceBytes, program->workspace))
     return nullptr;
   if (plan.weightsBytes) {
-    if (CUresult rc = cu->cuMemcpyHtoD(program->weights, plan.weights,
-                                       plan.weightsBytes);
+    if (CUresult rc =
+            cu->cuMemcpyHtoD(program->weights, plan.weights, plan.weightsBytes);
         rc != kSuccess) {
       error = "cannot upload the weights: " + cu->describe(rc);
       return nullptr;
@@ -356,8 +356,7 @@ ProgramPtr load(const gpu::Plan &plan, std::string &error) {
 
   for (const gpu::Dispatch &d : plan.dispatches) {
     Program::Launch launch;
-    if (CUresult rc = cu->cuModuleGetFunction(&launch.function,
-                                              program->module,
+    if (CUresult rc = cu->cuModuleGetFunction(&launch.function, program->module,
                                               d.entry.c_str());
         rc != kSuccess) {
       error = "the artifact's code has no kernel '" + d.entry +

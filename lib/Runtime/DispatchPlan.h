@@ -1,4 +1,4 @@
-//===- DispatchPlan.h - A GPU artifact's dispatch list (internal) -*- C++ -*-===//
+//===- DispatchPlan.h - A GPU dispatch list (internal) ----------*- C++ -*-===//
 //
 // What qrt's GPU backends (Vulkan, CUDA) read from a GPU artifact's
 // manifest: the kernels in execution order, each with its grid, block and

@@ -12,8 +12,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "qopt/Target/AMDGPU/AMDGPUTarget.h"
 #include "qopt/QOptDialect.h"
+#include "qopt/Target/AMDGPU/AMDGPUTarget.h"
 #include "qopt/Target/Artifact.h"
 #include "qopt/Target/GPU/ByteDotProduct.h"
 #include "qopt/Target/GPU/CodeObjectArtifact.h"
@@ -62,9 +62,8 @@ struct Processor {
   /// of v_dot4_i32_i8 (llvm.amdgcn.sdot4).
   bool mixedSignDot;
 };
-constexpr Processor kProcessors[] = {{"gfx90a", true, false},
-                                     {"gfx942", true, false},
-                                     {"gfx1100", false, true}};
+constexpr Processor kProcessors[] = {
+    {"gfx90a", true, false}, {"gfx942", true, false}, {"gfx1100", false, true}};
 constexpr const char *kKnownFeatures[] = {"dotprod"};
 constexpr const char *kKernelModule = "qopt_kernels";
 
@@ -128,8 +127,9 @@ struct DotProductPass
     bool mixed = mixedSign;
     RewritePatternSet patterns(&getContext());
     gpu::populateByteDotProductPatterns(
-        patterns, [mixed](OpBuilder &b, Location loc, Value lhs, Value rhs,
-                          Value acc) -> Value {
+        patterns,
+        [mixed](OpBuilder &b, Location loc, Value lhs, Value rhs,
+                Value acc) -> Value {
           // The instructions take the four bytes packed in one i32.
           auto packed = [&](Value bytes) -> Value {
             Value word = vector::BitCastOp::create(
@@ -272,8 +272,8 @@ public:
     if (cpu.empty() || cpu == "native")
       cpu = kDefaultProcessor;
     if (!lookupProcessor(cpu)) {
-      error = "unknown AMD GPU '" + cpu.str() + "' (known: " +
-              knownProcessors() + ")";
+      error = "unknown AMD GPU '" + cpu.str() +
+              "' (known: " + knownProcessors() + ")";
       return failure();
     }
     SmallVector<StringRef> parts;
@@ -405,8 +405,7 @@ LogicalResult AMDGPUBackend::serialize(ModuleOp module,
   llvm::sys::path::append(linkPath, "ld.lld");
   if (llvm::sys::fs::create_directories(bin) ||
       llvm::sys::fs::create_link(*lld, linkPath))
-    return emitError(loc) << "amdgpu: cannot prepare the ROCm root in "
-                          << root;
+    return emitError(loc) << "amdgpu: cannot prepare the ROCm root in " << root;
   if (std::optional<std::string> libs = findDeviceLibraries()) {
     SmallString<128> amdgcn(root);
     llvm::sys::path::append(amdgcn, "amdgcn");

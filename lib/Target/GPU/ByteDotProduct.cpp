@@ -46,8 +46,8 @@ std::optional<Value> buildDotProduct(PatternRewriter &rewriter,
     return std::nullopt;
   Location loc = reduction.getLoc();
   if (Value own = reduction.getAcc())
-    acc = acc ? arith::AddIOp::create(rewriter, loc, acc, own).getResult()
-              : own;
+    acc =
+        acc ? arith::AddIOp::create(rewriter, loc, acc, own).getResult() : own;
   if (!acc)
     acc = arith::ConstantIntOp::create(rewriter, loc, 0, 32);
   return build(rewriter, loc, operands->first, operands->second, acc);
@@ -64,8 +64,7 @@ struct AccumulatedDotProduct : OpRewritePattern<arith::AddIOp> {
     if (!add.getType().isInteger(32))
       return rewriter.notifyMatchFailure(add, "not an i32 sum");
     for (unsigned i = 0; i < 2; ++i) {
-      auto reduction =
-          add->getOperand(i).getDefiningOp<vector::ReductionOp>();
+      auto reduction = add->getOperand(i).getDefiningOp<vector::ReductionOp>();
       if (!reduction || !reduction->hasOneUse())
         continue;
       std::optional<Value> dot =
@@ -86,7 +85,8 @@ struct PlainDotProduct : OpRewritePattern<vector::ReductionOp> {
   ByteDotProductBuilder build;
   LogicalResult matchAndRewrite(vector::ReductionOp reduction,
                                 PatternRewriter &rewriter) const override {
-    std::optional<Value> dot = buildDotProduct(rewriter, reduction, Value(), build);
+    std::optional<Value> dot =
+        buildDotProduct(rewriter, reduction, Value(), build);
     if (!dot)
       return rewriter.notifyMatchFailure(reduction, "not a byte dot product");
     rewriter.replaceOp(reduction, *dot);

@@ -61,8 +61,8 @@ LogicalResult serializeCodeObjectArtifact(ModuleOp module,
     buildGPUTensorPipeline(pm);
     buildGPUBufferPipeline(pm, target.strategy);
     if (failed(pm.run(module)))
-      return emitError(loc) << name
-                            << " pipeline failed (tensor/buffer stages)";
+      return emitError(loc)
+             << name << " pipeline failed (tensor/buffer stages)";
   }
   stage("linalg and bufferization");
 
@@ -127,7 +127,7 @@ LogicalResult serializeCodeObjectArtifact(ModuleOp module,
         target.toolkitPath, /*librariesToLink=*/{}, /*cmdOptions=*/{},
         /*elfSection=*/{}, target.format);
     if (failed(mlir::gpu::transformGpuModulesToBinaries(module, nullptr,
-                                                         codeOptions)))
+                                                        codeOptions)))
       return emitError(loc) << name << ": translating the kernels failed";
     for (auto binary : module.getOps<mlir::gpu::BinaryOp>())
       for (Attribute object : binary.getObjects())

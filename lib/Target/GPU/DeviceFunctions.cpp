@@ -27,9 +27,9 @@ LogicalResult resolveDeviceFunctionCalls(Operation *root, StringRef prefix,
       continue;
     auto it = intrinsicOf.find(*callee);
     if (it == intrinsicOf.end() || call.getNumResults() != 1) {
-      call.emitError() << "the " << targetName << " target has no lowering for '"
-                       << *callee << "' (a " << library
-                       << " function, which qopt does not link)";
+      call.emitError() << "the " << targetName
+                       << " target has no lowering for '" << *callee << "' (a "
+                       << library << " function, which qopt does not link)";
       failedAny = true;
       continue;
     }

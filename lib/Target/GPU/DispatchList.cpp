@@ -21,9 +21,10 @@ int64_t bytesOf(MemRefType type) {
   return type.getNumElements() * std::max<int64_t>(1, (bits + 7) / 8);
 }
 
-FailureOr<std::vector<BufferBinding>>
-bindEntryArguments(func::FuncOp entry, int64_t weightsBytes,
-                   int64_t workspaceBytes, StringRef targetName) {
+FailureOr<std::vector<BufferBinding>> bindEntryArguments(func::FuncOp entry,
+                                                         int64_t weightsBytes,
+                                                         int64_t workspaceBytes,
+                                                         StringRef targetName) {
   std::vector<BufferBinding> bindings;
   unsigned numInputs = 0, numOutputs = 0;
   for (unsigned i = 0; i < entry.getNumArguments(); ++i) {
@@ -106,10 +107,10 @@ collectLaunches(func::FuncOp entry, StringRef targetName) {
       continue;
     auto launch = dyn_cast<mlir::gpu::LaunchFuncOp>(op);
     if (!launch)
-      return op.emitError() << "'" << op.getName()
-                            << "' has no GPU lowering for the " << targetName
-                            << " target: it would run on the host, which "
-                            << targetName << " artifacts do not have";
+      return op.emitError()
+             << "'" << op.getName() << "' has no GPU lowering for the "
+             << targetName << " target: it would run on the host, which "
+             << targetName << " artifacts do not have";
     launches.push_back(launch);
   }
   return launches;
@@ -161,8 +162,7 @@ LogicalResult mergeKernelModules(ModuleOp module, StringRef name) {
     return module.emitError() << "internal error: the kernel module name '"
                               << name << "' is taken";
   OpBuilder builder(kernelModules.front());
-  auto merged =
-      mlir::gpu::GPUModuleOp::create(builder, module.getLoc(), name);
+  auto merged = mlir::gpu::GPUModuleOp::create(builder, module.getLoc(), name);
   Block &body = merged.getBodyRegion().front();
   // (module, kernel) -> the kernel's name in the merged module.
   llvm::DenseMap<std::pair<StringAttr, StringAttr>, StringAttr> renamed;
@@ -170,9 +170,9 @@ LogicalResult mergeKernelModules(ModuleOp module, StringRef name) {
     for (Operation &op : llvm::make_early_inc_range(*kernels.getBody())) {
       auto func = dyn_cast<mlir::gpu::GPUFuncOp>(op);
       if (!func)
-        return op.emitError() << "internal error: '" << op.getName()
-                              << "' beside the kernels of '"
-                              << kernels.getName() << "'";
+        return op.emitError()
+               << "internal error: '" << op.getName()
+               << "' beside the kernels of '" << kernels.getName() << "'";
       StringAttr oldName = func.getNameAttr();
       func->moveBefore(&body, body.end());
       // Module names are unique symbols of `module`, so kernels named
@@ -182,8 +182,8 @@ LogicalResult mergeKernelModules(ModuleOp module, StringRef name) {
     }
   }
   WalkResult result = module.walk([&](mlir::gpu::LaunchFuncOp launch) {
-    auto it = renamed.find({launch.getKernelModuleName(),
-                            launch.getKernelName()});
+    auto it =
+        renamed.find({launch.getKernelModuleName(), launch.getKernelName()});
     if (it == renamed.end()) {
       launch.emitError() << "internal error: launch of an unknown kernel";
       return WalkResult::interrupt();

@@ -8,7 +8,6 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "qopt/Target/NVPTX/NVPTXTarget.h"
 #include "qopt/QOptDialect.h"
 #include "qopt/Target/Artifact.h"
 #include "qopt/Target/GPU/ByteDotProduct.h"
@@ -16,6 +15,7 @@
 #include "qopt/Target/GPU/DeviceFunctions.h"
 #include "qopt/Target/GPU/DispatchList.h"
 #include "qopt/Target/GPU/GPUPipeline.h"
+#include "qopt/Target/NVPTX/NVPTXTarget.h"
 #include "qopt/Transforms/Passes.h"
 
 #include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
@@ -101,8 +101,9 @@ struct DotProductPass
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     gpu::populateByteDotProductPatterns(
-        patterns, [](OpBuilder &b, Location loc, Value lhs, Value rhs,
-                     Value acc) -> Value {
+        patterns,
+        [](OpBuilder &b, Location loc, Value lhs, Value rhs,
+           Value acc) -> Value {
           auto sign = NVVM::DotAccumulateTypeAttr::get(
               b.getContext(), NVVM::DotAccumulateType::SIGNED);
           return NVVM::DotAccumulate4WayOp::create(b, loc, b.getI32Type(), lhs,
@@ -133,20 +134,31 @@ struct MergeKernelsPass
 /// needs no CUDA toolkit at compile time. The transcendental functions are
 /// not here: qopt-math-approximation has already made them polynomials.
 constexpr gpu::DeviceFunction kDeviceIntrinsics[] = {
-    {"__nv_fabsf", "llvm.intr.fabs"},     {"__nv_fabs", "llvm.intr.fabs"},
-    {"__nv_sqrtf", "llvm.intr.sqrt"},     {"__nv_sqrt", "llvm.intr.sqrt"},
-    {"__nv_floorf", "llvm.intr.floor"},   {"__nv_floor", "llvm.intr.floor"},
-    {"__nv_ceilf", "llvm.intr.ceil"},     {"__nv_ceil", "llvm.intr.ceil"},
-    {"__nv_rintf", "llvm.intr.roundeven"}, {"__nv_rint", "llvm.intr.roundeven"},
-    {"__nv_roundf", "llvm.intr.round"},   {"__nv_round", "llvm.intr.round"},
-    {"__nv_truncf", "llvm.intr.trunc"},   {"__nv_trunc", "llvm.intr.trunc"},
-    {"__nv_fmaf", "llvm.intr.fma"},       {"__nv_fma", "llvm.intr.fma"},
+    {"__nv_fabsf", "llvm.intr.fabs"},
+    {"__nv_fabs", "llvm.intr.fabs"},
+    {"__nv_sqrtf", "llvm.intr.sqrt"},
+    {"__nv_sqrt", "llvm.intr.sqrt"},
+    {"__nv_floorf", "llvm.intr.floor"},
+    {"__nv_floor", "llvm.intr.floor"},
+    {"__nv_ceilf", "llvm.intr.ceil"},
+    {"__nv_ceil", "llvm.intr.ceil"},
+    {"__nv_rintf", "llvm.intr.roundeven"},
+    {"__nv_rint", "llvm.intr.roundeven"},
+    {"__nv_roundf", "llvm.intr.round"},
+    {"__nv_round", "llvm.intr.round"},
+    {"__nv_truncf", "llvm.intr.trunc"},
+    {"__nv_trunc", "llvm.intr.trunc"},
+    {"__nv_fmaf", "llvm.intr.fma"},
+    {"__nv_fma", "llvm.intr.fma"},
     {"__nv_copysignf", "llvm.intr.copysign"},
     {"__nv_copysign", "llvm.intr.copysign"},
-    {"__nv_fmaxf", "llvm.intr.maxnum"},   {"__nv_fmax", "llvm.intr.maxnum"},
-    {"__nv_fminf", "llvm.intr.minnum"},   {"__nv_fmin", "llvm.intr.minnum"},
+    {"__nv_fmaxf", "llvm.intr.maxnum"},
+    {"__nv_fmax", "llvm.intr.maxnum"},
+    {"__nv_fminf", "llvm.intr.minnum"},
+    {"__nv_fmin", "llvm.intr.minnum"},
     // libdevice's rsqrt is rsqrt.approx.
-    {"__nv_rsqrtf", ""},                  {"__nv_rsqrt", ""}};
+    {"__nv_rsqrtf", ""},
+    {"__nv_rsqrt", ""}};
 
 struct ResolveDeviceFunctionsPass
     : PassWrapper<ResolveDeviceFunctionsPass,
@@ -164,9 +176,8 @@ struct ResolveDeviceFunctionsPass
     registry.insert<LLVM::LLVMDialect>();
   }
   void runOnOperation() override {
-    if (failed(gpu::resolveDeviceFunctionCalls(getOperation(), "__nv_",
-                                               kDeviceIntrinsics, "nvptx",
-                                               "libdevice")))
+    if (failed(gpu::resolveDeviceFunctionCalls(
+            getOperation(), "__nv_", kDeviceIntrinsics, "nvptx", "libdevice")))
       signalPassFailure();
   }
 };
@@ -227,8 +238,8 @@ public:
     if (cpu.empty() || cpu == "native")
       cpu = kDefaultProcessor;
     if (!lookupProcessor(cpu)) {
-      error = "unknown NVIDIA GPU '" + cpu.str() + "' (known: " +
-              knownProcessors() + ")";
+      error = "unknown NVIDIA GPU '" + cpu.str() +
+              "' (known: " + knownProcessors() + ")";
       return failure();
     }
     SmallVector<StringRef> parts;
@@ -295,8 +306,8 @@ std::vector<std::string> undefinedFunctions(StringRef ptx) {
     size_t open = line.rfind('(');
     if (line.ends_with(";"))
       line = line.drop_back();
-    StringRef head = line.take_front(open == StringRef::npos ? line.size()
-                                                             : open);
+    StringRef head =
+        line.take_front(open == StringRef::npos ? line.size() : open);
     if (open != StringRef::npos && head.trim().empty())
       head = line;
     SmallVector<StringRef> words;
@@ -316,8 +327,7 @@ std::optional<std::string> findPtxas() {
     if (llvm::sys::fs::can_execute(path))
       return std::string(path);
   }
-  if (llvm::ErrorOr<std::string> onPath =
-          llvm::sys::findProgramByName("ptxas"))
+  if (llvm::ErrorOr<std::string> onPath = llvm::sys::findProgramByName("ptxas"))
     return *onPath;
   if (llvm::sys::fs::can_execute("/usr/local/cuda/bin/ptxas"))
     return std::string("/usr/local/cuda/bin/ptxas");
@@ -418,8 +428,8 @@ LogicalResult NVPTXBackend::serialize(ModuleOp module,
     SmallString<128> log;
     if (std::error_code ec =
             llvm::sys::fs::createTemporaryFile("qopt-ptxas", "log", log))
-      return emitError(loc) << "nvptx: cannot create a temporary file: "
-                            << ec.message();
+      return emitError(loc)
+             << "nvptx: cannot create a temporary file: " << ec.message();
     std::optional<StringRef> redirects[] = {std::nullopt, StringRef(log),
                                             StringRef(log)};
     StringRef args[] = {*ptxas, arch, "-O3", in, "-o", out};
@@ -432,10 +442,10 @@ LogicalResult NVPTXBackend::serialize(ModuleOp module,
       diagnostics = (*buffer)->getBuffer().str();
     llvm::sys::fs::remove(log);
     if (rc != 0)
-      return emitError(loc) << "nvptx: " << *ptxas << " " << arch
-                            << " refused the PTX (exit " << rc << ")"
-                            << (message.empty() ? "" : ": " + message)
-                            << (diagnostics.empty() ? "" : ":\n" + diagnostics);
+      return emitError(loc)
+             << "nvptx: " << *ptxas << " " << arch << " refused the PTX (exit "
+             << rc << ")" << (message.empty() ? "" : ": " + message)
+             << (diagnostics.empty() ? "" : ":\n" + diagnostics);
     if (llvm::Error e = writer.noteFile(cubinFile, "cubin"))
       return failWith(std::move(e));
     targetEntry["cubin"] = cubinFile;

@@ -1,4 +1,4 @@
-//===- AMDGPUTarget.h - The AMD (HSA code object) target backend -*- C++ -*-===//
+//===- AMDGPUTarget.h - The AMD (HSA) target backend ------------*- C++ -*-===//
 //
 // Compiles the GPU pipeline's kernels through MLIR's ROCDL dialect and
 // ROCDL target to one HSA code object (`amdgcn-amd-amdhsa`, gfx90a, gfx942,

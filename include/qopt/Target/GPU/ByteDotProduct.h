@@ -1,4 +1,4 @@
-//===- ByteDotProduct.h - int8 dot products to vendor instructions -*- C++ -*-===//
+//===- ByteDotProduct.h - int8 dot products, per vendor ---------*- C++ -*-===//
 //
 // qopt-gpu-fuse-integer-matmul's W8A8 kernel takes four codes at a time as
 // `vector.reduction <add>` of the product of two sign-extended
@@ -18,9 +18,9 @@
 namespace qopt::gpu {
 
 /// Builds acc + dot(a, b) for two signed vector<4xi8> and an i32 `acc`.
-using ByteDotProductBuilder = std::function<mlir::Value(
-    mlir::OpBuilder &, mlir::Location, mlir::Value a, mlir::Value b,
-    mlir::Value acc)>;
+using ByteDotProductBuilder =
+    std::function<mlir::Value(mlir::OpBuilder &, mlir::Location, mlir::Value a,
+                              mlir::Value b, mlir::Value acc)>;
 
 /// acc + reduce<add>(extsi(a) * extsi(b)) -> build(a, b, acc), and a lone
 /// reduce<add>(extsi(a) * extsi(b)) -> build(a, b, 0).

@@ -1,4 +1,4 @@
-//===- CodeObjectArtifact.h - GPU artifacts through gpu-module-to-binary -*- C++ -*-===//
+//===- CodeObjectArtifact.h - PTX and HSA artifacts -------------*- C++ -*-===//
 //
 // The serialization shared by the GPU targets whose kernels reach LLVM IR
 // (NVPTX, AMDGPU): the shared GPU pipeline with the weights moved to
@@ -50,10 +50,11 @@ struct CodeObjectTarget {
 /// Serializes `module` (with its #qopt.target) for `target` into `writer`:
 /// code, weights.bin and the manifest's `target` (starting from
 /// `targetEntry`), `workspace_bytes` and `dispatches`.
-mlir::LogicalResult serializeCodeObjectArtifact(
-    mlir::ModuleOp module, const SerializeOptions &options,
-    ArtifactWriter &writer, const CodeObjectTarget &target,
-    llvm::json::Object targetEntry);
+mlir::LogicalResult serializeCodeObjectArtifact(mlir::ModuleOp module,
+                                                const SerializeOptions &options,
+                                                ArtifactWriter &writer,
+                                                const CodeObjectTarget &target,
+                                                llvm::json::Object targetEntry);
 
 } // namespace qopt::gpu
 

@@ -1,4 +1,4 @@
-//===- DeviceFunctions.h - Vendor math library calls to intrinsics -*- C++ -*-===//
+//===- DeviceFunctions.h - Math library calls to intrinsics -----*- C++ -*-===//
 //
 // GPU-to-NVVM and GPU-to-ROCDL lower math ops to calls of the vendor's
 // bitcode math library (libdevice's __nv_*, ROCm's __ocml_*), which only a
@@ -30,8 +30,7 @@ using DeviceFunction = std::pair<const char *, const char *>;
 mlir::LogicalResult
 resolveDeviceFunctionCalls(mlir::Operation *root, llvm::StringRef prefix,
                            llvm::ArrayRef<DeviceFunction> table,
-                           llvm::StringRef targetName,
-                           llvm::StringRef library);
+                           llvm::StringRef targetName, llvm::StringRef library);
 
 } // namespace qopt::gpu
 
