@@ -337,6 +337,7 @@ void buildAMDGPUKernelPipeline(OpPassManager &pm, TargetAttr target) {
   OpPassManager &kernels = pm.nest<mlir::gpu::GPUModuleOp>();
   if (dotprod)
     kernels.addPass(std::make_unique<DotProductPass>(processor->mixedSignDot));
+  kernels.addPass(gpu::createSimplifyMathPass());
   kernels.addPass(createSCFToControlFlowPass());
   kernels.addPass(memref::createExpandStridedMetadataPass());
   kernels.addPass(arith::createArithExpandOpsPass());
@@ -361,6 +362,7 @@ void registerAMDGPUPipelines() {
   PassRegistration<DotProductPass>();
   PassRegistration<MergeKernelsPass>();
   PassRegistration<ResolveDeviceFunctionsPass>();
+  gpu::registerSimplifyMathPass();
   PassPipelineRegistration<>(
       "qopt-amdgpu-kernel-pipeline",
       "AMDGPU stage 4: outlined gpu kernels to one ROCDL gpu.module with its "

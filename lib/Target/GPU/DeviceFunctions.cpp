@@ -2,14 +2,55 @@
 
 #include "qopt/Target/GPU/DeviceFunctions.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Math/Transforms/Passes.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/SymbolTable.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "llvm/ADT/StringMap.h"
 
 using namespace mlir;
 
 namespace qopt::gpu {
+
+namespace {
+
+struct SimplifyMathPass
+    : PassWrapper<SimplifyMathPass, OperationPass<mlir::gpu::GPUModuleOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(SimplifyMathPass)
+  StringRef getArgument() const override { return "qopt-gpu-simplify-math"; }
+  StringRef getDescription() const override {
+    return "math.powf with a constant exponent as multiplications, sqrt and "
+           "divisions (no library pow needed)";
+  }
+  void getDependentDialects(DialectRegistry &registry) const override {
+    registry.insert<arith::ArithDialect, math::MathDialect>();
+  }
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    populateMathAlgebraicSimplificationPatterns(patterns);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      signalPassFailure();
+  }
+};
+
+} // namespace
+
+std::unique_ptr<Pass> createSimplifyMathPass() {
+  return std::make_unique<SimplifyMathPass>();
+}
+
+void registerSimplifyMathPass() {
+  static const bool registered = [] {
+    PassRegistration<SimplifyMathPass>();
+    return true;
+  }();
+  (void)registered;
+}
 
 LogicalResult resolveDeviceFunctionCalls(Operation *root, StringRef prefix,
                                          ArrayRef<DeviceFunction> table,

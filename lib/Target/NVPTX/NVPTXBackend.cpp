@@ -345,6 +345,7 @@ void buildNVPTXKernelPipeline(OpPassManager &pm, TargetAttr target) {
   OpPassManager &kernels = pm.nest<mlir::gpu::GPUModuleOp>();
   if (dotprod)
     kernels.addPass(std::make_unique<DotProductPass>());
+  kernels.addPass(gpu::createSimplifyMathPass());
   kernels.addPass(createSCFToControlFlowPass());
   kernels.addPass(memref::createExpandStridedMetadataPass());
   kernels.addPass(arith::createArithExpandOpsPass());
@@ -368,6 +369,7 @@ void registerNVPTXPipelines() {
   PassRegistration<DotProductPass>();
   PassRegistration<MergeKernelsPass>();
   PassRegistration<ResolveDeviceFunctionsPass>();
+  gpu::registerSimplifyMathPass();
   PassPipelineRegistration<>(
       "qopt-nvptx-kernel-pipeline",
       "NVPTX stage 4: outlined gpu kernels to one NVVM gpu.module with its "

@@ -12,8 +12,10 @@
 #define QOPT_TARGET_GPU_DEVICEFUNCTIONS_H
 
 #include "mlir/IR/Operation.h"
+#include "mlir/Pass/Pass.h"
 #include "mlir/Support/LLVM.h"
 
+#include <memory>
 #include <utility>
 
 namespace qopt::gpu {
@@ -31,6 +33,15 @@ mlir::LogicalResult
 resolveDeviceFunctionCalls(mlir::Operation *root, llvm::StringRef prefix,
                            llvm::ArrayRef<DeviceFunction> table,
                            llvm::StringRef targetName, llvm::StringRef library);
+
+/// qopt-gpu-simplify-math, on a gpu.module before its conversion to the
+/// vendor dialect: math.powf with a constant exponent (the x^2 of RMSNorm,
+/// x^0.5, x^-1, ...) as multiplications, sqrt and divisions (upstream's
+/// algebraic simplification), so it needs no library pow.
+std::unique_ptr<mlir::Pass> createSimplifyMathPass();
+
+/// Registers qopt-gpu-simplify-math (once, whoever calls).
+void registerSimplifyMathPass();
 
 } // namespace qopt::gpu
 
