@@ -2,7 +2,8 @@
 # One command for a lent NVIDIA machine: builds nothing, uses the build/
 # tree already built (QOPT_BENCH_BIN names another bin/), and
 #   1. runs the GPU tests (lit test/Target/NVPTX, including the CUDA
-#      execution test against the x86 artifacts);
+#      execution test against the x86 artifacts) and checks stories260k's
+#      perplexity through CUDA against x86 (within 0.001; needs ../shared);
 #   2. times qopt's kernels through `qopt-run --device=cuda --repeat`
 #      (median of whole runs: input upload, every launch, output download)
 #      for W4A16 GEMV 1x4096x4096 and 1x8192x28672 (group 128) and W8A8
@@ -50,6 +51,29 @@ else
   tests="not run"
 fi
 
+# 1b. stories260k (float, seq 512) through CUDA: perplexity on dev stories
+# 100-109 within 0.001 of the x86 artifact's (needs ../shared).
+stories="not run (no ../shared)"
+model="$root/../shared/models/stories260k/stories260k.onnx"
+ids="$root/../shared/data/tinystories-dev.ids.npy"
+offsets="$root/../shared/data/tinystories-dev.offsets.npy"
+if [ -f "$model" ]; then
+  for t in x86 cuda; do
+    args=(--input-shape batch=1 --input-shape seq=512 -o "$out/stories-$t" --force)
+    [ "$t" = cuda ] && args+=(--target=nvptx64-nvidia-cuda -mcpu="$cpu")
+    "$bin/qopt" "$model" "${args[@]}" > /dev/null
+  done
+  want=$("$bin/qopt-run" "$out/stories-x86" --perplexity --ids "$ids" --offsets "$offsets" --stories 100:110 | sed -n 's/^perplexity[^0-9]*\([0-9.]*\).*/\1/p')
+  got=$("$bin/qopt-run" "$out/stories-cuda" --device=cuda --perplexity --ids "$ids" --offsets "$offsets" --stories 100:110 | sed -n 's/^perplexity[^0-9]*\([0-9.]*\).*/\1/p' || true)
+  if python3 -c "import sys; sys.exit(0 if abs(float('$got') - float('$want')) <= 0.001 else 1)" 2>/dev/null; then
+    stories="ok (cuda $got, x86 $want)"
+  else
+    stories="FAILED (cuda '${got}', x86 $want)"
+    tests=FAILED
+  fi
+fi
+echo "stories260k perplexity: $stories"
+
 # 2. Timings.
 npy() { python3 "$root/test/Target/SPIRV/Inputs/random-npy.py" "$@"; }
 time_ms() { # artifact input-args...
@@ -61,7 +85,8 @@ copy_gbs=$("$bin/qopt-bench-cublas" copy "$runs" | sed -n 's/.* \([0-9.]*\) GB\/
 {
   echo "# GPU kernels on $device"
   echo
-  echo "GPU tests: $tests. Device copy bandwidth (read + write): $copy_gbs GB/s."
+  echo "GPU tests: $tests. stories260k: $stories."
+  echo "Device copy bandwidth (read + write): $copy_gbs GB/s."
   echo "qopt: median of $runs whole runs (qopt-run, upload and download included);"
   echo "cuBLAS: median of $runs launches (CUDA events)."
   echo
