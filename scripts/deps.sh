@@ -2,7 +2,8 @@
 # Installs what qopt needs on Debian bookworm when it is missing: the LLVM/MLIR
 # 22 toolchain, libonnx, protobuf, googletest, ninja, ccache, Vulkan (Mesa's
 # lavapipe, the loader's headers; qrt dlopens libvulkan), spirv-tools and
-# SPIRV-Cross's C API (the Metal target), the ONNX backend test data, Python
+# SPIRV-Cross's C API (the Metal target), ROCm's device-library bitcode (the
+# AMDGPU target's ROCm root), the ONNX backend test data, Python
 # headers, pybind11, numpy and pytest for Debian's python3 (python/), and (for
 # tests and benchmarks) ONNX Runtime from npm.
 set -euo pipefail
@@ -15,6 +16,7 @@ APT_PACKAGES=(
   libdnnl-dev libeigen3-dev
   mesa-vulkan-drivers libvulkan-dev spirv-tools
   libspirv-cross-c-shared-dev
+  rocm-device-libs
   python3-dev pybind11-dev python3-numpy python3-pytest
 )
 missing=()

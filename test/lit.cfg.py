@@ -20,8 +20,18 @@ config.substitutions.append(("%shared", config.shared_dir))
 
 if os.path.isdir(os.path.join(config.shared_dir, "models")):
     config.available_features.add("shared-models")
-if shutil.which("nvidia-smi"):
-    config.available_features.add("cuda-device")
+# CUDA's ptxas (the NVPTX target's PTX is assembled with it in CI): looked
+# up like the target does, $CUDA_HOME/bin, then PATH, then /usr/local/cuda.
+ptxas = None
+for candidate in [os.path.join(os.environ.get("CUDA_HOME", ""), "bin", "ptxas")
+                  if os.environ.get("CUDA_HOME") else None,
+                  shutil.which("ptxas"), "/usr/local/cuda/bin/ptxas"]:
+    if candidate and os.access(candidate, os.X_OK):
+        ptxas = candidate
+        break
+if ptxas:
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", ptxas))
 if shutil.which("spirv-val"):
     config.available_features.add("spirv-val")
 # A Vulkan device qrt can run SPIR-V artifacts on (Mesa's lavapipe counts).
@@ -31,5 +41,8 @@ try:
         capture_output=True, text=True, timeout=120).stdout
     if any(line.startswith("vulkan:") for line in devices.splitlines()):
         config.available_features.add("vulkan")
+    # A CUDA device qrt can run NVPTX artifacts on (libcuda.so.1 and a GPU).
+    if any(line.startswith("cuda:") for line in devices.splitlines()):
+        config.available_features.add("cuda-device")
 except (OSError, subprocess.SubprocessError):
     pass

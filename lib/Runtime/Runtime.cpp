@@ -3,7 +3,8 @@
 // Loads an artifact: parses manifest.json, maps weights.bin read-only and
 // dlopen()s the model library. Running is a single call into the generated
 // `<name>_run` entry point. SPIR-V artifacts run through the Vulkan backend
-// (Vulkan.cpp) instead: their manifest's dispatch list is the program.
+// (Vulkan.cpp) and NVPTX artifacts through the CUDA backend (Cuda.cpp)
+// instead: their manifest's dispatch list is the program.
 //
 //===----------------------------------------------------------------------===//
 
@@ -11,6 +12,7 @@
 #include "qopt/Runtime/EntryABI.h"
 #include "qopt/Runtime/qrt.h"
 
+#include "Cuda.h"
 #include "Vulkan.h"
 
 #include "llvm/ADT/StringExtras.h"
@@ -57,6 +59,8 @@ struct qrt_model {
   std::string target;
   /// Set for SPIR-V artifacts: the loaded Vulkan program.
   qrt::vulkan::ProgramPtr vulkan;
+  /// Set for NVPTX artifacts: the loaded CUDA program.
+  qrt::cuda::ProgramPtr cuda;
   std::string device = "cpu";
 };
 
@@ -226,7 +230,7 @@ static bool parseDispatches(const llvm::json::Object &m,
                             qrt::vulkan::Plan &plan, std::string &err) {
   const auto *list = m.getArray("dispatches");
   if (!list) {
-    err = "the SPIR-V artifact's manifest has no dispatch list";
+    err = "the GPU artifact's manifest has no dispatch list";
     return false;
   }
   for (const llvm::json::Value &v : *list) {
@@ -243,6 +247,10 @@ static bool parseDispatches(const llvm::json::Object &m,
     d.entry = o->getString("entry")->str();
     for (int i = 0; i < 3; ++i)
       d.workgroups[i] = (uint32_t)(*groups)[i].getAsInteger().value_or(0);
+    if (const auto *size = o->getArray("workgroup_size");
+        size && size->size() == 3)
+      for (int i = 0; i < 3; ++i)
+        d.workgroupSize[i] = (uint32_t)(*size)[i].getAsInteger().value_or(1);
     if (const auto *caps = o->getArray("capabilities"))
       for (const llvm::json::Value &c : *caps)
         if (auto s = c.getAsString())
@@ -286,9 +294,10 @@ extern "C" qrt_model *qrt_load(const char *dir, char *error,
 extern "C" qrt_model *qrt_load_on_device(const char *dir, const char *device,
                                          char *error, size_t error_size) {
   std::string wanted = device ? device : "";
-  if (!wanted.empty() && wanted != "cpu" && wanted != "vulkan") {
+  if (!wanted.empty() && wanted != "cpu" && wanted != "vulkan" &&
+      wanted != "cuda") {
     setError(error, error_size,
-             "unknown device '" + wanted + "' (known: cpu, vulkan)");
+             "unknown device '" + wanted + "' (known: cpu, vulkan, cuda)");
     return nullptr;
   }
   llvm::SmallString<256> manifestPath(dir);
@@ -324,22 +333,31 @@ extern "C" qrt_model *qrt_load_on_device(const char *dir, const char *device,
   std::string backend = "x86";
   if (const auto *t = m->getObject("target"))
     backend = t->getString("backend").value_or("x86").str();
-  if (backend != "x86" && backend != "spirv") {
+  // Where each backend's code runs, and the triple that targets it.
+  auto deviceOf = [](const std::string &b) -> std::string {
+    return b == "spirv" ? "vulkan" : b == "nvptx" ? "cuda" : "cpu";
+  };
+  auto tripleFor = [](const std::string &d) -> std::string {
+    return d == "vulkan" ? "spirv64-unknown-vulkan1.3"
+           : d == "cuda" ? "nvptx64-nvidia-cuda"
+                         : "x86_64-unknown-linux-gnu";
+  };
+  if (backend != "x86" && backend != "spirv" && backend != "nvptx") {
     setError(error, error_size,
              "the artifact was compiled for the '" + backend +
-                 "' target; this runtime runs x86 and spirv artifacts");
+                 "' target; this runtime runs x86, spirv and nvptx "
+                 "artifacts");
     return nullptr;
   }
   bool onVulkan = backend == "spirv";
-  if (!wanted.empty() && (wanted == "vulkan") != onVulkan) {
+  bool onCuda = backend == "nvptx";
+  std::string runsOn = deviceOf(backend);
+  if (!wanted.empty() && wanted != runsOn) {
     setError(error, error_size,
              "the artifact was compiled for the '" + backend +
-                 "' target, which runs on " + (onVulkan ? "vulkan" : "cpu") +
+                 "' target, which runs on " + runsOn +
                  ", not on the requested device '" + wanted +
-                 "' (recompile with --target=" +
-                 (onVulkan ? "x86_64-unknown-linux-gnu"
-                           : "spirv64-unknown-vulkan1.3") +
-                 ")");
+                 "' (recompile with --target=" + tripleFor(wanted) + ")");
     return nullptr;
   }
   auto model = std::make_unique<qrt_model>();
@@ -360,7 +378,8 @@ extern "C" qrt_model *qrt_load_on_device(const char *dir, const char *device,
                      t->getString("cpu").value_or(""))
                         .str();
     // Refuse code this CPU cannot execute rather than die of SIGILL.
-    if (const auto *features = t->getArray("features"); features && !onVulkan) {
+    if (const auto *features = t->getArray("features");
+        features && backend == "x86") {
       llvm::StringMap<bool> host = llvm::sys::getHostCPUFeatures();
       std::string missing;
       for (const llvm::json::Value &f : *features) {
@@ -414,8 +433,8 @@ extern "C" qrt_model *qrt_load_on_device(const char *dir, const char *device,
     qrt_free(model.release());
     return nullptr;
   }
-  if (onVulkan) {
-    qrt::vulkan::Plan plan;
+  if (onVulkan || onCuda) {
+    qrt::gpu::Plan plan;
     plan.dir = dir;
     plan.weights = model->weights;
     plan.weightsBytes = model->weightsBytes;
@@ -424,8 +443,25 @@ extern "C" qrt_model *qrt_load_on_device(const char *dir, const char *device,
       plan.inputBytes.push_back(d.numElements * d.elementSize);
     for (const TensorDesc &d : model->outputs)
       plan.outputBytes.push_back(d.numElements * d.elementSize);
-    if (!parseDispatches(*m, plan, err) ||
-        !(model->vulkan = qrt::vulkan::load(plan, err))) {
+    if (const auto *t = m->getObject("target")) {
+      plan.processor = t->getString("cpu").value_or("").str();
+      plan.binaryFile = t->getString("cubin").value_or("").str();
+    }
+    if (!parseDispatches(*m, plan, err)) {
+      setError(error, error_size, err);
+      qrt_free(model.release());
+      return nullptr;
+    }
+    if (onCuda) {
+      if (!(model->cuda = qrt::cuda::load(plan, err))) {
+        setError(error, error_size, err);
+        qrt_free(model.release());
+        return nullptr;
+      }
+      model->device = "cuda:" + qrt::cuda::deviceName(*model->cuda);
+      return model.release();
+    }
+    if (!(model->vulkan = qrt::vulkan::load(plan, err))) {
       setError(error, error_size, err);
       qrt_free(model.release());
       return nullptr;
@@ -525,6 +561,7 @@ extern "C" void qrt_free(qrt_model *model) {
   if (!model)
     return;
   model->vulkan.reset(); // Before the weights it was uploaded from.
+  model->cuda.reset();
   if (model->library)
     dlclose(model->library);
   if (model->weights)
@@ -575,6 +612,14 @@ extern "C" int qrt_run(qrt_model *model, const void *const *inputs,
     }
     return 0;
   }
+  if (model->cuda) {
+    std::string err;
+    if (!qrt::cuda::run(*model->cuda, inputs, outputs, err)) {
+      std::fprintf(stderr, "qrt: %s\n", err.c_str());
+      return -1;
+    }
+    return 0;
+  }
   return model->run(model->weights, model->workspace, inputs, outputs);
 }
 
@@ -589,6 +634,13 @@ extern "C" size_t qrt_list_devices(char *buffer, size_t size) {
     text += "# vulkan: the loader found no device\n";
   for (size_t i = 0; i < names.size(); ++i, ++count)
     text += "vulkan:" + std::to_string(i) + ": " + names[i] + "\n";
+  names.clear();
+  if (!qrt::cuda::listDevices(names, err))
+    text += "# cuda: " + err + "\n";
+  else if (names.empty())
+    text += "# cuda: the driver found no device\n";
+  for (size_t i = 0; i < names.size(); ++i, ++count)
+    text += "cuda:" + std::to_string(i) + ": " + names[i] + "\n";
   setError(buffer, size, text);
   return count;
 }

@@ -9,6 +9,8 @@
 #ifndef QOPT_LIB_RUNTIME_VULKAN_H
 #define QOPT_LIB_RUNTIME_VULKAN_H
 
+#include "DispatchPlan.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -17,36 +19,10 @@
 
 namespace qrt::vulkan {
 
-/// The runtime buffers a binding can name.
-enum class BufferKind { Weights, Workspace, Input, Output };
-
-/// One storage-buffer binding of a dispatch: a range of a runtime buffer.
-struct Binding {
-  uint32_t binding = 0;
-  BufferKind buffer = BufferKind::Workspace;
-  uint32_t index = 0; // Position among inputs or outputs.
-  uint64_t offset = 0;
-  uint64_t bytes = 0;
-};
-
-/// One kernel launch of the dispatch list, in execution order.
-struct Dispatch {
-  std::string file;  // SPIR-V module, relative to the artifact folder.
-  std::string entry; // Entry point name.
-  uint32_t workgroups[3] = {1, 1, 1};
-  std::vector<std::string> capabilities; // SPIR-V capabilities it declares.
-  std::vector<Binding> bindings;
-};
-
-/// Everything the Vulkan backend needs from an artifact.
-struct Plan {
-  std::string dir;
-  std::vector<Dispatch> dispatches;
-  const void *weights = nullptr;
-  uint64_t weightsBytes = 0;
-  uint64_t workspaceBytes = 0;
-  std::vector<uint64_t> inputBytes, outputBytes;
-};
+using gpu::Binding;
+using gpu::BufferKind;
+using gpu::Dispatch;
+using gpu::Plan;
 
 /// A loaded program: device, buffers (weights uploaded), pipelines and one
 /// pre-recorded command buffer holding every dispatch.

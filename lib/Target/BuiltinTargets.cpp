@@ -6,7 +6,9 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Target/Target.h"
+#include "qopt/Target/AMDGPU/AMDGPUTarget.h"
 #include "qopt/Target/Metal/MetalTarget.h"
+#include "qopt/Target/NVPTX/NVPTXTarget.h"
 #include "qopt/Target/SPIRV/SPIRVTarget.h"
 #include "qopt/Target/X86/X86Target.h"
 
@@ -17,6 +19,8 @@ void registerBuiltinTargets() {
     registerTargetBackend(x86::createX86Backend());
     registerTargetBackend(spirv::createSPIRVBackend());
     registerTargetBackend(metal::createMetalBackend());
+    registerTargetBackend(nvptx::createNVPTXBackend());
+    registerTargetBackend(amdgpu::createAMDGPUBackend());
     return true;
   }();
   (void)registered;

@@ -61,10 +61,11 @@ static cl::opt<double> absTol("atol", cl::desc("Absolute tolerance"),
                             cl::init(1e-5), cl::cat(runCategory));
 static cl::opt<std::string>
     device("device",
-           cl::desc("Where to run: cpu (x86 artifacts) or vulkan (SPIR-V "
-                    "artifacts; QRT_VULKAN_DEVICE picks the device). Default: "
-                    "the artifact's own"),
-           cl::value_desc("cpu|vulkan"), cl::init(""), cl::cat(runCategory));
+           cl::desc("Where to run: cpu (x86 artifacts), vulkan (SPIR-V "
+                    "artifacts; QRT_VULKAN_DEVICE picks the device) or cuda "
+                    "(NVPTX artifacts; QRT_CUDA_DEVICE). Default: the "
+                    "artifact's own"),
+           cl::value_desc("cpu|vulkan|cuda"), cl::init(""), cl::cat(runCategory));
 static cl::opt<unsigned> repeat("repeat",
                                 cl::desc("Run this many times and report the "
                                          "median latency"),

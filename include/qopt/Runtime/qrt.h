@@ -32,9 +32,12 @@ typedef struct qrt_tensor_info {
 qrt_model *qrt_load(const char *dir, char *error, size_t error_size);
 /** Like qrt_load, on a named device: "cpu" (x86 artifacts), "vulkan"
  *  (SPIR-V artifacts, on the device QRT_VULKAN_DEVICE names: an index or
- *  part of the name; default the first), or NULL/"" for the one the
- *  artifact was compiled for. An artifact for another device is refused.
- *  libvulkan.so.1 is loaded only for SPIR-V artifacts. */
+ *  part of the name; default the first), "cuda" (NVPTX artifacts, on the
+ *  device QRT_CUDA_DEVICE names: an index; default 0; a device older than
+ *  the artifact's sm is refused), or NULL/"" for the one the artifact was
+ *  compiled for. An artifact for another device is refused.
+ *  libvulkan.so.1 is loaded only for SPIR-V artifacts, libcuda.so.1 only
+ *  for NVPTX artifacts. */
 qrt_model *qrt_load_on_device(const char *dir, const char *device, char *error,
                               size_t error_size);
 void qrt_free(qrt_model *model);
@@ -54,11 +57,13 @@ int qrt_run(qrt_model *model, const void *const *inputs, void *const *outputs);
 
 /** The artifact's target triple and CPU as recorded in its manifest. */
 const char *qrt_target(const qrt_model *model);
-/** Writes one line per device ("cpu", "vulkan:<index>: <name>") into
- *  `buffer`, and a line starting with "# " saying why Vulkan is unusable
- *  when it is; returns the number of devices. */
+/** Writes one line per device ("cpu", "vulkan:<index>: <name>",
+ *  "cuda:<index>: <name> (sm_XY)") into `buffer`, and a line starting with
+ *  "# " saying why Vulkan or CUDA is unusable when it is; returns the
+ *  number of devices. */
 size_t qrt_list_devices(char *buffer, size_t size);
-/** Where the model runs: "cpu", or "vulkan:<device name>". */
+/** Where the model runs: "cpu", "vulkan:<device name>" or
+ *  "cuda:<device name> (sm_XY)". */
 const char *qrt_device(const qrt_model *model);
 
 #ifdef __cplusplus

@@ -13,6 +13,7 @@
 
 #include "qopt/QOptDialect.h"
 #include "qopt/Target/Artifact.h"
+#include "qopt/Target/GPU/DispatchList.h"
 #include "qopt/Target/GPU/GPUPipeline.h"
 #include "qopt/Target/SPIRV/SPIRVTarget.h"
 #include "qopt/Transforms/Passes.h"
@@ -185,60 +186,6 @@ struct AttachTargetPass
       llvm::cl::desc("Target features when the module has no qopt.target"),
       llvm::cl::init("")};
 };
-
-/// One buffer binding of a dispatch: a range of one runtime buffer.
-struct Binding {
-  std::string buffer; // "weights", "workspace", "input", "output"
-  unsigned index = 0; // Position among inputs or outputs.
-  int64_t offset = 0;
-  int64_t bytes = 0;
-};
-
-int64_t bytesOf(MemRefType type) {
-  int64_t bits = type.getElementType().getIntOrFloatBitWidth();
-  return type.getNumElements() * std::max<int64_t>(1, (bits + 7) / 8);
-}
-
-/// Which runtime buffer, at which offset, a host value of the entry
-/// function is.
-FailureOr<Binding> resolveBuffer(Value value, func::FuncOp entry,
-                                 ArrayRef<Binding> argBindings) {
-  if (auto arg = dyn_cast<BlockArgument>(value)) {
-    if (arg.getOwner()->getParentOp() != entry.getOperation())
-      return failure();
-    return argBindings[arg.getArgNumber()];
-  }
-  Operation *def = value.getDefiningOp();
-  auto type = dyn_cast<MemRefType>(value.getType());
-  if (!def || !type)
-    return failure();
-  if (auto view = dyn_cast<memref::ViewOp>(def)) {
-    FailureOr<Binding> base =
-        resolveBuffer(view.getSource(), entry, argBindings);
-    std::optional<int64_t> shift = getConstantIntValue(view.getByteShift());
-    if (failed(base) || !shift || !type.hasStaticShape())
-      return failure();
-    base->offset += *shift;
-    base->bytes = bytesOf(type);
-    return base;
-  }
-  // Reshapes of a contiguous buffer alias it from its start.
-  if (isa<memref::CollapseShapeOp, memref::ExpandShapeOp, memref::CastOp>(
-          def)) {
-    FailureOr<Binding> base =
-        resolveBuffer(def->getOperand(0), entry, argBindings);
-    if (failed(base) || !type.hasStaticShape() ||
-        !type.getLayout().isIdentity())
-      return failure();
-    base->bytes = bytesOf(type);
-    return base;
-  }
-  // A subview's kernel indexes its source with the subview's own offset
-  // and strides (its layout), so it binds the whole source.
-  if (auto sub = dyn_cast<memref::SubViewOp>(def))
-    return resolveBuffer(sub.getSource(), entry, argBindings);
-  return failure();
-}
 
 class SPIRVBackend final : public TargetBackend {
 public:
@@ -481,36 +428,10 @@ LogicalResult serializeGPUArtifact(ModuleOp module,
     workspaceBytes = attr.getInt();
 
   // Each entry argument is one runtime buffer.
-  std::vector<Binding> argBindings;
-  unsigned numInputs = 0, numOutputs = 0;
-  for (unsigned i = 0; i < entry.getNumArguments(); ++i) {
-    auto role =
-        entry.getArgAttrOfType<ArgRoleAttr>(i, QOptDialect::kArgRoleAttrName);
-    if (!role)
-      return emitError(loc) << "internal error: argument " << i
-                            << " of the entry has no declared role";
-    Binding b;
-    auto type = dyn_cast<MemRefType>(entry.getArgumentTypes()[i]);
-    switch (role.getValue()) {
-    case ArgRole::Weights:
-      b = {"weights", 0, 0, (int64_t)blob.size()};
-      break;
-    case ArgRole::Workspace:
-      b = {"workspace", 0, 0, workspaceBytes};
-      break;
-    case ArgRole::Input:
-    case ArgRole::Output:
-      if (!type || !type.hasStaticShape())
-        return emitError(loc) << "the spirv target needs static shapes; "
-                                 "argument "
-                              << i << " is " << entry.getArgumentTypes()[i];
-      b = {role.getValue() == ArgRole::Input ? "input" : "output",
-           role.getValue() == ArgRole::Input ? numInputs++ : numOutputs++, 0,
-           bytesOf(type)};
-      break;
-    }
-    argBindings.push_back(b);
-  }
+  FailureOr<std::vector<gpu::BufferBinding>> argBindings =
+      gpu::bindEntryArguments(entry, blob.size(), workspaceBytes, "spirv");
+  if (failed(argBindings))
+    return failure();
 
   if (options.keepIntermediates) {
     std::string text;
@@ -536,51 +457,21 @@ LogicalResult serializeGPUArtifact(ModuleOp module,
   std::vector<std::pair<std::string, std::string>> files;
   llvm::StringMap<std::string> fileOfKernel;
   std::set<std::string> allCapabilities;
-  for (Operation &op : entry.getBody().front()) {
-    if (isa<arith::ConstantOp, memref::ViewOp, memref::CollapseShapeOp,
-            memref::ExpandShapeOp, memref::SubViewOp, memref::CastOp,
-            func::ReturnOp>(op))
-      continue;
-    auto launch = dyn_cast<mlir::gpu::LaunchFuncOp>(op);
-    if (!launch)
-      return op.emitError()
-             << "'" << op.getName()
-             << "' has no GPU lowering for the spirv target: it would run on "
-                "the host, which SPIR-V artifacts do not have";
+  FailureOr<std::vector<mlir::gpu::LaunchFuncOp>> launches =
+      gpu::collectLaunches(entry, "spirv");
+  if (failed(launches))
+    return failure();
+  for (mlir::gpu::LaunchFuncOp launch : *launches) {
     StringRef moduleName = launch.getKernelModuleName().getValue();
     auto spvModule =
         module.lookupSymbol<sp::ModuleOp>(("__spv__" + moduleName).str());
     if (!spvModule)
       return launch.emitError() << "internal error: kernel module '"
                                 << moduleName << "' was not converted";
-    auto counts = [&](mlir::gpu::KernelDim3 dims, llvm::json::Array &out) {
-      for (Value v : {dims.x, dims.y, dims.z}) {
-        std::optional<int64_t> c = getConstantIntValue(v);
-        if (!c)
-          return false;
-        out.push_back(*c);
-      }
-      return true;
-    };
-    llvm::json::Array groups, groupSize;
-    if (!counts(launch.getGridSizeOperandValues(), groups) ||
-        !counts(launch.getBlockSizeOperandValues(), groupSize))
-      return launch.emitError() << "the spirv target needs static workgroup "
-                                   "counts and sizes";
-    llvm::json::Array bindings;
-    unsigned slot = 0;
-    for (Value operand : launch.getKernelOperands()) {
-      FailureOr<Binding> b = resolveBuffer(operand, entry, argBindings);
-      if (failed(b))
-        return launch.emitError()
-               << "kernel operand " << slot << " (" << operand.getType()
-               << ") is not a view of a runtime buffer";
-      bindings.push_back(llvm::json::Object{{"binding", slot++},
-                                            {"buffer", b->buffer},
-                                            {"index", b->index},
-                                            {"offset", b->offset},
-                                            {"bytes", b->bytes}});
-    }
+    FailureOr<llvm::json::Object> dispatch =
+        gpu::describeLaunch(launch, entry, *argBindings, "spirv");
+    if (failed(dispatch))
+      return failure();
     std::string &file = fileOfKernel[moduleName];
     llvm::json::Array caps;
     if (file.empty()) {
@@ -606,14 +497,11 @@ LogicalResult serializeGPUArtifact(ModuleOp module,
         caps.push_back(sp::stringifyCapability(c).str());
         allCapabilities.insert(sp::stringifyCapability(c).str());
       }
-    dispatches.push_back(
-        llvm::json::Object{{"kernel", moduleName.str()},
-                           {"file", file},
-                           {"entry", launch.getKernelName().getValue().str()},
-                           {"workgroups", std::move(groups)},
-                           {"workgroup_size", std::move(groupSize)},
-                           {"capabilities", std::move(caps)},
-                           {"bindings", std::move(bindings)}});
+    (*dispatch)["kernel"] = moduleName.str();
+    (*dispatch)["file"] = file;
+    (*dispatch)["entry"] = launch.getKernelName().getValue().str();
+    (*dispatch)["capabilities"] = std::move(caps);
+    dispatches.push_back(std::move(*dispatch));
   }
   stage("dispatch list and serialization");
 

@@ -1,6 +1,6 @@
 //===- GPUPipeline.h - The GPU pipeline shared by GPU targets ---*- C++ -*-===//
 //
-// Every GPU target (SPIR-V today; Metal, NVPTX and AMDGPU later) starts from
+// Every GPU target (SPIR-V, Metal, NVPTX, AMDGPU) starts from
 // the same kernels: the reference-lowered linalg IR is bufferized with the
 // x86 calling convention (weights, workspace, inputs, outputs), each linalg
 // op becomes a parallel loop nest, the nest is tiled to the target's
