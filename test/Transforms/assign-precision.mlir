@@ -4,8 +4,8 @@
 // RUN: qopt-opt %s --qopt-assign-precision="recipe=%S/Inputs/recipe.yaml precision=w8a16 native=f32 emulated=w8a16,w4a16,w3a16" --qopt-quantize | FileCheck %s --check-prefix=QUANT
 
 // The balanced recipe on an int8-dot target: embeddings float, attention
-// projections w8a8, FFN up/gate w4a8, FFN down w8a8, scores and the
-// classifier float. The node names lie (the query projection is called
+// projections w8a8, FFN up/gate w4a8 with zero points, FFN down w8a8,
+// scores float, the classifier in 8-bit weights. The node names lie (the query projection is called
 // /mlp/up_proj): the roles come from the graph.
 // VNNI-LABEL: func.func @llama_block
 // VNNI: tosa.gather {{.*}}qopt.assign = #qopt.assignment<precision = "float", reason = "balanced rule 1: embeddings stay float
@@ -15,16 +15,16 @@
 // VNNI: tosa.matmul {{.*}}precision = "float", reason = "balanced rule 5: attention scores stay float"
 // VNNI: tosa.matmul {{.*}}precision = "float", reason = "balanced rule 5
 // VNNI: tosa.matmul {{.*}}precision = "w8a8", reason = "balanced rule 2
-// VNNI: tosa.matmul {{.*}}precision = "w4a8-g32", reason = "balanced rule 3: FFN up/gate: 4-bit weights with int8 activations"
-// VNNI: tosa.matmul {{.*}}precision = "w4a8-g32"
+// VNNI: tosa.matmul {{.*}}precision = "w4a8-g32-asym", reason = "balanced rule 3: FFN up/gate: 4-bit weights with zero points and int8 activations"
+// VNNI: tosa.matmul {{.*}}precision = "w4a8-g32-asym"
 // VNNI: tosa.matmul {{.*}}precision = "w8a8", reason = "balanced rule 4
-// VNNI: tosa.matmul {{.*}}precision = "float", reason = "balanced rule 6
+// VNNI: tosa.matmul {{.*}}precision = "w8a16", reason = "balanced rule 6
 
 // Without int8 dot products the same recipe is weight-only, and says that
 // the target emulates it.
 // WEIGHTONLY-LABEL: func.func @llama_block
 // WEIGHTONLY: tosa.matmul {{.*}}precision = "w8a16", reason = "balanced rule 2: attention projections in 8 bits (emulated)"
-// WEIGHTONLY: tosa.matmul {{.*}}precision = "w4a16-g32", reason = "balanced rule 3
+// WEIGHTONLY: tosa.matmul {{.*}}precision = "w4a16-g32-asym", reason = "balanced rule 3
 
 // A recipe file: later rules win field by field, a name regex and a block
 // index select layers, a rule that matches nothing is a warning naming its
