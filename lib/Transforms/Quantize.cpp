@@ -443,6 +443,10 @@ namespace {
 struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
   using Base::Base;
 
+  /// Scaled copies of activations, by the activation and its scales.
+  using ScaledInputs =
+      std::map<std::pair<void *, std::vector<float>>, Value>;
+
   /// How one group of ops is quantized: a precision and a weight
   /// algorithm, from the pass options or from an op's qopt.assign.
   struct Plan {
@@ -631,8 +635,10 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
     gptq.staticGroups = gptqActOrder;
     gptq.searchClip = clipSearch;
     gptq.refineRounds = gptqRefineRounds;
-    // AWQ: one scaled copy of each shared input.
-    llvm::DenseMap<Value, Value> scaledInputs;
+    // AWQ and GPTQ's input scales: one scaled copy of a shared input per
+    // distinct set of scales (ops of different plans reading one input
+    // choose their scales apart).
+    ScaledInputs scaledInputs;
     for (Plan *plan : order) {
       // LLM.int8 decomposition: outlier columns leave the weights before
       // they are quantized, so they do not widen the per-channel scales.
@@ -783,7 +789,7 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
   LogicalResult rewrite(const QuantizableMatMul &m, WeightChoice &choice,
                         const PrecisionSpec &spec, SchemeAttr scheme,
                         PrecisionAttr precisionAttr,
-                        llvm::DenseMap<Value, Value> &scaledInputs,
+                        ScaledInputs &scaledInputs,
                         const OutlierSplit *split) {
     tosa::MatMulOp op = m.op;
     int64_t k = m.k, n = m.n;
@@ -794,7 +800,7 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
         choice.inputScales &&
         llvm::all_of(*choice.inputScales, [](float v) { return v == 1.f; });
     if (choice.inputScales && !unitScales) {
-      Value &scaled = scaledInputs[a];
+      Value &scaled = scaledInputs[{a.getAsOpaquePointer(), *choice.inputScales}];
       if (!scaled) {
         std::vector<float> inverse(choice.inputScales->size());
         for (size_t i = 0; i < inverse.size(); ++i)

@@ -56,3 +56,32 @@ func.func @unknown(%a: tensor<1x4x64xf32>) -> tensor<1x4x64xf32> {
   %e = tosa.exp %y : (tensor<1x4x64xf32>) -> tensor<1x4x64xf32>
   return %e : tensor<1x4x64xf32>
 }
+
+// -----
+
+// Two ops reading one input at different precisions are quantized in
+// different plans, and each plan's GPTQ picks its own input scales: each
+// op reads a copy of the input scaled by its own (one shared copy would
+// give one op the other's scales, wrong against its weights).
+// CHECK-LABEL: func @shared_input_two_plans
+// CHECK-DAG: %[[S8:.*]] = arith.constant dense<[0.848070145, 1.05646729, 1.21356225, 0.919708192]> : tensor<4xf32>
+// CHECK-DAG: %[[S2:.*]] = arith.constant dense<[0.476368636, 1.28041947, 2.38934708, 0.686159789]> : tensor<4xf32>
+// CHECK-DAG: %[[X8:.*]] = linalg.generic {{.*}} ins(%{{.*}}, %[[S8]] :
+// CHECK-DAG: %[[X2:.*]] = linalg.generic {{.*}} ins(%{{.*}}, %[[S2]] :
+// CHECK-DAG: qopt.matmul %[[X8]], {{.*}}precision = #qopt.precision<w8a16
+// CHECK-DAG: qopt.matmul %[[X2]], {{.*}}precision = #qopt.precision<w2a16
+func.func @shared_input_two_plans(%a: tensor<1x3x4xf32>) -> tensor<1x3x2xf32> {
+  %w = arith.constant dense<[[0.5, -1.0], [0.25, 0.5], [-0.75, 0.1], [1.0, 0.3]]> : tensor<4x2xf32>
+  %v = arith.constant dense<[[0.1, -0.2], [0.9, 0.4], [-0.3, 0.6], [0.2, -0.7]]> : tensor<4x2xf32>
+  %shape = tosa.const_shape {values = dense<[1, 4, 2]> : tensor<3xindex>} : () -> !tosa.shape<3>
+  %b = tosa.reshape %w, %shape : (tensor<4x2xf32>, !tosa.shape<3>) -> tensor<1x4x2xf32>
+  %c = tosa.reshape %v, %shape : (tensor<4x2xf32>, !tosa.shape<3>) -> tensor<1x4x2xf32>
+  %z = "tosa.const"() <{values = dense<0.0> : tensor<1xf32>}> : () -> tensor<1xf32>
+  %x = qopt.observe %a {id = "wq:in",
+         gram = dense<[[9.0, 1.0, 0.0, 0.5], [1.0, 1.0, 0.2, 0.0], [0.0, 0.2, 0.25, 0.0], [0.5, 0.0, 0.0, 4.0]]> : tensor<4x4xf64>,
+         channel_mean_abs = dense<[3.0, 1.0, 0.5, 2.0]> : tensor<4xf32>} : tensor<1x3x4xf32>
+  %y = tosa.matmul %x, %b, %z, %z {qopt.assign = #qopt.assignment<precision = "w8a16", algorithm = "gptq">} : (tensor<1x3x4xf32>, tensor<1x4x2xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<1x3x2xf32> loc("wq")
+  %y2 = tosa.matmul %x, %c, %z, %z {qopt.assign = #qopt.assignment<precision = "w2a16", algorithm = "gptq">} : (tensor<1x3x4xf32>, tensor<1x4x2xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<1x3x2xf32> loc("wk")
+  %s = tosa.add %y, %y2 : (tensor<1x3x2xf32>, tensor<1x3x2xf32>) -> tensor<1x3x2xf32>
+  return %s : tensor<1x3x2xf32>
+}
