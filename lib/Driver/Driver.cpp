@@ -13,6 +13,7 @@
 #include "qopt/Runtime/TensorFile.h"
 
 #include <chrono>
+#include <map>
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Location.h"
@@ -141,9 +142,9 @@ LogicalResult quantizeGraph(ModuleOp module, const QuantizeOptions &options,
   if (options.clipSearch) {
     passOptions.clipSearch = *options.clipSearch;
   } else {
-    std::string error;
-    std::optional<PrecisionSpec> spec = parsePrecision(options.precision, error);
-    passOptions.clipSearch = spec && spec->weights.bits < 4;
+    // Below 4 bits clipping pays; each op by its own precision (a recipe or
+    // the search mixes them), as the sensitivity measurement does.
+    passOptions.clipSearchBelowBits = 4;
   }
   passOptions.outliers = options.outliers;
   passOptions.gptqRefineRounds = options.gptqRefineRounds;
@@ -533,7 +534,8 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
         return emitError(UnknownLoc::get(&context))
                << "the precision search (--avg-bits, --max-weight-bytes, "
                   "--max-loss) measures each layer on data: give --calib=DATA";
-      if (!llvm::is_contained({"quality", "size", "speed"},
+      if (!options.quantize.objective.empty() &&
+          !llvm::is_contained({"quality", "size", "speed"},
                               options.quantize.objective))
         return emitError(UnknownLoc::get(&context))
                << "unknown --objective '" << options.quantize.objective
@@ -575,11 +577,18 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
     QuantizeOptions quantize = options.quantize;
     quantize.showProgress = options.calibration.showProgress;
     // A searching recipe's objective and budget, unless given.
-    if (recipeObjective && options.quantize.objective == "quality" &&
+    if (recipeObjective && options.quantize.objective.empty() &&
         !options.quantize.searchesBudget())
       quantize.objective = *recipeObjective;
     if (recipeMaxLoss && !options.quantize.searchesBudget())
       quantize.maxLoss = recipeMaxLoss;
+    // With a loss budget alone the least loss is float everywhere: the
+    // smallest configuration within it is what is asked for.
+    if (quantize.objective.empty())
+      quantize.objective = quantize.maxLoss && !quantize.avgBits &&
+                                   !quantize.maxWeightBytes
+                               ? "size"
+                               : "quality";
     quantize.precision = basePrecision;
     std::optional<OutlierHandling> outliers =
         parseOutlierHandling(quantize.outliers);
@@ -727,6 +736,11 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
         isStatic || needs.gram || smooth || haveStatistics || search;
     // Calibration's compiled model, run again as the report's float side.
     std::unique_ptr<InstrumentedModel> calibrationModel;
+    // The search's measured sensitivities, and the graph before it chose
+    // (for another attempt under --max-loss).
+    SensitivityTable sensitivity;
+    OwningOpRef<ModuleOp> beforeSearch;
+    std::vector<LayerAssignment> assignmentsBeforeSearch;
     if (calibrate) {
       PassManager pm(&context);
       InsertObserversPassOptions observe;
@@ -761,12 +775,36 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
       if (search) {
         if (!phases.begin("searching precisions"))
           return stopped("searching precisions");
+        if (quantize.maxLoss) {
+          beforeSearch = module->clone();
+          assignmentsBeforeSearch = assignments;
+        }
         if (failed(searchPrecisions(*module, quantize, options.calibration,
                                     *target, caps, candidates, assignments,
-                                    summary)))
+                                    summary, sensitivity)))
           return failure();
         summary["assignments"] = assignmentsToJSON(assignments);
       }
+    }
+    QualityReport report;
+    // Under --max-loss the chosen configuration is measured (the report)
+    // and, when its loss is over the budget, searched again with the
+    // measured-over-predicted ratio (the layers' errors add up to more than
+    // the sum of their sensitivities), up to kMaxSearchAttempts times.
+    constexpr int kMaxSearchAttempts = 3;
+    double lossCorrection = 1.0;
+    llvm::json::Array attempts;
+    for (int attempt = 1;; ++attempt) {
+    if (attempt > 1) {
+      module = beforeSearch->clone();
+      assignments = assignmentsBeforeSearch;
+      if (!phases.begin("searching precisions"))
+        return stopped("searching precisions");
+      if (failed(searchPrecisions(*module, quantize, options.calibration,
+                                  *target, caps, candidates, assignments,
+                                  summary, sensitivity, lossCorrection)))
+        return failure();
+      summary["assignments"] = assignmentsToJSON(assignments);
     }
     OwningOpRef<ModuleOp> floatModule;
     if (haveData && options.emitGraphIR.empty())
@@ -834,7 +872,7 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
       summary["float_weight_bytes"] = floatModelBytes;
     }
 
-    QualityReport report;
+    report = QualityReport();
     report.model = llvm::sys::path::filename(options.modelPath).str();
     report.precision = !options.quantize.recipe.empty()
                            ? "recipe " + options.quantize.recipe
@@ -849,10 +887,23 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
     report.algorithmChoice = algorithmWhy;
     report.outlierThreshold = quantize.outlierThreshold;
     report.outlierRatio = quantize.outlierRatio;
+    // The search's measured sensitivity of each layer at its choice.
+    std::map<std::string, double> layerSensitivity;
+    if (auto *searched = summary.getObject("search"))
+      if (auto *searchedLayers = searched->getArray("layers"))
+        for (const llvm::json::Value &v : *searchedLayers)
+          if (auto *o = v.getAsObject())
+            if (auto node = o->getString("node"))
+              if (auto loss = o->getNumber("predicted_loss"))
+                layerSensitivity[node->str()] = *loss;
     for (QuantizedLayer &l : quantized) {
       report.floatWeightBytes += l.floatBytes;
       report.quantizedWeightBytes += l.quantizedBytes;
-      report.layers.push_back({std::move(l), std::nullopt, std::nullopt});
+      LayerQuality q{std::move(l), std::nullopt, std::nullopt, std::nullopt};
+      auto found = layerSensitivity.find(q.layer.node);
+      if (found != layerSensitivity.end())
+        q.sensitivity = found->second;
+      report.layers.push_back(std::move(q));
     }
     // Measuring needs two more compiles: not when only the graph is wanted.
     if (haveData && options.emitGraphIR.empty()) {
@@ -866,6 +917,48 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
                                 calibrationModel.get())))
         return failure();
     }
+    // The measured loss of the configuration in the search's metric.
+    auto *searched = summary.getObject("search");
+    std::optional<double> budget =
+        searched ? searched->getNumber("loss_budget") : std::nullopt;
+    std::optional<double> measured;
+    if (searched && !report.outputs.empty()) {
+      const OutputQuality &out = report.outputs.front();
+      if (sensitivity.metric == "kl")
+        measured = out.kl;
+      else
+        measured = std::pow(10.0, -out.sqnrDb / 10.0);
+    }
+    if (!budget || !measured)
+      break;
+    double predicted = *searched->getNumber("predicted_loss") * lossCorrection;
+    attempts.push_back(llvm::json::Object{{"loss_correction", lossCorrection},
+                                          {"predicted_loss", predicted},
+                                          {"measured_loss", *measured},
+                                          {"average_bits",
+                                           *searched->getNumber("average_bits")}});
+    if (*measured <= *budget || attempt == kMaxSearchAttempts ||
+        predicted <= 0) {
+      if (*measured > *budget)
+        llvm::errs() << llvm::formatv(
+            "qopt: warning: the measured loss {0:e3} is over --max-loss's "
+            "{1:e3} after {2} searches (the closest found)\n",
+            *measured, *budget, attempt);
+      break;
+    }
+    // Tighten by what the sum missed, and a little more so the next
+    // attempt lands inside rather than on the edge.
+    lossCorrection *= 1.05 * *measured / predicted;
+    if (options.calibration.showProgress)
+      llvm::errs() << llvm::formatv(
+          "qopt: measured loss {0:e3} is over the budget {1:e3} (predicted "
+          "{2:e3}): searching again with the sensitivities scaled by "
+          "{3:F3}\n",
+          *measured, *budget, predicted, lossCorrection);
+    }
+    if (!attempts.empty())
+      if (auto *searched = summary.getObject("search"))
+        (*searched)["attempts"] = std::move(attempts);
     if (options.printReport)
       report.print(llvm::errs());
     std::string json;

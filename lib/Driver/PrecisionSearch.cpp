@@ -76,13 +76,14 @@ LogicalResult searchPrecisions(ModuleOp module, const QuantizeOptions &quantize,
                                const TargetCapabilities &caps,
                                ArrayRef<SensitivityCandidate> candidates,
                                std::vector<LayerAssignment> &assignments,
-                               llvm::json::Object &summary) {
+                               llvm::json::Object &summary,
+                               SensitivityTable &table, double lossCorrection) {
   MLIRContext *ctx = module.getContext();
   Location loc = UnknownLoc::get(ctx);
   // Layers a recipe rule set keep their precision: measured only when it
   // is one of the candidates.
-  SensitivityTable table;
-  if (failed(measureSensitivity(module, candidates, quantize, data,
+  if (table.layers.empty() &&
+      failed(measureSensitivity(module, candidates, quantize, data,
                                 quantize.sensitivitySamples, table)))
     return failure();
   std::vector<Operation *> ops = sensitivityLayers(module);
@@ -166,11 +167,14 @@ LogicalResult searchPrecisions(ModuleOp module, const QuantizeOptions &quantize,
                               << lossUnit << ")";
       // For small changes the mean NLL grows by about the mean KL, so a
       // perplexity increase D allows KL log(1 + D / ppl).
-      double ppl = std::exp(*table.floatNLL);
+      double ppl = std::exp(table.calibrationNLL.value_or(*table.floatNLL));
       constraints.maxLoss = std::log1p(*quantize.maxLoss / ppl);
     } else {
       constraints.maxLoss = quantize.maxLoss;
     }
+    // The solver sums predicted losses; a measured correction > 1 means
+    // they add up to more than the sum, so less of the budget is usable.
+    *constraints.maxLoss /= lossCorrection;
   }
   quant::Objective objective = quantize.objective == "size"
                                    ? quant::Objective::Size
@@ -258,9 +262,13 @@ LogicalResult searchPrecisions(ModuleOp module, const QuantizeOptions &quantize,
   if (constraints.maxWeightBytes)
     search["weight_bytes_budget"] = *constraints.maxWeightBytes;
   if (constraints.maxLoss)
-    search["loss_budget"] = *constraints.maxLoss;
+    search["loss_budget"] = *constraints.maxLoss * lossCorrection;
+  if (lossCorrection != 1.0)
+    search["loss_correction"] = lossCorrection;
   if (table.floatNLL)
     search["float_nll"] = *table.floatNLL;
+  if (table.calibrationNLL)
+    search["float_nll_calibration"] = *table.calibrationNLL;
   summary["search"] = std::move(search);
   if (data.showProgress)
     llvm::errs() << llvm::formatv(

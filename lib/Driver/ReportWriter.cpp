@@ -46,7 +46,10 @@ json::Value QualityReport::toJSON() const {
                    {"algorithm", l.layer.algorithm},
                    {"scheme", l.layer.scheme},
                    {"float_bytes", l.layer.floatBytes},
-                   {"quantized_bytes", l.layer.quantizedBytes}};
+                   {"quantized_bytes", l.layer.quantizedBytes},
+                   {"bits_per_weight", l.bitsPerWeight()}};
+    if (l.sensitivity)
+      o["predicted_loss"] = *l.sensitivity;
     if (!l.layer.role.empty())
       o["role"] = l.layer.role;
     if (!l.layer.reason.empty())
@@ -251,6 +254,58 @@ std::string QualityReport::toHTML() const {
                     "fill=\"{7}\"/><text x=\"{8}\" y=\"{1}\">{9:f1}</text>\n",
                     labelW - 6, y + 12, escapeHTML(l.layer.node), labelW, y, w,
                     rowH - 4, color, labelW + w + 4, v);
+    }
+    os << "</svg>\n";
+  }
+  // Per-layer bits and, under the search, sensitivity: two bar columns
+  // side by side, one row per op in program order.
+  bool anySensitivity = llvm::any_of(
+      layers, [](const LayerQuality &l) { return l.sensitivity.has_value(); });
+  if (!layers.empty()) {
+    int rowH = 18, labelW = 300, barW = 260, gap = 70;
+    int columns = anySensitivity ? 2 : 1;
+    int h = rowH * int(layers.size()) + 34;
+    double maxBits = 1, maxLoss = 0;
+    for (const LayerQuality &l : layers) {
+      maxBits = std::max(maxBits, l.bitsPerWeight());
+      if (l.sensitivity)
+        maxLoss = std::max(maxLoss, *l.sensitivity);
+    }
+    os << "<h2>Per-layer bits per weight"
+       << (anySensitivity ? " and sensitivity (" + escapeHTML(lossMetric) +
+                                " with only that layer quantized, at its "
+                                "precision)"
+                          : std::string())
+       << "</h2>\n"
+       << formatv("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" "
+                  "height=\"{1}\" font-size=\"12\">\n",
+                  labelW + columns * (barW + gap), h);
+    os << formatv("<text x=\"{0}\" y=\"12\">bits per weight</text>\n", labelW);
+    if (anySensitivity)
+      os << formatv("<text x=\"{0}\" y=\"12\">sensitivity</text>\n",
+                    labelW + barW + gap);
+    for (size_t i = 0; i < layers.size(); ++i) {
+      const LayerQuality &l = layers[i];
+      int y = int(i) * rowH + 20;
+      double bits = l.bitsPerWeight();
+      int w = int(barW * bits / maxBits);
+      // Darker for fewer bits.
+      const char *color = bits < 3.5 ? "#2c5d8a" : bits < 6 ? "#4a86c5"
+                                                            : "#9cc3e8";
+      os << formatv("<text x=\"{0}\" y=\"{1}\" text-anchor=\"end\">{2}</text>"
+                    "<rect x=\"{3}\" y=\"{4}\" width=\"{5}\" height=\"{6}\" "
+                    "fill=\"{7}\"/><text x=\"{8}\" y=\"{1}\">{9:f2} ({10})</text>\n",
+                    labelW - 6, y + 12, escapeHTML(l.layer.node), labelW, y, w,
+                    rowH - 4, color, labelW + w + 4, bits,
+                    escapeHTML(l.layer.precision));
+      if (l.sensitivity) {
+        int x = labelW + barW + gap;
+        int sw = maxLoss > 0 ? int(barW * *l.sensitivity / maxLoss) : 0;
+        os << formatv("<rect x=\"{0}\" y=\"{1}\" width=\"{2}\" "
+                      "height=\"{3}\" fill=\"#d9534f\"/><text x=\"{4}\" "
+                      "y=\"{5}\">{6:e2}</text>\n",
+                      x, y, sw, rowH - 4, x + sw + 4, y + 12, *l.sensitivity);
+      }
     }
     os << "</svg>\n";
   }

@@ -646,9 +646,12 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
       if (keepFloat && plan->spec.activations != ActivationMode::Float &&
           failed(splitOutliers(plan->ops, plan->weights, splits)))
         return signalPassFailure();
+      quant::GPTQOptions planGPTQ = gptq;
+      planGPTQ.searchClip =
+          clipSearch || plan->spec.weights.bits < clipSearchBelowBits;
       FailureOr<std::vector<WeightChoice>> choices =
           chooseWeights(plan->ops, plan->weights, plan->spec.weights,
-                        plan->algorithm, gptq, gptqScaleGrid, showProgress);
+                        plan->algorithm, planGPTQ, gptqScaleGrid, showProgress);
       if (failed(choices))
         return signalPassFailure();
       for (size_t i = 0; i < plan->ops.size(); ++i) {

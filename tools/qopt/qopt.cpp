@@ -150,8 +150,9 @@ static cl::opt<std::string> maxLoss(
 static cl::opt<std::string> objective(
     "objective",
     cl::desc("What the per-layer search minimises within the budgets: "
-             "quality (default), size or speed (the target's cost model)"),
-    cl::init("quality"), cl::cat(qoptCategory));
+             "quality, size or speed (the target's cost model); default: "
+             "size under --max-loss alone, quality otherwise"),
+    cl::init(""), cl::cat(qoptCategory));
 static cl::opt<std::string> candidates(
     "candidates",
     cl::desc("Precisions the per-layer search chooses from, comma-separated "

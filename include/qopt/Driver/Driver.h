@@ -70,8 +70,10 @@ struct QuantizeOptions {
   /// `maxLossIsPerplexity`, a perplexity increase).
   std::optional<double> avgBits, maxWeightBytes, maxLoss;
   bool maxLossIsPerplexity = false;
-  /// What the search minimises within the budgets: quality | size | speed.
-  std::string objective = "quality";
+  /// What the search minimises within the budgets: quality | size | speed;
+  /// empty: size when --max-loss is the only budget (least loss would be
+  /// float everywhere), quality otherwise.
+  std::string objective;
   /// The precisions the search picks from (comma-separated; empty: a
   /// default family, see defaultCandidates).
   std::string candidates;

@@ -24,6 +24,15 @@ namespace qopt {
 struct LayerQuality {
   QuantizedLayer layer;
   std::optional<double> sqnrDb, cosine; // absent without data
+  /// Under the per-layer search: the measured sensitivity of the layer at
+  /// its chosen precision (the search's loss metric).
+  std::optional<double> sensitivity;
+  /// Stored bits per weight (codes, scales and zero points).
+  double bitsPerWeight() const {
+    return layer.floatBytes
+               ? 32.0 * double(layer.quantizedBytes) / double(layer.floatBytes)
+               : 0;
+  }
 };
 
 struct OutputQuality {

@@ -48,6 +48,9 @@ struct SensitivityTable {
   /// the same samples (a perplexity budget becomes a KL budget through it:
   /// for small changes the mean NLL grows by about the mean KL).
   std::optional<double> floatNLL;
+  /// The same over every calibration sample (what a perplexity budget is
+  /// converted with: a few samples estimate the perplexity badly).
+  std::optional<double> calibrationNLL;
 
   llvm::json::Object toJSON() const;
 };
@@ -88,14 +91,18 @@ std::vector<std::string> defaultCandidates(const PrecisionSpec &base,
 /// multiple-choice knapsack, and writes the choice into each layer's
 /// qopt.assign and into `assignments`. The search's inputs and result go
 /// to `summary["search"]`; an unmeetable budget is an error that names the
-/// closest configuration found.
+/// closest configuration found. `table` is measured when empty and reused
+/// otherwise; `lossCorrection` multiplies the summed sensitivities (the
+/// measured loss of a configuration over its prediction, from an earlier
+/// attempt: layers' errors do not add exactly).
 mlir::LogicalResult
 searchPrecisions(mlir::ModuleOp module, const QuantizeOptions &quantize,
                  const CalibrationOptions &data, TargetAttr target,
                  const TargetCapabilities &caps,
                  llvm::ArrayRef<SensitivityCandidate> candidates,
                  std::vector<LayerAssignment> &assignments,
-                 llvm::json::Object &summary);
+                 llvm::json::Object &summary, SensitivityTable &table,
+                 double lossCorrection = 1.0);
 
 } // namespace qopt
 

@@ -532,6 +532,11 @@ def QuantizePass : Pass<"qopt-quantize", "mlir::ModuleOp"> {
            "objective after the sweep (0: the sweep's result)">,
     Option<"clipSearch", "clip-search", "bool", /*default=*/"false",
            "GPTQ: choose each group's clipping ratio on H before the sweep">,
+    Option<"clipSearchBelowBits", "clip-search-below-bits", "int",
+           /*default=*/"0",
+           "GPTQ: search clipping (as clip-search) for the ops whose weights "
+           "have fewer bits than this, each op by its own precision (0: "
+           "none beyond clip-search)">,
     Option<"outliers", "outliers", "std::string", /*default=*/"\"none\"",
            "Outlier input channels (qopt.outliers): keep-float computes "
            "them in float beside the integer product; clip or none quantize "
