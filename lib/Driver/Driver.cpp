@@ -795,166 +795,164 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
     double lossCorrection = 1.0;
     llvm::json::Array attempts;
     for (int attempt = 1;; ++attempt) {
-    if (attempt > 1) {
-      module = beforeSearch->clone();
-      assignments = assignmentsBeforeSearch;
-      if (!phases.begin("searching precisions"))
-        return stopped("searching precisions");
-      if (failed(searchPrecisions(*module, quantize, options.calibration,
-                                  *target, caps, candidates, assignments,
-                                  summary, sensitivity, lossCorrection)))
-        return failure();
-      summary["assignments"] = assignmentsToJSON(assignments);
-    }
-    OwningOpRef<ModuleOp> floatModule;
-    if (haveData && options.emitGraphIR.empty())
-      floatModule = module->clone();
-    if (smooth) {
-      PassManager pm(&context);
-      SmoothPassOptions smoothOptions;
-      smoothOptions.alpha = quantize.smoothAlpha;
-      smoothOptions.perToken = spec->activations == ActivationMode::Dynamic;
-      pm.addPass(createSmoothPass(smoothOptions));
-      if (failed(pm.run(*module)))
-        return failure();
-    }
-    std::vector<QuantizedLayer> quantized;
-    // Later GPTQ rounds need data (a saved table holds float-model
-    // statistics only).
-    unsigned rounds = anyGPTQ && haveData
-                          ? std::max(1u, quantize.gptqRounds)
-                          : 1;
-    for (unsigned round = 1;; ++round) {
-      OwningOpRef<ModuleOp> unquantized;
-      if (round < rounds)
-        unquantized = module->clone();
-      std::string quantizing =
-          assignments.empty()
-              ? "quantizing (" + quantize.algorithm + ")"
-              : "quantizing (per layer)";
-      if (!phases.begin(quantizing))
-        return stopped(quantizing);
-      if (failed(quantizeGraph(*module, quantize, summary, quantized)))
-        return failure();
-      if (round == rounds)
-        break;
-      if (options.calibration.showProgress)
-        llvm::errs() << "qopt: gptq round " << round + 1
-                     << ": Hessians through the quantized layers\n";
-      CalibrationOptions again = options.calibration;
-      again.tablePath.clear();
-      llvm::json::Object ignored;
-      if (!phases.begin("calibrating"))
-        return stopped("calibrating");
-      if (failed(calibrateGraph(*module, quantize, again, options.codegen,
-                                needs, ignored)))
-        return failure();
-      copyInputStatistics(*module, *unquantized);
-      module = std::move(unquantized);
-    }
-    summary["gptq_rounds"] = int64_t(rounds);
-    // Under a recipe: every weight of the model's quantizable ops, stored
-    // (quantized bytes, or float for the ops kept float), against float.
-    int64_t modelBytes = 0, floatModelBytes = 0;
-    for (const LayerAssignment &a : assignments) {
-      floatModelBytes += a.floatBytes;
-      int64_t stored = a.floatBytes;
-      for (QuantizedLayer &l : quantized)
-        if (a.node == l.node && a.precision == l.precision) {
-          l.role = a.role;
-          l.reason = a.reason;
-          stored = l.quantizedBytes;
-        }
-      modelBytes += stored;
-    }
-    if (!assignments.empty()) {
-      summary["weight_bytes"] = modelBytes;
-      summary["float_weight_bytes"] = floatModelBytes;
-    }
+      if (attempt > 1) {
+        module = beforeSearch->clone();
+        assignments = assignmentsBeforeSearch;
+        if (!phases.begin("searching precisions"))
+          return stopped("searching precisions");
+        if (failed(searchPrecisions(*module, quantize, options.calibration,
+                                    *target, caps, candidates, assignments,
+                                    summary, sensitivity, lossCorrection)))
+          return failure();
+        summary["assignments"] = assignmentsToJSON(assignments);
+      }
+      OwningOpRef<ModuleOp> floatModule;
+      if (haveData && options.emitGraphIR.empty())
+        floatModule = module->clone();
+      if (smooth) {
+        PassManager pm(&context);
+        SmoothPassOptions smoothOptions;
+        smoothOptions.alpha = quantize.smoothAlpha;
+        smoothOptions.perToken = spec->activations == ActivationMode::Dynamic;
+        pm.addPass(createSmoothPass(smoothOptions));
+        if (failed(pm.run(*module)))
+          return failure();
+      }
+      std::vector<QuantizedLayer> quantized;
+      // Later GPTQ rounds need data (a saved table holds float-model
+      // statistics only).
+      unsigned rounds =
+          anyGPTQ && haveData ? std::max(1u, quantize.gptqRounds) : 1;
+      for (unsigned round = 1;; ++round) {
+        OwningOpRef<ModuleOp> unquantized;
+        if (round < rounds)
+          unquantized = module->clone();
+        std::string quantizing = assignments.empty()
+                                     ? "quantizing (" + quantize.algorithm + ")"
+                                     : "quantizing (per layer)";
+        if (!phases.begin(quantizing))
+          return stopped(quantizing);
+        if (failed(quantizeGraph(*module, quantize, summary, quantized)))
+          return failure();
+        if (round == rounds)
+          break;
+        if (options.calibration.showProgress)
+          llvm::errs() << "qopt: gptq round " << round + 1
+                       << ": Hessians through the quantized layers\n";
+        CalibrationOptions again = options.calibration;
+        again.tablePath.clear();
+        llvm::json::Object ignored;
+        if (!phases.begin("calibrating"))
+          return stopped("calibrating");
+        if (failed(calibrateGraph(*module, quantize, again, options.codegen,
+                                  needs, ignored)))
+          return failure();
+        copyInputStatistics(*module, *unquantized);
+        module = std::move(unquantized);
+      }
+      summary["gptq_rounds"] = int64_t(rounds);
+      // Under a recipe: every weight of the model's quantizable ops, stored
+      // (quantized bytes, or float for the ops kept float), against float.
+      int64_t modelBytes = 0, floatModelBytes = 0;
+      for (const LayerAssignment &a : assignments) {
+        floatModelBytes += a.floatBytes;
+        int64_t stored = a.floatBytes;
+        for (QuantizedLayer &l : quantized)
+          if (a.node == l.node && a.precision == l.precision) {
+            l.role = a.role;
+            l.reason = a.reason;
+            stored = l.quantizedBytes;
+          }
+        modelBytes += stored;
+      }
+      if (!assignments.empty()) {
+        summary["weight_bytes"] = modelBytes;
+        summary["float_weight_bytes"] = floatModelBytes;
+      }
 
-    report = QualityReport();
-    report.model = llvm::sys::path::filename(options.modelPath).str();
-    report.precision = !options.quantize.recipe.empty()
-                           ? "recipe " + options.quantize.recipe
-                       : search ? std::string("per-layer search")
-                                : options.quantize.precision;
-    report.algorithm = quantize.algorithm;
-    if (auto *searched = summary.getObject("search")) {
-      report.predictedLoss = searched->getNumber("predicted_loss");
-      if (auto unit = searched->getString("loss_unit"))
-        report.lossMetric = unit->str();
-    }
-    report.algorithmChoice = algorithmWhy;
-    report.outlierThreshold = quantize.outlierThreshold;
-    report.outlierRatio = quantize.outlierRatio;
-    // The search's measured sensitivity of each layer at its choice.
-    std::map<std::string, double> layerSensitivity;
-    if (auto *searched = summary.getObject("search"))
-      if (auto *searchedLayers = searched->getArray("layers"))
-        for (const llvm::json::Value &v : *searchedLayers)
-          if (auto *o = v.getAsObject())
-            if (auto node = o->getString("node"))
-              if (auto loss = o->getNumber("predicted_loss"))
-                layerSensitivity[node->str()] = *loss;
-    for (QuantizedLayer &l : quantized) {
-      report.floatWeightBytes += l.floatBytes;
-      report.quantizedWeightBytes += l.quantizedBytes;
-      LayerQuality q{std::move(l), std::nullopt, std::nullopt, std::nullopt};
-      auto found = layerSensitivity.find(q.layer.node);
-      if (found != layerSensitivity.end())
-        q.sensitivity = found->second;
-      report.layers.push_back(std::move(q));
-    }
-    // Measuring needs two more compiles: not when only the graph is wanted.
-    if (haveData && options.emitGraphIR.empty()) {
-      OwningOpRef<ModuleOp> quantizedModule(module->clone());
-      if (!phases.begin("measuring quality (report)"))
-        return stopped("measuring quality (report)");
-      if (failed(measureQuality(*floatModule, *quantizedModule,
-                                options.calibration,
-                                options.quantize.reportSamples,
-                                options.codegen, report,
-                                calibrationModel.get())))
-        return failure();
-    }
-    // The measured loss of the configuration in the search's metric.
-    auto *searched = summary.getObject("search");
-    std::optional<double> budget =
-        searched ? searched->getNumber("loss_budget") : std::nullopt;
-    std::optional<double> measured;
-    if (searched && !report.outputs.empty()) {
-      const OutputQuality &out = report.outputs.front();
-      if (sensitivity.metric == "kl")
-        measured = out.kl;
-      else
-        measured = std::pow(10.0, -out.sqnrDb / 10.0);
-    }
-    if (!budget || !measured)
-      break;
-    double predicted = *searched->getNumber("predicted_loss") * lossCorrection;
-    attempts.push_back(llvm::json::Object{{"loss_correction", lossCorrection},
-                                          {"predicted_loss", predicted},
-                                          {"measured_loss", *measured},
-                                          {"average_bits",
-                                           *searched->getNumber("average_bits")}});
-    if (*measured <= *budget || attempt == kMaxSearchAttempts ||
-        predicted <= 0) {
-      if (*measured > *budget)
+      report = QualityReport();
+      report.model = llvm::sys::path::filename(options.modelPath).str();
+      report.precision = !options.quantize.recipe.empty()
+                             ? "recipe " + options.quantize.recipe
+                         : search ? std::string("per-layer search")
+                                  : options.quantize.precision;
+      report.algorithm = quantize.algorithm;
+      if (auto *searched = summary.getObject("search")) {
+        report.predictedLoss = searched->getNumber("predicted_loss");
+        if (auto unit = searched->getString("loss_unit"))
+          report.lossMetric = unit->str();
+      }
+      report.algorithmChoice = algorithmWhy;
+      report.outlierThreshold = quantize.outlierThreshold;
+      report.outlierRatio = quantize.outlierRatio;
+      // The search's measured sensitivity of each layer at its choice.
+      std::map<std::string, double> layerSensitivity;
+      if (auto *searched = summary.getObject("search"))
+        if (auto *searchedLayers = searched->getArray("layers"))
+          for (const llvm::json::Value &v : *searchedLayers)
+            if (auto *o = v.getAsObject())
+              if (auto node = o->getString("node"))
+                if (auto loss = o->getNumber("predicted_loss"))
+                  layerSensitivity[node->str()] = *loss;
+      for (QuantizedLayer &l : quantized) {
+        report.floatWeightBytes += l.floatBytes;
+        report.quantizedWeightBytes += l.quantizedBytes;
+        LayerQuality q{std::move(l), std::nullopt, std::nullopt, std::nullopt};
+        auto found = layerSensitivity.find(q.layer.node);
+        if (found != layerSensitivity.end())
+          q.sensitivity = found->second;
+        report.layers.push_back(std::move(q));
+      }
+      // Measuring needs two more compiles: not when only the graph is wanted.
+      if (haveData && options.emitGraphIR.empty()) {
+        OwningOpRef<ModuleOp> quantizedModule(module->clone());
+        if (!phases.begin("measuring quality (report)"))
+          return stopped("measuring quality (report)");
+        if (failed(measureQuality(
+                *floatModule, *quantizedModule, options.calibration,
+                options.quantize.reportSamples, options.codegen, report,
+                calibrationModel.get())))
+          return failure();
+      }
+      // The measured loss of the configuration in the search's metric.
+      auto *searched = summary.getObject("search");
+      std::optional<double> budget =
+          searched ? searched->getNumber("loss_budget") : std::nullopt;
+      std::optional<double> measured;
+      if (searched && !report.outputs.empty()) {
+        const OutputQuality &out = report.outputs.front();
+        if (sensitivity.metric == "kl")
+          measured = out.kl;
+        else
+          measured = std::pow(10.0, -out.sqnrDb / 10.0);
+      }
+      if (!budget || !measured)
+        break;
+      double predicted =
+          *searched->getNumber("predicted_loss") * lossCorrection;
+      attempts.push_back(llvm::json::Object{
+          {"loss_correction", lossCorrection},
+          {"predicted_loss", predicted},
+          {"measured_loss", *measured},
+          {"average_bits", *searched->getNumber("average_bits")}});
+      if (*measured <= *budget || attempt == kMaxSearchAttempts ||
+          predicted <= 0) {
+        if (*measured > *budget)
+          llvm::errs() << llvm::formatv(
+              "qopt: warning: the measured loss {0:e3} is over --max-loss's "
+              "{1:e3} after {2} searches (the closest found)\n",
+              *measured, *budget, attempt);
+        break;
+      }
+      // Tighten by what the sum missed, and a little more so the next
+      // attempt lands inside rather than on the edge.
+      lossCorrection *= 1.05 * *measured / predicted;
+      if (options.calibration.showProgress)
         llvm::errs() << llvm::formatv(
-            "qopt: warning: the measured loss {0:e3} is over --max-loss's "
-            "{1:e3} after {2} searches (the closest found)\n",
-            *measured, *budget, attempt);
-      break;
-    }
-    // Tighten by what the sum missed, and a little more so the next
-    // attempt lands inside rather than on the edge.
-    lossCorrection *= 1.05 * *measured / predicted;
-    if (options.calibration.showProgress)
-      llvm::errs() << llvm::formatv(
-          "qopt: measured loss {0:e3} is over the budget {1:e3} (predicted "
-          "{2:e3}): searching again with the sensitivities scaled by "
-          "{3:F3}\n",
-          *measured, *budget, predicted, lossCorrection);
+            "qopt: measured loss {0:e3} is over the budget {1:e3} (predicted "
+            "{2:e3}): searching again with the sensitivities scaled by "
+            "{3:F3}\n",
+            *measured, *budget, predicted, lossCorrection);
     }
     if (!attempts.empty())
       if (auto *searched = summary.getObject("search"))

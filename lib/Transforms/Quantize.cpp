@@ -633,7 +633,6 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
     gptq.dampening = gptqDampening;
     gptq.actOrder = gptqActOrder;
     gptq.staticGroups = gptqActOrder;
-    gptq.searchClip = clipSearch;
     gptq.refineRounds = gptqRefineRounds;
     // AWQ and GPTQ's input scales: one scaled copy of a shared input per
     // distinct set of scales (ops of different plans reading one input
@@ -646,6 +645,7 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
       if (keepFloat && plan->spec.activations != ActivationMode::Float &&
           failed(splitOutliers(plan->ops, plan->weights, splits)))
         return signalPassFailure();
+      // Clipping is searched per plan, by its weights' bits.
       quant::GPTQOptions planGPTQ = gptq;
       planGPTQ.searchClip =
           clipSearch || plan->spec.weights.bits < clipSearchBelowBits;
