@@ -738,6 +738,11 @@ LogicalResult MatMulOp::verify() {
     if (!ze.isF32() && !ze.isInteger(8))
       return emitOpError("integer zero points are i8 codes");
   }
+  if (Value scales = getWeightScales();
+      scales && hasIntegerInput() &&
+      !cast<RankedTensorType>(scales.getType()).getElementType().isF32())
+    return emitOpError("an integer input's product rescales with f32 weight "
+                       "scales; f16 scales are for weight-only products");
   if (!hasIntegerInput()) {
     if (!in.getElementType().isF32() || !out.getElementType().isF32())
       return emitOpError("float input and result must be f32");

@@ -176,7 +176,9 @@ def QOpt_MatMulOp : QOpt_Op<"matmul", [Pure, AttrSizedOperandSegments]> {
     [N, K / N]) or one in all (`per_tensor`, shape [1, 1]). `k` is the
     logical reduction length (rows may be padded). Zero points are integer
     codes, or f32 for weight-only products (HQQ-style), in which case a
-    weight is `(float(w) - zw) * sw`.
+    weight is `(float(w) - zw) * sw`. Scales are f32, or f16 for weight-only
+    products (half the bytes; a scale is widened to f32 exactly before it
+    multiplies).
 
     Three forms:
     - float input (weight-only, e.g. W4A16): each weight is dequantized as
@@ -223,7 +225,7 @@ def QOpt_MatMulOp : QOpt_Op<"matmul", [Pure, AttrSizedOperandSegments]> {
   }];
   let arguments = (ins RankedTensorOf<[AnyType]>:$input,
                        RankedTensorOf<[AnyType]>:$weight,
-                       Optional<RankedTensorOf<[F32]>>:$weight_scales,
+                       Optional<RankedTensorOf<[F32, F16]>>:$weight_scales,
                        Optional<RankedTensorOf<[AnySignlessInteger, F32]>>:$weight_zero_points,
                        Optional<RankedTensorOf<[F32]>>:$input_scale,
                        Optional<RankedTensorOf<[AnySignlessInteger]>>:$input_zero_point,

@@ -279,19 +279,26 @@ Value emitWeightDequantization(OpBuilder &b, Location loc, MatMulOp op) {
       parallel(2), [&](OpBuilder &nb, Location nl, ValueRange args) {
         unsigned i = 0;
         Value result;
+        // f16 scales widen exactly to f32 before they multiply.
+        auto scaleArg = [&]() -> Value {
+          Value s = args[i++];
+          if (!s.getType().isF32())
+            s = arith::ExtFOp::create(nb, nl, nb.getF32Type(), s);
+          return s;
+        };
         if (scheme.getKind() == QuantKind::Float) {
           result = arith::ExtFOp::create(nb, nl, nb.getF32Type(), args[i++]);
           if (scales)
-            result = arith::MulFOp::create(nb, nl, result, args[i++]);
+            result = arith::MulFOp::create(nb, nl, result, scaleArg());
         } else if (scheme.getKind() == QuantKind::FP8E4M3) {
           result = decodeFP8E4M3(nb, nl, args[i++]);
-          result = arith::MulFOp::create(nb, nl, result, args[i++]);
+          result = arith::MulFOp::create(nb, nl, result, scaleArg());
         } else {
           Value byte0 = args[i++];
           Value byte1 = straddles ? args[i++] : Value();
           Value kIdx = linalg::IndexOp::create(nb, nl, 0);
           Value code = unpackCode(nb, nl, byte0, byte1, kIdx, scheme);
-          Value scale = args[i++];
+          Value scale = scaleArg();
           if (zeros && args[i].getType().isF32()) {
             // Float zero points: (float(code) - zero) * scale.
             Value f = arith::SIToFPOp::create(nb, nl, nb.getF32Type(), code);

@@ -147,6 +147,8 @@ LogicalResult quantizeGraph(ModuleOp module, const QuantizeOptions &options,
     passOptions.clipSearchBelowBits = 4;
   }
   passOptions.outliers = options.outliers;
+  passOptions.weightScales =
+      options.weightScales.empty() ? "f32" : options.weightScales;
   passOptions.gptqRefineRounds = options.gptqRefineRounds;
   passOptions.showProgress = options.showProgress;
   pm.addPass(createQuantizePass(passOptions));
@@ -182,6 +184,7 @@ LogicalResult quantizeGraph(ModuleOp module, const QuantizeOptions &options,
   if (!options.exclude.empty())
     summary["exclude"] = options.exclude;
   summary["outliers"] = options.outliers;
+  summary["weight_scales"] = passOptions.weightScales;
   summary["quantized_weight_bytes"] = quantizedBytes;
   summary["float_weight_bytes_of_quantized_ops"] = floatBytes;
   summary["layers"] = std::move(layers);
@@ -576,6 +579,12 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
     bool haveData = !options.calibration.data.empty();
     QuantizeOptions quantize = options.quantize;
     quantize.showProgress = options.calibration.showProgress;
+    if (quantize.weightScales.empty())
+      quantize.weightScales = caps.halfWeightScales ? "f16" : "f32";
+    if (quantize.weightScales != "f16" && quantize.weightScales != "f32")
+      return emitError(UnknownLoc::get(&context))
+             << "unknown --weight-scales '" << quantize.weightScales
+             << "' (expected f16 or f32)";
     // A searching recipe's objective and budget, unless given.
     if (recipeObjective && options.quantize.objective.empty() &&
         !options.quantize.searchesBudget())

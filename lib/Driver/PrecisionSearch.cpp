@@ -55,9 +55,11 @@ std::optional<quant::MachinePeaks> peaksFor(TargetAttr target,
                                 /*ghz=*/3.0, /*bandwidthGBs=*/12.0);
 }
 
-quant::PrecisionCost costOf(StringRef precision, int64_t n, int64_t k) {
+quant::PrecisionCost costOf(StringRef precision, int64_t n, int64_t k,
+                           bool halfScales) {
   quant::PrecisionCost p;
-  p.weightBitsPerValue = 8.0 * double(weightBytesAt(precision, n, k)) /
+  p.weightBitsPerValue =
+      8.0 * double(weightBytesAt(precision, n, k, halfScales)) /
                          double(n * k);
   std::string error;
   std::optional<PrecisionSpec> spec = parsePrecision(precision, error);
@@ -91,6 +93,7 @@ LogicalResult searchPrecisions(ModuleOp module, const QuantizeOptions &quantize,
     return emitError(loc) << "the precision search found no weight matmul "
                              "to choose a precision for";
   std::optional<quant::MachinePeaks> peaks = peaksFor(target, caps);
+  bool halfScales = quantize.weightScales == "f16";
   if (quantize.objective == "speed" && !peaks)
     return emitError(loc) << "--objective=speed needs the cost model's peaks, "
                              "which the "
@@ -122,12 +125,13 @@ LogicalResult searchPrecisions(ModuleOp module, const QuantizeOptions &quantize,
                    double loss) {
       quant::LayerCandidate c;
       c.precision = precision;
-      c.weightBytes = double(weightBytesAt(precision, n, k));
+      c.weightBytes = double(weightBytesAt(precision, n, k, halfScales));
       c.weightCount = double(n * k);
       c.loss = loss;
       quant::LayerCost cost;
       if (peaks)
-        cost = quant::estimateMatMul(shape, costOf(precision, n, k), *peaks);
+        cost = quant::estimateMatMul(shape, costOf(precision, n, k, halfScales),
+                                    *peaks);
       c.seconds = cost.seconds;
       choices.candidates.push_back(c);
       names.push_back({precision, algorithm});

@@ -35,7 +35,8 @@ namespace qopt {
 
 static constexpr llvm::StringLiteral kGateInputName = "qopt.sensitivity_gate";
 
-int64_t weightBytesAt(StringRef precision, int64_t n, int64_t k) {
+int64_t weightBytesAt(StringRef precision, int64_t n, int64_t k,
+                      bool halfScales) {
   std::string error;
   std::optional<PrecisionSpec> spec = parsePrecision(precision, error);
   if (!spec)
@@ -44,7 +45,10 @@ int64_t weightBytesAt(StringRef precision, int64_t n, int64_t k) {
   if (w.kind == quant::WeightKind::F16)
     return 2 * n * k;
   int64_t groups = w.numGroups(k);
-  return n * w.packedRowBytes(k) + n * groups * 4 +
+  // Half scales for weight-only products only (qopt-quantize weight-scales).
+  int64_t scaleBytes =
+      halfScales && spec->activations == ActivationMode::Float ? 2 : 4;
+  return n * w.packedRowBytes(k) + n * groups * scaleBytes +
          (w.symmetric ? 0 : n * groups);
 }
 
@@ -161,6 +165,8 @@ LogicalResult buildGatedModel(ModuleOp module,
       parsePrecision(candidate.precision, error);
   options.clipSearch = quantize.clipSearch.value_or(spec && spec->weights.bits < 4);
   options.gptqRefineRounds = quantize.gptqRefineRounds;
+  options.weightScales =
+      quantize.weightScales.empty() ? "f32" : quantize.weightScales;
   pm.addPass(createQuantizePass(options));
   return pm.run(module);
 }

@@ -84,7 +84,7 @@ void refineRow(const float *w, int64_t k, const WeightScheme &scheme,
       std::vector<float> old(groups);
       for (int64_t gi = 0; gi < groups; ++gi) {
         old[gi] = params[gi].scale;
-        params[gi].scale = float(fitted[gi]);
+        params[gi].scale = scheme.storedScale(float(fitted[gi]));
       }
       Eigen::VectorXd newDelta(k);
       for (int64_t i = 0; i < k; ++i)

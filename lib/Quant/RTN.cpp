@@ -60,8 +60,22 @@ float QuantizedMatrix::value(int64_t row, int64_t i) const {
   return dequantizeCode(code(row, i), params, scheme);
 }
 
+float WeightScheme::storedScale(float scale) const {
+  if (!halfScales || scale == 0 || !std::isfinite(scale))
+    return scale;
+  float half = halfToFloat(floatToHalf(scale));
+  // Out of the half range: the nearest nonzero, finite half, so that no
+  // group divides by zero or multiplies by infinity.
+  if (half == 0)
+    return std::copysign(halfToFloat(0x0001), scale);
+  if (!std::isfinite(half))
+    return std::copysign(halfToFloat(0x7bff), scale);
+  return half;
+}
+
 size_t QuantizedMatrix::storageBytes() const {
-  return packed.size() + scales.size() * 4 + zeroPoints.size() +
+  return packed.size() + scales.size() * scheme.scaleBytes() +
+         zeroPoints.size() +
          half.size() * 2;
 }
 
@@ -100,19 +114,20 @@ GroupParams chooseGroupParams(const float *values, int64_t n,
   // are bit-identical to the ones RTN always chose.
   lo *= clipRatio, hi *= clipRatio, amax *= clipRatio, extreme *= clipRatio;
   GroupParams p;
-  if (scheme.kind == WeightKind::NF4) {
+  if (scheme.kind == WeightKind::NF4)
     p.scale = amax > 0 ? amax : 1.f;
-  } else if (scheme.kind == WeightKind::FP8E4M3) {
+  else if (scheme.kind == WeightKind::FP8E4M3)
     p.scale = amax > 0 ? amax / 448.f : 1.f;
-  } else if (scheme.symmetric) {
-    if (scheme.bits == 8)
-      p.scale = amax > 0 ? amax / 127.f : 1.f;
-    else
-      p.scale = amax > 0 ? extreme / float(scheme.qmin()) : 1.f;
-  } else {
+  else if (scheme.symmetric && scheme.bits == 8)
+    p.scale = amax > 0 ? amax / 127.f : 1.f;
+  else if (scheme.symmetric)
+    p.scale = amax > 0 ? extreme / float(scheme.qmin()) : 1.f;
+  else
     p.scale = hi > lo ? (hi - lo) / float(scheme.qmax()) : 1.f;
+  // The zero point follows the scale as stored.
+  p.scale = scheme.storedScale(p.scale);
+  if (scheme.kind == WeightKind::Int && !scheme.symmetric)
     p.zero = roundClamp(-lo / p.scale, 0, 0, scheme.qmax());
-  }
   return p;
 }
 
@@ -157,6 +172,8 @@ void storeQuantizedRow(QuantizedMatrix &q, int64_t row, const int32_t *codes,
   std::vector<int32_t> padded(codes, codes + k);
   padded.resize(kp);
   for (int64_t gi = 0; gi < groups; ++gi) {
+    assert(scheme.storedScale(params[gi].scale) == params[gi].scale &&
+           "a scale not representable in its storage type");
     q.scales[row * groups + gi] = params[gi].scale;
     if (!scheme.symmetric)
       q.zeroPoints[row * groups + gi] = uint8_t(params[gi].zero);

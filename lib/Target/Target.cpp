@@ -29,6 +29,7 @@ llvm::json::Object TargetCapabilities::toJSON() const {
       {"vector_bits", int64_t(vectorBits)},
       {"int8_dot_product", int8DotProduct},
       {"matrix_units", matrixUnits},
+      {"half_weight_scales", halfWeightScales},
       {"native_precisions", llvm::json::Array(nativePrecisions)},
       {"emulated_precisions", llvm::json::Array(emulatedPrecisions)}};
 }

@@ -463,6 +463,8 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
   /// was reported once).
   std::map<std::string, std::shared_ptr<Plan>> plans;
   bool keepFloat = false;
+  /// weight-scales=f16: weight-only products store half scales.
+  bool halfScales = false;
 
   /// The plan of `op`: its qopt.assign if it has one, else the pass's
   /// `precision` and `algorithm`. Null for ops assigned `float`, and on
@@ -520,6 +522,11 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
     }
     auto plan = std::make_shared<Plan>();
     plan->spec = *spec;
+    // Integer activations rescale in f32 kernels; f16 weights have no
+    // scales.
+    plan->spec.weights.halfScales =
+        halfScales && spec->activations == ActivationMode::Float &&
+        spec->weights.kind != quant::WeightKind::F16;
     plan->algorithm = *weightAlgorithm;
     plan->scheme = SchemeAttr::get(ctx, spec->weights);
     SchemeAttr actScheme;
@@ -571,6 +578,12 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
       return signalPassFailure();
     }
     keepFloat = *handling == OutlierHandling::KeepFloat;
+    if (weightScales != "f32" && weightScales != "f16") {
+      emitError(UnknownLoc::get(ctx), "unknown weight-scales '")
+          << weightScales << "' (expected f32 or f16)";
+      return signalPassFailure();
+    }
+    halfScales = weightScales == "f16";
     std::optional<AttentionScales> scales =
         parseAttentionScales(attentionScales);
     if (!scales) {
@@ -686,7 +699,12 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
       Plan *plan = planFor(op, failedAny);
       if (plan && (plan->spec.weights.kind == quant::WeightKind::Int ||
                    plan->spec.weights.kind == quant::WeightKind::NF4))
-        rewriteEmbedding(op, plan->spec.weights, plan->scheme);
+      {
+        // qopt.embedding reads f32 scales.
+        quant::WeightScheme table = plan->spec.weights;
+        table.halfScales = false;
+        rewriteEmbedding(op, table, plan->scheme);
+      }
     }
     SmallVector<tosa::MatMulOp> products;
     module.walk([&](tosa::MatMulOp op) {
@@ -834,9 +852,18 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
           b, loc, RankedTensorType::get({n, rowBytes}, b.getI8Type()),
           asBytes(q.packed));
       int64_t groups = spec.weights.numGroups(k);
-      scales = createConstant(
-          b, loc, RankedTensorType::get({n, groups}, b.getF32Type()),
-          asBytes(q.scales));
+      if (spec.weights.halfScales) {
+        std::vector<uint16_t> half(q.scales.size());
+        for (size_t i = 0; i < half.size(); ++i)
+          half[i] = quant::floatToHalf(q.scales[i]);
+        scales = createConstant(
+            b, loc, RankedTensorType::get({n, groups}, b.getF16Type()),
+            asBytes(half));
+      } else {
+        scales = createConstant(
+            b, loc, RankedTensorType::get({n, groups}, b.getF32Type()),
+            asBytes(q.scales));
+      }
       if (!spec.weights.symmetric)
         zeros = createConstant(
             b, loc, RankedTensorType::get({n, groups}, b.getI8Type()),

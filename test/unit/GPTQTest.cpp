@@ -270,6 +270,34 @@ TEST(GPTQ, BeatsRTNOnCorrelatedInputs) {
   }
 }
 
+// With half scales every scale GPTQ keeps (RTN's, the clip search's and
+// the refits') is a half, and GPTQ still beats RTN at the same storage.
+TEST(GPTQ, HalfScalesStayHalves) {
+  unsigned seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  int64_t n = 384, rows = 16, k = 64;
+  std::vector<double> x = correlatedInputs(rng, n, k);
+  std::vector<double> h = gram(x, n, k);
+  std::vector<float> w = normalMatrix(rng, rows, k);
+  for (WeightScheme s : kSchemes) {
+    s.halfScales = true;
+    for (bool clip : {false, true}) {
+      SCOPED_TRACE(describe(s, k) + (clip ? " clip" : ""));
+      GPTQOptions options;
+      options.searchClip = clip;
+      GPTQResult result;
+      std::string error;
+      ASSERT_TRUE(quantizeGPTQ(w.data(), rows, k, s, h.data(), options, result,
+                               error))
+          << error;
+      for (float scale : result.matrix.scales)
+        ASSERT_EQ(halfToFloat(floatToHalf(scale)), scale);
+      EXPECT_LT(result.error, result.rtnError);
+    }
+  }
+}
+
 TEST(GPTQ, DeadChannelsAreQuantizedToZero) {
   unsigned seed = std::random_device{}();
   SCOPED_TRACE("seed " + std::to_string(seed));

@@ -139,6 +139,8 @@ struct WeightOnlyCase {
   unsigned bits;
   int64_t group;
   bool symmetric;
+  /// Scales stored as f16 (qopt-quantize weight-scales=f16).
+  bool halfScales = false;
 };
 
 /// Parameters: the scheme, and whether the weights are constants of the
@@ -187,6 +189,7 @@ TEST_P(WeightOnlyMatMul, MatchesReference) {
   s.bits = c.bits;
   s.groupSize = c.group;
   s.symmetric = c.symmetric;
+  s.halfScales = c.halfScales;
   int64_t k = 16 + rng() % 120, n = 1 + rng() % 40;
   int64_t m = k; // identity activations need M = K
   std::normal_distribution<float> normal(0.f, 1.f);
@@ -195,6 +198,16 @@ TEST_P(WeightOnlyMatMul, MatchesReference) {
     v = normal(rng);
   QuantizedMatrix q = quantizeRTN(w.data(), n, k, s);
   int64_t groups = s.numGroups(k), rowBytes = s.packedRowBytes(k);
+  // The scales as stored: halves (every one chosen as a half) or floats.
+  std::vector<uint16_t> halfScales;
+  for (float v : q.scales) {
+    if (c.halfScales)
+      ASSERT_EQ(halfToFloat(floatToHalf(v)), v) << "a scale that is no half";
+    halfScales.push_back(floatToHalf(v));
+  }
+  const void *scaleData = c.halfScales ? (const void *)halfScales.data()
+                                       : (const void *)q.scales.data();
+  size_t scaleBytes = q.scales.size() * (c.halfScales ? 2 : 4);
 
   std::vector<Port> ins = {{"a", shape({m, k}, "f32"), "float32"}};
   std::string operands = "%a, %w";
@@ -203,7 +216,8 @@ TEST_P(WeightOnlyMatMul, MatchesReference) {
     params.push_back({"w", shape({n, k}, "f16"), "float16"});
   } else {
     params.push_back({"w", shape({n, rowBytes}, "i8"), "int8"});
-    params.push_back({"s", shape({n, groups}, "f32"), "float32"});
+    params.push_back({"s", shape({n, groups}, c.halfScales ? "f16" : "f32"),
+                      c.halfScales ? "float16" : "float32"});
     operands += " scales(%s)";
     if (!c.symmetric) {
       params.push_back({"z", shape({n, groups}, "i8"), "uint8"});
@@ -220,12 +234,12 @@ TEST_P(WeightOnlyMatMul, MatchesReference) {
     const void *data = p.name == "w"   ? (c.kind == WeightKind::F16
                                               ? (const void *)q.half.data()
                                               : (const void *)q.packed.data())
-                       : p.name == "s" ? (const void *)q.scales.data()
+                       : p.name == "s" ? scaleData
                                        : (const void *)q.zeroPoints.data();
     size_t bytes = p.name == "w"   ? (c.kind == WeightKind::F16
                                           ? q.half.size() * 2
                                           : q.packed.size())
-                   : p.name == "s" ? q.scales.size() * 4
+                   : p.name == "s" ? scaleBytes
                                    : q.zeroPoints.size();
     body += "  %" + p.name + " = arith.constant " +
             hexConstant(data, bytes, p.type) + "\n";
@@ -266,7 +280,7 @@ TEST_P(WeightOnlyMatMul, MatchesReference) {
     args.push_back(q.half.data());
   } else {
     args.push_back(q.packed.data());
-    args.push_back(q.scales.data());
+    args.push_back(scaleData);
     if (!c.symmetric)
       args.push_back(q.zeroPoints.data());
   }
@@ -304,7 +318,13 @@ INSTANTIATE_TEST_SUITE_P(
                       WeightOnlyCase{WeightKind::Int, 2, 64, false},
                       WeightOnlyCase{WeightKind::NF4, 4, 32, true},
                       WeightOnlyCase{WeightKind::F16, 16, 0, true},
-                      WeightOnlyCase{WeightKind::FP8E4M3, 8, 0, true}),
+                      WeightOnlyCase{WeightKind::FP8E4M3, 8, 0, true},
+                      WeightOnlyCase{WeightKind::Int, 8, 0, true, true},
+                      WeightOnlyCase{WeightKind::Int, 4, 32, true, true},
+                      WeightOnlyCase{WeightKind::Int, 4, 64, false, true},
+                      WeightOnlyCase{WeightKind::Int, 3, 32, true, true},
+                      WeightOnlyCase{WeightKind::NF4, 4, 32, true, true},
+                      WeightOnlyCase{WeightKind::FP8E4M3, 8, 0, true, true}),
                        ::testing::Bool()),
     [](const ::testing::TestParamInfo<std::tuple<WeightOnlyCase, bool>> &info) {
       const WeightOnlyCase &c = std::get<0>(info.param);
@@ -314,6 +334,7 @@ INSTANTIATE_TEST_SUITE_P(
                                                      : "int" + std::to_string(c.bits);
       return kind + "_g" + std::to_string(c.group) +
              (c.symmetric ? "_sym" : "_asym") +
+             (c.halfScales ? "_halfscales" : "") +
              (std::get<1>(info.param) ? "_constant" : "_argument");
     });
 

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -195,4 +196,53 @@ TEST(QuantFP8, RoundsToTheNearestCode) {
         best = std::min(best, std::fabs(fp8E4M3ToFloat(uint8_t(c)) - x));
     ASSERT_EQ(std::fabs(got - x), best) << "x = " << x;
   }
+}
+
+// Half scales: every scale RTN chooses is a half, the codes are picked
+// against it, and scales past the half range stay nonzero and finite.
+TEST(QuantRTN, HalfScalesAreChosenAsHalves) {
+  unsigned seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.f, 0.02f);
+  int64_t rows = 7, k = 96;
+  std::vector<float> w(rows * k);
+  for (float &v : w)
+    v = normal(rng);
+  for (WeightScheme s : {WeightScheme{WeightKind::Int, 4, 32, true},
+                         WeightScheme{WeightKind::Int, 4, 32, false},
+                         WeightScheme{WeightKind::Int, 8, 0, true},
+                         WeightScheme{WeightKind::NF4, 4, 64, true}}) {
+    s.halfScales = true;
+    QuantizedMatrix q = quantizeRTN(w.data(), rows, k, s);
+    EXPECT_EQ(q.storageBytes(),
+              q.packed.size() + q.scales.size() * 2 + q.zeroPoints.size());
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t g = 0; g < s.numGroups(k); ++g) {
+        float scale = q.scales[r * s.numGroups(k) + g];
+        ASSERT_EQ(halfToFloat(floatToHalf(scale)), scale);
+        // The codes are RTN's against the stored scale.
+        int64_t begin = g * s.groupLength(k),
+                end = std::min(k, begin + s.groupLength(k));
+        GroupParams p =
+            chooseGroupParams(&w[r * k + begin], end - begin, s);
+        EXPECT_EQ(p.scale, scale);
+        for (int64_t i = begin; i < end; ++i)
+          ASSERT_EQ(q.code(r, i), quantizeCode(w[r * k + i], p, s));
+      }
+  }
+  // 0.1 / -8 = -0.0125 is no half: the nearest one is -0.01249695.
+  WeightScheme s{WeightKind::Int, 4, 32, true};
+  s.halfScales = true;
+  float group[2] = {0.1f, 0.05f};
+  GroupParams p = chooseGroupParams(group, 2, s);
+  EXPECT_EQ(p.scale, halfToFloat(floatToHalf(-0.0125f)));
+  EXPECT_NE(p.scale, -0.0125f);
+  EXPECT_EQ(quantizeCode(0.1f, p, s), -8);
+  // Below the smallest half and above the largest.
+  float tiny[2] = {1e-9f, -2e-9f}, huge[2] = {1e6f, 3e6f};
+  GroupParams t = chooseGroupParams(tiny, 2, s), h = chooseGroupParams(huge, 2, s);
+  EXPECT_NE(t.scale, 0.f);
+  EXPECT_TRUE(std::isfinite(h.scale));
+  EXPECT_EQ(h.scale, -65504.f);
 }

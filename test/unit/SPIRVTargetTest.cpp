@@ -115,6 +115,9 @@ protected:
     options.force = true;
     options.target.triple = triple;
     options.quantize.precision = precision;
+    // The same weights on both targets: x86 would store half scales by
+    // default, which the SPIR-V target does not read yet.
+    options.quantize.weightScales = "f32";
     options.target.features = features;
     options.quantize.quantizeClassifier = !precision.empty();
     if (failed(compileModel(context, options)) && diagnostics.empty())

@@ -284,6 +284,12 @@ static cl::opt<std::string> outliers(
              "(default) does nothing special"),
     cl::value_desc("keep-float|clip|none"), cl::init("none"),
     cl::cat(qoptCategory));
+static cl::opt<std::string> weightScales(
+    "weight-scales",
+    cl::desc("Storage of weight-only products' scales: f16 (half the bytes: "
+             "w4a16-g32 is 4.5 bits per weight) or f32; default: the "
+             "target's (f16 on x86 with F16C)"),
+    cl::value_desc("f16|f32"), cl::init(""), cl::cat(qoptCategory));
 static cl::opt<unsigned> reportSamples(
     "report-samples",
     cl::desc("Held-out samples the quality report runs on (default 16)"),
@@ -475,6 +481,7 @@ int main(int argc, char **argv) {
   options.quantize.outlierThreshold = outlierThreshold;
   options.quantize.outlierRatio = outlierRatio;
   options.quantize.outliers = outliers;
+  options.quantize.weightScales = weightScales;
   if (smooth.getNumOccurrences()) {
     options.quantize.smooth = true;
     if (!smooth.empty()) {

@@ -61,6 +61,9 @@ struct QuantizeOptions {
   /// What integer-activation products do with them: keep-float | clip |
   /// none (qopt-quantize's `outliers`).
   std::string outliers = "none";
+  /// Storage of weight-only products' scales: f16 or f32; empty: the
+  /// target's choice (f16 where its kernels read half scales).
+  std::string weightScales;
   /// Samples the quality report runs on (held out from calibration).
   size_t reportSamples = 16;
   /// Budgets of the per-layer precision search (any one set starts it):

@@ -72,7 +72,8 @@ std::vector<mlir::Operation *> sensitivityLayers(mlir::ModuleOp module);
 
 /// Stored bytes of an [n, k] weight matrix at `precision` (packed codes,
 /// scales and zero points, as qopt-quantize stores them; float: 4 n k).
-int64_t weightBytesAt(llvm::StringRef precision, int64_t n, int64_t k);
+int64_t weightBytesAt(llvm::StringRef precision, int64_t n, int64_t k,
+                      bool halfScales);
 
 struct LayerAssignment;
 struct TargetCapabilities;

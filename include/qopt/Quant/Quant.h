@@ -26,6 +26,10 @@ struct WeightScheme {
   /// Symmetric: signed codes, no zero point. Asymmetric: unsigned codes and
   /// one zero point per scale.
   bool symmetric = true;
+  /// Scales stored as float16 (weight-only products on targets that read
+  /// half scales): every scale chosen is rounded to a half, so the codes are
+  /// picked against the value the kernels will multiply by.
+  bool halfScales = false;
 
   int64_t groupLength(int64_t k) const { return groupSize ? groupSize : k; }
   /// `k` rounded up to whole groups.
@@ -36,6 +40,10 @@ struct WeightScheme {
   /// Bytes of one packed row (int and nf4 kinds).
   int64_t packedRowBytes(int64_t k) const;
   bool signedCodes() const { return kind == WeightKind::Int && symmetric; }
+  /// `scale` as it is stored: rounded to the nearest half with halfScales.
+  float storedScale(float scale) const;
+  /// Bytes of one stored scale.
+  int64_t scaleBytes() const { return halfScales ? 2 : 4; }
   int32_t qmin() const;
   int32_t qmax() const;
 };

@@ -38,6 +38,9 @@ struct TargetCapabilities {
   bool int8DotProduct = false;
   /// Matrix units (tensor cores, AMX, XMX).
   bool matrixUnits = false;
+  /// Weight-only products read float16 scales (widened in registers), so
+  /// the quantizer stores them at half the bytes by default.
+  bool halfWeightScales = false;
   /// Precisions whose arithmetic the machine executes directly.
   std::vector<std::string> nativePrecisions;
   /// Precisions that run by decoding to a wider type inside the kernels.

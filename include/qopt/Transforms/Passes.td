@@ -463,6 +463,13 @@ def QuantizePass : Pass<"qopt-quantize", "mlir::ModuleOp"> {
     `clip` (quantize the outliers with the rest, clipped by the calibrated
     range) and `none` (the default) leave the matmuls as they are.
 
+    With `weight-scales=f16`, weight-only integer, NF4 and FP8 products
+    store their scales as f16 (`w4a16-g32` then costs 4.5 bits per weight
+    instead of 5): each scale is rounded to a half when it is chosen (RTN,
+    the clip search and GPTQ's refits alike), so the codes are picked
+    against the value the kernel multiplies by. Products with integer
+    activations keep f32 scales.
+
     Embedding gathers and norms are not matmuls and stay float. The final
     classifier (a matmul whose result reaches the function's return through
     shape ops only) stays float unless `quantize-classifier` is set; embedding
@@ -537,6 +544,10 @@ def QuantizePass : Pass<"qopt-quantize", "mlir::ModuleOp"> {
            "GPTQ: search clipping (as clip-search) for the ops whose weights "
            "have fewer bits than this, each op by its own precision (0: "
            "none beyond clip-search)">,
+    Option<"weightScales", "weight-scales", "std::string",
+           /*default=*/"\"f32\"",
+           "Storage of weight-only products' scales: f32, or f16 (half the "
+           "bytes; every scale is chosen as a half, so codes match it)">,
     Option<"outliers", "outliers", "std::string", /*default=*/"\"none\"",
            "Outlier input channels (qopt.outliers): keep-float computes "
            "them in float beside the integer product; clip or none quantize "

@@ -113,10 +113,22 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
     // iterators).
     FailureOr<std::vector<char>> scaleBytes =
         constantBytes(scaleAttr, cast<ShapedType>(scaleAttr.getType()));
-    if (failed(scaleBytes) || scaleBytes->size() % sizeof(float))
+    // f16 scales stay f16 in the kernel's table and widen in registers
+    // (vcvtph2ps).
+    const bool halfScales = scaleType.getElementType().isF16();
+    const size_t scaleSize = halfScales ? sizeof(uint16_t) : sizeof(float);
+    if (failed(scaleBytes) || scaleBytes->size() % scaleSize)
       return rewriter.notifyMatchFailure(op, "unreadable scales");
-    std::vector<float> scales(scaleBytes->size() / sizeof(float));
-    std::memcpy(scales.data(), scaleBytes->data(), scaleBytes->size());
+    std::vector<float> scales(scaleBytes->size() / scaleSize);
+    if (halfScales) {
+      for (size_t i = 0; i < scales.size(); ++i) {
+        uint16_t h;
+        std::memcpy(&h, scaleBytes->data() + i * sizeof(h), sizeof(h));
+        scales[i] = quant::halfToFloat(h);
+      }
+    } else {
+      std::memcpy(scales.data(), scaleBytes->data(), scaleBytes->size());
+    }
     std::vector<int32_t> intZeros;
     std::vector<float> fpZeros;
     RankedTensorType zeroType;
@@ -191,13 +203,38 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
     auto paramType = [&](Type t) {
       return RankedTensorType::get({supers, groups, superColumns}, t);
     };
-    Value scaleTable = createConstant(rewriter, loc, paramType(f32),
-                                      bytesOf(packedScales));
-    Value zeroTable =
-        floatZeros ? createConstant(rewriter, loc, paramType(f32),
-                                    bytesOf(packedFpZeros))
-                   : createConstant(rewriter, loc, paramType(i32),
-                                    bytesOf(packedIntZeros));
+    Type f16 = rewriter.getF16Type();
+    Value scaleTable;
+    if (halfScales) {
+      // Exact: every value came from a half (padding lanes are 0).
+      std::vector<uint16_t> halves(packedScales.size());
+      for (size_t i = 0; i < halves.size(); ++i)
+        halves[i] = quant::floatToHalf(packedScales[i]);
+      scaleTable = createConstant(rewriter, loc, paramType(f16), bytesOf(halves));
+    } else {
+      scaleTable = createConstant(rewriter, loc, paramType(f32),
+                                  bytesOf(packedScales));
+    }
+    // Integer zero points (plus the code offset) as bytes when they fit, the
+    // way the weights are stored; without zero points every lane subtracts
+    // the same offset, a constant.
+    bool byteZeros =
+        llvm::all_of(packedIntZeros, [](int32_t v) { return v >= 0 && v < 256; });
+    Value zeroTable, offsetVec;
+    if (floatZeros) {
+      zeroTable = createConstant(rewriter, loc, paramType(f32),
+                                 bytesOf(packedFpZeros));
+    } else if (!zeros) {
+      auto ivec = VectorType::get({lanes}, i32);
+      offsetVec = arith::ConstantOp::create(
+          rewriter, loc, ivec, DenseElementsAttr::get(ivec, offset));
+    } else if (byteZeros) {
+      std::vector<uint8_t> bytes(packedIntZeros.begin(), packedIntZeros.end());
+      zeroTable = createConstant(rewriter, loc, paramType(i8), bytesOf(bytes));
+    } else {
+      zeroTable = createConstant(rewriter, loc, paramType(i32),
+                                 bytesOf(packedIntZeros));
+    }
 
     // The input as [M, Kp] rows, padded with zeros (padded weights are
     // worth nothing then, whatever their codes).
@@ -247,9 +284,22 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
             SmallVector<Value> s, z;
             for (int64_t j = 0; j < vectors; ++j) {
               Value off = indexConst(gb, gl, j * lanes);
-              s.push_back(readVector(gb, gl, fvec, scaleTable, {sb, g, off}));
-              z.push_back(readVector(gb, gl, floatZeros ? fvec : ivec, zeroTable,
-                               {sb, g, off}));
+              if (halfScales)
+                s.push_back(arith::ExtFOp::create(
+                    gb, gl, fvec,
+                    readVector(gb, gl, VectorType::get({lanes}, f16),
+                               scaleTable, {sb, g, off})));
+              else
+                s.push_back(readVector(gb, gl, fvec, scaleTable, {sb, g, off}));
+              if (offsetVec)
+                z.push_back(offsetVec);
+              else if (floatZeros || !byteZeros)
+                z.push_back(readVector(gb, gl, floatZeros ? fvec : ivec,
+                                       zeroTable, {sb, g, off}));
+              else
+                z.push_back(arith::ExtUIOp::create(
+                    gb, gl, ivec,
+                    readVector(gb, gl, bvec, zeroTable, {sb, g, off})));
             }
             Value step0 = arith::MulIOp::create(
                 gb, gl, g, indexConst(gb, gl, stepsPerGroup));

@@ -341,6 +341,8 @@ public:
     caps.int8DotProduct =
         target.hasFeature("avx512vnni") || target.hasFeature("avxvnni");
     caps.matrixUnits = target.hasFeature("amx-int8");
+    // vcvtph2ps widens eight halves at once (every AVX2 machine has it).
+    caps.halfWeightScales = target.hasFeature("f16c");
     caps.nativePrecisions = {"f32"};
     if (target.hasFeature("avx512fp16"))
       caps.nativePrecisions.push_back("f16");

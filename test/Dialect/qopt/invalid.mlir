@@ -229,6 +229,15 @@ func.func @matmul_float_zero_points_integer_input(%a: tensor<8x64xi8>, %w: tenso
 
 // -----
 
+func.func @matmul_half_scales_integer_input(%a: tensor<8x64xi8>, %w: tensor<32x64xi8>, %s: tensor<32x1xf16>, %sa: tensor<f32>) -> tensor<8x32xf32> {
+  // expected-error @+1 {{an integer input's product rescales with f32 weight scales; f16 scales are for weight-only products}}
+  %0 = qopt.matmul %a, %w scales(%s) input_scale(%sa) {k = 64 : i64, scheme = #qopt.scheme<int8, per_channel, sym>}
+       : (tensor<8x64xi8>, tensor<32x64xi8>, tensor<32x1xf16>, tensor<f32>) -> tensor<8x32xf32>
+  return %0 : tensor<8x32xf32>
+}
+
+// -----
+
 func.func @precision_not_a_precision(%a: tensor<1x4x8xi8>, %b: tensor<1x8x4xi8>) -> tensor<1x4x4xi32> {
   %z = "tosa.const"() <{values = dense<0> : tensor<1xi8>}> : () -> tensor<1xi8>
   // expected-error @+1 {{qopt.precision must be a #qopt.precision attribute}}

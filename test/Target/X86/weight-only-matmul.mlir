@@ -5,8 +5,9 @@
 
 // W4A16, group 32, symmetric: the codes repacked at compile time into
 // [super-blocks of 4 x 16 columns][32 steps of 2 codes][64 bytes] (N = 20
-// padded to 64), the scales (and zero points: 8, the signed codes are
-// stored as code + 8) into [super-block][group][64]. A loop over column
+// padded to 64), the scales into [super-block][group][64] (the signed codes
+// are stored as code + 8, and without zero points every lane subtracts
+// that same 8: a constant vector, no table). A loop over column
 // blocks, one 4-row block and the leftover row, a loop over groups loading
 // 4 scale vectors, a loop over the group's 16 steps that loads 4 byte
 // vectors and widens them; per nibble a table lookup (vpermps: the low 4
@@ -35,9 +36,12 @@
 // CHECK-NOT: tensor<64x20xf32>
 // YMM-LABEL: func.func @w4_group(
 // YMM: arith.constant dense_resource<{{.*}}> : tensor<2x32x16xi8>
+// YMM-NOT: x16xi32>
+// YMM: %[[OFFSET:.*]] = arith.constant dense<8> : vector<8xi32>
+// YMM-NOT: x16xi32>
 // YMM: vector.transfer_read {{.*}} : tensor<2x32x16xi8>, vector<8xi8>
 // YMM: arith.andi %{{.*}} : vector<8xi32>
-// YMM: arith.subi %{{.*}} : vector<8xi32>
+// YMM: arith.subi %{{.*}}, %[[OFFSET]] : vector<8xi32>
 // YMM: arith.sitofp %{{.*}} : vector<8xi32> to vector<8xf32>
 // YMM: arith.mulf %{{.*}} : vector<8xf32>
 // YMM: math.fma %{{.*}} : vector<8xf32>
@@ -48,6 +52,34 @@ func.func @w4_group(%a: tensor<5x64xf32>) -> tensor<5x20xf32> {
   %0 = qopt.matmul %a, %w scales(%s) {k = 64 : i64, scheme = #qopt.scheme<int4, group 32, sym>}
        : (tensor<5x64xf32>, tensor<20x32xi8>, tensor<20x2xf32>) -> tensor<5x20xf32>
   return %0 : tensor<5x20xf32>
+}
+
+// -----
+
+// f16 scales stay f16 in the kernel's table (half its bytes) and widen in
+// registers; asymmetric codes' integer zero points go into a byte table,
+// widened like the codes, never an i32 one.
+// CHECK-LABEL: func.func @w4_half_scales_asym(
+// CHECK-DAG: %[[HS:.*]] = arith.constant dense<{{.*}}> : tensor<1x2x64xf16>
+// CHECK-DAG: %[[HZ:.*]] = arith.constant dense<{{.*}}> : tensor<1x2x64xi8>
+// CHECK-NOT: tensor<1x2x64xi32>
+// CHECK-NOT: tensor<1x2x64xf32>
+// CHECK: %[[H:.*]] = vector.transfer_read %[[HS]]{{.*}} : tensor<1x2x64xf16>, vector<16xf16>
+// CHECK: arith.extf %[[H]] : vector<16xf16> to vector<16xf32>
+// CHECK: %[[Z:.*]] = vector.transfer_read %[[HZ]]{{.*}} : tensor<1x2x64xi8>, vector<16xi8>
+// CHECK: arith.extui %[[Z]] : vector<16xi8> to vector<16xi32>
+// CHECK: arith.subi
+// CHECK: math.fma
+// YMM-LABEL: func.func @w4_half_scales_asym(
+// YMM: vector.transfer_read {{.*}} : tensor<2x2x16xf16>, vector<8xf16>
+// YMM: arith.extf {{.*}} : vector<8xf16> to vector<8xf32>
+func.func @w4_half_scales_asym(%a: tensor<3x64xf32>) -> tensor<3x20xf32> {
+  %w = arith.constant dense<35> : tensor<20x32xi8>
+  %s = arith.constant dense<0.5> : tensor<20x2xf16>
+  %z = arith.constant dense<7> : tensor<20x2xi8>
+  %0 = qopt.matmul %a, %w scales(%s) zero_points(%z) {k = 64 : i64, scheme = #qopt.scheme<uint4, group 32, asym>}
+       : (tensor<3x64xf32>, tensor<20x32xi8>, tensor<20x2xf16>, tensor<20x2xi8>) -> tensor<3x20xf32>
+  return %0 : tensor<3x20xf32>
 }
 
 // -----
