@@ -70,6 +70,48 @@ quant::PrecisionCost costOf(StringRef precision, int64_t n, int64_t k,
   return p;
 }
 
+/// The base of an in-context measurement (Sensitivity.h), or none for an
+/// isolated one. `auto` measures in context when the search minimises the
+/// loss under a size budget: its answer lies near a uniform configuration
+/// at the base precision, where isolated losses, measured against float,
+/// misjudge what moving one layer changes. A budget on the loss alone
+/// keeps isolated losses (its answer lies near float).
+LogicalResult
+chooseSensitivityBase(MLIRContext *ctx, const QuantizeOptions &quantize,
+                      ArrayRef<SensitivityCandidate> candidates,
+                      ArrayRef<LayerAssignment> assignments,
+                      std::optional<SensitivityCandidate> &base) {
+  Location loc = UnknownLoc::get(ctx);
+  std::string mode = quantize.sensitivity.empty() ? "auto" : quantize.sensitivity;
+  if (mode != "auto" && mode != "isolated" && mode != "in-context")
+    return emitError(loc) << "unknown --sensitivity '" << mode
+                          << "' (expected auto, isolated or in-context)";
+  if (mode == "isolated" ||
+      (mode == "auto" && (quantize.objective != "quality" ||
+                          (!quantize.avgBits && !quantize.maxWeightBytes))))
+    return success();
+  const SensitivityCandidate *found = nullptr;
+  for (const SensitivityCandidate &c : candidates)
+    if (c.precision == quantize.precision)
+      found = &c;
+  // Layers a rule fixed would sit at the base in the measurement, not at
+  // their own precision.
+  bool fixed = llvm::any_of(assignments, [](const LayerAssignment &a) {
+    return a.fixedByRule && a.precision != "float";
+  });
+  if (!found || fixed) {
+    if (mode == "auto")
+      return success();
+    return emitError(loc)
+           << "--sensitivity=in-context measures around every layer at "
+           << quantize.precision << ": "
+           << (fixed ? "recipe rules fix some layers' precisions"
+                     : "that precision is not among the candidates");
+  }
+  base = *found;
+  return success();
+}
+
 } // namespace
 
 LogicalResult searchPrecisions(ModuleOp module, const QuantizeOptions &quantize,
@@ -84,10 +126,16 @@ LogicalResult searchPrecisions(ModuleOp module, const QuantizeOptions &quantize,
   Location loc = UnknownLoc::get(ctx);
   // Layers a recipe rule set keep their precision: measured only when it
   // is one of the candidates.
-  if (table.layers.empty() &&
-      failed(measureSensitivity(module, candidates, quantize, data,
-                                quantize.sensitivitySamples, table)))
-    return failure();
+  if (table.layers.empty()) {
+    std::optional<SensitivityCandidate> base;
+    if (failed(chooseSensitivityBase(ctx, quantize, candidates, assignments,
+                                     base)))
+      return failure();
+    if (failed(measureSensitivity(module, candidates, quantize, data,
+                                  quantize.sensitivitySamples, table,
+                                  base ? &*base : nullptr)))
+      return failure();
+  }
   std::vector<Operation *> ops = sensitivityLayers(module);
   if (ops.empty())
     return emitError(loc) << "the precision search found no weight matmul "
@@ -150,7 +198,9 @@ LogicalResult searchPrecisions(ModuleOp module, const QuantizeOptions &quantize,
     } else {
       for (auto [c, candidate] : llvm::enumerate(candidates))
         add(candidate.precision, candidate.algorithm, table.loss[l][c]);
-      add("float", "", 0);
+      // Isolated, float adds no loss; in context it removes the layer's
+      // share of the base's loss.
+      add("float", "", table.floatLoss.empty() ? 0 : table.floatLoss[l]);
     }
     layers.push_back(std::move(choices));
     options.push_back(std::move(names));

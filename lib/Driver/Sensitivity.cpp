@@ -63,11 +63,18 @@ llvm::json::Object SensitivityTable::toJSON() const {
     rows.push_back(llvm::json::Object{{"node", layers[l]},
                                       {"loss", std::move(values)}});
   }
-  return llvm::json::Object{{"metric", metric},
-                            {"samples", int64_t(samples)},
-                            {"seconds", seconds},
-                            {"candidates", std::move(names)},
-                            {"layers", std::move(rows)}};
+  llvm::json::Object out{{"metric", metric},
+                         {"samples", int64_t(samples)},
+                         {"seconds", seconds},
+                         {"candidates", std::move(names)},
+                         {"layers", std::move(rows)}};
+  if (base) {
+    out["base"] =
+        base->precision + (base->algorithm.empty() ? "" : "/" + base->algorithm);
+    out["base_loss"] = baseLoss.value_or(0);
+    out["float_loss"] = llvm::json::Array(floatLoss);
+  }
+  return out;
 }
 
 namespace {
@@ -110,9 +117,11 @@ Value blend(OpBuilder &b, Location loc, Value floatValue, Value quantValue,
 }
 
 /// Turns `module` into the gated model of `candidate` over `layers` (its
-/// measured matmuls): a gate input is appended to the entry function.
+/// measured matmuls): a gate input is appended to the entry function. Gate
+/// 0 runs a layer at `base` (float when null), gate 1 at `candidate`.
 LogicalResult buildGatedModel(ModuleOp module,
                               const SensitivityCandidate &candidate,
+                              const SensitivityCandidate *base,
                               const QuantizeOptions &quantize) {
   MLIRContext *ctx = module.getContext();
   std::vector<tosa::MatMulOp> layers = measuredLayers(module);
@@ -133,37 +142,51 @@ LogicalResult buildGatedModel(ModuleOp module,
     return emitError(entry.getLoc()) << "cannot add the gate input";
   Value gate = entry.getArgument(gateIndex);
   auto floatAssign = AssignmentAttr::get(ctx, "float", "", "sensitivity");
+  auto offAssign =
+      base ? AssignmentAttr::get(ctx, base->precision, base->algorithm,
+                                 "sensitivity")
+           : floatAssign;
   auto candidateAssign = AssignmentAttr::get(ctx, candidate.precision,
                                              candidate.algorithm, "sensitivity");
+  // Every other quantizable op keeps float: only the gated layers (both
+  // their copies) move.
+  llvm::DenseSet<Operation *> gated;
   for (auto [index, op] : llvm::enumerate(layers)) {
     OpBuilder b(op);
     b.setInsertionPointAfter(op);
-    Operation *floatCopy = b.clone(*op);
-    floatCopy->setAttr(QOptDialect::kAssignAttrName, floatAssign);
+    Operation *offCopy = b.clone(*op);
+    gated.insert(op);
+    gated.insert(offCopy);
+    offCopy->setAttr(QOptDialect::kAssignAttrName, offAssign);
     op->setAttr(QOptDialect::kAssignAttrName, candidateAssign);
-    Value blended = blend(b, op.getLoc(), floatCopy->getResult(0),
+    Value blended = blend(b, op.getLoc(), offCopy->getResult(0),
                           op.getResult(), gate, int64_t(index));
     op.getResult().replaceAllUsesExcept(blended, blended.getDefiningOp());
   }
-  // Every other quantizable op keeps float: only the gated layers move.
-  llvm::DenseSet<Operation *> gated;
-  for (tosa::MatMulOp op : layers)
-    gated.insert(op);
   module.walk([&](Operation *op) {
     if (op->hasAttr(QOptDialect::kAssignAttrName) && !gated.contains(op))
       op->setAttr(QOptDialect::kAssignAttrName, floatAssign);
   });
+  // The pass's own precision only checks its options here: every op
+  // carries an assignment. A model of float alone needs no quantization.
+  const SensitivityCandidate *quantized =
+      candidate.precision != "float" ? &candidate : base;
+  if (!quantized)
+    return success();
   PassManager pm(ctx);
   QuantizePassOptions options;
-  options.precision = candidate.precision;
-  options.algorithm = candidate.algorithm.empty() ? "rtn" : candidate.algorithm;
+  options.precision = quantized->precision;
+  options.algorithm =
+      quantized->algorithm.empty() ? "rtn" : quantized->algorithm;
   options.gptqDampening = quantize.gptqDampening;
   options.gptqScaleGrid = quantize.gptqScaleGrid;
   options.gptqActOrder = quantize.gptqActOrder;
-  std::string error;
-  std::optional<PrecisionSpec> spec =
-      parsePrecision(candidate.precision, error);
-  options.clipSearch = quantize.clipSearch.value_or(spec && spec->weights.bits < 4);
+  // As the compile itself: clipping searched below 4 bits, each copy by
+  // its own precision, unless asked otherwise.
+  if (quantize.clipSearch)
+    options.clipSearch = *quantize.clipSearch;
+  else
+    options.clipSearchBelowBits = 4;
   options.gptqRefineRounds = quantize.gptqRefineRounds;
   options.weightScales =
       quantize.weightScales.empty() ? "f32" : quantize.weightScales;
@@ -207,12 +230,15 @@ LogicalResult measureSensitivity(ModuleOp module,
                                  ArrayRef<SensitivityCandidate> candidates,
                                  const QuantizeOptions &quantize,
                                  const CalibrationOptions &data,
-                                 size_t samples, SensitivityTable &table) {
+                                 size_t samples, SensitivityTable &table,
+                                 const SensitivityCandidate *base) {
   auto start = std::chrono::steady_clock::now();
   Location loc = UnknownLoc::get(module.getContext());
   std::vector<tosa::MatMulOp> layers = measuredLayers(module);
   table = SensitivityTable();
   table.candidates.assign(candidates.begin(), candidates.end());
+  if (base)
+    table.base = *base;
   for (tosa::MatMulOp op : layers) {
     QuantizableMatMul m = *analyzeMatMul(op);
     table.layers.push_back(onnxNodeName(op.getLoc()));
@@ -222,133 +248,160 @@ LogicalResult measureSensitivity(ModuleOp module,
   if (layers.empty())
     return success();
 
+  // In context, float is measured like any candidate (it is not free
+  // there: it takes a layer's error away), and the reference outputs come
+  // from a float model of their own.
+  std::vector<SensitivityCandidate> measured(candidates.begin(),
+                                             candidates.end());
+  if (base)
+    measured.push_back({"float", ""});
   std::optional<calib::ProgressBar> progress;
   if (data.showProgress)
-    progress.emplace("qopt: sensitivity", candidates.size(), "candidates");
-  for (auto [c, candidate] : llvm::enumerate(candidates)) {
+    progress.emplace("qopt: sensitivity", measured.size() + (base ? 1 : 0),
+                     "models");
+  size_t done = 0;
+
+  /// One compiled gated model.
+  struct GatedModel {
+    llvm::SmallString<128> dir;
+    qrt_model *model = nullptr;
+    ~GatedModel() {
+      if (model)
+        qrt_free(model);
+      if (!dir.empty())
+        llvm::sys::fs::remove_directories(dir);
+    }
+  };
+  auto compileGated = [&](const SensitivityCandidate &candidate,
+                          const SensitivityCandidate *off,
+                          GatedModel &out) -> LogicalResult {
     OwningOpRef<ModuleOp> gated(module.clone());
-    if (failed(buildGatedModel(*gated, candidate, quantize)))
+    if (failed(buildGatedModel(*gated, candidate, off, quantize)))
       return failure();
     if (failed(attachHostTarget(*gated)))
       return failure();
-    llvm::SmallString<128> dir;
-    if (llvm::sys::fs::createUniqueDirectory("qopt-sensitivity", dir))
+    if (llvm::sys::fs::createUniqueDirectory("qopt-sensitivity", out.dir))
       return emitError(loc) << "cannot create a temporary folder for the "
                                "sensitivity model";
-    auto removeDir = llvm::make_scope_exit(
-        [&] { llvm::sys::fs::remove_directories(dir); });
     SerializeOptions codegen;
     codegen.name = "sensitivity";
     codegen.helperModel = true;
-    std::string artifact = (dir + "/model").str();
+    std::string artifact = (out.dir + "/model").str();
     if (failed(compileArtifact(*gated, codegen, artifact, /*force=*/false)))
       return failure();
     char err[512];
-    qrt_model *model = qrt_load(artifact.c_str(), err, sizeof err);
-    if (!model)
+    out.model = qrt_load(artifact.c_str(), err, sizeof err);
+    if (!out.model)
       return emitError(loc) << "cannot load the sensitivity model: " << err;
-    auto freeModel = llvm::make_scope_exit([&] { qrt_free(model); });
-    calib::OutputBuffers ref(model), run(model);
-    std::vector<calib::InputSpec> inputs = calib::modelInputs(model);
-    // The gate is the last input; samples feed the others.
-    inputs.pop_back();
-    size_t first = data.firstSample + data.samples;
-    auto source = calib::openSamples(data.data, data.offsets, inputs, first,
-                                     samples);
-    if (!source) {
-      llvm::consumeError(source.takeError());
-      first = data.firstSample;
-      source = calib::openSamples(data.data, data.offsets, inputs, first,
-                                  samples);
-      if (!source)
-        return emitError(loc) << llvm::toString(source.takeError());
+    return success();
+  };
+
+  // The samples: held out from calibration when there are more.
+  GatedModel first;
+  if (failed(compileGated(base ? SensitivityCandidate{"float", ""}
+                               : measured[0],
+                          nullptr, first)))
+    return failure();
+  std::vector<calib::InputSpec> inputs = calib::modelInputs(first.model);
+  // The gate is the last input; samples feed the others.
+  inputs.pop_back();
+  auto source = calib::openSamples(data.data, data.offsets, inputs,
+                                   data.firstSample + data.samples, samples);
+  if (!source) {
+    llvm::consumeError(source.takeError());
+    source = calib::openSamples(data.data, data.offsets, inputs,
+                                data.firstSample, samples);
+    if (!source)
+      return emitError(loc) << llvm::toString(source.takeError());
+  }
+  table.samples = (*source)->size();
+  calib::OutputBuffers probe(first.model);
+  const qrt_tensor_info out = probe.infos[0];
+  // A language model: one [1, seq] integer input, [1, seq, vocab] logits.
+  bool language = inputs.size() == 1 && inputs[0].shape.size() == 2 &&
+                  StringRef(inputs[0].dtype).starts_with("int") &&
+                  out.rank == 3 && StringRef(out.dtype) == "float32";
+  table.metric = language ? "kl" : "nsr";
+  int64_t vocab = language ? out.shape[2] : 1;
+  const int64_t elements = int64_t(out.num_elements);
+  std::vector<float> gateValues(layers.size(), 0.f);
+  std::vector<double> lp, lq;
+  // Runs `sample` on `model` with the gates in `gateValues` into `outputs`.
+  auto runSample = [&](qrt_model *model, const calib::Sample &sample,
+                       calib::OutputBuffers &outputs) -> LogicalResult {
+    std::vector<const void *> in;
+    for (const io::Tensor &t : sample.inputs)
+      in.push_back(t.data.data());
+    in.push_back(gateValues.data());
+    if (qrt_run(model, in.data(), outputs.pointers.data()) != 0)
+      return emitError(loc)
+             << "the sensitivity model failed on " << sample.source;
+    return success();
+  };
+  // Language models: the positions of `sample` with logits.
+  auto rowsOf = [&](const calib::Sample &sample) -> int64_t {
+    return sample.validTokens >= 0
+               ? std::min<int64_t>(sample.validTokens, out.shape[1])
+               : out.shape[1];
+  };
+  // Adds the NLL of the sample's true next tokens under logits `r` to
+  // `sum` over `count` tokens.
+  auto addNLL = [&](const calib::Sample &sample, const float *r, double &sum,
+                    size_t &count) {
+    const io::Tensor &ids = sample.inputs[0];
+    for (int64_t t = 0; t + 1 < rowsOf(sample); ++t) {
+      int64_t next = readId(ids, t + 1);
+      if (next < 0 || next >= vocab)
+        continue;
+      logSoftmax(r + t * vocab, vocab, lp);
+      sum -= lp[next];
+      ++count;
     }
-    table.samples = (*source)->size();
-    const qrt_tensor_info &out = ref.infos[0];
-    // A language model: one [1, seq] integer input, [1, seq, vocab] logits.
-    bool language = inputs.size() == 1 && inputs[0].shape.size() == 2 &&
-                    StringRef(inputs[0].dtype).starts_with("int") &&
-                    out.rank == 3 && StringRef(out.dtype) == "float32";
-    table.metric = language ? "kl" : "nsr";
-    std::vector<float> gateValues(layers.size(), 0.f);
-    std::vector<double> lp, lq;
-    std::vector<double> signal(layers.size(), 0), noise(layers.size(), 0);
-    std::vector<double> kl(layers.size(), 0);
-    size_t positions = 0, predicted = 0;
-    double refEnergy = 0, nll = 0;
-    int64_t vocab = language ? out.shape[2] : 1;
-    // Runs `sample` with the gates in `gateValues` into `outputs`; `in`
-    // keeps the input pointers for more runs of the same sample.
-    auto runSample = [&](const calib::Sample &sample,
-                         std::vector<const void *> &in,
-                         calib::OutputBuffers &outputs) -> LogicalResult {
-      in.clear();
-      for (const io::Tensor &t : sample.inputs)
-        in.push_back(t.data.data());
-      in.push_back(gateValues.data());
-      if (qrt_run(model, in.data(), outputs.pointers.data()) != 0)
-        return emitError(loc)
-               << "the sensitivity model failed on " << sample.source;
-      return success();
-    };
-    // Language models: the positions of `sample` with logits.
-    auto rowsOf = [&](const calib::Sample &sample) -> int64_t {
-      return sample.validTokens >= 0
-                 ? std::min<int64_t>(sample.validTokens, out.shape[1])
-                 : out.shape[1];
-    };
-    // Adds the float model's NLL of the sample's true next tokens (its
-    // logits in `ref`) to `sum` over `count` tokens.
-    auto addNLL = [&](const calib::Sample &sample, double &sum, size_t &count) {
-      const float *r = ref.asFloats(0);
-      const io::Tensor &ids = sample.inputs[0];
-      for (int64_t t = 0; t + 1 < rowsOf(sample); ++t) {
-        int64_t next = readId(ids, t + 1);
-        if (next < 0 || next >= vocab)
-          continue;
+  };
+  // The loss of output `q` against the float output `r` of `sample`: the
+  // summed KL over its positions, or the squared error.
+  auto lossOf = [&](const calib::Sample &sample, const float *r,
+                    const float *q) {
+    double total = 0;
+    if (language) {
+      for (int64_t t = 0; t < rowsOf(sample); ++t) {
         logSoftmax(r + t * vocab, vocab, lp);
-        sum -= lp[next];
-        ++count;
+        logSoftmax(q + t * vocab, vocab, lq);
+        double sum = 0;
+        for (int64_t v = 0; v < vocab; ++v)
+          sum += std::exp(lp[v]) * (lp[v] - lq[v]);
+        total += std::max(0.0, sum);
       }
-    };
+    } else {
+      for (int64_t i = 0; i < elements; ++i) {
+        double d = double(q[i]) - r[i];
+        total += d * d;
+      }
+    }
+    return total;
+  };
+
+  // The float outputs of every sample (gate 0 of an isolated model is the
+  // float model), its NLL and the loss normaliser.
+  std::vector<std::vector<float>> refs;
+  size_t positions = 0, predicted = 0;
+  double refEnergy = 0, nll = 0;
+  {
+    calib::OutputBuffers ref(first.model);
     for (size_t s = 0; s < (*source)->size(); ++s) {
       auto sample = (*source)->get(s);
       if (!sample)
         return emitError(loc) << llvm::toString(sample.takeError());
-      std::vector<const void *> in;
-      std::fill(gateValues.begin(), gateValues.end(), 0.f);
-      if (failed(runSample(*sample, in, ref)))
+      if (failed(runSample(first.model, *sample, ref)))
         return failure();
-      int64_t n = out.num_elements;
-      int64_t rows = language ? rowsOf(*sample) : 0;
       const float *r = ref.asFloats(0);
+      refs.emplace_back(r, r + elements);
       if (language) {
-        addNLL(*sample, nll, predicted);
-        positions += rows;
-      } else
-        for (int64_t i = 0; i < n; ++i)
+        addNLL(*sample, r, nll, predicted);
+        positions += rowsOf(*sample);
+      } else {
+        for (int64_t i = 0; i < elements; ++i)
           refEnergy += double(r[i]) * r[i];
-      for (size_t l = 0; l < layers.size(); ++l) {
-        std::fill(gateValues.begin(), gateValues.end(), 0.f);
-        gateValues[l] = 1.f;
-        if (failed(runSample(*sample, in, run)))
-          return failure();
-        const float *q = run.asFloats(0);
-        if (language) {
-          for (int64_t t = 0; t < rows; ++t) {
-            logSoftmax(r + t * vocab, vocab, lp);
-            logSoftmax(q + t * vocab, vocab, lq);
-            double sum = 0;
-            for (int64_t v = 0; v < vocab; ++v)
-              sum += std::exp(lp[v]) * (lp[v] - lq[v]);
-            kl[l] += std::max(0.0, sum);
-          }
-        } else {
-          for (int64_t i = 0; i < n; ++i) {
-            double d = double(q[i]) - r[i];
-            noise[l] += d * d;
-          }
-        }
       }
     }
     if (language && predicted)
@@ -357,34 +410,80 @@ LogicalResult measureSensitivity(ModuleOp module,
     // the data, which a handful of samples estimates badly (stories260k:
     // 3.38 on the 8 sensitivity stories, 3.58 on the 100 calibration ones,
     // 4.02 on dev 100-499): the float NLL comes from every calibration
-    // sample instead, once (gate 0 is the float model).
-    if (language && c == 0) {
+    // sample instead, once.
+    if (language) {
       auto all = calib::openSamples(data.data, data.offsets, inputs,
                                     data.firstSample, data.samples);
-      if (!all)
+      if (!all) {
         llvm::consumeError(all.takeError());
-      else {
+      } else {
         double allNLL = 0;
         size_t count = 0;
-        std::fill(gateValues.begin(), gateValues.end(), 0.f);
-        std::vector<const void *> in;
         for (size_t s = 0; s < (*all)->size(); ++s) {
           auto sample = (*all)->get(s);
           if (!sample)
             return emitError(loc) << llvm::toString(sample.takeError());
-          if (failed(runSample(*sample, in, ref)))
+          if (failed(runSample(first.model, *sample, ref)))
             return failure();
-          addNLL(*sample, allNLL, count);
+          addNLL(*sample, ref.asFloats(0), allNLL, count);
         }
         if (count)
           table.calibrationNLL = allNLL / double(count);
       }
     }
-    for (size_t l = 0; l < layers.size(); ++l)
-      table.loss[l][c] = language ? (positions ? kl[l] / positions : 0)
-                                  : (refEnergy > 0 ? noise[l] / refEnergy : 0);
+  }
+  double scale = language ? (positions ? 1.0 / double(positions) : 0)
+                          : (refEnergy > 0 ? 1.0 / refEnergy : 0);
+  if (progress && base)
+    progress->update(++done);
+
+  for (auto [c, candidate] : llvm::enumerate(measured)) {
+    GatedModel owned;
+    GatedModel *gated = &first;
+    if (base || c > 0) {
+      if (failed(compileGated(candidate, base, owned)))
+        return failure();
+      gated = &owned;
+    }
+    calib::OutputBuffers run(gated->model);
+    std::vector<double> loss(layers.size(), 0);
+    double baseLoss = 0;
+    for (size_t s = 0; s < (*source)->size(); ++s) {
+      auto sample = (*source)->get(s);
+      if (!sample)
+        return emitError(loc) << llvm::toString(sample.takeError());
+      const float *r = refs[s].data();
+      if (base) {
+        std::fill(gateValues.begin(), gateValues.end(), 0.f);
+        if (failed(runSample(gated->model, *sample, run)))
+          return failure();
+        baseLoss += lossOf(*sample, r, run.asFloats(0));
+      }
+      for (size_t l = 0; l < layers.size(); ++l) {
+        std::fill(gateValues.begin(), gateValues.end(), 0.f);
+        gateValues[l] = 1.f;
+        if (failed(runSample(gated->model, *sample, run)))
+          return failure();
+        loss[l] += lossOf(*sample, r, run.asFloats(0));
+      }
+    }
+    if (base)
+      table.baseLoss = baseLoss * scale;
+    for (size_t l = 0; l < layers.size(); ++l) {
+      // In context: the base's loss shared out evenly plus what this
+      // layer's move from the base changes, so a configuration's sum is
+      // the base's loss plus its layers' changes.
+      double value =
+          base ? (loss[l] - baseLoss) * scale +
+                     *table.baseLoss / double(layers.size())
+               : loss[l] * scale;
+      if (c < candidates.size())
+        table.loss[l][c] = value;
+      else
+        table.floatLoss.push_back(value);
+    }
     if (progress)
-      progress->update(c + 1);
+      progress->update(++done);
   }
   if (progress)
     progress->finish();

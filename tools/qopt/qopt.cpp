@@ -159,6 +159,14 @@ static cl::opt<std::string> candidates(
              "(default: the family of --precision: weight-only w8a16..w2a16, "
              "or w8a8/w4a8 for integer activations); float is always one"),
     cl::value_desc("list"), cl::cat(qoptCategory));
+static cl::opt<std::string> sensitivityMode(
+    "sensitivity",
+    cl::desc("How the precision search measures each layer: isolated (moved "
+             "from float, the rest float), in-context (moved from the base "
+             "--precision, the rest at it) or auto (default: in context for "
+             "--avg-bits / --max-weight-bytes with the quality objective)"),
+    cl::value_desc("auto|isolated|in-context"), cl::init("auto"),
+    cl::cat(qoptCategory));
 static cl::opt<unsigned> sensitivitySamples(
     "sensitivity-samples",
     cl::desc("Held-out samples the per-layer sensitivity is measured on"),
@@ -464,6 +472,7 @@ int main(int argc, char **argv) {
   options.quantize.objective = objective;
   options.quantize.candidates = candidates;
   options.quantize.sensitivitySamples = sensitivitySamples;
+  options.quantize.sensitivity = sensitivityMode;
   options.quantize.exclude = exclude;
   options.quantize.quantizeClassifier = quantizeClassifier;
   options.quantize.quantizeAttention = quantizeAttention;

@@ -82,6 +82,11 @@ struct QuantizeOptions {
   std::string candidates;
   /// Samples held out from calibration that sensitivity is measured on.
   size_t sensitivitySamples = 8;
+  /// How: isolated (each layer moved from float, every other layer float),
+  /// in-context (each layer moved from the base precision, every other
+  /// layer at the base) or auto (in context for a quality search under a
+  /// size budget); empty is auto.
+  std::string sensitivity;
   bool searchesBudget() const {
     return avgBits || maxWeightBytes || maxLoss;
   }

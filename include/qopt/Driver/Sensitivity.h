@@ -4,7 +4,11 @@
 // precision, measured with the real kernels: for each candidate, one model
 // holds every layer both float and quantized, blended by a gate input
 // (y = f + g_l * (q - f)), so one compile per candidate serves every layer:
-// the gate picks which layer runs quantized on each run. Language models
+// the gate picks which layer runs quantized on each run. In context, the
+// other branch is a base precision instead of float (y = b + g_l (q - b)):
+// each layer's move from the base is measured with every other layer at
+// the base, which is what a search near the base needs (errors of
+// quantized layers do not add up as their isolated losses do). Language models
 // are compared by the KL divergence of their next-token distributions
 // (nats per token), other models by the output's noise-to-signal ratio.
 //
@@ -40,6 +44,13 @@ struct SensitivityTable {
   /// candidate, the loss with only that layer at that candidate.
   std::vector<std::string> layers;
   std::vector<std::vector<double>> loss;
+  /// In context: the base every other layer stays at, the loss of the
+  /// base configuration, and per layer the loss with that layer float.
+  /// Each loss is then (loss with the layer moved - base loss) + base loss
+  /// / layers, so that a configuration's sum is its predicted loss.
+  std::optional<SensitivityCandidate> base;
+  std::optional<double> baseLoss;
+  std::vector<double> floatLoss;
   /// Per layer: weights [N, K] of its matmul, for the byte counts.
   std::vector<std::pair<int64_t, int64_t>> shapes;
   /// Seconds spent, for the report.
@@ -58,13 +69,15 @@ struct SensitivityTable {
 /// Measures the sensitivity of every weight matmul of `module` that carries
 /// a `qopt.assign` (graph IR after calibration, whose probes hold the
 /// statistics the candidates' algorithms need) to each of `candidates`, on
-/// up to `samples` samples held out from calibration.
+/// up to `samples` samples held out from calibration. With `base`, in
+/// context of every other layer at `base` (see SensitivityTable::base).
 mlir::LogicalResult
 measureSensitivity(mlir::ModuleOp module,
                    llvm::ArrayRef<SensitivityCandidate> candidates,
                    const QuantizeOptions &quantize,
                    const CalibrationOptions &data, size_t samples,
-                   SensitivityTable &table);
+                   SensitivityTable &table,
+                   const SensitivityCandidate *base = nullptr);
 
 /// The ops measureSensitivity measures, in its order: tosa.matmul ops with
 /// a qopt.assign other than float and a constant weight.

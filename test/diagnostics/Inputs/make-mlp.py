@@ -1,0 +1,42 @@
+"""Writes a small two-matmul MLP (mlp.onnxtxt) and float samples for it
+(data/s*.npy), seeded, without numpy: make-mlp.py DIR."""
+import os
+import random
+import struct
+import sys
+
+out = sys.argv[1]
+rng = random.Random(7)
+
+
+def matrix(rows, cols, spread):
+    return [rng.gauss(0, spread) for _ in range(rows * cols)]
+
+
+def literal(values):
+    return ", ".join("%.6g" % v for v in values)
+
+
+d, h = 32, 64
+w1, w2, w3 = matrix(d, h, 0.2), matrix(h, d, 0.15), matrix(d, 16, 0.2)
+with open(os.path.join(out, "mlp.onnxtxt"), "w") as f:
+    f.write('<\n  ir_version: 8,\n  opset_import: [ "" : 14 ]\n>\n')
+    f.write("mlp (float[1, 4, %d] X) => (float[1, 4, 16] Z) {\n" % d)
+    f.write("  W1 = Constant <value: tensor = float[%d, %d] {%s}> ()\n" % (d, h, literal(w1)))
+    f.write("  W2 = Constant <value: tensor = float[%d, %d] {%s}> ()\n" % (h, d, literal(w2)))
+    f.write("  W3 = Constant <value: tensor = float[%d, 16] {%s}> ()\n" % (d, literal(w3)))
+    f.write("  A = MatMul(X, W1)\n")
+    f.write("  B = Relu(A)\n")
+    f.write("  C = MatMul(B, W2)\n")
+    f.write("  D = Add(C, X)\n")
+    f.write("  Z = MatMul(D, W3)\n")
+    f.write("}\n")
+
+os.makedirs(os.path.join(out, "data"), exist_ok=True)
+for s in range(12):
+    values = [rng.gauss(0, 1) for _ in range(4 * d)]
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 4, %d), }" % d
+    header += " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
+    with open(os.path.join(out, "data", "s%02d.npy" % s), "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode())
+        f.write(struct.pack("<%df" % len(values), *values))
