@@ -56,11 +56,10 @@ std::optional<quant::MachinePeaks> peaksFor(TargetAttr target,
 }
 
 quant::PrecisionCost costOf(StringRef precision, int64_t n, int64_t k,
-                           bool halfScales) {
+                            bool halfScales) {
   quant::PrecisionCost p;
   p.weightBitsPerValue =
-      8.0 * double(weightBytesAt(precision, n, k, halfScales)) /
-                         double(n * k);
+      8.0 * double(weightBytesAt(precision, n, k, halfScales)) / double(n * k);
   std::string error;
   std::optional<PrecisionSpec> spec = parsePrecision(precision, error);
   if (precision == "float" || !spec)
@@ -76,13 +75,14 @@ quant::PrecisionCost costOf(StringRef precision, int64_t n, int64_t k,
 /// at the base precision, where isolated losses, measured against float,
 /// misjudge what moving one layer changes. A budget on the loss alone
 /// keeps isolated losses (its answer lies near float).
-LogicalResult
-chooseSensitivityBase(MLIRContext *ctx, const QuantizeOptions &quantize,
-                      ArrayRef<SensitivityCandidate> candidates,
-                      ArrayRef<LayerAssignment> assignments,
-                      std::optional<SensitivityCandidate> &base) {
+LogicalResult chooseSensitivityBase(MLIRContext *ctx,
+                                    const QuantizeOptions &quantize,
+                                    ArrayRef<SensitivityCandidate> candidates,
+                                    ArrayRef<LayerAssignment> assignments,
+                                    std::optional<SensitivityCandidate> &base) {
   Location loc = UnknownLoc::get(ctx);
-  std::string mode = quantize.sensitivity.empty() ? "auto" : quantize.sensitivity;
+  std::string mode =
+      quantize.sensitivity.empty() ? "auto" : quantize.sensitivity;
   if (mode != "auto" && mode != "isolated" && mode != "in-context")
     return emitError(loc) << "unknown --sensitivity '" << mode
                           << "' (expected auto, isolated or in-context)";
@@ -179,7 +179,7 @@ LogicalResult searchPrecisions(ModuleOp module, const QuantizeOptions &quantize,
       quant::LayerCost cost;
       if (peaks)
         cost = quant::estimateMatMul(shape, costOf(precision, n, k, halfScales),
-                                    *peaks);
+                                     *peaks);
       c.seconds = cost.seconds;
       choices.candidates.push_back(c);
       names.push_back({precision, algorithm});

@@ -69,8 +69,8 @@ llvm::json::Object SensitivityTable::toJSON() const {
                          {"candidates", std::move(names)},
                          {"layers", std::move(rows)}};
   if (base) {
-    out["base"] =
-        base->precision + (base->algorithm.empty() ? "" : "/" + base->algorithm);
+    out["base"] = base->precision +
+                  (base->algorithm.empty() ? "" : "/" + base->algorithm);
     out["base_loss"] = baseLoss.value_or(0);
     out["float_loss"] = llvm::json::Array(floatLoss);
   }
@@ -142,10 +142,9 @@ LogicalResult buildGatedModel(ModuleOp module,
     return emitError(entry.getLoc()) << "cannot add the gate input";
   Value gate = entry.getArgument(gateIndex);
   auto floatAssign = AssignmentAttr::get(ctx, "float", "", "sensitivity");
-  auto offAssign =
-      base ? AssignmentAttr::get(ctx, base->precision, base->algorithm,
-                                 "sensitivity")
-           : floatAssign;
+  auto offAssign = base ? AssignmentAttr::get(ctx, base->precision,
+                                              base->algorithm, "sensitivity")
+                        : floatAssign;
   auto candidateAssign = AssignmentAttr::get(ctx, candidate.precision,
                                              candidate.algorithm, "sensitivity");
   // Every other quantizable op keeps float: only the gated layers (both
@@ -159,8 +158,8 @@ LogicalResult buildGatedModel(ModuleOp module,
     gated.insert(offCopy);
     offCopy->setAttr(QOptDialect::kAssignAttrName, offAssign);
     op->setAttr(QOptDialect::kAssignAttrName, candidateAssign);
-    Value blended = blend(b, op.getLoc(), offCopy->getResult(0),
-                          op.getResult(), gate, int64_t(index));
+    Value blended = blend(b, op.getLoc(), offCopy->getResult(0), op.getResult(),
+                          gate, int64_t(index));
     op.getResult().replaceAllUsesExcept(blended, blended.getDefiningOp());
   }
   module.walk([&](Operation *op) {
@@ -229,8 +228,8 @@ std::vector<Operation *> sensitivityLayers(ModuleOp module) {
 LogicalResult measureSensitivity(ModuleOp module,
                                  ArrayRef<SensitivityCandidate> candidates,
                                  const QuantizeOptions &quantize,
-                                 const CalibrationOptions &data,
-                                 size_t samples, SensitivityTable &table,
+                                 const CalibrationOptions &data, size_t samples,
+                                 SensitivityTable &table,
                                  const SensitivityCandidate *base) {
   auto start = std::chrono::steady_clock::now();
   Location loc = UnknownLoc::get(module.getContext());
@@ -298,9 +297,9 @@ LogicalResult measureSensitivity(ModuleOp module,
 
   // The samples: held out from calibration when there are more.
   GatedModel first;
-  if (failed(compileGated(base ? SensitivityCandidate{"float", ""}
-                               : measured[0],
-                          nullptr, first)))
+  if (failed(
+          compileGated(base ? SensitivityCandidate{"float", ""} : measured[0],
+                       nullptr, first)))
     return failure();
   std::vector<calib::InputSpec> inputs = calib::modelInputs(first.model);
   // The gate is the last input; samples feed the others.
@@ -473,10 +472,9 @@ LogicalResult measureSensitivity(ModuleOp module,
       // In context: the base's loss shared out evenly plus what this
       // layer's move from the base changes, so a configuration's sum is
       // the base's loss plus its layers' changes.
-      double value =
-          base ? (loss[l] - baseLoss) * scale +
-                     *table.baseLoss / double(layers.size())
-               : loss[l] * scale;
+      double value = base ? (loss[l] - baseLoss) * scale +
+                                *table.baseLoss / double(layers.size())
+                          : loss[l] * scale;
       if (c < candidates.size())
         table.loss[l][c] = value;
       else

@@ -75,8 +75,7 @@ float WeightScheme::storedScale(float scale) const {
 
 size_t QuantizedMatrix::storageBytes() const {
   return packed.size() + scales.size() * scheme.scaleBytes() +
-         zeroPoints.size() +
-         half.size() * 2;
+         zeroPoints.size() + half.size() * 2;
 }
 
 namespace {

@@ -698,8 +698,7 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
     for (tosa::GatherOp op : gathers) {
       Plan *plan = planFor(op, failedAny);
       if (plan && (plan->spec.weights.kind == quant::WeightKind::Int ||
-                   plan->spec.weights.kind == quant::WeightKind::NF4))
-      {
+                   plan->spec.weights.kind == quant::WeightKind::NF4)) {
         // qopt.embedding reads f32 scales.
         quant::WeightScheme table = plan->spec.weights;
         table.halfScales = false;

@@ -288,8 +288,8 @@ TEST(GPTQ, HalfScalesStayHalves) {
       options.searchClip = clip;
       GPTQResult result;
       std::string error;
-      ASSERT_TRUE(quantizeGPTQ(w.data(), rows, k, s, h.data(), options, result,
-                               error))
+      ASSERT_TRUE(
+          quantizeGPTQ(w.data(), rows, k, s, h.data(), options, result, error))
           << error;
       for (float scale : result.matrix.scales)
         ASSERT_EQ(halfToFloat(floatToHalf(scale)), scale);

@@ -236,11 +236,11 @@ TEST_P(WeightOnlyMatMul, MatchesReference) {
                                               : (const void *)q.packed.data())
                        : p.name == "s" ? scaleData
                                        : (const void *)q.zeroPoints.data();
-    size_t bytes = p.name == "w"   ? (c.kind == WeightKind::F16
-                                          ? q.half.size() * 2
-                                          : q.packed.size())
-                   : p.name == "s" ? scaleBytes
-                                   : q.zeroPoints.size();
+    size_t bytes =
+        p.name == "w"
+            ? (c.kind == WeightKind::F16 ? q.half.size() * 2 : q.packed.size())
+        : p.name == "s" ? scaleBytes
+                        : q.zeroPoints.size();
     body += "  %" + p.name + " = arith.constant " +
             hexConstant(data, bytes, p.type) + "\n";
   }
@@ -308,24 +308,26 @@ TEST_P(WeightOnlyMatMul, MatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(
     Schemes, WeightOnlyMatMul,
-    ::testing::Combine(::testing::Values(WeightOnlyCase{WeightKind::Int, 8, 0, true},
-                      WeightOnlyCase{WeightKind::Int, 8, 32, false},
-                      WeightOnlyCase{WeightKind::Int, 4, 32, true},
-                      WeightOnlyCase{WeightKind::Int, 4, 64, false},
-                      WeightOnlyCase{WeightKind::Int, 3, 32, true},
-                      WeightOnlyCase{WeightKind::Int, 3, 128, false},
-                      WeightOnlyCase{WeightKind::Int, 2, 32, true},
-                      WeightOnlyCase{WeightKind::Int, 2, 64, false},
-                      WeightOnlyCase{WeightKind::NF4, 4, 32, true},
-                      WeightOnlyCase{WeightKind::F16, 16, 0, true},
-                      WeightOnlyCase{WeightKind::FP8E4M3, 8, 0, true},
-                      WeightOnlyCase{WeightKind::Int, 8, 0, true, true},
-                      WeightOnlyCase{WeightKind::Int, 4, 32, true, true},
-                      WeightOnlyCase{WeightKind::Int, 4, 64, false, true},
-                      WeightOnlyCase{WeightKind::Int, 3, 32, true, true},
-                      WeightOnlyCase{WeightKind::NF4, 4, 32, true, true},
-                      WeightOnlyCase{WeightKind::FP8E4M3, 8, 0, true, true}),
-                       ::testing::Bool()),
+    ::testing::Combine(
+        ::testing::Values(WeightOnlyCase{WeightKind::Int, 8, 0, true},
+                          WeightOnlyCase{WeightKind::Int, 8, 32, false},
+                          WeightOnlyCase{WeightKind::Int, 4, 32, true},
+                          WeightOnlyCase{WeightKind::Int, 4, 64, false},
+                          WeightOnlyCase{WeightKind::Int, 3, 32, true},
+                          WeightOnlyCase{WeightKind::Int, 3, 128, false},
+                          WeightOnlyCase{WeightKind::Int, 2, 32, true},
+                          WeightOnlyCase{WeightKind::Int, 2, 64, false},
+                          WeightOnlyCase{WeightKind::NF4, 4, 32, true},
+                          WeightOnlyCase{WeightKind::F16, 16, 0, true},
+                          WeightOnlyCase{WeightKind::FP8E4M3, 8, 0, true},
+                          WeightOnlyCase{WeightKind::Int, 8, 0, true, true},
+                          WeightOnlyCase{WeightKind::Int, 4, 32, true, true},
+                          WeightOnlyCase{WeightKind::Int, 4, 64, false, true},
+                          WeightOnlyCase{WeightKind::Int, 3, 32, true, true},
+                          WeightOnlyCase{WeightKind::NF4, 4, 32, true, true},
+                          WeightOnlyCase{WeightKind::FP8E4M3, 8, 0, true,
+                                         true}),
+        ::testing::Bool()),
     [](const ::testing::TestParamInfo<std::tuple<WeightOnlyCase, bool>> &info) {
       const WeightOnlyCase &c = std::get<0>(info.param);
       std::string kind = c.kind == WeightKind::NF4       ? "nf4"

@@ -224,8 +224,7 @@ TEST(QuantRTN, HalfScalesAreChosenAsHalves) {
         // The codes are RTN's against the stored scale.
         int64_t begin = g * s.groupLength(k),
                 end = std::min(k, begin + s.groupLength(k));
-        GroupParams p =
-            chooseGroupParams(&w[r * k + begin], end - begin, s);
+        GroupParams p = chooseGroupParams(&w[r * k + begin], end - begin, s);
         EXPECT_EQ(p.scale, scale);
         for (int64_t i = begin; i < end; ++i)
           ASSERT_EQ(q.code(r, i), quantizeCode(w[r * k + i], p, s));
@@ -241,7 +240,8 @@ TEST(QuantRTN, HalfScalesAreChosenAsHalves) {
   EXPECT_EQ(quantizeCode(0.1f, p, s), -8);
   // Below the smallest half and above the largest.
   float tiny[2] = {1e-9f, -2e-9f}, huge[2] = {1e6f, 3e6f};
-  GroupParams t = chooseGroupParams(tiny, 2, s), h = chooseGroupParams(huge, 2, s);
+  GroupParams t = chooseGroupParams(tiny, 2, s),
+              h = chooseGroupParams(huge, 2, s);
   EXPECT_NE(t.scale, 0.f);
   EXPECT_TRUE(std::isfinite(h.scale));
   EXPECT_EQ(h.scale, -65504.f);

@@ -71,13 +71,11 @@ struct SensitivityTable {
 /// statistics the candidates' algorithms need) to each of `candidates`, on
 /// up to `samples` samples held out from calibration. With `base`, in
 /// context of every other layer at `base` (see SensitivityTable::base).
-mlir::LogicalResult
-measureSensitivity(mlir::ModuleOp module,
-                   llvm::ArrayRef<SensitivityCandidate> candidates,
-                   const QuantizeOptions &quantize,
-                   const CalibrationOptions &data, size_t samples,
-                   SensitivityTable &table,
-                   const SensitivityCandidate *base = nullptr);
+mlir::LogicalResult measureSensitivity(
+    mlir::ModuleOp module, llvm::ArrayRef<SensitivityCandidate> candidates,
+    const QuantizeOptions &quantize, const CalibrationOptions &data,
+    size_t samples, SensitivityTable &table,
+    const SensitivityCandidate *base = nullptr);
 
 /// The ops measureSensitivity measures, in its order: tosa.matmul ops with
 /// a qopt.assign other than float and a constant weight.

@@ -210,20 +210,21 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
       std::vector<uint16_t> halves(packedScales.size());
       for (size_t i = 0; i < halves.size(); ++i)
         halves[i] = quant::floatToHalf(packedScales[i]);
-      scaleTable = createConstant(rewriter, loc, paramType(f16), bytesOf(halves));
+      scaleTable =
+          createConstant(rewriter, loc, paramType(f16), bytesOf(halves));
     } else {
-      scaleTable = createConstant(rewriter, loc, paramType(f32),
-                                  bytesOf(packedScales));
+      scaleTable =
+          createConstant(rewriter, loc, paramType(f32), bytesOf(packedScales));
     }
     // Integer zero points (plus the code offset) as bytes when they fit, the
     // way the weights are stored; without zero points every lane subtracts
     // the same offset, a constant.
-    bool byteZeros =
-        llvm::all_of(packedIntZeros, [](int32_t v) { return v >= 0 && v < 256; });
+    bool byteZeros = llvm::all_of(packedIntZeros,
+                                  [](int32_t v) { return v >= 0 && v < 256; });
     Value zeroTable, offsetVec;
     if (floatZeros) {
-      zeroTable = createConstant(rewriter, loc, paramType(f32),
-                                 bytesOf(packedFpZeros));
+      zeroTable =
+          createConstant(rewriter, loc, paramType(f32), bytesOf(packedFpZeros));
     } else if (!zeros) {
       auto ivec = VectorType::get({lanes}, i32);
       offsetVec = arith::ConstantOp::create(
