@@ -4,7 +4,8 @@
 # lavapipe, the loader's headers; qrt dlopens libvulkan), spirv-tools and
 # SPIRV-Cross's C API (the Metal target), ROCm's device-library bitcode (the
 # AMDGPU target's ROCm root), the ONNX backend test data, Python
-# headers, pybind11, numpy and pytest for Debian's python3 (python/), and (for
+# headers, pybind11, numpy and pytest for Debian's python3 (python/), Pillow
+# and the DejaVu fonts (text-line images for the PP-OCR tests), and (for
 # tests and benchmarks) ONNX Runtime from npm.
 set -euo pipefail
 
@@ -18,6 +19,7 @@ APT_PACKAGES=(
   libspirv-cross-c-shared-dev
   rocm-device-libs
   python3-dev pybind11-dev python3-numpy python3-pytest
+  python3-pil fonts-dejavu-core
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -217,6 +217,46 @@ std::string resolveWeightAlgorithm(const PrecisionSpec &spec,
 
 /// Strings, integers, arrays and dictionaries of an attribute as JSON (the
 /// KV cache layout the pass records for the manifest).
+/// Adds the cost model's estimate to every matmul of the manifest's
+/// quantization layers (`summary["layers"]`, in `quantized`'s order): its
+/// time at the stored precision and in float, and which bound holds; and
+/// the sums over them. The search's own estimates (summary["search"]) are
+/// made before quantization from the candidates' nominal sizes; these use
+/// the bytes actually stored.
+static void addCostEstimates(llvm::json::Object &summary,
+                             ArrayRef<QuantizedLayer> quantized,
+                             const quant::MachinePeaks &peaks) {
+  llvm::json::Array *layers = summary.getArray("layers");
+  if (!layers || layers->size() != quantized.size())
+    return;
+  double total = 0, floatTotal = 0;
+  for (auto [json, l] : llvm::zip(*layers, quantized)) {
+    if (l.op != "matmul" || !l.n || !l.k)
+      continue;
+    quant::MatMulShape shape;
+    shape.batch = l.batch;
+    shape.m = l.m;
+    shape.n = l.n;
+    shape.k = l.k;
+    quant::LayerCost cost = quant::estimateMatMul(
+        shape,
+        precisionCost(l.precision, l.n, l.k, /*halfScales=*/false,
+                      l.quantizedBytes),
+        peaks);
+    quant::LayerCost floatCost = quant::estimateMatMul(
+        shape, precisionCost("float", l.n, l.k, false, 4 * l.n * l.k), peaks);
+    llvm::json::Object *o = json.getAsObject();
+    (*o)["estimated_seconds"] = cost.seconds;
+    (*o)["float_estimated_seconds"] = floatCost.seconds;
+    (*o)["bound"] = cost.memoryBound ? "memory" : "compute";
+    total += cost.seconds;
+    floatTotal += floatCost.seconds;
+  }
+  summary["estimated_seconds"] = total;
+  summary["float_estimated_seconds"] = floatTotal;
+  summary["cost_model_peaks"] = peaks.source;
+}
+
 static llvm::json::Value attributeToJSON(Attribute attr) {
   if (auto s = dyn_cast<StringAttr>(attr))
     return s.str();
@@ -860,6 +900,9 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
         module = std::move(unquantized);
       }
       summary["gptq_rounds"] = int64_t(rounds);
+      if (std::optional<quant::MachinePeaks> peaks =
+              targetPeaks(*target, caps))
+        addCostEstimates(summary, quantized, *peaks);
       // Under a recipe: every weight of the model's quantizable ops, stored
       // (quantized bytes, or float for the ops kept float), against float.
       int64_t modelBytes = 0, floatModelBytes = 0;

@@ -41,12 +41,8 @@ std::vector<std::string> defaultCandidates(const PrecisionSpec &base,
   return out;
 }
 
-namespace {
-
-/// The peaks the cost model uses for `target`: nominal figures from its
-/// vector width and dot-product units (x86), none elsewhere yet.
-std::optional<quant::MachinePeaks> peaksFor(TargetAttr target,
-                                            const TargetCapabilities &caps) {
+std::optional<quant::MachinePeaks>
+targetPeaks(TargetAttr target, const TargetCapabilities &caps) {
   if (target.getBackend() != "x86")
     return std::nullopt;
   // One core at a nominal 3 GHz and the ~12 GB/s one core streams from
@@ -55,11 +51,12 @@ std::optional<quant::MachinePeaks> peaksFor(TargetAttr target,
                                 /*ghz=*/3.0, /*bandwidthGBs=*/12.0);
 }
 
-quant::PrecisionCost costOf(StringRef precision, int64_t n, int64_t k,
-                            bool halfScales) {
+quant::PrecisionCost precisionCost(StringRef precision, int64_t n, int64_t k,
+                                   bool halfScales, int64_t storedBytes) {
   quant::PrecisionCost p;
-  p.weightBitsPerValue =
-      8.0 * double(weightBytesAt(precision, n, k, halfScales)) / double(n * k);
+  if (!storedBytes)
+    storedBytes = weightBytesAt(precision, n, k, halfScales);
+  p.weightBitsPerValue = 8.0 * double(storedBytes) / double(n * k);
   std::string error;
   std::optional<PrecisionSpec> spec = parsePrecision(precision, error);
   if (precision == "float" || !spec)
@@ -68,6 +65,8 @@ quant::PrecisionCost costOf(StringRef precision, int64_t n, int64_t k,
   p.weightOnly = !p.integerActivations;
   return p;
 }
+
+namespace {
 
 /// The base of an in-context measurement (Sensitivity.h), or none for an
 /// isolated one. `auto` measures in context when the search minimises the
@@ -140,7 +139,7 @@ LogicalResult searchPrecisions(ModuleOp module, const QuantizeOptions &quantize,
   if (ops.empty())
     return emitError(loc) << "the precision search found no weight matmul "
                              "to choose a precision for";
-  std::optional<quant::MachinePeaks> peaks = peaksFor(target, caps);
+  std::optional<quant::MachinePeaks> peaks = targetPeaks(target, caps);
   bool halfScales = quantize.weightScales == "f16";
   if (quantize.objective == "speed" && !peaks)
     return emitError(loc) << "--objective=speed needs the cost model's peaks, "
@@ -178,7 +177,7 @@ LogicalResult searchPrecisions(ModuleOp module, const QuantizeOptions &quantize,
       c.loss = loss;
       quant::LayerCost cost;
       if (peaks)
-        cost = quant::estimateMatMul(shape, costOf(precision, n, k, halfScales),
+        cost = quant::estimateMatMul(shape, precisionCost(precision, n, k, halfScales),
                                      *peaks);
       c.seconds = cost.seconds;
       choices.candidates.push_back(c);

@@ -18,6 +18,7 @@
 #define QOPT_DRIVER_SENSITIVITY_H
 
 #include "qopt/Driver/Driver.h"
+#include "qopt/Quant/CostModel.h"
 
 #include "llvm/Support/JSON.h"
 
@@ -88,6 +89,19 @@ int64_t weightBytesAt(llvm::StringRef precision, int64_t n, int64_t k,
 
 struct LayerAssignment;
 struct TargetCapabilities;
+
+/// The peaks the cost model uses for `target` (nominal figures from its
+/// vector width and dot-product units on x86), or none where the target
+/// has no figures yet.
+std::optional<quant::MachinePeaks> targetPeaks(TargetAttr target,
+                                               const TargetCapabilities &caps);
+
+/// The cost model's view of `precision` on an [n, k] weight stored in
+/// `storedBytes` (weightBytesAt when 0): bits per weight, and whether the
+/// product runs on integer activations or dequantizes the weights.
+quant::PrecisionCost precisionCost(llvm::StringRef precision, int64_t n,
+                                   int64_t k, bool halfScales,
+                                   int64_t storedBytes = 0);
 
 /// The precisions a budget search picks from by default: the integer-
 /// activation family when `base` quantizes activations (w8a8, w4a8 at

@@ -252,6 +252,9 @@ struct QuantizedLayer {
   std::string role, reason;
   int64_t floatBytes = 0;
   int64_t quantizedBytes = 0;
+  /// A matmul's shape: `batch` products of [m, k] activations with the
+  /// [k, n] weight (0 for other ops).
+  int64_t batch = 1, m = 0, n = 0, k = 0;
   /// What qopt-detect-outliers found in the op's input, when it ran.
   struct Outliers {
     std::vector<int64_t> channels;
