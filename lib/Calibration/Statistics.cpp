@@ -377,6 +377,8 @@ Error CalibrationTable::save(StringRef path) const {
                     {"model", model},
                     {"samples", samples},
                     {"tensors", std::move(tensorsJson)}};
+  if (sensitivity)
+    root["sensitivity"] = *sensitivity;
   // Write to a temporary name, then rename: never a half-written table.
   std::string tmp = (path + ".partial").str();
   {
@@ -411,6 +413,8 @@ Expected<CalibrationTable> CalibrationTable::load(StringRef path) {
   if (auto m = obj->getString("model"))
     table.model = m->str();
   table.samples = obj->getInteger("samples").value_or(0);
+  if (const json::Value *cached = obj->get("sensitivity"))
+    table.sensitivity = *cached;
   json::Object *tensors = obj->getObject("tensors");
   if (!tensors)
     return bad("no tensors");

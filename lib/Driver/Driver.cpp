@@ -790,6 +790,37 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
     SensitivityTable sensitivity;
     OwningOpRef<ModuleOp> beforeSearch;
     std::vector<LayerAssignment> assignmentsBeforeSearch;
+    // The search's sensitivities are cached in --calib-table beside the
+    // statistics, under a key of what they were measured from; read before
+    // calibration rewrites the table.
+    std::string cacheKey;
+    bool sensitivityCached = false;
+    const std::string &tablePath = options.calibration.tablePath;
+    if (search && !tablePath.empty()) {
+      cacheKey = sensitivityCacheKey(*module, quantize, options.calibration,
+                                     candidates);
+      if (llvm::sys::fs::exists(tablePath)) {
+        auto table = calib::CalibrationTable::load(tablePath);
+        const llvm::json::Object *cache =
+            table && table->sensitivity ? table->sensitivity->getAsObject()
+                                        : nullptr;
+        if (!table)
+          llvm::consumeError(table.takeError());
+        std::optional<SensitivityTable> cached;
+        if (cache && cache->getString("key") == cacheKey)
+          if (const llvm::json::Object *t = cache->getObject("table"))
+            cached = SensitivityTable::fromCacheJSON(*t);
+        if (cached) {
+          sensitivity = std::move(*cached);
+          sensitivityCached = true;
+          if (options.calibration.showProgress)
+            llvm::errs() << "qopt: sensitivities from " << tablePath
+                         << " (measured in "
+                         << llvm::format("%.1f", sensitivity.seconds)
+                         << " s on " << sensitivity.samples << " samples)\n";
+        }
+      }
+    }
     if (calibrate) {
       PassManager pm(&context);
       InsertObserversPassOptions observe;
@@ -833,6 +864,24 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
                                     summary, sensitivity)))
           return failure();
         summary["assignments"] = assignmentsToJSON(assignments);
+        if (auto *searched = summary.getObject("search"))
+          (*searched)["sensitivity_cached"] = sensitivityCached;
+        if (!sensitivityCached && !cacheKey.empty()) {
+          // Calibration has just written the table; add the cache to it.
+          auto table = calib::CalibrationTable::load(tablePath);
+          llvm::Error saved = llvm::Error::success();
+          if (table) {
+            table->sensitivity = llvm::json::Object{
+                {"key", cacheKey}, {"table", sensitivity.toCacheJSON()}};
+            saved = table->save(tablePath);
+          } else {
+            saved = table.takeError();
+          }
+          if (saved)
+            llvm::WithColor::warning(llvm::errs(), "qopt")
+                << "the sensitivities were not cached in " << tablePath
+                << ": " << llvm::toString(std::move(saved)) << "\n";
+        }
       }
     }
     QualityReport report;

@@ -24,6 +24,8 @@
 #include "mlir/Dialect/Tosa/IR/TosaOps.h"
 #include "mlir/Pass/PassManager.h"
 #include "llvm/ADT/ScopeExit.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/xxhash.h"
 #include "llvm/Support/FileSystem.h"
 
 #include <chrono>
@@ -75,6 +77,106 @@ llvm::json::Object SensitivityTable::toJSON() const {
     out["float_loss"] = llvm::json::Array(floatLoss);
   }
   return out;
+}
+
+llvm::json::Object SensitivityTable::toCacheJSON() const {
+  auto candidateJSON = [](const SensitivityCandidate &c) {
+    return llvm::json::Object{{"precision", c.precision},
+                              {"algorithm", c.algorithm}};
+  };
+  llvm::json::Array cands, names, losses, shapeList;
+  for (const SensitivityCandidate &c : candidates)
+    cands.push_back(candidateJSON(c));
+  for (size_t l = 0; l < layers.size(); ++l) {
+    names.push_back(layers[l]);
+    losses.push_back(llvm::json::Array(loss[l]));
+    shapeList.push_back(llvm::json::Array{shapes[l].first, shapes[l].second});
+  }
+  llvm::json::Object out{{"metric", metric},
+                         {"samples", int64_t(samples)},
+                         {"seconds", seconds},
+                         {"candidates", std::move(cands)},
+                         {"layers", std::move(names)},
+                         {"loss", std::move(losses)},
+                         {"shapes", std::move(shapeList)},
+                         {"float_loss", llvm::json::Array(floatLoss)}};
+  if (base)
+    out["base"] = candidateJSON(*base);
+  if (baseLoss)
+    out["base_loss"] = *baseLoss;
+  if (floatNLL)
+    out["float_nll"] = *floatNLL;
+  if (calibrationNLL)
+    out["calibration_nll"] = *calibrationNLL;
+  return out;
+}
+
+std::optional<SensitivityTable>
+SensitivityTable::fromCacheJSON(const llvm::json::Object &cache) {
+  auto candidateOf =
+      [](const llvm::json::Value &v) -> std::optional<SensitivityCandidate> {
+    const llvm::json::Object *o = v.getAsObject();
+    auto p = o ? o->getString("precision") : std::nullopt;
+    auto a = o ? o->getString("algorithm") : std::nullopt;
+    if (!p || !a)
+      return std::nullopt;
+    return SensitivityCandidate{p->str(), a->str()};
+  };
+  auto numbers = [](const llvm::json::Value *v,
+                    std::vector<double> &out) -> bool {
+    const llvm::json::Array *a = v ? v->getAsArray() : nullptr;
+    if (!a)
+      return false;
+    for (const llvm::json::Value &x : *a) {
+      std::optional<double> d = x.getAsNumber();
+      if (!d)
+        return false;
+      out.push_back(*d);
+    }
+    return true;
+  };
+  SensitivityTable t;
+  auto metric = cache.getString("metric");
+  auto samples = cache.getInteger("samples");
+  const llvm::json::Array *cands = cache.getArray("candidates");
+  const llvm::json::Array *names = cache.getArray("layers");
+  const llvm::json::Array *losses = cache.getArray("loss");
+  const llvm::json::Array *shapeList = cache.getArray("shapes");
+  if (!metric || !samples || *samples < 0 || !cands || !names || !losses ||
+      !shapeList || losses->size() != names->size() ||
+      shapeList->size() != names->size())
+    return std::nullopt;
+  t.metric = metric->str();
+  t.samples = size_t(*samples);
+  t.seconds = cache.getNumber("seconds").value_or(0);
+  for (const llvm::json::Value &c : *cands) {
+    std::optional<SensitivityCandidate> sc = candidateOf(c);
+    if (!sc)
+      return std::nullopt;
+    t.candidates.push_back(*sc);
+  }
+  for (size_t l = 0; l < names->size(); ++l) {
+    auto name = (*names)[l].getAsString();
+    std::vector<double> row, shape;
+    if (!name || !numbers(&(*losses)[l], row) ||
+        row.size() != t.candidates.size() || !numbers(&(*shapeList)[l], shape) ||
+        shape.size() != 2)
+      return std::nullopt;
+    t.layers.push_back(name->str());
+    t.loss.push_back(std::move(row));
+    t.shapes.push_back({int64_t(shape[0]), int64_t(shape[1])});
+  }
+  if (!numbers(cache.get("float_loss"), t.floatLoss))
+    return std::nullopt;
+  if (const llvm::json::Value *b = cache.get("base")) {
+    t.base = candidateOf(*b);
+    if (!t.base || t.floatLoss.size() != t.layers.size())
+      return std::nullopt;
+  }
+  t.baseLoss = cache.getNumber("base_loss");
+  t.floatNLL = cache.getNumber("float_nll");
+  t.calibrationNLL = cache.getNumber("calibration_nll");
+  return t;
 }
 
 namespace {
@@ -223,6 +325,42 @@ std::vector<Operation *> sensitivityLayers(ModuleOp module) {
   for (tosa::MatMulOp op : measuredLayers(module))
     out.push_back(op);
   return out;
+}
+
+std::string sensitivityCacheKey(ModuleOp module,
+                                const QuantizeOptions &quantize,
+                                const CalibrationOptions &data,
+                                ArrayRef<SensitivityCandidate> candidates) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  for (tosa::MatMulOp op : measuredLayers(module)) {
+    QuantizableMatMul m = *analyzeMatMul(op);
+    os << onnxNodeName(op.getLoc()) << ' ' << m.activation.getType() << ' '
+       << m.n << 'x' << m.k << ' ';
+    if (std::optional<std::vector<float>> w = weightRows(m))
+      os << llvm::xxh3_64bits(ArrayRef<uint8_t>(
+          reinterpret_cast<const uint8_t *>(w->data()),
+          w->size() * sizeof(float)));
+    if (auto assigned =
+            op->getAttrOfType<AssignmentAttr>(QOptDialect::kAssignAttrName))
+      os << ' ' << assigned;
+    os << '\n';
+  }
+  for (const SensitivityCandidate &c : candidates)
+    os << "candidate " << c.precision << '/' << c.algorithm << '\n';
+  os << "precision " << quantize.precision << "\nsensitivity "
+     << quantize.sensitivity << "\nobjective " << quantize.objective
+     << "\nsize-budget " << (quantize.avgBits || quantize.maxWeightBytes)
+     << "\nsamples " << quantize.sensitivitySamples << "\nscales "
+     << quantize.weightScales << "\nclip "
+     << (quantize.clipSearch ? int(*quantize.clipSearch) : -1) << "\ngptq "
+     << quantize.gptqDampening << ' ' << quantize.gptqScaleGrid << ' '
+     << quantize.gptqActOrder << ' ' << quantize.gptqRefineRounds
+     << "\noutliers " << quantize.outliers << ' ' << quantize.outlierThreshold
+     << ' ' << quantize.outlierRatio << "\nsmooth " << quantize.smooth << ' '
+     << quantize.smoothAlpha << "\ndata " << data.data << ' ' << data.offsets
+     << ' ' << data.firstSample << ' ' << data.samples << '\n';
+  return llvm::utohexstr(llvm::xxh3_64bits(text), /*LowerCase=*/true, 16);
 }
 
 LogicalResult measureSensitivity(ModuleOp module,

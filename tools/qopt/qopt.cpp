@@ -222,7 +222,8 @@ static cl::opt<double> calibPercentile(
 static cl::opt<std::string> calibTable(
     "calib-table",
     cl::desc("Calibration table: written after calibrating with --calib; "
-             "read instead of calibrating without it"),
+             "read instead of calibrating without it; the per-layer "
+             "search caches its sensitivities in it"),
     cl::value_desc("file"), cl::cat(qoptCategory));
 
 static cl::opt<bool> quantizeEmbeddings(

@@ -13,6 +13,7 @@
 
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
+#include "llvm/Support/JSON.h"
 
 #include <cstdint>
 #include <map>
@@ -98,6 +99,9 @@ struct CalibrationTable {
   std::string model;
   int64_t samples = 0;
   std::map<std::string, TensorStats> tensors;
+  /// The per-layer search's measured sensitivities, kept with the
+  /// statistics they were measured beside (the driver's cache; opaque here).
+  std::optional<llvm::json::Value> sensitivity;
 
   llvm::Error save(llvm::StringRef path) const;
   static llvm::Expected<CalibrationTable> load(llvm::StringRef path);

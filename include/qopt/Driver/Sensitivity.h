@@ -65,7 +65,22 @@ struct SensitivityTable {
   std::optional<double> calibrationNLL;
 
   llvm::json::Object toJSON() const;
+  /// Everything above, for the cache in a calibration table, and back
+  /// (none when `cache` is malformed).
+  llvm::json::Object toCacheJSON() const;
+  static std::optional<SensitivityTable>
+  fromCacheJSON(const llvm::json::Object &cache);
 };
+
+/// What a measured SensitivityTable depends on, hashed: the measured
+/// layers (names, activation types, weight values) and the options that
+/// change a measurement (candidates, base, data and its range, sample
+/// count, scale storage, clipping and GPTQ settings). A table cached in a
+/// calibration table is reused only under the same key.
+std::string sensitivityCacheKey(mlir::ModuleOp module,
+                                const QuantizeOptions &quantize,
+                                const CalibrationOptions &data,
+                                llvm::ArrayRef<SensitivityCandidate> candidates);
 
 /// Measures the sensitivity of every weight matmul of `module` that carries
 /// a `qopt.assign` (graph IR after calibration, whose probes hold the
