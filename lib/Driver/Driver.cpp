@@ -866,8 +866,9 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
         summary["assignments"] = assignmentsToJSON(assignments);
         if (auto *searched = summary.getObject("search"))
           (*searched)["sensitivity_cached"] = sensitivityCached;
-        if (!sensitivityCached && !cacheKey.empty()) {
-          // Calibration has just written the table; add the cache to it.
+        if (!cacheKey.empty()) {
+          // Calibration has just rewritten the table (the search needs
+          // --calib): put the cache, read or measured, back into it.
           auto table = calib::CalibrationTable::load(tablePath);
           llvm::Error saved = llvm::Error::success();
           if (table) {
