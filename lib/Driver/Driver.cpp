@@ -215,8 +215,6 @@ std::string resolveWeightAlgorithm(const PrecisionSpec &spec,
   return "gptq";
 }
 
-/// Strings, integers, arrays and dictionaries of an attribute as JSON (the
-/// KV cache layout the pass records for the manifest).
 /// Adds the cost model's estimate to every matmul of the manifest's
 /// quantization layers (`summary["layers"]`, in `quantized`'s order): its
 /// time at the stored precision and in float, and which bound holds; and
@@ -244,7 +242,7 @@ static void addCostEstimates(llvm::json::Object &summary,
                       l.quantizedBytes),
         peaks);
     quant::LayerCost floatCost = quant::estimateMatMul(
-        shape, precisionCost("float", l.n, l.k, false, 4 * l.n * l.k), peaks);
+        shape, precisionCost("float", l.n, l.k, /*halfScales=*/false), peaks);
     llvm::json::Object *o = json.getAsObject();
     (*o)["estimated_seconds"] = cost.seconds;
     (*o)["float_estimated_seconds"] = floatCost.seconds;
@@ -257,6 +255,8 @@ static void addCostEstimates(llvm::json::Object &summary,
   summary["cost_model_peaks"] = peaks.source;
 }
 
+/// Strings, integers, arrays and dictionaries of an attribute as JSON (the
+/// KV cache layout the pass records for the manifest).
 static llvm::json::Value attributeToJSON(Attribute attr) {
   if (auto s = dyn_cast<StringAttr>(attr))
     return s.str();
@@ -880,8 +880,8 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
           }
           if (saved)
             llvm::WithColor::warning(llvm::errs(), "qopt")
-                << "the sensitivities were not cached in " << tablePath
-                << ": " << llvm::toString(std::move(saved)) << "\n";
+                << "the sensitivities were not cached in " << tablePath << ": "
+                << llvm::toString(std::move(saved)) << "\n";
         }
       }
     }
@@ -950,8 +950,7 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
         module = std::move(unquantized);
       }
       summary["gptq_rounds"] = int64_t(rounds);
-      if (std::optional<quant::MachinePeaks> peaks =
-              targetPeaks(*target, caps))
+      if (std::optional<quant::MachinePeaks> peaks = targetPeaks(*target, caps))
         addCostEstimates(summary, quantized, *peaks);
       // Under a recipe: every weight of the model's quantizable ops, stored
       // (quantized bytes, or float for the ops kept float), against float.

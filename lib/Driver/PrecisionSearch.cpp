@@ -41,8 +41,8 @@ std::vector<std::string> defaultCandidates(const PrecisionSpec &base,
   return out;
 }
 
-std::optional<quant::MachinePeaks>
-targetPeaks(TargetAttr target, const TargetCapabilities &caps) {
+std::optional<quant::MachinePeaks> targetPeaks(TargetAttr target,
+                                               const TargetCapabilities &caps) {
   if (target.getBackend() != "x86")
     return std::nullopt;
   // One core at a nominal 3 GHz and the ~12 GB/s one core streams from
@@ -177,8 +177,8 @@ LogicalResult searchPrecisions(ModuleOp module, const QuantizeOptions &quantize,
       c.loss = loss;
       quant::LayerCost cost;
       if (peaks)
-        cost = quant::estimateMatMul(shape, precisionCost(precision, n, k, halfScales),
-                                     *peaks);
+        cost = quant::estimateMatMul(
+            shape, precisionCost(precision, n, k, halfScales), *peaks);
       c.seconds = cost.seconds;
       choices.candidates.push_back(c);
       names.push_back({precision, algorithm});

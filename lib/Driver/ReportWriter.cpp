@@ -302,9 +302,8 @@ std::string QualityReport::toHTML() const {
         int x = labelW + barW + gap;
         // In context a layer's loss may be below zero (moving it off the
         // base removes error): no bar then, the value still printed.
-        int sw = maxLoss > 0
-                     ? std::max(0, int(barW * *l.sensitivity / maxLoss))
-                     : 0;
+        int sw =
+            maxLoss > 0 ? std::max(0, int(barW * *l.sensitivity / maxLoss)) : 0;
         os << formatv("<rect x=\"{0}\" y=\"{1}\" width=\"{2}\" "
                       "height=\"{3}\" fill=\"#d9534f\"/><text x=\"{4}\" "
                       "y=\"{5}\">{6:e2}</text>\n",

@@ -25,8 +25,8 @@
 #include "mlir/Pass/PassManager.h"
 #include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/StringExtras.h"
-#include "llvm/Support/xxhash.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/xxhash.h"
 
 #include <chrono>
 #include <cmath>
@@ -159,8 +159,8 @@ SensitivityTable::fromCacheJSON(const llvm::json::Object &cache) {
     auto name = (*names)[l].getAsString();
     std::vector<double> row, shape;
     if (!name || !numbers(&(*losses)[l], row) ||
-        row.size() != t.candidates.size() || !numbers(&(*shapeList)[l], shape) ||
-        shape.size() != 2)
+        row.size() != t.candidates.size() ||
+        !numbers(&(*shapeList)[l], shape) || shape.size() != 2)
       return std::nullopt;
     t.layers.push_back(name->str());
     t.loss.push_back(std::move(row));
@@ -338,9 +338,9 @@ std::string sensitivityCacheKey(ModuleOp module,
     os << onnxNodeName(op.getLoc()) << ' ' << m.activation.getType() << ' '
        << m.n << 'x' << m.k << ' ';
     if (std::optional<std::vector<float>> w = weightRows(m))
-      os << llvm::xxh3_64bits(ArrayRef<uint8_t>(
-          reinterpret_cast<const uint8_t *>(w->data()),
-          w->size() * sizeof(float)));
+      os << llvm::xxh3_64bits(
+          ArrayRef<uint8_t>(reinterpret_cast<const uint8_t *>(w->data()),
+                            w->size() * sizeof(float)));
     if (auto assigned =
             op->getAttrOfType<AssignmentAttr>(QOptDialect::kAssignAttrName))
       os << ' ' << assigned;

@@ -156,9 +156,10 @@ std::vector<QuantizedLayer> collectQuantizedLayers(ModuleOp module) {
       auto input = cast<RankedTensorType>(mm.getInput().getType());
       layer.n = mm.getN();
       layer.k = mm.getK();
-      layer.m = input.getRank() >= 2 ? input.getDimSize(input.getRank() - 2)
-                                     : 1;
-      layer.batch = input.getNumElements() / std::max<int64_t>(1, layer.m * layer.k);
+      layer.m =
+          input.getRank() >= 2 ? input.getDimSize(input.getRank() - 2) : 1;
+      layer.batch =
+          input.getNumElements() / std::max<int64_t>(1, layer.m * layer.k);
       layer.quantizedBytes = bytesOf(mm.getWeight()) +
                              bytesOf(mm.getWeightScales()) +
                              bytesOf(mm.getWeightZeroPoints()) +

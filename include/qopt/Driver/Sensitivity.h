@@ -77,10 +77,10 @@ struct SensitivityTable {
 /// change a measurement (candidates, base, data and its range, sample
 /// count, scale storage, clipping and GPTQ settings). A table cached in a
 /// calibration table is reused only under the same key.
-std::string sensitivityCacheKey(mlir::ModuleOp module,
-                                const QuantizeOptions &quantize,
-                                const CalibrationOptions &data,
-                                llvm::ArrayRef<SensitivityCandidate> candidates);
+std::string
+sensitivityCacheKey(mlir::ModuleOp module, const QuantizeOptions &quantize,
+                    const CalibrationOptions &data,
+                    llvm::ArrayRef<SensitivityCandidate> candidates);
 
 /// Measures the sensitivity of every weight matmul of `module` that carries
 /// a `qopt.assign` (graph IR after calibration, whose probes hold the
