@@ -20,6 +20,7 @@
 #include "qopt/Driver/Driver.h"
 #include "qopt/Runtime/qrt.h"
 #include "qopt/Target/Target.h"
+#include "qopt/Target/X86/HostPeaks.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -31,8 +32,6 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <oneapi/dnnl/dnnl.hpp>
-
-#include <immintrin.h>
 
 #include <algorithm>
 #include <chrono>
@@ -57,53 +56,6 @@ double medianSeconds(int runs, F &&f) {
   return t[t.size() / 2];
 }
 
-/// 12 independent chains of STEP (an expression of `a`) on accumulators
-/// of type V started at INIT, timed; the GOPS at OPS per step. A macro, not
-/// a template: each peak function has its own target attribute, which a
-/// template or lambda would not inherit.
-#define QOPT_CHAINS_GOPS(V, INIT, STEP, OPS)                                   \
-  V acc[12];                                                                   \
-  for (V & a : acc)                                                            \
-    a = INIT;                                                                  \
-  const long iters = 20'000'000;                                               \
-  auto start = Clock::now();                                                   \
-  for (long i = 0; i < iters; ++i)                                             \
-    for (V & a : acc)                                                          \
-      a = STEP;                                                                \
-  double secs = std::chrono::duration<double>(Clock::now() - start).count();  \
-  volatile char sink = 0;                                                      \
-  for (V & a : acc)                                                            \
-    sink = sink + reinterpret_cast<const char *>(&a)[0];                       \
-  return iters * 12.0 * (OPS) / secs / 1e9;
-
-/// vpdpbusd zmm: 64 u8 x s8 products (128 ops) per instruction.
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) double
-avx512VnniPeakGops() {
-  __m512i x = _mm512_set1_epi8(1), y = _mm512_set1_epi8(2);
-  QOPT_CHAINS_GOPS(__m512i, _mm512_setzero_si512(),
-                   _mm512_dpbusd_epi32(a, x, y), 128.0)
-}
-
-/// The VEX vpdpbusd ymm: 32 products (64 ops) per instruction.
-__attribute__((target("avx2,avxvnni"))) double avxVnniPeakGops() {
-  __m256i x = _mm256_set1_epi8(1), y = _mm256_set1_epi8(2);
-  QOPT_CHAINS_GOPS(__m256i, _mm256_setzero_si256(),
-                   _mm256_dpbusd_avx_epi32(a, x, y), 64.0)
-}
-
-/// AVX2's best int8 sequence, vpmaddubsw + vpmaddwd (by ones) + vpaddd: 32
-/// products (64 ops) per step (what oneDNN's and MLAS's AVX2 kernels use).
-/// The products read the accumulator's bytes, or the compiler would hoist
-/// them out of the loop; the two multiplies per step share the vector
-/// multiply ports, so 12 chains still reach the throughput bound.
-__attribute__((target("avx2"))) double avx2PeakGops() {
-  __m256i y = _mm256_set1_epi8(2), ones = _mm256_set1_epi16(1);
-  QOPT_CHAINS_GOPS(
-      __m256i, _mm256_set1_epi32(1),
-      _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_maddubs_epi16(a, y), ones)),
-      64.0)
-}
-
 /// An ISA level: qopt's kernel, what the host needs, the target features
 /// that lower the host's description to it, oneDNN's cap and the peak.
 struct Level {
@@ -111,19 +63,28 @@ struct Level {
   std::vector<const char *> needs;
   const char *lower;
   dnnl::cpu_isa dnnlCap;
-  double (*peak)();
+  qopt::x86::Int8PeakLevel peak;
 };
 
 const Level kLevels[] = {
-    {"avx512vnni", "AVX-512 VNNI (vpdpbusd zmm)",
-     {"avx512f", "avx512bw", "avx512vnni"}, "",
-     dnnl::cpu_isa::avx512_core_vnni, avx512VnniPeakGops},
-    {"avxvnni", "AVX-VNNI (vpdpbusd ymm)", {"avx2", "avxvnni"},
-     "-avx512f,-avx512bw,-avx512vl,-avx512vnni", dnnl::cpu_isa::avx2_vnni,
-     avxVnniPeakGops},
-    {"avx2", "AVX2 (vpmaddubsw + vpmaddwd)", {"avx2"},
-     "-avx512f,-avx512bw,-avx512vl,-avx512vnni,-avxvnni", dnnl::cpu_isa::avx2,
-     avx2PeakGops},
+    {"avx512vnni",
+     "AVX-512 VNNI (vpdpbusd zmm)",
+     {"avx512f", "avx512bw", "avx512vnni"},
+     "",
+     dnnl::cpu_isa::avx512_core_vnni,
+     qopt::x86::Int8PeakLevel::Avx512Vnni},
+    {"avxvnni",
+     "AVX-VNNI (vpdpbusd ymm)",
+     {"avx2", "avxvnni"},
+     "-avx512f,-avx512bw,-avx512vl,-avx512vnni",
+     dnnl::cpu_isa::avx2_vnni,
+     qopt::x86::Int8PeakLevel::AvxVnni},
+    {"avx2",
+     "AVX2 (vpmaddubsw + vpmaddwd)",
+     {"avx2"},
+     "-avx512f,-avx512bw,-avx512vl,-avx512vnni,-avxvnni",
+     dnnl::cpu_isa::avx2,
+     qopt::x86::Int8PeakLevel::Avx2},
 };
 
 /// Compiles `qopt.matmul` i8 x i8 -> i32 for one shape through the x86
@@ -219,7 +180,8 @@ int main(int argc, char **argv) {
   }
   if (!dnnlAnyIsa)
     dnnl::set_max_cpu_isa(level->dnnlCap);
-  double peak = level->peak();
+  // 12 chains of 20 M steps of the level's dot instruction.
+  double peak = qopt::x86::measureInt8Peak(level->peak, 20'000'000) / 1e9;
   llvm::outs() << llvm::formatv(
       "ISA level: {0}; measured int8 peak at this level (one core): {1:f0} "
       "GOPS\n",

@@ -19,6 +19,7 @@
 #include "qopt/Quant/Quant.h"
 #include "qopt/Runtime/qrt.h"
 #include "qopt/Target/Target.h"
+#include "qopt/Target/X86/HostPeaks.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -53,26 +54,9 @@ void evictCaches(std::vector<char> &buffer) {
 }
 
 /// Single-thread read bandwidth (GB/s) of a buffer larger than the caches:
-/// the best of three passes summing 8-byte words.
+/// the best of three passes.
 double dramReadGBs(const std::vector<char> &buffer) {
-  double best = 0;
-  for (int pass = 0; pass < 3; ++pass) {
-    const auto *p = reinterpret_cast<const uint64_t *>(buffer.data());
-    size_t words = buffer.size() / 8;
-    auto start = Clock::now();
-    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (size_t i = 0; i + 4 <= words; i += 4) {
-      s0 += p[i];
-      s1 += p[i + 1];
-      s2 += p[i + 2];
-      s3 += p[i + 3];
-    }
-    double secs = std::chrono::duration<double>(Clock::now() - start).count();
-    volatile uint64_t sink = s0 + s1 + s2 + s3;
-    (void)sink;
-    best = std::max(best, buffer.size() / secs / 1e9);
-  }
-  return best;
+  return qopt::x86::measureReadBandwidth(buffer.data(), buffer.size(), 3) / 1e9;
 }
 
 /// Compiles y = x W^T for one shape with `q` as the model's constant

@@ -950,8 +950,14 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
         module = std::move(unquantized);
       }
       summary["gptq_rounds"] = int64_t(rounds);
-      if (std::optional<quant::MachinePeaks> peaks = targetPeaks(*target, caps))
-        addCostEstimates(summary, quantized, *peaks);
+      FailureOr<std::optional<quant::MachinePeaks>> peaks =
+          targetPeaks(*target, caps, quantize.costPeaks);
+      if (failed(peaks))
+        return failure();
+      if (*peaks)
+        addCostEstimates(summary, quantized, **peaks);
+      else if (!caps.noPeaksReason.empty())
+        summary["cost_model_peaks"] = caps.noPeaksReason;
       // Under a recipe: every weight of the model's quantizable ops, stored
       // (quantized bytes, or float for the ops kept float), against float.
       int64_t modelBytes = 0, floatModelBytes = 0;

@@ -41,14 +41,35 @@ std::vector<std::string> defaultCandidates(const PrecisionSpec &base,
   return out;
 }
 
-std::optional<quant::MachinePeaks> targetPeaks(TargetAttr target,
-                                               const TargetCapabilities &caps) {
-  if (target.getBackend() != "x86")
-    return std::nullopt;
-  // One core at a nominal 3 GHz and the ~12 GB/s one core streams from
-  // DRAM here (bench/README.md, qopt-bench-w4-gemv).
-  return quant::x86NominalPeaks(caps.vectorBits >= 512, caps.int8DotProduct,
-                                /*ghz=*/3.0, /*bandwidthGBs=*/12.0);
+FailureOr<std::optional<quant::MachinePeaks>>
+targetPeaks(TargetAttr target, const TargetCapabilities &caps, StringRef mode) {
+  MLIRContext *ctx = target.getContext();
+  if (mode != "auto" && mode != "nominal" && mode != "measured")
+    return emitError(UnknownLoc::get(ctx))
+           << "--cost-peaks must be auto, nominal or measured, not '" << mode
+           << "'";
+  if (mode == "nominal")
+    return caps.peaks;
+  std::string error;
+  FailureOr<TargetAttr> host = hostTarget(ctx, error);
+  const TargetBackend *backend = lookupTargetByName(target.getBackend());
+  bool isHost = succeeded(host) && *host == target && backend;
+  if (isHost)
+    if (const quant::MachinePeaks *measured = backend->measuredHostPeaks())
+      return std::optional<quant::MachinePeaks>(*measured);
+  if (mode == "measured") {
+    InFlightDiagnostic diag = emitError(UnknownLoc::get(ctx));
+    if (isHost)
+      diag << "--cost-peaks=measured: this machine has no loops qopt can "
+              "time (x86 needs AVX2 and FMA)";
+    else
+      diag << "--cost-peaks=measured times this machine, but the target ("
+           << target.getTriple() << ", " << target.getCpu()
+           << ") is not this machine; --cost-peaks=nominal uses its "
+              "description's figures";
+    return diag;
+  }
+  return caps.peaks;
 }
 
 quant::PrecisionCost precisionCost(StringRef precision, int64_t n, int64_t k,
@@ -139,12 +160,17 @@ LogicalResult searchPrecisions(ModuleOp module, const QuantizeOptions &quantize,
   if (ops.empty())
     return emitError(loc) << "the precision search found no weight matmul "
                              "to choose a precision for";
-  std::optional<quant::MachinePeaks> peaks = targetPeaks(target, caps);
+  FailureOr<std::optional<quant::MachinePeaks>> resolvedPeaks =
+      targetPeaks(target, caps, quantize.costPeaks);
+  if (failed(resolvedPeaks))
+    return failure();
+  std::optional<quant::MachinePeaks> peaks = *resolvedPeaks;
   bool halfScales = quantize.weightScales == "f16";
   if (quantize.objective == "speed" && !peaks)
     return emitError(loc) << "--objective=speed needs the cost model's peaks, "
                              "which the "
-                          << target.getBackend() << " target does not have yet";
+                          << target.getBackend() << " target has "
+                          << caps.noPeaksReason;
 
   auto findAssignment = [&](StringRef node) -> LayerAssignment * {
     for (LayerAssignment &a : assignments)

@@ -109,4 +109,19 @@ MachinePeaks x86NominalPeaks(bool avx512, bool vnni, double ghz,
   return peaks;
 }
 
+MachinePeaks publishedPeaks(std::string source, double fp32TFlops,
+                            double fp16TFlops, double int8TOps,
+                            double bandwidthGBs, bool int8Native,
+                            bool fp16Native) {
+  MachinePeaks peaks;
+  peaks.fp32Flops = fp32TFlops * 1e12;
+  peaks.fp16Flops = fp16Native ? fp16TFlops * 1e12 : peaks.fp32Flops;
+  peaks.int8Ops = int8Native ? int8TOps * 1e12 : peaks.fp32Flops;
+  peaks.bandwidth = bandwidthGBs * 1e9;
+  peaks.int8Native = int8Native;
+  peaks.fp16Native = fp16Native;
+  peaks.source = std::move(source);
+  return peaks;
+}
+
 } // namespace qopt::quant

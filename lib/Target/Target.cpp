@@ -12,6 +12,8 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include <cmath>
+
 #include <mutex>
 
 using namespace mlir;
@@ -25,13 +27,35 @@ FailureOr<TargetAttr> TargetBackend::host(MLIRContext *) const {
 }
 
 llvm::json::Object TargetCapabilities::toJSON() const {
-  return llvm::json::Object{
+  llvm::json::Object o{
       {"vector_bits", int64_t(vectorBits)},
       {"int8_dot_product", int8DotProduct},
       {"matrix_units", matrixUnits},
       {"half_weight_scales", halfWeightScales},
       {"native_precisions", llvm::json::Array(nativePrecisions)},
       {"emulated_precisions", llvm::json::Array(emulatedPrecisions)}};
+  if (peaks)
+    o["peaks"] = peaksToJSON(*peaks);
+  else if (!noPeaksReason.empty())
+    o["peaks"] = noPeaksReason;
+  return o;
+}
+
+llvm::json::Object peaksToJSON(const quant::MachinePeaks &peaks) {
+  // Rounded to 3 significant digits: nominal figures claim no more.
+  auto round3 = [](double v) {
+    if (v <= 0)
+      return 0.0;
+    double scale = std::pow(10.0, std::floor(std::log10(v)) - 2);
+    return std::round(v / scale) * scale;
+  };
+  return llvm::json::Object{{"fp32_gflops", round3(peaks.fp32Flops / 1e9)},
+                            {"fp16_gflops", round3(peaks.fp16Flops / 1e9)},
+                            {"int8_gops", round3(peaks.int8Ops / 1e9)},
+                            {"bandwidth_gbs", round3(peaks.bandwidth / 1e9)},
+                            {"int8_native", peaks.int8Native},
+                            {"fp16_native", peaks.fp16Native},
+                            {"source", peaks.source}};
 }
 
 namespace {
@@ -161,6 +185,21 @@ moduleTarget(ModuleOp module) {
 }
 
 void printTargets(MLIRContext *context, llvm::raw_ostream &os) {
+  auto printPeaks = [&](const TargetCapabilities &caps, StringRef indent) {
+    if (!caps.peaks) {
+      if (!caps.noPeaksReason.empty())
+        os << indent << "cost model: " << caps.noPeaksReason << "\n";
+      return;
+    }
+    const quant::MachinePeaks &p = *caps.peaks;
+    os << indent << "cost model: " << p.source << "\n"
+       << indent
+       << llvm::formatv("  fp32 {0:f0} GFLOPS, fp16 {1:f0}{2}, int8 {3:f0} "
+                        "GOPS{4}, {5:f0} GB/s\n",
+                        p.fp32Flops / 1e9, p.fp16Flops / 1e9,
+                        p.fp16Native ? "" : " (at fp32)", p.int8Ops / 1e9,
+                        p.int8Native ? "" : " (at fp32)", p.bandwidth / 1e9);
+  };
   std::string hostError;
   FailureOr<TargetAttr> host = hostTarget(context, hostError);
   os << "Registered targets:\n";
@@ -181,9 +220,27 @@ void printTargets(MLIRContext *context, llvm::raw_ostream &os) {
       os << "\n      emulated: ";
       llvm::interleaveComma(caps.emulatedPrecisions, os);
       os << "\n";
+      printPeaks(caps, "      ");
     };
-    if (succeeded(host) && host->getBackend() == b->name())
+    if (succeeded(host) && host->getBackend() == b->name()) {
       describe("this machine", *host);
+      if (const quant::MachinePeaks *measured = b->measuredHostPeaks())
+        os << "      measured: " << measured->source << "\n";
+      continue;
+    }
+    // Other backends: the cost model's figures for each processor.
+    std::vector<std::string> triples = b->exampleTriples();
+    for (const std::string &cpu : b->processorNames()) {
+      std::string error;
+      FailureOr<TargetAttr> t =
+          triples.empty()
+              ? FailureOr<TargetAttr>(failure())
+              : b->resolve(context, triples.front(), cpu, "", error);
+      if (failed(t))
+        continue;
+      os << "    " << cpu << ":\n";
+      printPeaks(b->capabilities(*t), "      ");
+    }
   }
   if (failed(host))
     os << "\n" << hostError << "\n";

@@ -153,6 +153,14 @@ static cl::opt<std::string> objective(
              "quality, size or speed (the target's cost model); default: "
              "size under --max-loss alone, quality otherwise"),
     cl::init(""), cl::cat(qoptCategory));
+static cl::opt<std::string> costPeaks(
+    "cost-peaks",
+    cl::desc("The cost model's peaks: nominal (the target description's), "
+             "measured (this machine's, timed when the compile starts; the "
+             "target must be this machine) or auto (default: measured when "
+             "the target is this machine, nominal otherwise)"),
+    cl::value_desc("auto|nominal|measured"), cl::init("auto"),
+    cl::cat(qoptCategory));
 static cl::opt<std::string> candidates(
     "candidates",
     cl::desc("Precisions the per-layer search chooses from, comma-separated "
@@ -471,6 +479,13 @@ int main(int argc, char **argv) {
       !positive("max-loss", lossText, options.quantize.maxLoss))
     return 1;
   options.quantize.objective = objective;
+  if (costPeaks != "auto" && costPeaks != "nominal" &&
+      costPeaks != "measured") {
+    errs() << "qopt: error: --cost-peaks=" << costPeaks
+           << ": expected auto, nominal or measured\n";
+    return 1;
+  }
+  options.quantize.costPeaks = costPeaks;
   options.quantize.candidates = candidates;
   options.quantize.sensitivitySamples = sensitivitySamples;
   options.quantize.sensitivity = sensitivityMode;

@@ -77,6 +77,10 @@ struct QuantizeOptions {
   /// empty: size when --max-loss is the only budget (least loss would be
   /// float everywhere), quality otherwise.
   std::string objective;
+  /// The cost model's peaks: nominal (the target description's), measured
+  /// (this machine's; the target must be this machine) or auto (measured
+  /// when the target is this machine, nominal otherwise).
+  std::string costPeaks = "auto";
   /// The precisions the search picks from (comma-separated; empty: a
   /// default family, see defaultCandidates).
   std::string candidates;

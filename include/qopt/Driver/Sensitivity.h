@@ -105,11 +105,14 @@ int64_t weightBytesAt(llvm::StringRef precision, int64_t n, int64_t k,
 struct LayerAssignment;
 struct TargetCapabilities;
 
-/// The peaks the cost model uses for `target` (nominal figures from its
-/// vector width and dot-product units on x86), or none where the target
-/// has no figures yet.
-std::optional<quant::MachinePeaks> targetPeaks(TargetAttr target,
-                                               const TargetCapabilities &caps);
+/// The peaks the cost model uses for `target` under `mode` (auto, nominal
+/// or measured; QuantizeOptions::costPeaks): the target description's
+/// nominal figures (caps.peaks), or this machine's measured ones when the
+/// target is this machine; none where the target has no figures. A
+/// measured mode on another machine's description is an error.
+mlir::FailureOr<std::optional<quant::MachinePeaks>>
+targetPeaks(TargetAttr target, const TargetCapabilities &caps,
+            llvm::StringRef mode);
 
 /// The cost model's view of `precision` on an [n, k] weight stored in
 /// `storedBytes` (weightBytesAt when 0): bits per weight, and whether the

@@ -93,6 +93,13 @@ LayerCost estimateMatMul(const MatMulShape &shape, const PrecisionCost &p,
 MachinePeaks x86NominalPeaks(bool avx512, bool vnni, double ghz,
                              double bandwidthGBs);
 
+/// Peaks from one part's published figures (TFLOPS, TOPS, GB/s) for the
+/// units qopt's kernels use on it; `source` names the part and says so.
+MachinePeaks publishedPeaks(std::string source, double fp32TFlops,
+                            double fp16TFlops, double int8TOps,
+                            double bandwidthGBs, bool int8Native,
+                            bool fp16Native);
+
 } // namespace qopt::quant
 
 #endif // QOPT_QUANT_COSTMODEL_H

@@ -13,6 +13,7 @@
 #define QOPT_TARGET_TARGET_H
 
 #include "qopt/QOptDialect.h"
+#include "qopt/Quant/CostModel.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassManager.h"
@@ -20,6 +21,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,9 +47,19 @@ struct TargetCapabilities {
   std::vector<std::string> nativePrecisions;
   /// Precisions that run by decoding to a wider type inside the kernels.
   std::vector<std::string> emulatedPrecisions;
+  /// The cost model's roofline for this description: nominal figures of
+  /// the processor (its vector units on x86, a named part's published
+  /// figures on GPUs); none where the description does not fix a machine.
+  std::optional<quant::MachinePeaks> peaks;
+  /// Why `peaks` is empty, for the manifest and --print-targets.
+  std::string noPeaksReason;
 
   llvm::json::Object toJSON() const;
 };
+
+/// `peaks` in GFLOPS/GOPS/GB/s with its source (--print-targets and the
+/// manifest).
+llvm::json::Object peaksToJSON(const quant::MachinePeaks &peaks);
 
 /// What every backend's serializer may use beyond the module.
 struct SerializeOptions {
@@ -101,6 +113,14 @@ public:
 
   /// What a machine of this description runs natively.
   virtual TargetCapabilities capabilities(TargetAttr target) const = 0;
+
+  /// The cost model's figures for the machine qopt runs on, measured
+  /// (once per process), when this backend can execute code here; the
+  /// driver uses them instead of the nominal ones of capabilities() when
+  /// the target is this machine.
+  virtual const quant::MachinePeaks *measuredHostPeaks() const {
+    return nullptr;
+  }
 
   /// Adds the passes that lower a graph-IR module carrying `target` as
   /// far as MLIR goes for this target (qopt-opt's pipeline).

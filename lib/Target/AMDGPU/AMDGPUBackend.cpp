@@ -54,16 +54,27 @@ namespace qopt::amdgpu {
 
 namespace {
 
-/// A processor, its wave size, and which int8 dot instruction it has.
+/// A processor, its wave size, which int8 dot instruction it has, and the
+/// cost model's figures: a representative part's published fp32 (vector,
+/// no dual issue) and memory bandwidth, packed fp16 at twice that, and
+/// int8 as v_dot4 on every lane per cycle, 8 operations each (qopt's
+/// kernels use no matrix cores yet).
 struct Processor {
   const char *name;
   bool wave64;
   /// gfx11 has the mixed-sign v_dot4_i32_iu8 (llvm.amdgcn.sudot4) instead
   /// of v_dot4_i32_i8 (llvm.amdgcn.sdot4).
   bool mixedSignDot;
+  const char *part;
+  double fp32TFlops, fp16TFlops, int8TOps, bandwidthGBs;
 };
 constexpr Processor kProcessors[] = {
-    {"gfx90a", true, false}, {"gfx942", true, false}, {"gfx1100", false, true}};
+    {"gfx90a", true, false, "MI250X, one GCD (110 CUs, 1.7 GHz)", 23.9, 47.9,
+     95.7, 1638},
+    {"gfx942", true, false, "MI300X (304 CUs, 2.1 GHz)", 81.7, 163.4, 326.9,
+     5300},
+    {"gfx1100", false, true, "Radeon RX 7900 XTX (96 CUs, 2.5 GHz)", 30.7, 61.4,
+     122.9, 960}};
 constexpr const char *kKnownFeatures[] = {"dotprod"};
 constexpr const char *kKernelModule = "qopt_kernels";
 
@@ -299,7 +310,15 @@ public:
     TargetCapabilities caps;
     caps.vectorBits = 0; // Wavefronts are not used yet.
     caps.int8DotProduct = target && target.hasFeature("dotprod");
-    caps.nativePrecisions = {"f32", "int8"};
+    gpu::addGPUPrecisions(caps);
+    const Processor *p = lookupProcessor(target ? target.getCpu()
+                                                : StringRef(kDefaultProcessor));
+    if (p)
+      caps.peaks = quant::publishedPeaks(
+          std::string("published figures of the ") + p->part +
+              ", without matrix cores",
+          p->fp32TFlops, p->fp16TFlops, p->int8TOps, p->bandwidthGBs,
+          caps.int8DotProduct, /*fp16Native=*/true);
     return caps;
   }
 

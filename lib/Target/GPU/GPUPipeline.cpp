@@ -772,4 +772,13 @@ void registerGPUPipelines() {
   (void)registered;
 }
 
+void addGPUPrecisions(TargetCapabilities &caps) {
+  caps.nativePrecisions = {"f32"};
+  caps.emulatedPrecisions = {"f16",   "w8a16", "w4a16", "w3a16",
+                             "w2a16", "nf4",   "fp8"};
+  for (const char *p : {"w8a8", "w8a8-static", "w4a8"})
+    (caps.int8DotProduct ? caps.nativePrecisions : caps.emulatedPrecisions)
+        .push_back(p);
+}
+
 } // namespace qopt::gpu

@@ -217,10 +217,20 @@ public:
       all += "," + features.str();
     return TargetAttr::get(context, name(), triple, cpu, all);
   }
-  TargetCapabilities capabilities(TargetAttr) const override {
+  TargetCapabilities capabilities(TargetAttr target) const override {
     TargetCapabilities caps;
     caps.vectorBits = 0;
-    caps.nativePrecisions = {"f32"};
+    // Metal has no int8 dot product: integer products are emulated.
+    gpu::addGPUPrecisions(caps);
+    // macOS: the M2's 10-core GPU (fp16 at the fp32 rate; no int8 dot
+    // product in Metal, so integer products run at the fp32 rate). Apple
+    // publishes no such figures for its phone GPUs.
+    if (!target || target.getTriple().starts_with("air64-apple-macos"))
+      caps.peaks = quant::publishedPeaks(
+          "published figures of the Apple M2 (10-core GPU)", 3.6, 3.6, 0, 100,
+          /*int8Native=*/false, /*fp16Native=*/true);
+    else
+      caps.noPeaksReason = "none: no published figures for iOS GPUs";
     return caps;
   }
   void buildPipeline(OpPassManager &pm, TargetAttr target) const override {

@@ -59,16 +59,24 @@ namespace qopt::nvptx {
 
 namespace {
 
-/// A processor and the PTX version its code is written in: the oldest
-/// that knows the processor, so the oldest driver that can JIT it.
+/// A processor, the PTX version its code is written in (the oldest that
+/// knows the processor, so the oldest driver that can JIT it), and the
+/// cost model's figures: a representative part's published fp32 and
+/// memory bandwidth, fp16 without tensor cores (qopt's kernels use none
+/// yet), and int8 as dp4a at the integer units' 64 per SM per cycle, 8
+/// operations each, at the part's boost clock.
 struct Processor {
   const char *name;
   const char *ptxFeature;
+  const char *part;
+  double fp32TFlops, fp16TFlops, int8TOps, bandwidthGBs;
 };
-constexpr Processor kProcessors[] = {{"sm_80", "+ptx70"},
-                                     {"sm_86", "+ptx71"},
-                                     {"sm_89", "+ptx78"},
-                                     {"sm_90", "+ptx78"}};
+constexpr Processor kProcessors[] = {
+    {"sm_80", "+ptx70", "A100 SXM4 80GB (108 SMs, 1.41 GHz)", 19.5, 78, 78.0,
+     2039},
+    {"sm_86", "+ptx71", "A10 (72 SMs, 1.695 GHz)", 31.2, 31.2, 62.5, 600},
+    {"sm_89", "+ptx78", "L4 (58 SMs, 2.04 GHz)", 30.3, 30.3, 60.6, 300},
+    {"sm_90", "+ptx78", "H100 SXM5 (132 SMs, 1.98 GHz)", 67, 134, 134, 3350}};
 constexpr const char *kKnownFeatures[] = {"dotprod"};
 /// The one gpu.module every kernel ends up in (the PTX module).
 constexpr const char *kKernelModule = "qopt_kernels";
@@ -265,7 +273,15 @@ public:
     TargetCapabilities caps;
     caps.vectorBits = 0; // Warps are not used yet.
     caps.int8DotProduct = target && target.hasFeature("dotprod");
-    caps.nativePrecisions = {"f32", "int8"};
+    gpu::addGPUPrecisions(caps);
+    const Processor *p = lookupProcessor(target ? target.getCpu()
+                                                : StringRef(kDefaultProcessor));
+    if (p)
+      caps.peaks = quant::publishedPeaks(
+          std::string("published figures of the ") + p->part +
+              ", without tensor cores",
+          p->fp32TFlops, p->fp16TFlops, p->int8TOps, p->bandwidthGBs,
+          caps.int8DotProduct, /*fp16Native=*/true);
     return caps;
   }
 

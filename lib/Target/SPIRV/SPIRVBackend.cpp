@@ -231,7 +231,12 @@ public:
   TargetCapabilities capabilities(TargetAttr target) const override {
     TargetCapabilities caps;
     caps.vectorBits = 0; // Subgroups are not used yet.
-    caps.nativePrecisions = {"f32"};
+    // OpSDot needs both features (vceFor).
+    caps.int8DotProduct =
+        target && target.hasFeature("dotprod") && target.hasFeature("int8");
+    gpu::addGPUPrecisions(caps);
+    caps.noPeaksReason = "none: the Vulkan device is picked when the model "
+                         "runs (QRT_VULKAN_DEVICE), not at compile time";
     return caps;
   }
 

@@ -10,6 +10,7 @@
 #include "qopt/QOptDialect.h"
 #include "qopt/Runtime/EntryABI.h"
 #include "qopt/Target/Artifact.h"
+#include "qopt/Target/X86/HostPeaks.h"
 #include "qopt/Target/X86/X86Target.h"
 #include "qopt/Transforms/Passes.h"
 
@@ -356,7 +357,16 @@ public:
     for (const char *p : {"w8a8", "w8a8-static", "w4a8"})
       (caps.int8DotProduct ? caps.nativePrecisions : caps.emulatedPrecisions)
           .push_back(p);
+    // One core at a nominal 3 GHz and the ~12 GB/s one core streams from
+    // DRAM (bench/README.md, qopt-bench-w4-gemv); the driver measures this
+    // machine instead when it compiles for it (--cost-peaks).
+    caps.peaks = quant::x86NominalPeaks(avx512, caps.int8DotProduct,
+                                        /*ghz=*/3.0, /*bandwidthGBs=*/12.0);
     return caps;
+  }
+
+  const quant::MachinePeaks *measuredHostPeaks() const override {
+    return qopt::x86::measuredHostPeaks();
   }
 
   void buildPipeline(OpPassManager &pm, TargetAttr target) const override {

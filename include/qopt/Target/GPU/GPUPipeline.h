@@ -15,6 +15,8 @@
 #ifndef QOPT_TARGET_GPU_GPUPIPELINE_H
 #define QOPT_TARGET_GPU_GPUPIPELINE_H
 
+#include "qopt/Target/Target.h"
+
 #include "mlir/Pass/Pass.h"
 #include "mlir/Pass/PassManager.h"
 
@@ -97,6 +99,14 @@ std::unique_ptr<mlir::Pass> createAccumulateInRegistersPass();
 /// `qopt-gpu-tensor-pipeline`, `qopt-gpu-buffer-pipeline` and
 /// `qopt-gpu-mapping-pipeline` (default strategy).
 void registerGPUPipelines();
+
+/// The precision lists of a GPU backend's capabilities, from what the
+/// shared pipeline compiles: f32 natively; W8A8 and W4A8 natively when
+/// `caps.int8DotProduct` (one dot instruction per four products: dp4a,
+/// v_dot4, OpSDot), emulated through 32-bit multiplies otherwise; every
+/// weight-only precision (f16, fp8, nf4, 8-2 bit integers) emulated, its
+/// weights decoded in the kernel's K loop.
+void addGPUPrecisions(TargetCapabilities &caps);
 
 } // namespace qopt::gpu
 
