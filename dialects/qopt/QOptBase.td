@@ -32,7 +32,9 @@ def QOpt_Dialect : Dialect {
     `K` values (the reduction dim). Values narrower than a byte are packed
     little-endian into a bit stream per row: value `k` of a row occupies bits
     `[k * bits, (k + 1) * bits)`, counting from bit 0 of the row's first
-    byte. Rows are padded to a whole number of groups and bytes.
+    byte. Rows are padded to whole bytes only: a last group shorter than
+    the others (K not a multiple of the group size) stores just its values,
+    with a group's parameters of its own.
   }];
   let useDefaultAttributePrinterParser = 1;
   let hasOperationAttrVerify = 1;
@@ -185,9 +187,9 @@ def QOpt_SchemeAttr : AttrDef<QOpt_Dialect, "Scheme"> {
                           const quant::WeightScheme &weights);
     /// Values per reduction-dim scale for a row of `k` values.
     int64_t getGroupLength(int64_t k) const;
-    /// Bytes of one packed row of `k` values (padded to whole groups).
+    /// Bytes of one packed row of `k` values (padded to whole bytes).
     int64_t getPackedRowBytes(int64_t k) const;
-    /// `k` rounded up to whole groups.
+    /// `k` rounded up to whole groups (what the parameters cover).
     int64_t getPaddedLength(int64_t k) const;
     /// Whether codes are packed integers (int or nf4) read through scales.
     bool isPackedInteger() const {

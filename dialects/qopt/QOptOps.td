@@ -174,7 +174,8 @@ def QOpt_MatMulOp : QOpt_Op<"matmul", [Pure, AttrSizedOperandSegments]> {
     `weight_scales` and, for an asymmetric scheme, `weight_zero_points`, one
     per row (`per_channel`), per group of the row (`group N`, shape
     [N, K / N]) or one in all (`per_tensor`, shape [1, 1]). `k` is the
-    logical reduction length (rows may be padded). Zero points are integer
+    logical reduction length (rows hold k codes, padded to whole bytes).
+    Zero points are integer
     codes, or f32 for weight-only products (HQQ-style), in which case a
     weight is `(float(w) - zw) * sw`. Scales are f32, or f16 for weight-only
     products (half the bytes; a scale is widened to f32 exactly before it
@@ -192,7 +193,7 @@ def QOpt_MatMulOp : QOpt_Op<"matmul", [Pure, AttrSizedOperandSegments]> {
       result (ONNX MatMulInteger) `acc` itself.
     - integer input, group-wise 2- to 8-bit weights (W4A8): signed i8 codes
       without an input zero point and an f32 result. Each group g of G
-      values (the last one padded with codes worth zero) gives an exact
+      values (the last one possibly shorter) gives an exact
       i32 partial sum `P[m, n, g] = sum_{k in g} a[m, k] * (w[n, k] -
       zw[n, g])`. The groups are then combined in f32, in ascending g, one
       fused multiply-add (a single rounding) per group:

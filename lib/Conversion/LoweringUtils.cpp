@@ -240,16 +240,9 @@ Value emitWeightDequantization(OpBuilder &b, Location loc, MatMulOp op) {
   bool straddles = scheme.isPackedInteger() && 8 % scheme.getBits() != 0;
   if (scheme.isPackedInteger()) {
     auto [m0, m1] = packedByteMaps(ctx, 2, dn, dk, scheme.getBits());
-    Value weight = op.getWeight();
-    // With whole bytes the byte map is a plain dim map, from which linalg
-    // infers the loop range: drop the group padding so it reads k columns.
-    if (scheme.getBits() == 8 &&
-        op.getWeight().getType().getDimSize(1) != k)
-      weight = tensor::ExtractSliceOp::create(
-          b, loc, weight, ArrayRef<OpFoldResult>{b.getIndexAttr(0), b.getIndexAttr(0)},
-          ArrayRef<OpFoldResult>{b.getIndexAttr(n), b.getIndexAttr(k)},
-          ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
-    inputs.push_back(weight);
+    // Rows hold exactly k codes (whole bytes for 8 bits, where the byte map
+    // is a plain dim map from which linalg infers the loop range).
+    inputs.push_back(op.getWeight());
     maps.push_back(m0);
     if (straddles) {
       inputs.push_back(op.getWeight());
@@ -338,10 +331,27 @@ Value emitWeightUnpacking(OpBuilder &b, Location loc, MatMulOp op) {
   AffineExpr dk = getAffineDimExpr(0, ctx) * group + getAffineDimExpr(2, ctx);
   auto [m0, m1] = packedByteMaps(ctx, 3, dn, dk, bits);
   bool straddles = 8 % bits != 0;
-  SmallVector<Value> inputs = {op.getWeight()};
+  // Rows store k codes; the loops run over whole groups, so a short last
+  // group reads zero bytes past the row (the products pad the input with
+  // zeros there, which makes those codes worth nothing).
+  Value weight = op.getWeight();
+  auto weightType = cast<RankedTensorType>(weight.getType());
+  int64_t wholeRowBytes = quant::packedRowBytes(groups * group, bits);
+  if (weightType.getDimSize(1) < wholeRowBytes) {
+    Value zero = arith::ConstantOp::create(
+        b, loc, b.getZeroAttr(weightType.getElementType()));
+    weight = tensor::PadOp::create(
+        b, loc,
+        RankedTensorType::get({n, wholeRowBytes}, weightType.getElementType()),
+        weight, getAsIndexOpFoldResult(ctx, {0, 0}),
+        getAsIndexOpFoldResult(ctx,
+                               {0, wholeRowBytes - weightType.getDimSize(1)}),
+        zero);
+  }
+  SmallVector<Value> inputs = {weight};
   SmallVector<AffineMap> maps = {m0};
   if (straddles) {
-    inputs.push_back(op.getWeight());
+    inputs.push_back(weight);
     maps.push_back(m1);
   }
   maps.push_back(AffineMap::getMultiDimIdentityMap(3, ctx));

@@ -7,8 +7,8 @@
 
 namespace qopt::quant {
 
-int64_t packedRowBytes(int64_t paddedK, unsigned bits) {
-  int64_t bytes = (paddedK * bits + 7) / 8;
+int64_t packedRowBytes(int64_t codes, unsigned bits) {
+  int64_t bytes = (codes * bits + 7) / 8;
   if (8 % bits != 0)
     ++bytes;
   return bytes;

@@ -33,7 +33,9 @@ int64_t WeightScheme::paddedLength(int64_t k) const {
 }
 
 int64_t WeightScheme::packedRowBytes(int64_t k) const {
-  return quant::packedRowBytes(paddedLength(k), bits);
+  // The codes of the k values only: a last group shorter than the others
+  // stores no padding (its parameters are those of a whole group).
+  return quant::packedRowBytes(k, bits);
 }
 
 int32_t WeightScheme::qmin() const {
@@ -167,9 +169,7 @@ void storeQuantizedRow(QuantizedMatrix &q, int64_t row, const int32_t *codes,
                        const GroupParams *params) {
   const WeightScheme &scheme = q.scheme;
   int64_t k = q.k, groups = scheme.numGroups(k);
-  int64_t kp = scheme.paddedLength(k), rowBytes = scheme.packedRowBytes(k);
-  std::vector<int32_t> padded(codes, codes + k);
-  padded.resize(kp);
+  int64_t rowBytes = scheme.packedRowBytes(k);
   for (int64_t gi = 0; gi < groups; ++gi) {
     assert(scheme.storedScale(params[gi].scale) == params[gi].scale &&
            "a scale not representable in its storage type");
@@ -177,14 +177,9 @@ void storeQuantizedRow(QuantizedMatrix &q, int64_t row, const int32_t *codes,
     if (!scheme.symmetric)
       q.zeroPoints[row * groups + gi] = uint8_t(params[gi].zero);
   }
-  // Padding dequantizes to exactly 0, so the kernels may run whole groups.
-  int32_t zeroCode =
-      scheme.kind == WeightKind::NF4 ? 7 : params[groups - 1].zero;
-  for (int64_t i = k; i < kp; ++i)
-    padded[i] = zeroCode;
   uint8_t *out = &q.packed[row * rowBytes];
   std::fill(out, out + rowBytes, uint8_t(0));
-  packCodes(padded.data(), kp, scheme.bits, out);
+  packCodes(codes, k, scheme.bits, out);
 }
 
 QuantizedMatrix quantizeRTN(const float *w, int64_t rows, int64_t k,

@@ -222,7 +222,11 @@ func.func @unsigned_input_zero_point(%a: tensor<8x128xi8>, %w: tensor<16x128xi8>
 // CHECK: %[[PAD:.*]] = tensor.pad %{{.*}} low[0, 0] high[0, 28]
 // CHECK: %[[A3:.*]] = tensor.expand_shape %[[PAD]] {{\[\[}}0], [1, 2]] output_shape [8, 4, 32] : tensor<8x128xi8> into tensor<8x4x32xi8>
 // CHECK: %[[AT:.*]] = linalg.transpose ins(%[[A3]] : tensor<8x4x32xi8>) outs(%{{.*}} : tensor<4x8x32xi8>) permutation = [1, 0, 2]
-// CHECK: %[[W:.*]] = linalg.generic {indexing_maps = [#[[UNPACK]], #{{.*}}]{{.*}} ins(%arg1 : tensor<16x64xi8>) {{.*}} attrs = {qopt.dequantize_weights = 32 : i64}
+// The rows hold 100 codes (50 bytes); the unpacking runs over whole groups,
+// so they are padded with zero bytes to 64 (codes the zero input padding
+// makes worth nothing).
+// CHECK: %[[WP:.*]] = tensor.pad %arg1 low[0, 0] high[0, 14]
+// CHECK: %[[W:.*]] = linalg.generic {indexing_maps = [#[[UNPACK]], #{{.*}}]{{.*}} ins(%[[WP]] : tensor<16x64xi8>) {{.*}} attrs = {qopt.dequantize_weights = 32 : i64}
 // CHECK:   arith.shrui
 // CHECK:   arith.andi %{{.*}}, %{{.*}} : i32
 // CHECK:   arith.trunci %{{.*}} : i32 to i8
@@ -237,10 +241,10 @@ func.func @unsigned_input_zero_point(%a: tensor<8x128xi8>, %w: tensor<16x128xi8>
 // CHECK:   math.fma %{{.*}}, %[[F]], %{{.*}} : f32
 // CHECK: linalg.generic {{.*}} ins(%{{.*}}, %[[ACC]] : tensor<8xf32>, tensor<8x16xf32>)
 // CHECK:   arith.mulf
-func.func @w4a8_asym(%x: tensor<8x100xf32>, %w: tensor<16x64xi8>, %s: tensor<16x4xf32>, %z: tensor<16x4xi8>) -> tensor<8x16xf32> {
+func.func @w4a8_asym(%x: tensor<8x100xf32>, %w: tensor<16x50xi8>, %s: tensor<16x4xf32>, %z: tensor<16x4xi8>) -> tensor<8x16xf32> {
   %q, %sa, %za = qopt.dynamic_quantize %x per_token : tensor<8x100xf32> -> tensor<8x100xi8>, tensor<8x1xf32>, tensor<8x1xi8>
   %0 = qopt.matmul %q, %w scales(%s) zero_points(%z) input_scale(%sa) {k = 100 : i64, scheme = #qopt.scheme<uint4, group 32, asym>}
-       : (tensor<8x100xi8>, tensor<16x64xi8>, tensor<16x4xf32>, tensor<16x4xi8>, tensor<8x1xf32>) -> tensor<8x16xf32>
+       : (tensor<8x100xi8>, tensor<16x50xi8>, tensor<16x4xf32>, tensor<16x4xi8>, tensor<8x1xf32>) -> tensor<8x16xf32>
   return %0 : tensor<8x16xf32>
 }
 

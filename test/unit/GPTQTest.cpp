@@ -106,7 +106,8 @@ void expectSameMatrix(const QuantizedMatrix &a, const QuantizedMatrix &b) {
   EXPECT_EQ(a.zeroPoints, b.zeroPoints);
 }
 
-/// Codes in range and padding that dequantizes to 0: what the kernels need.
+/// Codes in range, rows of exactly k codes (a short last group stores no
+/// padding) with nothing in their spare bits: what the kernels need.
 void expectKernelReady(const QuantizedMatrix &q) {
   const WeightScheme &s = q.scheme;
   ASSERT_EQ(int64_t(q.packed.size()), q.rows * s.packedRowBytes(q.k));
@@ -116,8 +117,11 @@ void expectKernelReady(const QuantizedMatrix &q) {
       ASSERT_GE(q.code(r, i), s.qmin());
       ASSERT_LE(q.code(r, i), s.qmax());
     }
-    for (int64_t i = q.k; i < s.paddedLength(q.k); ++i)
-      ASSERT_EQ(q.value(r, i), 0.f) << "padding of row " << r;
+    ASSERT_EQ(s.packedRowBytes(q.k), packedRowBytes(q.k, s.bits));
+    const uint8_t *row = &q.packed[r * s.packedRowBytes(q.k)];
+    for (int64_t i = q.k; (i + 1) * s.bits <= 8 * s.packedRowBytes(q.k); ++i)
+      ASSERT_EQ(unpackCode(row, i, s.bits, false), 0)
+          << "spare bits of row " << r;
   }
 }
 

@@ -111,9 +111,12 @@ TEST(QuantRTN, CodesAndErrorBounds) {
                   (clamped ? 1.f : 0.5f) * scale * 1.0001f)
             << "bits " << c.bits << " row " << r << " col " << i;
       }
-      // Padding beyond k dequantizes to zero.
-      for (int64_t i = k; i < s.paddedLength(k); ++i)
-        EXPECT_EQ(q.value(r, i), 0.f);
+      // The row holds k codes: a short last group stores no padding, and
+      // the spare bits of the last byte are zero.
+      EXPECT_EQ(s.packedRowBytes(k), packedRowBytes(k, s.bits));
+      const uint8_t *row = &q.packed[r * s.packedRowBytes(k)];
+      for (int64_t i = k; (i + 1) * s.bits <= 8 * s.packedRowBytes(k); ++i)
+        EXPECT_EQ(unpackCode(row, i, s.bits, false), 0);
     }
   }
 }

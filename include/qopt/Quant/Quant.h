@@ -32,12 +32,14 @@ struct WeightScheme {
   bool halfScales = false;
 
   int64_t groupLength(int64_t k) const { return groupSize ? groupSize : k; }
-  /// `k` rounded up to whole groups.
+  /// `k` rounded up to whole groups (the parameters cover this many values;
+  /// the packed codes only k).
   int64_t paddedLength(int64_t k) const;
   int64_t numGroups(int64_t k) const {
     return paddedLength(k) / groupLength(k);
   }
-  /// Bytes of one packed row (int and nf4 kinds).
+  /// Bytes of one packed row of k codes (int and nf4 kinds): a last group
+  /// shorter than `groupSize` is stored without padding.
   int64_t packedRowBytes(int64_t k) const;
   bool signedCodes() const { return kind == WeightKind::Int && symmetric; }
   /// `scale` as it is stored: rounded to the nearest half with halfScales.
@@ -48,9 +50,9 @@ struct WeightScheme {
   int32_t qmax() const;
 };
 
-/// Bytes of a packed row of `paddedK` codes of `bits` bits. Widths that do
+/// Bytes of a packed row of `codes` codes of `bits` bits. Widths that do
 /// not divide 8 get one spare byte so that two-byte reads stay in bounds.
-int64_t packedRowBytes(int64_t paddedK, unsigned bits);
+int64_t packedRowBytes(int64_t codes, unsigned bits);
 
 /// A quantized [rows, k] matrix in qopt's packed layout.
 struct QuantizedMatrix {
@@ -97,7 +99,7 @@ float dequantizeCode(int32_t code, const GroupParams &params,
 QuantizedMatrix makeQuantizedMatrix(int64_t rows, int64_t k,
                                     const WeightScheme &scheme);
 /// Stores row `row` of `q` from its `k` codes and its numGroups(k)
-/// parameters, padding the last group with codes that dequantize to 0.
+/// parameters.
 void storeQuantizedRow(QuantizedMatrix &q, int64_t row, const int32_t *codes,
                        const GroupParams *params);
 

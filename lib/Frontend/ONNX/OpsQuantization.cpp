@@ -12,8 +12,10 @@
 #include "ImportContext.h"
 
 #include "qopt/QOptDialect.h"
+#include "qopt/Quant/Quant.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Tosa/IR/TosaOps.h"
 
 using namespace mlir;
@@ -371,7 +373,9 @@ LogicalResult convertQLinearConv(NodeContext &ctx) {
 /// com.microsoft MatMulNBits: A [..., K] x B^T with B stored as N rows of
 /// K/block_size blocks of `bits`-bit codes, low bits first, block scales and
 /// (packed) zero points; without zero points codes are offset by
-/// 2^(bits-1). This is qopt's packed layout, so B is used as is.
+/// 2^(bits-1). This is qopt's packed layout but for the last block, which
+/// ONNX pads to block_size codes and qopt stores unpadded: the rows are cut
+/// to their k codes.
 LogicalResult convertMatMulNBits(NodeContext &ctx) {
   int64_t k = ctx.attrInt("K", 0), n = ctx.attrInt("N", 0);
   int64_t bits = ctx.attrInt("bits", 4), block = ctx.attrInt("block_size", 0);
@@ -399,6 +403,21 @@ LogicalResult convertMatMulNBits(NodeContext &ctx) {
                     " float32 values");
   OpBuilder &b = ctx.b;
   Value w = emitReshape(b, ctx.loc, ctx.value(1), {n, rowBytes});
+  int64_t codeBytes = quant::packedRowBytes(k, unsigned(bits));
+  if (codeBytes < rowBytes && ctx.host(1)) {
+    // A constant B (the usual case) is cut here, so it stays a constant.
+    const HostTensor *full = ctx.host(1);
+    HostTensor cut(DType::U8, {n, codeBytes});
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t j = 0; j < codeBytes; ++j)
+        cut.setI(r * codeBytes + j, full->getI(r * rowBytes + j));
+    w = emitConstant(b, ctx.loc, cut, 1024);
+  } else if (codeBytes < rowBytes)
+    w = tensor::ExtractSliceOp::create(
+        b, ctx.loc, w,
+        ArrayRef<OpFoldResult>{b.getIndexAttr(0), b.getIndexAttr(0)},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(n), b.getIndexAttr(codeBytes)},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
   Value scales = emitReshape(b, ctx.loc, ctx.value(2), {n, blocks});
   Value zeros;
   if (ctx.hasInput(3) && ctx.dtype(3) == DType::F32) {

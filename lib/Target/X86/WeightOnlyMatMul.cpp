@@ -66,6 +66,18 @@ using namespace mlir;
 namespace qopt::x86 {
 namespace {
 
+/// Columns of the repacked weights that share a super-block width: `supers`
+/// super-blocks of `vectors` x L columns from column `col0`, with their
+/// tables (codes [supers][steps][width], parameters [supers][groups][width]).
+struct Panel {
+  int64_t vectors, supers, col0;
+  std::vector<char> codes;
+  std::vector<float> scales;
+  std::vector<int32_t> intZeros;
+  std::vector<float> fpZeros;
+  Value codesTable, scaleTable, zeroTable;
+};
+
 struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
   WeightOnlyMatMul(MLIRContext *ctx, int64_t lanes)
       : OpRewritePattern(ctx), lanes(lanes), vectors(lanes == 16 ? 4 : 2),
@@ -98,7 +110,7 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
     const int64_t codesPerByte = 8 / bits;
     if (group % codesPerByte)
       return rewriter.notifyMatchFailure(op, "groups split a byte");
-    const int64_t rowBytes = quant::packedRowBytes(kp, bits);
+    const int64_t rowBytes = quant::packedRowBytes(k, bits);
     FailureOr<std::vector<char>> wbytes =
         constantBytes(weightAttr, cast<ShapedType>(weightAttr.getType()));
     if (failed(wbytes) || int64_t(wbytes->size()) != n * rowBytes)
@@ -159,34 +171,51 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
 
     bool signedCodes = !scheme.getIsUnsigned();
     const int32_t offset = signedCodes ? (1 << (bits - 1)) : 0;
-    const int64_t superColumns = lanes * vectors;
-    const int64_t supers = (n + superColumns - 1) / superColumns;
-    const int64_t np = supers * superColumns;
-    const int64_t steps = kp / codesPerByte, stepsPerGroup = group / codesPerByte;
+    // Steps of the reduction that hold codes: k codes, a short last group
+    // stored without padding (the step loop of that group stops early).
+    const int64_t steps = (k + codesPerByte - 1) / codesPerByte;
+    const int64_t stepsPerGroup = group / codesPerByte;
 
-    // Compile-time repacking of codes and parameters.
-    std::vector<char> packed(supers * steps * superColumns, 0);
-    std::vector<float> packedScales(supers * groups * superColumns, 0.f);
-    std::vector<int32_t> packedIntZeros(supers * groups * superColumns, 0);
-    std::vector<float> packedFpZeros(supers * groups * superColumns, 0.f);
-    for (int64_t c = 0; c < n; ++c) {
-      const auto *row =
-          reinterpret_cast<const uint8_t *>(wbytes->data() + c * rowBytes);
-      int64_t sb = c / superColumns, lane = c % superColumns;
-      for (int64_t i = 0; i < kp; ++i) {
-        int32_t u = quant::unpackCode(row, i, bits, signedCodes) + offset;
-        char &byte = packed[(sb * steps + i / codesPerByte) * superColumns + lane];
-        byte = static_cast<char>(static_cast<uint8_t>(byte) |
-                                 (u << (bits * (i % codesPerByte))));
-      }
-      for (int64_t g = 0; g < groups; ++g) {
-        int64_t at = (sb * groups + g) * superColumns + lane;
-        packedScales[at] = scales[paramIndex(scaleType, c, g)];
-        if (floatZeros)
-          packedFpZeros[at] = fpZeros[paramIndex(zeroType, c, g)];
-        else
-          packedIntZeros[at] =
-              (zeros ? intZeros[paramIndex(zeroType, c, g)] : 0) + offset;
+    // Columns in panels: whole super-blocks of V x L columns, then one
+    // narrower super-block of the columns left over (whole vectors), so at
+    // most L - 1 columns are padding.
+    const int64_t superColumns = lanes * vectors;
+    const int64_t fullSupers = n / superColumns;
+    const int64_t tailVectors = (n % superColumns + lanes - 1) / lanes;
+    const int64_t np = fullSupers * superColumns + tailVectors * lanes;
+    std::vector<Panel> panels;
+    if (fullSupers)
+      panels.push_back({vectors, fullSupers, 0});
+    if (tailVectors)
+      panels.push_back({tailVectors, 1, fullSupers * superColumns});
+
+    // Compile-time repacking of codes and parameters, per panel.
+    for (Panel &p : panels) {
+      int64_t width = p.vectors * lanes;
+      p.codes.assign(p.supers * steps * width, 0);
+      p.scales.assign(p.supers * groups * width, 0.f);
+      p.intZeros.assign(p.supers * groups * width, 0);
+      p.fpZeros.assign(p.supers * groups * width, 0.f);
+      for (int64_t c = p.col0; c < std::min(n, p.col0 + p.supers * width);
+           ++c) {
+        const auto *row =
+            reinterpret_cast<const uint8_t *>(wbytes->data() + c * rowBytes);
+        int64_t sb = (c - p.col0) / width, lane = (c - p.col0) % width;
+        for (int64_t i = 0; i < k; ++i) {
+          int32_t u = quant::unpackCode(row, i, bits, signedCodes) + offset;
+          char &byte = p.codes[(sb * steps + i / codesPerByte) * width + lane];
+          byte = static_cast<char>(static_cast<uint8_t>(byte) |
+                                   (u << (bits * (i % codesPerByte))));
+        }
+        for (int64_t g = 0; g < groups; ++g) {
+          int64_t at = (sb * groups + g) * width + lane;
+          p.scales[at] = scales[paramIndex(scaleType, c, g)];
+          if (floatZeros)
+            p.fpZeros[at] = fpZeros[paramIndex(zeroType, c, g)];
+          else
+            p.intZeros[at] =
+                (zeros ? intZeros[paramIndex(zeroType, c, g)] : 0) + offset;
+        }
       }
     }
     Location loc = op.getLoc();
@@ -197,57 +226,65 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
       return ArrayRef<char>(reinterpret_cast<const char *>(v.data()),
                             v.size() * sizeof(v[0]));
     };
-    Value codes = createConstant(
-        rewriter, loc, RankedTensorType::get({supers, steps, superColumns}, i8),
-        packed);
-    auto paramType = [&](Type t) {
-      return RankedTensorType::get({supers, groups, superColumns}, t);
-    };
     Type f16 = rewriter.getF16Type();
-    Value scaleTable;
-    if (halfScales) {
-      // Exact: every value came from a half (padding lanes are 0).
-      std::vector<uint16_t> halves(packedScales.size());
-      for (size_t i = 0; i < halves.size(); ++i)
-        halves[i] = quant::floatToHalf(packedScales[i]);
-      scaleTable =
-          createConstant(rewriter, loc, paramType(f16), bytesOf(halves));
-    } else {
-      scaleTable =
-          createConstant(rewriter, loc, paramType(f32), bytesOf(packedScales));
-    }
     // Integer zero points (plus the code offset) as bytes when they fit, the
     // way the weights are stored; without zero points every lane subtracts
     // the same offset, a constant.
-    bool byteZeros = llvm::all_of(packedIntZeros,
-                                  [](int32_t v) { return v >= 0 && v < 256; });
-    Value zeroTable, offsetVec;
-    if (floatZeros) {
-      zeroTable =
-          createConstant(rewriter, loc, paramType(f32), bytesOf(packedFpZeros));
-    } else if (!zeros) {
+    bool byteZeros = llvm::all_of(panels, [](const Panel &p) {
+      return llvm::all_of(p.intZeros,
+                          [](int32_t v) { return v >= 0 && v < 256; });
+    });
+    for (Panel &p : panels) {
+      int64_t width = p.vectors * lanes;
+      p.codesTable = createConstant(
+          rewriter, loc, RankedTensorType::get({p.supers, steps, width}, i8),
+          p.codes);
+      auto paramType = [&](Type t) {
+        return RankedTensorType::get({p.supers, groups, width}, t);
+      };
+      if (halfScales) {
+        // Exact: every value came from a half (padding lanes are 0).
+        std::vector<uint16_t> halves(p.scales.size());
+        for (size_t i = 0; i < halves.size(); ++i)
+          halves[i] = quant::floatToHalf(p.scales[i]);
+        p.scaleTable =
+            createConstant(rewriter, loc, paramType(f16), bytesOf(halves));
+      } else {
+        p.scaleTable =
+            createConstant(rewriter, loc, paramType(f32), bytesOf(p.scales));
+      }
+      if (floatZeros) {
+        p.zeroTable =
+            createConstant(rewriter, loc, paramType(f32), bytesOf(p.fpZeros));
+      } else if (zeros && byteZeros) {
+        std::vector<uint8_t> bytes(p.intZeros.begin(), p.intZeros.end());
+        p.zeroTable =
+            createConstant(rewriter, loc, paramType(i8), bytesOf(bytes));
+      } else if (zeros) {
+        p.zeroTable =
+            createConstant(rewriter, loc, paramType(i32), bytesOf(p.intZeros));
+      }
+    }
+    Value offsetVec;
+    if (!zeros && !floatZeros) {
       auto ivec = VectorType::get({lanes}, i32);
       offsetVec = arith::ConstantOp::create(
           rewriter, loc, ivec, DenseElementsAttr::get(ivec, offset));
-    } else if (byteZeros) {
-      std::vector<uint8_t> bytes(packedIntZeros.begin(), packedIntZeros.end());
-      zeroTable = createConstant(rewriter, loc, paramType(i8), bytesOf(bytes));
-    } else {
-      zeroTable = createConstant(rewriter, loc, paramType(i32),
-                                 bytesOf(packedIntZeros));
     }
 
-    // The input as [M, Kp] rows, padded with zeros (padded weights are
-    // worth nothing then, whatever their codes).
+    // The input as [M, K'] rows, K' the codes the steps hold (k rounded up
+    // to whole bytes), padded with zeros (the spare codes of a last byte
+    // are worth nothing then, whatever they decode to).
     Value x = lowering::collapseRows(rewriter, loc, op.getInput());
     int64_t m = inputType.getNumElements() / k;
-    if (kp != k) {
+    const int64_t kx = steps * codesPerByte;
+    if (kx != k) {
       Value zero = arith::ConstantOp::create(rewriter, loc,
                                              rewriter.getZeroAttr(f32));
-      x = tensor::PadOp::create(
-          rewriter, loc, RankedTensorType::get({m, kp}, f32), x,
-          getAsIndexOpFoldResult(ctx, {0, 0}),
-          getAsIndexOpFoldResult(ctx, {0, kp - k}), zero);
+      x = tensor::PadOp::create(rewriter, loc,
+                                RankedTensorType::get({m, kx}, f32), x,
+                                getAsIndexOpFoldResult(ctx, {0, 0}),
+                                getAsIndexOpFoldResult(ctx, {0, kx - k}), zero);
     }
 
     auto fvec = VectorType::get({lanes}, f32);
@@ -271,12 +308,13 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
           rewriter, loc, fvec, DenseElementsAttr::get(fvec, ArrayRef<float>(lut)));
     }
 
-    // One register block: `rows` rows from `row0`, the super-block at
-    // `col0`, over the whole reduction.
+    // One register block: `rows` rows from `row0`, super-block `sb` of
+    // `panel` (at column `col0`), over the whole reduction.
     auto block = [&](OpBuilder &b, Value out, Value row0, Value col0,
-                     int64_t rows) -> Value {
-      Value sb = arith::DivUIOp::create(b, loc, col0,
-                                        indexConst(b, loc, superColumns));
+                     int64_t rows, const Panel &panel, Value sb) -> Value {
+      const int64_t vectors = panel.vectors;
+      Value codes = panel.codesTable, scaleTable = panel.scaleTable,
+            zeroTable = panel.zeroTable;
       SmallVector<Value> zerosAcc(rows * vectors, zeroVec);
       auto groupLoop = scf::ForOp::create(
           b, loc, c0, indexConst(b, loc, groups), indexConst(b, loc, 1),
@@ -304,8 +342,12 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
             }
             Value step0 = arith::MulIOp::create(
                 gb, gl, g, indexConst(gb, gl, stepsPerGroup));
-            Value step1 = arith::AddIOp::create(
-                gb, gl, step0, indexConst(gb, gl, stepsPerGroup));
+            // A short last group holds fewer steps.
+            Value step1 = arith::MinUIOp::create(
+                gb, gl,
+                arith::AddIOp::create(gb, gl, step0,
+                                      indexConst(gb, gl, stepsPerGroup)),
+                indexConst(gb, gl, steps));
             auto stepLoop = scf::ForOp::create(
                 gb, gl, step0, step1, indexConst(gb, gl, 1), gaccs,
                 [&](OpBuilder &lb, Location l, Value t, ValueRange accs) {
@@ -379,19 +421,31 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
                         vectors, lanes);
     };
 
-    auto columns = scf::ForOp::create(
-        rewriter, loc, c0, indexConst(rewriter, loc, np),
-        indexConst(rewriter, loc, superColumns), ValueRange{init},
-        [&](OpBuilder &b, Location l, Value col0, ValueRange carried) {
-          scf::YieldOp::create(
-              b, l,
-              forEachRowBlock(b, loc, carried[0], m, rowsPerBlock,
-                              [&](OpBuilder &rb, Value inner, Value row0,
-                                  int64_t rows) {
-                                return block(rb, inner, row0, col0, rows);
-                              }));
-        });
-    Value y = columns.getResult(0);
+    Value y = init;
+    for (const Panel &panel : panels) {
+      auto rowBlocks = [&](OpBuilder &b, Value out, Value col0, Value sb) {
+        return forEachRowBlock(
+            b, loc, out, m, rowsPerBlock,
+            [&](OpBuilder &rb, Value inner, Value row0, int64_t rows) {
+              return block(rb, inner, row0, col0, rows, panel, sb);
+            });
+      };
+      if (panel.supers == 1) {
+        y = rowBlocks(rewriter, y, indexConst(rewriter, loc, panel.col0), c0);
+        continue;
+      }
+      int64_t width = panel.vectors * lanes;
+      auto columns = scf::ForOp::create(
+          rewriter, loc, c0, indexConst(rewriter, loc, panel.supers),
+          indexConst(rewriter, loc, 1), ValueRange{y},
+          [&](OpBuilder &b, Location l, Value sb, ValueRange carried) {
+            Value col0 = arith::AddIOp::create(
+                b, l, indexConst(b, l, panel.col0),
+                arith::MulIOp::create(b, l, sb, indexConst(b, l, width)));
+            scf::YieldOp::create(b, l, rowBlocks(b, carried[0], col0, sb));
+          });
+      y = columns.getResult(0);
+    }
     if (np != n)
       y = tensor::ExtractSliceOp::create(
           rewriter, loc, RankedTensorType::get({m, n}, f32), y, ValueRange{},

@@ -91,17 +91,17 @@ func.func @matmul_variants(%a: tensor<8x128xf32>, %w3: tensor<16x49xi8>, %s3: te
 // -----
 
 // W4A8: int8 activations (per-row or static scale) with group-wise int4
-// weights; k = 100 pads the last group of 32.
+// weights; k = 100 leaves a last group of 4 (rows of 100 codes, 50 bytes).
 // CHECK-LABEL: func @matmul_w4a8
 // CHECK: qopt.matmul %{{.*}}, %{{.*}} scales(%{{.*}}) input_scale(%{{.*}}) {{.*}}#qopt.precision<"w4a8-g32", weights = #qopt.scheme<int4, group 32, sym>, activations = #qopt.scheme<int8, per_token, sym>, dynamic>
 // CHECK: qopt.matmul %{{.*}}, %{{.*}} scales(%{{.*}}) zero_points(%{{.*}}) input_scale(%{{.*}}) {{.*}} -> tensor<8x16xf32>
-func.func @matmul_w4a8(%qa: tensor<8x100xi8>, %w: tensor<16x64xi8>, %s: tensor<16x4xf32>, %z: tensor<16x4xi8>,
+func.func @matmul_w4a8(%qa: tensor<8x100xi8>, %w: tensor<16x50xi8>, %s: tensor<16x4xf32>, %z: tensor<16x4xi8>,
                        %sa: tensor<8x1xf32>, %st: tensor<f32>) {
   %0 = qopt.matmul %qa, %w scales(%s) input_scale(%sa) {k = 100 : i64, scheme = #qopt.scheme<int4, group 32, sym>,
        precision = #qopt.precision<"w4a8-g32", weights = #qopt.scheme<int4, group 32, sym>, activations = #qopt.scheme<int8, per_token, sym>, dynamic>}
-       : (tensor<8x100xi8>, tensor<16x64xi8>, tensor<16x4xf32>, tensor<8x1xf32>) -> tensor<8x16xf32>
+       : (tensor<8x100xi8>, tensor<16x50xi8>, tensor<16x4xf32>, tensor<8x1xf32>) -> tensor<8x16xf32>
   %1 = qopt.matmul %qa, %w scales(%s) zero_points(%z) input_scale(%st) {k = 100 : i64, scheme = #qopt.scheme<uint4, group 32, asym>}
-       : (tensor<8x100xi8>, tensor<16x64xi8>, tensor<16x4xf32>, tensor<16x4xi8>, tensor<f32>) -> tensor<8x16xf32>
+       : (tensor<8x100xi8>, tensor<16x50xi8>, tensor<16x4xf32>, tensor<16x4xi8>, tensor<f32>) -> tensor<8x16xf32>
   return
 }
 

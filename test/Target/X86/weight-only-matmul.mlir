@@ -4,28 +4,28 @@
 // BAD: qopt-x86-weight-only-matmul: vector-width must be 8 or 16
 
 // W4A16, group 32, symmetric: the codes repacked at compile time into
-// [super-blocks of 4 x 16 columns][32 steps of 2 codes][64 bytes] (N = 20
-// padded to 64), the scales into [super-block][group][64] (the signed codes
-// are stored as code + 8, and without zero points every lane subtracts
-// that same 8: a constant vector, no table). A loop over column
-// blocks, one 4-row block and the leftover row, a loop over groups loading
-// 4 scale vectors, a loop over the group's 16 steps that loads 4 byte
-// vectors and widens them; per nibble a table lookup (vpermps: the low 4
-// bits of each lane index float(code)) and the scale in registers, then one
-// fma per row and vector. No dequantized weight tensor is left. With 8-lane
-// vectors (AVX2, no 16-entry lookup) the nibble is masked, the zero point
+// [super-blocks of V x 16 columns][32 steps of 2 codes][V x 16 bytes] (N = 20
+// fits one narrower super-block of 2 vectors: 32 columns), the scales into
+// [super-block][group][32] (the signed codes are stored as code + 8, and
+// without zero points every lane subtracts that same 8: a constant vector,
+// no table). One 4-row block and the leftover row, a loop over groups
+// loading 2 scale vectors, a loop over the group's 16 steps that loads 2
+// byte vectors and widens them; per nibble a table lookup (vpermps: the low
+// 4 bits of each lane index float(code)) and the scale in registers, then
+// one fma per row and vector. No dequantized weight tensor is left. With
+// 8-lane vectors (AVX2, no 16-entry lookup; super-blocks of 2 x 8 columns:
+// one whole and one of a vector) the nibble is masked, the zero point
 // subtracted in i32 and converted.
 // CHECK-LABEL: func.func private @__qopt_x86_vpermps_512(vector<16xf32>, vector<16xi32>) -> vector<16xf32>
 // CHECK-LABEL: func.func @w4_group(
-// CHECK-DAG: %[[CODES:.*]] = arith.constant dense_resource<{{.*}}> : tensor<1x32x64xi8>
-// CHECK-DAG: %[[SCALES:.*]] = arith.constant dense<"0x{{.*}}"> : tensor<1x2x64xf32>
+// CHECK-DAG: %[[CODES:.*]] = arith.constant dense_resource<{{.*}}> : tensor<1x32x32xi8>
+// CHECK-DAG: %[[SCALES:.*]] = arith.constant dense<{{.*}}> : tensor<1x2x32xf32>
 // CHECK-DAG: %[[LEVELS:.*]] = arith.constant dense<[-8.000000e+00, -7.000000e+00, {{.*}}, 6.000000e+00, 7.000000e+00]> : vector<16xf32>
-// CHECK: scf.for {{.*}} -> (tensor<5x64xf32>)
-// CHECK: scf.for {{.*}} -> (tensor<5x64xf32>)
+// CHECK: scf.for {{.*}} -> (tensor<5x32xf32>)
 // CHECK: scf.for {{.*}} -> (vector<16xf32>,
-// CHECK-COUNT-4: vector.transfer_read %[[SCALES]]
+// CHECK-COUNT-2: vector.transfer_read %[[SCALES]]
 // CHECK: scf.for
-// CHECK-COUNT-4: vector.transfer_read %[[CODES]]{{.*}} : tensor<1x32x64xi8>, vector<16xi8>
+// CHECK-COUNT-2: vector.transfer_read %[[CODES]]{{.*}} : tensor<1x32x32xi8>, vector<16xi8>
 // CHECK-NOT: arith.sitofp
 // CHECK: %[[F:.*]] = func.call @__qopt_x86_vpermps_512(%[[LEVELS]], %{{.*}})
 // CHECK: arith.mulf %[[F]], %{{.*}} : vector<16xf32>
@@ -35,16 +35,18 @@
 // CHECK-NOT: qopt.matmul
 // CHECK-NOT: tensor<64x20xf32>
 // YMM-LABEL: func.func @w4_group(
-// YMM: arith.constant dense_resource<{{.*}}> : tensor<2x32x16xi8>
+// YMM-DAG: arith.constant {{dense|dense_resource}}<{{.*}}> : tensor<1x32x16xi8>
+// YMM-DAG: arith.constant {{dense|dense_resource}}<{{.*}}> : tensor<1x32x8xi8>
 // YMM-NOT: x16xi32>
 // YMM: %[[OFFSET:.*]] = arith.constant dense<8> : vector<8xi32>
 // YMM-NOT: x16xi32>
-// YMM: vector.transfer_read {{.*}} : tensor<2x32x16xi8>, vector<8xi8>
+// YMM: vector.transfer_read {{.*}} : tensor<1x32x16xi8>, vector<8xi8>
 // YMM: arith.andi %{{.*}} : vector<8xi32>
 // YMM: arith.subi %{{.*}}, %[[OFFSET]] : vector<8xi32>
 // YMM: arith.sitofp %{{.*}} : vector<8xi32> to vector<8xf32>
 // YMM: arith.mulf %{{.*}} : vector<8xf32>
 // YMM: math.fma %{{.*}} : vector<8xf32>
+// YMM: vector.transfer_read {{.*}} : tensor<1x32x8xi8>, vector<8xi8>
 // YMM-NOT: vpermps
 func.func @w4_group(%a: tensor<5x64xf32>) -> tensor<5x20xf32> {
   %w = arith.constant dense<17> : tensor<20x32xi8>
@@ -60,18 +62,18 @@ func.func @w4_group(%a: tensor<5x64xf32>) -> tensor<5x20xf32> {
 // registers; asymmetric codes' integer zero points go into a byte table,
 // widened like the codes, never an i32 one.
 // CHECK-LABEL: func.func @w4_half_scales_asym(
-// CHECK-DAG: %[[HS:.*]] = arith.constant dense<{{.*}}> : tensor<1x2x64xf16>
-// CHECK-DAG: %[[HZ:.*]] = arith.constant dense<{{.*}}> : tensor<1x2x64xi8>
-// CHECK-NOT: tensor<1x2x64xi32>
-// CHECK-NOT: tensor<1x2x64xf32>
-// CHECK: %[[H:.*]] = vector.transfer_read %[[HS]]{{.*}} : tensor<1x2x64xf16>, vector<16xf16>
+// CHECK-DAG: %[[HS:.*]] = arith.constant dense<{{.*}}> : tensor<1x2x32xf16>
+// CHECK-DAG: %[[HZ:.*]] = arith.constant dense<{{.*}}> : tensor<1x2x32xi8>
+// CHECK-NOT: tensor<1x2x32xi32>
+// CHECK-NOT: tensor<1x2x32xf32>
+// CHECK: %[[H:.*]] = vector.transfer_read %[[HS]]{{.*}} : tensor<1x2x32xf16>, vector<16xf16>
 // CHECK: arith.extf %[[H]] : vector<16xf16> to vector<16xf32>
-// CHECK: %[[Z:.*]] = vector.transfer_read %[[HZ]]{{.*}} : tensor<1x2x64xi8>, vector<16xi8>
+// CHECK: %[[Z:.*]] = vector.transfer_read %[[HZ]]{{.*}} : tensor<1x2x32xi8>, vector<16xi8>
 // CHECK: arith.extui %[[Z]] : vector<16xi8> to vector<16xi32>
 // CHECK: arith.subi
 // CHECK: math.fma
 // YMM-LABEL: func.func @w4_half_scales_asym(
-// YMM: vector.transfer_read {{.*}} : tensor<2x2x16xf16>, vector<8xf16>
+// YMM: vector.transfer_read {{.*}} : tensor<1x2x16xf16>, vector<8xf16>
 // YMM: arith.extf {{.*}} : vector<8xf16> to vector<8xf32>
 func.func @w4_half_scales_asym(%a: tensor<3x64xf32>) -> tensor<3x20xf32> {
   %w = arith.constant dense<35> : tensor<20x32xi8>
@@ -88,9 +90,9 @@ func.func @w4_half_scales_asym(%a: tensor<3x64xf32>) -> tensor<3x20xf32> {
 // (stored + 128) shifted back in i32, then (float(code) - z) * s as the
 // reference lowering does.
 // CHECK-LABEL: func.func @w8_float_zero(
-// CHECK: arith.constant dense<{{.*}}> : tensor<1x1x64xf32>
-// CHECK: arith.constant dense<{{.*}}> : tensor<1x1x64xf32>
-// CHECK: vector.transfer_read {{.*}} : tensor<1x8x64xi8>, vector<16xi8>
+// CHECK: arith.constant dense<{{.*}}> : tensor<1x1x16xf32>
+// CHECK: arith.constant dense<{{.*}}> : tensor<1x1x16xf32>
+// CHECK: vector.transfer_read {{.*}} : tensor<1x8x16xi8>, vector<16xi8>
 // CHECK-NOT: arith.andi
 // CHECK: arith.constant dense<128> : vector<16xi32>
 // CHECK: arith.subi
@@ -105,6 +107,34 @@ func.func @w8_float_zero(%a: tensor<1x8xf32>) -> tensor<1x3xf32> {
   %0 = qopt.matmul %a, %w scales(%s) zero_points(%z) {k = 8 : i64, scheme = #qopt.scheme<int8, per_channel, asym>}
        : (tensor<1x8xf32>, tensor<3x8xi8>, tensor<3x1xf32>, tensor<3x1xf32>) -> tensor<1x3xf32>
   return %0 : tensor<1x3xf32>
+}
+
+// -----
+
+// N = 80 and K = 99 at groups of 32: one whole super-block of 64 columns
+// (a loop over super-blocks would run once: none) and one of a vector (16
+// columns), each with its own tables; rows of 99 codes in 50 bytes, the
+// last group 3 codes short: 50 steps, not 64, the input padded by one zero
+// to the codes the steps hold, and each group's step loop stopping at the
+// last step.
+// CHECK-LABEL: func.func @w4_panels(
+// CHECK-DAG: %[[C64:.*]] = arith.constant dense_resource<{{.*}}> : tensor<1x50x64xi8>
+// CHECK-DAG: %[[C16:.*]] = arith.constant {{dense|dense_resource}}<{{.*}}> : tensor<1x50x16xi8>
+// CHECK-DAG: arith.constant {{dense|dense_resource}}<{{.*}}> : tensor<1x4x64xf32>
+// CHECK-DAG: arith.constant {{dense|dense_resource}}<{{.*}}> : tensor<1x4x16xf32>
+// CHECK: tensor.pad %{{.*}} low[0, 0] high[0, 1]
+// CHECK: %[[LAST:.*]] = arith.constant 50 : index
+// CHECK: arith.minui %{{.*}}, %[[LAST]] : index
+// CHECK: vector.transfer_read %[[C64]]
+// CHECK: arith.minui
+// CHECK: vector.transfer_read %[[C16]]
+// CHECK-NOT: tensor.extract_slice
+func.func @w4_panels(%a: tensor<2x99xf32>) -> tensor<2x80xf32> {
+  %w = arith.constant dense<17> : tensor<80x50xi8>
+  %s = arith.constant dense<0.5> : tensor<80x4xf32>
+  %0 = qopt.matmul %a, %w scales(%s) {k = 99 : i64, scheme = #qopt.scheme<int4, group 32, sym>}
+       : (tensor<2x99xf32>, tensor<80x50xi8>, tensor<80x4xf32>) -> tensor<2x80xf32>
+  return %0 : tensor<2x80xf32>
 }
 
 // -----
