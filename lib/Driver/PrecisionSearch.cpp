@@ -181,6 +181,11 @@ LogicalResult searchPrecisions(ModuleOp module, const QuantizeOptions &quantize,
   std::vector<quant::LayerChoices> layers;
   std::vector<std::vector<std::pair<std::string, std::string>>> options;
   std::vector<std::vector<quant::LayerCost>> costs;
+  // Per layer and option, the measured loss (what the solver sees adds the
+  // margin under the quality objective).
+  std::vector<std::vector<double>> measuredLoss;
+  const double margin =
+      quantize.objective == "quality" ? quantize.sensitivityMargin : 0.0;
   for (size_t l = 0; l < ops.size(); ++l) {
     auto [n, k] = table.shapes[l];
     QuantizableMatMul m = *analyzeMatMul(cast<tosa::MatMulOp>(ops[l]));
@@ -194,13 +199,17 @@ LogicalResult searchPrecisions(ModuleOp module, const QuantizeOptions &quantize,
     choices.layer = table.layers[l];
     std::vector<std::pair<std::string, std::string>> names;
     std::vector<quant::LayerCost> layerCosts;
+    std::vector<double> layerLoss;
     auto add = [&](const std::string &precision, const std::string &algorithm,
-                   double loss) {
+                   double loss, double error) {
       quant::LayerCandidate c;
       c.precision = precision;
       c.weightBytes = double(weightBytesAt(precision, n, k, halfScales));
       c.weightCount = double(n * k);
-      c.loss = loss;
+      // The solver sees the pessimistic loss; the prediction stays the
+      // measured one.
+      c.loss = loss + margin * error;
+      layerLoss.push_back(loss);
       quant::LayerCost cost;
       if (peaks)
         cost = quant::estimateMatMul(
@@ -213,21 +222,27 @@ LogicalResult searchPrecisions(ModuleOp module, const QuantizeOptions &quantize,
     LayerAssignment *a = findAssignment(table.layers[l]);
     auto assigned = ops[l]->getAttrOfType<AssignmentAttr>(
         QOptDialect::kAssignAttrName);
+    auto errorOf = [&](size_t c) {
+      return l < table.lossError.size() ? table.lossError[l][c] : 0.0;
+    };
     if (a && a->fixedByRule) {
       double loss = 0;
       for (auto [c, candidate] : llvm::enumerate(candidates))
         if (candidate.precision == a->precision)
           loss = table.loss[l][c];
-      add(a->precision, assigned.getAlgorithm().str(), loss);
+      add(a->precision, assigned.getAlgorithm().str(), loss, 0);
       choices.fixed = 0;
     } else {
       for (auto [c, candidate] : llvm::enumerate(candidates))
-        add(candidate.precision, candidate.algorithm, table.loss[l][c]);
+        add(candidate.precision, candidate.algorithm, table.loss[l][c],
+            errorOf(c));
       // Isolated, float adds no loss; in context it removes the layer's
       // share of the base's loss.
-      add("float", "", table.floatLoss.empty() ? 0 : table.floatLoss[l]);
+      add("float", "", table.floatLoss.empty() ? 0 : table.floatLoss[l],
+          l < table.floatLossError.size() ? table.floatLossError[l] : 0);
     }
     layers.push_back(std::move(choices));
+    measuredLoss.push_back(std::move(layerLoss));
     options.push_back(std::move(names));
     costs.push_back(std::move(layerCosts));
   }
@@ -289,7 +304,8 @@ LogicalResult searchPrecisions(ModuleOp module, const QuantizeOptions &quantize,
         layers[l].fixed >= 0
             ? "fixed by the recipe"
             : llvm::formatv("budget search ({0},{1}): predicted loss {2:e2}",
-                            quantize.objective, budgets, c.loss)
+                            quantize.objective, budgets,
+                            measuredLoss[l][choice])
                   .str();
     if (LayerAssignment *a = findAssignment(table.layers[l])) {
       if (layers[l].fixed < 0) {
@@ -308,7 +324,7 @@ LogicalResult searchPrecisions(ModuleOp module, const QuantizeOptions &quantize,
                              {"precision", precision},
                              {"algorithm", algorithm},
                              {"weight_bytes", c.weightBytes},
-                             {"predicted_loss", c.loss},
+                             {"predicted_loss", measuredLoss[l][choice]},
                              {"fixed", layers[l].fixed >= 0}};
     if (peaks) {
       entry["bytes_moved"] = cost.bytes;
@@ -320,11 +336,15 @@ LogicalResult searchPrecisions(ModuleOp module, const QuantizeOptions &quantize,
     }
     layerJson.push_back(std::move(entry));
   }
+  double predicted = 0;
+  for (size_t l = 0; l < ops.size(); ++l)
+    predicted += measuredLoss[l][solution.choice[l]];
   llvm::json::Object search{{"objective", quantize.objective},
                             {"method", solution.method},
                             {"metric", table.metric},
                             {"loss_unit", lossUnit},
-                            {"predicted_loss", solution.loss},
+                            {"predicted_loss", predicted},
+                            {"sensitivity_margin", margin},
                             {"average_bits", solution.avgBits},
                             {"weight_bytes", solution.weightBytes},
                             {"sensitivity", table.toJSON()},
@@ -353,8 +373,8 @@ LogicalResult searchPrecisions(ModuleOp module, const QuantizeOptions &quantize,
     llvm::errs() << llvm::formatv(
         "qopt: precision search: {0} layers, {1:F3} bits/weight, predicted "
         "{2} {3:e3} ({4}; sensitivity {5:F1} s on {6} samples)\n",
-        ops.size(), solution.avgBits, lossUnit, solution.loss,
-        solution.method, table.seconds, table.samples);
+        ops.size(), solution.avgBits, lossUnit, predicted, solution.method,
+        table.seconds, table.samples);
   return success();
 }
 

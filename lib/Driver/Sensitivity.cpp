@@ -84,12 +84,15 @@ llvm::json::Object SensitivityTable::toCacheJSON() const {
     return llvm::json::Object{{"precision", c.precision},
                               {"algorithm", c.algorithm}};
   };
-  llvm::json::Array cands, names, losses, shapeList;
+  llvm::json::Array cands, names, losses, errors, shapeList;
   for (const SensitivityCandidate &c : candidates)
     cands.push_back(candidateJSON(c));
   for (size_t l = 0; l < layers.size(); ++l) {
     names.push_back(layers[l]);
     losses.push_back(llvm::json::Array(loss[l]));
+    errors.push_back(llvm::json::Array(
+        l < lossError.size() ? lossError[l]
+                             : std::vector<double>(candidates.size(), 0)));
     shapeList.push_back(llvm::json::Array{shapes[l].first, shapes[l].second});
   }
   llvm::json::Object out{{"metric", metric},
@@ -100,6 +103,8 @@ llvm::json::Object SensitivityTable::toCacheJSON() const {
                          {"loss", std::move(losses)},
                          {"shapes", std::move(shapeList)},
                          {"float_loss", llvm::json::Array(floatLoss)}};
+  out["loss_error"] = std::move(errors);
+  out["float_loss_error"] = llvm::json::Array(floatLossError);
   if (base)
     out["base"] = candidateJSON(*base);
   if (baseLoss)
@@ -172,6 +177,19 @@ SensitivityTable::fromCacheJSON(const llvm::json::Object &cache) {
     t.base = candidateOf(*b);
     if (!t.base || t.floatLoss.size() != t.layers.size())
       return std::nullopt;
+  }
+  // The standard errors, one per loss (a table cached before they were
+  // measured is measured again).
+  const llvm::json::Array *errors = cache.getArray("loss_error");
+  if (!errors || errors->size() != t.layers.size() ||
+      !numbers(cache.get("float_loss_error"), t.floatLossError) ||
+      t.floatLossError.size() != t.floatLoss.size())
+    return std::nullopt;
+  for (const llvm::json::Value &e : *errors) {
+    std::vector<double> row;
+    if (!numbers(&e, row) || row.size() != t.candidates.size())
+      return std::nullopt;
+    t.lossError.push_back(std::move(row));
   }
   t.baseLoss = cache.getNumber("base_loss");
   t.floatNLL = cache.getNumber("float_nll");
@@ -382,6 +400,8 @@ LogicalResult measureSensitivity(ModuleOp module,
     table.shapes.push_back({m.n, m.k});
   }
   table.loss.assign(layers.size(), std::vector<double>(candidates.size(), 0));
+  table.lossError.assign(layers.size(),
+                         std::vector<double>(candidates.size(), 0));
   if (layers.empty())
     return success();
 
@@ -584,24 +604,31 @@ LogicalResult measureSensitivity(ModuleOp module,
     }
     calib::OutputBuffers run(gated->model);
     std::vector<double> loss(layers.size(), 0);
+    // Per layer, each sample's loss (in context: its change from the
+    // base's on that sample), for the standard errors.
+    std::vector<std::vector<double>> perSample(layers.size());
     double baseLoss = 0;
     for (size_t s = 0; s < (*source)->size(); ++s) {
       auto sample = (*source)->get(s);
       if (!sample)
         return emitError(loc) << llvm::toString(sample.takeError());
       const float *r = refs[s].data();
+      double sampleBase = 0;
       if (base) {
         std::fill(gateValues.begin(), gateValues.end(), 0.f);
         if (failed(runSample(gated->model, *sample, run)))
           return failure();
-        baseLoss += lossOf(*sample, r, run.asFloats(0));
+        sampleBase = lossOf(*sample, r, run.asFloats(0));
+        baseLoss += sampleBase;
       }
       for (size_t l = 0; l < layers.size(); ++l) {
         std::fill(gateValues.begin(), gateValues.end(), 0.f);
         gateValues[l] = 1.f;
         if (failed(runSample(gated->model, *sample, run)))
           return failure();
-        loss[l] += lossOf(*sample, r, run.asFloats(0));
+        double value = lossOf(*sample, r, run.asFloats(0));
+        loss[l] += value;
+        perSample[l].push_back(value - sampleBase);
       }
     }
     if (base)
@@ -613,10 +640,24 @@ LogicalResult measureSensitivity(ModuleOp module,
       double value = base ? (loss[l] - baseLoss) * scale +
                                 *table.baseLoss / double(layers.size())
                           : loss[l] * scale;
-      if (c < candidates.size())
+      // The loss is scale x the sum over the samples of their values: its
+      // standard error is scale x sqrt(S x their sample variance).
+      double error = 0;
+      if (size_t n = perSample[l].size(); n > 1) {
+        double mean = 0, var = 0;
+        for (double v : perSample[l])
+          mean += v / double(n);
+        for (double v : perSample[l])
+          var += (v - mean) * (v - mean) / double(n - 1);
+        error = scale * std::sqrt(double(n) * var);
+      }
+      if (c < candidates.size()) {
         table.loss[l][c] = value;
-      else
+        table.lossError[l][c] = error;
+      } else {
         table.floatLoss.push_back(value);
+        table.floatLossError.push_back(error);
+      }
     }
     if (progress)
       progress->update(++done);

@@ -175,6 +175,12 @@ static cl::opt<std::string> sensitivityMode(
              "--avg-bits / --max-weight-bytes with the quality objective)"),
     cl::value_desc("auto|isolated|in-context"), cl::init("auto"),
     cl::cat(qoptCategory));
+static cl::opt<std::string> sensitivityMargin(
+    "sensitivity-margin",
+    cl::desc("A quality search charges each candidate its measured loss plus "
+             "this many standard errors over the samples (0: the losses "
+             "alone)"),
+    cl::value_desc("n"), cl::init("1"), cl::cat(qoptCategory));
 static cl::opt<unsigned> sensitivitySamples(
     "sensitivity-samples",
     cl::desc("Held-out samples the per-layer sensitivity is measured on"),
@@ -488,6 +494,14 @@ int main(int argc, char **argv) {
   options.quantize.costPeaks = costPeaks;
   options.quantize.candidates = candidates;
   options.quantize.sensitivitySamples = sensitivitySamples;
+  double margin = 0;
+  if (StringRef(sensitivityMargin).getAsDouble(margin) || !(margin >= 0) ||
+      !std::isfinite(margin)) {
+    errs() << "qopt: error: --sensitivity-margin=" << sensitivityMargin
+           << ": expected a number >= 0\n";
+    return 1;
+  }
+  options.quantize.sensitivityMargin = margin;
   options.quantize.sensitivity = sensitivityMode;
   options.quantize.exclude = exclude;
   options.quantize.quantizeClassifier = quantizeClassifier;

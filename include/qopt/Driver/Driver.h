@@ -86,6 +86,10 @@ struct QuantizeOptions {
   std::string candidates;
   /// Samples held out from calibration that sensitivity is measured on.
   size_t sensitivitySamples = 8;
+  /// A quality search charges each candidate its measured loss plus this
+  /// many standard errors (over the samples), so that it does not chase
+  /// gains the few samples cannot tell from noise; 0 uses the losses alone.
+  double sensitivityMargin = 1.0;
   /// How: isolated (each layer moved from float, every other layer float),
   /// in-context (each layer moved from the base precision, every other
   /// layer at the base) or auto (in context for a quality search under a

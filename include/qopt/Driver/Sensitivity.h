@@ -45,6 +45,11 @@ struct SensitivityTable {
   /// candidate, the loss with only that layer at that candidate.
   std::vector<std::string> layers;
   std::vector<std::vector<double>> loss;
+  /// The standard error of each loss over the samples (in context: of the
+  /// change from the base, measured on the same samples), as `loss` and
+  /// `floatLoss`.
+  std::vector<std::vector<double>> lossError;
+  std::vector<double> floatLossError;
   /// In context: the base every other layer stays at, the loss of the
   /// base configuration, and per layer the loss with that layer float.
   /// Each loss is then (loss with the layer moved - base loss) + base loss

@@ -8,13 +8,15 @@
 // dequantized weight exists in memory, not even a block of it.
 //
 // Packed weights, repacked at compile time: for each super-block of V x L
-// output columns (L = f32 lanes, V vectors of a register block) and each
-// step of the reduction, V x L bytes, byte `column` holding that column's
+// output columns (L = f32 lanes, V vectors of a register block; the columns
+// left over form one narrower super-block of whole vectors) and each step
+// of the reduction, V x L bytes, byte `column` holding that column's
 // code(s) at the step: two 4-bit codes per byte (steps k = 2p and 2p + 1,
-// low nibble first) or one 8-bit code. Codes are stored unsigned,
-// u = code + offset (8 or 128 for signed codes), and the zero point moves
-// by the same offset, so u - z' = code - z exactly. The scales (and zero
-// points) are repacked to [super-block][group][V x L] so that one vector
+// low nibble first) or one 8-bit code. Only the steps that hold codes are
+// stored: a last group shorter than the others has fewer steps. Codes are
+// stored unsigned, u = code + offset (8 or 128 for signed codes), and the zero
+// point moves by the same offset, so u - z' = code - z exactly. The scales (and
+// zero points) are repacked to [super-block][group][V x L] so that one vector
 // load gives a group's parameters for L columns.
 //
 // Per step, per vector: load L bytes, widen to i32, take the nibble, subtract
