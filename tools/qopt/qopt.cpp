@@ -180,7 +180,7 @@ static cl::opt<std::string> sensitivityMargin(
     cl::desc("A quality search charges each candidate its measured loss plus "
              "this many standard errors over the samples (0: the losses "
              "alone)"),
-    cl::value_desc("n"), cl::init("1"), cl::cat(qoptCategory));
+    cl::value_desc("n"), cl::init("2"), cl::cat(qoptCategory));
 static cl::opt<unsigned> sensitivitySamples(
     "sensitivity-samples",
     cl::desc("Held-out samples the per-layer sensitivity is measured on"),

@@ -88,8 +88,9 @@ struct QuantizeOptions {
   size_t sensitivitySamples = 8;
   /// A quality search charges each candidate its measured loss plus this
   /// many standard errors (over the samples), so that it does not chase
-  /// gains the few samples cannot tell from noise; 0 uses the losses alone.
-  double sensitivityMargin = 1.0;
+  /// gains the few samples cannot tell from noise; 0 uses the losses alone
+  /// (docs/quantization.md: stories260k at 0, 1, 2 and 3).
+  double sensitivityMargin = 2.0;
   /// How: isolated (each layer moved from float, every other layer float),
   /// in-context (each layer moved from the base precision, every other
   /// layer at the base) or auto (in context for a quality search under a
