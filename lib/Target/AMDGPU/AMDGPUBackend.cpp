@@ -65,16 +65,21 @@ struct Processor {
   /// gfx11 has the mixed-sign v_dot4_i32_iu8 (llvm.amdgcn.sudot4) instead
   /// of v_dot4_i32_i8 (llvm.amdgcn.sdot4).
   bool mixedSignDot;
-  const char *part;
-  double fp32TFlops, fp16TFlops, int8TOps, bandwidthGBs;
+  gpu::PartFigures figures;
 };
 constexpr Processor kProcessors[] = {
-    {"gfx90a", true, false, "MI250X, one GCD (110 CUs, 1.7 GHz)", 23.9, 47.9,
-     95.7, 1638},
-    {"gfx942", true, false, "MI300X (304 CUs, 2.1 GHz)", 81.7, 163.4, 326.9,
-     5300},
-    {"gfx1100", false, true, "Radeon RX 7900 XTX (96 CUs, 2.5 GHz)", 30.7, 61.4,
-     122.9, 960}};
+    {"gfx90a",
+     true,
+     false,
+     {"MI250X, one GCD (110 CUs, 1.7 GHz)", 23.9, 47.9, 95.7, 1638}},
+    {"gfx942",
+     true,
+     false,
+     {"MI300X (304 CUs, 2.1 GHz)", 81.7, 163.4, 326.9, 5300}},
+    {"gfx1100",
+     false,
+     true,
+     {"Radeon RX 7900 XTX (96 CUs, 2.5 GHz)", 30.7, 61.4, 122.9, 960}}};
 constexpr const char *kKnownFeatures[] = {"dotprod"};
 constexpr const char *kKernelModule = "qopt_kernels";
 
@@ -311,14 +316,10 @@ public:
     caps.vectorBits = 0; // Wavefronts are not used yet.
     caps.int8DotProduct = target && target.hasFeature("dotprod");
     gpu::addGPUPrecisions(caps);
-    const Processor *p = lookupProcessor(target ? target.getCpu()
-                                                : StringRef(kDefaultProcessor));
-    if (p)
-      caps.peaks = quant::publishedPeaks(
-          std::string("published figures of the ") + p->part +
-              ", without matrix cores",
-          p->fp32TFlops, p->fp16TFlops, p->int8TOps, p->bandwidthGBs,
-          caps.int8DotProduct, /*fp16Native=*/true);
+    if (const Processor *p = lookupProcessor(
+            target ? target.getCpu() : StringRef(kDefaultProcessor)))
+      caps.peaks =
+          gpu::publishedPeaks(p->figures, "matrix cores", caps.int8DotProduct);
     return caps;
   }
 

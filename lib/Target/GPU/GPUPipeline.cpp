@@ -781,4 +781,15 @@ void addGPUPrecisions(TargetCapabilities &caps) {
         .push_back(p);
 }
 
+quant::MachinePeaks publishedPeaks(const PartFigures &figures,
+                                   llvm::StringRef without,
+                                   bool int8DotProduct) {
+  return quant::publishedPeaks(
+      ("published figures of the " + llvm::Twine(figures.part) + ", without " +
+       without)
+          .str(),
+      figures.fp32TFlops, figures.fp16TFlops, figures.int8TOps,
+      figures.bandwidthGBs, int8DotProduct, /*fp16Native=*/true);
+}
+
 } // namespace qopt::gpu

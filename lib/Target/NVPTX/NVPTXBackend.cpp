@@ -68,15 +68,15 @@ namespace {
 struct Processor {
   const char *name;
   const char *ptxFeature;
-  const char *part;
-  double fp32TFlops, fp16TFlops, int8TOps, bandwidthGBs;
+  gpu::PartFigures figures;
 };
 constexpr Processor kProcessors[] = {
-    {"sm_80", "+ptx70", "A100 SXM4 80GB (108 SMs, 1.41 GHz)", 19.5, 78, 78.0,
-     2039},
-    {"sm_86", "+ptx71", "A10 (72 SMs, 1.695 GHz)", 31.2, 31.2, 62.5, 600},
-    {"sm_89", "+ptx78", "L4 (58 SMs, 2.04 GHz)", 30.3, 30.3, 60.6, 300},
-    {"sm_90", "+ptx78", "H100 SXM5 (132 SMs, 1.98 GHz)", 67, 134, 134, 3350}};
+    {"sm_80",
+     "+ptx70",
+     {"A100 SXM4 80GB (108 SMs, 1.41 GHz)", 19.5, 78, 78.0, 2039}},
+    {"sm_86", "+ptx71", {"A10 (72 SMs, 1.695 GHz)", 31.2, 31.2, 62.5, 600}},
+    {"sm_89", "+ptx78", {"L4 (58 SMs, 2.04 GHz)", 30.3, 30.3, 60.6, 300}},
+    {"sm_90", "+ptx78", {"H100 SXM5 (132 SMs, 1.98 GHz)", 67, 134, 134, 3350}}};
 constexpr const char *kKnownFeatures[] = {"dotprod"};
 /// The one gpu.module every kernel ends up in (the PTX module).
 constexpr const char *kKernelModule = "qopt_kernels";
@@ -274,14 +274,10 @@ public:
     caps.vectorBits = 0; // Warps are not used yet.
     caps.int8DotProduct = target && target.hasFeature("dotprod");
     gpu::addGPUPrecisions(caps);
-    const Processor *p = lookupProcessor(target ? target.getCpu()
-                                                : StringRef(kDefaultProcessor));
-    if (p)
-      caps.peaks = quant::publishedPeaks(
-          std::string("published figures of the ") + p->part +
-              ", without tensor cores",
-          p->fp32TFlops, p->fp16TFlops, p->int8TOps, p->bandwidthGBs,
-          caps.int8DotProduct, /*fp16Native=*/true);
+    if (const Processor *p = lookupProcessor(
+            target ? target.getCpu() : StringRef(kDefaultProcessor)))
+      caps.peaks =
+          gpu::publishedPeaks(p->figures, "tensor cores", caps.int8DotProduct);
     return caps;
   }
 

@@ -108,6 +108,21 @@ void registerGPUPipelines();
 /// weights decoded in the kernel's K loop.
 void addGPUPrecisions(TargetCapabilities &caps);
 
+/// A representative part's published figures (TFLOPS, TOPS, GB/s) for the
+/// units qopt's GPU kernels use: vector fp32 and fp16, int8 through the
+/// 4-way dot instruction; no tensor or matrix cores yet.
+struct PartFigures {
+  const char *part;
+  double fp32TFlops, fp16TFlops, int8TOps, bandwidthGBs;
+};
+
+/// The cost model's peaks from `figures`, its source naming the part and
+/// the units left out (`without`, e.g. "tensor cores"); int8 at the fp32
+/// rate unless the target has the dot instruction.
+quant::MachinePeaks publishedPeaks(const PartFigures &figures,
+                                   llvm::StringRef without,
+                                   bool int8DotProduct);
+
 } // namespace qopt::gpu
 
 #endif // QOPT_TARGET_GPU_GPUPIPELINE_H
