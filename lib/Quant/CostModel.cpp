@@ -85,12 +85,14 @@ LayerCost estimateMatMul(const MatMulShape &shape, const PrecisionCost &p,
 }
 
 MachinePeaks x86NominalPeaks(bool avx512, bool vnni, double ghz,
-                             double bandwidthGBs) {
+                             double bandwidthGBs, bool fullWidth512) {
   double hz = ghz * 1e9;
   // Both ISA levels get 32 fp32 flops per cycle: Zen 4 runs a 512-bit FMA
-  // as two halves on the same two 256-bit pipes Zen 3 has.
-  double fp32PerCycle = 32;
-  double int8PerCycle = vnni ? 128 : 64;
+  // as two halves on the same two 256-bit pipes Zen 3 has; full-width
+  // 512-bit pipes do twice that.
+  bool full = avx512 && fullWidth512;
+  double fp32PerCycle = full ? 64 : 32;
+  double int8PerCycle = (vnni ? 128 : 64) * (full ? 2 : 1);
   MachinePeaks peaks;
   peaks.fp32Flops = fp32PerCycle * hz;
   peaks.fp16Flops = peaks.fp32Flops;
@@ -99,11 +101,13 @@ MachinePeaks x86NominalPeaks(bool avx512, bool vnni, double ghz,
   peaks.int8Native = true;
   peaks.fp16Native = false;
   char buf[160];
-  std::snprintf(buf, sizeof(buf),
-                "nominal %s core at %.3g GHz, %.3g GB/s",
-                avx512 ? (vnni ? "AVX-512 VNNI (Zen 4-class, 256-bit datapaths)"
-                               : "AVX-512 (256-bit datapaths)")
-                       : (vnni ? "AVX2 + AVX-VNNI" : "AVX2 (Zen 3-class)"),
+  std::snprintf(buf, sizeof(buf), "nominal %s core at %.3g GHz, %.3g GB/s",
+                full ? (vnni ? "AVX-512 VNNI (Zen 5-class, 512-bit datapaths)"
+                             : "AVX-512 (512-bit datapaths)")
+                : avx512
+                    ? (vnni ? "AVX-512 VNNI (Zen 4-class, 256-bit datapaths)"
+                            : "AVX-512 (256-bit datapaths)")
+                    : (vnni ? "AVX2 + AVX-VNNI" : "AVX2 (Zen 3-class)"),
                 ghz, bandwidthGBs);
   peaks.source = buf;
   return peaks;

@@ -87,6 +87,13 @@ TEST(CostModel, NominalX86Peaks) {
   EXPECT_DOUBLE_EQ(zen3.bandwidth, 50e9);
   EXPECT_FALSE(zen4.fp16Native);
   EXPECT_NE(zen4.source.find("nominal"), std::string::npos);
+  // Full-width 512-bit pipes (Zen 5) double the AVX-512 figures only.
+  MachinePeaks zen5 = x86NominalPeaks(true, true, 3.0, 50, true);
+  EXPECT_DOUBLE_EQ(zen5.fp32Flops, 64 * 3e9);
+  EXPECT_DOUBLE_EQ(zen5.int8Ops, 256 * 3e9);
+  EXPECT_DOUBLE_EQ(x86NominalPeaks(false, false, 3.0, 50, true).fp32Flops,
+                   32 * 3e9);
+  EXPECT_NE(zen5.source.find("512-bit datapaths"), std::string::npos);
 }
 
 } // namespace

@@ -87,11 +87,13 @@ LayerCost estimateMatMul(const MatMulShape &shape, const PrecisionCost &p,
 ///    int8 through vpmaddubsw + vpmaddwd + vpaddd, three instructions per 32
 ///    multiply-adds with both multiply pipes busy, 64 ops/cycle; with
 ///    AVX-VNNI (256-bit vpdpbusd on two ports) 128 ops/cycle.
-/// Intel cores with two 512-bit FMA units reach twice the avx512 figures.
+/// With `fullWidth512` (cores whose two FMA pipes are 512 bits wide: Zen 5,
+/// measured here at 63 flops and 256 int8 ops per cycle; Intel server cores
+/// with two 512-bit FMA units) the avx512 figures double.
 /// int8 is native in every case (the AVX2 path is integer SIMD too); fp16
 /// arithmetic is not (F16C only converts), so fp16Flops is the fp32 peak.
 MachinePeaks x86NominalPeaks(bool avx512, bool vnni, double ghz,
-                             double bandwidthGBs);
+                             double bandwidthGBs, bool fullWidth512 = false);
 
 /// Peaks from one part's published figures (TFLOPS, TOPS, GB/s) for the
 /// units qopt's kernels use on it; `source` names the part and says so.

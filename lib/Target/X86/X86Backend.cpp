@@ -360,8 +360,11 @@ public:
     // One core at a nominal 3 GHz and the ~12 GB/s one core streams from
     // DRAM (bench/README.md, qopt-bench-w4-gemv); the driver measures this
     // machine instead when it compiles for it (--cost-peaks).
-    caps.peaks = quant::x86NominalPeaks(avx512, caps.int8DotProduct,
-                                        /*ghz=*/3.0, /*bandwidthGBs=*/12.0);
+    // Zen 5 has full-width 512-bit FMA pipes (Zen 4 splits 512-bit work
+    // over 256-bit ones).
+    caps.peaks = quant::x86NominalPeaks(
+        avx512, caps.int8DotProduct, /*ghz=*/3.0, /*bandwidthGBs=*/12.0,
+        /*fullWidth512=*/target.getCpu() == "znver5");
     return caps;
   }
 
