@@ -220,11 +220,8 @@ LogicalResult searchPrecisions(ModuleOp module, const QuantizeOptions &quantize,
       layerCosts.push_back(cost);
     };
     LayerAssignment *a = findAssignment(table.layers[l]);
-    auto assigned = ops[l]->getAttrOfType<AssignmentAttr>(
-        QOptDialect::kAssignAttrName);
-    auto errorOf = [&](size_t c) {
-      return l < table.lossError.size() ? table.lossError[l][c] : 0.0;
-    };
+    auto assigned =
+        ops[l]->getAttrOfType<AssignmentAttr>(QOptDialect::kAssignAttrName);
     if (a && a->fixedByRule) {
       double loss = 0;
       for (auto [c, candidate] : llvm::enumerate(candidates))
@@ -235,11 +232,11 @@ LogicalResult searchPrecisions(ModuleOp module, const QuantizeOptions &quantize,
     } else {
       for (auto [c, candidate] : llvm::enumerate(candidates))
         add(candidate.precision, candidate.algorithm, table.loss[l][c],
-            errorOf(c));
+            table.lossError[l][c]);
       // Isolated, float adds no loss; in context it removes the layer's
       // share of the base's loss.
       add("float", "", table.floatLoss.empty() ? 0 : table.floatLoss[l],
-          l < table.floatLossError.size() ? table.floatLossError[l] : 0);
+          table.floatLossError.empty() ? 0 : table.floatLossError[l]);
     }
     layers.push_back(std::move(choices));
     measuredLoss.push_back(std::move(layerLoss));

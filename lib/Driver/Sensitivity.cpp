@@ -90,9 +90,7 @@ llvm::json::Object SensitivityTable::toCacheJSON() const {
   for (size_t l = 0; l < layers.size(); ++l) {
     names.push_back(layers[l]);
     losses.push_back(llvm::json::Array(loss[l]));
-    errors.push_back(llvm::json::Array(
-        l < lossError.size() ? lossError[l]
-                             : std::vector<double>(candidates.size(), 0)));
+    errors.push_back(llvm::json::Array(lossError[l]));
     shapeList.push_back(llvm::json::Array{shapes[l].first, shapes[l].second});
   }
   llvm::json::Object out{{"metric", metric},
