@@ -1308,3 +1308,120 @@ INSTANTIATE_TEST_SUITE_P(
              (std::get<1>(info.param) ? "UnsignedZeroPoint" : "Signed") +
              (std::get<2>(info.param) ? "F32" : "I32");
     });
+
+namespace {
+
+/// Parameters: the ISA level, the group size, and asymmetric weights (with
+/// zero points; else symmetric signed codes).
+class GroupedInt8MatMul : public ::testing::TestWithParam<
+                              std::tuple<x86::Int8Kernel, int64_t, bool>> {};
+
+} // namespace
+
+// qopt-x86-int8-matmul's W4A8 kernel (4-bit codes packed at compile time,
+// unpacked in registers; per group an exact i32 partial sum, then
+// acc = fma(s_w, float(P), acc) in ascending group order and y = s_a * acc)
+// equals a C++ evaluation of that arithmetic bit for bit. Shapes the
+// register blocks, the groups and the steps of 8 codes do not divide;
+// every nibble value appears; one in three cases has a reduction long
+// enough for several K chunks with more rows than one register block.
+TEST_P(GroupedInt8MatMul, MatchesReferenceBitForBit) {
+  auto [kernel, group, asymmetric] = GetParam();
+  const Int8Level &level = int8Level(kernel);
+  std::string why;
+  if (!hostRuns(level, why))
+    GTEST_SKIP() << "the " << x86::int8KernelName(kernel).str()
+                 << " kernel cannot run here: " << why;
+  unsigned seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  bool longK = rng() % 3 == 0;
+  int64_t batch = 1 + rng() % 2, m = (longK ? 5 : 1) + rng() % 30,
+          n = 1 + rng() % 150,
+          k = longK ? 1100 + rng() % 1400 : 1 + rng() % 300;
+  int64_t rows = batch * m, groups = (k + group - 1) / group,
+          rowBytes = (k + 1) / 2;
+  // Codes: signed [-8, 7] or unsigned [0, 15]; column 0 all at the lowest
+  // and the last column all at the highest code.
+  int lowest = asymmetric ? 0 : -8;
+  std::vector<int> w(n * k);
+  for (int &v : w)
+    v = lowest + int(rng() % 16);
+  std::fill(w.begin(), w.begin() + k, lowest);
+  std::fill(w.end() - k, w.end(), lowest + 15);
+  std::vector<uint8_t> packed(n * rowBytes, 0);
+  for (int64_t c = 0; c < n; ++c)
+    for (int64_t t = 0; t < k; ++t)
+      packed[c * rowBytes + t / 2] |=
+          uint8_t((w[c * k + t] & 15) << (4 * (t % 2)));
+  std::vector<float> sw(n * groups), sa(rows);
+  std::vector<uint8_t> zw(n * groups);
+  for (float &v : sw)
+    v = 0.001f + float(rng() % 1000) / 6007.f;
+  for (float &v : sa)
+    v = 0.001f + float(rng() % 1000) / 7919.f;
+  for (uint8_t &v : zw)
+    v = uint8_t(rng() % 16);
+  // Activations: row 0 all -128, the last row all 127.
+  std::vector<int8_t> a(rows * k);
+  for (int8_t &v : a)
+    v = int8_t(int(rng() % 256) - 128);
+  std::fill(a.begin(), a.begin() + k, int8_t(-128));
+  std::fill(a.end() - k, a.end(), int8_t(127));
+
+  std::string at = shape({batch, m, k}, "i8"), wt = shape({n, rowBytes}, "i8"),
+              swt = shape({n, groups}, "f32"), zt = shape({n, groups}, "i8"),
+              st = shape({batch, m, 1}, "f32"),
+              yt = shape({batch, m, n}, "f32");
+  std::string text = signature({{"a", at, "int8"}, {"sa", st, "float32"}},
+                               {{"y", yt, "float32"}});
+  text += "  %w = arith.constant " +
+          hexConstant(packed.data(), packed.size(), wt) + "\n";
+  text += "  %sw = arith.constant " +
+          hexConstant(sw.data(), sw.size() * 4, swt) + "\n";
+  std::string clauses = " scales(%sw)", types = at + ", " + wt + ", " + swt;
+  if (asymmetric) {
+    text += "  %zw = arith.constant " + hexConstant(zw.data(), zw.size(), zt) +
+            "\n";
+    clauses += " zero_points(%zw)";
+    types += ", " + zt;
+  }
+  text += llvm::formatv("  %y = qopt.matmul %a, %w{0} input_scale(%sa) {{k = "
+                        "{1} : i64, scheme = #qopt.scheme<{2}4, group {3}, "
+                        "{4}>} : ({5}, {6}) -> {7}\n"
+                        "  return %y : {7}\n}\n",
+                        clauses, k, asymmetric ? "uint" : "int", group,
+                        asymmetric ? "asym" : "sym", types, st, yt)
+              .str();
+  ASSERT_TRUE(kernelApplies(text, kernel)) << text;
+  CompiledFunction fn(text, {}, level.lower);
+  ASSERT_NE(fn.model, nullptr) << fn.diagnostics << "\n" << text;
+  std::vector<float> y(rows * n);
+  ASSERT_TRUE(fn.run({a.data(), sa.data()}, {y.data()}));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < n; ++c) {
+      float acc = 0.f;
+      for (int64_t g = 0; g < groups; ++g) {
+        int32_t z = asymmetric ? zw[c * groups + g] : 0, partial = 0;
+        for (int64_t t = g * group; t < std::min(k, (g + 1) * group); ++t)
+          partial += int32_t(a[r * k + t]) * (w[c * k + t] - z);
+        acc = std::fma(sw[c * groups + g], float(partial), acc);
+      }
+      ASSERT_EQ(y[r * n + c], sa[r] * acc)
+          << r << "," << c << " m=" << m << " n=" << n << " k=" << k;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    QuantKernels, GroupedInt8MatMul,
+    ::testing::Combine(
+        ::testing::Values(x86::Int8Kernel::Avx512Vnni, x86::Int8Kernel::AvxVnni,
+                          x86::Int8Kernel::Avx2),
+        ::testing::Values(int64_t(32), int64_t(64), int64_t(128)),
+        ::testing::Bool()),
+    [](const ::testing::TestParamInfo<
+        std::tuple<x86::Int8Kernel, int64_t, bool>> &info) {
+      return x86::int8KernelName(std::get<0>(info.param)).str() + "_g" +
+             std::to_string(std::get<1>(info.param)) +
+             (std::get<2>(info.param) ? "_asym" : "_sym");
+    });

@@ -98,13 +98,8 @@ std::optional<Int8Kernel> parseInt8Kernel(llvm::StringRef name) {
 
 namespace {
 
-/// Stand-ins for LLVM intrinsics until the LLVM stage: (declaration, the
-/// intrinsic it becomes).
-constexpr llvm::StringLiteral kVpdpbusd512 = "__qopt_x86_vpdpbusd_512";
-constexpr llvm::StringLiteral kVpdpbusd256 = "__qopt_x86_vpdpbusd_256";
-constexpr llvm::StringLiteral kPsignb256 = "__qopt_x86_psignb_256";
-constexpr llvm::StringLiteral kPmaddubsw256 = "__qopt_x86_pmaddubsw_256";
-constexpr llvm::StringLiteral kPmaddwd256 = "__qopt_x86_pmaddwd_256";
+/// The stubs qopt-x86-intrinsic-calls turns into intrinsics: (declaration,
+/// the intrinsic it becomes).
 constexpr std::pair<llvm::StringLiteral, llvm::StringLiteral>
     kIntrinsicStubs[] = {
         {kVpdpbusd512, "llvm.x86.avx512.vpdpbusd.512"},
@@ -143,39 +138,6 @@ KernelShape shapeOf(Int8Kernel kernel) {
     return {8, 2, 4, false};
   }
   llvm_unreachable("unknown int8 kernel");
-}
-
-/// Packed weight bytes of one column block per K chunk.
-constexpr int64_t kChunkBytes = 16 * 1024;
-
-int64_t roundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
-
-Value callStub(OpBuilder &b, Location loc, StringRef stub, Type result,
-               ValueRange args) {
-  return func::CallOp::create(b, loc, FlatSymbolRefAttr::get(b.getContext(),
-                                                             stub),
-                              TypeRange{result}, args)
-      .getResult(0);
-}
-
-/// `p` (one value, or one per row of an input of `rows` rows) as a tensor
-/// and the map that reads it from (row, column) loops.
-std::pair<Value, AffineMap> rowParameter(OpBuilder &b, Location loc, Value p,
-                                         int64_t rows) {
-  MLIRContext *ctx = b.getContext();
-  auto t = cast<RankedTensorType>(p.getType());
-  if (t.getNumElements() == 1)
-    return {p, AffineMap::get(2, 0,
-                              SmallVector<AffineExpr>(
-                                  t.getRank(), getAffineConstantExpr(0, ctx)),
-                              ctx)};
-  ReassociationIndices all;
-  for (int64_t i = 0; i < t.getRank(); ++i)
-    all.push_back(i);
-  Value flat = tensor::CollapseShapeOp::create(
-      b, loc, RankedTensorType::get({rows}, t.getElementType()), p,
-      SmallVector<ReassociationIndices>{all});
-  return {flat, AffineMap::get(2, 0, {getAffineDimExpr(0, ctx)}, ctx)};
 }
 
 struct Int8MatMul : OpRewritePattern<MatMulOp> {
@@ -382,16 +344,7 @@ struct Int8MatMul : OpRewritePattern<MatMulOp> {
             for (int64_t r = 0; r < rows; ++r) {
               Value row =
                   arith::AddIOp::create(lb, l, row0, indexConst(lb, l, r));
-              Value four = readVector(lb, l, VectorType::get({4}, i8), a,
-                                      {row, kOff});
-              Value word = vector::ExtractOp::create(
-                  lb, l,
-                  vector::BitCastOp::create(lb, l, VectorType::get({1}, i32),
-                                            four),
-                  ArrayRef<int64_t>{0});
-              Value act = vector::BitCastOp::create(
-                  lb, l, byteType,
-                  vector::BroadcastOp::create(lb, l, vecType, word));
+              Value act = broadcastQuad(lb, l, byteType, a, row, kOff);
               Value actAbs;
               if (!shape.unsignedActivations)
                 actAbs = math::AbsIOp::create(lb, l, act);
@@ -577,6 +530,7 @@ struct Int8MatMulPass
       records.append(before.begin(), before.end());
     RewritePatternSet patterns(ctx);
     patterns.add<Int8MatMul>(ctx, *kernel, records);
+    populateGroupedInt8MatMulPatterns(patterns, *kernel, records);
     walkAndApplyPatterns(module, std::move(patterns));
     if (!records.empty())
       module->setAttr(kInt8KernelsAttrName, ArrayAttr::get(ctx, records));

@@ -9,11 +9,16 @@
 #ifndef QOPT_LIB_TARGET_X86_KERNELBUILDERS_H
 #define QOPT_LIB_TARGET_X86_KERNELBUILDERS_H
 
+#include "qopt/Target/X86/X86Target.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Tosa/IR/TosaOps.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Matchers.h"
+#include "mlir/IR/PatternMatch.h"
 #include "llvm/ADT/STLFunctionalExtras.h"
 
 namespace qopt::x86 {
@@ -21,6 +26,77 @@ namespace qopt::x86 {
 /// Stand-in for llvm.x86.avx512.permvar.sf.512 (vpermps zmm), declared by
 /// qopt-x86-weight-only-matmul; qopt-x86-intrinsic-calls swaps it in.
 inline constexpr llvm::StringLiteral kVpermpsStub = "__qopt_x86_vpermps_512";
+
+/// Stand-ins for the integer kernels' LLVM intrinsics until the LLVM stage
+/// (bufferization rejects ops of unknown memory effects, which
+/// llvm.call_intrinsic is): private declarations that
+/// qopt-x86-intrinsic-calls swaps for llvm.x86.avx512.vpdpbusd.{512,256},
+/// llvm.x86.avx2.psign.b, .pmadd.ub.sw and .pmadd.wd.
+inline constexpr llvm::StringLiteral kVpdpbusd512 = "__qopt_x86_vpdpbusd_512";
+inline constexpr llvm::StringLiteral kVpdpbusd256 = "__qopt_x86_vpdpbusd_256";
+inline constexpr llvm::StringLiteral kPsignb256 = "__qopt_x86_psignb_256";
+inline constexpr llvm::StringLiteral kPmaddubsw256 = "__qopt_x86_pmaddubsw_256";
+inline constexpr llvm::StringLiteral kPmaddwd256 = "__qopt_x86_pmaddwd_256";
+
+/// Packed weight bytes of one column block per K chunk of the integer
+/// kernels: half of a 32 KiB L1, which the block keeps while every row
+/// block passes over it.
+inline constexpr int64_t kChunkBytes = 16 * 1024;
+
+inline int64_t roundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+/// A call of the intrinsic stub `stub`.
+inline mlir::Value callStub(mlir::OpBuilder &b, mlir::Location loc,
+                            llvm::StringRef stub, mlir::Type result,
+                            mlir::ValueRange args) {
+  return mlir::func::CallOp::create(
+             b, loc, mlir::FlatSymbolRefAttr::get(b.getContext(), stub),
+             mlir::TypeRange{result}, args)
+      .getResult(0);
+}
+
+/// `p` (one value, or one per row of an input of `rows` rows) as a tensor
+/// and the map that reads it from (row, column) loops.
+inline std::pair<mlir::Value, mlir::AffineMap> rowParameter(mlir::OpBuilder &b,
+                                                            mlir::Location loc,
+                                                            mlir::Value p,
+                                                            int64_t rows) {
+  mlir::MLIRContext *ctx = b.getContext();
+  auto t = mlir::cast<mlir::RankedTensorType>(p.getType());
+  if (t.getNumElements() == 1)
+    return {p, mlir::AffineMap::get(
+                   2, 0,
+                   llvm::SmallVector<mlir::AffineExpr>(
+                       t.getRank(), mlir::getAffineConstantExpr(0, ctx)),
+                   ctx)};
+  mlir::ReassociationIndices all;
+  for (int64_t i = 0; i < t.getRank(); ++i)
+    all.push_back(i);
+  mlir::Value flat = mlir::tensor::CollapseShapeOp::create(
+      b, loc, mlir::RankedTensorType::get({rows}, t.getElementType()), p,
+      llvm::SmallVector<mlir::ReassociationIndices>{all});
+  return {flat,
+          mlir::AffineMap::get(2, 0, {mlir::getAffineDimExpr(0, ctx)}, ctx)};
+}
+
+/// The 4 activation bytes of `a` at (row, k) broadcast to every 32-bit
+/// lane of a `byteType` vector (one `vpbroadcastd` from memory).
+inline mlir::Value broadcastQuad(mlir::OpBuilder &b, mlir::Location loc,
+                                 mlir::VectorType byteType, mlir::Value a,
+                                 mlir::Value row, mlir::Value k) {
+  mlir::Type i8 = b.getI8Type(), i32 = b.getI32Type();
+  mlir::Value four = mlir::vector::TransferReadOp::create(
+      b, loc, mlir::VectorType::get({4}, i8), a, mlir::ValueRange{row, k},
+      std::optional<mlir::Value>(), llvm::ArrayRef<bool>{true});
+  mlir::Value word = mlir::vector::ExtractOp::create(
+      b, loc,
+      mlir::vector::BitCastOp::create(b, loc, mlir::VectorType::get({1}, i32),
+                                      four),
+      llvm::ArrayRef<int64_t>{0});
+  auto words = mlir::VectorType::get({byteType.getNumElements() / 4}, i32);
+  return mlir::vector::BitCastOp::create(
+      b, loc, byteType, mlir::vector::BroadcastOp::create(b, loc, words, word));
+}
 
 /// The constant behind `v` seen through reshapes (which keep the row-major
 /// bytes: convolutions' weights arrive as [F, C, KH, KW] viewed as [F, K]),
@@ -96,6 +172,13 @@ inline mlir::Value forEachRowBlock(
   rowLoop(full, m, m - full);
   return out;
 }
+
+/// Adds the group-wise int4 x int8 (W4A8) kernel of qopt-x86-int8-matmul
+/// at `kernel`'s ISA level (GroupedInt8MatMul.cpp); each rewrite appends
+/// its manifest record to `records`.
+void populateGroupedInt8MatMulPatterns(
+    mlir::RewritePatternSet &patterns, Int8Kernel kernel,
+    llvm::SmallVectorImpl<mlir::Attribute> &records);
 
 } // namespace qopt::x86
 

@@ -140,27 +140,16 @@ func.func @unsigned_zero_point(%a: tensor<2x8xi8>, %za: tensor<i8>) -> tensor<2x
 
 // -----
 
-// Weights that are not constants (nothing to pack at compile time) and
-// group-wise weights keep the generic lowering.
+// Weights that are not constants (nothing to pack at compile time) keep
+// the generic lowering. (Group-wise weights: grouped-int8-matmul.mlir.)
 // CHECK-LABEL: func.func @not_constant(
 // CHECK: qopt.matmul
-// CHECK-LABEL: func.func @grouped(
-// CHECK: qopt.matmul
 // AVX2-LABEL: func.func @not_constant(
-// AVX2: qopt.matmul
-// AVX2-LABEL: func.func @grouped(
 // AVX2: qopt.matmul
 func.func @not_constant(%a: tensor<2x8xi8>, %w: tensor<4x8xi8>) -> tensor<2x4xi32> {
   %0 = qopt.matmul %a, %w {k = 8 : i64, scheme = #qopt.scheme<int8, per_tensor, sym>}
        : (tensor<2x8xi8>, tensor<4x8xi8>) -> tensor<2x4xi32>
   return %0 : tensor<2x4xi32>
-}
-func.func @grouped(%a: tensor<2x64xi8>, %sa: tensor<2x1xf32>) -> tensor<2x4xf32> {
-  %w = arith.constant dense<1> : tensor<4x32xi8>
-  %s = arith.constant dense<1.0> : tensor<4x2xf32>
-  %0 = qopt.matmul %a, %w scales(%s) input_scale(%sa) {k = 64 : i64, scheme = #qopt.scheme<int4, group 32, sym>}
-       : (tensor<2x64xi8>, tensor<4x32xi8>, tensor<4x2xf32>, tensor<2x1xf32>) -> tensor<2x4xf32>
-  return %0 : tensor<2x4xf32>
 }
 
 // -----
