@@ -254,59 +254,72 @@ TEST_P(WeightOnlyMatMul, MatchesReference) {
                     "({3}) -> {4}\n  return %0 : {4}\n}\n",
                     operands, k, schemeText(s), types, out)
           .str();
-  // 4- and 8-bit integer weights given as constants take the x86 kernel
-  // that dequantizes in registers: make sure they do.
-  if (constantWeights && c.kind == WeightKind::Int &&
-      (c.bits == 4 || c.bits == 8)) {
-    mlir::DialectRegistry registry;
-    registerQOptDialects(registry);
-    mlir::MLIRContext context(registry);
-    context.loadAllAvailableDialects();
-    auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
-    ASSERT_TRUE(module) << text;
-    mlir::PassManager pm(&context);
-    pm.addPass(x86::createWeightOnlyMatMulPass(hostLanes()));
-    ASSERT_TRUE(mlir::succeeded(pm.run(*module)));
-    bool left = false;
-    module->walk([&](MatMulOp) { left = true; });
-    ASSERT_FALSE(left) << "the weight-only kernel did not apply";
-  }
-  CompiledFunction f(text);
-  ASSERT_NE(f.model, nullptr) << f.diagnostics << "\n" << text;
-
-  std::vector<float> a(m * k, 0.f), y(m * n);
-  for (int64_t i = 0; i < m; ++i)
-    a[i * k + i] = 1.f;
-  std::vector<const void *> args = {a.data()};
-  if (constantWeights) {
-  } else if (c.kind == WeightKind::F16) {
-    args.push_back(q.half.data());
-  } else {
-    args.push_back(q.packed.data());
-    args.push_back(scaleData);
-    if (!c.symmetric)
-      args.push_back(q.zeroPoints.data());
-  }
-  ASSERT_TRUE(f.run(args, {y.data()}));
-  for (int64_t i = 0; i < k; ++i)
-    for (int64_t j = 0; j < n; ++j)
-      ASSERT_EQ(y[i * n + j], q.value(j, i))
-          << "dequantized weight (" << j << ", " << i << ") k=" << k
-          << " n=" << n;
-
-  std::uniform_real_distribution<float> uni(-1.f, 1.f);
-  for (float &v : a)
-    v = uni(rng);
-  ASSERT_TRUE(f.run(args, {y.data()}));
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t j = 0; j < n; ++j) {
-      double ref = 0, mag = 0;
-      for (int64_t t = 0; t < k; ++t) {
-        ref += double(a[i * k + t]) * q.value(j, t);
-        mag += std::fabs(double(a[i * k + t]) * q.value(j, t));
-      }
-      ASSERT_NEAR(y[i * n + j], ref, 1e-6 * mag + 1e-7) << i << "," << j;
+  // Constant 2-, 4- and 8-bit integer, NF4 and FP8 weights take the x86
+  // kernel that dequantizes in registers: make sure they do, at the host's
+  // vector width and, on an AVX-512 host, also at AVX2's (ymm: compiled for
+  // the host's features without AVX-512, and run).
+  bool kernel = constantWeights &&
+                (c.kind == WeightKind::NF4 || c.kind == WeightKind::FP8E4M3 ||
+                 (c.kind == WeightKind::Int && c.bits != 3));
+  std::vector<int64_t> widths = {hostLanes()};
+  if (constantWeights && widths[0] == 16)
+    widths.push_back(8);
+  for (int64_t lanes : widths) {
+    SCOPED_TRACE("vector width " + std::to_string(lanes));
+    if (kernel) {
+      mlir::DialectRegistry registry;
+      registerQOptDialects(registry);
+      mlir::MLIRContext context(registry);
+      context.loadAllAvailableDialects();
+      auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
+      ASSERT_TRUE(module) << text;
+      mlir::PassManager pm(&context);
+      pm.addPass(x86::createWeightOnlyMatMulPass(lanes));
+      ASSERT_TRUE(mlir::succeeded(pm.run(*module)));
+      bool left = false;
+      module->walk([&](MatMulOp) { left = true; });
+      ASSERT_FALSE(left) << "the weight-only kernel did not apply";
     }
+    CompiledFunction f(text, {},
+                       lanes == 8 && widths[0] == 16
+                           ? "-avx512f,-avx512bw,-avx512vl,-avx512vnni"
+                           : "");
+    ASSERT_NE(f.model, nullptr) << f.diagnostics << "\n" << text;
+
+    std::vector<float> a(m * k, 0.f), y(m * n);
+    for (int64_t i = 0; i < m; ++i)
+      a[i * k + i] = 1.f;
+    std::vector<const void *> args = {a.data()};
+    if (constantWeights) {
+    } else if (c.kind == WeightKind::F16) {
+      args.push_back(q.half.data());
+    } else {
+      args.push_back(q.packed.data());
+      args.push_back(scaleData);
+      if (!c.symmetric)
+        args.push_back(q.zeroPoints.data());
+    }
+    ASSERT_TRUE(f.run(args, {y.data()}));
+    for (int64_t i = 0; i < k; ++i)
+      for (int64_t j = 0; j < n; ++j)
+        ASSERT_EQ(y[i * n + j], q.value(j, i))
+            << "dequantized weight (" << j << ", " << i << ") k=" << k
+            << " n=" << n;
+
+    std::uniform_real_distribution<float> uni(-1.f, 1.f);
+    for (float &v : a)
+      v = uni(rng);
+    ASSERT_TRUE(f.run(args, {y.data()}));
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        double ref = 0, mag = 0;
+        for (int64_t t = 0; t < k; ++t) {
+          ref += double(a[i * k + t]) * q.value(j, t);
+          mag += std::fabs(double(a[i * k + t]) * q.value(j, t));
+        }
+        ASSERT_NEAR(y[i * n + j], ref, 1e-6 * mag + 1e-7) << i << "," << j;
+      }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -1,10 +1,10 @@
 //===- Int8MatMul.cpp - x86 int8 kernels for integer qopt.matmul ---------===//
 //
 // The qopt-x86-int8-matmul pass: an integer qopt.matmul over constant 8-bit
-// symmetric weights becomes a register-blocked loop nest around the widest
-// 4-way u8 x s8 dot product the target has, with the weights repacked at
-// compile time into the order the kernel loads them. One kernel, three ISA
-// levels:
+// symmetric weights (group-wise 4-bit ones: GroupedInt8MatMul.cpp) becomes a
+// register-blocked loop nest around the widest 4-way u8 x s8 dot product the
+// target has, with the weights repacked at compile time into the order the
+// kernel loads them. One kernel, three ISA levels:
 //   avx512vnni  `vpdpbusd zmm` (llvm.x86.avx512.vpdpbusd.512), 16 i32 lanes;
 //   avxvnni     `{vex} vpdpbusd ymm` (llvm.x86.avx512.vpdpbusd.256), 8 lanes;
 //   avx2        `vpsignb` + `vpmaddubsw` + `vpmaddwd` + `vpaddd`, 8 lanes.
@@ -42,8 +42,8 @@
 // accumulators (the dot instructions' latency is 4-5 cycles): 4 x 4 zmm,
 // 6 x 2 ymm for AVX-VNNI and 4 x 2 ymm for AVX2 (which needs temporaries;
 // those machines have 16 vector registers). The M mod R rows left over
-// take one narrower block. Column blocks are the outer loop so that a block's weights stay in
-// cache while every row passes.
+// take one narrower block. Column blocks are the outer loop so that a block's
+// weights stay in cache while every row passes.
 //
 //===----------------------------------------------------------------------===//
 
@@ -109,6 +109,7 @@ constexpr std::pair<llvm::StringLiteral, llvm::StringLiteral>
         {kPmaddwd256, "llvm.x86.avx2.pmadd.wd"},
         // Declared by qopt-x86-weight-only-matmul.
         {kVpermpsStub, "llvm.x86.avx512.permvar.sf.512"},
+        {kVpermps256Stub, "llvm.x86.avx2.permps"},
 };
 
 /// The shape of one ISA level's kernel.
@@ -495,9 +496,9 @@ struct Int8MatMulPass
 
   StringRef getArgument() const override { return "qopt-x86-int8-matmul"; }
   StringRef getDescription() const override {
-    return "Integer qopt.matmul over constant int8 weights as an x86 dot "
-           "product kernel (AVX-512 VNNI, AVX-VNNI or AVX2) with compile-time "
-           "packed weights";
+    return "Integer qopt.matmul over constant int8 (or group-wise int4) "
+           "weights as an x86 dot product kernel (AVX-512 VNNI, AVX-VNNI or "
+           "AVX2) with compile-time packed weights";
   }
   void getDependentDialects(DialectRegistry &registry) const override {
     registry.insert<arith::ArithDialect, func::FuncDialect,

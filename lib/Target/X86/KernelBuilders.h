@@ -26,6 +26,8 @@ namespace qopt::x86 {
 /// Stand-in for llvm.x86.avx512.permvar.sf.512 (vpermps zmm), declared by
 /// qopt-x86-weight-only-matmul; qopt-x86-intrinsic-calls swaps it in.
 inline constexpr llvm::StringLiteral kVpermpsStub = "__qopt_x86_vpermps_512";
+/// Likewise for llvm.x86.avx2.permps (vpermps ymm, an 8-entry table).
+inline constexpr llvm::StringLiteral kVpermps256Stub = "__qopt_x86_vpermps_256";
 
 /// Stand-ins for the integer kernels' LLVM intrinsics until the LLVM stage
 /// (bufferization rejects ops of unknown memory effects, which

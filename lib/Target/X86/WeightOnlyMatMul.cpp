@@ -1,8 +1,9 @@
 //===- WeightOnlyMatMul.cpp - x86 kernel for weight-only qopt.matmul ------===//
 //
 // The qopt-x86-weight-only-matmul pass: a float-input qopt.matmul over
-// constant 4- or 8-bit integer weights (W4A16, W8A16; symmetric, integer or
-// float zero points; per channel, per tensor or group-wise) becomes a
+// constant 2-, 4- or 8-bit integer weights (W2A16, W4A16, W8A16; symmetric,
+// integer or float zero points; per channel, per tensor or group-wise), NF4
+// or FP8 E4M3 weights becomes a
 // register-blocked loop nest that unpacks and dequantizes the weights in
 // vector registers and multiplies them into float accumulators. No
 // dequantized weight exists in memory, not even a block of it.
@@ -11,8 +12,8 @@
 // output columns (L = f32 lanes, V vectors of a register block; the columns
 // left over form one narrower super-block of whole vectors) and each step
 // of the reduction, V x L bytes, byte `column` holding that column's
-// code(s) at the step: two 4-bit codes per byte (steps k = 2p and 2p + 1,
-// low nibble first) or one 8-bit code. Only the steps that hold codes are
+// code(s) at the step: four 2-bit or two 4-bit codes per byte (lowest bits
+// first) or one 8-bit code. Only the steps that hold codes are
 // stored: a last group shorter than the others has fewer steps. Codes are
 // stored unsigned, u = code + offset (8 or 128 for signed codes), and the zero
 // point moves by the same offset, so u - z' = code - z exactly. The scales (and
@@ -30,7 +31,10 @@
 // the low 4 bits of each i32 lane up in a 16-entry table of float(code), so
 // the and, the subtraction and the conversion are one instruction (the high
 // nibble needs one shift first); float(code) * s is again the reference's
-// value.
+// value. NF4 takes the same lookup in its 16 levels (on ymm, where vpermps
+// has 8 entries: two lookups and a select on the nibble's bit 3), and FP8
+// bytes are decoded with the reference's own integer and float ops on
+// vectors; either way times the scale.
 //
 // Register blocking: R rows x V vectors of accumulators (4 x 4 zmm, 4 x 2
 // ymm), the V dequantized weight vectors shared by the R rows; the rows
@@ -80,6 +84,37 @@ struct Panel {
   Value codesTable, scaleTable, zeroTable;
 };
 
+/// The f32 values of FP8 E4M3 codes `x` (zero-extended into i32 lanes):
+/// the reference lowering's decoding (decodeFP8E4M3) on vectors, op for op.
+Value decodeFP8(OpBuilder &b, Location l, Value x) {
+  auto it = cast<VectorType>(x.getType());
+  auto ft = VectorType::get(it.getShape(), b.getF32Type());
+  auto c = [&](int32_t v) -> Value {
+    return arith::ConstantOp::create(b, l, it, DenseElementsAttr::get(it, v));
+  };
+  Value sign = arith::ShRUIOp::create(b, l, x, c(7));
+  Value exp =
+      arith::AndIOp::create(b, l, arith::ShRUIOp::create(b, l, x, c(3)), c(15));
+  Value mant = arith::AndIOp::create(b, l, x, c(7));
+  Value normal = vector::BitCastOp::create(
+      b, l, ft,
+      arith::OrIOp::create(
+          b, l,
+          arith::ShLIOp::create(b, l, arith::AddIOp::create(b, l, exp, c(120)),
+                                c(23)),
+          arith::ShLIOp::create(b, l, mant, c(20))));
+  Value sub = arith::MulFOp::create(
+      b, l, arith::SIToFPOp::create(b, l, ft, mant),
+      arith::ConstantOp::create(b, l, ft,
+                                DenseElementsAttr::get(ft, 0.001953125f)));
+  Value isSub =
+      arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, exp, c(0));
+  Value mag = arith::SelectOp::create(b, l, isSub, sub, normal);
+  Value neg = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ne, sign, c(0));
+  return arith::SelectOp::create(b, l, neg, arith::NegFOp::create(b, l, mag),
+                                 mag);
+}
+
 struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
   WeightOnlyMatMul(MLIRContext *ctx, int64_t lanes)
       : OpRewritePattern(ctx), lanes(lanes), vectors(lanes == 16 ? 4 : 2),
@@ -89,11 +124,16 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
                                 PatternRewriter &rewriter) const override {
     SchemeAttr scheme = op.getScheme();
     auto inputType = cast<RankedTensorType>(op.getInput().getType());
+    const QuantKind kind = scheme.getKind();
+    const bool nf4 = kind == QuantKind::NF4, fp8 = kind == QuantKind::FP8E4M3;
     if (!inputType.getElementType().isF32() ||
         !op.getResult().getType().getElementType().isF32() ||
-        op.getOutlierInput() || scheme.getKind() != QuantKind::Int ||
-        (scheme.getBits() != 4 && scheme.getBits() != 8))
-      return rewriter.notifyMatchFailure(op, "not a 4/8-bit weight-only product");
+        op.getOutlierInput() ||
+        !(nf4 || fp8 ||
+          (kind == QuantKind::Int &&
+           llvm::is_contained({2u, 4u, 8u}, scheme.getBits()))))
+      return rewriter.notifyMatchFailure(
+          op, "not a 2/4/8-bit integer, nf4 or fp8 weight-only product");
     ElementsAttr weightAttr = constantOf(op.getWeight());
     ElementsAttr scaleAttr =
         op.getWeightScales() ? constantOf(op.getWeightScales()) : ElementsAttr();
@@ -171,7 +211,8 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
     if (int64_t(scales.size()) != scaleType.getNumElements())
       return rewriter.notifyMatchFailure(op, "unreadable scales");
 
-    bool signedCodes = !scheme.getIsUnsigned();
+    // NF4 and FP8 codes are indices and bit patterns: unsigned.
+    bool signedCodes = kind == QuantKind::Int && !scheme.getIsUnsigned();
     const int32_t offset = signedCodes ? (1 << (bits - 1)) : 0;
     // Steps of the reduction that hold codes: k codes, a short last group
     // stored without padding (the step loop of that group stops early).
@@ -299,16 +340,25 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
     Value c0 = indexConst(rewriter, loc, 0);
     Value init = tensor::EmptyOp::create(rewriter, loc,
                                          ArrayRef<int64_t>{m, np}, f32);
-    // The table path: float(u - offset) for the 16 nibbles u.
-    bool table = lanes == 16 && bits == 4 && !zeros;
-    Value levels;
+    // The table path: the value of each of the 16 nibbles u, NF4's levels
+    // or float(u - offset). One 16-entry vpermps on zmm; on ymm (NF4 only)
+    // two 8-entry ones, the nibble's bit 3 picking between them.
+    bool table = nf4 || (lanes == 16 && bits == 4 && !zeros);
+    SmallVector<Value> levels;
     if (table) {
       SmallVector<float> lut;
       for (int32_t u = 0; u < 16; ++u)
-        lut.push_back(float(u - offset));
-      levels = arith::ConstantOp::create(
-          rewriter, loc, fvec, DenseElementsAttr::get(fvec, ArrayRef<float>(lut)));
+        lut.push_back(nf4 ? quant::kNF4Levels[u] : float(u - offset));
+      for (int64_t half = 0; half < 16 / lanes; ++half)
+        levels.push_back(arith::ConstantOp::create(
+            rewriter, loc, fvec,
+            DenseElementsAttr::get(
+                fvec, ArrayRef<float>(lut).slice(half * lanes, lanes))));
     }
+    Value bit3;
+    if (table && lanes == 8)
+      bit3 = arith::ConstantOp::create(
+          rewriter, loc, ivec, DenseElementsAttr::get(ivec, int32_t(8)));
 
     // One register block: `rows` rows from `row0`, super-block `sb` of
     // `panel` (at column `col0`), over the whole reduction.
@@ -375,13 +425,34 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
                                                        int32_t(h * bits))));
                       Value f;
                       if (table) {
-                        // vpermps reads the low 4 bits of each lane.
-                        f = func::CallOp::create(
-                                lb, l,
-                                FlatSymbolRefAttr::get(ctx, kVpermpsStub),
-                                TypeRange{fvec}, ValueRange{levels, u})
-                                .getResult(0);
+                        // vpermps reads the low 4 (zmm) or 3 (ymm) bits of
+                        // each lane.
+                        auto lookup = [&](Value t) {
+                          return func::CallOp::create(
+                                     lb, l,
+                                     FlatSymbolRefAttr::get(
+                                         ctx, lanes == 16 ? kVpermpsStub
+                                                          : kVpermps256Stub),
+                                     TypeRange{fvec}, ValueRange{t, u})
+                              .getResult(0);
+                        };
+                        f = lookup(levels[0]);
+                        if (lanes == 8) {
+                          Value upper = arith::CmpIOp::create(
+                              lb, l, arith::CmpIPredicate::ne,
+                              arith::AndIOp::create(lb, l, u, bit3),
+                              arith::ConstantOp::create(
+                                  lb, l, ivec,
+                                  DenseElementsAttr::get(ivec, int32_t(0))));
+                          f = arith::SelectOp::create(lb, l, upper,
+                                                      lookup(levels[1]), f);
+                        }
                         w.push_back(arith::MulFOp::create(lb, l, f, s[j]));
+                        continue;
+                      }
+                      if (fp8) {
+                        w.push_back(arith::MulFOp::create(
+                            lb, l, decodeFP8(lb, l, u), s[j]));
                         continue;
                       }
                       if (codesPerByte > 1 && h + 1 < codesPerByte)
@@ -474,8 +545,9 @@ struct WeightOnlyMatMulPass
     return "qopt-x86-weight-only-matmul";
   }
   StringRef getDescription() const override {
-    return "Float-input qopt.matmul over constant 4/8-bit integer weights as "
-           "an x86 kernel that dequantizes the weights in registers";
+    return "Float-input qopt.matmul over constant 2/4/8-bit integer, NF4 or "
+           "FP8 weights as an x86 kernel that dequantizes the weights in "
+           "registers";
   }
   void getDependentDialects(DialectRegistry &registry) const override {
     registry.insert<arith::ArithDialect, func::FuncDialect, linalg::LinalgDialect,
@@ -490,13 +562,14 @@ struct WeightOnlyMatMulPass
     }
     ModuleOp module = getOperation();
     MLIRContext *ctx = &getContext();
-    // The table lookup's stub: (table: 16 x f32, indices: 16 x i32).
+    // The table lookup's stub: (table: L x f32, indices: L x i32).
     func::FuncOp stub;
-    if (vectorWidth == 16 && !module.lookupSymbol<func::FuncOp>(kVpermpsStub)) {
-      auto f = VectorType::get({16}, Float32Type::get(ctx));
-      auto i = VectorType::get({16}, IntegerType::get(ctx, 32));
+    StringRef stubName = vectorWidth == 16 ? kVpermpsStub : kVpermps256Stub;
+    if (!module.lookupSymbol<func::FuncOp>(stubName)) {
+      auto f = VectorType::get({vectorWidth}, Float32Type::get(ctx));
+      auto i = VectorType::get({vectorWidth}, IntegerType::get(ctx, 32));
       OpBuilder b = OpBuilder::atBlockBegin(module.getBody());
-      stub = func::FuncOp::create(b, module.getLoc(), kVpermpsStub,
+      stub = func::FuncOp::create(b, module.getLoc(), stubName,
                                   b.getFunctionType({f, i}, {f}));
       stub.setPrivate();
     }

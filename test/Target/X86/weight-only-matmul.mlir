@@ -139,8 +139,110 @@ func.func @w4_panels(%a: tensor<2x99xf32>) -> tensor<2x80xf32> {
 
 // -----
 
+// NF4: the same table path with NF4's 16 levels: on zmm one vpermps; on
+// ymm two 8-entry ones (levels 0-7 and 8-15), bit 3 of the nibble picking
+// the upper table's value.
+// CHECK-LABEL: func.func @nf4(
+// CHECK: %[[NF4:.*]] = arith.constant dense<[-1.000000e+00, -0.6961928, {{.*}}, 1.000000e+00]> : vector<16xf32>
+// CHECK: %[[L:.*]] = func.call @__qopt_x86_vpermps_512(%[[NF4]], %{{.*}})
+// CHECK: arith.mulf %[[L]]
+// CHECK: arith.shrui
+// CHECK: func.call @__qopt_x86_vpermps_512(%[[NF4]], %{{.*}})
+// CHECK-NOT: qopt.matmul
+// YMM-LABEL: func.func private @__qopt_x86_vpermps_256(vector<8xf32>, vector<8xi32>) -> vector<8xf32>
+// YMM-LABEL: func.func @nf4(
+// YMM-DAG: %[[LO:.*]] = arith.constant dense<[-1.000000e+00, {{.*}}, 0.000000e+00]> : vector<8xf32>
+// YMM-DAG: %[[HI:.*]] = arith.constant dense<[0.0795802995, {{.*}}, 1.000000e+00]> : vector<8xf32>
+// YMM-DAG: %[[BIT3:.*]] = arith.constant dense<8> : vector<8xi32>
+// YMM: %[[U:.*]] = arith.extui
+// YMM: %[[A:.*]] = func.call @__qopt_x86_vpermps_256(%[[LO]], %[[U]])
+// YMM: %[[BIT:.*]] = arith.andi %[[U]], %[[BIT3]]
+// YMM: %[[UPPER:.*]] = arith.cmpi ne, %[[BIT]]
+// YMM: %[[B:.*]] = func.call @__qopt_x86_vpermps_256(%[[HI]], %[[U]])
+// YMM: %[[V:.*]] = arith.select %[[UPPER]], %[[B]], %[[A]]
+// YMM: arith.mulf %[[V]]
+// YMM-NOT: qopt.matmul
+func.func @nf4(%a: tensor<2x64xf32>) -> tensor<2x4xf32> {
+  %w = arith.constant dense<17> : tensor<4x32xi8>
+  %s = arith.constant dense<0.5> : tensor<4x2xf32>
+  %0 = qopt.matmul %a, %w scales(%s) {k = 64 : i64, scheme = #qopt.scheme<nf4, group 32, sym>}
+       : (tensor<2x64xf32>, tensor<4x32xi8>, tensor<4x2xf32>) -> tensor<2x4xf32>
+  return %0 : tensor<2x4xf32>
+}
+
+// -----
+
+// FP8 E4M3: each widened byte decoded in registers as the reference
+// lowering decodes it (normal: exponent + 120 and the mantissa shifted
+// into an f32's bits; subnormal: mantissa * 2^-9; then the sign), times
+// the scale.
+// CHECK-LABEL: func.func @fp8(
+// CHECK: %[[U:.*]] = arith.extui {{.*}} : vector<16xi8> to vector<16xi32>
+// CHECK: %[[SIGN:.*]] = arith.shrui %[[U]]
+// CHECK: arith.shrui %[[U]]
+// CHECK: %[[EXP:.*]] = arith.andi
+// CHECK: %[[MANT:.*]] = arith.andi %[[U]]
+// CHECK: arith.addi %[[EXP]]
+// CHECK: arith.shli
+// CHECK: arith.shli %[[MANT]]
+// CHECK: arith.ori
+// CHECK: %[[NORMAL:.*]] = vector.bitcast {{.*}} : vector<16xi32> to vector<16xf32>
+// CHECK: arith.sitofp %[[MANT]]
+// CHECK: %[[SUB:.*]] = arith.mulf
+// CHECK: %[[ISSUB:.*]] = arith.cmpi eq, %[[EXP]]
+// CHECK: %[[MAG:.*]] = arith.select %[[ISSUB]], %[[SUB]], %[[NORMAL]]
+// CHECK: arith.cmpi ne, %[[SIGN]]
+// CHECK: arith.negf %[[MAG]]
+// CHECK: arith.select
+// CHECK: arith.mulf
+// CHECK: math.fma
+// CHECK-NOT: qopt.matmul
+// YMM-LABEL: func.func @fp8(
+// YMM: arith.extui {{.*}} : vector<8xi8> to vector<8xi32>
+// YMM: arith.negf
+// YMM-NOT: qopt.matmul
+func.func @fp8(%a: tensor<2x8xf32>) -> tensor<2x4xf32> {
+  %w = arith.constant dense<[[0, 1, 7, 8, 56, 126, -128, -2], [1, 1, 1, 1, 1, 1, 1, 1], [2, 2, 2, 2, 2, 2, 2, 2], [3, 3, 3, 3, 3, 3, 3, 3]]> : tensor<4x8xi8>
+  %s = arith.constant dense<0.5> : tensor<4x1xf32>
+  %0 = qopt.matmul %a, %w scales(%s) {k = 8 : i64, scheme = #qopt.scheme<fp8_e4m3, per_channel, sym>}
+       : (tensor<2x8xf32>, tensor<4x8xi8>, tensor<4x1xf32>) -> tensor<2x4xf32>
+  return %0 : tensor<2x4xf32>
+}
+
+// -----
+
+// 2-bit codes: four per byte, each shifted down by 2 h bits and masked
+// (all but the top one), minus the offset 2, converted and scaled.
+// CHECK-LABEL: func.func @two_bit(
+// CHECK-DAG: %[[MASK:.*]] = arith.constant dense<3> : vector<16xi32>
+// CHECK-DAG: %[[OFF:.*]] = arith.constant dense<2> : vector<16xi32>
+// CHECK: %[[U:.*]] = arith.extui
+// CHECK: arith.andi %[[U]], %[[MASK]]
+// CHECK: arith.subi %{{.*}}, %[[OFF]]
+// CHECK: arith.shrui %[[U]], %{{.*}}
+// CHECK: arith.andi %{{.*}}, %[[MASK]]
+// CHECK: arith.shrui %[[U]], %{{.*}}
+// CHECK: arith.andi %{{.*}}, %[[MASK]]
+// CHECK: %[[TOP:.*]] = arith.shrui %[[U]], %{{.*}}
+// CHECK-NOT: arith.andi
+// CHECK: arith.subi %[[TOP]], %[[OFF]]
+// CHECK-NOT: qopt.matmul
+// YMM-LABEL: func.func @two_bit(
+// YMM: arith.sitofp {{.*}} : vector<8xi32> to vector<8xf32>
+// YMM-NOT: qopt.matmul
+func.func @two_bit(%a: tensor<2x64xf32>) -> tensor<2x4xf32> {
+  %w = arith.constant dense<27> : tensor<4x16xi8>
+  %s = arith.constant dense<0.5> : tensor<4x2xf32>
+  %0 = qopt.matmul %a, %w scales(%s) {k = 64 : i64, scheme = #qopt.scheme<int2, group 32, sym>}
+       : (tensor<2x64xf32>, tensor<4x16xi8>, tensor<4x2xf32>) -> tensor<2x4xf32>
+  return %0 : tensor<2x4xf32>
+}
+
+// -----
+
 // Weights that are not constants, 3-bit codes and integer inputs keep
 // their lowerings.
+// YMM-LABEL: func.func @not_constant(
 // CHECK-LABEL: func.func @not_constant(
 // CHECK: qopt.matmul
 // CHECK-LABEL: func.func @three_bit(

@@ -69,12 +69,12 @@ void buildX86BufferPipeline(mlir::OpPassManager &pm);
 void buildX86LLVMPipeline(mlir::OpPassManager &pm);
 
 /// qopt-x86-int8-matmul: integer qopt.matmul over constant 8-bit symmetric
-/// weights as a `kernel` dot-product loop nest over weights packed at
-/// compile time.
+/// or group-wise 4-bit (W4A8) weights as a `kernel` dot-product loop nest
+/// over weights packed at compile time.
 std::unique_ptr<mlir::Pass> createInt8MatMulPass(Int8Kernel kernel);
-/// qopt-x86-weight-only-matmul: float-input qopt.matmul over constant 4/8-bit
-/// integer weights as a loop nest dequantizing the weights in `lanes`-wide
-/// f32 registers (16: zmm, 8: ymm).
+/// qopt-x86-weight-only-matmul: float-input qopt.matmul over constant
+/// 2/4/8-bit integer, NF4 or FP8 weights as a loop nest dequantizing the
+/// weights in `lanes`-wide f32 registers (16: zmm, 8: ymm).
 std::unique_ptr<mlir::Pass> createWeightOnlyMatMulPass(int64_t lanes);
 /// qopt-x86-intrinsic-calls: the kernels' calls to intrinsic stubs become
 /// llvm.call_intrinsic (first pass of the LLVM stage).
