@@ -254,13 +254,11 @@ TEST_P(WeightOnlyMatMul, MatchesReference) {
                     "({3}) -> {4}\n  return %0 : {4}\n}\n",
                     operands, k, schemeText(s), types, out)
           .str();
-  // Constant 2-, 4- and 8-bit integer, NF4 and FP8 weights take the x86
+  // Constant 2-, 3-, 4- and 8-bit integer, NF4 and FP8 weights take the x86
   // kernel that dequantizes in registers: make sure they do, at the host's
   // vector width and, on an AVX-512 host, also at AVX2's (ymm: compiled for
   // the host's features without AVX-512, and run).
-  bool kernel = constantWeights &&
-                (c.kind == WeightKind::NF4 || c.kind == WeightKind::FP8E4M3 ||
-                 (c.kind == WeightKind::Int && c.bits != 3));
+  bool kernel = constantWeights && c.kind != WeightKind::F16;
   std::vector<int64_t> widths = {hostLanes()};
   if (constantWeights && widths[0] == 16)
     widths.push_back(8);

@@ -65,6 +65,7 @@
 #include "mlir/Pass/Pass.h"
 #include "mlir/Transforms/WalkPatternRewriteDriver.h"
 
+#include <cmath>
 #include <cstring>
 
 using namespace mlir;
@@ -115,10 +116,31 @@ Value decodeFP8(OpBuilder &b, Location l, Value x) {
                                  mag);
 }
 
+/// The f32 values of FP8 E4M3 bytes `bytes` through F16C, 256 times too
+/// small: the byte shifted into an f16's sign, exponent and mantissa fields
+/// (`(x << 8) >> 1` arithmetically, with the copied sign bit cleared) is
+/// x's value times 2^-8 for every code, subnormals (f16 subnormals, which
+/// vcvtph2ps widens exactly) included; the kernel's scales carry the 2^8.
+Value fp8ViaHalf(OpBuilder &b, Location l, Value bytes) {
+  auto bt = cast<VectorType>(bytes.getType());
+  auto ht = VectorType::get(bt.getShape(), b.getI16Type());
+  auto c = [&](int16_t v) -> Value {
+    return arith::ConstantOp::create(b, l, ht, DenseElementsAttr::get(ht, v));
+  };
+  Value h = arith::ExtUIOp::create(b, l, ht, bytes);
+  h = arith::ShLIOp::create(b, l, h, c(8));
+  h = arith::ShRSIOp::create(b, l, h, c(1));
+  h = arith::AndIOp::create(b, l, h, c(int16_t(0xBFFF)));
+  Value half = vector::BitCastOp::create(
+      b, l, VectorType::get(bt.getShape(), b.getF16Type()), h);
+  return arith::ExtFOp::create(
+      b, l, VectorType::get(bt.getShape(), b.getF32Type()), half);
+}
+
 struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
-  WeightOnlyMatMul(MLIRContext *ctx, int64_t lanes)
+  WeightOnlyMatMul(MLIRContext *ctx, int64_t lanes, bool f16c)
       : OpRewritePattern(ctx), lanes(lanes), vectors(lanes == 16 ? 4 : 2),
-        rowsPerBlock(4) {}
+        rowsPerBlock(4), f16c(f16c) {}
 
   LogicalResult matchAndRewrite(MatMulOp op,
                                 PatternRewriter &rewriter) const override {
@@ -131,9 +153,9 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
         op.getOutlierInput() ||
         !(nf4 || fp8 ||
           (kind == QuantKind::Int &&
-           llvm::is_contained({2u, 4u, 8u}, scheme.getBits()))))
+           llvm::is_contained({2u, 3u, 4u, 8u}, scheme.getBits()))))
       return rewriter.notifyMatchFailure(
-          op, "not a 2/4/8-bit integer, nf4 or fp8 weight-only product");
+          op, "not a 2/3/4/8-bit integer, nf4 or fp8 weight-only product");
     ElementsAttr weightAttr = constantOf(op.getWeight());
     ElementsAttr scaleAttr =
         op.getWeightScales() ? constantOf(op.getWeightScales()) : ElementsAttr();
@@ -149,9 +171,12 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
     const int64_t n = op.getN(), k = op.getK();
     const int64_t kp = scheme.getPaddedLength(k);
     const int64_t group = scheme.getGroupLength(k), groups = kp / group;
-    const int64_t codesPerByte = 8 / bits;
-    if (group % codesPerByte)
-      return rewriter.notifyMatchFailure(op, "groups split a byte");
+    // A step of the reduction: the codes of one byte per column, or for
+    // 3-bit codes 8 of them in 3 bytes (planes) per column.
+    const int64_t codesPerStep = bits == 3 ? 8 : 8 / bits;
+    const int64_t planes = bits == 3 ? 3 : 1;
+    if (group % codesPerStep)
+      return rewriter.notifyMatchFailure(op, "groups split a step");
     const int64_t rowBytes = quant::packedRowBytes(k, bits);
     FailureOr<std::vector<char>> wbytes =
         constantBytes(weightAttr, cast<ShapedType>(weightAttr.getType()));
@@ -210,14 +235,22 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
     }
     if (int64_t(scales.size()) != scaleType.getNumElements())
       return rewriter.notifyMatchFailure(op, "unreadable scales");
+    // FP8 through F16C (fp8ViaHalf) when the scales times 2^8 stay finite
+    // in their type: (x 2^-8) * (s 2^8) rounds the same real as x * s, so
+    // the weights are the reference's bit for bit.
+    const bool halfFP8 =
+        fp8 && f16c && llvm::all_of(scales, [&](float v) {
+          return std::isfinite(v * 256.f) &&
+                 (!halfScales || std::fabs(v * 256.f) <= 65504.f);
+        });
 
     // NF4 and FP8 codes are indices and bit patterns: unsigned.
     bool signedCodes = kind == QuantKind::Int && !scheme.getIsUnsigned();
     const int32_t offset = signedCodes ? (1 << (bits - 1)) : 0;
     // Steps of the reduction that hold codes: k codes, a short last group
     // stored without padding (the step loop of that group stops early).
-    const int64_t steps = (k + codesPerByte - 1) / codesPerByte;
-    const int64_t stepsPerGroup = group / codesPerByte;
+    const int64_t steps = (k + codesPerStep - 1) / codesPerStep;
+    const int64_t stepsPerGroup = group / codesPerStep;
 
     // Columns in panels: whole super-blocks of V x L columns, then one
     // narrower super-block of the columns left over (whole vectors), so at
@@ -235,7 +268,7 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
     // Compile-time repacking of codes and parameters, per panel.
     for (Panel &p : panels) {
       int64_t width = p.vectors * lanes;
-      p.codes.assign(p.supers * steps * width, 0);
+      p.codes.assign(p.supers * steps * planes * width, 0);
       p.scales.assign(p.supers * groups * width, 0.f);
       p.intZeros.assign(p.supers * groups * width, 0);
       p.fpZeros.assign(p.supers * groups * width, 0.f);
@@ -246,13 +279,22 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
         int64_t sb = (c - p.col0) / width, lane = (c - p.col0) % width;
         for (int64_t i = 0; i < k; ++i) {
           int32_t u = quant::unpackCode(row, i, bits, signedCodes) + offset;
-          char &byte = p.codes[(sb * steps + i / codesPerByte) * width + lane];
-          byte = static_cast<char>(static_cast<uint8_t>(byte) |
-                                   (u << (bits * (i % codesPerByte))));
+          // Bit `bits * (i mod codesPerStep)` of the step's little-endian
+          // word of `planes` bytes.
+          int64_t at = bits * (i % codesPerStep);
+          for (unsigned b = 0; b < bits; ++b, ++at) {
+            char &byte =
+                p.codes[((sb * steps + i / codesPerStep) * planes + at / 8) *
+                            width +
+                        lane];
+            byte = static_cast<char>(static_cast<uint8_t>(byte) |
+                                     (((u >> b) & 1) << (at % 8)));
+          }
         }
         for (int64_t g = 0; g < groups; ++g) {
           int64_t at = (sb * groups + g) * width + lane;
-          p.scales[at] = scales[paramIndex(scaleType, c, g)];
+          p.scales[at] =
+              scales[paramIndex(scaleType, c, g)] * (halfFP8 ? 256.f : 1.f);
           if (floatZeros)
             p.fpZeros[at] = fpZeros[paramIndex(zeroType, c, g)];
           else
@@ -280,7 +322,8 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
     for (Panel &p : panels) {
       int64_t width = p.vectors * lanes;
       p.codesTable = createConstant(
-          rewriter, loc, RankedTensorType::get({p.supers, steps, width}, i8),
+          rewriter, loc,
+          RankedTensorType::get({p.supers, steps, planes * width}, i8),
           p.codes);
       auto paramType = [&](Type t) {
         return RankedTensorType::get({p.supers, groups, width}, t);
@@ -320,7 +363,7 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
     // are worth nothing then, whatever they decode to).
     Value x = lowering::collapseRows(rewriter, loc, op.getInput());
     int64_t m = inputType.getNumElements() / k;
-    const int64_t kx = steps * codesPerByte;
+    const int64_t kx = steps * codesPerStep;
     if (kx != k) {
       Value zero = arith::ConstantOp::create(rewriter, loc,
                                              rewriter.getZeroAttr(f32));
@@ -343,12 +386,16 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
     // The table path: the value of each of the 16 nibbles u, NF4's levels
     // or float(u - offset). One 16-entry vpermps on zmm; on ymm (NF4 only)
     // two 8-entry ones, the nibble's bit 3 picking between them.
-    bool table = nf4 || (lanes == 16 && bits == 4 && !zeros);
+    bool table =
+        nf4 || (lanes == 16 && kind == QuantKind::Int && bits <= 4 && !zeros);
     SmallVector<Value> levels;
     if (table) {
+      // Codes narrower than 4 bits: the index's bits above the code belong
+      // to the next code, so the table repeats.
       SmallVector<float> lut;
       for (int32_t u = 0; u < 16; ++u)
-        lut.push_back(nf4 ? quant::kNF4Levels[u] : float(u - offset));
+        lut.push_back(nf4 ? quant::kNF4Levels[u]
+                          : float((u & ((1 << bits) - 1)) - offset));
       for (int64_t half = 0; half < 16 / lanes; ++half)
         levels.push_back(arith::ConstantOp::create(
             rewriter, loc, fvec,
@@ -404,17 +451,45 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
                 gb, gl, step0, step1, indexConst(gb, gl, 1), gaccs,
                 [&](OpBuilder &lb, Location l, Value t, ValueRange accs) {
                   SmallVector<Value> next(accs.begin(), accs.end());
-                  SmallVector<Value> words;
-                  for (int64_t j = 0; j < vectors; ++j)
-                    words.push_back(arith::ExtUIOp::create(
-                        lb, l, ivec,
-                        readVector(lb, l, bvec, codes,
-                             {sb, t, indexConst(lb, l, j * lanes)})));
+                  // Per vector the step's word in i32 lanes: its plane
+                  // bytes widened and shifted into place.
+                  SmallVector<Value> words, stepBytes;
+                  for (int64_t j = 0; j < vectors; ++j) {
+                    Value word;
+                    for (int64_t q = 0; q < planes; ++q) {
+                      Value bytes = readVector(
+                          lb, l, bvec, codes,
+                          {sb, t,
+                           indexConst(lb, l,
+                                      q * panel.vectors * lanes + j * lanes)});
+                      if (q == 0)
+                        stepBytes.push_back(bytes);
+                      if (halfFP8)
+                        continue;
+                      Value v = arith::ExtUIOp::create(lb, l, ivec, bytes);
+                      if (q == 0) {
+                        word = v;
+                        continue;
+                      }
+                      v = arith::ShLIOp::create(
+                          lb, l, v,
+                          arith::ConstantOp::create(
+                              lb, l, ivec,
+                              DenseElementsAttr::get(ivec, int32_t(8 * q))));
+                      word = arith::OrIOp::create(lb, l, word, v);
+                    }
+                    words.push_back(word);
+                  }
                   Value k0 = arith::MulIOp::create(
-                      lb, l, t, indexConst(lb, l, codesPerByte));
-                  for (int64_t h = 0; h < codesPerByte; ++h) {
+                      lb, l, t, indexConst(lb, l, codesPerStep));
+                  for (int64_t h = 0; h < codesPerStep; ++h) {
                     SmallVector<Value> w;
                     for (int64_t j = 0; j < vectors; ++j) {
+                      if (halfFP8) {
+                        w.push_back(arith::MulFOp::create(
+                            lb, l, fp8ViaHalf(lb, l, stepBytes[j]), s[j]));
+                        continue;
+                      }
                       Value u = words[j];
                       if (h)
                         u = arith::ShRUIOp::create(
@@ -455,7 +530,7 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
                             lb, l, decodeFP8(lb, l, u), s[j]));
                         continue;
                       }
-                      if (codesPerByte > 1 && h + 1 < codesPerByte)
+                      if (codesPerStep > 1 && h + 1 < codesPerStep)
                         u = arith::AndIOp::create(lb, l, u, mask);
                       if (floatZeros) {
                         if (offset)
@@ -531,6 +606,7 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
   }
 
   int64_t lanes, vectors, rowsPerBlock;
+  bool f16c;
 };
 
 struct WeightOnlyMatMulPass
@@ -539,7 +615,10 @@ struct WeightOnlyMatMulPass
   WeightOnlyMatMulPass() = default;
   WeightOnlyMatMulPass(const WeightOnlyMatMulPass &other)
       : PassWrapper(other) {}
-  explicit WeightOnlyMatMulPass(int64_t lanes) { vectorWidth = lanes; }
+  WeightOnlyMatMulPass(int64_t lanes, bool hasF16C) {
+    vectorWidth = lanes;
+    f16c = hasF16C;
+  }
 
   StringRef getArgument() const override {
     return "qopt-x86-weight-only-matmul";
@@ -574,7 +653,7 @@ struct WeightOnlyMatMulPass
       stub.setPrivate();
     }
     RewritePatternSet patterns(ctx);
-    patterns.add<WeightOnlyMatMul>(ctx, vectorWidth);
+    patterns.add<WeightOnlyMatMul>(ctx, vectorWidth, f16c);
     walkAndApplyPatterns(module, std::move(patterns));
     if (stub && stub.symbolKnownUseEmpty(module))
       stub.erase();
@@ -584,12 +663,16 @@ struct WeightOnlyMatMulPass
       *this, "vector-width",
       llvm::cl::desc("f32 lanes of a vector register: 16 (zmm) or 8 (ymm)"),
       llvm::cl::init(16)};
+  Option<bool> f16c{*this, "f16c",
+                    llvm::cl::desc("The target has F16C (vcvtph2ps): FP8 "
+                                   "weights widen through f16"),
+                    llvm::cl::init(true)};
 };
 
 } // namespace
 
-std::unique_ptr<Pass> createWeightOnlyMatMulPass(int64_t lanes) {
-  return std::make_unique<WeightOnlyMatMulPass>(lanes);
+std::unique_ptr<Pass> createWeightOnlyMatMulPass(int64_t lanes, bool f16c) {
+  return std::make_unique<WeightOnlyMatMulPass>(lanes, f16c);
 }
 
 void registerWeightOnlyMatMulPass() {

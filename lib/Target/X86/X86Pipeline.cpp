@@ -36,6 +36,7 @@ X86TilingOptions tilingOptionsFor(TargetAttr target) {
   else if (has("avx2"))
     options.int8Kernel = Int8Kernel::Avx2;
   options.weightOnlyKernel = has("avx2") && has("fma");
+  options.f16c = has("f16c");
   return options;
 }
 
@@ -44,7 +45,7 @@ void buildX86TensorPipeline(OpPassManager &pm, const X86TilingOptions &tiling) {
   if (tiling.int8Kernel != Int8Kernel::None)
     pm.addPass(createInt8MatMulPass(tiling.int8Kernel));
   if (tiling.weightOnlyKernel)
-    pm.addPass(createWeightOnlyMatMulPass(tiling.vectorWidth));
+    pm.addPass(createWeightOnlyMatMulPass(tiling.vectorWidth, tiling.f16c));
   pm.addPass(createLowerToLinalgPass());
   OpPassManager &fpm = pm.nest<func::FuncOp>();
   fpm.addPass(tosa::createTosaToLinalgNamed());

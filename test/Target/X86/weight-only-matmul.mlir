@@ -1,5 +1,6 @@
 // RUN: qopt-opt %s --qopt-x86-weight-only-matmul --split-input-file | FileCheck %s
 // RUN: qopt-opt %s --qopt-x86-weight-only-matmul=vector-width=8 --split-input-file | FileCheck %s --check-prefix=YMM
+// RUN: qopt-opt %s --qopt-x86-weight-only-matmul=f16c=false --split-input-file | FileCheck %s --check-prefix=NOF16C
 // RUN: not qopt-opt %s --qopt-x86-weight-only-matmul=vector-width=4 --split-input-file 2>&1 | FileCheck %s --check-prefix=BAD
 // BAD: qopt-x86-weight-only-matmul: vector-width must be 8 or 16
 
@@ -172,34 +173,49 @@ func.func @nf4(%a: tensor<2x64xf32>) -> tensor<2x4xf32> {
 
 // -----
 
-// FP8 E4M3: each widened byte decoded in registers as the reference
-// lowering decodes it (normal: exponent + 120 and the mantissa shifted
-// into an f32's bits; subnormal: mantissa * 2^-9; then the sign), times
-// the scale.
+// FP8 E4M3: with F16C (the default) each byte becomes an f16 of its
+// value times 2^-8 ((x << 8) >> 1 arithmetically, the copied sign bit
+// cleared: subnormals become f16 subnormals) and widens to f32; the scale
+// table carries the 2^8 (0.5 is stored as 128). Without F16C the byte is
+// decoded in i32 lanes as the reference lowering decodes it (normal:
+// exponent + 120 and the mantissa shifted into an f32's bits; subnormal:
+// mantissa * 2^-9; then the sign).
 // CHECK-LABEL: func.func @fp8(
-// CHECK: %[[U:.*]] = arith.extui {{.*}} : vector<16xi8> to vector<16xi32>
-// CHECK: %[[SIGN:.*]] = arith.shrui %[[U]]
-// CHECK: arith.shrui %[[U]]
-// CHECK: %[[EXP:.*]] = arith.andi
-// CHECK: %[[MANT:.*]] = arith.andi %[[U]]
-// CHECK: arith.addi %[[EXP]]
-// CHECK: arith.shli
-// CHECK: arith.shli %[[MANT]]
-// CHECK: arith.ori
-// CHECK: %[[NORMAL:.*]] = vector.bitcast {{.*}} : vector<16xi32> to vector<16xf32>
-// CHECK: arith.sitofp %[[MANT]]
-// CHECK: %[[SUB:.*]] = arith.mulf
-// CHECK: %[[ISSUB:.*]] = arith.cmpi eq, %[[EXP]]
-// CHECK: %[[MAG:.*]] = arith.select %[[ISSUB]], %[[SUB]], %[[NORMAL]]
-// CHECK: arith.cmpi ne, %[[SIGN]]
-// CHECK: arith.negf %[[MAG]]
-// CHECK: arith.select
-// CHECK: arith.mulf
+// CHECK: arith.constant dense<{{\[\[\[}}1.280000e+02, 1.280000e+02, 1.280000e+02, 1.280000e+02, 0.000000e+00
+// CHECK: %[[U:.*]] = arith.extui {{.*}} : vector<16xi8> to vector<16xi16>
+// CHECK: %[[HI:.*]] = arith.shli %[[U]], %{{.*}} : vector<16xi16>
+// CHECK: %[[SHIFTED:.*]] = arith.shrsi %[[HI]], %{{.*}} : vector<16xi16>
+// CHECK: %[[BITS:.*]] = arith.andi %[[SHIFTED]], %{{.*}} : vector<16xi16>
+// CHECK: %[[HALF:.*]] = vector.bitcast %[[BITS]] : vector<16xi16> to vector<16xf16>
+// CHECK: %[[F:.*]] = arith.extf %[[HALF]] : vector<16xf16> to vector<16xf32>
+// CHECK: arith.mulf %[[F]]
 // CHECK: math.fma
 // CHECK-NOT: qopt.matmul
+// NOF16C-LABEL: func.func @fp8(
+// NOF16C: arith.constant dense<{{\[\[\[}}5.000000e-01
+// NOF16C: %[[U:.*]] = arith.extui {{.*}} : vector<16xi8> to vector<16xi32>
+// NOF16C: %[[SIGN:.*]] = arith.shrui %[[U]]
+// NOF16C: arith.shrui %[[U]]
+// NOF16C: %[[EXP:.*]] = arith.andi
+// NOF16C: %[[MANT:.*]] = arith.andi %[[U]]
+// NOF16C: arith.addi %[[EXP]]
+// NOF16C: arith.shli
+// NOF16C: arith.shli %[[MANT]]
+// NOF16C: arith.ori
+// NOF16C: %[[NORMAL:.*]] = vector.bitcast {{.*}} : vector<16xi32> to vector<16xf32>
+// NOF16C: arith.sitofp %[[MANT]]
+// NOF16C: %[[SUB:.*]] = arith.mulf
+// NOF16C: %[[ISSUB:.*]] = arith.cmpi eq, %[[EXP]]
+// NOF16C: %[[MAG:.*]] = arith.select %[[ISSUB]], %[[SUB]], %[[NORMAL]]
+// NOF16C: arith.cmpi ne, %[[SIGN]]
+// NOF16C: arith.negf %[[MAG]]
+// NOF16C: arith.select
+// NOF16C: arith.mulf
+// NOF16C: math.fma
+// NOF16C-NOT: qopt.matmul
 // YMM-LABEL: func.func @fp8(
-// YMM: arith.extui {{.*}} : vector<8xi8> to vector<8xi32>
-// YMM: arith.negf
+// YMM: arith.extui {{.*}} : vector<8xi8> to vector<8xi16>
+// YMM: arith.extf {{.*}} : vector<8xf16> to vector<8xf32>
 // YMM-NOT: qopt.matmul
 func.func @fp8(%a: tensor<2x8xf32>) -> tensor<2x4xf32> {
   %w = arith.constant dense<[[0, 1, 7, 8, 56, 126, -128, -2], [1, 1, 1, 1, 1, 1, 1, 1], [2, 2, 2, 2, 2, 2, 2, 2], [3, 3, 3, 3, 3, 3, 3, 3]]> : tensor<4x8xi8>
@@ -211,23 +227,33 @@ func.func @fp8(%a: tensor<2x8xf32>) -> tensor<2x4xf32> {
 
 // -----
 
-// 2-bit codes: four per byte, each shifted down by 2 h bits and masked
-// (all but the top one), minus the offset 2, converted and scaled.
+// 2-bit codes: four per byte. On zmm (symmetric) the table path: code h is
+// looked up after a shift by 2h, the table repeating float(code - 2) for
+// the index's top bits (the next code's); no mask. On ymm each code is
+// shifted down, masked (all but the top one), minus the offset 2,
+// converted and scaled.
 // CHECK-LABEL: func.func @two_bit(
-// CHECK-DAG: %[[MASK:.*]] = arith.constant dense<3> : vector<16xi32>
-// CHECK-DAG: %[[OFF:.*]] = arith.constant dense<2> : vector<16xi32>
+// CHECK: %[[LUT:.*]] = arith.constant dense<[-2.000000e+00, -1.000000e+00, 0.000000e+00, 1.000000e+00, -2.000000e+00, {{.*}}]> : vector<16xf32>
 // CHECK: %[[U:.*]] = arith.extui
-// CHECK: arith.andi %[[U]], %[[MASK]]
-// CHECK: arith.subi %{{.*}}, %[[OFF]]
-// CHECK: arith.shrui %[[U]], %{{.*}}
-// CHECK: arith.andi %{{.*}}, %[[MASK]]
-// CHECK: arith.shrui %[[U]], %{{.*}}
-// CHECK: arith.andi %{{.*}}, %[[MASK]]
-// CHECK: %[[TOP:.*]] = arith.shrui %[[U]], %{{.*}}
+// CHECK: func.call @__qopt_x86_vpermps_512(%[[LUT]], %[[U]])
 // CHECK-NOT: arith.andi
-// CHECK: arith.subi %[[TOP]], %[[OFF]]
+// CHECK: %[[U2:.*]] = arith.shrui %[[U]], %{{.*}}
+// CHECK: func.call @__qopt_x86_vpermps_512(%[[LUT]], %[[U2]])
+// CHECK-COUNT-2: func.call @__qopt_x86_vpermps_512(%[[LUT]],
 // CHECK-NOT: qopt.matmul
 // YMM-LABEL: func.func @two_bit(
+// YMM-DAG: %[[MASK:.*]] = arith.constant dense<3> : vector<8xi32>
+// YMM-DAG: %[[OFF:.*]] = arith.constant dense<2> : vector<8xi32>
+// YMM: %[[U:.*]] = arith.extui
+// YMM: arith.andi %[[U]], %[[MASK]]
+// YMM: arith.subi %{{.*}}, %[[OFF]]
+// YMM: arith.shrui %[[U]], %{{.*}}
+// YMM: arith.andi %{{.*}}, %[[MASK]]
+// YMM: arith.shrui %[[U]], %{{.*}}
+// YMM: arith.andi %{{.*}}, %[[MASK]]
+// YMM: %[[TOP:.*]] = arith.shrui %[[U]], %{{.*}}
+// YMM-NOT: arith.andi
+// YMM: arith.subi %[[TOP]], %[[OFF]]
 // YMM: arith.sitofp {{.*}} : vector<8xi32> to vector<8xf32>
 // YMM-NOT: qopt.matmul
 func.func @two_bit(%a: tensor<2x64xf32>) -> tensor<2x4xf32> {
@@ -240,23 +266,50 @@ func.func @two_bit(%a: tensor<2x64xf32>) -> tensor<2x4xf32> {
 
 // -----
 
-// Weights that are not constants, 3-bit codes and integer inputs keep
-// their lowerings.
-// YMM-LABEL: func.func @not_constant(
-// CHECK-LABEL: func.func @not_constant(
-// CHECK: qopt.matmul
+// 3-bit codes: a step is 8 codes in 3 bytes per column (three planes of
+// the panel's width: [1 super-block][8 steps][3 x 16]); the kernel widens
+// the planes, shifts them into one 24-bit word per lane and takes code h at
+// bit 3h. On zmm the 16-entry table repeats float(code) for the index's
+// spare top bit (it belongs to the next code), so no mask is needed.
 // CHECK-LABEL: func.func @three_bit(
-// CHECK: qopt.matmul
-func.func @not_constant(%a: tensor<2x64xf32>, %w: tensor<4x32xi8>) -> tensor<2x4xf32> {
-  %s = arith.constant dense<1.0> : tensor<4x2xf32>
-  %0 = qopt.matmul %a, %w scales(%s) {k = 64 : i64, scheme = #qopt.scheme<int4, group 32, sym>}
-       : (tensor<2x64xf32>, tensor<4x32xi8>, tensor<4x2xf32>) -> tensor<2x4xf32>
-  return %0 : tensor<2x4xf32>
-}
+// CHECK: %[[CODES:.*]] = arith.constant dense<"0x{{.*}}"> : tensor<1x8x48xi8>
+// CHECK: %[[LUT:.*]] = arith.constant dense<[-4.000000e+00, -3.000000e+00, -2.000000e+00, -1.000000e+00, 0.000000e+00, 1.000000e+00, 2.000000e+00, 3.000000e+00, -4.000000e+00, {{.*}}]> : vector<16xf32>
+// CHECK: %[[P0:.*]] = vector.transfer_read %[[CODES]]{{.*}} : tensor<1x8x48xi8>, vector<16xi8>
+// CHECK: %[[W0:.*]] = arith.extui %[[P0]]
+// CHECK: %[[P1:.*]] = vector.transfer_read %[[CODES]]
+// CHECK: %[[W1:.*]] = arith.extui %[[P1]]
+// CHECK: %[[S1:.*]] = arith.shli %[[W1]]
+// CHECK: %[[W01:.*]] = arith.ori %[[W0]], %[[S1]]
+// CHECK: vector.transfer_read %[[CODES]]
+// CHECK: %[[WORD:.*]] = arith.ori %[[W01]]
+// CHECK: func.call @__qopt_x86_vpermps_512(%[[LUT]], %[[WORD]])
+// CHECK: %[[NEXT:.*]] = arith.shrui %[[WORD]]
+// CHECK: func.call @__qopt_x86_vpermps_512(%[[LUT]], %[[NEXT]])
+// CHECK-NOT: qopt.matmul
+// YMM-LABEL: func.func @three_bit(
+// YMM: arith.constant dense<7> : vector<8xi32>
+// YMM: arith.andi
+// YMM: arith.sitofp
+// YMM-NOT: qopt.matmul
 func.func @three_bit(%a: tensor<2x64xf32>) -> tensor<2x4xf32> {
   %w = arith.constant dense<1> : tensor<4x25xi8>
   %s = arith.constant dense<1.0> : tensor<4x2xf32>
   %0 = qopt.matmul %a, %w scales(%s) {k = 64 : i64, scheme = #qopt.scheme<int3, group 32, sym>}
        : (tensor<2x64xf32>, tensor<4x25xi8>, tensor<4x2xf32>) -> tensor<2x4xf32>
+  return %0 : tensor<2x4xf32>
+}
+
+// -----
+
+// Weights that are not constants and integer inputs keep their
+// lowerings.
+// YMM-LABEL: func.func @not_constant(
+// NOF16C-LABEL: func.func @not_constant(
+// CHECK-LABEL: func.func @not_constant(
+// CHECK: qopt.matmul
+func.func @not_constant(%a: tensor<2x64xf32>, %w: tensor<4x32xi8>) -> tensor<2x4xf32> {
+  %s = arith.constant dense<1.0> : tensor<4x2xf32>
+  %0 = qopt.matmul %a, %w scales(%s) {k = 64 : i64, scheme = #qopt.scheme<int4, group 32, sym>}
+       : (tensor<2x64xf32>, tensor<4x32xi8>, tensor<4x2xf32>) -> tensor<2x4xf32>
   return %0 : tensor<2x4xf32>
 }

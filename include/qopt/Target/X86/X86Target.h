@@ -50,9 +50,12 @@ struct X86TilingOptions {
   /// The kernel integer matmuls over constant int8 weights take
   /// (qopt-x86-int8-matmul): the widest the target's features allow.
   Int8Kernel int8Kernel = Int8Kernel::None;
-  /// Weight-only products over constant 4/8-bit weights take the kernel
-  /// that dequantizes in registers (qopt-x86-weight-only-matmul; AVX2 up).
+  /// Weight-only products over constant integer, NF4 or FP8 weights take the
+  /// kernel that dequantizes in registers (qopt-x86-weight-only-matmul; AVX2
+  /// up).
   bool weightOnlyKernel = false;
+  /// The target has F16C: the weight-only kernel widens FP8 through f16.
+  bool f16c = false;
 };
 
 /// The tiling options for `target` (its widest vector register).
@@ -74,8 +77,10 @@ void buildX86LLVMPipeline(mlir::OpPassManager &pm);
 std::unique_ptr<mlir::Pass> createInt8MatMulPass(Int8Kernel kernel);
 /// qopt-x86-weight-only-matmul: float-input qopt.matmul over constant
 /// 2/4/8-bit integer, NF4 or FP8 weights as a loop nest dequantizing the
-/// weights in `lanes`-wide f32 registers (16: zmm, 8: ymm).
-std::unique_ptr<mlir::Pass> createWeightOnlyMatMulPass(int64_t lanes);
+/// weights in `lanes`-wide f32 registers (16: zmm, 8: ymm); with `f16c`,
+/// FP8 codes widen through f16 (vcvtph2ps).
+std::unique_ptr<mlir::Pass> createWeightOnlyMatMulPass(int64_t lanes,
+                                                       bool f16c = true);
 /// qopt-x86-intrinsic-calls: the kernels' calls to intrinsic stubs become
 /// llvm.call_intrinsic (first pass of the LLVM stage).
 std::unique_ptr<mlir::Pass> createIntrinsicCallsPass();
