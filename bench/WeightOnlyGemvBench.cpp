@@ -101,9 +101,12 @@ qrt_model *compileGemv(int64_t n, int64_t k, const qopt::quant::QuantizedMatrix 
 } // namespace
 
 int main(int argc, char **argv) {
-  int runs = argc > 1 ? std::atoi(argv[1]) : 20;
+  // --bandwidth: only the header line (ISA level and the measured DRAM
+  // bandwidth), for scripts that time their own peers.
+  bool bandwidthOnly = argc > 1 && llvm::StringRef(argv[1]) == "--bandwidth";
+  int runs = argc > 1 && !bandwidthOnly ? std::atoi(argv[1]) : 20;
   if (runs < 1) {
-    llvm::errs() << "usage: qopt-bench-w4-gemv [runs]\n";
+    llvm::errs() << "usage: qopt-bench-w4-gemv [runs | --bandwidth]\n";
     return 2;
   }
   mlir::DialectRegistry registry;
@@ -124,6 +127,8 @@ int main(int argc, char **argv) {
       : host->hasFeature("avx2")  ? "AVX2 (ymm kernel)"
                                   : "below AVX2 (generic lowering)",
       dram);
+  if (bandwidthOnly)
+    return 0;
   llvm::outs() << llvm::formatv("{0,-22} {1,10} {2,10} {3,12} {4,12}\n",
                                 "M x N x K, group", "weight MB", "qopt ms",
                                 "qopt GB/s", "of DRAM");
