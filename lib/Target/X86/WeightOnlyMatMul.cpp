@@ -39,7 +39,10 @@
 // Register blocking: R rows x V vectors of accumulators (4 x 4 zmm, 4 x 2
 // ymm), the V dequantized weight vectors shared by the R rows; the rows
 // left over take one narrower block. M = 1 (a decode step) streams the
-// weights once.
+// weights once, and a one-row block multiplies by the scale once per group
+// (fma(s, sum over the group of x * float(code - z), acc)) with the
+// group's sums split over two sets of accumulators: the decode step is
+// bound by memory, not by the multiplies or the fma latency.
 //
 //===----------------------------------------------------------------------===//
 
@@ -315,6 +318,14 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
     // Integer zero points (plus the code offset) as bytes when they fit, the
     // way the weights are stored; without zero points every lane subtracts
     // the same offset, a constant.
+    // Integer zero points that are all one value (as imported
+    // MatMulNBits without zero points has: 8) are a constant like the
+    // offset: `sharedZero`, the stored code of zero for every column.
+    std::optional<int32_t> sharedZero;
+    if (!zeros)
+      sharedZero = offset;
+    else if (!floatZeros && !intZeros.empty() && llvm::all_equal(intZeros))
+      sharedZero = intZeros.front() + offset;
     bool byteZeros = llvm::all_of(panels, [](const Panel &p) {
       return llvm::all_of(p.intZeros,
                           [](int32_t v) { return v >= 0 && v < 256; });
@@ -342,6 +353,7 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
       if (floatZeros) {
         p.zeroTable =
             createConstant(rewriter, loc, paramType(f32), bytesOf(p.fpZeros));
+      } else if (sharedZero) {
       } else if (zeros && byteZeros) {
         std::vector<uint8_t> bytes(p.intZeros.begin(), p.intZeros.end());
         p.zeroTable =
@@ -352,10 +364,10 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
       }
     }
     Value offsetVec;
-    if (!zeros && !floatZeros) {
+    if (sharedZero) {
       auto ivec = VectorType::get({lanes}, i32);
       offsetVec = arith::ConstantOp::create(
-          rewriter, loc, ivec, DenseElementsAttr::get(ivec, offset));
+          rewriter, loc, ivec, DenseElementsAttr::get(ivec, *sharedZero));
     }
 
     // The input as [M, K'] rows, K' the codes the steps hold (k rounded up
@@ -384,10 +396,10 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
     Value init = tensor::EmptyOp::create(rewriter, loc,
                                          ArrayRef<int64_t>{m, np}, f32);
     // The table path: the value of each of the 16 nibbles u, NF4's levels
-    // or float(u - offset). One 16-entry vpermps on zmm; on ymm (NF4 only)
-    // two 8-entry ones, the nibble's bit 3 picking between them.
-    bool table =
-        nf4 || (lanes == 16 && kind == QuantKind::Int && bits <= 4 && !zeros);
+    // or float(u - shared zero). One 16-entry vpermps on zmm; on ymm (NF4
+    // only) two 8-entry ones, the nibble's bit 3 picking between them.
+    bool table = nf4 || (lanes == 16 && kind == QuantKind::Int && bits <= 4 &&
+                         sharedZero);
     SmallVector<Value> levels;
     if (table) {
       // Codes narrower than 4 bits: the index's bits above the code belong
@@ -395,7 +407,7 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
       SmallVector<float> lut;
       for (int32_t u = 0; u < 16; ++u)
         lut.push_back(nf4 ? quant::kNF4Levels[u]
-                          : float((u & ((1 << bits) - 1)) - offset));
+                          : float((u & ((1 << bits) - 1)) - *sharedZero));
       for (int64_t half = 0; half < 16 / lanes; ++half)
         levels.push_back(arith::ConstantOp::create(
             rewriter, loc, fvec,
@@ -415,6 +427,13 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
       Value codes = panel.codesTable, scaleTable = panel.scaleTable,
             zeroTable = panel.zeroTable;
       SmallVector<Value> zerosAcc(rows * vectors, zeroVec);
+      // A one-row block (a decode step) has registers to spare: the scale
+      // comes out of each group's sum (acc = fma(s, sum of x * f, acc), one
+      // multiply per group instead of one per weight), and alternate codes
+      // of a step go into two sets of group sums, so that no fma waits for
+      // the one before it.
+      const bool factored = rows == 1;
+      const int64_t sets = factored ? std::min<int64_t>(codesPerStep, 2) : 1;
       auto groupLoop = scf::ForOp::create(
           b, loc, c0, indexConst(b, loc, groups), indexConst(b, loc, 1),
           zerosAcc,
@@ -447,8 +466,11 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
                 arith::AddIOp::create(gb, gl, step0,
                                       indexConst(gb, gl, stepsPerGroup)),
                 indexConst(gb, gl, steps));
+            SmallVector<Value> stepStart(gaccs.begin(), gaccs.end());
+            if (factored)
+              stepStart.assign(sets * vectors, zeroVec);
             auto stepLoop = scf::ForOp::create(
-                gb, gl, step0, step1, indexConst(gb, gl, 1), gaccs,
+                gb, gl, step0, step1, indexConst(gb, gl, 1), stepStart,
                 [&](OpBuilder &lb, Location l, Value t, ValueRange accs) {
                   SmallVector<Value> next(accs.begin(), accs.end());
                   // Per vector the step's word in i32 lanes: its plane
@@ -484,10 +506,14 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
                       lb, l, t, indexConst(lb, l, codesPerStep));
                   for (int64_t h = 0; h < codesPerStep; ++h) {
                     SmallVector<Value> w;
+                    auto scaled = [&](Value f, int64_t j) -> Value {
+                      return factored
+                                 ? f
+                                 : Value(arith::MulFOp::create(lb, l, f, s[j]));
+                    };
                     for (int64_t j = 0; j < vectors; ++j) {
                       if (halfFP8) {
-                        w.push_back(arith::MulFOp::create(
-                            lb, l, fp8ViaHalf(lb, l, stepBytes[j]), s[j]));
+                        w.push_back(scaled(fp8ViaHalf(lb, l, stepBytes[j]), j));
                         continue;
                       }
                       Value u = words[j];
@@ -522,12 +548,11 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
                           f = arith::SelectOp::create(lb, l, upper,
                                                       lookup(levels[1]), f);
                         }
-                        w.push_back(arith::MulFOp::create(lb, l, f, s[j]));
+                        w.push_back(scaled(f, j));
                         continue;
                       }
                       if (fp8) {
-                        w.push_back(arith::MulFOp::create(
-                            lb, l, decodeFP8(lb, l, u), s[j]));
+                        w.push_back(scaled(decodeFP8(lb, l, u), j));
                         continue;
                       }
                       if (codesPerStep > 1 && h + 1 < codesPerStep)
@@ -545,7 +570,7 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
                         f = arith::SIToFPOp::create(
                             lb, l, fvec, arith::SubIOp::create(lb, l, u, z[j]));
                       }
-                      w.push_back(arith::MulFOp::create(lb, l, f, s[j]));
+                      w.push_back(scaled(f, j));
                     }
                     Value kk = arith::AddIOp::create(lb, l, k0,
                                                      indexConst(lb, l, h));
@@ -556,14 +581,28 @@ struct WeightOnlyMatMul : OpRewritePattern<MatMulOp> {
                           lb, l, fvec,
                           tensor::ExtractOp::create(lb, l, x,
                                                     ValueRange{row, kk}));
+                      int64_t at =
+                          factored ? (h % sets) * vectors : r * vectors;
                       for (int64_t j = 0; j < vectors; ++j)
-                        next[r * vectors + j] = math::FmaOp::create(
-                            lb, l, xv, w[j], next[r * vectors + j]);
+                        next[at + j] =
+                            math::FmaOp::create(lb, l, xv, w[j], next[at + j]);
                     }
                   }
                   scf::YieldOp::create(lb, l, next);
                 });
-            scf::YieldOp::create(gb, gl, stepLoop.getResults());
+            if (!factored) {
+              scf::YieldOp::create(gb, gl, stepLoop.getResults());
+              return;
+            }
+            SmallVector<Value> outs;
+            for (int64_t j = 0; j < vectors; ++j) {
+              Value sum = stepLoop.getResult(j);
+              for (int64_t q = 1; q < sets; ++q)
+                sum = arith::AddFOp::create(
+                    gb, gl, sum, stepLoop.getResult(q * vectors + j));
+              outs.push_back(math::FmaOp::create(gb, gl, s[j], sum, gaccs[j]));
+            }
+            scf::YieldOp::create(gb, gl, outs);
           });
       return storeBlock(b, loc, out, groupLoop.getResults(), row0, col0, rows,
                         vectors, lanes);

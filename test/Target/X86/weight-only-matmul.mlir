@@ -79,7 +79,7 @@ func.func @w4_group(%a: tensor<5x64xf32>) -> tensor<5x20xf32> {
 func.func @w4_half_scales_asym(%a: tensor<3x64xf32>) -> tensor<3x20xf32> {
   %w = arith.constant dense<35> : tensor<20x32xi8>
   %s = arith.constant dense<0.5> : tensor<20x2xf16>
-  %z = arith.constant dense<7> : tensor<20x2xi8>
+  %z = arith.constant dense<[[7, 3], [7, 3], [7, 3], [7, 3], [7, 3], [7, 3], [7, 3], [7, 3], [7, 3], [7, 3], [7, 3], [7, 3], [7, 3], [7, 3], [7, 3], [7, 3], [7, 3], [7, 3], [7, 3], [2, 9]]> : tensor<20x2xi8>
   %0 = qopt.matmul %a, %w scales(%s) zero_points(%z) {k = 64 : i64, scheme = #qopt.scheme<uint4, group 32, asym>}
        : (tensor<3x64xf32>, tensor<20x32xi8>, tensor<20x2xf16>, tensor<20x2xi8>) -> tensor<3x20xf32>
   return %0 : tensor<3x20xf32>
@@ -88,19 +88,26 @@ func.func @w4_half_scales_asym(%a: tensor<3x64xf32>) -> tensor<3x20xf32> {
 // -----
 
 // W8A16 with float zero points (HQQ-style): one code per byte, the code
-// (stored + 128) shifted back in i32, then (float(code) - z) * s as the
-// reference lowering does.
+// (stored + 128) shifted back in i32, then float(code) - z as the
+// reference lowering does. M = 1: a one-row block sums x * (float(code) -
+// z) over the group and multiplies by the scale once per group, in an fma
+// with the accumulator.
 // CHECK-LABEL: func.func @w8_float_zero(
 // CHECK: arith.constant dense<{{.*}}> : tensor<1x1x16xf32>
 // CHECK: arith.constant dense<{{.*}}> : tensor<1x1x16xf32>
+// CHECK: scf.for {{.*}} -> (vector<16xf32>)
+// CHECK: %[[S:.*]] = vector.transfer_read {{.*}} : tensor<1x1x16xf32>, vector<16xf32>
+// CHECK: scf.for {{.*}} -> (vector<16xf32>)
 // CHECK: vector.transfer_read {{.*}} : tensor<1x8x16xi8>, vector<16xi8>
 // CHECK-NOT: arith.andi
 // CHECK: arith.constant dense<128> : vector<16xi32>
 // CHECK: arith.subi
 // CHECK: arith.sitofp
-// CHECK: arith.subf
-// CHECK: arith.mulf
-// CHECK: math.fma
+// CHECK: %[[W:.*]] = arith.subf
+// CHECK-NOT: arith.mulf
+// CHECK: math.fma %{{.*}}, %[[W]], %{{.*}}
+// CHECK: scf.yield
+// CHECK: math.fma %[[S]], %{{.*}}, %{{.*}}
 func.func @w8_float_zero(%a: tensor<1x8xf32>) -> tensor<1x3xf32> {
   %w = arith.constant dense<[[1, 2, 3, 4, 5, 6, 7, 8], [-1, -2, -3, -4, -5, -6, -7, -8], [127, -128, 0, 1, 2, 3, 4, 5]]> : tensor<3x8xi8>
   %s = arith.constant dense<[[0.5], [0.25], [1.0]]> : tensor<3x1xf32>
@@ -136,6 +143,28 @@ func.func @w4_panels(%a: tensor<2x99xf32>) -> tensor<2x80xf32> {
   %0 = qopt.matmul %a, %w scales(%s) {k = 99 : i64, scheme = #qopt.scheme<int4, group 32, sym>}
        : (tensor<2x99xf32>, tensor<80x50xi8>, tensor<80x4xf32>) -> tensor<2x80xf32>
   return %0 : tensor<2x80xf32>
+}
+
+// -----
+
+// Zero points that are all one value (MatMulNBits without zero points
+// imports as 8 everywhere) are a constant: no zero table, and 4-bit codes
+// on zmm take the table path, float(u - 7) per nibble.
+// CHECK-LABEL: func.func @w4_shared_zero(
+// CHECK-NOT: tensor<1x2x32xi8>
+// CHECK: arith.constant dense<[-7.000000e+00, -6.000000e+00, {{.*}}, 8.000000e+00]> : vector<16xf32>
+// CHECK: func.call @__qopt_x86_vpermps_512
+// CHECK-NOT: qopt.matmul
+// YMM-LABEL: func.func @w4_shared_zero(
+// YMM: %[[Z:.*]] = arith.constant dense<7> : vector<8xi32>
+// YMM: arith.subi %{{.*}}, %[[Z]]
+func.func @w4_shared_zero(%a: tensor<3x64xf32>) -> tensor<3x20xf32> {
+  %w = arith.constant dense<35> : tensor<20x32xi8>
+  %s = arith.constant dense<0.5> : tensor<20x2xf32>
+  %z = arith.constant dense<7> : tensor<20x2xi8>
+  %0 = qopt.matmul %a, %w scales(%s) zero_points(%z) {k = 64 : i64, scheme = #qopt.scheme<uint4, group 32, asym>}
+       : (tensor<3x64xf32>, tensor<20x32xi8>, tensor<20x2xf32>, tensor<20x2xi8>) -> tensor<3x20xf32>
+  return %0 : tensor<3x20xf32>
 }
 
 // -----
