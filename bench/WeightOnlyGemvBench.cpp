@@ -45,12 +45,16 @@ using Clock = std::chrono::steady_clock;
 /// Larger than any last-level cache these machines have (480 MiB seen).
 constexpr size_t kEvictBytes = size_t(1) << 30;
 
-/// Writes the eviction buffer, so that nothing else stays cached.
+/// Reads the eviction buffer, so that nothing else stays cached. Reads, not
+/// writes: written lines would be dirty, and their write-backs would share
+/// the DRAM bandwidth with the timed run that evicts them.
 void evictCaches(std::vector<char> &buffer) {
-  static char round = 0;
-  ++round;
+  volatile char sink = 0;
+  char sum = 0;
   for (size_t i = 0; i < buffer.size(); i += 64)
-    buffer[i] = round;
+    sum += buffer[i];
+  sink = sum;
+  (void)sink;
 }
 
 /// Single-thread read bandwidth (GB/s) of a buffer larger than the caches:
