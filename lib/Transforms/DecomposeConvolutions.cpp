@@ -14,6 +14,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Tosa/IR/TosaOps.h"
 #include "mlir/Dialect/Tosa/Utils/ConversionUtils.h"
@@ -485,14 +486,18 @@ struct QuantizedDenseConvAsMatMul : OpRewritePattern<Conv2DOp> {
 };
 
 /// Integer depthwise qopt.conv2d (one filter per channel, at most
-/// kMaxDepthwiseTaps taps) as the tap sum of emitDepthwiseAsTaps in i32:
-/// one elementwise generic over [N, C, OH, OW] that adds
-/// (x - zx) * (w - zw) over the strided windows of the zero-point-padded
-/// input and, for an f32 result, rescales by float(acc) * (sx * sw[c]). The
-/// products and the rescale are those of the reference lowering and i32
-/// sums do not depend on their order, so results are bit-identical to it;
-/// the reference's [N, G, F, OH, OW, C, KH, KW] reduction does not
-/// vectorize along the width.
+/// kMaxDepthwiseTaps taps) as the tap sum of emitDepthwiseAsTaps: one
+/// elementwise generic over [N, C, OH, OW] that adds (x - zx) * (w - zw)
+/// over the strided windows of the zero-point-padded input and, for an f32
+/// result, rescales by float(acc) * (sx * sw[c]). For an f32 result the sum
+/// runs in f32 fmas on the converted differences: each product is an
+/// integer of magnitude at most 255^2 and every partial sum one below
+/// 49 * 255^2 < 2^24, all exact in f32, so acc equals float of the i32 sum
+/// the reference lowering computes (in any order) and results are
+/// bit-identical to it; fmas and conversions run on more of a core's ports
+/// than 32-bit integer multiplies (vpmulld). An i32 result sums in i32. The
+/// reference's [N, G, F, OH, OW, C, KH, KW] reduction does not vectorize
+/// along the width.
 struct QuantizedDepthwiseAsTaps : OpRewritePattern<Conv2DOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(Conv2DOp op,
@@ -571,7 +576,11 @@ struct QuantizedDepthwiseAsTaps : OpRewritePattern<Conv2DOp> {
           unsigned next = numTaps;
           Value zxv = zx ? extend(b, l, a[next++], xUnsigned) : Value();
           Value zwv = zw ? extend(b, l, a[next++], wUnsigned) : Value();
-          Value acc = arith::ConstantIntOp::create(b, l, i32, 0);
+          Type f32 = b.getF32Type();
+          Value acc = rescale
+                          ? Value(arith::ConstantFloatOp::create(
+                                b, l, cast<FloatType>(f32), APFloat(0.f)))
+                          : Value(arith::ConstantIntOp::create(b, l, i32, 0));
           for (int64_t t = 0; t < numTaps; t += 2) {
             Value xv = extend(b, l, a[t], xUnsigned);
             Value wv = extend(b, l, a[t + 1], wUnsigned);
@@ -579,12 +588,17 @@ struct QuantizedDepthwiseAsTaps : OpRewritePattern<Conv2DOp> {
               xv = arith::SubIOp::create(b, l, xv, zxv);
             if (zwv)
               wv = arith::SubIOp::create(b, l, wv, zwv);
-            acc = arith::AddIOp::create(b, l, acc,
-                                        arith::MulIOp::create(b, l, xv, wv));
+            if (rescale)
+              acc = math::FmaOp::create(
+                  b, l, arith::SIToFPOp::create(b, l, f32, xv),
+                  arith::SIToFPOp::create(b, l, f32, wv), acc);
+            else
+              acc = arith::AddIOp::create(b, l, acc,
+                                          arith::MulIOp::create(b, l, xv, wv));
           }
           if (!rescale)
             return acc;
-          Value f = arith::SIToFPOp::create(b, l, b.getF32Type(), acc);
+          Value f = acc;
           Value scale = arith::MulFOp::create(b, l, a[next], a[next + 1]);
           return arith::MulFOp::create(b, l, f, scale);
         });

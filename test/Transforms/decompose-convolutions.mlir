@@ -113,7 +113,8 @@ func.func @accumulating(%x: tensor<1x2x8x8xf32>, %w: tensor<4x2x3x3xf32>, %acc: 
 
 // An integer depthwise qopt.conv2d: the input padded with its zero point,
 // nine strided windows and nine [C, 1, 1] weight columns, and one
-// elementwise generic accumulating in i32 and rescaling.
+// elementwise generic accumulating the converted differences in f32 fmas
+// (exact: integers below 2^24) and rescaling.
 // CHECK-LABEL: func.func @quantized_depthwise(
 // CHECK-SAME: %[[X:.*]]: tensor<1x4x6x6xi8>, %[[W:.*]]: tensor<4x1x3x3xi8>, %[[S:.*]]: tensor<4xf32>, %[[SX:.*]]: tensor<f32>, %[[ZX:.*]]: tensor<i8>
 // CHECK: %[[Z:.*]] = tensor.extract %[[ZX]][]
@@ -123,8 +124,13 @@ func.func @accumulating(%x: tensor<1x2x8x8xf32>, %w: tensor<4x2x3x3xf32>, %acc: 
 // CHECK: linalg.generic
 // CHECK-SAME: iterator_types = ["parallel", "parallel", "parallel", "parallel"]
 // CHECK-SAME: %[[ZX]], %[[SX]], %[[S]] : {{.*}}) outs(%{{.*}} : tensor<1x4x6x6xf32>)
-// CHECK-COUNT-9: arith.muli
-// CHECK: arith.sitofp
+// CHECK-NOT: arith.muli
+// CHECK: %[[D:.*]] = arith.subi
+// CHECK: %[[XF:.*]] = arith.sitofp %[[D]] : i32 to f32
+// CHECK: %[[WF:.*]] = arith.sitofp %{{.*}} : i32 to f32
+// CHECK: math.fma %[[XF]], %[[WF]], %{{.*}} : f32
+// CHECK-COUNT-8: math.fma
+// CHECK-NOT: arith.muli
 // CHECK: arith.mulf
 // CHECK: arith.mulf
 // CHECK-NOT: qopt.conv2d

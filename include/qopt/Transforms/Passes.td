@@ -279,11 +279,14 @@ def DecomposeConvolutionsPass : Pass<"qopt-decompose-convolutions"> {
       `[N, OH*OW, C*KH*KW]`, the integer `qopt.matmul` against the weights
       as `[F, C*KH*KW]`, and the product transposed back to NCHW;
     - integer depthwise `qopt.conv2d` (from qopt-quantize) with at most 49
-      taps: the same tap sum in i32 over the zero-point-padded input, with
-      the rescale `float(acc) * (sx * sw[c])` in the same generic. Both
-      integer forms keep the reference lowering's exact i32 sums and its
-      rescale, so results are bit-identical to it. Other `qopt.conv2d` keep
-      the reference lowering.
+      taps: the same tap sum over the zero-point-padded input, with the
+      rescale `float(acc) * (sx * sw[c])` in the same generic. With an f32
+      result the sum runs in f32 fmas of the converted differences
+      `(x - zx)` and `(w - zw)`: every product and partial sum is an integer
+      below 49 * 255^2 < 2^24, exact in f32, so `acc` is the i32 sum's
+      value. Both integer forms keep the reference lowering's exact sums and
+      its rescale, so results are bit-identical to it. Other `qopt.conv2d`
+      keep the reference lowering.
 
     Convolutions must accumulate into a zero fill (as the importer emits
     them). With `dense-only`, only float group-1 convolutions are
@@ -307,7 +310,8 @@ def DecomposeConvolutionsPass : Pass<"qopt-decompose-convolutions"> {
   let dependentDialects = ["mlir::linalg::LinalgDialect",
                            "mlir::tensor::TensorDialect",
                            "mlir::tosa::TosaDialect",
-                           "mlir::arith::ArithDialect"];
+                           "mlir::arith::ArithDialect",
+                           "mlir::math::MathDialect"];
 }
 
 def FuseElementwisePass : Pass<"qopt-fuse-elementwise"> {

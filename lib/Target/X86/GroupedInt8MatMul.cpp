@@ -227,27 +227,17 @@ struct GroupedInt8MatMul : OpRewritePattern<MatMulOp> {
         rewriter, loc,
         RankedTensorType::get({blocks, groups, blockColumns}, f32),
         bytesOf(scales));
-    {
-      auto str = [&](const Twine &t) { return rewriter.getStringAttr(t); };
-      records.push_back(rewriter.getDictionaryAttr({
-          rewriter.getNamedAttr("node", str(onnxNodeName(op.getLoc()))),
-          rewriter.getNamedAttr("kernel", str(int8KernelName(kernel))),
-          rewriter.getNamedAttr(
-              "weights", str(llvm::formatv("int4 groups of {0}{1}", group,
-                                           zeroAttr ? ", zero points" : ""))),
-          rewriter.getNamedAttr("n", rewriter.getI64IntegerAttr(n)),
-          rewriter.getNamedAttr("k", rewriter.getI64IntegerAttr(k)),
-          rewriter.getNamedAttr(
-              "packing",
-              str(llvm::formatv("[{0} column blocks][{1} groups x {2} steps "
-                                "of 8 k][{3} x {4} B: column * 4 + k, k and "
-                                "k + 4 in the low and high nibbles]",
-                                blocks, groups, steps, vectors, vbytes))),
-          rewriter.getNamedAttr("register_block",
-                                str(llvm::formatv("{0} rows x {1} columns",
-                                                  shape.rows, blockColumns))),
-      }));
-    }
+    records.push_back(kernelRecord(
+        rewriter, op.getLoc(), kernel, n, k,
+        llvm::formatv("[{0} column blocks][{1} groups x {2} steps of 8 k]"
+                      "[{3} x {4} B: column * 4 + k, k and k + 4 in the low "
+                      "and high nibbles]",
+                      blocks, groups, steps, vectors, vbytes),
+        shape.rows, blockColumns,
+        {rewriter.getNamedAttr(
+            "weights", rewriter.getStringAttr(
+                           llvm::formatv("int4 groups of {0}{1}", group,
+                                         zeroAttr ? ", zero points" : "")))}));
 
     // The activation codes as [M, Kp] rows, zero-padded to whole groups,
     // their sign bit flipped once (u = a + 128).
@@ -261,20 +251,7 @@ struct GroupedInt8MatMul : OpRewritePattern<MatMulOp> {
           getAsIndexOpFoldResult(ctx, {0, 0}),
           getAsIndexOpFoldResult(ctx, {0, kp - k}), zeroCode);
     }
-    {
-      AffineMap id2 = AffineMap::getMultiDimIdentityMap(2, ctx);
-      a = linalg::GenericOp::create(
-              rewriter, loc, TypeRange{a.getType()}, ValueRange{a},
-              ValueRange{lowering::emptyLike(rewriter, loc, {m, kp}, i8)},
-              SmallVector<AffineMap>{id2, id2}, lowering::parallel(2),
-              [&](OpBuilder &b, Location l, ValueRange args) {
-                Value bit = arith::ConstantIntOp::create(b, l, b.getI8Type(),
-                                                         int8_t(-128));
-                linalg::YieldOp::create(
-                    b, l, Value(arith::XOrIOp::create(b, l, args[0], bit)));
-              })
-              .getResult(0);
-    }
+    a = flipSignBits(rewriter, loc, a);
 
     int64_t chunk = std::max<int64_t>(1, kChunkBytes / (steps * stepBytes));
     if (m <= shape.rows || groups <= chunk)
@@ -430,30 +407,11 @@ struct GroupedInt8MatMul : OpRewritePattern<MatMulOp> {
             return block(rb, inner, row0, col0, g0, g1, rows);
           });
     };
-    auto columns = scf::ForOp::create(
-        rewriter, loc, c0, indexConst(rewriter, loc, np),
-        indexConst(rewriter, loc, blockColumns), ValueRange{init},
-        [&](OpBuilder &b, Location l, Value col0, ValueRange carried) {
-          Value groupsEnd = indexConst(b, l, groups);
-          if (!chunked) {
-            scf::YieldOp::create(b, l,
-                                 rowBlocks(b, carried[0], col0, c0, groupsEnd));
-            return;
-          }
-          auto chunks = scf::ForOp::create(
-              b, l, c0, groupsEnd, indexConst(b, l, chunk), carried,
-              [&](OpBuilder &cb, Location cl, Value g0, ValueRange inner) {
-                Value g1 = arith::MinUIOp::create(
-                    cb, cl,
-                    arith::AddIOp::create(cb, cl, g0,
-                                          indexConst(cb, cl, chunk)),
-                    groupsEnd);
-                scf::YieldOp::create(cb, cl,
-                                     rowBlocks(cb, inner[0], col0, g0, g1));
-              });
-          scf::YieldOp::create(b, l, chunks.getResult(0));
+    Value acc = forEachColumnBlock(
+        rewriter, loc, init, np, blockColumns, groups, chunk,
+        [&](OpBuilder &b, Value out, Value col0, Value g0, Value g1) {
+          return rowBlocks(b, out, col0, g0, g1);
         });
-    Value acc = columns.getResult(0);
     if (np != n)
       acc = tensor::ExtractSliceOp::create(
           rewriter, loc, RankedTensorType::get({m, n}, f32), acc, ValueRange{},

@@ -224,24 +224,12 @@ struct Int8MatMul : OpRewritePattern<MatMulOp> {
         rewriter, loc, RankedTensorType::get({blocks, groups, stepBytes}, i8),
         packed);
     // What the artifact's manifest says of this kernel and its packing.
-    {
-      auto str = [&](const Twine &t) { return rewriter.getStringAttr(t); };
-      records.push_back(rewriter.getDictionaryAttr({
-          rewriter.getNamedAttr("node", str(onnxNodeName(op.getLoc()))),
-          rewriter.getNamedAttr("kernel", str(int8KernelName(kernel))),
-          rewriter.getNamedAttr("n", rewriter.getI64IntegerAttr(n)),
-          rewriter.getNamedAttr("k", rewriter.getI64IntegerAttr(k)),
-          rewriter.getNamedAttr(
-              "packing",
-              str(llvm::formatv("[{0} column blocks][{1} groups of 4 k]"
-                                "[{2} x {3} B: column * 4 + k]",
-                                blocks, groups, vectors, shape.bytes()))),
-          rewriter.getNamedAttr(
-              "register_block",
-              str(llvm::formatv("{0} rows x {1} columns", shape.rows,
-                                blockColumns))),
-      }));
-    }
+    records.push_back(
+        kernelRecord(rewriter, op.getLoc(), kernel, n, k,
+                     llvm::formatv("[{0} column blocks][{1} groups of 4 k]"
+                                   "[{2} x {3} B: column * 4 + k]",
+                                   blocks, groups, vectors, shape.bytes()),
+                     shape.rows, blockColumns));
     Value sums = createConstant(
         rewriter, loc, RankedTensorType::get({n}, i32),
         ArrayRef<char>(reinterpret_cast<const char *>(colsum.data()),
@@ -267,20 +255,8 @@ struct Int8MatMul : OpRewritePattern<MatMulOp> {
     bool signedCodes = !op.getInputUnsigned();
     bool flipSign = signedCodes == shape.unsignedActivations;
     int32_t shift = !flipSign ? 0 : signedCodes ? 128 : -128;
-    if (flipSign) {
-      AffineMap id2 = AffineMap::getMultiDimIdentityMap(2, ctx);
-      a = linalg::GenericOp::create(
-              rewriter, loc, TypeRange{a.getType()}, ValueRange{a},
-              ValueRange{lowering::emptyLike(rewriter, loc, {m, kp}, i8)},
-              SmallVector<AffineMap>{id2, id2}, lowering::parallel(2),
-              [&](OpBuilder &b, Location l, ValueRange args) {
-                Value bit = arith::ConstantIntOp::create(b, l, b.getI8Type(),
-                                                         int8_t(-128));
-                linalg::YieldOp::create(
-                    b, l, Value(arith::XOrIOp::create(b, l, args[0], bit)));
-              })
-              .getResult(0);
-    }
+    if (flipSign)
+      a = flipSignBits(rewriter, loc, a);
     // Cache blocking in K: a chunk of a column block's packed weights stays
     // in L1 (half of a 32 KiB one) while every row block passes over it; the
     // accumulators go through the output between chunks. With one row
@@ -303,7 +279,6 @@ struct Int8MatMul : OpRewritePattern<MatMulOp> {
     auto byteType = VectorType::get({shape.bytes()}, i8);
     Value zeroVec = arith::ConstantOp::create(
         rewriter, loc, vecType, DenseElementsAttr::get(vecType, int32_t(0)));
-    Value c0 = indexConst(rewriter, loc, 0);
     Value ones;
     if (!shape.unsignedActivations) {
       auto pairs = VectorType::get({lanes * 2}, rewriter.getI16Type());
@@ -368,29 +343,11 @@ struct Int8MatMul : OpRewritePattern<MatMulOp> {
             return block(rb, inner, row0, col0, q0, q1, rows);
           });
     };
-    auto columns = scf::ForOp::create(
-        rewriter, loc, c0, indexConst(rewriter, loc, np),
-        indexConst(rewriter, loc, blockColumns), ValueRange{init},
-        [&](OpBuilder &b, Location l, Value col0, ValueRange carried) {
-          Value groupsEnd = indexConst(b, l, groups);
-          if (!chunked) {
-            scf::YieldOp::create(
-                b, l, rowBlocks(b, l, carried[0], col0, c0, groupsEnd));
-            return;
-          }
-          auto chunks = scf::ForOp::create(
-              b, l, c0, groupsEnd, indexConst(b, l, chunk), carried,
-              [&](OpBuilder &cb, Location cl, Value q0, ValueRange inner) {
-                Value q1 = arith::MinUIOp::create(
-                    cb, cl,
-                    arith::AddIOp::create(cb, cl, q0, indexConst(cb, cl, chunk)),
-                    groupsEnd);
-                scf::YieldOp::create(
-                    cb, cl, rowBlocks(cb, cl, inner[0], col0, q0, q1));
-              });
-          scf::YieldOp::create(b, l, chunks.getResult(0));
+    Value dots = forEachColumnBlock(
+        rewriter, loc, init, np, blockColumns, groups, chunk,
+        [&](OpBuilder &b, Value out, Value col0, Value q0, Value q1) {
+          return rowBlocks(b, loc, out, col0, q0, q1);
         });
-    Value dots = columns.getResult(0);
     if (np != n)
       dots = tensor::ExtractSliceOp::create(
           rewriter, loc, RankedTensorType::get({m, n}, i32), dots,

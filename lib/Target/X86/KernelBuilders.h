@@ -175,6 +175,32 @@ inline mlir::Value forEachRowBlock(
   return out;
 }
 
+/// The i8 codes `a` with their sign bits flipped (u = a ^ 0x80): signed
+/// codes as the unsigned ones vpdpbusd reads, shifted by 128, once over the
+/// activations so that the kernels broadcast straight from memory.
+mlir::Value flipSignBits(mlir::OpBuilder &b, mlir::Location loc, mlir::Value a);
+
+/// The integer kernels' outer loops over an [M, Np] `init`: column blocks
+/// of `blockColumns` and, inside each, the reduction's `steps` in chunks of
+/// `chunk` (one chunk when chunk >= steps). `body(builder, out, col0, s0,
+/// s1)` passes every row block over steps [s0, s1) of the block at column
+/// col0 and returns `out` updated; returns the final tensor.
+mlir::Value forEachColumnBlock(
+    mlir::OpBuilder &b, mlir::Location loc, mlir::Value init, int64_t np,
+    int64_t blockColumns, int64_t steps, int64_t chunk,
+    llvm::function_ref<mlir::Value(mlir::OpBuilder &, mlir::Value, mlir::Value,
+                                   mlir::Value, mlir::Value)>
+        body);
+
+/// What the manifest's `int8_kernels` says of one product: its ONNX node
+/// (from `loc`), the kernel, n and k, the compile-time `packing` of its
+/// weights and the register block, then `extra` fields.
+mlir::DictionaryAttr
+kernelRecord(mlir::OpBuilder &b, mlir::Location loc, Int8Kernel kernel,
+             int64_t n, int64_t k, const llvm::Twine &packing, int64_t rows,
+             int64_t blockColumns,
+             llvm::ArrayRef<mlir::NamedAttribute> extra = {});
+
 /// Adds the group-wise int4 x int8 (W4A8) kernel of qopt-x86-int8-matmul
 /// at `kernel`'s ISA level (GroupedInt8MatMul.cpp); each rewrite appends
 /// its manifest record to `records`.
