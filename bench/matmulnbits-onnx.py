@@ -9,34 +9,14 @@ random input X as .npy:
 L layers make the model's weights larger than the last-level cache, so
 every run streams them from DRAM. The weights are seeded: the same
 arguments write the same model, whatever the accuracy level."""
+import os
 import random
 import struct
 import sys
 
 
-def varint(v):
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        if v:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def field(number, wire, payload):
-    key = varint((number << 3) | wire)
-    if wire == 0:
-        return key + varint(payload)
-    return key + varint(len(payload)) + payload
-
-
-def value_info(name, dims):
-    shape = b"".join(field(1, 2, field(1, 0, d)) for d in dims)
-    tensor = field(1, 0, 1) + field(2, 2, shape)  # FLOAT, shape
-    return field(1, 2, name.encode()) + field(2, 2, field(1, 2, tensor))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from onnxproto import field, value_info, varint  # noqa: E402
 
 
 def tensor(name, dims, data_type, raw):

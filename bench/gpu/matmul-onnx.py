@@ -5,34 +5,14 @@ weight, without the onnx package (the protobuf fields are written by hand):
 
 Large weights (8192 x 28672 is 940 MB) are a 1 MiB random block repeated:
 enough for timing, fast to write."""
+import os
 import random
 import struct
 import sys
 
 
-def varint(v):
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        if v:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def field(number, wire, payload):
-    key = varint((number << 3) | wire)
-    if wire == 0:
-        return key + varint(payload)
-    return key + varint(len(payload)) + payload
-
-
-def value_info(name, dims):
-    shape = b"".join(field(1, 2, field(1, 0, d)) for d in dims)
-    tensor = field(1, 0, 1) + field(2, 2, shape)  # elem_type FLOAT, shape
-    return field(1, 2, name.encode()) + field(2, 2, field(1, 2, tensor))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from onnxproto import field, value_info, varint  # noqa: E402
 
 
 def main():
