@@ -1365,7 +1365,10 @@ TEST_P(GroupedInt8MatMul, MatchesReferenceBitForBit) {
     for (int64_t t = 0; t < k; ++t)
       packed[c * rowBytes + t / 2] |=
           uint8_t((w[c * k + t] & 15) << (4 * (t % 2)));
-  std::vector<float> sw(n * groups), sa(rows);
+  // One static input scale (w4a8-static) in one case of three, else one
+  // per row (dynamic per-token quantization).
+  bool staticScale = rng() % 3 == 0;
+  std::vector<float> sw(n * groups), sa(staticScale ? 1 : rows);
   std::vector<uint8_t> zw(n * groups);
   for (float &v : sw)
     v = 0.001f + float(rng() % 1000) / 6007.f;
@@ -1382,7 +1385,8 @@ TEST_P(GroupedInt8MatMul, MatchesReferenceBitForBit) {
 
   std::string at = shape({batch, m, k}, "i8"), wt = shape({n, rowBytes}, "i8"),
               swt = shape({n, groups}, "f32"), zt = shape({n, groups}, "i8"),
-              st = shape({batch, m, 1}, "f32"),
+              st = staticScale ? std::string("tensor<f32>")
+                               : shape({batch, m, 1}, "f32"),
               yt = shape({batch, m, n}, "f32");
   std::string text = signature({{"a", at, "int8"}, {"sa", st, "float32"}},
                                {{"y", yt, "float32"}});
@@ -1418,7 +1422,7 @@ TEST_P(GroupedInt8MatMul, MatchesReferenceBitForBit) {
           partial += int32_t(a[r * k + t]) * (w[c * k + t] - z);
         acc = std::fma(sw[c * groups + g], float(partial), acc);
       }
-      ASSERT_EQ(y[r * n + c], sa[r] * acc)
+      ASSERT_EQ(y[r * n + c], sa[staticScale ? 0 : r] * acc)
           << r << "," << c << " m=" << m << " n=" << n << " k=" << k;
     }
 }
