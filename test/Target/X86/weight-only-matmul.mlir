@@ -147,6 +147,30 @@ func.func @w4_panels(%a: tensor<2x99xf32>) -> tensor<2x80xf32> {
 
 // -----
 
+// Eight rows or more on zmm take 8 x 2 register blocks: N = 40 is one
+// super-block of 32 columns and one of a vector; per panel an 8-row block
+// (16 and 8 accumulators) and the leftover row, whose one-row block keeps
+// two sets of group sums (4 and 2 accumulators in its step loop, 2 and 1
+// across groups).
+// CHECK-LABEL: func.func @w4_tall(
+// CHECK-DAG: arith.constant dense{{.*}} : tensor<1x32x32xi8>
+// CHECK-DAG: arith.constant dense{{.*}} : tensor<1x32x16xi8>
+// CHECK: scf.for {{.*}} step %{{.*}} iter_args({{.*}}) -> (tensor<9x48xf32>)
+// CHECK: scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK: scf.for {{.*}} -> (tensor<9x48xf32>)
+// CHECK: scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>)
+// CHECK: scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK-NOT: qopt.matmul
+func.func @w4_tall(%a: tensor<9x64xf32>) -> tensor<9x40xf32> {
+  %w = arith.constant dense<35> : tensor<40x32xi8>
+  %s = arith.constant dense<0.5> : tensor<40x2xf32>
+  %0 = qopt.matmul %a, %w scales(%s) {k = 64 : i64, scheme = #qopt.scheme<int4, group 32, sym>}
+       : (tensor<9x64xf32>, tensor<40x32xi8>, tensor<40x2xf32>) -> tensor<9x40xf32>
+  return %0 : tensor<9x40xf32>
+}
+
+// -----
+
 // Zero points that are all one value (MatMulNBits without zero points
 // imports as 8 everywhere) are a constant: no zero table, and 4-bit codes
 // on zmm take the table path, float(u - 7) per nibble.
