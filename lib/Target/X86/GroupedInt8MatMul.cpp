@@ -134,7 +134,7 @@ struct GroupedInt8MatMul : OpRewritePattern<MatMulOp> {
       return rewriter.notifyMatchFailure(op, "unreadable weight parameters");
 
     bool signedCodes = !scheme.getIsUnsigned();
-    // Stored nibble u and zero byte e of column c at k (within bounds).
+    // The code of column c at k < K, and the zero point of its group g.
     auto code = [&](int64_t c, int64_t t) -> int32_t {
       auto byte = static_cast<uint8_t>((*wBytes)[c * rowBytes + t / 2]);
       int32_t v = (byte >> (4 * (t % 2))) & 15;
