@@ -1,6 +1,7 @@
 //===- Statistics.cpp - Streaming activation statistics -------------------===//
 
 #include "qopt/Calibration/Statistics.h"
+#include "qopt/Support/Interrupt.h"
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -381,17 +382,27 @@ Error CalibrationTable::save(StringRef path) const {
     root["sensitivity"] = *sensitivity;
   // Write to a temporary name, then rename: never a half-written table.
   std::string tmp = (path + ".partial").str();
+  CleanupOnInterrupt guard(tmp);
   {
     std::error_code ec;
     raw_fd_ostream os(tmp, ec);
-    if (ec)
-      return createStringError("cannot write calibration table '" + tmp +
+    if (!ec) {
+      os << formatv("{0}", json::Value(std::move(root))) << "\n";
+      os.close();
+      ec = os.error();
+      os.clear_error();
+    }
+    if (ec) {
+      sys::fs::remove(tmp);
+      return createStringError("cannot write calibration table '" + path +
                                "': " + ec.message());
-    os << formatv("{0}", json::Value(std::move(root))) << "\n";
+    }
   }
-  if (std::error_code ec = sys::fs::rename(tmp, path))
+  if (std::error_code ec = sys::fs::rename(tmp, path)) {
+    sys::fs::remove(tmp);
     return createStringError("cannot write calibration table '" + path +
                              "': " + ec.message());
+  }
   return Error::success();
 }
 

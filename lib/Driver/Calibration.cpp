@@ -61,6 +61,41 @@ LogicalResult checkCalibrationOptions(MLIRContext *context,
   return success();
 }
 
+LogicalResult validateCalibrationData(ModuleOp module,
+                                      const CalibrationOptions &options,
+                                      size_t extraSamples) {
+  MLIRContext *context = module.getContext();
+  Location loc = UnknownLoc::get(context);
+  if (failed(checkCalibrationOptions(context, options)))
+    return failure();
+  if (options.data.empty()) {
+    if (!options.offsets.empty())
+      return emitError(loc) << "--calib-offsets='" << options.offsets
+                            << "' needs --calib=IDS (the token ids)";
+    return success();
+  }
+  if (options.samples == 0)
+    return emitError(loc) << "--calib-samples=0: calibration needs at least "
+                             "one sample";
+  std::vector<TensorInfo> inputs, outputs;
+  if (failed(describeSignature(module, inputs, outputs)))
+    return failure();
+  std::vector<calib::InputSpec> specs;
+  for (const TensorInfo &t : inputs)
+    specs.push_back({t.name, t.dtype, t.shape});
+  auto samples =
+      calib::openSamples(options.data, options.offsets, specs,
+                         options.firstSample, options.samples + extraSamples);
+  if (!samples)
+    return emitError(loc) << llvm::toString(samples.takeError());
+  for (size_t i = 0; i < (*samples)->size(); ++i) {
+    llvm::Expected<calib::Sample> sample = (*samples)->get(i);
+    if (!sample)
+      return emitError(loc) << llvm::toString(sample.takeError());
+  }
+  return success();
+}
+
 /// Whether a probe feeds a matmul (the input probes, not the report's
 /// output probes).
 static bool feedsMatMul(ObserveOp op) {

@@ -528,6 +528,12 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
   }
   if (!options.quantize.precision.empty() || !options.quantize.recipe.empty() ||
       options.quantize.searchesBudget()) {
+    // The calibration data, read and checked before anything is compiled.
+    if (failed(validateCalibrationData(
+            *module, options.calibration,
+            std::max(options.quantize.reportSamples,
+                     options.quantize.sensitivitySamples))))
+      return failure();
     llvm::json::Object summary;
     std::string error;
     // With a recipe, --precision is the precision of what the recipe leaves

@@ -32,6 +32,7 @@ LogicalResult InstrumentedModel::build(ModuleOp module,
   if (llvm::sys::fs::createUniqueDirectory("qopt-" + name, dir))
     return emitError(loc) << "cannot create a temporary folder for the "
                           << name << " model";
+  dirGuard.reset(dir);
   SerializeOptions options;
   options.name = name.str();
   options.helperModel = true;

@@ -9,6 +9,7 @@
 #define QOPT_LIB_DRIVER_INSTRUMENTEDMODEL_H
 
 #include "qopt/Calibration/Calibrate.h"
+#include "qopt/Support/Interrupt.h"
 #include "qopt/Target/Target.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -22,6 +23,8 @@ namespace qopt {
 /// folder removed on destruction.
 struct InstrumentedModel {
   llvm::SmallString<128> dir;
+  /// Removes `dir` if the compile is interrupted.
+  CleanupOnInterrupt dirGuard;
   qrt_model *model = nullptr;
   std::optional<calib::OutputBuffers> outs;
 

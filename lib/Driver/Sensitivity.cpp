@@ -14,6 +14,7 @@
 #include "qopt/Calibration/Calibrate.h"
 #include "qopt/Calibration/Progress.h"
 #include "qopt/QOptDialect.h"
+#include "qopt/Support/Interrupt.h"
 #include "qopt/Target/Target.h"
 #include "qopt/Transforms/Passes.h"
 #include "qopt/Transforms/Quantization.h"
@@ -419,6 +420,7 @@ LogicalResult measureSensitivity(ModuleOp module,
   /// One compiled gated model.
   struct GatedModel {
     llvm::SmallString<128> dir;
+    CleanupOnInterrupt dirGuard;
     qrt_model *model = nullptr;
     ~GatedModel() {
       if (model)
@@ -438,6 +440,7 @@ LogicalResult measureSensitivity(ModuleOp module,
     if (llvm::sys::fs::createUniqueDirectory("qopt-sensitivity", out.dir))
       return emitError(loc) << "cannot create a temporary folder for the "
                                "sensitivity model";
+    out.dirGuard.reset(out.dir);
     SerializeOptions codegen;
     codegen.name = "sensitivity";
     codegen.helperModel = true;

@@ -10,6 +10,9 @@
 #include "llvm/Support/SHA256.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <cstdio>
+#include <fcntl.h>
+
 namespace fs = llvm::sys::fs;
 namespace path = llvm::sys::path;
 
@@ -51,19 +54,27 @@ bool isEmptyFolder(llvm::StringRef dir) {
   return !ec && it == fs::directory_iterator();
 }
 
-llvm::Error writeWholeFile(llvm::StringRef file, llvm::StringRef contents) {
+/// Writes `contents` to `file`; errors name `shown`, the file's name in the
+/// finished artifact.
+llvm::Error writeWholeFile(llvm::StringRef file, llvm::StringRef contents,
+                           llvm::StringRef shown) {
   std::error_code ec;
   llvm::raw_fd_ostream os(file, ec, fs::OF_None);
-  if (ec)
-    return llvm::createStringError(ec, "cannot write '%s': %s",
-                                   file.str().c_str(), ec.message().c_str());
-  os << contents;
-  os.close();
-  if (os.has_error())
-    return llvm::createStringError(os.error(), "cannot write '%s': %s",
-                                   file.str().c_str(),
-                                   os.error().message().c_str());
-  return llvm::Error::success();
+  if (!ec) {
+    os << contents;
+    os.close();
+    ec = os.error();
+    // Reported here: a stream destroyed with an error aborts the process.
+    os.clear_error();
+  }
+  if (!ec)
+    return llvm::Error::success();
+  if (ec == std::errc::no_space_on_device || ec == std::errc::file_too_large)
+    return llvm::createStringError(
+        ec, "cannot write '%s' (%s bytes): %s", shown.str().c_str(),
+        std::to_string(contents.size()).c_str(), ec.message().c_str());
+  return llvm::createStringError(ec, "cannot write '%s': %s",
+                                 shown.str().c_str(), ec.message().c_str());
 }
 
 } // namespace
@@ -146,11 +157,30 @@ llvm::Error checkArtifactDestination(llvm::StringRef outDir,
 
 ArtifactWriter::ArtifactWriter(std::string outDir, std::string staging,
                                bool force)
-    : outDir(std::move(outDir)), staging(std::move(staging)), force(force) {}
+    : outDir(std::move(outDir)), staging(std::move(staging)), force(force),
+      stagingGuard(this->staging) {}
 
 ArtifactWriter::~ArtifactWriter() {
   if (!committed)
     removeTreeNoFollow(staging);
+}
+
+std::string ArtifactWriter::displayPath(llvm::StringRef file) const {
+  llvm::SmallString<256> p(outDir);
+  path::append(p, file);
+  return std::string(p);
+}
+
+llvm::Error ArtifactWriter::writeFile(llvm::StringRef file,
+                                      llvm::StringRef contents) const {
+  return writeWholeFile(stagedPath(file), contents, displayPath(file));
+}
+
+llvm::Error ArtifactWriter::writeFailure(llvm::StringRef file,
+                                         std::error_code ec) const {
+  return llvm::createStringError(ec, "cannot write '%s': %s",
+                                 displayPath(file).c_str(),
+                                 ec.message().c_str());
 }
 
 llvm::Expected<std::unique_ptr<ArtifactWriter>>
@@ -191,7 +221,7 @@ std::string ArtifactWriter::stagedPath(llvm::StringRef file) const {
 llvm::Error ArtifactWriter::addFile(llvm::StringRef file,
                                     llvm::StringRef contents,
                                     llvm::StringRef role) {
-  if (llvm::Error e = writeWholeFile(stagedPath(file), contents))
+  if (llvm::Error e = writeFile(file, contents))
     return e;
   return noteFile(file, role);
 }
@@ -259,7 +289,7 @@ llvm::Error ArtifactWriter::commit() {
   std::string text;
   llvm::raw_string_ostream os(text);
   os << llvm::formatv("{0:2}", llvm::json::Value(std::move(manifest))) << "\n";
-  if (llvm::Error e = writeWholeFile(stagedPath("manifest.json"), text))
+  if (llvm::Error e = writeFile("manifest.json", text))
     return e;
 
   // Check again: the destination may have changed during the compile.
@@ -267,13 +297,29 @@ llvm::Error ArtifactWriter::commit() {
     return e;
   fs::file_status st;
   bool replacing = !fs::status(outDir, st, /*Follow=*/false);
+#if defined(__linux__) && defined(RENAME_EXCHANGE)
+  // One atomic step: the destination's name is never missing, and an
+  // interruption leaves either the old artifact or the new one. The old one
+  // is then under the staging name, which the guard removes.
+  if (replacing && renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD,
+                             outDir.c_str(), RENAME_EXCHANGE) == 0) {
+    committed = true;
+    (void)removeTreeNoFollow(staging);
+    stagingGuard.release();
+    return llvm::Error::success();
+  }
+#endif
+  // File systems without the exchange: the previous artifact is set aside,
+  // and moved back if the rename fails or the compile is interrupted.
   std::string previous;
+  CleanupOnInterrupt previousGuard;
   if (replacing) {
     llvm::SmallString<256> model(outDir);
     model += ".previous-%%%%%%";
     llvm::SmallString<256> aside;
     fs::createUniquePath(model, aside, /*MakeAbsolute=*/false);
     previous = std::string(aside);
+    previousGuard.resetRename(previous, outDir);
     if (std::error_code ec = fs::rename(outDir, previous))
       return llvm::createStringError(ec, "cannot move the previous '%s' aside: %s",
                                      outDir.c_str(), ec.message().c_str());
@@ -285,8 +331,11 @@ llvm::Error ArtifactWriter::commit() {
                                    outDir.c_str(), ec.message().c_str());
   }
   committed = true;
-  if (replacing)
+  stagingGuard.release();
+  if (replacing) {
+    previousGuard.reset(previous);
     (void)removeTreeNoFollow(previous);
+  }
   return llvm::Error::success();
 }
 

@@ -12,6 +12,7 @@
 #include "qopt/Calibration/Calibrate.h"
 #include "qopt/Driver/Driver.h"
 #include "qopt/Runtime/qrt.h"
+#include "qopt/Support/Interrupt.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/ADT/SmallString.h"
@@ -410,6 +411,9 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(
       argc, argv,
       "qopt: compile an ONNX model ahead of time into a native artifact\n");
+  // After InitLLVM's handlers, so that an interrupted compile first removes
+  // its staging and temporary folders, then ends as the signal asks.
+  qopt::installInterruptCleanup();
   if (evalCommand)
     return runEval();
   if (listOps) {
@@ -441,6 +445,40 @@ int main(int argc, char **argv) {
               "--help)\n";
     return 1;
   }
+
+  // Flags that would do nothing in this command are said so, rather than
+  // silently ignored (a typo'd --precision leaves --calib without effect).
+  bool quantizing = !precision.empty() || !recipe.empty() || !avgBits.empty() ||
+                    !maxWeightBytes.empty() || !maxLoss.empty();
+  const cl::Option *quantizeOnly[] = {&objective,         &costPeaks,
+                                      &candidates,        &sensitivityMode,
+                                      &sensitivityMargin, &sensitivitySamples,
+                                      &exclude,           &quantizeClassifier,
+                                      &quantizeAttention, &attentionScales,
+                                      &calibData,         &calibOffsets,
+                                      &calibFirst,        &calibSamples,
+                                      &calibMethod,       &calibPercentile,
+                                      &calibTable,        &quantizeEmbeddings,
+                                      &algorithm,         &gptqScaleGrid,
+                                      &gptqDampening,     &gptqActOrder,
+                                      &gptqRefineRounds,  &clipSearch,
+                                      &gptqRounds,        &smooth,
+                                      &outlierThreshold,  &outlierRatio,
+                                      &outliers,          &weightScales,
+                                      &reportSamples};
+  if (!quantizing)
+    for (const cl::Option *o : quantizeOnly)
+      if (o->getNumOccurrences())
+        errs() << "qopt: warning: --" << o->ArgStr
+               << " has no effect without --precision, --recipe or a budget "
+                  "(--avg-bits, --max-weight-bytes, --max-loss)\n";
+  if (quantizing && calibData.empty())
+    for (const cl::Option *o :
+         {(const cl::Option *)&calibFirst, (const cl::Option *)&calibSamples,
+          (const cl::Option *)&reportSamples})
+      if (o->getNumOccurrences())
+        errs() << "qopt: warning: --" << o->ArgStr
+               << " has no effect without --calib\n";
 
   qopt::CompileOptions options;
   options.modelPath = inputFile;

@@ -146,6 +146,16 @@ struct TargetOptions {
 mlir::LogicalResult checkCalibrationOptions(mlir::MLIRContext *context,
                                             const CalibrationOptions &options);
 
+/// Reads every calibration sample a compile of `module` may use (the
+/// calibration samples and up to `extraSamples` after them, which the report
+/// and the sensitivity search hold out) and checks it against the model's
+/// inputs: run after import and before anything is compiled, so that bad
+/// data is an error in the first second, not after the calibration model
+/// has been built.
+mlir::LogicalResult validateCalibrationData(mlir::ModuleOp module,
+                                            const CalibrationOptions &options,
+                                            size_t extraSamples);
+
 /// Everything one `qopt` invocation needs.
 struct CompileOptions {
   QuantizeOptions quantize;

@@ -13,6 +13,8 @@
 #ifndef QOPT_TARGET_ARTIFACT_H
 #define QOPT_TARGET_ARTIFACT_H
 
+#include "qopt/Support/Interrupt.h"
+
 #include "llvm/ADT/SmallString.h"
 #include "llvm/Support/Error.h"
 #include "llvm/Support/JSON.h"
@@ -62,6 +64,15 @@ public:
   /// writing there (a linker). Record such files with `noteFile`.
   std::string stagedPath(llvm::StringRef file) const;
   llvm::StringRef destination() const { return outDir; }
+  /// How errors name `file`: where it will be once committed.
+  std::string displayPath(llvm::StringRef file) const;
+
+  /// Writes `contents` to the staged `file` without listing it; a full disk
+  /// or another write error names the file.
+  llvm::Error writeFile(llvm::StringRef file, llvm::StringRef contents) const;
+  /// The error for a staged file a tool failed to write: the disk being
+  /// full is said so, with the file's name.
+  llvm::Error writeFailure(llvm::StringRef file, std::error_code ec) const;
 
   /// Writes `file` into the staging folder and lists it in the manifest
   /// under `role` ("object", "library", "header", "report", ...).
@@ -83,7 +94,8 @@ public:
 
   /// Writes manifest.json and renames the staging folder to the
   /// destination; a previous artifact there is replaced only after the new
-  /// one is complete, and restored if the rename fails.
+  /// one is complete, in one atomic exchange of the two names where the file
+  /// system has it, and is restored if the rename fails or is interrupted.
   llvm::Error commit();
 
 private:
@@ -93,6 +105,8 @@ private:
   std::string staging;
   bool force;
   bool committed = false;
+  /// Removes the staging folder if the compile is interrupted.
+  CleanupOnInterrupt stagingGuard;
   llvm::json::Object manifestObject;
   llvm::json::Array files;
   llvm::json::Object weights{{"file", ""}, {"embedded", true}, {"bytes", 0}};

@@ -421,6 +421,7 @@ LogicalResult AMDGPUBackend::serialize(ModuleOp module,
                           << ec.message();
   // The links point at system files: remove them, never what they name.
   llvm::scope_exit removeRoot([&] { (void)removeTreeNoFollow(root); });
+  CleanupOnInterrupt rootGuard(root);
   SmallString<128> bin(root);
   llvm::sys::path::append(bin, "llvm", "bin");
   SmallString<128> linkPath(bin);

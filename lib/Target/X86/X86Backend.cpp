@@ -22,27 +22,28 @@
 #include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "mlir/Target/LLVMIR/Export.h"
 #include "llvm/ADT/SmallString.h"
+#include "llvm/Bitcode/BitcodeReader.h"
+#include "llvm/Bitcode/BitcodeWriter.h"
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
-#include "llvm/Bitcode/BitcodeReader.h"
-#include "llvm/Bitcode/BitcodeWriter.h"
-#include "llvm/Support/ThreadPool.h"
-#include "llvm/Support/Threading.h"
-#include "llvm/Transforms/Utils/SplitModule.h"
 #include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
 #include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/ThreadPool.h"
+#include "llvm/Support/Threading.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/Target/TargetOptions.h"
 #include "llvm/TargetParser/Host.h"
+#include "llvm/Transforms/Utils/SplitModule.h"
 
 #include <chrono>
 
@@ -519,6 +520,45 @@ LogicalResult X86Backend::serialize(ModuleOp module,
     return emitError(loc) << llvm::toString(std::move(e));
   };
   std::string obj = writer.stagedPath(id + ".o");
+  // Runs a tool that writes `file` into the staging folder, its messages
+  // captured: a failure is most often a full disk (lld then dies of SIGBUS
+  // with a stack dump), which is said plainly, naming the file; otherwise
+  // the tool's own first lines are quoted.
+  auto runTool = [&](StringRef file, ArrayRef<StringRef> argv,
+                     const Twine &what) -> LogicalResult {
+    SmallString<128> log;
+    std::optional<StringRef> redirects[3];
+    CleanupOnInterrupt logGuard;
+    if (!llvm::sys::fs::createTemporaryFile("qopt-tool", "txt", log)) {
+      logGuard.reset(log);
+      redirects[1] = redirects[2] = StringRef(log);
+    }
+    std::string errMsg;
+    int rc = llvm::sys::ExecuteAndWait(
+        argv[0], argv, std::nullopt,
+        log.empty() ? ArrayRef<std::optional<StringRef>>{}
+                    : ArrayRef(redirects),
+        0, 0, &errMsg);
+    std::string output;
+    if (!log.empty()) {
+      if (auto text = llvm::MemoryBuffer::getFile(log))
+        output = (*text)->getBuffer().take_front(2000).str();
+      llvm::sys::fs::remove(log);
+    }
+    if (rc == 0)
+      return success();
+    auto space = llvm::sys::fs::disk_space(writer.stagedPath(""));
+    if (space && space->available < (1u << 20))
+      return failWith(writer.writeFailure(
+          file, std::make_error_code(std::errc::no_space_on_device)));
+    std::string quoted;
+    for (StringRef line : llvm::split(StringRef(output).trim(), '\n'))
+      if (!line.starts_with(" ") && !line.starts_with("#") &&
+          !line.starts_with("PLEASE") && !line.starts_with("Stack dump") &&
+          quoted.size() < 600)
+        quoted += "\n  " + line.str();
+    return fail(what + " failed (" + argv[0] + "): " + errMsg + quoted);
+  };
 
   // LLVM optimization and code generation take most of a compile: they run
   // on partitions of the module in parallel, merged into one object whose
@@ -577,12 +617,11 @@ LogicalResult X86Backend::serialize(ModuleOp module,
     stage("LLVM optimization and code generation (parallel)");
     SmallVector<std::string> partFiles;
     for (size_t i = 0; i < objects.size(); ++i) {
-      partFiles.push_back(writer.stagedPath(id + ".part" + std::to_string(i) + ".o"));
-      std::error_code ec;
-      llvm::raw_fd_ostream os(partFiles.back(), ec, llvm::sys::fs::OF_None);
-      if (ec)
-        return fail("cannot write object: " + ec.message());
-      os.write(objects[i].data(), objects[i].size());
+      std::string part = id + ".part" + std::to_string(i) + ".o";
+      partFiles.push_back(writer.stagedPath(part));
+      if (llvm::Error e = writer.writeFile(
+              part, StringRef(objects[i].data(), objects[i].size())))
+        return failWith(std::move(e));
     }
     std::string lld, objcopy;
     if (failed(findTool(QOPT_LLD_PATH, "ld.lld", lld)) ||
@@ -591,9 +630,8 @@ LogicalResult X86Backend::serialize(ModuleOp module,
     SmallVector<StringRef> merge = {lld, "-r", "-o", obj};
     for (const std::string &f : partFiles)
       merge.push_back(f);
-    std::string errMsg;
-    if (llvm::sys::ExecuteAndWait(lld, merge, std::nullopt, {}, 0, 0, &errMsg))
-      return fail("merging " + id + ".o failed (" + lld + "): " + errMsg);
+    if (failed(runTool(id + ".o", merge, "merging " + id + ".o")))
+      return failure();
     for (const std::string &f : partFiles)
       llvm::sys::fs::remove(f);
     // Partitioning made the internal functions and constants global (hidden):
@@ -601,10 +639,9 @@ LogicalResult X86Backend::serialize(ModuleOp module,
     std::string keep = "--keep-global-symbol=" + runName,
                 keepABI = "--keep-global-symbol=" + abiName;
     SmallVector<StringRef> localize = {objcopy, keep, keepABI, obj};
-    if (llvm::sys::ExecuteAndWait(objcopy, localize, std::nullopt, {}, 0, 0,
-                                  &errMsg))
-      return fail("localizing the symbols of " + id + ".o failed (" +
-                  objcopy + "): " + errMsg);
+    if (failed(runTool(id + ".o", localize,
+                       "localizing the symbols of " + id + ".o")))
+      return failure();
   } else {
     auto optimize = makeOptimizingTransformer(optLevel, 0, tm.get());
     if (llvm::Error err = optimize(llvmModule.get())) {
@@ -619,15 +656,18 @@ LogicalResult X86Backend::serialize(ModuleOp module,
         return failWith(std::move(e));
     }
     stage("LLVM optimization");
-    std::error_code ec;
-    llvm::raw_fd_ostream os(obj, ec, llvm::sys::fs::OF_None);
-    if (ec)
-      return fail("cannot write object: " + ec.message());
-    llvm::legacy::PassManager codegen;
-    if (tm->addPassesToEmitFile(codegen, os, nullptr,
-                                llvm::CodeGenFileType::ObjectFile))
-      return fail("the target cannot emit object files");
-    codegen.run(*llvmModule);
+    SmallVector<char, 0> object;
+    {
+      llvm::raw_svector_ostream os(object);
+      llvm::legacy::PassManager codegen;
+      if (tm->addPassesToEmitFile(codegen, os, nullptr,
+                                  llvm::CodeGenFileType::ObjectFile))
+        return fail("the target cannot emit object files");
+      codegen.run(*llvmModule);
+    }
+    if (llvm::Error e = writer.writeFile(
+            id + ".o", StringRef(object.data(), object.size())))
+      return failWith(std::move(e));
     stage("code generation");
   }
   if (llvm::Error e = writer.noteFile(id + ".o", "object"))
@@ -641,11 +681,8 @@ LogicalResult X86Backend::serialize(ModuleOp module,
     SmallVector<StringRef> argv = {lld,  "-shared", "--as-needed", "-o", so,
                                    obj, "-lm", "-lc", "-L/usr/lib/x86_64-linux-gnu",
                                    "-L/lib/x86_64-linux-gnu"};
-    std::string errMsg;
-    int rc = llvm::sys::ExecuteAndWait(lld, argv, std::nullopt, {}, 0, 0,
-                                       &errMsg);
-    if (rc != 0)
-      return fail("linking " + id + ".so failed (" + lld + "): " + errMsg);
+    if (failed(runTool(id + ".so", argv, "linking " + id + ".so")))
+      return failure();
   }
   if (llvm::Error e = writer.noteFile(id + ".so", "library"))
     return failWith(std::move(e));
