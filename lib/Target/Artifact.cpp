@@ -7,6 +7,7 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
 #include "llvm/Support/SHA256.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -54,8 +55,20 @@ bool isEmptyFolder(llvm::StringRef dir) {
   return !ec && it == fs::directory_iterator();
 }
 
-/// Writes `contents` to `file`; errors name `shown`, the file's name in the
-/// finished artifact.
+/// The one wording of a failed artifact write: names `shown`, the file's
+/// name in the finished artifact, and on a full disk how many bytes it has.
+llvm::Error writeError(llvm::StringRef shown, std::error_code ec,
+                       std::optional<size_t> bytes) {
+  if (bytes &&
+      (ec == std::errc::no_space_on_device || ec == std::errc::file_too_large))
+    return llvm::createStringError(ec, "cannot write '%s' (%zu bytes): %s",
+                                   shown.str().c_str(), *bytes,
+                                   ec.message().c_str());
+  return llvm::createStringError(ec, "cannot write '%s': %s",
+                                 shown.str().c_str(), ec.message().c_str());
+}
+
+/// Writes `contents` to `file`; errors name `shown`.
 llvm::Error writeWholeFile(llvm::StringRef file, llvm::StringRef contents,
                            llvm::StringRef shown) {
   std::error_code ec;
@@ -69,12 +82,7 @@ llvm::Error writeWholeFile(llvm::StringRef file, llvm::StringRef contents,
   }
   if (!ec)
     return llvm::Error::success();
-  if (ec == std::errc::no_space_on_device || ec == std::errc::file_too_large)
-    return llvm::createStringError(
-        ec, "cannot write '%s' (%s bytes): %s", shown.str().c_str(),
-        std::to_string(contents.size()).c_str(), ec.message().c_str());
-  return llvm::createStringError(ec, "cannot write '%s': %s",
-                                 shown.str().c_str(), ec.message().c_str());
+  return writeError(shown, ec, contents.size());
 }
 
 } // namespace
@@ -177,10 +185,51 @@ llvm::Error ArtifactWriter::writeFile(llvm::StringRef file,
 }
 
 llvm::Error ArtifactWriter::writeFailure(llvm::StringRef file,
-                                         std::error_code ec) const {
-  return llvm::createStringError(ec, "cannot write '%s': %s",
-                                 displayPath(file).c_str(),
-                                 ec.message().c_str());
+                                         std::error_code ec,
+                                         std::optional<size_t> bytes) const {
+  return writeError(displayPath(file), ec, bytes);
+}
+
+llvm::Error ArtifactWriter::runTool(llvm::StringRef file,
+                                    llvm::ArrayRef<llvm::StringRef> argv,
+                                    const llvm::Twine &what) const {
+  llvm::SmallString<128> log;
+  std::optional<llvm::StringRef> redirects[3];
+  CleanupOnInterrupt logGuard;
+  if (!fs::createTemporaryFile("qopt-tool", "log", log)) {
+    logGuard.reset(log);
+    redirects[1] = redirects[2] = llvm::StringRef(log);
+  }
+  std::string message;
+  int rc = llvm::sys::ExecuteAndWait(
+      argv[0], argv, std::nullopt,
+      log.empty() ? llvm::ArrayRef<std::optional<llvm::StringRef>>{}
+                  : llvm::ArrayRef(redirects),
+      /*SecondsToWait=*/0, /*MemoryLimit=*/0, &message);
+  std::string output;
+  if (!log.empty()) {
+    if (auto text = llvm::MemoryBuffer::getFile(log))
+      output = (*text)->getBuffer().take_front(4000).str();
+    fs::remove(log);
+  }
+  if (rc == 0)
+    return llvm::Error::success();
+  auto space = fs::disk_space(staging);
+  if (space && space->available < (1u << 20))
+    return writeFailure(file,
+                        std::make_error_code(std::errc::no_space_on_device));
+  // The tool's own lines, without a crash's stack dump.
+  std::string quoted;
+  for (llvm::StringRef line : llvm::split(llvm::StringRef(output).trim(), '\n'))
+    if (!line.starts_with(" ") && !line.starts_with("#") &&
+        !line.starts_with("PLEASE") && !line.starts_with("Stack dump") &&
+        quoted.size() < 1200)
+      quoted += "\n  " + line.str();
+  std::string status = rc < 0 ? (message.empty() ? "crashed" : message)
+                              : "exit " + std::to_string(rc);
+  return llvm::createStringError(std::errc::io_error, "%s failed (%s, %s)%s",
+                                 what.str().c_str(), argv[0].str().c_str(),
+                                 status.c_str(), quoted.c_str());
 }
 
 llvm::Expected<std::unique_ptr<ArtifactWriter>>

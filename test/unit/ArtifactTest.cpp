@@ -14,6 +14,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 using namespace qopt;
 namespace fs = llvm::sys::fs;
 
@@ -176,6 +178,53 @@ TEST_F(ArtifactTest, RejectsFileNamesOutsideTheArtifact) {
   llvm::Error missing = (*writer)->noteFile("never-written.o", "object");
   EXPECT_NE(llvm::toString(std::move(missing)).find("was not written"),
             std::string::npos);
+}
+
+TEST_F(ArtifactTest, ToolRunsQuoteTheToolAndLeaveNoLog) {
+  // Every tool log this test's writer makes lands in a private TMPDIR.
+  ASSERT_FALSE(fs::create_directory("tmp"));
+  const char *previous = std::getenv("TMPDIR");
+  std::string saved = previous ? previous : "";
+  setenv("TMPDIR", (root + "/tmp").c_str(), 1);
+  auto writer = ArtifactWriter::create("out");
+  ASSERT_TRUE((bool)writer);
+  std::string staged = (*writer)->stagedPath("made.txt");
+  std::string ok = "echo made > '" + staged + "'";
+  llvm::StringRef good[] = {"/bin/sh", "-c", ok};
+  EXPECT_FALSE((bool)(*writer)->runTool("made.txt", good, "making made.txt"));
+  EXPECT_EQ(read(staged), "made\n");
+  llvm::StringRef bad[] = {"/bin/sh", "-c",
+                           "echo 'first line'; echo ' indented' >&2; exit 3"};
+  llvm::Error e = (*writer)->runTool("other.txt", bad, "making other.txt");
+  ASSERT_TRUE((bool)e);
+  std::string message = llvm::toString(std::move(e));
+  EXPECT_NE(message.find("making other.txt failed (/bin/sh, exit 3)"),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("\n  first line"), std::string::npos) << message;
+  // Stack-dump style indented lines are left out.
+  EXPECT_EQ(message.find("indented"), std::string::npos) << message;
+  EXPECT_TRUE(list("tmp").empty());
+  if (previous)
+    setenv("TMPDIR", saved.c_str(), 1);
+  else
+    unsetenv("TMPDIR");
+}
+
+TEST_F(ArtifactTest, WriteFailuresNameTheFinishedFile) {
+  auto writer = ArtifactWriter::create("out");
+  ASSERT_TRUE((bool)writer);
+  auto message = [](llvm::Error e) { return llvm::toString(std::move(e)); };
+  EXPECT_EQ(message((*writer)->writeFailure(
+                "model.so", std::make_error_code(std::errc::no_space_on_device),
+                4096)),
+            "cannot write 'out/model.so' (4096 bytes): " +
+                std::make_error_code(std::errc::no_space_on_device).message());
+  EXPECT_EQ(
+      message((*writer)->writeFailure(
+          "model.so", std::make_error_code(std::errc::permission_denied))),
+      "cannot write 'out/model.so': " +
+          std::make_error_code(std::errc::permission_denied).message());
 }
 
 } // namespace

@@ -19,6 +19,7 @@
 #include "llvm/Support/Error.h"
 #include "llvm/Support/JSON.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -70,9 +71,19 @@ public:
   /// Writes `contents` to the staged `file` without listing it; a full disk
   /// or another write error names the file.
   llvm::Error writeFile(llvm::StringRef file, llvm::StringRef contents) const;
-  /// The error for a staged file a tool failed to write: the disk being
-  /// full is said so, with the file's name.
-  llvm::Error writeFailure(llvm::StringRef file, std::error_code ec) const;
+  /// The error for a staged file that could not be written: names the file
+  /// (and `bytes`, its size, when the disk is full).
+  llvm::Error writeFailure(llvm::StringRef file, std::error_code ec,
+                           std::optional<size_t> bytes = std::nullopt) const;
+  /// Runs a tool (`argv[0]` is its path) that writes the staged `file`, with
+  /// its output captured in a temporary log removed afterwards (also on an
+  /// interrupt). When the tool fails and the disk holding the staging folder
+  /// is all but full, the error says so and names the file (lld, out of
+  /// space, dies of SIGBUS with a stack dump); otherwise it says "`what`
+  /// failed" with the exit status and quotes the tool's first lines.
+  llvm::Error runTool(llvm::StringRef file,
+                      llvm::ArrayRef<llvm::StringRef> argv,
+                      const llvm::Twine &what) const;
 
   /// Writes `file` into the staging folder and lists it in the manifest
   /// under `role` ("object", "library", "header", "report", ...).

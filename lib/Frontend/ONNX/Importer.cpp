@@ -902,9 +902,18 @@ static bool parseModel(MLIRContext &ctx, StringRef buffer, StringRef name,
         text += line.str() + "\n";
     }
     onnx::OnnxParser parser(text.c_str());
-    auto status = parser.Parse(model);
-    if (!status.IsOK()) {
-      emitError(loc) << "cannot parse ONNX text: " << status.ErrorMessage();
+    // ONNX's parser reports most errors in its status but lets the standard
+    // library's number conversions throw (a literal like `{0.5, .}` reaches
+    // std::stof): both are a malformed model.
+    try {
+      auto status = parser.Parse(model);
+      if (!status.IsOK()) {
+        emitError(loc) << "cannot parse ONNX text: " << status.ErrorMessage();
+        return false;
+      }
+    } catch (const std::exception &e) {
+      emitError(loc) << "cannot parse ONNX text: a malformed literal ("
+                     << e.what() << ")";
       return false;
     }
     return true;

@@ -45,7 +45,6 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/JSON.h"
-#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
 #include "llvm/TargetParser/Triple.h"
@@ -439,27 +438,10 @@ LogicalResult NVPTXBackend::serialize(ModuleOp module,
     std::string arch = ("-arch=" + target.getCpu()).str();
     std::string in = writer.stagedPath(ptxFile);
     std::string out = writer.stagedPath(cubinFile);
-    SmallString<128> log;
-    if (std::error_code ec =
-            llvm::sys::fs::createTemporaryFile("qopt-ptxas", "log", log))
-      return emitError(loc)
-             << "nvptx: cannot create a temporary file: " << ec.message();
-    std::optional<StringRef> redirects[] = {std::nullopt, StringRef(log),
-                                            StringRef(log)};
     StringRef args[] = {*ptxas, arch, "-O3", in, "-o", out};
-    std::string message;
-    int rc = llvm::sys::ExecuteAndWait(*ptxas, args, std::nullopt, redirects,
-                                       /*SecondsToWait=*/0,
-                                       /*MemoryLimit=*/0, &message);
-    std::string diagnostics;
-    if (auto buffer = llvm::MemoryBuffer::getFile(log))
-      diagnostics = (*buffer)->getBuffer().str();
-    llvm::sys::fs::remove(log);
-    if (rc != 0)
-      return emitError(loc)
-             << "nvptx: " << *ptxas << " " << arch << " refused the PTX (exit "
-             << rc << ")" << (message.empty() ? "" : ": " + message)
-             << (diagnostics.empty() ? "" : ":\n" + diagnostics);
+    if (llvm::Error e = writer.runTool(
+            cubinFile, args, "nvptx: assembling the PTX for " + arch.substr(6)))
+      return failWith(std::move(e));
     if (llvm::Error e = writer.noteFile(cubinFile, "cubin"))
       return failWith(std::move(e));
     targetEntry["cubin"] = cubinFile;

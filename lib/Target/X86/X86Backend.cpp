@@ -520,44 +520,13 @@ LogicalResult X86Backend::serialize(ModuleOp module,
     return emitError(loc) << llvm::toString(std::move(e));
   };
   std::string obj = writer.stagedPath(id + ".o");
-  // Runs a tool that writes `file` into the staging folder, its messages
-  // captured: a failure is most often a full disk (lld then dies of SIGBUS
-  // with a stack dump), which is said plainly, naming the file; otherwise
-  // the tool's own first lines are quoted.
+  // Runs lld or objcopy writing `file` into the staging folder (a full disk
+  // is said plainly, naming the file).
   auto runTool = [&](StringRef file, ArrayRef<StringRef> argv,
                      const Twine &what) -> LogicalResult {
-    SmallString<128> log;
-    std::optional<StringRef> redirects[3];
-    CleanupOnInterrupt logGuard;
-    if (!llvm::sys::fs::createTemporaryFile("qopt-tool", "txt", log)) {
-      logGuard.reset(log);
-      redirects[1] = redirects[2] = StringRef(log);
-    }
-    std::string errMsg;
-    int rc = llvm::sys::ExecuteAndWait(
-        argv[0], argv, std::nullopt,
-        log.empty() ? ArrayRef<std::optional<StringRef>>{}
-                    : ArrayRef(redirects),
-        0, 0, &errMsg);
-    std::string output;
-    if (!log.empty()) {
-      if (auto text = llvm::MemoryBuffer::getFile(log))
-        output = (*text)->getBuffer().take_front(2000).str();
-      llvm::sys::fs::remove(log);
-    }
-    if (rc == 0)
-      return success();
-    auto space = llvm::sys::fs::disk_space(writer.stagedPath(""));
-    if (space && space->available < (1u << 20))
-      return failWith(writer.writeFailure(
-          file, std::make_error_code(std::errc::no_space_on_device)));
-    std::string quoted;
-    for (StringRef line : llvm::split(StringRef(output).trim(), '\n'))
-      if (!line.starts_with(" ") && !line.starts_with("#") &&
-          !line.starts_with("PLEASE") && !line.starts_with("Stack dump") &&
-          quoted.size() < 600)
-        quoted += "\n  " + line.str();
-    return fail(what + " failed (" + argv[0] + "): " + errMsg + quoted);
+    if (llvm::Error e = writer.runTool(file, argv, what))
+      return failWith(std::move(e));
+    return success();
   };
 
   // LLVM optimization and code generation take most of a compile: they run
