@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what qopt needs on Debian bookworm when it is missing: the LLVM/MLIR
-# 22 toolchain, libonnx, protobuf, googletest, ninja, ccache, Vulkan (Mesa's
-# lavapipe, the loader's headers; qrt dlopens libvulkan), spirv-tools and
+# 22 toolchain (with clang's sanitizer and libFuzzer runtimes, for
+# scripts/fuzz.sh and scripts/sanitize.sh), libonnx, protobuf, googletest,
+# ninja, ccache, Vulkan (Mesa's lavapipe, the loader's headers; qrt dlopens
+# libvulkan), spirv-tools and
 # SPIRV-Cross's C API (the Metal target), ROCm's device-library bitcode (the
 # AMDGPU target's ROCm root), the ONNX backend test data, Python
 # headers, pybind11, numpy and pytest for Debian's python3 (python/), Pillow
@@ -12,6 +14,7 @@ set -euo pipefail
 APT_PACKAGES=(
   cmake ninja-build ccache
   clang-22 lld-22 llvm-22 llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
+  libclang-rt-22-dev
   libonnx-dev libprotobuf-dev protobuf-compiler libonnx-testdata
   googletest libgtest-dev
   libdnnl-dev libeigen3-dev

@@ -50,15 +50,18 @@ for m in "$data"/node/*/model.onnx "$data"/simple/*/model.onnx; do
   n=$((n + 1))
 done
 shared="${QOPT_SHARED_DIR:-$root/../shared}"
-[ -f "$shared/models/stories260k/stories260k.onnx" ] &&
-  cp "$shared/models/stories260k/stories260k.onnx" "$seeds/onnx-import/stories260k.onnx"
+for m in stories260k stories260k-kv; do
+  if [ -f "$shared/models/stories260k/$m.onnx" ]; then
+    cp "$shared/models/stories260k/$m.onnx" "$seeds/onnx-import/"
+  fi
+done
 for f in "$root"/test/Frontend/ONNX/*.onnxtxt; do
-  [ -f "$f" ] && cp "$f" "$seeds/onnx-import/"
+  if [ -f "$f" ]; then cp "$f" "$seeds/onnx-import/"; fi
 done
 # Tensor-file seeds: the first byte picks the reader (0 .npy, 1 .npz, 2 .pb).
 i=0
 for pb in "$data"/node/test_{add,cast_FLOAT_to_FLOAT16,gather_0,argmax_default_axis_example,and2d}/test_data_set_0/*.pb; do
-  [ -f "$pb" ] || continue
+  if ! [ -f "$pb" ]; then continue; fi
   { printf '\x02'; cat "$pb"; } > "$seeds/tensor-file/pb$i"; i=$((i + 1))
 done
 /usr/bin/python3 - "$seeds/tensor-file" <<'PY'
@@ -109,7 +112,7 @@ for t in onnx-import tensor-file manifest; do
     rm -rf "$corpus"
   fi
   mkdir -p "$corpus" "$bdir/crashes/$t"
-  flags=(-rss_limit_mb=4096 -timeout=30 -max_len=1048576 -print_final_stats=1
+  flags=(-rss_limit_mb=4096 -timeout=30 -max_len=2097152 -print_final_stats=1
          -artifact_prefix="$bdir/crashes/$t/")
   if [ -n "$runs" ]; then
     echo "fuzz: $t: $runs executions over $jobs processes"
@@ -124,7 +127,7 @@ for t in onnx-import tensor-file manifest; do
     wait
   else
     echo "fuzz: $t: $seconds s"
-    [ "$short" = 1 ] && flags+=(-seed=1)
+    if [ "$short" = 1 ]; then flags+=(-seed=1); fi
     run "$t" "${flags[@]}" -max_total_time="$seconds" "$corpus" "$seeds/$t"
   fi
 done

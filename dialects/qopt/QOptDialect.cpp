@@ -1,6 +1,7 @@
 //===- QOptDialect.cpp - qopt dialect, attributes and op verifiers --------===//
 
 #include "QOptDialect.h"
+#include "SignatureAttrs.h"
 #include "qopt/Quant/Quant.h"
 
 #include "mlir/IR/Builders.h"
@@ -145,6 +146,17 @@ static LogicalResult verifySignatureAttribute(Operation *op,
   StringRef name = attr.getName().getValue();
   if (name == QOptDialect::kNameAttrName ||
       name == QOptDialect::kDTypeAttrName) {
+    if (!isa<StringAttr>(attr.getValue()))
+      return op->emitError() << name << " must be a string";
+    return success();
+  }
+  if (isArgument && name == kIndexBoundAttrName) {
+    auto bound = dyn_cast<IntegerAttr>(attr.getValue());
+    if (!bound || bound.getInt() <= 0)
+      return op->emitError() << name << " must be a positive integer";
+    return success();
+  }
+  if (isArgument && name == kIndexNodeAttrName) {
     if (!isa<StringAttr>(attr.getValue()))
       return op->emitError() << name << " must be a string";
     return success();

@@ -496,9 +496,9 @@ qopt_status qopt_artifact_run(qopt_artifact *artifact,
                        reinterpret_cast<const void *const *>(outputs),
                        num_outputs, error, error_size))
     return s;
-  if (int rc = qrt_run(artifact->model, inputs, outputs))
+  if (qrt_run(artifact->model, inputs, outputs))
     return fail(error, error_size, QOPT_ERROR_RUN,
-                "the model's entry point returned " + llvm::Twine(rc));
+                qrt_last_error(artifact->model));
   writeMessage(error, error_size, "");
   return QOPT_OK;
 }

@@ -102,7 +102,7 @@ Error calibrate(qrt_model *model, SampleSource &samples,
       in.push_back(t.data.data());
     if (qrt_run(model, in.data(), outs.pointers.data()) != 0)
       return createStringError("the instrumented model failed on " +
-                               sample->source);
+                               sample->source + ": " + qrt_last_error(model));
     for (size_t o : observed) {
       const qrt_tensor_info &info = outs.infos[o];
       // Token-major activations: only real tokens count.
@@ -191,7 +191,8 @@ Expected<PerplexityResult> evaluatePerplexity(qrt_model *model,
     }
     const void *in = wide ? (const void *)t64.data() : (const void *)t32.data();
     if (qrt_run(model, &in, outs.pointers.data()) != 0)
-      return createStringError("model run failed on story " + Twine(s));
+      return createStringError("model run failed on story " + Twine(s) + ": " +
+                               qrt_last_error(model));
     for (int64_t t = 0; t + 1 < len; ++t) {
       nll += tokenNLL(logits + t * vocab, vocab, t64[t + 1]);
       ++result.predictedTokens;

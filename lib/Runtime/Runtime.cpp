@@ -43,6 +43,10 @@ struct TensorDesc {
   std::string name, dtype;
   std::vector<int64_t> shape;
   size_t elementSize = 0, numElements = 1;
+  /// An input whose values index an axis of this many elements (0: none),
+  /// through the ONNX node `indexNode`.
+  int64_t indexBound = 0;
+  std::string indexNode;
 };
 
 using RunFn = int (*)(const void *, void *, const void *const *, void *const *);
@@ -62,6 +66,8 @@ struct qrt_model {
   /// Set for NVPTX artifacts: the loaded CUDA program.
   qrt::cuda::ProgramPtr cuda;
   std::string device = "cpu";
+  /// Why the last qrt_run failed (qrt_last_error).
+  std::string lastError;
 };
 
 static void setError(char *error, size_t size, const std::string &msg) {
@@ -102,6 +108,14 @@ static bool parseTensors(const llvm::json::Array *arr,
         d.shape.push_back(*x);
         d.numElements *= *x;
       }
+    if (std::optional<int64_t> bound = o->getInteger("index_bound")) {
+      if (*bound <= 0 || (d.dtype != "int64" && d.dtype != "int32")) {
+        err = "bad index_bound for '" + d.name + "' in manifest";
+        return false;
+      }
+      d.indexBound = *bound;
+      d.indexNode = o->getString("index_node").value_or("").str();
+    }
     out.push_back(std::move(d));
   }
   return true;
@@ -602,25 +616,58 @@ extern "C" int qrt_output_info(const qrt_model *model, size_t index,
   return fillInfo(model->outputs, index, info);
 }
 
+/// The first value of index input `d` outside [-bound, bound), as ONNX
+/// Runtime refuses them; the compiled code would clamp it.
+template <typename T>
+static bool checkIndices(const TensorDesc &d, const T *values,
+                         std::string &err) {
+  for (size_t i = 0; i < d.numElements; ++i) {
+    int64_t v = values[i];
+    if (v >= -d.indexBound && v < d.indexBound)
+      continue;
+    err = "input '" + d.name + "' holds " + std::to_string(v) + " at element " +
+          std::to_string(i) + ", outside [" + std::to_string(-d.indexBound) +
+          ", " + std::to_string(d.indexBound - 1) + "], the indices node '" +
+          d.indexNode + "' takes";
+    return false;
+  }
+  return true;
+}
+
 extern "C" int qrt_run(qrt_model *model, const void *const *inputs,
                        void *const *outputs) {
+  model->lastError.clear();
+  for (size_t i = 0; i < model->inputs.size(); ++i) {
+    const TensorDesc &d = model->inputs[i];
+    if (!d.indexBound)
+      continue;
+    bool ok = d.dtype == "int64"
+                  ? checkIndices(d, static_cast<const int64_t *>(inputs[i]),
+                                 model->lastError)
+                  : checkIndices(d, static_cast<const int32_t *>(inputs[i]),
+                                 model->lastError);
+    if (!ok)
+      return QRT_ERROR_INDEX;
+  }
   if (model->vulkan) {
-    std::string err;
-    if (!qrt::vulkan::run(*model->vulkan, inputs, outputs, err)) {
-      std::fprintf(stderr, "qrt: %s\n", err.c_str());
-      return -1;
-    }
+    if (!qrt::vulkan::run(*model->vulkan, inputs, outputs, model->lastError))
+      return QRT_ERROR_DEVICE;
     return 0;
   }
   if (model->cuda) {
-    std::string err;
-    if (!qrt::cuda::run(*model->cuda, inputs, outputs, err)) {
-      std::fprintf(stderr, "qrt: %s\n", err.c_str());
-      return -1;
-    }
+    if (!qrt::cuda::run(*model->cuda, inputs, outputs, model->lastError))
+      return QRT_ERROR_DEVICE;
     return 0;
   }
-  return model->run(model->weights, model->workspace, inputs, outputs);
+  if (int rc = model->run(model->weights, model->workspace, inputs, outputs)) {
+    model->lastError = "the model's entry point returned " + std::to_string(rc);
+    return rc;
+  }
+  return 0;
+}
+
+extern "C" const char *qrt_last_error(const qrt_model *model) {
+  return model ? model->lastError.c_str() : "";
 }
 
 extern "C" size_t qrt_list_devices(char *buffer, size_t size) {

@@ -2,6 +2,7 @@
 
 #include "qopt/Target/Target.h"
 #include "qopt/QOptDialect.h"
+#include "qopt/SignatureAttrs.h"
 #include "qopt/Target/Artifact.h"
 #include "qopt/Transforms/Passes.h"
 
@@ -287,6 +288,12 @@ LogicalResult describeSignature(ModuleOp module,
     info.name = name ? name.str() : std::string(kind) + std::to_string(idx);
     info.dtype = dtype ? dtype.str() : dtypeName(rt.getElementType());
     info.shape.assign(rt.getShape().begin(), rt.getShape().end());
+    if (auto bound = attrs ? attrs.getAs<IntegerAttr>(kIndexBoundAttrName)
+                           : IntegerAttr()) {
+      info.indexBound = bound.getInt();
+      if (auto node = attrs.getAs<StringAttr>(kIndexNodeAttrName))
+        info.indexNode = node.str();
+    }
     return success();
   };
   for (unsigned i = 0; i < fn.getNumArguments(); ++i) {
@@ -308,10 +315,17 @@ LogicalResult describeSignature(ModuleOp module,
 
 llvm::json::Array tensorsToJSON(ArrayRef<TensorInfo> tensors) {
   llvm::json::Array arr;
-  for (const TensorInfo &t : tensors)
-    arr.push_back(llvm::json::Object{{"name", t.name},
-                                     {"dtype", t.dtype},
-                                     {"shape", llvm::json::Array(t.shape)}});
+  for (const TensorInfo &t : tensors) {
+    llvm::json::Object o{{"name", t.name},
+                         {"dtype", t.dtype},
+                         {"shape", llvm::json::Array(t.shape)}};
+    if (t.indexBound > 0) {
+      // qrt refuses values outside [-index_bound, index_bound).
+      o["index_bound"] = t.indexBound;
+      o["index_node"] = t.indexNode;
+    }
+    arr.push_back(std::move(o));
+  }
   return arr;
 }
 

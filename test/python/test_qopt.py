@@ -534,3 +534,19 @@ def test_ppocr_matches_onnx_runtime(tmp_path):
     assert set(out) == set(ref)
     for name, expected in ref.items():
         np.testing.assert_allclose(out[name], expected, rtol=1e-3, atol=1e-4)
+
+
+def test_index_out_of_range_is_an_error(tmp_path):
+    # As in ONNX Runtime: token ids outside the table are refused by the
+    # run call (not clamped), naming the input, the value and the node.
+    art = qopt.compile(os.path.join(DIAGNOSTICS, "Inputs", "gather-ids.onnxtxt"), tmp_path / "a")
+    pos = np.array([2, -3], dtype=np.int64)
+    out = art.run({"ids": np.array([0, 4, -1, -5], dtype=np.int64), "pos": pos})
+    np.testing.assert_array_equal(out["Y"], [[0, 1], [8, 9], [8, 9], [0, 1]])
+    np.testing.assert_array_equal(out["P"], [30, 10])
+    with pytest.raises(qopt.RuntimeError,
+                       match=r"input 'ids' holds 5 at element 1, outside \[-5, 4\], the indices node 'Gather_\d+' takes"):
+        art.run({"ids": np.array([0, 5, 1, 2], dtype=np.int64), "pos": pos})
+    # The artifact still runs after a refused call.
+    out = art.run({"ids": np.array([1, 1, 1, 1], dtype=np.int64), "pos": pos})
+    np.testing.assert_array_equal(out["Y"][0], [2, 3])

@@ -261,7 +261,7 @@ int main(int argc, char **argv) {
   for (unsigned r = 0; r < std::max(1u, (unsigned)repeat); ++r) {
     auto t0 = std::chrono::steady_clock::now();
     if (qrt_run(model, inPtrs.data(), outPtrs.data()) != 0)
-      return fail("model run failed");
+      return fail(std::string("model run failed: ") + qrt_last_error(model));
     times.push_back(std::chrono::duration<double, std::milli>(
                         std::chrono::steady_clock::now() - t0)
                         .count());

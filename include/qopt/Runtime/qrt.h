@@ -50,10 +50,20 @@ int qrt_output_info(const qrt_model *model, size_t index, qrt_tensor_info *info)
 
 /** Runs the model. `inputs` and `outputs` hold one pointer per tensor, in
  *  manifest order, each to a contiguous row-major buffer of the declared
- *  shape and type. Returns 0 on success. The model's workspace belongs to
- *  `model`: do not run one qrt_model from two threads at once (load it
- *  twice instead). */
+ *  shape and type. Returns 0 on success, otherwise a QRT_ERROR_* code with
+ *  the reason in qrt_last_error(). An index input (token ids, say) holding
+ *  a value outside what the node it feeds accepts ([-size, size) for
+ *  Gather) is refused before anything runs, as ONNX Runtime does. The
+ *  model's workspace belongs to `model`: do not run one qrt_model from two
+ *  threads at once (load it twice instead). */
 int qrt_run(qrt_model *model, const void *const *inputs, void *const *outputs);
+/** qrt_run's failures. */
+#define QRT_ERROR_INDEX (-2)  /* an index input out of range */
+#define QRT_ERROR_DEVICE (-3) /* the Vulkan or CUDA device failed */
+/** Why the last qrt_run on `model` failed ("" after a success): names the
+ *  input, the element, the value and the ONNX node for an index out of
+ *  range. Valid until the next qrt_run or qrt_free. */
+const char *qrt_last_error(const qrt_model *model);
 
 /** The artifact's target triple and CPU as recorded in its manifest. */
 const char *qrt_target(const qrt_model *model);

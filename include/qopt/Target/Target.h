@@ -144,6 +144,10 @@ struct TensorInfo {
   std::string name;
   std::string dtype; // ONNX/numpy-style name: "float32", "int64", ...
   std::vector<int64_t> shape;
+  /// For an input whose values index an axis (qopt.index_bound): its size,
+  /// and the ONNX node; 0 otherwise.
+  int64_t indexBound = 0;
+  std::string indexNode;
 };
 
 /// Reads the inputs and outputs of the module's one public function (with

@@ -110,6 +110,13 @@ public:
   /// and the message) and returns failure.
   mlir::LogicalResult fail(const llvm::Twine &message);
 
+  /// Records that input `i` indexes an axis of `size` elements (Gather's
+  /// indices). When it is a graph input, the model's entry records the
+  /// bound (qopt.index_bound/qopt.index_node) and the runtime refuses
+  /// values outside [-size, size) with an error naming this node, as ONNX
+  /// Runtime does; values computed inside the graph stay clamped.
+  void noteIndexOperand(unsigned i, int64_t size);
+
   mlir::MLIRContext *ctx() const { return b.getContext(); }
   mlir::Type elemType(DType t) const { return dtypeToMLIR(ctx(), t); }
   mlir::RankedTensorType tensorType(llvm::ArrayRef<int64_t> shape,

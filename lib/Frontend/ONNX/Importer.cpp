@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Frontend/ONNX/Importer.h"
+#include "qopt/SignatureAttrs.h"
 
 #include "Builders.h"
 #include "GraphPlan.h"
@@ -40,6 +41,7 @@
 #include <onnx/defs/schema.h>
 
 #include <deque>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -221,6 +223,18 @@ public:
   size_t resourceThreshold() const { return options.resourceThresholdBytes; }
   FailureOr<SmallVector<TensorRef>>
   importSubgraph(const onnx::GraphProto &graph, ArrayRef<TensorRef> inputs);
+  /// See NodeContext::noteIndexOperand. Several nodes indexing with one
+  /// input keep the smallest axis.
+  void noteIndexInput(Value v, int64_t size, StringRef node) {
+    auto arg = dyn_cast<BlockArgument>(v);
+    if (!arg || arg.getOwner() != entryBlock || size <= 0)
+      return;
+    auto [it, inserted] =
+        indexBounds.try_emplace(arg.getArgNumber(), size, node.str());
+    if (!inserted && size < it->second.first)
+      it->second = {size, node.str()};
+  }
+  StringRef nodeName(const onnx::NodeProto &node) { return names.of(node); }
 
 private:
   void widenHalf(TensorRef &ref);
@@ -262,6 +276,8 @@ private:
   SmallVector<std::pair<std::string, DType>> argInfo;
   bool remarkedHalfAsFloat = false;
   bool importingInitializers = false;
+  /// Graph inputs used as indices: argument number -> (axis size, node).
+  llvm::DenseMap<unsigned, std::pair<int64_t, std::string>> indexBounds;
 };
 
 static bool isHalfDType(DType t) { return t == DType::F16 || t == DType::BF16; }
@@ -371,9 +387,12 @@ LogicalResult GraphImporter::importInitializers(const onnx::GraphProto &graph) {
   for (const onnx::TensorProto &init : graph.initializer()) {
     HostTensor t;
     std::string error;
+    // Saturating: dims whose product overflows go the weight path, whose
+    // reader says so.
     int64_t numel = 1;
     for (int64_t d : init.dims())
-      numel *= std::max<int64_t>(d, 0);
+      if (__builtin_mul_overflow(numel, std::max<int64_t>(d, 0), &numel))
+        numel = std::numeric_limits<int64_t>::max();
     if (numel > kHostElementLimit && (DType)init.data_type() != DType::Bool) {
       std::vector<char> bytes;
       bool available;
@@ -710,6 +729,13 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
     fn.setArgAttr(i, QOptDialect::kNameAttrName, builder.getStringAttr(inputInfo[i].first));
     fn.setArgAttr(i, QOptDialect::kDTypeAttrName,
                   builder.getStringAttr(dtypeName(inputInfo[i].second)));
+    auto bound = indexBounds.find(i);
+    if (bound != indexBounds.end()) {
+      fn.setArgAttr(i, kIndexBoundAttrName,
+                    builder.getI64IntegerAttr(bound->second.first));
+      fn.setArgAttr(i, kIndexNodeAttrName,
+                    builder.getStringAttr(bound->second.second));
+    }
   }
   for (size_t i = 0; i < outputInfo.size(); ++i) {
     fn.setResultAttr(i, QOptDialect::kNameAttrName,
@@ -875,6 +901,12 @@ FailureOr<int64_t> NodeContext::normalizeAxis(int64_t axis, int64_t rank) {
 
 LogicalResult NodeContext::fail(const Twine &message) {
   return emitError(loc) << node.op_type() << ": " << message;
+}
+
+void NodeContext::noteIndexOperand(unsigned i, int64_t size) {
+  if (!hasInput(i) || host(i))
+    return;
+  importer.noteIndexInput(value(i), size, importer.nodeName(node));
 }
 
 //===----------------------------------------------------------------------===//

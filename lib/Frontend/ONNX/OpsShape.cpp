@@ -335,6 +335,7 @@ LogicalResult convertGather(NodeContext &ctx) {
     return failure();
   ArrayRef<int64_t> data = ctx.shape(0), idxShape = ctx.shape(1);
   int64_t dim = data[*axis];
+  ctx.noteIndexOperand(1, dim);
   OpBuilder &b = ctx.b;
   Location loc = ctx.loc;
   Value table = ctx.value(0);
