@@ -891,9 +891,10 @@ NodeContext::intsFromAttrOrInput(StringRef name, unsigned inputIdx) {
 }
 
 FailureOr<int64_t> NodeContext::normalizeAxis(int64_t axis, int64_t rank) {
-  if (axis < -rank || axis >= std::max<int64_t>(rank, 1)) {
+  // A scalar has no axis at all: ONNX's range [-r, r-1] is empty for r = 0.
+  if (axis < -rank || axis >= rank) {
     (void)fail(Twine("axis ") + Twine(axis) + " is out of range for rank " +
-               Twine(rank));
+               Twine(rank) + (rank == 0 ? " (a scalar has no axes)" : ""));
     return failure();
   }
   return axis < 0 ? axis + rank : axis;
