@@ -5,9 +5,11 @@
 #
 #   scripts/fuzz.sh [SECONDS]          each fuzzer for SECONDS (default 60),
 #                                      growing build-fuzz/corpus/
-#   scripts/fuzz.sh --short SECONDS    the test command's run: each fuzzer for
-#                                      SECONDS from the seeds alone, fixed
-#                                      random seed
+#   scripts/fuzz.sh --short RUNS       the test command's run: each fuzzer for
+#                                      RUNS executions from the seeds alone
+#                                      with a fixed random seed, so the same
+#                                      sources explore the same inputs on any
+#                                      machine, however fast
 #   scripts/fuzz.sh --runs N [JOBS]    each fuzzer for N executions, split
 #                                      over JOBS processes (the campaign)
 #
@@ -23,7 +25,7 @@ bdir="$root/build-fuzz"
 seconds=60 runs="" jobs=1 short=0
 case "${1:-}" in
   --runs) runs="$2"; jobs="${3:-1}" ;;
-  --short) short=1; seconds="${2:-60}" ;;
+  --short) short=1; runs="${2:-100000}" ;;
   *) seconds="${1:-60}" ;;
 esac
 
@@ -101,7 +103,7 @@ run() { # target, libFuzzer arguments...
   else
     echo "fuzz: $t FAILED; the report (whole log: $log):" >&2
     grep -E -A60 "ERROR:|SUMMARY|runtime error|==[0-9]+==" "$log" | head -120 >&2
-    status=1
+    return 1
   fi
 }
 rm -rf "$bdir/logs"; mkdir -p "$bdir/logs"
@@ -120,15 +122,16 @@ for t in onnx-import tensor-file manifest; do
     # sharing the corpus folder (each reads what the others added when it
     # starts; new units are written there as they are found).
     per=$(( (runs + jobs - 1) / jobs ))
+    pids=()
     for j in $(seq 2 "$jobs"); do
-      ( run "$t" "${flags[@]}" -runs="$per" -seed="$j" "$corpus" "$seeds/$t" ) &
+      run "$t" "${flags[@]}" -runs="$per" -seed="$j" "$corpus" "$seeds/$t" &
+      pids+=($!)
     done
-    run "$t" "${flags[@]}" -runs="$per" -seed=1 "$corpus" "$seeds/$t"
-    wait
+    run "$t" "${flags[@]}" -runs="$per" -seed=1 "$corpus" "$seeds/$t" || status=1
+    for p in "${pids[@]}"; do wait "$p" || status=1; done
   else
     echo "fuzz: $t: $seconds s"
-    if [ "$short" = 1 ]; then flags+=(-seed=1); fi
-    run "$t" "${flags[@]}" -max_total_time="$seconds" "$corpus" "$seeds/$t"
+    run "$t" "${flags[@]}" -max_total_time="$seconds" "$corpus" "$seeds/$t" || status=1
   fi
 done
 ls "$bdir"/crashes/*/* 2>/dev/null && { echo "fuzz: crashes saved above" >&2; status=1; }
