@@ -312,6 +312,10 @@ LogicalResult convertConvTranspose(NodeContext &ctx) {
   if (xs.size() < 3 || ws.size() != xs.size())
     return ctx.fail("expects X [N, C, spatial...] and W [C, M/group, k...]");
   int64_t groups = ctx.attrInt("group", 1);
+  if (groups < 1 || groups > xs[1])
+    return ctx.fail("group " + std::to_string(groups) +
+                    " must be between 1 and the " + std::to_string(xs[1]) +
+                    " input channels");
   int64_t n = xs[0], c = xs[1], mg = ws[1], m = mg * groups;
   if (ws[0] != c || c % groups)
     return ctx.fail("weights " + shapeToString(ws) + " do not match " +
@@ -327,6 +331,15 @@ LogicalResult convertConvTranspose(NodeContext &ctx) {
   SmallVector<int64_t> pb(d, 0), pe(d, 0), outSpatial(d);
   std::string autoPad = ctx.attrString("auto_pad", "NOTSET");
   auto outShapeAttr = ctx.attrInts("output_shape");
+  auto padsAttr = ctx.attrInts("pads");
+  // Lists of the wrong length were read past their end (found by the
+  // import fuzzer).
+  if (outShapeAttr && outShapeAttr->size() < d)
+    return ctx.fail("output_shape has " + std::to_string(outShapeAttr->size()) +
+                    " values for " + std::to_string(d) + " spatial axes");
+  if (padsAttr && padsAttr->size() != 2 * d)
+    return ctx.fail("pads has " + std::to_string(padsAttr->size()) +
+                    " values, expected " + std::to_string(2 * d));
   for (size_t i = 0; i < d; ++i) {
     int64_t full = strides[i] * (in[i] - 1) + outPad[i] +
                    (kernel[i] - 1) * dil[i] + 1;
@@ -341,11 +354,14 @@ LogicalResult convertConvTranspose(NodeContext &ctx) {
       bool upper = autoPad == "SAME_UPPER";
       pb[i] = upper ? half : total - half;
       pe[i] = total - pb[i];
-    } else if (auto p = ctx.attrInts("pads")) {
-      pb[i] = (*p)[i];
-      pe[i] = (*p)[i + d];
+    } else if (padsAttr) {
+      pb[i] = (*padsAttr)[i];
+      pe[i] = (*padsAttr)[i + d];
     }
     outSpatial[i] = full - pb[i] - pe[i];
+    if (outSpatial[i] < 1)
+      return ctx.fail("the output's spatial axis " + std::to_string(i) +
+                      " would have size " + std::to_string(outSpatial[i]));
   }
   OpBuilder &b = ctx.b;
   Location loc = ctx.loc;

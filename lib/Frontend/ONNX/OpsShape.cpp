@@ -280,6 +280,10 @@ LogicalResult convertSplit(NodeContext &ctx) {
     sizes = **splitOr;
   } else {
     int64_t parts = ctx.attrInt("num_outputs", n);
+    // Checked before dividing by it (a fuzzed num_outputs of 0).
+    if (parts != (int64_t)n)
+      return ctx.fail("num_outputs is " + std::to_string(parts) +
+                      " but the node has " + std::to_string(n) + " outputs");
     int64_t chunk = (dim + parts - 1) / parts;
     for (int64_t p = 0; p < parts; ++p)
       sizes.push_back(std::min(chunk, dim - p * chunk));
