@@ -92,6 +92,10 @@ LogicalResult convertMatMul(NodeContext &ctx) {
 
 LogicalResult convertGemm(NodeContext &ctx) {
   DType t = ctx.dtype(0);
+  // As for MatMul: B of another element type reached tosa.matmul's builder
+  // and crashed it (found by the import fuzzer).
+  if (ctx.dtype(1) != t || (ctx.hasInput(2) && ctx.dtype(2) != t))
+    return ctx.fail("operand element types differ");
   if (ctx.rank(0) != 2 || ctx.rank(1) != 2)
     return ctx.fail("A and B must be matrices");
   OpBuilder &b = ctx.b;
