@@ -147,6 +147,21 @@ LogicalResult convertLayerNorm(NodeContext &ctx) {
   auto axis = ctx.normalizeAxis(ctx.attrInt("axis", -1), rank);
   if (failed(axis))
     return failure();
+  // Scale and bias broadcast to the input (unidirectionally); one of
+  // another shape gave the elementwise op invalid indexing maps (found by
+  // the import fuzzer).
+  ArrayRef<int64_t> xShape = ctx.shape(0);
+  for (unsigned i = 1; i < 3 && ctx.hasInput(i); ++i) {
+    ArrayRef<int64_t> s = ctx.shape(i);
+    bool ok = (int64_t)s.size() <= rank;
+    for (size_t d = 0; ok && d < s.size(); ++d)
+      ok = s[s.size() - 1 - d] == 1 ||
+           s[s.size() - 1 - d] == xShape[rank - 1 - d];
+    if (!ok)
+      return ctx.fail(std::string(i == 1 ? "scale" : "bias") + " " +
+                      shapeToString(s) + " does not broadcast to the input " +
+                      shapeToString(xShape));
+  }
   double eps = ctx.attrFloat("epsilon", 1e-5f);
   SmallVector<int64_t> axes;
   for (int64_t d = *axis; d < rank; ++d)
