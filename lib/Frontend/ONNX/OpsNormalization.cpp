@@ -153,11 +153,9 @@ LogicalResult convertLayerNorm(NodeContext &ctx) {
   ArrayRef<int64_t> xShape = ctx.shape(0);
   for (unsigned i = 1; i < 3 && ctx.hasInput(i); ++i) {
     ArrayRef<int64_t> s = ctx.shape(i);
-    bool ok = (int64_t)s.size() <= rank;
-    for (size_t d = 0; ok && d < s.size(); ++d)
-      ok = s[s.size() - 1 - d] == 1 ||
-           s[s.size() - 1 - d] == xShape[rank - 1 - d];
-    if (!ok)
+    SmallVector<int64_t> joint;
+    if (!broadcastShapes(xShape, s, joint) ||
+        ArrayRef<int64_t>(joint) != xShape)
       return ctx.fail(std::string(i == 1 ? "scale" : "bias") + " " +
                       shapeToString(s) + " does not broadcast to the input " +
                       shapeToString(xShape));
