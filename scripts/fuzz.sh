@@ -13,6 +13,9 @@
 #   scripts/fuzz.sh --runs N [JOBS]    each fuzzer for N executions, split
 #                                      over JOBS processes (the campaign)
 #
+# QOPT_FUZZ_TARGETS picks the fuzzers (default: "onnx-import tensor-file
+# manifest").
+#
 # Seed corpora come from the ONNX backend test data (models and their .pb
 # tensors), stories260k from ../shared when present, small .npy/.npz files
 # written here, and a real artifact's manifest.json. What the fuzzers add is
@@ -107,7 +110,7 @@ run() { # target, libFuzzer arguments...
   fi
 }
 rm -rf "$bdir/logs"; mkdir -p "$bdir/logs"
-for t in onnx-import tensor-file manifest; do
+for t in ${QOPT_FUZZ_TARGETS:-onnx-import tensor-file manifest}; do
   corpus="$bdir/corpus/$t"
   if [ "$short" = 1 ]; then
     corpus="$bdir/corpus-short/$t"
