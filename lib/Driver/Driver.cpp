@@ -2,6 +2,7 @@
 
 #include "InstrumentedModel.h"
 #include "qopt/Driver/Driver.h"
+#include "qopt/Frontend/ONNX/Exporter.h"
 #include "qopt/Driver/Report.h"
 #include "qopt/Driver/Sensitivity.h"
 #include "qopt/Calibration/Statistics.h"
@@ -511,6 +512,10 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
   if (!module)
     return failure();
   ArtifactExtras extras;
+  if (!options.emitONNX.empty() && !options.kvCache.empty())
+    return emitError(UnknownLoc::get(&context))
+           << "--emit-onnx writes the model's own graph, which has no fixed "
+              "KV cache: drop --kv-cache";
   if (!options.kvCache.empty()) {
     if (options.kvCache != "float" && options.kvCache != "int8")
       return emitError(UnknownLoc::get(&context))
@@ -714,6 +719,10 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
     }
     bool smooth = quantize.smooth || recipeSmooth;
     quantize.smooth = smooth;
+    if (smooth && !options.emitONNX.empty())
+      return emitError(UnknownLoc::get(&context))
+             << "--emit-onnx does not export SmoothQuant yet (its scales are "
+                "folded into other ops' constants): drop --smooth";
     if (smooth)
       needs.sampleRows = kSmoothSampleRows;
     if ((needs.gram || smooth) && !haveStatistics)
@@ -1079,7 +1088,35 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
     extras.files.push_back({"report.html", report.toHTML()});
     extras.manifest["quantization"] = std::move(summary);
   }
+  // The export is built before the artifact, so that what it cannot write
+  // fails the compile early, and written after it.
+  std::optional<onnx_frontend::ExportSummary> exported;
+  if (!options.emitONNX.empty()) {
+    if (!phases.begin("exporting ONNX"))
+      return stopped("exporting ONNX");
+    FailureOr<onnx_frontend::ExportSummary> built =
+        onnx_frontend::exportQuantizedONNX(*module, options.modelPath);
+    if (failed(built))
+      return failure();
+    exported = std::move(*built);
+  }
+  auto writeExport = [&]() -> LogicalResult {
+    if (!exported)
+      return success();
+    if (failed(onnx_frontend::writeExportedONNX(context, *exported,
+                                                options.modelPath,
+                                                options.emitONNX)))
+      return failure();
+    llvm::errs() << llvm::formatv(
+        "qopt: wrote {0} ({1} MatMulNBits, {2} QDQ and {3} dequantized "
+        "products, {4:F1} KiB)\n",
+        options.emitONNX, exported->matMulNBits, exported->qdq,
+        exported->dequantized, exported->bytes.size() / 1024.0);
+    return success();
+  };
   if (!options.emitGraphIR.empty()) {
+    if (failed(writeExport()))
+      return failure();
     std::string err;
     auto out = mlir::openOutputFile(options.emitGraphIR, &err);
     if (!out)
@@ -1097,6 +1134,8 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
   (*module)->setAttr(QOptDialect::kTargetAttrName, *target);
   if (failed(compileArtifact(*module, options.codegen, options.outDir,
                              options.force, std::move(extras))))
+    return failure();
+  if (failed(writeExport()))
     return failure();
   phases.printTable();
   return success();

@@ -110,4 +110,6 @@ async function main() {
     console.log(`ort latency: median ${times[times.length >> 1].toFixed(3)} ms, min ${times[0].toFixed(3)} ms over ${time} runs`);
   }
 }
-main().catch(e => { console.error('reference.js: ' + (e.stack || e)); process.exit(1); });
+module.exports = { readNpy, writeNpy };
+if (require.main === module)
+  main().catch(e => { console.error('reference.js: ' + (e.stack || e)); process.exit(1); });

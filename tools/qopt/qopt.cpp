@@ -96,6 +96,12 @@ static cl::opt<std::string>
               cl::desc("Write the imported graph IR to this file ('-' for "
                        "stdout) and stop"),
               cl::value_desc("file"), cl::cat(qoptCategory));
+static cl::opt<std::string>
+    emitONNX("emit-onnx",
+             cl::desc("Also write the quantized model as ONNX for other "
+                      "runtimes: QDQ for int8, MatMulNBits for 4-/8-bit "
+                      "weights, the rest as the model had it"),
+             cl::value_desc("file.onnx"), cl::cat(qoptCategory));
 static cl::opt<bool> verbose("v",
                              cl::desc("Print the time of each compile stage "
                                       "and notes on graph clean-up"),
@@ -497,6 +503,7 @@ int main(int argc, char **argv) {
   options.verbose = verbose;
   options.force = force;
   options.emitGraphIR = emitGraph;
+  options.emitONNX = emitONNX;
   options.import.verbose = verbose;
   options.kvCache = kvCache;
   options.keepHalfPrecision = keepFP16;

@@ -176,6 +176,10 @@ struct CompileOptions {
   bool printReport = true;
   /// Stop after import and write the graph IR here instead ("-" = stdout).
   std::string emitGraphIR;
+  /// Also write the model, quantized as qopt quantized it, as ONNX for
+  /// other runtimes (QDQ, MatMulNBits; see onnx_frontend::
+  /// exportQuantizedONNX); written after the artifact.
+  std::string emitONNX;
   /// Give the decoder's past/present tensors a fixed-capacity KV cache of
   /// this element type right after import (qopt-static-kv-cache): "float"
   /// or "int8"; empty keeps the graph as exported. The capacity is the

@@ -235,6 +235,11 @@ mlir::FailureOr<bool> foldUnique(NodeContext &ctx);
 mlir::FailureOr<bool> foldScatter(NodeContext &ctx);
 mlir::FailureOr<bool> foldGatherND(NodeContext &ctx);
 
+/// Parses `buffer` (binary protobuf, or ONNX text when `name` or the
+/// contents say so) into `model`; false with a diagnostic naming `name`.
+bool parseModelProto(mlir::MLIRContext &ctx, llvm::StringRef buffer,
+                     llvm::StringRef name, onnx::ModelProto &model);
+
 /// Reads the raw little-endian bytes of a TensorProto stored as raw_data or
 /// external data, without widening them (large weights). Returns failure
 /// with `error` set when the data is malformed; sets `available` to false

@@ -921,8 +921,8 @@ static bool looksLikeText(StringRef buffer, StringRef name) {
   return trimmed.starts_with("<") || trimmed.starts_with("#");
 }
 
-static bool parseModel(MLIRContext &ctx, StringRef buffer, StringRef name,
-                       onnx::ModelProto &model) {
+bool parseModelProto(MLIRContext &ctx, StringRef buffer, StringRef name,
+                     onnx::ModelProto &model) {
   Location loc = FileLineColLoc::get(&ctx, name, 0, 0);
   if (looksLikeText(buffer, name)) {
     // ONNX's text parser does not accept '#' comment lines; drop them so lit
@@ -975,7 +975,7 @@ OwningOpRef<ModuleOp> importONNXBuffer(MLIRContext &context, StringRef buffer,
   context.appendDialectRegistry(registry);
   context.loadAllAvailableDialects();
   onnx::ModelProto model;
-  if (!parseModel(context, buffer, bufferName, model))
+  if (!parseModelProto(context, buffer, bufferName, model))
     return nullptr;
   GraphImporter importer(context, model, baseDir, options);
   return importer.run();
@@ -1006,7 +1006,7 @@ OwningOpRef<ModuleOp> importONNXFile(MLIRContext &context, StringRef path,
 FailureOr<OperatorReport> checkONNXFile(MLIRContext &context, StringRef path) {
   std::unique_ptr<llvm::MemoryBuffer> file = readModelFile(context, path);
   onnx::ModelProto model;
-  if (!file || !parseModel(context, file->getBuffer(), path, model))
+  if (!file || !parseModelProto(context, file->getBuffer(), path, model))
     return failure();
   NodeNames names(model.graph());
   return reportOperators(context, model, names, /*mainPlan=*/nullptr);
