@@ -311,8 +311,9 @@ struct ActivationPath {
   std::vector<int64_t> excluded; // channels quantized as 0
 };
 
-FailureOr<ActivationPath> readActivationPath(MatMulOp mm,
-                                             const std::string &node) {
+FailureOr<ActivationPath>
+readActivationPath(MatMulOp mm,
+                   const std::map<std::string, MatMulOp> &products) {
   ActivationPath path;
   Value v = mm.getInput();
   // Probes and reshapes that keep the last (reduction) dim do not change
@@ -378,10 +379,13 @@ FailureOr<ActivationPath> readActivationPath(MatMulOp mm,
   }
   v = skipObserve(v);
   // An input scale (GPTQ/AWQ's activation-aware scaling): an elementwise
-  // product with a constant along the last dim, at this node.
+  // product with a constant along the last dim, made at a quantized
+  // product's node (this one, or the first of the products that share the
+  // scaled input). The model's own products (a norm's weight) are at their
+  // own nodes.
   if (auto g = v.getDefiningOp<linalg::GenericOp>()) {
-    if (onnxNodeName(g.getLoc()) == node && g.getNumDpsInputs() == 2 &&
-        g.getNumResults() == 1) {
+    if (products.count(onnxNodeName(g.getLoc())) &&
+        g.getNumDpsInputs() == 2 && g.getNumResults() == 1) {
       auto yield = cast<linalg::YieldOp>(g.getBody()->getTerminator());
       auto mul = yield.getOperand(0).getDefiningOp<arith::MulFOp>();
       Value factorsValue = g.getDpsInputOperand(1)->get();
@@ -397,7 +401,7 @@ FailureOr<ActivationPath> readActivationPath(MatMulOp mm,
       v = skipObserve(g.getDpsInputOperand(0)->get());
     }
   }
-  if (onnxNodeName(v.getLoc()) == node && !isa<BlockArgument>(v))
+  if (!isa<BlockArgument>(v) && products.count(onnxNodeName(v.getLoc())))
     return mm.emitError() << "cannot export: an unrecognized op ("
                           << v.getDefiningOp()->getName()
                           << ") in front of the quantized product";
@@ -780,7 +784,7 @@ FailureOr<ExportSummary> exportQuantizedONNX(ModuleOp module,
     FailureOr<DecodedWeights> weights = decodeWeights(mm);
     if (failed(weights))
       return failure();
-    FailureOr<ActivationPath> path = readActivationPath(mm, name);
+    FailureOr<ActivationPath> path = readActivationPath(mm, products);
     if (failed(path))
       return failure();
     if (auto rt = cast<RankedTensorType>(mm.getResult().getType());
