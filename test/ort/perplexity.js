@@ -4,6 +4,8 @@
 // with 0, and every token t + 1 < len is predicted from tokens 0..t.
 //
 //   node perplexity.js model.onnx ids.npy offsets.npy first end [--seq N]
+//        [--optimization disabled|basic|extended|all]   (ORT's graph
+//        optimizations; default all, what ORT users get)
 //
 // Prints {"perplexity": P, "mean_nll": L, "predicted_tokens": T} on stdout.
 'use strict';
@@ -16,6 +18,9 @@ async function main() {
   let seq = 512;
   const k = args.indexOf('--seq');
   if (k >= 0) { seq = Number(args[k + 1]); args.splice(k, 2); }
+  const o = args.indexOf('--optimization');
+  let level = 'all';
+  if (o >= 0) { level = args[o + 1]; args.splice(o, 2); }
   if (args.length !== 5) throw new Error('usage: perplexity.js model.onnx ids.npy offsets.npy first end [--seq N]');
   const [model, idsFile, offsetsFile] = args;
   const first = Number(args[3]), end = Number(args[4]);
@@ -23,7 +28,9 @@ async function main() {
   if (!(first >= 0 && first < end && end < offsets.length))
     throw new Error(`story range ${first}:${end} is outside the ${offsets.length - 1} stories`);
   const session = await ort.InferenceSession.create(model, {
-    intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' });
+    intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential',
+    graphOptimizationLevel: level,
+    extra: process.env.ORT_ACC ? { session: { qdq_matmulnbits_accuracy_level: process.env.ORT_ACC } } : {} });
   const input = session.inputNames[0], output = session.outputNames[0];
   let nll = 0, predicted = 0;
   const tokens = new BigInt64Array(seq);

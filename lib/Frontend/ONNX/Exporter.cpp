@@ -484,7 +484,8 @@ std::string writeActivation(NodeWriter &w, const ActivationPath &path,
 /// Emits the weight product of `x` and returns its output (`output` when
 /// not empty); counts the form chosen in `summary`.
 std::string writeProduct(NodeWriter &w, const DecodedWeights &dw,
-                         const std::string &x, std::string output,
+                         const std::string &x, bool qdqActivations,
+                         std::string output,
                          ExportSummary &summary, bool &usesMicrosoft) {
   int64_t n = dw.n, k = dw.k;
   QuantKind kind = dw.scheme.getKind();
@@ -501,14 +502,27 @@ std::string writeProduct(NodeWriter &w, const DecodedWeights &dw,
   };
   // Group-wise 4- and 8-bit integer codes: MatMulNBits, qopt's codes as
   // unsigned (signed ones offset by 2^(bits-1), the default zero point).
-  if (kind == QuantKind::Int && (bits == 4 || bits == 8) && group >= 16 &&
-      isPowerOfTwo(group) && zeroFits()) {
-    int64_t blocks = (k + group - 1) / group;
-    int64_t rowBytes = blocks * group * bits / 8;
+  // Per-channel 8-bit codes take it too, in blocks of 32 that repeat the
+  // row's scale, except behind static QDQ activations: ONNX Runtime runs
+  // DequantizeLinear + MatMul there as the exact integer product, but
+  // otherwise (float activations) turns it into MatMulNBits computing with
+  // int8 activations of its own (session.qdq_matmulnbits_accuracy_level,
+  // 4 by default), which is not what qopt computes.
+  bool grouped = group >= 16 && isPowerOfTwo(group);
+  bool perChannel8 = group == 0 && bits == 8 && !qdqActivations;
+  if (kind == QuantKind::Int && (bits == 4 || bits == 8) &&
+      (grouped || perChannel8) && zeroFits()) {
+    int64_t block = grouped ? group : (k >= 32 ? 32 : 16);
+    int64_t blocks = (k + block - 1) / block;
+    int64_t rowBytes = blocks * block * bits / 8;
+    // The parameters of block j of row r.
+    auto param = [&](int64_t r, int64_t j) {
+      return r * dw.groups + (grouped ? std::min<int64_t>(j, dw.groups - 1) : 0);
+    };
     std::vector<uint8_t> b(n * rowBytes, 0);
     for (int64_t r = 0; r < n; ++r)
-      for (int64_t i = 0; i < blocks * group; ++i) {
-        int32_t g = r * dw.groups + std::min<int64_t>(i / group, blocks - 1);
+      for (int64_t i = 0; i < blocks * block; ++i) {
+        int64_t g = param(r, i / block);
         int32_t zu = dw.zeros.empty() ? offset : dw.zeros[g] + offset;
         // Padding past k gets the zero point: it stands for 0.
         uint32_t q = i < k ? uint32_t(dw.codes[r * k + i] + offset)
@@ -516,23 +530,29 @@ std::string writeProduct(NodeWriter &w, const DecodedWeights &dw,
         int64_t bit = i * bits;
         b[r * rowBytes + bit / 8] |= uint8_t(q << (bit % 8));
       }
+    std::vector<float> scales(n * blocks), floatZeros;
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t j = 0; j < blocks; ++j) {
+        scales[r * blocks + j] = dw.scales[param(r, j)];
+        if (!dw.floatZeros.empty())
+          floatZeros.push_back(dw.floatZeros[param(r, j)] + float(offset));
+      }
     std::vector<std::string> in = {
-        x, w.tensor("weight", onnx::TensorProto::UINT8, {n, blocks, rowBytes / blocks},
-                    b.data(), b.size()),
-        w.floats("weight_scales", {n * blocks}, dw.scales)};
-    if (!dw.floatZeros.empty()) {
-      std::vector<float> z(dw.floatZeros);
-      for (float &v : z)
-        v += float(offset);
-      in.push_back(w.floats("weight_zero_points", {n * blocks}, z));
+        x,
+        w.tensor("weight", onnx::TensorProto::UINT8,
+                 {n, blocks, rowBytes / blocks}, b.data(), b.size()),
+        w.floats("weight_scales", {n * blocks}, scales)};
+    if (!floatZeros.empty()) {
+      in.push_back(w.floats("weight_zero_points", {n * blocks}, floatZeros));
     } else if (!dw.zeros.empty() || offset == 0) {
       int64_t zpRowBytes = (blocks * bits + 7) / 8;
       std::vector<uint8_t> zp(n * zpRowBytes, 0);
       for (int64_t r = 0; r < n; ++r)
         for (int64_t j = 0; j < blocks; ++j) {
-          int32_t z = dw.zeros.empty() ? 0 : dw.zeros[r * dw.groups + j];
+          int32_t z = dw.zeros.empty() ? 0 : dw.zeros[param(r, j)];
           int64_t bit = j * bits;
-          zp[r * zpRowBytes + bit / 8] |= uint8_t(uint32_t(z + offset) << (bit % 8));
+          zp[r * zpRowBytes + bit / 8] |=
+              uint8_t(uint32_t(z + offset) << (bit % 8));
         }
       in.push_back(w.tensor("weight_zero_points", onnx::TensorProto::UINT8,
                             {n * zpRowBytes}, zp.data(), zp.size()));
@@ -541,7 +561,7 @@ std::string writeProduct(NodeWriter &w, const DecodedWeights &dw,
     NodeWriter::setInt(mm, "K", k);
     NodeWriter::setInt(mm, "N", n);
     NodeWriter::setInt(mm, "bits", bits);
-    NodeWriter::setInt(mm, "block_size", group);
+    NodeWriter::setInt(mm, "block_size", block);
     usesMicrosoft = true;
     ++summary.matMulNBits;
     return mm.output(0);
@@ -800,7 +820,10 @@ FailureOr<ExportSummary> exportQuantizedONNX(ModuleOp module,
     bool hasBias = isGemm && node.input_size() > 2 && !node.input(2).empty();
     bool hasOutliers = bool(mm.getOutlierWeights());
     std::string y = writeProduct(
-        w, *weights, x, hasBias || hasOutliers ? "" : node.output(0), summary,
+        w, *weights, x,
+        path->kind == ActivationPath::Static ||
+            path->kind == ActivationPath::DynamicPerTensor,
+        hasBias || hasOutliers ? "" : node.output(0), summary,
         usesMicrosoft);
     if (hasOutliers) {
       // LLM.int8: the outlier channels in float, added to the product.
