@@ -108,6 +108,15 @@ qopt_status qopt_compile_options_set_features(qopt_compile_options *options,
 /** --name: the C symbol prefix (NAME_run) and the code files' stem. */
 qopt_status qopt_compile_options_set_name(qopt_compile_options *options,
                                           const char *name);
+/** --recipe: a built-in recipe (balanced, quality, edge-int8) or a YAML/JSON
+ *  recipe file of per-layer precisions; the precision sets what it leaves
+ *  open. */
+qopt_status qopt_compile_options_set_recipe(qopt_compile_options *options,
+                                            const char *recipe);
+/** --emit-onnx: also write the quantized model as ONNX for other runtimes
+ *  (QDQ, com.microsoft MatMulNBits) to this file, after the artifact. */
+qopt_status qopt_compile_options_set_emit_onnx(qopt_compile_options *options,
+                                               const char *path);
 /** -o: the artifact folder. Required: qopt_compile has no default. */
 qopt_status qopt_compile_options_set_output_dir(qopt_compile_options *options,
                                                 const char *dir);

@@ -273,8 +273,10 @@ std::string compile(const std::string &model, const std::string &outputDir,
                     const std::vector<std::string> &freezeInputs,
                     bool embedWeights, int optLevel,
                     const std::optional<std::string> &precision,
+                    const std::optional<std::string> &recipe,
                     const std::optional<std::string> &algorithm,
                     const std::optional<std::string> &exclude,
+                    const std::optional<std::string> &emitONNX,
                     const std::optional<std::string> &calib,
                     const std::optional<std::string> &calibOffsets,
                     std::optional<size_t> calibSamples,
@@ -297,6 +299,8 @@ std::string compile(const std::string &model, const std::string &outputDir,
   qopt_compile_options_set_embed_weights(options.get(), embedWeights);
   qopt_compile_options_set_opt_level(options.get(), optLevel);
   setString(options, precision, qopt_compile_options_set_precision);
+  setString(options, recipe, qopt_compile_options_set_recipe);
+  setString(options, emitONNX, qopt_compile_options_set_emit_onnx);
   setString(options, algorithm, qopt_compile_options_set_algorithm);
   setString(options, exclude, qopt_compile_options_set_exclude);
   setString(options, calib, qopt_compile_options_set_calibration_data);
@@ -395,7 +399,8 @@ PYBIND11_MODULE(_qopt, m) {
         py::arg("target"), py::arg("cpu"), py::arg("features"), py::arg("name"),
         py::arg("force"), py::arg("input_shapes"), py::arg("freeze_inputs"),
         py::arg("embed_weights"), py::arg("opt_level"), py::arg("precision"),
-        py::arg("algorithm"), py::arg("exclude"), py::arg("calib"),
+        py::arg("recipe"), py::arg("algorithm"), py::arg("exclude"),
+        py::arg("emit_onnx"), py::arg("calib"),
         py::arg("calib_offsets"), py::arg("calib_samples"),
         py::arg("calib_method"), py::arg("calib_table"), py::arg("verbose"),
         py::arg("progress"), "qopt_compile; returns the warnings and notes");

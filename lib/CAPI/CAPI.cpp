@@ -272,6 +272,17 @@ qopt_status qopt_compile_options_set_precision(qopt_compile_options *options,
                     options ? &options->compile.quantize.precision : nullptr);
 }
 
+qopt_status qopt_compile_options_set_recipe(qopt_compile_options *options,
+                                            const char *recipe) {
+  return copyString(recipe,
+                    options ? &options->compile.quantize.recipe : nullptr);
+}
+
+qopt_status qopt_compile_options_set_emit_onnx(qopt_compile_options *options,
+                                               const char *path) {
+  return copyString(path, options ? &options->compile.emitONNX : nullptr);
+}
+
 qopt_status qopt_compile_options_set_algorithm(qopt_compile_options *options,
                                                const char *algorithm) {
   return copyString(algorithm,

@@ -200,8 +200,10 @@ def compile(
     cpu=None,
     features=None,
     precision=None,
+    recipe=None,
     algorithm=None,
     exclude=None,
+    emit_onnx=None,
     calib=None,
     calib_offsets=None,
     calib_samples=None,
@@ -226,6 +228,10 @@ def compile(
     target, cpu, features: --target, -mcpu, -mattr.
     precision, algorithm, exclude: --precision ("w8a16", "w4a16-g32",
     "w8a8-static", ...), --algorithm, --exclude.
+    recipe: --recipe, a built-in recipe name or a recipe file (per-layer
+    precisions; precision sets what it leaves open).
+    emit_onnx: --emit-onnx, a path: also write the quantized model as ONNX
+    for other runtimes (QDQ, MatMulNBits).
     calib, calib_offsets, calib_samples, calib_method, calib_table: --calib
     (a folder of samples, or token ids with calib_offsets), ...
     input_shapes: {input: (1, 64) or "1x64"} or {symbolic dim: 64}.
@@ -269,8 +275,10 @@ def compile(
             embed_weights=bool(embed_weights),
             opt_level=int(opt_level),
             precision=precision,
+            recipe=_optional_path(recipe),
             algorithm=algorithm,
             exclude=exclude,
+            emit_onnx=_optional_path(emit_onnx),
             calib=_optional_path(calib),
             calib_offsets=_optional_path(calib_offsets),
             calib_samples=None if calib_samples is None else int(calib_samples),

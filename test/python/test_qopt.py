@@ -214,6 +214,30 @@ def test_quantized_report_is_a_dict(tmp_path, calib_dir):
     assert z["max_abs_error"] == pytest.approx(max(errors), rel=1e-4)
 
 
+def test_emit_onnx_runs_in_onnx_runtime(tmp_path, calib_dir):
+    """emit_onnx writes the quantized model beside the artifact; ONNX
+    Runtime's outputs on it equal the artifact's (the same int8 codes and
+    scales, QDQ form)."""
+    need_ort()
+    exported = tmp_path / "dense-w8a8.onnx"
+    art = qopt.compile(
+        capi_input("dense-relu.onnxtxt"),
+        tmp_path / "w8a8",
+        precision="w8a8-static",
+        calib=calib_dir,
+        emit_onnx=exported,
+        input_shapes={"X": (3, K)},
+    )
+    assert os.path.isfile(exported)
+    x = np.load(calib_dir / "s0.npy")
+    np.save(tmp_path / "x.npy", x)
+    ref = ort_reference(str(exported), tmp_path / "ref", "--input", f"X={tmp_path / 'x.npy'}")
+    out = art.run({"X": x})["Z"]
+    np.testing.assert_allclose(out, ref["Z"], rtol=1e-5, atol=1e-5 * np.abs(out).max())
+    # Quantized, not float: the outputs differ from the float reference.
+    assert np.abs(out - dense_reference(x)).max() > 1e-4
+
+
 def test_freeze_input_from_an_array(tmp_path):
     scale = np.array([2, -1, 0.5, 3], np.float32)
     art = qopt.compile(capi_input("scale.onnxtxt"), tmp_path / "scale", freeze_inputs={"S": scale})
