@@ -400,10 +400,10 @@ PYBIND11_MODULE(_qopt, m) {
         py::arg("force"), py::arg("input_shapes"), py::arg("freeze_inputs"),
         py::arg("embed_weights"), py::arg("opt_level"), py::arg("precision"),
         py::arg("recipe"), py::arg("algorithm"), py::arg("exclude"),
-        py::arg("emit_onnx"), py::arg("calib"),
-        py::arg("calib_offsets"), py::arg("calib_samples"),
-        py::arg("calib_method"), py::arg("calib_table"), py::arg("verbose"),
-        py::arg("progress"), "qopt_compile; returns the warnings and notes");
+        py::arg("emit_onnx"), py::arg("calib"), py::arg("calib_offsets"),
+        py::arg("calib_samples"), py::arg("calib_method"),
+        py::arg("calib_table"), py::arg("verbose"), py::arg("progress"),
+        "qopt_compile; returns the warnings and notes");
   m.def("manifest_json", [](const std::string &dir) {
     return artifactJSON(dir, /*report=*/false);
   });

@@ -110,8 +110,8 @@ struct DecodedWeights {
   std::vector<int32_t> codes;
   /// Scales and zero points per (row, group), broadcast from per-tensor.
   std::vector<float> scales;
-  std::vector<int32_t> zeros;      // integer zero points (or empty)
-  std::vector<float> floatZeros;   // HQQ-style float zero points (or empty)
+  std::vector<int32_t> zeros;    // integer zero points (or empty)
+  std::vector<float> floatZeros; // HQQ-style float zero points (or empty)
   /// The values the codes stand for, row-major [n, k], as the compiled
   /// code computes them.
   std::vector<float> values;
@@ -147,9 +147,8 @@ FailureOr<DecodedWeights> decodeWeights(MatMulOp mm) {
   ws.halfScales = false;
   int64_t rowBytes = ws.packedRowBytes(w.k);
   if (int64_t(bytes->size()) != w.n * rowBytes)
-    return mm.emitError() << "cannot export: the weights hold "
-                          << bytes->size() << " bytes, expected "
-                          << w.n * rowBytes;
+    return mm.emitError() << "cannot export: the weights hold " << bytes->size()
+                          << " bytes, expected " << w.n * rowBytes;
   w.groups = ws.numGroups(w.k);
   if (!mm.getWeightScales())
     return mm.emitError() << "cannot export: the weights have no scales";
@@ -234,8 +233,8 @@ public:
              std::vector<onnx::NodeProto> &out, std::string prefix)
       : graph(graph), names(names), out(out), prefix(std::move(prefix)) {}
 
-  std::string tensor(const std::string &what, int dtype,
-                     ArrayRef<int64_t> dims, const void *data, size_t size) {
+  std::string tensor(const std::string &what, int dtype, ArrayRef<int64_t> dims,
+                     const void *data, size_t size) {
     onnx::TensorProto *t = graph.add_initializer();
     std::string name = names.fresh(prefix + "/qopt_" + what);
     t->set_name(name);
@@ -247,8 +246,7 @@ public:
   }
   std::string floats(const std::string &what, ArrayRef<int64_t> dims,
                      ArrayRef<float> v) {
-    return tensor(what, onnx::TensorProto::FLOAT, dims, v.data(),
-                  v.size() * 4);
+    return tensor(what, onnx::TensorProto::FLOAT, dims, v.data(), v.size() * 4);
   }
   std::string scalar(const std::string &what, float v) {
     return floats(what, {}, {v});
@@ -264,9 +262,9 @@ public:
     n.set_name(names.fresh(prefix + "/qopt_" + op.str()));
     for (const std::string &i : inputs)
       n.add_input(i);
-    n.add_output(output.empty() ? names.fresh(prefix + "/qopt_" + op.str() +
-                                              "_output")
-                                : output);
+    n.add_output(output.empty()
+                     ? names.fresh(prefix + "/qopt_" + op.str() + "_output")
+                     : output);
     return n;
   }
   static void setInt(onnx::NodeProto &n, StringRef name, int64_t v) {
@@ -275,8 +273,7 @@ public:
     a->set_type(onnx::AttributeProto::INT);
     a->set_i(v);
   }
-  static void setInts(onnx::NodeProto &n, StringRef name,
-                      ArrayRef<int64_t> v) {
+  static void setInts(onnx::NodeProto &n, StringRef name, ArrayRef<int64_t> v) {
     onnx::AttributeProto *a = n.add_attribute();
     a->set_name(name.str());
     a->set_type(onnx::AttributeProto::INTS);
@@ -384,8 +381,8 @@ readActivationPath(MatMulOp mm,
   // scaled input). The model's own products (a norm's weight) are at their
   // own nodes.
   if (auto g = v.getDefiningOp<linalg::GenericOp>()) {
-    if (products.count(onnxNodeName(g.getLoc())) &&
-        g.getNumDpsInputs() == 2 && g.getNumResults() == 1) {
+    if (products.count(onnxNodeName(g.getLoc())) && g.getNumDpsInputs() == 2 &&
+        g.getNumResults() == 1) {
       auto yield = cast<linalg::YieldOp>(g.getBody()->getTerminator());
       auto mul = yield.getOperand(0).getDefiningOp<arith::MulFOp>();
       Value factorsValue = g.getDpsInputOperand(1)->get();
@@ -471,7 +468,8 @@ std::string writeActivation(NodeWriter &w, const ActivationPath &path,
     std::string isZero = w.node("Equal", {s0, zero}).output(0);
     std::string s =
         w.node("Where", {isZero, w.scalar("one", 1.f), s0}).output(0);
-    std::string r = w.node("Round", {w.node("Div", {x, s}).output(0)}).output(0);
+    std::string r =
+        w.node("Round", {w.node("Div", {x, s}).output(0)}).output(0);
     std::string c = w.node("Clip", {r, w.scalar("code_min", -127.f),
                                     w.scalar("code_max", 127.f)})
                         .output(0);
@@ -485,8 +483,8 @@ std::string writeActivation(NodeWriter &w, const ActivationPath &path,
 /// not empty); counts the form chosen in `summary`.
 std::string writeProduct(NodeWriter &w, const DecodedWeights &dw,
                          const std::string &x, bool qdqActivations,
-                         std::string output,
-                         ExportSummary &summary, bool &usesMicrosoft) {
+                         std::string output, ExportSummary &summary,
+                         bool &usesMicrosoft) {
   int64_t n = dw.n, k = dw.k;
   QuantKind kind = dw.scheme.getKind();
   unsigned bits = dw.scheme.getBits();
@@ -517,7 +515,8 @@ std::string writeProduct(NodeWriter &w, const DecodedWeights &dw,
     int64_t rowBytes = blocks * block * bits / 8;
     // The parameters of block j of row r.
     auto param = [&](int64_t r, int64_t j) {
-      return r * dw.groups + (grouped ? std::min<int64_t>(j, dw.groups - 1) : 0);
+      return r * dw.groups +
+             (grouped ? std::min<int64_t>(j, dw.groups - 1) : 0);
     };
     std::vector<uint8_t> b(n * rowBytes, 0);
     for (int64_t r = 0; r < n; ++r)
@@ -574,7 +573,8 @@ std::string writeProduct(NodeWriter &w, const DecodedWeights &dw,
     for (int64_t r = 1; r < n; ++r)
       perTensor = perTensor && dw.scales[r] == dw.scales[0] &&
                   (dw.zeros.empty() || dw.zeros[r] == dw.zeros[0]);
-    int type = dw.signedCodes ? onnx::TensorProto::INT8 : onnx::TensorProto::UINT8;
+    int type =
+        dw.signedCodes ? onnx::TensorProto::INT8 : onnx::TensorProto::UINT8;
     std::vector<uint8_t> t(k * n);
     for (int64_t r = 0; r < n; ++r)
       for (int64_t i = 0; i < k; ++i)
@@ -592,7 +592,8 @@ std::string writeProduct(NodeWriter &w, const DecodedWeights &dw,
       SmallVector<int64_t> dims;
       if (!perTensor)
         dims.push_back(n);
-      in.push_back(w.tensor("weight_zero_points", type, dims, z.data(), z.size()));
+      in.push_back(
+          w.tensor("weight_zero_points", type, dims, z.data(), z.size()));
     }
     onnx::NodeProto &dq = w.node("DequantizeLinear", in);
     if (!perTensor)
@@ -607,8 +608,8 @@ std::string writeProduct(NodeWriter &w, const DecodedWeights &dw,
     for (int64_t i = 0; i < k; ++i)
       t[i * n + r] = dw.values[r * k + i];
   ++summary.dequantized;
-  return w.node("MatMul", {x, w.floats("weight_dequantized", {k, n}, t)},
-                output)
+  return w
+      .node("MatMul", {x, w.floats("weight_dequantized", {k, n}, t)}, output)
       .output(0);
 }
 
@@ -681,8 +682,7 @@ LogicalResult inlineExternalData(MLIRContext &ctx, onnx::GraphProto &graph,
   }
   for (auto &n : *graph.mutable_node())
     for (auto &a : *n.mutable_attribute()) {
-      if (a.has_g() &&
-          failed(inlineExternalData(ctx, *a.mutable_g(), baseDir)))
+      if (a.has_g() && failed(inlineExternalData(ctx, *a.mutable_g(), baseDir)))
         return failure();
       for (auto &g : *a.mutable_graphs())
         if (failed(inlineExternalData(ctx, g, baseDir)))
@@ -815,16 +815,15 @@ FailureOr<ExportSummary> exportQuantizedONNX(ModuleOp module,
                                "on the right";
     NodeWriter w(graph, names, nodes, name);
     std::string outlierSource;
-    std::string x = writeActivation(w, *path, node.input(0), weights->k,
-                                    opset, outlierSource);
+    std::string x = writeActivation(w, *path, node.input(0), weights->k, opset,
+                                    outlierSource);
     bool hasBias = isGemm && node.input_size() > 2 && !node.input(2).empty();
     bool hasOutliers = bool(mm.getOutlierWeights());
     std::string y = writeProduct(
         w, *weights, x,
         path->kind == ActivationPath::Static ||
             path->kind == ActivationPath::DynamicPerTensor,
-        hasBias || hasOutliers ? "" : node.output(0), summary,
-        usesMicrosoft);
+        hasBias || hasOutliers ? "" : node.output(0), summary, usesMicrosoft);
     if (hasOutliers) {
       // LLM.int8: the outlier channels in float, added to the product.
       ArrayRef<int64_t> channels = *mm.getOutlierChannels();
@@ -839,10 +838,9 @@ FailureOr<ExportSummary> exportQuantizedONNX(ModuleOp module,
       onnx::NodeProto &gather = w.node("Gather", {outlierSource, indices});
       NodeWriter::setInt(gather, "axis", -1);
       std::string po =
-          w.node("MatMul",
-                 {gather.output(0),
-                  w.floats("outlier_weights",
-                           {int64_t(idx.size()), weights->n}, *wo)})
+          w.node("MatMul", {gather.output(0),
+                            w.floats("outlier_weights",
+                                     {int64_t(idx.size()), weights->n}, *wo)})
               .output(0);
       y = w.node("Add", {y, po}, hasBias ? "" : node.output(0)).output(0);
     }
