@@ -44,6 +44,13 @@ def QOpt_Dialect : Dialect {
     /// Discardable attribute on a matmul: the outlier channels of its input
     /// (an OutliersAttr), written by qopt-detect-outliers.
     static constexpr llvm::StringLiteral kOutliersAttrName = "qopt.outliers";
+    /// Discardable attribute on a matmul whose input qopt-smooth divided by
+    /// SmoothQuant's migration scales s (and whose weights it multiplied by
+    /// them): s, a 1-D f32 dense tensor of the reduction dim's size, all
+    /// finite and positive. The ONNX export reads it to scale the model's
+    /// own activation the same way.
+    static constexpr llvm::StringLiteral kSmoothScalesAttrName =
+        "qopt.smooth_scales";
     /// Discardable attribute on a quantizable op: its LayerRoleAttr (what
     /// it does in the model), written by qopt-classify-layers.
     static constexpr llvm::StringLiteral kRoleAttrName = "qopt.role";

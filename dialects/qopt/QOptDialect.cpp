@@ -60,6 +60,18 @@ LogicalResult QOptDialect::verifyOperationAttribute(Operation *op,
                              << ": range_fraction must be in [0, 1]";
     return success();
   }
+  if (name == kSmoothScalesAttrName) {
+    auto scales = dyn_cast<DenseFPElementsAttr>(value);
+    if (!scales || scales.getType().getRank() != 1 ||
+        !scales.getElementType().isF32())
+      return op->emitError()
+             << kSmoothScalesAttrName << " must be a 1-D f32 dense tensor";
+    for (const llvm::APFloat &s : scales.getValues<llvm::APFloat>())
+      if (!s.isFiniteNonZero() || s.isNegative())
+        return op->emitError() << kSmoothScalesAttrName
+                               << ": every scale must be finite and positive";
+    return success();
+  }
   if (name == kRoleAttrName) {
     if (!isa<LayerRoleAttr>(value))
       return op->emitError() << kRoleAttrName

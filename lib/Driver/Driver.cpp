@@ -719,10 +719,6 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
     }
     bool smooth = quantize.smooth || recipeSmooth;
     quantize.smooth = smooth;
-    if (smooth && !options.emitONNX.empty())
-      return emitError(UnknownLoc::get(&context))
-             << "--emit-onnx does not export SmoothQuant yet (its scales are "
-                "folded into other ops' constants): drop --smooth";
     if (smooth)
       needs.sampleRows = kSmoothSampleRows;
     if ((needs.gram || smooth) && !haveStatistics)
@@ -1107,11 +1103,16 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
                                                 options.modelPath,
                                                 options.emitONNX)))
       return failure();
+    std::string smoothed;
+    if (exported->smoothFolded + exported->smoothMul)
+      smoothed = llvm::formatv("; SmoothQuant: {0} folded into the model's "
+                               "producer, {1} as a Mul",
+                               exported->smoothFolded, exported->smoothMul);
     llvm::errs() << llvm::formatv(
         "qopt: wrote {0} ({1} MatMulNBits, {2} QDQ and {3} dequantized "
-        "products, {4:F1} KiB)\n",
+        "products{4}, {5:F1} KiB)\n",
         options.emitONNX, exported->matMulNBits, exported->qdq,
-        exported->dequantized, exported->bytes.size() / 1024.0);
+        exported->dequantized, smoothed, exported->bytes.size() / 1024.0);
     return success();
   };
   if (!options.emitGraphIR.empty()) {

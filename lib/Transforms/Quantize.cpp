@@ -940,6 +940,8 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
                                split ? a : Value(), outlierWeights, excluded);
     if (Attribute outliers = op->getAttr(QOptDialect::kOutliersAttrName))
       mm->setAttr(QOptDialect::kOutliersAttrName, outliers);
+    if (Attribute scales = op->getAttr(QOptDialect::kSmoothScalesAttrName))
+      mm->setAttr(QOptDialect::kSmoothScalesAttrName, scales);
     Value result = mm.getResult();
     if (m.weightOnLeft)
       result = transposeLast2(result);

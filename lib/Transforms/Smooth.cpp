@@ -130,8 +130,12 @@ struct SmoothPass : impl::SmoothPassBase<SmoothPass> {
     const std::vector<float> &s = result.scales;
     MLIRContext *ctx = &getContext();
 
-    // Weights: W · diag(s), written back as [1, K, N] constants.
+    // Weights: W · diag(s), written back as [1, K, N] constants; each
+    // product keeps s for the ONNX export.
+    auto sAttr = DenseElementsAttr::get(
+        RankedTensorType::get({k}, Float32Type::get(ctx)), ArrayRef<float>(s));
     for (auto [m, w] : llvm::zip(group, weights)) {
+      m.op->setAttr(QOptDialect::kSmoothScalesAttrName, sAttr);
       std::vector<float> kn(k * m.n);
       for (int64_t n = 0; n < m.n; ++n)
         for (int64_t j = 0; j < k; ++j)

@@ -1,4 +1,11 @@
 // RUN: qopt-opt %s --split-input-file --qopt-smooth="alpha=0.5" | FileCheck %s
+// RUN: qopt-opt %s --split-input-file --qopt-smooth="alpha=0.5" --qopt-quantize="precision=w8a8" | FileCheck %s --check-prefix=QUANT
+
+// qopt-quantize carries s onto the quantized products.
+// QUANT-LABEL: func @folded_into_norm
+// QUANT-COUNT-2: qopt.matmul {{.*}} qopt.smooth_scales = dense<[1.41421354, 5.65685415, 1.41421354, 1.41421354]> : tensor<4xf32>
+// QUANT-LABEL: func @own_op
+// QUANT: qopt.matmul {{.*}} qopt.smooth_scales = dense<[1.41421354, 5.65685415, 1.41421354, 1.41421354]> : tensor<4xf32>
 
 // Channel 1 of the input is 16x louder than the rest. With alpha = 0.5,
 // s_j = sqrt(max|x_j| / max|W_j|) = [sqrt(1/0.5), sqrt(16/0.5), sqrt(1/0.5),
@@ -11,8 +18,9 @@
 // CHECK: %[[P:.*]] = qopt.observe %[[N]] {absmax = 2.82842708 : f32, channel_absmax = dense<[0.707106769, 2.82842708, 0.707106769, 0.707106769]> : tensor<4xf32>, id = "wq:in"}
 // CHECK-NOT: linalg.generic
 // CHECK: %[[W1:.*]] = arith.constant dense<{{\[\[}}[0.707106769, -0.707106769], [2.82842708, 2.82842708], [0.707106769, 0.707106769], [-0.707106769, 0.707106769]]]> : tensor<1x4x2xf32>
-// CHECK: tosa.matmul %[[P]], %[[W1]]
-// CHECK: tosa.matmul %[[P]], %{{.*}}
+// Each product keeps s for the ONNX export.
+// CHECK: tosa.matmul %[[P]], %[[W1]], {{.*}} {qopt.smooth_scales = dense<[1.41421354, 5.65685415, 1.41421354, 1.41421354]> : tensor<4xf32>}
+// CHECK: tosa.matmul %[[P]], %{{.*}} {qopt.smooth_scales = dense<[1.41421354, 5.65685415, 1.41421354, 1.41421354]> : tensor<4xf32>}
 #id = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
 #last = affine_map<(d0, d1, d2) -> (d2)>
 func.func @folded_into_norm(%x: tensor<1x2x4xf32>) -> tensor<1x2x2xf32> {
@@ -44,7 +52,7 @@ func.func @folded_into_norm(%x: tensor<1x2x4xf32>) -> tensor<1x2x2xf32> {
 // CHECK: %[[S:.*]] = linalg.generic {{.*}} ins(%[[X]], %{{.*}} : tensor<1x2x4xf32>, tensor<4xf32>)
 // CHECK: arith.mulf
 // CHECK: %[[P:.*]] = qopt.observe %[[S]] {absmax = {{.*}}, id = "wq:in:smoothed"}
-// CHECK: tosa.matmul %[[P]]
+// CHECK: tosa.matmul %[[P]], {{.*}} {qopt.smooth_scales = dense<
 func.func @own_op(%x: tensor<1x2x4xf32>) -> tensor<1x2x2xf32> {
   %p = qopt.observe %x {id = "wq:in", channel_absmax = dense<[1.0, 16.0, 1.0, 1.0]> : tensor<4xf32>,
                         sample_rows = dense<[[1.0, 16.0, -1.0, 0.5], [-0.5, -8.0, 1.0, -1.0]]> : tensor<2x4xf32>} : tensor<1x2x4xf32>

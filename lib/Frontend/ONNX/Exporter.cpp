@@ -30,7 +30,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <climits>
-#include <cmath>
+#include <cstring>
 #include <map>
 #include <set>
 
@@ -300,7 +300,9 @@ bool isPowerOfTwo(int64_t v) { return v > 0 && (v & (v - 1)) == 0; }
 /// How the activations of a product were treated, read from the ops in
 /// front of its qopt.matmul.
 struct ActivationPath {
-  std::vector<float> inputFactors; // x * factors (GPTQ/AWQ), or empty
+  std::vector<float> smoothFactors; // x * (1 / s) (SmoothQuant), or empty
+  bool smoothFolded = false;        // ... already in the model's producer
+  std::vector<float> inputFactors;  // x * factors (GPTQ/AWQ), or empty
   enum Kind { Float, Static, DynamicPerToken, DynamicPerTensor } kind = Float;
   float staticScale = 1.f;
   int32_t staticZero = 0;
@@ -375,28 +377,66 @@ readActivationPath(MatMulOp mm,
       return mm.emitError() << "cannot export: activations must be 8-bit";
   }
   v = skipObserve(v);
+  // SmoothQuant's 1/s, recorded on the product by qopt-smooth: the model's
+  // activation is divided by s in front of everything else.
+  if (auto scales = mm->getAttrOfType<DenseFPElementsAttr>(
+          QOptDialect::kSmoothScalesAttrName)) {
+    for (const APFloat &f : scales.getValues<APFloat>())
+      path.smoothFactors.push_back(1.f / f.convertToFloat());
+    if (int64_t(path.smoothFactors.size()) !=
+        cast<ShapedType>(mm.getInput().getType()).getShape().back())
+      return mm.emitError()
+             << "cannot export: " << QOptDialect::kSmoothScalesAttrName
+             << " does not hold one scale per input channel";
+  }
+  // The elementwise product with a constant vector along the last dim in
+  // front of `x`, when there is one.
+  auto channelProduct =
+      [](Value x) -> std::optional<std::pair<linalg::GenericOp, Value>> {
+    auto g = x.getDefiningOp<linalg::GenericOp>();
+    if (!g || g.getNumDpsInputs() != 2 || g.getNumResults() != 1)
+      return std::nullopt;
+    auto yield = cast<linalg::YieldOp>(g.getBody()->getTerminator());
+    Value factors = g.getDpsInputOperand(1)->get();
+    auto ft = dyn_cast<RankedTensorType>(factors.getType());
+    if (!yield.getOperand(0).getDefiningOp<arith::MulFOp>() || !ft ||
+        ft.getRank() != 1)
+      return std::nullopt;
+    return std::make_pair(g, factors);
+  };
   // An input scale (GPTQ/AWQ's activation-aware scaling): an elementwise
   // product with a constant along the last dim, made at a quantized
   // product's node (this one, or the first of the products that share the
   // scaled input). The model's own products (a norm's weight) are at their
-  // own nodes.
-  if (auto g = v.getDefiningOp<linalg::GenericOp>()) {
-    if (products.count(onnxNodeName(g.getLoc())) && g.getNumDpsInputs() == 2 &&
-        g.getNumResults() == 1) {
-      auto yield = cast<linalg::YieldOp>(g.getBody()->getTerminator());
-      auto mul = yield.getOperand(0).getDefiningOp<arith::MulFOp>();
-      Value factorsValue = g.getDpsInputOperand(1)->get();
-      auto ft = dyn_cast<RankedTensorType>(factorsValue.getType());
-      if (!mul || !ft || ft.getRank() != 1)
-        return g.emitError() << "cannot export: an unrecognized op in front "
-                                "of the quantized product";
-      FailureOr<std::vector<float>> f = operandFloats(factorsValue);
-      if (failed(f))
-        return g.emitError() << "cannot export: the input scales are not a "
-                                "constant";
-      path.inputFactors = std::move(*f);
+  // own nodes, and so is qopt-smooth's division by s where it could not
+  // fold it into one; that division is skipped here, as the export writes
+  // it from the product's scales.
+  bool smoothSeen = path.smoothFactors.empty();
+  for (int step = 0; step < 2; ++step) {
+    auto g = v.getDefiningOp<linalg::GenericOp>();
+    if (!g)
+      break;
+    auto product = channelProduct(v);
+    std::optional<std::vector<float>> factors;
+    if (product)
+      if (FailureOr<std::vector<float>> f = operandFloats(product->second);
+          succeeded(f))
+        factors = std::move(*f);
+    if (!smoothSeen && factors && *factors == path.smoothFactors) {
+      smoothSeen = true;
       v = skipObserve(g.getDpsInputOperand(0)->get());
+      continue;
     }
+    if (!path.inputFactors.empty() || !products.count(onnxNodeName(g.getLoc())))
+      break;
+    if (!product)
+      return g.emitError() << "cannot export: an unrecognized op in front "
+                              "of the quantized product";
+    if (!factors)
+      return g.emitError() << "cannot export: the input scales are not a "
+                              "constant";
+    path.inputFactors = std::move(*factors);
+    v = skipObserve(g.getDpsInputOperand(0)->get());
   }
   if (!isa<BlockArgument>(v) && products.count(onnxNodeName(v.getLoc())))
     return mm.emitError() << "cannot export: an unrecognized op ("
@@ -411,6 +451,9 @@ readActivationPath(MatMulOp mm,
 std::string writeActivation(NodeWriter &w, const ActivationPath &path,
                             std::string x, int64_t k, int64_t opset,
                             std::string &outlierSource) {
+  if (!path.smoothFactors.empty() && !path.smoothFolded)
+    x = w.node("Mul", {x, w.floats("smooth_scales", {k}, path.smoothFactors)})
+            .output(0);
   if (!path.inputFactors.empty())
     x = w.node("Mul", {x, w.floats("input_scales", {k}, path.inputFactors)})
             .output(0);
@@ -691,6 +734,135 @@ LogicalResult inlineExternalData(MLIRContext &ctx, onnx::GraphProto &graph,
   return success();
 }
 
+/// The smoothing scales qopt-smooth recorded on a product, or null.
+DenseFPElementsAttr smoothScalesOf(MatMulOp mm) {
+  return mm->getAttrOfType<DenseFPElementsAttr>(
+      QOptDialect::kSmoothScalesAttrName);
+}
+
+/// Folds SmoothQuant's 1/s into the model's own producer of a smoothed
+/// input, as qopt-smooth folds it into a norm's weight: the input must be
+/// made by a Mul with a float constant of one value per channel (an
+/// initializer or a Constant node) that nothing else reads, and be read
+/// only, as their activation, by products smoothed with the same scales.
+/// `nodes` are copies of the graph's nodes (a Constant's copy is edited);
+/// returns the inputs whose producer now carries 1/s.
+std::set<std::string>
+foldSmoothing(onnx::GraphProto &graph, std::vector<onnx::NodeProto> &nodes,
+              const NodeNames &nodeNames,
+              const std::map<std::string, MatMulOp> &products) {
+  // Readers of every name: a node's inputs, once per node; a read from a
+  // subgraph or by a graph output counts as a reader that is not a product.
+  std::map<std::string, std::vector<size_t>> readers;
+  std::set<std::string> otherReads;
+  std::map<std::string, size_t> producer;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    std::set<std::string> mine(nodes[i].input().begin(),
+                               nodes[i].input().end());
+    for (const std::string &n : mine)
+      readers[n].push_back(i);
+    for (auto [attr, sub] : subgraphsOf(nodes[i]))
+      collectOuterReferences(*sub, otherReads);
+    for (const std::string &o : nodes[i].output())
+      producer[o] = i;
+  }
+  for (const auto &o : graph.output())
+    otherReads.insert(o.name());
+  std::set<std::string> graphInputs;
+  for (const auto &in : graph.input())
+    graphInputs.insert(in.name());
+  auto readOnlyBy = [&](const std::string &name, size_t node) {
+    auto it = readers.find(name);
+    return !otherReads.count(name) && it != readers.end() &&
+           it->second.size() == 1 && it->second[0] == node;
+  };
+  auto productAt = [&](size_t i) -> std::optional<MatMulOp> {
+    auto it = products.find(nodeNames.of(graph.node(int(i))).str());
+    if (it == products.end())
+      return std::nullopt;
+    return it->second;
+  };
+
+  std::set<std::string> folded;
+  std::set<std::string> tried;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    std::optional<MatMulOp> mm = productAt(i);
+    DenseFPElementsAttr scales = mm ? smoothScalesOf(*mm) : nullptr;
+    if (!scales || nodes[i].input_size() < 1 ||
+        !tried.insert(nodes[i].input(0)).second)
+      continue;
+    const std::string &x = nodes[i].input(0);
+    // Every reader: a product smoothed the same way, reading x as its
+    // activation only.
+    if (otherReads.count(x) || !llvm::all_of(readers[x], [&](size_t r) {
+          std::optional<MatMulOp> other = productAt(r);
+          if (!other || smoothScalesOf(*other) != scales ||
+              nodes[r].input(0) != x)
+            return false;
+          for (int j = 1; j < nodes[r].input_size(); ++j)
+            if (nodes[r].input(j) == x)
+              return false;
+          return true;
+        }))
+      continue;
+    auto made = producer.find(x);
+    if (made == producer.end())
+      continue;
+    size_t p = made->second;
+    const onnx::NodeProto &mul = nodes[p];
+    if (mul.op_type() != "Mul" ||
+        !(mul.domain().empty() || mul.domain() == "ai.onnx") ||
+        mul.input_size() != 2 || mul.output_size() != 1 ||
+        mul.input(0) == mul.input(1))
+      continue;
+    int64_t k = scales.getNumElements();
+    for (const std::string &c : {mul.input(0), mul.input(1)}) {
+      if (!readOnlyBy(c, p) || graphInputs.count(c))
+        continue;
+      onnx::TensorProto *t = nullptr;
+      for (auto &init : *graph.mutable_initializer())
+        if (init.name() == c)
+          t = &init;
+      if (auto it = producer.find(c); !t && it != producer.end()) {
+        onnx::NodeProto &constant = nodes[it->second];
+        if (constant.op_type() == "Constant" && constant.domain().empty())
+          for (auto &a : *constant.mutable_attribute())
+            if (a.name() == "value" && a.has_t())
+              t = a.mutable_t();
+      }
+      if (!t || t->data_type() != onnx::TensorProto::FLOAT ||
+          t->dims_size() < 1 || t->dims(t->dims_size() - 1) != k)
+        continue;
+      bool perChannel = true;
+      for (int d = 0; d + 1 < t->dims_size(); ++d)
+        perChannel = perChannel && t->dims(d) == 1;
+      if (!perChannel)
+        continue;
+      std::vector<float> values;
+      std::vector<char> bytes;
+      bool available = false;
+      std::string error;
+      if (succeeded(readTensorBytes(*t, "", bytes, available, error)) &&
+          available && int64_t(bytes.size()) == k * 4) {
+        values.resize(k);
+        std::memcpy(values.data(), bytes.data(), bytes.size());
+      } else if (t->float_data_size() == k) {
+        values.assign(t->float_data().begin(), t->float_data().end());
+      } else {
+        continue;
+      }
+      int64_t j = 0;
+      for (const APFloat &f : scales.getValues<APFloat>())
+        values[j++] *= 1.f / f.convertToFloat();
+      t->clear_float_data();
+      t->set_raw_data(values.data(), values.size() * 4);
+      folded.insert(x);
+      break;
+    }
+  }
+  return folded;
+}
+
 } // namespace
 
 FailureOr<ExportSummary> exportQuantizedONNX(ModuleOp module,
@@ -778,6 +950,8 @@ FailureOr<ExportSummary> exportQuantizedONNX(ModuleOp module,
         deadBefore.insert(n.output(0));
   }
   std::set<std::string> readBefore = readNames(original, graph);
+  std::set<std::string> smoothFolded =
+      foldSmoothing(graph, original, nodeNames, products);
 
   ExportSummary summary;
   bool usesMicrosoft = false;
@@ -807,6 +981,10 @@ FailureOr<ExportSummary> exportQuantizedONNX(ModuleOp module,
     FailureOr<ActivationPath> path = readActivationPath(mm, products);
     if (failed(path))
       return failure();
+    if (!path->smoothFactors.empty()) {
+      path->smoothFolded = smoothFolded.count(node.input(0)) > 0;
+      ++(path->smoothFolded ? summary.smoothFolded : summary.smoothMul);
+    }
     if (auto rt = cast<RankedTensorType>(mm.getResult().getType());
         !rt.getElementType().isF32() || rt.getShape().back() != weights->n ||
         cast<RankedTensorType>(mm.getInput().getType()).getShape().back() !=

@@ -378,3 +378,21 @@ func.func @name_not_a_string(%x: tensor<4xf32> {qopt.name = 3 : i64}) -> tensor<
 func.func @weights_on_a_result(%x: tensor<4xf32>) -> (tensor<4xf32> {qopt.weights}) {
   return %x : tensor<4xf32>
 }
+
+// -----
+
+func.func @smooth_scales_not_f32(%a: tensor<1x4x2xf32>, %b: tensor<1x2x4xf32>) -> tensor<1x4x4xf32> {
+  %z = "tosa.const"() <{values = dense<0.0> : tensor<1xf32>}> : () -> tensor<1xf32>
+  // expected-error @+1 {{qopt.smooth_scales must be a 1-D f32 dense tensor}}
+  %0 = tosa.matmul %a, %b, %z, %z {qopt.smooth_scales = dense<[1.0, 2.0]> : tensor<2xf64>} : (tensor<1x4x2xf32>, tensor<1x2x4xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<1x4x4xf32>
+  return %0 : tensor<1x4x4xf32>
+}
+
+// -----
+
+func.func @smooth_scales_not_positive(%a: tensor<1x4x2xf32>, %b: tensor<1x2x4xf32>) -> tensor<1x4x4xf32> {
+  %z = "tosa.const"() <{values = dense<0.0> : tensor<1xf32>}> : () -> tensor<1xf32>
+  // expected-error @+1 {{qopt.smooth_scales: every scale must be finite and positive}}
+  %0 = tosa.matmul %a, %b, %z, %z {qopt.smooth_scales = dense<[1.0, 0.0]> : tensor<2xf32>} : (tensor<1x4x2xf32>, tensor<1x2x4xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<1x4x4xf32>
+  return %0 : tensor<1x4x4xf32>
+}

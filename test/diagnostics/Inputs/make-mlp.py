@@ -40,3 +40,40 @@ for s in range(12):
     with open(os.path.join(out, "data", "s%02d.npy" % s), "wb") as f:
         f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode())
         f.write(struct.pack("<%df" % len(values), *values))
+
+# norm.onnxtxt: a norm-like channel product (a Constant weight) shared by two
+# products, then the MLP, for SmoothQuant; data-outliers/ holds samples with
+# two outlier channels. A generator of its own leaves the files above as
+# they were.
+rng = random.Random(11)
+g = [1 + rng.gauss(0, 0.1) for _ in range(d)]
+v1, v2, v3, v4 = matrix(d, h, 0.2), matrix(d, h, 0.2), matrix(h, d, 0.15), matrix(d, 16, 0.2)
+with open(os.path.join(out, "norm.onnxtxt"), "w") as f:
+    f.write('<\n  ir_version: 8,\n  opset_import: [ "" : 14 ]\n>\n')
+    f.write("norm (float[1, 4, %d] X) => (float[1, 4, 16] Z) {\n" % d)
+    f.write("  G = Constant <value: tensor = float[%d] {%s}> ()\n" % (d, literal(g)))
+    f.write("  V1 = Constant <value: tensor = float[%d, %d] {%s}> ()\n" % (d, h, literal(v1)))
+    f.write("  V2 = Constant <value: tensor = float[%d, %d] {%s}> ()\n" % (d, h, literal(v2)))
+    f.write("  V3 = Constant <value: tensor = float[%d, %d] {%s}> ()\n" % (h, d, literal(v3)))
+    f.write("  V4 = Constant <value: tensor = float[%d, 16] {%s}> ()\n" % (d, literal(v4)))
+    f.write("  N = Mul(X, G)\n")
+    f.write("  Q = MatMul(N, V1)\n")
+    f.write("  P = MatMul(N, V2)\n")
+    f.write("  B = Relu(Q)\n")
+    f.write("  E = Mul(B, P)\n")
+    f.write("  C = MatMul(E, V3)\n")
+    f.write("  D = Add(C, X)\n")
+    f.write("  Z = MatMul(D, V4)\n")
+    f.write("}\n")
+
+os.makedirs(os.path.join(out, "data-outliers"), exist_ok=True)
+for s in range(12):
+    values = [rng.gauss(0, 1) for _ in range(4 * d)]
+    for row in range(4):
+        values[row * d + 5] *= 15
+        values[row * d + 20] *= 9
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 4, %d), }" % d
+    header += " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
+    with open(os.path.join(out, "data-outliers", "s%02d.npy" % s), "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode())
+        f.write(struct.pack("<%df" % len(values), *values))

@@ -25,6 +25,9 @@ struct ExportSummary {
   /// as float products over dequantized weights (schemes ONNX has no
   /// operator for: NF4, FP8, 2- and 3-bit codes, odd group sizes).
   int matMulNBits = 0, qdq = 0, dequantized = 0;
+  /// Products whose SmoothQuant division was folded into the model's own
+  /// producer of their input (a norm's weight), and those given a Mul.
+  int smoothFolded = 0, smoothMul = 0;
   /// The serialized model.
   std::string bytes;
 };
@@ -35,7 +38,9 @@ struct ExportSummary {
 ///  - activations: the calibrated static scale as QuantizeLinear +
 ///    DequantizeLinear; dynamic per-token int8 as the explicit ops that
 ///    compute it (Abs, ReduceMax, Div, Round, Clip); GPTQ/AWQ input scales as
-///    a Mul; LLM.int8 outlier channels as a float Gather + MatMul + Add;
+///    a Mul; SmoothQuant's division by s folded into the model's producer of
+///    the input where qopt-smooth could fold it (a norm's weight), a Mul
+///    otherwise; LLM.int8 outlier channels as a float Gather + MatMul + Add;
 ///  - weights: 4- and 8-bit group-wise integer codes as MatMulNBits, 8-bit
 ///    per-channel codes as DequantizeLinear (axis 1), other schemes as the
 ///    float weights the codes stand for.
