@@ -77,3 +77,18 @@ for s in range(12):
     with open(os.path.join(out, "data-outliers", "s%02d.npy" % s), "wb") as f:
         f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode())
         f.write(struct.pack("<%df" % len(values), *values))
+
+# gemm.onnxtxt: a Gemm with transB, a bias and beta != 1 between reshapes,
+# over the same samples as mlp.onnxtxt.
+wg, bias = matrix(16, d, 0.2), [rng.gauss(0, 0.5) for _ in range(16)]
+with open(os.path.join(out, "gemm.onnxtxt"), "w") as f:
+    f.write('<\n  ir_version: 8,\n  opset_import: [ "" : 14 ]\n>\n')
+    f.write("gemm (float[1, 4, %d] X) => (float[1, 4, 16] Z) {\n" % d)
+    f.write("  S = Constant <value: tensor = int64[2] {4, %d}> ()\n" % d)
+    f.write("  T = Constant <value: tensor = int64[3] {1, 4, 16}> ()\n")
+    f.write("  W = Constant <value: tensor = float[16, %d] {%s}> ()\n" % (d, literal(wg)))
+    f.write("  C = Constant <value: tensor = float[16] {%s}> ()\n" % literal(bias))
+    f.write("  A = Reshape(X, S)\n")
+    f.write("  Y = Gemm <transB: int = 1, beta: float = 0.5> (A, W, C)\n")
+    f.write("  Z = Reshape(Y, T)\n")
+    f.write("}\n")
