@@ -200,11 +200,16 @@ LogicalResult convertInstanceNorm(NodeContext &ctx) {
   SmallVector<int64_t> axes;
   for (int64_t d = 2; d < rank; ++d)
     axes.push_back(d);
+  SmallVector<int64_t> shape(ctx.shape(0));
+  int64_t c = shape[1];
+  for (unsigned i = 1; i <= 2; ++i)
+    if (ctx.rank(i) != 1 || shapeProduct(ctx.shape(i)) != c)
+      return ctx.fail(std::string(i == 1 ? "scale" : "B") + " has shape [" +
+                      shapeToString(ctx.shape(i)) + "], expected [" +
+                      std::to_string(c) + "] (one value per channel)");
   OpBuilder &b = ctx.b;
   Location loc = ctx.loc;
   Normalized n = normalize(b, loc, ctx.value(0), axes, eps);
-  SmallVector<int64_t> shape(ctx.shape(0));
-  int64_t c = shape[1];
   SmallVector<int64_t> chanShape(rank, 1);
   chanShape[1] = c;
   Value scale = emitReshape(b, loc, ctx.value(1), chanShape);
