@@ -297,6 +297,20 @@ int64_t defaultOpset(const onnx::ModelProto &model) {
 
 bool isPowerOfTwo(int64_t v) { return v > 0 && (v & (v - 1)) == 0; }
 
+/// The smoothing scales qopt-smooth recorded on a product, or null.
+DenseFPElementsAttr smoothScalesOf(MatMulOp mm) {
+  return mm->getAttrOfType<DenseFPElementsAttr>(
+      QOptDialect::kSmoothScalesAttrName);
+}
+
+/// 1 / s for each of those scales: what the activation is multiplied by.
+std::vector<float> inverseScales(DenseFPElementsAttr scales) {
+  std::vector<float> inverse;
+  for (const APFloat &f : scales.getValues<APFloat>())
+    inverse.push_back(1.f / f.convertToFloat());
+  return inverse;
+}
+
 /// How the activations of a product were treated, read from the ops in
 /// front of its qopt.matmul.
 struct ActivationPath {
@@ -379,30 +393,26 @@ readActivationPath(MatMulOp mm,
   v = skipObserve(v);
   // SmoothQuant's 1/s, recorded on the product by qopt-smooth: the model's
   // activation is divided by s in front of everything else.
-  if (auto scales = mm->getAttrOfType<DenseFPElementsAttr>(
-          QOptDialect::kSmoothScalesAttrName)) {
-    for (const APFloat &f : scales.getValues<APFloat>())
-      path.smoothFactors.push_back(1.f / f.convertToFloat());
+  if (DenseFPElementsAttr scales = smoothScalesOf(mm)) {
+    path.smoothFactors = inverseScales(scales);
     if (int64_t(path.smoothFactors.size()) !=
         cast<ShapedType>(mm.getInput().getType()).getShape().back())
       return mm.emitError()
              << "cannot export: " << QOptDialect::kSmoothScalesAttrName
              << " does not hold one scale per input channel";
   }
-  // The elementwise product with a constant vector along the last dim in
-  // front of `x`, when there is one.
-  auto channelProduct =
-      [](Value x) -> std::optional<std::pair<linalg::GenericOp, Value>> {
-    auto g = x.getDefiningOp<linalg::GenericOp>();
-    if (!g || g.getNumDpsInputs() != 2 || g.getNumResults() != 1)
-      return std::nullopt;
+  // The constant vector along the last dim that an elementwise product
+  // multiplies by, or null.
+  auto channelFactors = [](linalg::GenericOp g) -> Value {
+    if (g.getNumDpsInputs() != 2 || g.getNumResults() != 1)
+      return {};
     auto yield = cast<linalg::YieldOp>(g.getBody()->getTerminator());
     Value factors = g.getDpsInputOperand(1)->get();
     auto ft = dyn_cast<RankedTensorType>(factors.getType());
     if (!yield.getOperand(0).getDefiningOp<arith::MulFOp>() || !ft ||
         ft.getRank() != 1)
-      return std::nullopt;
-    return std::make_pair(g, factors);
+      return {};
+    return factors;
   };
   // An input scale (GPTQ/AWQ's activation-aware scaling): an elementwise
   // product with a constant along the last dim, made at a quantized
@@ -416,10 +426,10 @@ readActivationPath(MatMulOp mm,
     auto g = v.getDefiningOp<linalg::GenericOp>();
     if (!g)
       break;
-    auto product = channelProduct(v);
+    Value product = channelFactors(g);
     std::optional<std::vector<float>> factors;
     if (product)
-      if (FailureOr<std::vector<float>> f = operandFloats(product->second);
+      if (FailureOr<std::vector<float>> f = operandFloats(product);
           succeeded(f))
         factors = std::move(*f);
     if (!smoothSeen && factors && *factors == path.smoothFactors) {
@@ -734,12 +744,6 @@ LogicalResult inlineExternalData(MLIRContext &ctx, onnx::GraphProto &graph,
   return success();
 }
 
-/// The smoothing scales qopt-smooth recorded on a product, or null.
-DenseFPElementsAttr smoothScalesOf(MatMulOp mm) {
-  return mm->getAttrOfType<DenseFPElementsAttr>(
-      QOptDialect::kSmoothScalesAttrName);
-}
-
 /// Folds SmoothQuant's 1/s into the model's own producer of a smoothed
 /// input, as qopt-smooth folds it into a norm's weight: the input must be
 /// made by a Mul with a float constant of one value per channel (an
@@ -838,22 +842,15 @@ foldSmoothing(onnx::GraphProto &graph, std::vector<onnx::NodeProto> &nodes,
         perChannel = perChannel && t->dims(d) == 1;
       if (!perChannel)
         continue;
-      std::vector<float> values;
-      std::vector<char> bytes;
-      bool available = false;
+      HostTensor host;
       std::string error;
-      if (succeeded(readTensorBytes(*t, "", bytes, available, error)) &&
-          available && int64_t(bytes.size()) == k * 4) {
-        values.resize(k);
-        std::memcpy(values.data(), bytes.data(), bytes.size());
-      } else if (t->float_data_size() == k) {
-        values.assign(t->float_data().begin(), t->float_data().end());
-      } else {
+      if (failed(readTensorProto(*t, "", host, error)) ||
+          int64_t(host.f.size()) != k)
         continue;
-      }
-      int64_t j = 0;
-      for (const APFloat &f : scales.getValues<APFloat>())
-        values[j++] *= 1.f / f.convertToFloat();
+      std::vector<float> values(host.f.begin(), host.f.end());
+      std::vector<float> inverse = inverseScales(scales);
+      for (int64_t j = 0; j < k; ++j)
+        values[j] *= inverse[j];
       t->clear_float_data();
       t->set_raw_data(values.data(), values.size() * 4);
       folded.insert(x);
