@@ -10,7 +10,8 @@
 // inputs in, submits, waits and copies the outputs out.
 //
 // Entry points come from vkGetInstanceProcAddr of a dlopen()ed
-// libvulkan.so.1: qrt does not link the loader.
+// libvulkan.so.1: qrt does not link the loader. The loader and one
+// instance are opened once per process and shared by every Program.
 //
 //===----------------------------------------------------------------------===//
 
@@ -26,6 +27,8 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <memory>
+#include <mutex>
 
 namespace qrt::vulkan {
 
@@ -107,17 +110,14 @@ private:
   bool createBuffer(uint64_t bytes, DeviceBuffer &out, std::string &error);
   DeviceBuffer *bufferFor(const Binding &b);
 
-  void *library = nullptr;
-  PFN_vkGetInstanceProcAddr vkGetInstanceProcAddr = nullptr;
-  PFN_vkCreateInstance vkCreateInstance = nullptr;
-  PFN_vkEnumerateInstanceVersion vkEnumerateInstanceVersion = nullptr;
 #define QRT_DECLARE(name) PFN_##name name = nullptr;
   QRT_VK_INSTANCE_FUNCTIONS(QRT_DECLARE)
   QRT_VK_DEVICE_FUNCTIONS(QRT_DECLARE)
 #undef QRT_DECLARE
 
+  /// The shared instance (see Loader) and the API version it was created
+  /// for.
   VkInstance instance = VK_NULL_HANDLE;
-  /// The API version the instance was created for.
   uint32_t instanceVersion = 0;
   VkPhysicalDevice physical = VK_NULL_HANDLE;
   VkPhysicalDeviceProperties properties{};
@@ -137,7 +137,29 @@ private:
   std::vector<uint64_t> inputBytes, outputBytes;
 };
 
-bool Program::loadLibrary(std::string &error) {
+namespace {
+
+/// The Vulkan loader and one instance, shared by every Program of the
+/// process and kept until it exits. Creating an instance loads the drivers
+/// (lavapipe brings in a whole LLVM), so a process that loads several
+/// artifacts or lists its devices first pays for it once. Keeping them also
+/// keeps the drivers mapped: a driver that the loader unloads takes its
+/// globals with it, and what its one-time initialisation allocated would be
+/// unreachable (LeakSanitizer reports it).
+struct Loader {
+  void *library = nullptr;
+  PFN_vkGetInstanceProcAddr vkGetInstanceProcAddr = nullptr;
+  VkInstance instance = VK_NULL_HANDLE;
+  uint32_t instanceVersion = 0;
+#define QRT_DECLARE(name) PFN_##name name = nullptr;
+  QRT_VK_INSTANCE_FUNCTIONS(QRT_DECLARE)
+#undef QRT_DECLARE
+
+  bool open(std::string &error);
+  void close();
+};
+
+bool Loader::open(std::string &error) {
   const char *name = "libvulkan.so.1";
   library = dlopen(name, RTLD_NOW | RTLD_LOCAL);
   if (!library) {
@@ -152,9 +174,9 @@ bool Program::loadLibrary(std::string &error) {
     error = std::string(name) + " has no vkGetInstanceProcAddr";
     return false;
   }
-  vkCreateInstance =
+  auto vkCreateInstance =
       (PFN_vkCreateInstance)vkGetInstanceProcAddr(nullptr, "vkCreateInstance");
-  vkEnumerateInstanceVersion =
+  auto vkEnumerateInstanceVersion =
       (PFN_vkEnumerateInstanceVersion)vkGetInstanceProcAddr(
           nullptr, "vkEnumerateInstanceVersion");
   if (!vkCreateInstance) {
@@ -180,6 +202,7 @@ bool Program::loadLibrary(std::string &error) {
   VkInstanceCreateInfo info{VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
   info.pApplicationInfo = &app;
   if (VkResult r = vkCreateInstance(&info, nullptr, &instance)) {
+    instance = VK_NULL_HANDLE;
     error = r == VK_ERROR_INCOMPATIBLE_DRIVER
                 ? "no Vulkan driver: the loader found no installable client "
                   "driver (for a CPU device install Mesa's lavapipe, Debian "
@@ -198,9 +221,45 @@ bool Program::loadLibrary(std::string &error) {
   return true;
 }
 
-/// Whether the device has what `capability` needs, enabling it in the
-/// feature structures passed to vkCreateDevice; false for capabilities this
-/// runtime does not know.
+void Loader::close() {
+  if (instance && vkDestroyInstance)
+    vkDestroyInstance(instance, nullptr);
+  if (library)
+    dlclose(library);
+  *this = Loader();
+}
+
+/// The process's loader, opened on first use. A failure is not kept: the
+/// next call tries again (and gets the same clear error if nothing changed).
+const Loader *sharedLoader(std::string &error) {
+  static std::mutex mutex;
+  static Loader *shared = nullptr; // never freed: see Loader
+  std::lock_guard<std::mutex> lock(mutex);
+  if (shared)
+    return shared;
+  auto loader = std::make_unique<Loader>();
+  if (!loader->open(error)) {
+    loader->close();
+    return nullptr;
+  }
+  shared = loader.release();
+  return shared;
+}
+
+} // namespace
+
+bool Program::loadLibrary(std::string &error) {
+  const Loader *loader = sharedLoader(error);
+  if (!loader)
+    return false;
+  instance = loader->instance;
+  instanceVersion = loader->instanceVersion;
+#define QRT_COPY(name) name = loader->name;
+  QRT_VK_INSTANCE_FUNCTIONS(QRT_COPY)
+#undef QRT_COPY
+  return true;
+}
+
 static bool requireCapability(const std::string &capability,
                               const VkPhysicalDeviceFeatures2 &have,
                               const VkPhysicalDeviceVulkan11Features &have11,
@@ -734,10 +793,6 @@ Program::~Program() {
       release(b);
     vkDestroyDevice(device, nullptr);
   }
-  if (instance && vkDestroyInstance)
-    vkDestroyInstance(instance, nullptr);
-  if (library)
-    dlclose(library);
 }
 
 ProgramPtr load(const Plan &plan, std::string &error) {
