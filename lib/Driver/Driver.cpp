@@ -661,11 +661,6 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
     quantize.algorithm = resolveWeightAlgorithm(
         *spec, options.quantize.algorithm,
         haveData || !options.calibration.tablePath.empty(), algorithmWhy);
-    // The decomposition zeroes the outlier columns of rtn weights.
-    if (keepFloat && options.quantize.algorithm.empty()) {
-      quantize.algorithm = "rtn";
-      algorithmWhy = "--outliers=keep-float splits rtn weights";
-    }
     std::optional<WeightAlgorithm> algorithm =
         parseWeightAlgorithm(quantize.algorithm);
     if (!algorithm)
@@ -690,9 +685,6 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
           std::string why;
           a.algorithm = resolveWeightAlgorithm(
               *opSpec, options.quantize.algorithm, haveStatistics, why);
-          if (keepFloat && options.quantize.algorithm.empty() &&
-              opSpec->activations != ActivationMode::Float)
-            a.algorithm = "rtn";
         }
         bool integer = opSpec->weights.kind == quant::WeightKind::Int;
         if (integer && a.algorithm != "rtn")
@@ -769,10 +761,6 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
         return emitError(UnknownLoc::get(&context))
                << "--outliers=keep-float and --smooth both handle activation "
                   "outliers: choose one";
-      if (assignments.empty() && *algorithm != WeightAlgorithm::RTN)
-        return emitError(UnknownLoc::get(&context))
-               << "--outliers=keep-float splits rtn weights; --algorithm="
-               << quantize.algorithm << " is not supported with it";
     }
     // Convolutions reach the quantizer and the target as convolutions when
     // the precision has a convolution form (W8A8); otherwise group-1 ones

@@ -519,14 +519,6 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
              << spec->name << "' quantizes activations (use gptq or rtn)";
       return nullptr;
     }
-    // GPTQ would feed the rounding error of the other columns into the
-    // zeroed outlier columns, which the integer part no longer reads.
-    if (keepFloat && spec->activations != ActivationMode::Float &&
-        *weightAlgorithm != WeightAlgorithm::RTN) {
-      fail() << "outliers=keep-float quantizes the integer part with rtn; '"
-             << algo << "' is not supported with it";
-      return nullptr;
-    }
     auto plan = std::make_shared<Plan>();
     plan->spec = *spec;
     // Integer activations rescale in f32 kernels; f16 weights have no
@@ -669,9 +661,13 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
       quant::GPTQOptions planGPTQ = gptq;
       planGPTQ.searchClip =
           clipSearch || plan->spec.weights.bits < clipSearchBelowBits;
-      FailureOr<std::vector<WeightChoice>> choices =
-          chooseWeights(plan->ops, plan->weights, plan->spec.weights,
-                        plan->algorithm, planGPTQ, gptqScaleGrid, showProgress);
+      std::vector<ArrayRef<int64_t>> floatChannels;
+      for (const std::optional<OutlierSplit> &split : splits)
+        floatChannels.push_back(split ? ArrayRef<int64_t>(split->channels)
+                                      : ArrayRef<int64_t>());
+      FailureOr<std::vector<WeightChoice>> choices = chooseWeights(
+          plan->ops, plan->weights, plan->spec.weights, plan->algorithm,
+          planGPTQ, gptqScaleGrid, showProgress, floatChannels);
       if (failed(choices))
         return signalPassFailure();
       for (size_t i = 0; i < plan->ops.size(); ++i) {
@@ -879,12 +875,26 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
     if (spec.activations == ActivationMode::Static) {
       auto observe = m.activation.getDefiningOp<ObserveOp>();
       staticAbsmax = observe.getAbsmax()->convertToFloat();
+      std::vector<float> channelAbsmax =
+          readFloats(observe.getChannelAbsmaxAttr(), k)
+              .value_or(std::vector<float>());
+      // The integer part quantizes x / s: its range is the largest
+      // channel's range divided by that channel's scale.
+      if (choice.inputScales && !unitScales) {
+        if (channelAbsmax.empty())
+          return op.emitError()
+                 << spec.name << " with "
+                 << weightAlgorithmName(choice.algorithm)
+                 << "'s input scales needs the per-channel activation range "
+                    "of this matmul's input from calibration";
+        for (int64_t c = 0; c < k; ++c)
+          channelAbsmax[c] /= (*choice.inputScales)[c];
+        staticAbsmax =
+            *std::max_element(channelAbsmax.begin(), channelAbsmax.end());
+      }
       if (split)
         staticAbsmax =
-            integerPartRange(staticAbsmax,
-                             readFloats(observe.getChannelAbsmaxAttr(), k)
-                                 .value_or(std::vector<float>()),
-                             split->channels);
+            integerPartRange(staticAbsmax, channelAbsmax, split->channels);
     }
     DenseI64ArrayAttr excluded =
         split ? b.getDenseI64ArrayAttr(split->channels) : DenseI64ArrayAttr();

@@ -16,6 +16,7 @@
 #include "qopt/Transforms/Quantization.h"
 
 #include "llvm/ADT/MapVector.h"
+#include "llvm/ADT/SetVector.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include <algorithm>
@@ -95,8 +96,8 @@ FailureOr<std::vector<WeightChoice>>
 chooseWeights(ArrayRef<QuantizableMatMul> ops,
               ArrayRef<std::vector<float>> weights,
               const quant::WeightScheme &scheme, WeightAlgorithm algorithm,
-              const quant::GPTQOptions &gptq, int scaleGrid,
-              bool showProgress) {
+              const quant::GPTQOptions &gptq, int scaleGrid, bool showProgress,
+              ArrayRef<ArrayRef<int64_t>> floatChannels) {
   std::vector<WeightChoice> choices(ops.size());
   bool integer = scheme.kind == quant::WeightKind::Int;
   auto rtn = [&](size_t i) {
@@ -139,6 +140,9 @@ chooseWeights(ArrayRef<QuantizableMatMul> ops,
   if (failedAny)
     return failure();
 
+  auto floatChannelsOf = [&](size_t i) -> ArrayRef<int64_t> {
+    return i < floatChannels.size() ? floatChannels[i] : ArrayRef<int64_t>();
+  };
   if (algorithm == WeightAlgorithm::GPTQ) {
     // Matmuls reading one input are quantized together: with scaleGrid > 0
     // they share activation-aware input scales s = mean|x|^alpha (AWQ's
@@ -156,6 +160,11 @@ chooseWeights(ArrayRef<QuantizableMatMul> ops,
               ? readFloats(probeOf(first).getChannelMeanAbsAttr(), k)
               : std::nullopt;
       int grid = meanAbs ? scaleGrid : 0;
+      // Channels that some member computes in float keep s = 1: the float
+      // part of the split reads the (shared) scaled input.
+      llvm::SmallSetVector<int64_t, 8> unscaled;
+      for (size_t i : members)
+        unscaled.insert(floatChannelsOf(i).begin(), floatChannelsOf(i).end());
       double bestError = -1;
       std::vector<quant::GPTQResult> best;
       std::vector<float> bestScales;
@@ -174,6 +183,8 @@ chooseWeights(ArrayRef<QuantizableMatMul> ops,
           float centre = float(std::exp(logSum / k));
           for (float &v : s)
             v /= centre;
+          for (int64_t c : unscaled)
+            s[c] = 1.f;
         }
         std::vector<double> hs(h);
         if (alpha > 0)
@@ -190,9 +201,21 @@ chooseWeights(ArrayRef<QuantizableMatMul> ops,
             for (int64_t r = 0; r < m.n; ++r)
               for (int64_t c = 0; c < k; ++c)
                 w[r * k + c] *= s[c];
+          // The integer part never sees its float channels: without them
+          // in H, GPTQ neither measures nor compensates through them (they
+          // count as dead channels, whose zero weights stay zero).
+          ArrayRef<int64_t> split = floatChannelsOf(i);
+          std::vector<double> hSplit;
+          if (!split.empty()) {
+            hSplit = hs;
+            for (int64_t c : split)
+              for (int64_t t = 0; t < k; ++t)
+                hSplit[c * k + t] = hSplit[t * k + c] = 0;
+          }
           std::string error;
-          if (!quant::quantizeGPTQ(w.data(), m.n, k, scheme, hs.data(), gptq,
-                                   results[j], error)) {
+          if (!quant::quantizeGPTQ(w.data(), m.n, k, scheme,
+                                   split.empty() ? hs.data() : hSplit.data(),
+                                   gptq, results[j], error)) {
             if (alpha == 0) {
               tosa::MatMulOp(m.op).emitError() << "gptq: " << error;
               failedAny = true;
@@ -222,9 +245,10 @@ chooseWeights(ArrayRef<QuantizableMatMul> ops,
       for (auto [j, i] : llvm::enumerate(members)) {
         quant::GPTQResult &result = best[j];
         const QuantizableMatMul &m = ops[i];
-        if (result.deadChannels)
+        int64_t dead = result.deadChannels - int64_t(floatChannelsOf(i).size());
+        if (dead > 0)
           tosa::MatMulOp(m.op).emitRemark()
-              << "gptq: " << result.deadChannels
+              << "gptq: " << dead
               << " input channels were never active during calibration "
                  "(their weights are irrelevant to the output there)";
         choices[i].matrix = std::move(result.matrix);

@@ -2,7 +2,6 @@
 // RUN: qopt-opt %s --split-input-file --qopt-detect-outliers --qopt-quantize="precision=w8a8-static outliers=keep-float" | FileCheck %s --check-prefix=STATIC
 // RUN: qopt-opt %s --split-input-file --qopt-detect-outliers --qopt-quantize="precision=w8a8-static outliers=clip" | FileCheck %s --check-prefix=CLIP
 // RUN: not qopt-opt %s --split-input-file --qopt-quantize="precision=w4a16-g32 outliers=keep-float" 2>&1 | FileCheck %s --check-prefix=FLOATACT
-// RUN: not qopt-opt %s --split-input-file --qopt-quantize="precision=w8a8 outliers=keep-float algorithm=gptq" 2>&1 | FileCheck %s --check-prefix=GPTQ
 // RUN: not qopt-opt %s --split-input-file --qopt-quantize="precision=w8a8 outliers=magic" 2>&1 | FileCheck %s --check-prefix=UNKNOWN
 
 // LLM.int8 decomposition of a matmul whose input channels 2 and 6 are
@@ -31,7 +30,6 @@
 // CLIP-NOT: outliers(%
 
 // FLOATACT: error: outliers=keep-float splits products with integer activations (w8a8, w8a8-static, w4a8); 'w4a16-g32' keeps activations float
-// GPTQ: error: outliers=keep-float quantizes the integer part with rtn; 'gptq' is not supported with it
 // UNKNOWN: error: unknown outlier handling 'magic' (expected keep-float, clip or none)
 func.func @outliers(%a: tensor<1x4x8xf32>) -> tensor<1x4x4xf32> {
   %w = arith.constant dense<[[1.0, 0.5, -0.5, 2.0], [0.25, 0.5, 0.75, 1.0], [9.0, -9.0, 4.0, 1.0], [1.0, 1.0, 1.0, 1.0],

@@ -234,12 +234,20 @@ struct WeightChoice {
 /// With `scaleGrid` > 0, GPTQ also tries activation-aware input scales
 /// mean|x|^alpha (alpha = 0, 1/scaleGrid, ..., 1) per shared input and keeps
 /// the alpha with the least output error.
+///
+/// `floatChannels`, when not empty, holds per op the input channels that an
+/// LLM.int8 split computes in float (OutlierSplit::channels; their columns
+/// of `weights` are already zero). GPTQ then solves for the integer part
+/// alone: those channels leave H, so no rounding error is moved onto them,
+/// and the input scales keep them at 1, so the float part reads them
+/// unscaled.
 mlir::FailureOr<std::vector<WeightChoice>>
 chooseWeights(llvm::ArrayRef<QuantizableMatMul> ops,
               llvm::ArrayRef<std::vector<float>> weights,
               const quant::WeightScheme &scheme, WeightAlgorithm algorithm,
               const quant::GPTQOptions &gptq, int scaleGrid,
-              bool showProgress = false);
+              bool showProgress = false,
+              llvm::ArrayRef<llvm::ArrayRef<int64_t>> floatChannels = {});
 
 /// One quantized op as the manifest and the report list it.
 struct QuantizedLayer {
