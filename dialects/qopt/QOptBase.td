@@ -44,11 +44,12 @@ def QOpt_Dialect : Dialect {
     /// Discardable attribute on a matmul: the outlier channels of its input
     /// (an OutliersAttr), written by qopt-detect-outliers.
     static constexpr llvm::StringLiteral kOutliersAttrName = "qopt.outliers";
-    /// Discardable attribute on a matmul whose input qopt-smooth divided by
-    /// SmoothQuant's migration scales s (and whose weights it multiplied by
-    /// them): s, a 1-D f32 dense tensor of the reduction dim's size, all
-    /// finite and positive. The ONNX export reads it to scale the model's
-    /// own activation the same way.
+    /// Discardable attribute on a matmul whose input was divided by scales
+    /// s and whose weights were multiplied by them (SmoothQuant's migration
+    /// scales from qopt-smooth, or GPTQ's and AWQ's input scales from
+    /// qopt-quantize): s, a 1-D f32 dense tensor of the reduction dim's
+    /// size, all finite and positive. The ONNX export reads it to scale the
+    /// model's own activation the same way.
     static constexpr llvm::StringLiteral kSmoothScalesAttrName =
         "qopt.smooth_scales";
     /// Discardable attribute on a quantizable op: its LayerRoleAttr (what

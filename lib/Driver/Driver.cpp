@@ -1093,8 +1093,9 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
       return failure();
     std::string smoothed;
     if (exported->smoothFolded + exported->smoothMul)
-      smoothed = llvm::formatv("; SmoothQuant: {0} folded into the model's "
-                               "producer, {1} as a Mul",
+      smoothed = llvm::formatv("; activation scales (SmoothQuant, GPTQ/AWQ): "
+                               "{0} folded into the model's producer, {1} as "
+                               "a Mul",
                                exported->smoothFolded, exported->smoothMul);
     llvm::errs() << llvm::formatv(
         "qopt: wrote {0} ({1} MatMulNBits, {2} QDQ and {3} dequantized "

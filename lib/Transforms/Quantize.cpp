@@ -450,9 +450,16 @@ namespace {
 struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
   using Base::Base;
 
-  /// Scaled copies of activations, by the activation and its scales.
+  /// A scaled copy of an activation (x / s for GPTQ's or AWQ's input
+  /// scales s) and whether every product reading it records s in
+  /// qopt.smooth_scales (not so for one that SmoothQuant scaled first).
+  struct ScaledInput {
+    Value scaled;
+    bool recorded = true;
+  };
+  /// Those copies, by the activation and its scales.
   using ScaledInputs =
-      std::map<std::pair<void *, std::vector<float>>, Value>;
+      std::map<std::pair<void *, std::vector<float>>, ScaledInput>;
 
   /// How one group of ops is quantized: a precision and a weight
   /// algorithm, from the pass options or from an op's qopt.assign.
@@ -678,6 +685,7 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
           failedAny = true;
       }
     }
+    foldInputScales(scaledInputs);
     // Convolutions take W8A8's per-channel int8 kernel (qopt.conv2d); other
     // precisions leave them float.
     SmallVector<Operation *> convs;
@@ -807,6 +815,38 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
     op.erase();
   }
 
+  /// Folds each scaled copy of an activation that only the products
+  /// sharing its scales read into the activation's producer, when that is
+  /// a product with a per-channel constant (an RMSNorm's weight), as
+  /// qopt-smooth folds its scales; the probe's statistics follow.
+  void foldInputScales(ScaledInputs &scaledInputs) {
+    for (auto &[key, entry] : scaledInputs) {
+      auto generic = entry.scaled.getDefiningOp<linalg::GenericOp>();
+      if (!entry.recorded || !generic)
+        continue;
+      Value a = generic.getDpsInputOperand(0)->get();
+      if (!a.hasOneUse())
+        continue;
+      auto probe = a.getDefiningOp<ObserveOp>();
+      const std::vector<float> &scales = key.second;
+      std::vector<float> inverse(scales.size());
+      for (size_t i = 0; i < inverse.size(); ++i)
+        inverse[i] = 1.f / scales[i];
+      if (!foldIntoChannelVector(probe ? probe.getInput() : a, inverse))
+        continue;
+      entry.scaled.replaceAllUsesWith(a);
+      Operation *factors = generic.getDpsInputOperand(1)->get().getDefiningOp();
+      Operation *init = generic.getDpsInitOperand(0)->get().getDefiningOp();
+      generic.erase();
+      for (Operation *dead : {factors, init})
+        if (dead && dead->use_empty())
+          dead->erase();
+      entry.scaled = a;
+      if (probe)
+        scaleProbeStatistics(probe, inverse);
+    }
+  }
+
   /// With `split`, the weights in `choice` lack the split's columns, which
   /// the qopt.matmul adds back as its float outlier product.
   LogicalResult rewrite(const QuantizableMatMul &m, WeightChoice &choice,
@@ -822,15 +862,17 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
     bool unitScales =
         choice.inputScales &&
         llvm::all_of(*choice.inputScales, [](float v) { return v == 1.f; });
+    ScaledInput *scaledInput = nullptr;
     if (choice.inputScales && !unitScales) {
-      Value &scaled = scaledInputs[{a.getAsOpaquePointer(), *choice.inputScales}];
-      if (!scaled) {
+      scaledInput =
+          &scaledInputs[{a.getAsOpaquePointer(), *choice.inputScales}];
+      if (!scaledInput->scaled) {
         std::vector<float> inverse(choice.inputScales->size());
         for (size_t i = 0; i < inverse.size(); ++i)
           inverse[i] = 1.f / (*choice.inputScales)[i];
-        scaled = multiplyLastDim(a, inverse);
+        scaledInput->scaled = multiplyLastDim(a, inverse);
       }
-      a = scaled;
+      a = scaledInput->scaled;
     }
     Value staticScale;
     if (spec.activations == ActivationMode::Static) {
@@ -950,8 +992,19 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
                                split ? a : Value(), outlierWeights, excluded);
     if (Attribute outliers = op->getAttr(QOptDialect::kOutliersAttrName))
       mm->setAttr(QOptDialect::kOutliersAttrName, outliers);
-    if (Attribute scales = op->getAttr(QOptDialect::kSmoothScalesAttrName))
+    // The scales the product's input was divided by (its weights carry
+    // them): SmoothQuant's, or else GPTQ's or AWQ's input scales. The ONNX
+    // export applies them to the model's own activation.
+    if (Attribute scales = op->getAttr(QOptDialect::kSmoothScalesAttrName)) {
       mm->setAttr(QOptDialect::kSmoothScalesAttrName, scales);
+      if (scaledInput)
+        scaledInput->recorded = false;
+    } else if (scaledInput) {
+      auto st = RankedTensorType::get({k}, b.getF32Type());
+      mm->setAttr(
+          QOptDialect::kSmoothScalesAttrName,
+          DenseElementsAttr::get(st, ArrayRef<float>(*choice.inputScales)));
+    }
     Value result = mm.getResult();
     if (m.weightOnLeft)
       result = transposeLast2(result);

@@ -14,6 +14,8 @@
 
 #include "llvm/Support/Debug.h"
 
+#include <algorithm>
+
 #define DEBUG_TYPE "qopt-smooth"
 
 namespace qopt {
@@ -27,9 +29,8 @@ namespace qopt {
 namespace {
 
 /// If `x` is made by an elementwise generic whose result is a product with
-/// a constant per-channel vector that nothing else reads (the weight of an
-/// RMSNorm or LayerNorm), that vector's operand index; the scaling can then
-/// be folded into the vector.
+/// a constant per-channel vector that nothing else reads, that vector's
+/// operand index.
 std::optional<unsigned> foldableChannelVector(Value x) {
   auto generic = x.getDefiningOp<linalg::GenericOp>();
   if (!generic || generic.getNumDpsInits() != 1 ||
@@ -59,6 +60,58 @@ std::optional<unsigned> foldableChannelVector(Value x) {
   }
   return std::nullopt;
 }
+
+} // namespace
+
+bool foldIntoChannelVector(Value x, ArrayRef<float> factors) {
+  std::optional<unsigned> index = foldableChannelVector(x);
+  if (!index)
+    return false;
+  auto generic = x.getDefiningOp<linalg::GenericOp>();
+  OpOperand &operand = generic->getOpOperand(*index);
+  auto constant = operand.get().getDefiningOp<arith::ConstantOp>();
+  auto k = int64_t(factors.size());
+  std::optional<std::vector<float>> vector =
+      readFloats(cast<ElementsAttr>(constant.getValue()), k);
+  if (!vector)
+    return false;
+  for (int64_t j = 0; j < k; ++j)
+    (*vector)[j] *= factors[j];
+  OpBuilder b(constant);
+  auto attr = cast<TypedAttr>(floatTensorAttr(x.getContext(), {k}, *vector));
+  operand.set(arith::ConstantOp::create(b, constant.getLoc(), attr));
+  constant.erase();
+  return true;
+}
+
+void scaleProbeStatistics(ObserveOp probe, ArrayRef<float> factors,
+                          std::optional<float> absmax) {
+  MLIRContext *ctx = probe.getContext();
+  auto k = int64_t(factors.size());
+  if (auto channelMax = readFloats(probe.getChannelAbsmaxAttr(), k)) {
+    for (int64_t j = 0; j < k; ++j)
+      (*channelMax)[j] *= factors[j];
+    if (!absmax && k)
+      absmax = *std::max_element(channelMax->begin(), channelMax->end());
+    probe.setChannelAbsmaxAttr(floatTensorAttr(ctx, {k}, *channelMax));
+  }
+  if (absmax)
+    probe.setAbsmaxAttr(FloatAttr::get(Float32Type::get(ctx), *absmax));
+  if (auto mean = readFloats(probe.getChannelMeanAbsAttr(), k)) {
+    for (int64_t j = 0; j < k; ++j)
+      (*mean)[j] *= factors[j];
+    probe.setChannelMeanAbsAttr(floatTensorAttr(ctx, {k}, *mean));
+  }
+  if (auto gram = readDoubles(probe.getGramAttr(), k * k)) {
+    for (int64_t i = 0; i < k; ++i)
+      for (int64_t j = 0; j < k; ++j)
+        (*gram)[i * k + j] *= double(factors[i]) * double(factors[j]);
+    probe.setGramAttr(doubleTensorAttr(ctx, {k, k}, *gram));
+  }
+  probe.removeSampleRowsAttr();
+}
+
+namespace {
 
 struct SmoothPass : impl::SmoothPassBase<SmoothPass> {
   using Base::Base;
@@ -153,29 +206,13 @@ struct SmoothPass : impl::SmoothPassBase<SmoothPass> {
     for (int64_t j = 0; j < k; ++j)
       inverse[j] = 1.f / s[j];
     ObserveOp smoothedProbe;
-    Value x = probe.getInput();
     bool onlyGroup = llvm::all_of(probe->getUsers(), [&](Operation *u) {
       return llvm::any_of(group, [&](const QuantizableMatMul &m) {
         return tosa::MatMulOp(m.op).getOperation() == u;
       });
     });
-    std::optional<unsigned> index =
-        onlyGroup ? foldableChannelVector(x) : std::nullopt;
-    if (index) {
-      auto generic = x.getDefiningOp<linalg::GenericOp>();
-      OpOperand &operand = generic->getOpOperand(*index);
-      auto constant = operand.get().getDefiningOp<arith::ConstantOp>();
-      auto vector = readFloats(cast<ElementsAttr>(constant.getValue()), k);
-      if (vector) {
-        for (int64_t j = 0; j < k; ++j)
-          (*vector)[j] *= inverse[j];
-        OpBuilder b(constant);
-        auto attr = cast<TypedAttr>(floatTensorAttr(ctx, {k}, *vector));
-        operand.set(arith::ConstantOp::create(b, constant.getLoc(), attr));
-        constant.erase();
-        smoothedProbe = probe;
-      }
-    }
+    if (onlyGroup && foldIntoChannelVector(probe.getInput(), inverse))
+      smoothedProbe = probe;
     if (!smoothedProbe) {
       Value scaled = multiplyLastDim(probe.getResult(), inverse);
       OpBuilder b(ctx);
@@ -184,28 +221,20 @@ struct SmoothPass : impl::SmoothPassBase<SmoothPass> {
                                         (probe.getId() + ":smoothed").str());
       for (QuantizableMatMul &m : group)
         m.op.getAMutable().assign(smoothedProbe.getResult());
+      // The new probe starts from the original's statistics.
+      if (auto attr = probe.getAbsmaxAttr())
+        smoothedProbe.setAbsmaxAttr(attr);
+      if (auto attr = probe.getChannelAbsmaxAttr())
+        smoothedProbe.setChannelAbsmaxAttr(attr);
+      if (auto attr = probe.getChannelMeanAbsAttr())
+        smoothedProbe.setChannelMeanAbsAttr(attr);
+      if (auto attr = probe.getGramAttr())
+        smoothedProbe.setGramAttr(attr);
     }
 
     // What the smoothed input's probe must say: its range and statistics
     // are those of x / s.
-    smoothedProbe.setAbsmaxAttr(
-        FloatAttr::get(Float32Type::get(ctx), result.smoothedAbsMax));
-    std::vector<float> scaledMax(k);
-    for (int64_t j = 0; j < k; ++j)
-      scaledMax[j] = (*absMax)[j] * inverse[j];
-    smoothedProbe.setChannelAbsmaxAttr(floatTensorAttr(ctx, {k}, scaledMax));
-    if (auto mean = readFloats(probe.getChannelMeanAbsAttr(), k)) {
-      for (int64_t j = 0; j < k; ++j)
-        (*mean)[j] *= inverse[j];
-      smoothedProbe.setChannelMeanAbsAttr(floatTensorAttr(ctx, {k}, *mean));
-    }
-    if (auto gram = readDoubles(probe.getGramAttr(), k * k)) {
-      for (int64_t i = 0; i < k; ++i)
-        for (int64_t j = 0; j < k; ++j)
-          (*gram)[i * k + j] *= double(inverse[i]) * double(inverse[j]);
-      smoothedProbe.setGramAttr(doubleTensorAttr(ctx, {k, k}, *gram));
-    }
-    smoothedProbe.removeSampleRowsAttr();
+    scaleProbeStatistics(smoothedProbe, inverse, result.smoothedAbsMax);
     if (smoothedProbe != probe)
       probe.removeSampleRowsAttr();
     return success();

@@ -24,7 +24,7 @@ cat "$WORK/$name.log" >&2
 # SmoothQuant must have smoothed something, and the export must say how it
 # wrote the division by s.
 case "$name" in
-  *smooth*) grep -q "SmoothQuant: [0-9]* folded into the model's producer" "$WORK/$name.log" ||
+  *smooth*) grep -q "activation scales (SmoothQuant, GPTQ/AWQ): [0-9]* folded into the model's producer" "$WORK/$name.log" ||
     { echo "FAIL: $name: the export smoothed no product"; exit 1; } ;;
 esac
 qopt_ppl=$("$BIN/qopt" eval "$out" --ids "$ids" --offsets "$offsets" --stories 100:500 --json |
