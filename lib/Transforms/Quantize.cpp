@@ -450,16 +450,8 @@ namespace {
 struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
   using Base::Base;
 
-  /// A scaled copy of an activation (x / s for GPTQ's or AWQ's input
-  /// scales s) and whether every product reading it records s in
-  /// qopt.smooth_scales (not so for one that SmoothQuant scaled first).
-  struct ScaledInput {
-    Value scaled;
-    bool recorded = true;
-  };
-  /// Those copies, by the activation and its scales.
-  using ScaledInputs =
-      std::map<std::pair<void *, std::vector<float>>, ScaledInput>;
+  /// Scaled copies of activations, by the activation and its scales.
+  using ScaledInputs = std::map<std::pair<void *, std::vector<float>>, Value>;
 
   /// How one group of ops is quantized: a precision and a weight
   /// algorithm, from the pass options or from an op's qopt.assign.
@@ -685,7 +677,6 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
           failedAny = true;
       }
     }
-    foldInputScales(scaledInputs);
     // Convolutions take W8A8's per-channel int8 kernel (qopt.conv2d); other
     // precisions leave them float.
     SmallVector<Operation *> convs;
@@ -815,38 +806,6 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
     op.erase();
   }
 
-  /// Folds each scaled copy of an activation that only the products
-  /// sharing its scales read into the activation's producer, when that is
-  /// a product with a per-channel constant (an RMSNorm's weight), as
-  /// qopt-smooth folds its scales; the probe's statistics follow.
-  void foldInputScales(ScaledInputs &scaledInputs) {
-    for (auto &[key, entry] : scaledInputs) {
-      auto generic = entry.scaled.getDefiningOp<linalg::GenericOp>();
-      if (!entry.recorded || !generic)
-        continue;
-      Value a = generic.getDpsInputOperand(0)->get();
-      if (!a.hasOneUse())
-        continue;
-      auto probe = a.getDefiningOp<ObserveOp>();
-      const std::vector<float> &scales = key.second;
-      std::vector<float> inverse(scales.size());
-      for (size_t i = 0; i < inverse.size(); ++i)
-        inverse[i] = 1.f / scales[i];
-      if (!foldIntoChannelVector(probe ? probe.getInput() : a, inverse))
-        continue;
-      entry.scaled.replaceAllUsesWith(a);
-      Operation *factors = generic.getDpsInputOperand(1)->get().getDefiningOp();
-      Operation *init = generic.getDpsInitOperand(0)->get().getDefiningOp();
-      generic.erase();
-      for (Operation *dead : {factors, init})
-        if (dead && dead->use_empty())
-          dead->erase();
-      entry.scaled = a;
-      if (probe)
-        scaleProbeStatistics(probe, inverse);
-    }
-  }
-
   /// With `split`, the weights in `choice` lack the split's columns, which
   /// the qopt.matmul adds back as its float outlier product.
   LogicalResult rewrite(const QuantizableMatMul &m, WeightChoice &choice,
@@ -862,17 +821,17 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
     bool unitScales =
         choice.inputScales &&
         llvm::all_of(*choice.inputScales, [](float v) { return v == 1.f; });
-    ScaledInput *scaledInput = nullptr;
-    if (choice.inputScales && !unitScales) {
-      scaledInput =
-          &scaledInputs[{a.getAsOpaquePointer(), *choice.inputScales}];
-      if (!scaledInput->scaled) {
+    bool scaledInput = choice.inputScales && !unitScales;
+    if (scaledInput) {
+      Value &scaled =
+          scaledInputs[{a.getAsOpaquePointer(), *choice.inputScales}];
+      if (!scaled) {
         std::vector<float> inverse(choice.inputScales->size());
         for (size_t i = 0; i < inverse.size(); ++i)
           inverse[i] = 1.f / (*choice.inputScales)[i];
-        scaledInput->scaled = multiplyLastDim(a, inverse);
+        scaled = multiplyLastDim(a, inverse);
       }
-      a = scaledInput->scaled;
+      a = scaled;
     }
     Value staticScale;
     if (spec.activations == ActivationMode::Static) {
@@ -995,10 +954,10 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
     // The scales the product's input was divided by (its weights carry
     // them): SmoothQuant's, or else GPTQ's or AWQ's input scales. The ONNX
     // export applies them to the model's own activation.
+    // The x / s stays an elementwise op (it fuses with the producer): a
+    // probe in front of it keeps observing x, as GPTQ's second round needs.
     if (Attribute scales = op->getAttr(QOptDialect::kSmoothScalesAttrName)) {
       mm->setAttr(QOptDialect::kSmoothScalesAttrName, scales);
-      if (scaledInput)
-        scaledInput->recorded = false;
     } else if (scaledInput) {
       auto st = RankedTensorType::get({k}, b.getF32Type());
       mm->setAttr(

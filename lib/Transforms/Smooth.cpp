@@ -14,8 +14,6 @@
 
 #include "llvm/Support/Debug.h"
 
-#include <algorithm>
-
 #define DEBUG_TYPE "qopt-smooth"
 
 namespace qopt {
@@ -61,8 +59,9 @@ std::optional<unsigned> foldableChannelVector(Value x) {
   return std::nullopt;
 }
 
-} // namespace
-
+/// Folds `x * factors` (along the last dim) into the producer of `x` when
+/// foldableChannelVector finds its constant: the vector is multiplied by
+/// `factors` in place. Returns false, changing nothing, otherwise.
 bool foldIntoChannelVector(Value x, ArrayRef<float> factors) {
   std::optional<unsigned> index = foldableChannelVector(x);
   if (!index)
@@ -84,19 +83,20 @@ bool foldIntoChannelVector(Value x, ArrayRef<float> factors) {
   return true;
 }
 
+/// Rewrites the statistics of `probe` for an input that is now x * factors:
+/// per-channel abs-max and mean |x| scaled by the factors, the Gram matrix
+/// by their outer product, the abs-max set to `absmax`; sampled rows are
+/// dropped.
 void scaleProbeStatistics(ObserveOp probe, ArrayRef<float> factors,
-                          std::optional<float> absmax) {
+                          float absmax) {
   MLIRContext *ctx = probe.getContext();
   auto k = int64_t(factors.size());
   if (auto channelMax = readFloats(probe.getChannelAbsmaxAttr(), k)) {
     for (int64_t j = 0; j < k; ++j)
       (*channelMax)[j] *= factors[j];
-    if (!absmax && k)
-      absmax = *std::max_element(channelMax->begin(), channelMax->end());
     probe.setChannelAbsmaxAttr(floatTensorAttr(ctx, {k}, *channelMax));
   }
-  if (absmax)
-    probe.setAbsmaxAttr(FloatAttr::get(Float32Type::get(ctx), *absmax));
+  probe.setAbsmaxAttr(FloatAttr::get(Float32Type::get(ctx), absmax));
   if (auto mean = readFloats(probe.getChannelMeanAbsAttr(), k)) {
     for (int64_t j = 0; j < k; ++j)
       (*mean)[j] *= factors[j];
@@ -110,8 +110,6 @@ void scaleProbeStatistics(ObserveOp probe, ArrayRef<float> factors,
   }
   probe.removeSampleRowsAttr();
 }
-
-namespace {
 
 struct SmoothPass : impl::SmoothPassBase<SmoothPass> {
   using Base::Base;

@@ -171,21 +171,6 @@ std::optional<std::vector<double>> readDoubles(mlir::ElementsAttr attr,
 /// placed right after `x`'s definition so every user of `x` can read it.
 mlir::Value multiplyLastDim(mlir::Value x, llvm::ArrayRef<float> factors);
 
-/// Folds `x * factors` (along the last dim) into the producer of `x` when
-/// that is an elementwise generic multiplying by a constant per-channel f32
-/// vector that nothing else reads (an RMSNorm's or LayerNorm's weight) and
-/// `x` has one reader: the vector is multiplied by `factors` in place.
-/// Returns false, changing nothing, otherwise.
-bool foldIntoChannelVector(mlir::Value x, llvm::ArrayRef<float> factors);
-
-/// Rewrites the calibration statistics of `probe` for an input that is now
-/// x * factors: the per-channel abs-max and mean |x| scale by the factors,
-/// the Gram matrix by their outer product, and the abs-max becomes `absmax`
-/// (or, without it, the largest scaled channel abs-max, when known).
-/// Sampled rows are dropped.
-void scaleProbeStatistics(ObserveOp probe, llvm::ArrayRef<float> factors,
-                          std::optional<float> absmax = std::nullopt);
-
 /// A float tensor attribute over `values`: a resource blob when large, so
 /// that printed IR stays readable.
 mlir::ElementsAttr floatTensorAttr(mlir::MLIRContext *ctx,
