@@ -105,7 +105,7 @@ public:
   std::string deviceName;
 
 private:
-  bool loadLibrary(std::string &error);
+  bool useSharedInstance(std::string &error);
   bool pickDevice(const Plan &plan, std::string &error);
   bool createBuffer(uint64_t bytes, DeviceBuffer &out, std::string &error);
   DeviceBuffer *bufferFor(const Binding &b);
@@ -248,7 +248,7 @@ const Loader *sharedLoader(std::string &error) {
 
 } // namespace
 
-bool Program::loadLibrary(std::string &error) {
+bool Program::useSharedInstance(std::string &error) {
   const Loader *loader = sharedLoader(error);
   if (!loader)
     return false;
@@ -260,6 +260,9 @@ bool Program::loadLibrary(std::string &error) {
   return true;
 }
 
+/// Whether the device has what `capability` needs, enabling it in the
+/// feature structures passed to vkCreateDevice; false for capabilities this
+/// runtime does not know.
 static bool requireCapability(const std::string &capability,
                               const VkPhysicalDeviceFeatures2 &have,
                               const VkPhysicalDeviceVulkan11Features &have11,
@@ -302,7 +305,7 @@ static bool requireCapability(const std::string &capability,
 }
 
 bool Program::enumerate(std::vector<std::string> &names, std::string &error) {
-  if (!loadLibrary(error))
+  if (!useSharedInstance(error))
     return false;
   uint32_t count = 0;
   vkEnumeratePhysicalDevices(instance, &count, nullptr);
@@ -529,7 +532,7 @@ DeviceBuffer *Program::bufferFor(const Binding &b) {
 }
 
 bool Program::load(const Plan &plan, std::string &error) {
-  if (!loadLibrary(error) || !pickDevice(plan, error))
+  if (!useSharedInstance(error) || !pickDevice(plan, error))
     return false;
   inputBytes = plan.inputBytes;
   outputBytes = plan.outputBytes;

@@ -881,7 +881,7 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
               .value_or(std::vector<float>());
       // The integer part quantizes x / s: its range is the largest
       // channel's range divided by that channel's scale.
-      if (choice.inputScales && !unitScales) {
+      if (scaledInput) {
         if (channelAbsmax.empty())
           return op.emitError()
                  << spec.name << " with "
@@ -952,10 +952,10 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
     if (Attribute outliers = op->getAttr(QOptDialect::kOutliersAttrName))
       mm->setAttr(QOptDialect::kOutliersAttrName, outliers);
     // The scales the product's input was divided by (its weights carry
-    // them): SmoothQuant's, or else GPTQ's or AWQ's input scales. The ONNX
-    // export applies them to the model's own activation.
-    // The x / s stays an elementwise op (it fuses with the producer): a
-    // probe in front of it keeps observing x, as GPTQ's second round needs.
+    // them): SmoothQuant's, or else GPTQ's or AWQ's input scales, for the
+    // ONNX export to apply to the model's own activation. GPTQ's and AWQ's
+    // x / s stays an elementwise op behind the probe (it fuses with the
+    // producer), which keeps observing x, as GPTQ's second round needs.
     if (Attribute scales = op->getAttr(QOptDialect::kSmoothScalesAttrName)) {
       mm->setAttr(QOptDialect::kSmoothScalesAttrName, scales);
     } else if (scaledInput) {

@@ -16,7 +16,6 @@
 #include "qopt/Transforms/Quantization.h"
 
 #include "llvm/ADT/MapVector.h"
-#include "llvm/ADT/SetVector.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include <algorithm>
@@ -160,11 +159,6 @@ chooseWeights(ArrayRef<QuantizableMatMul> ops,
               ? readFloats(probeOf(first).getChannelMeanAbsAttr(), k)
               : std::nullopt;
       int grid = meanAbs ? scaleGrid : 0;
-      // Channels that some member computes in float keep s = 1: the float
-      // part of the split reads the (shared) scaled input.
-      llvm::SmallSetVector<int64_t, 8> unscaled;
-      for (size_t i : members)
-        unscaled.insert(floatChannelsOf(i).begin(), floatChannelsOf(i).end());
       double bestError = -1;
       std::vector<quant::GPTQResult> best;
       std::vector<float> bestScales;
@@ -183,8 +177,11 @@ chooseWeights(ArrayRef<QuantizableMatMul> ops,
           float centre = float(std::exp(logSum / k));
           for (float &v : s)
             v /= centre;
-          for (int64_t c : unscaled)
-            s[c] = 1.f;
+          // Channels that some member computes in float keep s = 1: the
+          // float part of the split reads the (shared) scaled input.
+          for (size_t i : members)
+            for (int64_t c : floatChannelsOf(i))
+              s[c] = 1.f;
         }
         std::vector<double> hs(h);
         if (alpha > 0)
