@@ -1,4 +1,5 @@
-//===- OrtDynamicQuantize.cpp - ONNX Runtime's dynamic int8 form of a model ===//
+//===- OrtDynamicQuantize.cpp - ONNX Runtime's dynamic int8 form of a model
+//===//
 //
 // Writes the model that ONNX Runtime's dynamic quantizer
 // (onnxruntime.quantization.quantize_dynamic with its defaults: int8
@@ -7,9 +8,9 @@
 // installed. Every Conv and every MatMul whose weight is a float
 // initializer becomes
 //
-//   xq, xs, xz = DynamicQuantizeLinear(x)           (shared by the readers of x)
-//   acc = ConvInteger(xq, wq, xz, 0) | MatMulInteger(xq, wq, xz, 0)
-//   y = Cast<float>(acc) * (xs * ws) [+ bias reshaped to [1, C, 1, ...]]
+//   xq, xs, xz = DynamicQuantizeLinear(x)           (shared by the readers of
+//   x) acc = ConvInteger(xq, wq, xz, 0) | MatMulInteger(xq, wq, xz, 0) y =
+//   Cast<float>(acc) * (xs * ws) [+ bias reshaped to [1, C, 1, ...]]
 //
 // with wq = round_half_even(w / ws) and ws = max|w| / 127. Other nodes are
 // copied as they are. The model must keep its weights inside the file.
@@ -112,12 +113,19 @@ void upgradeToOpset11(onnx::ModelProto &model) {
   if (opset->version() < 9)
     die("opset " + std::to_string(opset->version()) + " is older than 9");
   static const char *unchanged[] = {
-      "Add", "AveragePool", "BatchNormalization", "Cast", "Concat",
-      "Constant", "Conv", "Div", "GlobalAveragePool", "HardSigmoid",
-      "MatMul", "MaxPool", "Mul", "Pow", "ReduceMean", "Relu", "Reshape",
-      "Shape", "Sigmoid", "Softmax", "Sqrt", "Squeeze", "Sub", "Transpose",
-      "Unsqueeze", "Gemm", "Flatten", "Tanh", "Exp", "Log", "Neg", "Abs",
-      "Sum", "Max", "Min", "Identity", "LeakyRelu", "GlobalMaxPool"};
+      "Add",         "AveragePool",  "BatchNormalization",
+      "Cast",        "Concat",       "Constant",
+      "Conv",        "Div",          "GlobalAveragePool",
+      "HardSigmoid", "MatMul",       "MaxPool",
+      "Mul",         "Pow",          "ReduceMean",
+      "Relu",        "Reshape",      "Shape",
+      "Sigmoid",     "Softmax",      "Sqrt",
+      "Squeeze",     "Sub",          "Transpose",
+      "Unsqueeze",   "Gemm",         "Flatten",
+      "Tanh",        "Exp",          "Log",
+      "Neg",         "Abs",          "Sum",
+      "Max",         "Min",          "Identity",
+      "LeakyRelu",   "GlobalMaxPool"};
   onnx::GraphProto *graph = model.mutable_graph();
   int fresh = 0;
   for (onnx::NodeProto &node : *graph->mutable_node()) {
@@ -130,8 +138,10 @@ void upgradeToOpset11(onnx::ModelProto &model) {
         (a.name() == "min" ? lo : hi) = a.f();
       node.clear_attribute();
       std::string base = "clip_bound_" + std::to_string(fresh++);
-      *graph->add_initializer() = scalar(base + "_min", onnx::TensorProto::FLOAT, &lo, sizeof lo);
-      *graph->add_initializer() = scalar(base + "_max", onnx::TensorProto::FLOAT, &hi, sizeof hi);
+      *graph->add_initializer() =
+          scalar(base + "_min", onnx::TensorProto::FLOAT, &lo, sizeof lo);
+      *graph->add_initializer() =
+          scalar(base + "_max", onnx::TensorProto::FLOAT, &hi, sizeof hi);
       node.add_input(base + "_min");
       node.add_input(base + "_max");
     } else if (op == "Slice") {
@@ -196,8 +206,8 @@ int main(int argc, char **argv) {
   for (const onnx::NodeProto &node : graph->node()) {
     bool isConv = node.op_type() == "Conv" && node.domain().empty();
     bool isMatMul = node.op_type() == "MatMul" && node.domain().empty();
-    auto w = node.input_size() > 1 ? constants.find(node.input(1))
-                                   : constants.end();
+    auto w =
+        node.input_size() > 1 ? constants.find(node.input(1)) : constants.end();
     if (!(isConv || isMatMul) || w == constants.end() ||
         w->second->data_type() != onnx::TensorProto::FLOAT) {
       *out.add_node() = node;
@@ -224,16 +234,16 @@ int main(int argc, char **argv) {
     std::string codes(values.size(), '\0');
     for (size_t i = 0; i < values.size(); ++i) {
       float q = std::nearbyint(values[i] / ws);
-      codes[i] = static_cast<char>(static_cast<int8_t>(
-          std::max(-127.0f, std::min(127.0f, q))));
+      codes[i] = static_cast<char>(
+          static_cast<int8_t>(std::max(-127.0f, std::min(127.0f, q))));
     }
     wq.set_raw_data(codes);
     added.push_back(wq);
     int8_t zero = 0;
-    added.push_back(scalar(weightName + "_zero_point",
-                           onnx::TensorProto::INT8, &zero, 1));
-    added.push_back(scalar(weightName + "_scale", onnx::TensorProto::FLOAT,
-                           &ws, sizeof ws));
+    added.push_back(
+        scalar(weightName + "_zero_point", onnx::TensorProto::INT8, &zero, 1));
+    added.push_back(scalar(weightName + "_scale", onnx::TensorProto::FLOAT, &ws,
+                           sizeof ws));
     replacedWeights[weightName] = true;
 
     // The activation, quantized once for all its readers.
@@ -241,9 +251,10 @@ int main(int argc, char **argv) {
     auto q = quantized.find(x);
     if (q == quantized.end()) {
       std::string prefix = x + "_dq";
-      addNode(out, "DynamicQuantizeLinear", {x},
-              {prefix + "_quantized", prefix + "_scale", prefix + "_zero_point"},
-              x + "_DynamicQuantizeLinear");
+      addNode(
+          out, "DynamicQuantizeLinear", {x},
+          {prefix + "_quantized", prefix + "_scale", prefix + "_zero_point"},
+          x + "_DynamicQuantizeLinear");
       q = quantized.emplace(x, prefix).first;
     }
     const std::string &p = q->second;

@@ -82,7 +82,7 @@ static const char *const kScopeOps[] = {
     "Scatter", "ScatterElements", "ScatterND", "GatherND", "OneHot",
     "ReverseSequence", "Compress", "TopK", "NonZero", "Unique",
     // Sampling
-    "GridSample", "RoiAlign"};
+    "GridSample", "RoiAlign", "NonMaxSuppression"};
 
 namespace {
 
@@ -265,9 +265,14 @@ Outcome runTest(const std::string &testDir, const onnx::ModelProto &model,
         want.dtype = info.dtype;
       std::vector<int64_t> shape(info.shape, info.shape + info.rank);
       if (want.dtype != info.dtype || want.shape != shape) {
+        auto dims = [](ArrayRef<int64_t> d) {
+          std::string s = "[";
+          for (size_t k = 0; k < d.size(); ++k)
+            s += (k ? ", " : "") + std::to_string(d[k]);
+          return s + "]";
+        };
         o.reason = "output " + std::to_string(i) + " is " + info.dtype +
-                   " of rank " + std::to_string(info.rank) + ", expected " +
-                   want.dtype + " of rank " + std::to_string(want.shape.size());
+                   dims(shape) + ", expected " + want.dtype + dims(want.shape);
         qrt_free(m);
         return o;
       }

@@ -117,6 +117,11 @@ public:
   /// Runtime does; values computed inside the graph stay clamped.
   void noteIndexOperand(unsigned i, int64_t size);
 
+  /// Records that output `i` carries padding where ONNX's result is
+  /// shorter (`what` says how, e.g. "padded with rows of -1"): it may be a
+  /// graph output, and a node that reads it is an error naming both.
+  void notePaddedOutput(unsigned i, const llvm::Twine &what);
+
   mlir::MLIRContext *ctx() const { return b.getContext(); }
   mlir::Type elemType(DType t) const { return dtypeToMLIR(ctx(), t); }
   mlir::RankedTensorType tensorType(llvm::ArrayRef<int64_t> shape,

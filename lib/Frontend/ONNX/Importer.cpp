@@ -235,6 +235,10 @@ public:
       it->second = {size, node.str()};
   }
   StringRef nodeName(const onnx::NodeProto &node) { return names.of(node); }
+  /// See NodeContext::notePaddedOutput.
+  void notePadded(const std::string &value, std::string what) {
+    padded[value] = std::move(what);
+  }
 
 private:
   void widenHalf(TensorRef &ref);
@@ -278,6 +282,9 @@ private:
   bool importingInitializers = false;
   /// Graph inputs used as indices: argument number -> (axis size, node).
   llvm::DenseMap<unsigned, std::pair<int64_t, std::string>> indexBounds;
+  /// Values padded past ONNX's result (NonMaxSuppression's selection):
+  /// name -> what the padding is.
+  llvm::StringMap<std::string> padded;
 };
 
 static bool isHalfDType(DType t) { return t == DType::F16 || t == DType::BF16; }
@@ -611,6 +618,15 @@ LogicalResult GraphImporter::importNode(const onnx::NodeProto &node) {
          "the plan orders producers before their readers");
   if (failed(checkArity(node, domain, opset, loc)))
     return failure();
+  for (const std::string &in : node.input()) {
+    auto it = padded.find(in);
+    if (it != padded.end())
+      return emitError(loc)
+             << node.op_type() << " reads '" << in << "', which is "
+             << it->second
+             << "; only a graph output can carry it (its readers would see "
+                "the padding as data)";
+  }
   NodeContext nctx(*this, node, opset, builder, loc);
   const ConverterEntry *entry = lookupConverter(domain, node.op_type(), opset);
   assert(entry && "unsupported ops are rejected before conversion");
@@ -902,6 +918,13 @@ FailureOr<int64_t> NodeContext::normalizeAxis(int64_t axis, int64_t rank) {
 
 LogicalResult NodeContext::fail(const Twine &message) {
   return emitError(loc) << node.op_type() << ": " << message;
+}
+
+void NodeContext::notePaddedOutput(unsigned i, const Twine &what) {
+  importer.notePadded(node.output(i), "output " + std::to_string(i) + " of " +
+                                          node.op_type() + " '" +
+                                          importer.nodeName(node).str() +
+                                          "', " + what.str());
 }
 
 void NodeContext::noteIndexOperand(unsigned i, int64_t size) {

@@ -31,6 +31,7 @@
 
 #include <cmath>
 #include <functional>
+#include <numeric>
 #include <tuple>
 
 using namespace mlir;
@@ -657,6 +658,280 @@ LogicalResult convertDataDependent(NodeContext &ctx) {
                   "computed from constants and shapes)");
 }
 
+/// The run-time float scalar held by input `i` (shape [] or [1]): its
+/// first element, read with tensor.extract.
+Value extractFirst(NodeContext &ctx, unsigned i) {
+  Value v = ctx.value(i);
+  SmallVector<Value> zeros(ctx.rank(i),
+                           arith::ConstantIndexOp::create(ctx.b, ctx.loc, 0));
+  Value x = tensor::ExtractOp::create(ctx.b, ctx.loc, v, zeros);
+  return castScalar(ctx.b, ctx.loc, x, ctx.dtype(i), DType::F32);
+}
+
+/// True when box `a` and box `p` (four f32 coordinates each, as the model
+/// gives them) overlap by an IoU above `threshold`: ONNX Runtime's test,
+/// where boxes without area or intersection never suppress.
+Value suppresses(OpBuilder &b, Location l, ArrayRef<Value> a, ArrayRef<Value> p,
+                 bool centers, Value threshold) {
+  Type f32 = b.getF32Type();
+  Value half = emitScalar(b, l, f32, 0.5);
+  // [lo0, lo1, hi0, hi1] of a box.
+  auto corners = [&](ArrayRef<Value> v) {
+    SmallVector<Value> c(4);
+    for (int d = 0; d < 2; ++d) {
+      if (centers) {
+        Value r = arith::MulFOp::create(b, l, v[d + 2], half);
+        c[d] = arith::SubFOp::create(b, l, v[d], r);
+        c[d + 2] = arith::AddFOp::create(b, l, v[d], r);
+      } else {
+        c[d] = arith::MinimumFOp::create(b, l, v[d], v[d + 2]);
+        c[d + 2] = arith::MaximumFOp::create(b, l, v[d], v[d + 2]);
+      }
+    }
+    return c;
+  };
+  SmallVector<Value> x = corners(a), y = corners(p);
+  Value zero = emitScalar(b, l, f32, 0);
+  Value inter = emitScalar(b, l, f32, 1), ok;
+  auto both = [&](Value c) {
+    ok = ok ? (Value)arith::AndIOp::create(b, l, ok, c) : c;
+  };
+  for (int d = 0; d < 2; ++d) {
+    Value lo = arith::MaximumFOp::create(b, l, x[d], y[d]);
+    Value hi = arith::MinimumFOp::create(b, l, x[d + 2], y[d + 2]);
+    both(arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT, hi, lo));
+    inter =
+        arith::MulFOp::create(b, l, inter, arith::SubFOp::create(b, l, hi, lo));
+  }
+  auto area = [&](ArrayRef<Value> c) {
+    return (Value)arith::MulFOp::create(
+        b, l, arith::SubFOp::create(b, l, c[2], c[0]),
+        arith::SubFOp::create(b, l, c[3], c[1]));
+  };
+  Value ax = area(x), ay = area(y);
+  Value uni =
+      arith::SubFOp::create(b, l, arith::AddFOp::create(b, l, ax, ay), inter);
+  both(arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT, ax, zero));
+  both(arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT, ay, zero));
+  both(arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT, uni, zero));
+  Value iou = arith::DivFOp::create(b, l, inter, uni);
+  both(arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT, iou, threshold));
+  return ok;
+}
+
+/// NonMaxSuppression with max_output_boxes_per_class known at compile time.
+/// ONNX's result has one row per selected box, a count only known at run
+/// time; qopt's has the most there can be, B * C * min(max, N), the
+/// selected rows first in ONNX's order and then rows of -1, so it must be
+/// a graph output (notePaddedOutput). Per batch and class: the boxes
+/// scoring above score_threshold are candidates; repeatedly the best
+/// candidate (the lower index on equal scores) is selected and every
+/// candidate it overlaps by an IoU above iou_threshold leaves, until
+/// max_output_boxes_per_class are selected or none is left: O(max * N)
+/// per class, the same selection as sorting and sweeping.
+LogicalResult convertNonMaxSuppression(NodeContext &ctx) {
+  if (failed(requireInputs(ctx, 2)))
+    return failure();
+  int64_t center = ctx.attrInt("center_point_box", 0);
+  if (center != 0 && center != 1)
+    return ctx.fail("center_point_box must be 0 or 1, not " +
+                    std::to_string(center));
+  ArrayRef<int64_t> bs = ctx.shape(0), ss = ctx.shape(1);
+  if (bs.size() != 3 || bs[2] != 4)
+    return ctx.fail("boxes must be batches x boxes x 4, not " +
+                    shapeToString(bs));
+  if (ss.size() != 3 || ss[0] != bs[0] || ss[2] != bs[1])
+    return ctx.fail("scores must be batches x classes x boxes (" +
+                    std::to_string(bs[0]) + "xCx" + std::to_string(bs[1]) +
+                    " for these boxes), not " + shapeToString(ss));
+  for (unsigned i = 0; i < 2; ++i)
+    if (!isFloatDType(ctx.dtype(i)))
+      return ctx.fail(std::string(i ? "scores" : "boxes") + " must be float");
+  int64_t maxPerClass = 0;
+  if (ctx.hasInput(2)) {
+    const HostTensor *m = ctx.host(2);
+    if (!m)
+      return ctx.fail("max_output_boxes_per_class must be known at compile "
+                      "time (it bounds the output's size)");
+    if (m->numElements() != 1)
+      return ctx.fail("max_output_boxes_per_class must hold one value");
+    maxPerClass = std::max<int64_t>(m->getI(0), 0);
+  }
+  for (unsigned i = 3; i < 5; ++i)
+    if (ctx.hasInput(i) && ctx.shape(i).size() > 1 && ctx.host(i) == nullptr &&
+        std::accumulate(ctx.shape(i).begin(), ctx.shape(i).end(), int64_t(1),
+                        std::multiplies<int64_t>()) != 1)
+      return ctx.fail(
+          std::string(i == 3 ? "iou_threshold" : "score_threshold") +
+          " must hold one value");
+  if (ctx.hasInput(3) && ctx.host(3)) {
+    double t = ctx.host(3)->getF(0);
+    if (!(t >= 0 && t <= 1))
+      return ctx.fail("iou_threshold must be in [0, 1], not " +
+                      std::to_string(t));
+  }
+  int64_t batches = bs[0], n = bs[1], classes = ss[1];
+  int64_t perClass = std::min(maxPerClass, n);
+  int64_t rows = batches * classes * perClass;
+
+  OpBuilder &b = ctx.b;
+  Location loc = ctx.loc;
+  Type i64 = b.getI64Type(), f32 = b.getF32Type(), i1 = b.getI1Type();
+  Type idx = b.getIndexType();
+  auto outType = RankedTensorType::get({rows, 3}, i64);
+  Value out =
+      linalg::FillOp::create(
+          b, loc, ValueRange{emitScalar(b, loc, i64, -1)},
+          ValueRange{tensor::EmptyOp::create(b, loc, outType.getShape(), i64)})
+          .getResult(0);
+  ctx.notePaddedOutput(0, "padded with rows of -1 to a static [" +
+                              std::to_string(rows) + ", 3]");
+  if (rows == 0) {
+    ctx.setOutput(0, out, DType::I64);
+    return success();
+  }
+  emitWarning(loc) << "NonMaxSuppression: selected_indices is [" << rows
+                   << ", 3] (up to " << perClass << " boxes for each of "
+                   << batches << " batch(es) x " << classes
+                   << " class(es)); the rows after the selected boxes are -1";
+
+  Value boxes = ctx.value(0), scores = ctx.value(1);
+  DType boxT = ctx.dtype(0), scoreT = ctx.dtype(1);
+  Value iouThr =
+      ctx.hasInput(3) ? extractFirst(ctx, 3) : emitScalar(b, loc, f32, 0);
+  Value scoreThr = ctx.hasInput(4) ? extractFirst(ctx, 4) : Value();
+  auto cidx = [&](int64_t v) {
+    return (Value)arith::ConstantIndexOp::create(b, loc, v);
+  };
+  auto aliveType = RankedTensorType::get({n}, i1);
+
+  auto outer = scf::ForOp::create(
+      b, loc, cidx(0), cidx(batches * classes), cidx(1),
+      ValueRange{out, cidx(0)},
+      [&](OpBuilder &ob, Location l, Value bc, ValueRange carried) {
+        Value bi = arith::DivUIOp::create(ob, l, bc, cidx(classes));
+        Value ci = arith::RemUIOp::create(ob, l, bc, cidx(classes));
+        auto score = [&](OpBuilder &nb, Value i) {
+          Value s =
+              tensor::ExtractOp::create(nb, l, scores, ValueRange{bi, ci, i});
+          return castScalar(nb, l, s, scoreT, DType::F32);
+        };
+        auto box = [&](OpBuilder &nb, Value i) {
+          SmallVector<Value> v;
+          for (int64_t d = 0; d < 4; ++d)
+            v.push_back(castScalar(
+                nb, l,
+                tensor::ExtractOp::create(
+                    nb, l, boxes,
+                    ValueRange{bi, i,
+                               arith::ConstantIndexOp::create(nb, l, d)}),
+                boxT, DType::F32));
+          return v;
+        };
+        // The candidates of this batch and class.
+        Value alive0 =
+            linalg::GenericOp::create(
+                ob, l, TypeRange{aliveType}, ValueRange{},
+                ValueRange{
+                    tensor::EmptyOp::create(ob, l, aliveType.getShape(), i1)},
+                ArrayRef<AffineMap>{
+                    AffineMap::getMultiDimIdentityMap(1, ob.getContext())},
+                ArrayRef<utils::IteratorType>{utils::IteratorType::parallel},
+                [&](OpBuilder &nb, Location gl, ValueRange) {
+                  Value ok = arith::ConstantIntOp::create(nb, gl, 1, 1);
+                  if (scoreThr)
+                    ok = arith::CmpFOp::create(
+                        nb, gl, arith::CmpFPredicate::OGT,
+                        score(nb, linalg::IndexOp::create(nb, gl, 0)),
+                        scoreThr);
+                  linalg::YieldOp::create(nb, gl, ok);
+                })
+                .getResult(0);
+        // (out, count, alive, selected so far) while a candidate is left
+        // and fewer than perClass are selected.
+        SmallVector<Type> types = {outType, idx, aliveType, idx, idx};
+        auto loop = scf::WhileOp::create(
+            ob, l, TypeRange{types},
+            ValueRange{carried[0], carried[1], alive0, cidx(0)},
+            [&](OpBuilder &wb, Location wl, ValueRange st) {
+              // The best candidate: the first of the highest score.
+              Value none = arith::ConstantIntOp::create(wb, wl, 0, 1);
+              auto scan = scf::ForOp::create(
+                  wb, wl, cidx(0), cidx(n), cidx(1),
+                  ValueRange{cidx(0), emitScalar(wb, wl, f32, 0), none},
+                  [&](OpBuilder &fb, Location fl, Value i, ValueRange best) {
+                    Value a =
+                        tensor::ExtractOp::create(fb, fl, st[2], ValueRange{i});
+                    Value s = score(fb, i);
+                    Value higher = arith::CmpFOp::create(
+                        fb, fl, arith::CmpFPredicate::OGT, s, best[1]);
+                    Value first = arith::XOrIOp::create(
+                        fb, fl, best[2],
+                        arith::ConstantIntOp::create(fb, fl, 1, 1));
+                    Value take = arith::AndIOp::create(
+                        fb, fl, a, arith::OrIOp::create(fb, fl, first, higher));
+                    scf::YieldOp::create(
+                        fb, fl,
+                        ValueRange{
+                            arith::SelectOp::create(fb, fl, take, i, best[0]),
+                            arith::SelectOp::create(fb, fl, take, s, best[1]),
+                            arith::OrIOp::create(fb, fl, best[2], take)});
+                  });
+              Value room = arith::CmpIOp::create(
+                  wb, wl, arith::CmpIPredicate::ult, st[3], cidx(perClass));
+              Value go = arith::AndIOp::create(wb, wl, room, scan.getResult(2));
+              scf::ConditionOp::create(
+                  wb, wl, go,
+                  ValueRange{st[0], st[1], st[2], st[3], scan.getResult(0)});
+            },
+            [&](OpBuilder &wb, Location wl, ValueRange st) {
+              Value best = st[4];
+              Value o = st[0];
+              Value row[3] = {bi, ci, best};
+              for (int64_t k = 0; k < 3; ++k)
+                o = tensor::InsertOp::create(
+                    wb, wl, arith::IndexCastOp::create(wb, wl, i64, row[k]), o,
+                    ValueRange{st[1],
+                               arith::ConstantIndexOp::create(wb, wl, k)});
+              SmallVector<Value> bestBox = box(wb, best);
+              Value alive =
+                  linalg::GenericOp::create(
+                      wb, wl, TypeRange{aliveType}, ValueRange{st[2]},
+                      ValueRange{tensor::EmptyOp::create(
+                          wb, wl, aliveType.getShape(), i1)},
+                      ArrayRef<AffineMap>{
+                          AffineMap::getMultiDimIdentityMap(1, wb.getContext()),
+                          AffineMap::getMultiDimIdentityMap(1,
+                                                            wb.getContext())},
+                      ArrayRef<utils::IteratorType>{
+                          utils::IteratorType::parallel},
+                      [&](OpBuilder &nb, Location gl, ValueRange a) {
+                        Value i = linalg::IndexOp::create(nb, gl, 0);
+                        Value other = arith::CmpIOp::create(
+                            nb, gl, arith::CmpIPredicate::ne, i, best);
+                        Value gone = suppresses(nb, gl, bestBox, box(nb, i),
+                                                center == 1, iouThr);
+                        Value keep = arith::AndIOp::create(
+                            nb, gl, arith::AndIOp::create(nb, gl, a[0], other),
+                            arith::XOrIOp::create(
+                                nb, gl, gone,
+                                arith::ConstantIntOp::create(nb, gl, 1, 1)));
+                        linalg::YieldOp::create(nb, gl, keep);
+                      })
+                      .getResult(0);
+              Value one = arith::ConstantIndexOp::create(wb, wl, 1);
+              scf::YieldOp::create(
+                  wb, wl,
+                  ValueRange{o, arith::AddIOp::create(wb, wl, st[1], one),
+                             alive, arith::AddIOp::create(wb, wl, st[3], one)});
+            });
+        scf::YieldOp::create(ob, l,
+                             ValueRange{loop.getResult(0), loop.getResult(1)});
+      });
+  ctx.setOutput(0, outer.getResult(0), DType::I64);
+  return success();
+}
+
 /// GridSample's padding of a tap outside the image.
 enum class GridPadding { Zeros, Border, Reflection };
 
@@ -1161,6 +1436,7 @@ void appendIndexingConverters(std::vector<ConverterEntry> &t) {
   add("Unique", convertDataDependent, 11, foldUnique);
   add("GridSample", convertGridSample, 16);
   add("RoiAlign", convertRoiAlign, 10);
+  add("NonMaxSuppression", convertNonMaxSuppression, 10);
 }
 
 } // namespace qopt::onnx_frontend
