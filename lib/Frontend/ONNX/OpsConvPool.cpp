@@ -445,8 +445,11 @@ LogicalResult convertPool(NodeContext &ctx) {
   bool isMax = ctx.opType() == "MaxPool";
   if (!isFloatDType(ctx.dtype(0)) && !isMax)
     return ctx.fail("expects a floating-point input");
-  if (ctx.hasOutput(1))
-    return ctx.fail("the Indices output of MaxPool is not supported");
+  bool withIndices = isMax && ctx.hasOutput(1);
+  int64_t storageOrder = ctx.attrInt("storage_order", 0);
+  if (withIndices && storageOrder != 0 && storageOrder != 1)
+    return ctx.fail("storage_order must be 0 or 1, not " +
+                    std::to_string(storageOrder));
   auto xs = ctx.shape(0);
   if (xs.size() < 3)
     return ctx.fail("expects X [N, C, spatial...]");
@@ -506,6 +509,76 @@ LogicalResult convertPool(NodeContext &ctx) {
   Value filled =
       linalg::FillOp::create(b, loc, ValueRange{id}, ValueRange{init}).getResult(0);
   bool isUnsigned = isUnsignedDType(ctx.dtype(0));
+  if (withIndices) {
+    // The maximum and where it is: the first of equal values in the
+    // window's row-major order, as the flat index into X (row-major, or
+    // with the spatial axes reversed for storage_order 1); padding is never
+    // picked, it only holds the lowest value.
+    Type i64 = b.getI64Type();
+    Value idxInit =
+        linalg::FillOp::create(
+            b, loc, ValueRange{emitScalar(b, loc, i64, 0)},
+            ValueRange{tensor::EmptyOp::create(b, loc, outShape, i64)})
+            .getResult(0);
+    SmallVector<AffineMap> imaps = maps;
+    imaps.push_back(maps.back());
+    auto g = linalg::GenericOp::create(
+        b, loc, TypeRange{filled.getType(), idxInit.getType()},
+        ValueRange{x, window}, ValueRange{filled, idxInit}, imaps, iters,
+        [&](OpBuilder &nb, Location l, ValueRange a) {
+          auto index = [&](unsigned dim) {
+            return (Value)arith::IndexCastOp::create(
+                nb, l, i64, linalg::IndexOp::create(nb, l, dim));
+          };
+          auto c64 = [&](int64_t v) { return emitScalar(nb, l, i64, v); };
+          // Spatial positions in X, then the flat index.
+          SmallVector<Value> pos;
+          for (size_t i = 0; i < d; ++i) {
+            Value p = arith::AddIOp::create(
+                nb, l,
+                arith::MulIOp::create(nb, l, index(2 + i),
+                                      c64(win->strides[i])),
+                arith::MulIOp::create(nb, l, index(2 + d + i),
+                                      c64(win->dilations[i])));
+            pos.push_back(
+                arith::SubIOp::create(nb, l, p, c64(win->padBegin[i])));
+          }
+          Value flat = arith::AddIOp::create(
+              nb, l, arith::MulIOp::create(nb, l, index(0), c64(xs[1])),
+              index(1));
+          int64_t plane = 1;
+          for (size_t i = 0; i < d; ++i)
+            plane *= in[i];
+          if (storageOrder == 0) {
+            for (size_t i = 0; i < d; ++i)
+              flat = arith::AddIOp::create(
+                  nb, l, arith::MulIOp::create(nb, l, flat, c64(in[i])),
+                  pos[i]);
+          } else {
+            Value sp = c64(0);
+            for (int i = (int)d - 1; i >= 0; --i)
+              sp = arith::AddIOp::create(
+                  nb, l, arith::MulIOp::create(nb, l, sp, c64(in[i])), pos[i]);
+            flat = arith::AddIOp::create(
+                nb, l, arith::MulIOp::create(nb, l, flat, c64(plane)), sp);
+          }
+          Value better = isa<FloatType>(elem)
+                             ? (Value)arith::CmpFOp::create(
+                                   nb, l, arith::CmpFPredicate::OGT, a[0], a[2])
+                             : (Value)arith::CmpIOp::create(
+                                   nb, l,
+                                   isUnsigned ? arith::CmpIPredicate::ugt
+                                              : arith::CmpIPredicate::sgt,
+                                   a[0], a[2]);
+          linalg::YieldOp::create(
+              nb, l,
+              ValueRange{arith::SelectOp::create(nb, l, better, a[0], a[2]),
+                         arith::SelectOp::create(nb, l, better, flat, a[3])});
+        });
+    ctx.setOutput(0, g.getResult(0), ctx.dtype(0));
+    ctx.setOutput(1, g.getResult(1), DType::I64);
+    return success();
+  }
   Value r = linalg::GenericOp::create(
                 b, loc, TypeRange{filled.getType()}, ValueRange{x, window},
                 ValueRange{filled}, maps, iters,
