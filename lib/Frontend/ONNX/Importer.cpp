@@ -844,7 +844,12 @@ int64_t NodeContext::attrInt(StringRef name, int64_t dflt) const {
 
 float NodeContext::attrFloat(StringRef name, float dflt) const {
   const auto *a = findAttr(name);
-  return a ? a->f() : dflt;
+  if (!a)
+    return dflt;
+  // ONNX's text parser stores `x: float = 10` as an INT attribute.
+  if (a->type() == onnx::AttributeProto::INT)
+    return static_cast<float>(a->i());
+  return a->f();
 }
 
 std::string NodeContext::attrString(StringRef name, StringRef dflt) const {

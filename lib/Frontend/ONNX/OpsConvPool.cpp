@@ -652,6 +652,10 @@ struct AxisTaps {
   // For each output index: input indices and weights of its taps.
   std::vector<std::vector<int64_t>> idx;
   std::vector<std::vector<double>> w;
+  // tf_crop_and_resize: outputs whose source coordinate lies outside the
+  // input, which take extrapolation_value.
+  std::vector<bool> outside;
+  bool anyOutside = false;
 };
 
 /// The input coordinate of output index `o`. `outLength` is the unrounded
@@ -689,6 +693,9 @@ AxisTaps buildTaps(const std::string &mode, const std::string &coordMode,
   AxisTaps t;
   for (int64_t o = 0; o < out; ++o) {
     double x = sourceCoord(coordMode, o, scale, in, outLength, roiStart, roiEnd);
+    bool out = coordMode == "tf_crop_and_resize" && (x < 0 || x > in - 1);
+    t.outside.push_back(out);
+    t.anyOutside |= out;
     std::vector<int64_t> idx;
     std::vector<double> w;
     if (mode == "nearest") {
@@ -769,9 +776,7 @@ LogicalResult emitResize(NodeContext &ctx, ArrayRef<double> scalesIn,
     return ctx.fail("unsupported mode '" + mode + "'");
   double cubicA = ctx.attrFloat("cubic_coeff_a", -0.75f);
   bool exclude = ctx.attrInt("exclude_outside", 0);
-  if (coordMode == "tf_crop_and_resize" && mode != "nearest" &&
-      ctx.hasAttr("extrapolation_value"))
-    return ctx.fail("tf_crop_and_resize extrapolation is not supported");
+  double extrapolation = ctx.attrFloat("extrapolation_value", 0.0f);
   // Axes that change get tap tables; the others pass through.
   std::vector<AxisTaps> taps(r);
   SmallVector<size_t> resized;
@@ -808,12 +813,41 @@ LogicalResult emitResize(NodeContext &ctx, ArrayRef<double> scalesIn,
     tables.push_back(emitConstant(b, loc, it, 1 << 30));
     tables.push_back(emitConstant(b, loc, wt.castTo(isFloatDType(ctx.dtype(0)) ? ctx.dtype(0) : DType::F32), 1 << 30));
   }
+  // Per resized axis, 1 where tf_crop_and_resize reads outside the input.
+  SmallVector<Value> outsideTables(resized.size());
+  for (size_t k = 0; k < resized.size(); ++k) {
+    const AxisTaps &t = taps[resized[k]];
+    if (!t.anyOutside)
+      continue;
+    HostTensor m(DType::Bool, {(int64_t)t.outside.size()});
+    for (size_t o = 0; o < t.outside.size(); ++o)
+      m.i[o] = t.outside[o];
+    outsideTables[k] = emitConstant(b, loc, m, 1 << 30);
+  }
   Value out = emitElementwise(
       b, loc, ValueRange{}, outShape, elem,
       [&](OpBuilder &nb, Location l, ValueRange) -> Value {
         SmallVector<Value> outIdx;
         for (size_t i = 0; i < r; ++i)
           outIdx.push_back(linalg::IndexOp::create(nb, l, i));
+        Value outside;
+        for (size_t k = 0; k < resized.size(); ++k) {
+          if (!outsideTables[k])
+            continue;
+          Value o = tensor::ExtractOp::create(nb, l, outsideTables[k],
+                                              ValueRange{outIdx[resized[k]]});
+          if (!o.getType().isInteger(1))
+            o = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::ne, o,
+                                      emitScalar(nb, l, o.getType(), 0));
+          outside =
+              outside ? (Value)arith::OrIOp::create(nb, l, outside, o) : o;
+        }
+        auto extrapolate = [&](Value v) -> Value {
+          if (!outside)
+            return v;
+          return arith::SelectOp::create(
+              nb, l, outside, emitScalar(nb, l, v.getType(), extrapolation), v);
+        };
         // Sum over all tap combinations of the resized axes.
         int64_t combos = 1;
         for (int64_t t : tapCount)
@@ -838,13 +872,15 @@ LogicalResult emitResize(NodeContext &ctx, ArrayRef<double> scalesIn,
           }
           Value v = tensor::ExtractOp::create(nb, l, src, coords);
           if (mode == "nearest")
-            return v;
+            return extrapolate(v);
           Value vf = isa<FloatType>(elem) ? v
                                           : castScalar(nb, l, v, ctx.dtype(0), DType::F32);
           sum = arith::AddFOp::create(nb, l, sum, arith::MulFOp::create(nb, l, vf, weight));
         }
-        return isa<FloatType>(elem) ? sum
-                                    : castScalar(nb, l, sum, DType::F32, ctx.dtype(0));
+        return extrapolate(
+            isa<FloatType>(elem)
+                ? sum
+                : castScalar(nb, l, sum, DType::F32, ctx.dtype(0)));
       });
   ctx.setOutput(0, out, ctx.dtype(0));
   return success();
