@@ -221,29 +221,32 @@ int main(int argc, char **argv) {
     }
     std::string base = node.name().empty() ? node.output(0) : node.name();
 
-    // The weights: symmetric int8 with one scale.
-    std::vector<float> values = floats(weight);
-    float absmax = 0;
-    for (float v : values)
-      absmax = std::max(absmax, std::fabs(v));
-    float ws = absmax > 0 ? absmax / 127.0f : 1.0f;
-    onnx::TensorProto wq;
-    wq.set_name(weightName + "_quantized");
-    wq.set_data_type(onnx::TensorProto::INT8);
-    *wq.mutable_dims() = weight.dims();
-    std::string codes(values.size(), '\0');
-    for (size_t i = 0; i < values.size(); ++i) {
-      float q = std::nearbyint(values[i] / ws);
-      codes[i] = static_cast<char>(
-          static_cast<int8_t>(std::max(-127.0f, std::min(127.0f, q))));
+    // The weights: symmetric int8 with one scale (once per weight, however
+    // many nodes read it).
+    if (!replacedWeights.count(weightName)) {
+      std::vector<float> values = floats(weight);
+      float absmax = 0;
+      for (float v : values)
+        absmax = std::max(absmax, std::fabs(v));
+      float ws = absmax > 0 ? absmax / 127.0f : 1.0f;
+      onnx::TensorProto wq;
+      wq.set_name(weightName + "_quantized");
+      wq.set_data_type(onnx::TensorProto::INT8);
+      *wq.mutable_dims() = weight.dims();
+      std::string codes(values.size(), '\0');
+      for (size_t i = 0; i < values.size(); ++i) {
+        float q = std::nearbyint(values[i] / ws);
+        codes[i] = static_cast<char>(
+            static_cast<int8_t>(std::max(-127.0f, std::min(127.0f, q))));
+      }
+      wq.set_raw_data(codes);
+      added.push_back(wq);
+      int8_t zero = 0;
+      added.push_back(scalar(weightName + "_zero_point",
+                             onnx::TensorProto::INT8, &zero, 1));
+      added.push_back(scalar(weightName + "_scale", onnx::TensorProto::FLOAT,
+                             &ws, sizeof ws));
     }
-    wq.set_raw_data(codes);
-    added.push_back(wq);
-    int8_t zero = 0;
-    added.push_back(
-        scalar(weightName + "_zero_point", onnx::TensorProto::INT8, &zero, 1));
-    added.push_back(scalar(weightName + "_scale", onnx::TensorProto::FLOAT, &ws,
-                           sizeof ws));
     replacedWeights[weightName] = true;
 
     // The activation, quantized once for all its readers.
@@ -262,7 +265,7 @@ int main(int argc, char **argv) {
     std::string acc = base + "_output_quantized";
     onnx::NodeProto &integer =
         addNode(out, isConv ? "ConvInteger" : "MatMulInteger",
-                {p + "_quantized", wq.name(), p + "_zero_point",
+                {p + "_quantized", weightName + "_quantized", p + "_zero_point",
                  weightName + "_zero_point"},
                 {acc}, base + "_quant");
     if (isConv)
