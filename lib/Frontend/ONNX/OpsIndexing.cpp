@@ -772,7 +772,10 @@ LogicalResult convertNonMaxSuppression(NodeContext &ctx) {
   }
   int64_t batches = bs[0], n = bs[1], classes = ss[1];
   int64_t perClass = std::min(maxPerClass, n);
-  int64_t rows = batches * classes * perClass;
+  int64_t rows;
+  if (__builtin_mul_overflow(batches, classes, &rows) ||
+      __builtin_mul_overflow(rows, perClass, &rows))
+    return ctx.fail("the selection's size overflows");
 
   OpBuilder &b = ctx.b;
   Location loc = ctx.loc;
