@@ -779,7 +779,7 @@ LogicalResult convertNonMaxSuppression(NodeContext &ctx) {
 
   OpBuilder &b = ctx.b;
   Location loc = ctx.loc;
-  Type i64 = b.getI64Type(), f32 = b.getF32Type(), i1 = b.getI1Type();
+  Type i64 = b.getI64Type(), f32 = b.getF32Type();
   Type idx = b.getIndexType();
   auto outType = RankedTensorType::get({rows, 3}, i64);
   Value out =
@@ -806,7 +806,13 @@ LogicalResult convertNonMaxSuppression(NodeContext &ctx) {
   auto cidx = [&](int64_t v) {
     return (Value)arith::ConstantIndexOp::create(b, loc, v);
   };
-  auto aliveType = RankedTensorType::get({n}, i1);
+  // Candidates as i8 0/1: memrefs of i1 do not hold one value per byte.
+  Type i8 = b.getI8Type();
+  auto toBool = [&](OpBuilder &nb, Location l, Value v) {
+    return (Value)arith::CmpIOp::create(nb, l, arith::CmpIPredicate::ne, v,
+                                        emitScalar(nb, l, i8, 0));
+  };
+  auto aliveType = RankedTensorType::get({n}, i8);
 
   auto outer = scf::ForOp::create(
       b, loc, cidx(0), cidx(batches * classes), cidx(1),
@@ -836,7 +842,7 @@ LogicalResult convertNonMaxSuppression(NodeContext &ctx) {
             linalg::GenericOp::create(
                 ob, l, TypeRange{aliveType}, ValueRange{},
                 ValueRange{
-                    tensor::EmptyOp::create(ob, l, aliveType.getShape(), i1)},
+                    tensor::EmptyOp::create(ob, l, aliveType.getShape(), i8)},
                 ArrayRef<AffineMap>{
                     AffineMap::getMultiDimIdentityMap(1, ob.getContext())},
                 ArrayRef<utils::IteratorType>{utils::IteratorType::parallel},
@@ -847,7 +853,9 @@ LogicalResult convertNonMaxSuppression(NodeContext &ctx) {
                         nb, gl, arith::CmpFPredicate::OGT,
                         score(nb, linalg::IndexOp::create(nb, gl, 0)),
                         scoreThr);
-                  linalg::YieldOp::create(nb, gl, ok);
+                  linalg::YieldOp::create(
+                      nb, gl,
+                      arith::ExtUIOp::create(nb, gl, i8, ok).getResult());
                 })
                 .getResult(0);
         // (out, count, alive, selected so far) while a candidate is left
@@ -863,8 +871,9 @@ LogicalResult convertNonMaxSuppression(NodeContext &ctx) {
                   wb, wl, cidx(0), cidx(n), cidx(1),
                   ValueRange{cidx(0), emitScalar(wb, wl, f32, 0), none},
                   [&](OpBuilder &fb, Location fl, Value i, ValueRange best) {
-                    Value a =
-                        tensor::ExtractOp::create(fb, fl, st[2], ValueRange{i});
+                    Value a = toBool(fb, fl,
+                                     tensor::ExtractOp::create(fb, fl, st[2],
+                                                               ValueRange{i}));
                     Value s = score(fb, i);
                     Value higher = arith::CmpFOp::create(
                         fb, fl, arith::CmpFPredicate::OGT, s, best[1]);
@@ -901,7 +910,7 @@ LogicalResult convertNonMaxSuppression(NodeContext &ctx) {
                   linalg::GenericOp::create(
                       wb, wl, TypeRange{aliveType}, ValueRange{st[2]},
                       ValueRange{tensor::EmptyOp::create(
-                          wb, wl, aliveType.getShape(), i1)},
+                          wb, wl, aliveType.getShape(), i8)},
                       ArrayRef<AffineMap>{
                           AffineMap::getMultiDimIdentityMap(1, wb.getContext()),
                           AffineMap::getMultiDimIdentityMap(1,
@@ -915,11 +924,16 @@ LogicalResult convertNonMaxSuppression(NodeContext &ctx) {
                         Value gone = suppresses(nb, gl, bestBox, box(nb, i),
                                                 center == 1, iouThr);
                         Value keep = arith::AndIOp::create(
-                            nb, gl, arith::AndIOp::create(nb, gl, a[0], other),
+                            nb, gl,
+                            arith::AndIOp::create(nb, gl, toBool(nb, gl, a[0]),
+                                                  other),
                             arith::XOrIOp::create(
                                 nb, gl, gone,
                                 arith::ConstantIntOp::create(nb, gl, 1, 1)));
-                        linalg::YieldOp::create(nb, gl, keep);
+                        linalg::YieldOp::create(
+                            nb, gl,
+                            arith::ExtUIOp::create(nb, gl, i8, keep)
+                                .getResult());
                       })
                       .getResult(0);
               Value one = arith::ConstantIndexOp::create(wb, wl, 1);
