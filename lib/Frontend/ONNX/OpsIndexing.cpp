@@ -31,7 +31,6 @@
 
 #include <cmath>
 #include <functional>
-#include <numeric>
 #include <tuple>
 
 using namespace mlir;
@@ -758,9 +757,7 @@ LogicalResult convertNonMaxSuppression(NodeContext &ctx) {
     maxPerClass = std::max<int64_t>(m->getI(0), 0);
   }
   for (unsigned i = 3; i < 5; ++i)
-    if (ctx.hasInput(i) && ctx.shape(i).size() > 1 && ctx.host(i) == nullptr &&
-        std::accumulate(ctx.shape(i).begin(), ctx.shape(i).end(), int64_t(1),
-                        std::multiplies<int64_t>()) != 1)
+    if (ctx.hasInput(i) && shapeProduct(ctx.shape(i)) != 1)
       return ctx.fail(
           std::string(i == 3 ? "iou_threshold" : "score_threshold") +
           " must hold one value");
