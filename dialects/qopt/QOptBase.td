@@ -82,6 +82,9 @@ def QOpt_Dialect : Dialect {
     /// On the module: the workspace's size in bytes (qopt-plan-memory).
     static constexpr llvm::StringLiteral kWorkspaceBytesAttrName =
         "qopt.workspace_bytes";
+    /// On the module: how many kernels split their loops over threads, 0
+    /// where the entry runs on one thread only (qopt-parallelize-kernels).
+    static constexpr llvm::StringLiteral kThreadsAttrName = "qopt.threads";
     /// On a linalg.generic that decodes packed weights: the alignment (an
     /// integer) its consumer's tiling must respect (qopt-lower-to-linalg).
     static constexpr llvm::StringLiteral kDequantizeWeightsAttrName =

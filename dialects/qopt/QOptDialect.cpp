@@ -98,6 +98,13 @@ LogicalResult QOptDialect::verifyOperationAttribute(Operation *op,
                              << " must be a #qopt.target attribute";
     return success();
   }
+  if (name == kThreadsAttrName) {
+    auto count = dyn_cast<IntegerAttr>(value);
+    if (!isa<mlir::ModuleOp>(op) || !count || count.getInt() < 0)
+      return op->emitError() << kThreadsAttrName
+                             << " must be a non-negative integer on a module";
+    return success();
+  }
   if (name == kWorkspaceBytesAttrName) {
     auto bytes = dyn_cast<IntegerAttr>(value);
     if (!isa<mlir::ModuleOp>(op) || !bytes || bytes.getInt() < 0)

@@ -32,9 +32,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -50,12 +54,99 @@ struct TensorDesc {
 };
 
 using RunFn = int (*)(const void *, void *, const void *const *, void *const *);
+using RunThreadFn = int (*)(const void *, void *, const void *const *,
+                            void *const *, int, int, int64_t *);
+
+namespace {
+/// Threads 1 .. n-1 of a model's runs, parked between runs. Thread 0 is
+/// the caller of qrt_run. Each run calls `<prefix>_run_thread` on every
+/// thread with the same arguments and the same zeroed barrier words.
+class ThreadTeam {
+public:
+  ThreadTeam(RunThreadFn fn, int n) : fn(fn), n(n) {
+    for (int t = 1; t < n; ++t)
+      workers.emplace_back([this, t] { work(t); });
+  }
+  ~ThreadTeam() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      quit = true;
+    }
+    start.notify_all();
+    for (std::thread &w : workers)
+      w.join();
+  }
+  int size() const { return n; }
+
+  int run(const void *weights, void *workspace, const void *const *inputs,
+          void *const *outputs) {
+    sync[0] = sync[1] = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      job = {weights, workspace, inputs, outputs};
+      pending = n - 1;
+      rcs.assign(n, 0);
+      ++generation;
+    }
+    start.notify_all();
+    rcs[0] = fn(weights, workspace, inputs, outputs, 0, n, sync);
+    std::unique_lock<std::mutex> lock(mu);
+    done.wait(lock, [&] { return pending == 0; });
+    for (int rc : rcs)
+      if (rc)
+        return rc;
+    return 0;
+  }
+
+private:
+  struct Job {
+    const void *weights;
+    void *workspace;
+    const void *const *inputs;
+    void *const *outputs;
+  };
+  void work(int tid) {
+    uint64_t seen = 0;
+    for (;;) {
+      Job j;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        start.wait(lock, [&] { return quit || generation != seen; });
+        if (quit)
+          return;
+        seen = generation;
+        j = job;
+      }
+      int rc = fn(j.weights, j.workspace, j.inputs, j.outputs, tid, n, sync);
+      std::lock_guard<std::mutex> lock(mu);
+      rcs[tid] = rc;
+      if (--pending == 0)
+        done.notify_one();
+    }
+  }
+  RunThreadFn fn;
+  int n;
+  std::vector<std::thread> workers;
+  std::mutex mu;
+  std::condition_variable start, done;
+  Job job{};
+  uint64_t generation = 0;
+  int pending = 0;
+  bool quit = false;
+  std::vector<int> rcs;
+  alignas(64) int64_t sync[2] = {0, 0};
+};
+} // namespace
 
 } // namespace
 
 struct qrt_model {
   void *library = nullptr;
   RunFn run = nullptr;
+  /// `<prefix>_run_thread`, where the compiled code splits its kernels.
+  RunThreadFn runThread = nullptr;
+  /// Set while qrt_set_threads asks for more than one thread.
+  std::unique_ptr<ThreadTeam> team;
   void *weights = nullptr;
   size_t weightsBytes = 0;
   void *workspace = nullptr;
@@ -539,6 +630,8 @@ extern "C" qrt_model *qrt_load_on_device(const char *dir, const char *device,
     qrt_free(model.release());
     return nullptr;
   }
+  model->runThread =
+      (RunThreadFn)ownSymbol(model->library, prefix + "_run_thread");
   // The shapes and sizes the code was compiled for, against the manifest's.
   const char *abi = (const char *)ownSymbol(model->library, prefix + "_abi");
   if (!abi) {
@@ -659,11 +752,33 @@ extern "C" int qrt_run(qrt_model *model, const void *const *inputs,
       return QRT_ERROR_DEVICE;
     return 0;
   }
-  if (int rc = model->run(model->weights, model->workspace, inputs, outputs)) {
+  int rc = model->team ? model->team->run(model->weights, model->workspace,
+                                          inputs, outputs)
+                       : model->run(model->weights, model->workspace, inputs,
+                                    outputs);
+  if (rc) {
     model->lastError = "the model's entry point returned " + std::to_string(rc);
     return rc;
   }
   return 0;
+}
+
+extern "C" int qrt_set_threads(qrt_model *model, int threads) {
+  if (threads < 1)
+    return QRT_ERROR_ARGUMENT;
+  // Device programs and code that does not split run as they are.
+  if (!model->runThread || model->vulkan || model->cuda)
+    threads = 1;
+  if (threads == (model->team ? model->team->size() : 1))
+    return threads;
+  model->team.reset();
+  if (threads > 1)
+    model->team = std::make_unique<ThreadTeam>(model->runThread, threads);
+  return threads;
+}
+
+extern "C" int qrt_threads(const qrt_model *model) {
+  return model->team ? model->team->size() : 1;
 }
 
 extern "C" const char *qrt_last_error(const qrt_model *model) {

@@ -34,6 +34,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <sys/wait.h>
@@ -52,6 +53,11 @@ static cl::opt<std::string> filter("filter", cl::desc("Only tests whose name con
 static cl::opt<std::string> workDir("work", cl::desc("Scratch folder"),
                                     cl::init("conformance-work"));
 static cl::opt<bool> verbose("v", cl::desc("Print every test"));
+static cl::opt<int> runThreads(
+    "run-threads",
+    cl::desc("Also run each test on this many threads and require outputs "
+             "byte-identical to the one-thread run"),
+    cl::init(1));
 
 /// The op lists of the foundation (float), recurrent, quantization and
 /// control-flow issues: a test is in scope when all of its nodes, subgraphs included, use
@@ -280,6 +286,24 @@ Outcome runTest(const std::string &testDir, const onnx::ModelProto &model,
       outPtrs.push_back(results.back().data());
     }
     qrt_run(m, inPtrs.data(), outPtrs.data());
+    if (runThreads > 1 && qrt_set_threads(m, runThreads) > 1) {
+      std::vector<std::vector<char>> again;
+      std::vector<void *> againPtrs;
+      for (const std::vector<char> &r : results) {
+        again.emplace_back(r.size());
+        againPtrs.push_back(again.back().data());
+      }
+      qrt_run(m, inPtrs.data(), againPtrs.data());
+      qrt_set_threads(m, 1);
+      for (size_t i = 0; i < results.size(); ++i)
+        if (std::memcmp(results[i].data(), again[i].data(),
+                        results[i].size() - 1)) {
+          o.reason = "output " + std::to_string(i) + " differs on " +
+                     std::to_string(runThreads) + " threads";
+          qrt_free(m);
+          return o;
+        }
+    }
     for (size_t i = 0; i < outs->size(); ++i) {
       qopt::io::Tensor got = (*outs)[i];
       got.data.assign(results[i].begin(), results[i].end() - 1);

@@ -60,6 +60,17 @@ int qrt_run(qrt_model *model, const void *const *inputs, void *const *outputs);
 /** qrt_run's failures. */
 #define QRT_ERROR_INDEX (-2)  /* an index input out of range */
 #define QRT_ERROR_DEVICE (-3) /* the Vulkan or CUDA device failed */
+#define QRT_ERROR_ARGUMENT (-4) /* a bad argument (qrt_set_threads) */
+
+/** Runs `model`'s later qrt_run calls on `threads` threads (1 by default):
+ *  the caller's and threads - 1 that qrt starts and keeps parked between
+ *  runs. The outputs are the same for every thread count, bit for bit.
+ *  Returns the count now in effect: 1 for a model whose code does not
+ *  split (a device model, or code compiled for one thread), or
+ *  QRT_ERROR_ARGUMENT for threads < 1. */
+int qrt_set_threads(qrt_model *model, int threads);
+/** The thread count qrt_run uses for `model`. */
+int qrt_threads(const qrt_model *model);
 /** Why the last qrt_run on `model` failed ("" after a success): names the
  *  input, the element, the value and the ONNX node for an index out of
  *  range. Valid until the next qrt_run or qrt_free. */

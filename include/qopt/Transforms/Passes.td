@@ -127,6 +127,39 @@ def OutlineKernelsPass : Pass<"qopt-outline-kernels", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::func::FuncDialect"];
 }
 
+def ParallelizeKernelsPass : Pass<"qopt-parallelize-kernels", "mlir::ModuleOp"> {
+  let summary = "Run the entry function on N threads: kernels split their outer loop, the rest runs on thread 0";
+  let description = [{
+    Runs after qopt-outline-kernels. The entry function gains three trailing
+    arguments, `%tid: index`, `%nthreads: index` and `%sync: memref<2xi64>`
+    (a barrier's counter and generation, zeroed by the caller), and is then
+    meant to be called by `nthreads` threads at once, SPMD style.
+
+    A kernel whose loop nest has a loop whose iterations touch disjoint
+    memory takes `%tid` and `%nthreads` too and runs only its share of that
+    loop's iterations: every written buffer is indexed, along one dimension,
+    by the loop's induction variable and by nothing wider than the step, and
+    the kernel's operands at its call site do not overlap a written one. The
+    loop is the outermost such loop with at least 16 iterations, else the
+    one with most. Every element is still computed by one thread with the
+    same instructions, so results do not depend on the thread count.
+
+    Every other op of the entry that touches memory (kernels that do not
+    split, copies, stores, regions) runs on thread 0 alone. Barriers
+    (`@qopt_barrier`, a spinning sense counter on `%sync` built from atomic
+    read-modify-writes, so the object needs no thread library) separate
+    them where one thread may read what another wrote or overwrite what
+    another reads. An entry the threads cannot share (a heap or stack
+    allocation in the entry itself, or a region op with results that
+    touches memory) is left to thread 0 alone and the module is marked
+    `qopt.threads = 0`; otherwise it carries the number of split kernels.
+  }];
+  let dependentDialects = ["mlir::func::FuncDialect", "mlir::scf::SCFDialect",
+                           "mlir::memref::MemRefDialect",
+                           "mlir::arith::ArithDialect",
+                           "mlir::LLVM::LLVMDialect"];
+}
+
 def TileStrategyPass : Pass<"qopt-tile-strategy", "mlir::func::FuncOp"> {
   let summary = "Choose tile sizes and vector shapes per op (the x86 strategy)";
   let description = [{

@@ -134,19 +134,24 @@ createTargetMachine(TargetAttr target, unsigned optLevel, std::string &error) {
 }
 
 /// Adds `<name>_run(const void *weights, void *workspace,
-/// const void *const *inputs,
-/// void *const *outputs)`, which builds each memref descriptor from a bare
-/// pointer and the static shape, then calls the lowered graph function
-/// (whose memref arguments are expanded to allocated pointer, aligned
-/// pointer, offset, sizes and strides).
+/// const void *const *inputs, void *const *outputs)`, which builds each
+/// memref descriptor from a bare pointer and the static shape, then calls the
+/// lowered graph function (whose memref arguments are expanded to allocated
+/// pointer, aligned pointer, offset, sizes and strides) as the only thread.
+/// With `threaded`, the function is `<name>_run_thread(..., int tid,
+/// int nthreads, int64_t *sync)` instead, which `nthreads` threads call at
+/// once with the same zeroed `sync[2]` (qopt-parallelize-kernels).
 void addEntryWrapper(llvm::Module &module, llvm::Function *graph,
-                     StringRef runName, ArrayRef<ArgLayout> args) {
+                     StringRef runName, ArrayRef<ArgLayout> args,
+                     bool threaded) {
   llvm::LLVMContext &ctx = module.getContext();
   auto *ptrTy = llvm::PointerType::get(ctx, 0);
   auto *i64 = llvm::Type::getInt64Ty(ctx);
   auto *i32 = llvm::Type::getInt32Ty(ctx);
-  auto *fnTy =
-      llvm::FunctionType::get(i32, {ptrTy, ptrTy, ptrTy, ptrTy}, false);
+  std::vector<llvm::Type *> params = {ptrTy, ptrTy, ptrTy, ptrTy};
+  if (threaded)
+    params.insert(params.end(), {i32, i32, ptrTy});
+  auto *fnTy = llvm::FunctionType::get(i32, params, false);
   auto *fn = llvm::Function::Create(fnTy, llvm::GlobalValue::ExternalLinkage,
                                     runName, module);
   fn->getArg(0)->setName("weights");
@@ -155,6 +160,21 @@ void addEntryWrapper(llvm::Module &module, llvm::Function *graph,
   fn->getArg(3)->setName("outputs");
   llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", fn));
   std::vector<llvm::Value *> callArgs;
+  auto addDescriptor = [&](llvm::Value *p, ArrayRef<int64_t> shape) {
+    callArgs.push_back(p);
+    callArgs.push_back(p);
+    callArgs.push_back(llvm::ConstantInt::get(i64, 0));
+    int64_t stride = 1;
+    std::vector<int64_t> strides(shape.size());
+    for (int d = (int)shape.size() - 1; d >= 0; --d) {
+      strides[d] = stride;
+      stride *= shape[d];
+    }
+    for (int64_t s : shape)
+      callArgs.push_back(llvm::ConstantInt::get(i64, s));
+    for (int64_t s : strides)
+      callArgs.push_back(llvm::ConstantInt::get(i64, s));
+  };
   for (const ArgLayout &a : args) {
     llvm::Value *p;
     if (a.kind == ArgLayout::Weights || a.kind == ArgLayout::Workspace) {
@@ -164,20 +184,24 @@ void addEntryWrapper(llvm::Module &module, llvm::Function *graph,
       llvm::Value *slot = b.CreateConstGEP1_64(ptrTy, table, a.index);
       p = b.CreateLoad(ptrTy, slot);
     }
-    callArgs.push_back(p);
-    callArgs.push_back(p);
-    callArgs.push_back(llvm::ConstantInt::get(i64, 0));
-    int64_t stride = 1;
-    std::vector<int64_t> strides(a.shape.size());
-    for (int d = (int)a.shape.size() - 1; d >= 0; --d) {
-      strides[d] = stride;
-      stride *= a.shape[d];
-    }
-    for (int64_t s : a.shape)
-      callArgs.push_back(llvm::ConstantInt::get(i64, s));
-    for (int64_t s : strides)
-      callArgs.push_back(llvm::ConstantInt::get(i64, s));
+    addDescriptor(p, a.shape);
   }
+  // The graph's trailing %tid, %nthreads and %sync.
+  if (threaded) {
+    callArgs.push_back(b.CreateSExt(fn->getArg(4), i64));
+    callArgs.push_back(b.CreateSExt(fn->getArg(5), i64));
+    addDescriptor(fn->getArg(6), {2});
+  } else {
+    callArgs.push_back(llvm::ConstantInt::get(i64, 0));
+    callArgs.push_back(llvm::ConstantInt::get(i64, 1));
+    llvm::Value *sync = b.CreateAlloca(llvm::ArrayType::get(i64, 2));
+    b.CreateStore(llvm::ConstantAggregateZero::get(llvm::ArrayType::get(i64, 2)),
+                  sync);
+    addDescriptor(sync, {2});
+  }
+  if (graph->getFunctionType()->getNumParams() != callArgs.size())
+    llvm::report_fatal_error("internal error: the graph function's "
+                             "arguments do not match the entry layout");
   b.CreateCall(graph->getFunctionType(), graph, callArgs);
   b.CreateRet(llvm::ConstantInt::get(i32, 0));
 }
@@ -185,7 +209,7 @@ void addEntryWrapper(llvm::Module &module, llvm::Function *graph,
 std::string headerText(StringRef name, ArrayRef<TensorInfo> inputs,
                        ArrayRef<TensorInfo> outputs, bool embedded,
                        int64_t weightBytes, int64_t workspaceBytes,
-                       StringRef triple, StringRef cpu) {
+                       StringRef triple, StringRef cpu, bool threaded) {
   std::string id = modelSymbolPrefix(name);
   std::string upper;
   for (char c : id)
@@ -231,8 +255,18 @@ std::string headerText(StringRef name, ArrayRef<TensorInfo> inputs,
   os << "\n/* Returns 0 on success. Not reentrant-safe across threads sharing\n"
      << " * output buffers; otherwise thread-safe. */\n"
      << "int " << id << "_run(const void *weights, void *workspace,\n"
-     << "    const void *const *inputs, void *const *outputs);\n\n"
-     << "#ifdef __cplusplus\n}\n#endif\n\n#endif /* " << upper << "_H */\n";
+     << "    const void *const *inputs, void *const *outputs);\n\n";
+  if (threaded)
+    os << "/* The same on `nthreads` threads: each calls it at once with its\n"
+       << " * `tid` (0 .. nthreads-1) and the same arguments otherwise, `sync`\n"
+       << " * pointing to two int64_t that are zero before the first call (they\n"
+       << " * are zero again when every call has returned). The threads wait\n"
+       << " * for each other by spinning on `sync`; the results are those of\n"
+       << " * " << id << "_run() for every nthreads. */\n"
+       << "int " << id << "_run_thread(const void *weights, void *workspace,\n"
+       << "    const void *const *inputs, void *const *outputs, int tid,\n"
+       << "    int nthreads, int64_t *sync);\n\n";
+  os << "#ifdef __cplusplus\n}\n#endif\n\n#endif /* " << upper << "_H */\n";
   return s;
 }
 
@@ -489,6 +523,11 @@ LogicalResult X86Backend::serialize(ModuleOp module,
   buildX86LLVMPipeline(lowering);
   if (failed(lowering.run(module)))
     return emitError(loc) << "x86 pipeline failed (LLVM lowering)";
+  // Kernels qopt-parallelize-kernels split (0: one thread only).
+  int64_t threads = 0;
+  if (auto attr = module->getAttrOfType<IntegerAttr>(
+          QOptDialect::kThreadsAttrName))
+    threads = attr.getInt();
 
   // LLVM IR.
   DialectRegistry registry;
@@ -504,8 +543,10 @@ LogicalResult X86Backend::serialize(ModuleOp module,
   llvm::Function *graph = llvmModule->getFunction(graphName);
   if (!graph)
     return emitError(loc) << "internal error: lowered graph function missing";
-  std::string runName = id + "_run";
-  addEntryWrapper(*llvmModule, graph, runName, layout);
+  std::string runName = id + "_run", threadName = id + "_run_thread";
+  addEntryWrapper(*llvmModule, graph, runName, layout, /*threaded=*/false);
+  if (threads > 0)
+    addEntryWrapper(*llvmModule, graph, threadName, layout, /*threaded=*/true);
   std::string abiName = id + "_abi";
   addEntryABI(*llvmModule, abiName, (int64_t)blob.size(), workspaceBytes,
               inputs, outputs);
@@ -606,8 +647,12 @@ LogicalResult X86Backend::serialize(ModuleOp module,
     // Partitioning made the internal functions and constants global (hidden):
     // make them local again, so two models link into one program.
     std::string keep = "--keep-global-symbol=" + runName,
-                keepABI = "--keep-global-symbol=" + abiName;
-    SmallVector<StringRef> localize = {objcopy, keep, keepABI, obj};
+                keepABI = "--keep-global-symbol=" + abiName,
+                keepThread = "--keep-global-symbol=" + threadName;
+    SmallVector<StringRef> localize = {objcopy, keep, keepABI};
+    if (threads > 0)
+      localize.push_back(keepThread);
+    localize.push_back(obj);
     if (failed(runTool(id + ".o", localize,
                        "localizing the symbols of " + id + ".o")))
       return failure();
@@ -664,7 +709,7 @@ LogicalResult X86Backend::serialize(ModuleOp module,
           id + ".h",
           headerText(options.name, inputs, outputs, options.embedWeights,
                      (int64_t)blob.size(), workspaceBytes, target.getTriple(),
-                     cpu),
+                     cpu, threads > 0),
           "header"))
     return failWith(std::move(e));
 

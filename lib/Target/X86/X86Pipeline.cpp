@@ -92,6 +92,7 @@ void buildX86LLVMPipeline(OpPassManager &pm) {
   pm.addPass(createIntrinsicCallsPass());
   pm.addPass(createLowerMemRefCopyPass());
   pm.addPass(createOutlineKernelsPass());
+  pm.addPass(createParallelizeKernelsPass());
   pm.addPass(createConvertLinalgToLoopsPass());
   pm.addPass(createLowerVectorsPass());
   pm.addPass(createLowerAffinePass());
