@@ -6,6 +6,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/SymbolTable.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "mlir/Transforms/RegionUtils.h"
 #include "llvm/ADT/SetVector.h"
 
@@ -37,6 +38,31 @@ std::string nodeSuffix(Operation *op) {
   return out;
 }
 
+/// Makes every memref iter_arg of `loop` (and of the loops inside it) that
+/// the body yields back unchanged, or yields its initial value for, a plain
+/// use of the initial value: uses of the iter_arg and of the result become
+/// the init, and the canonicalizer then drops the iter_arg.
+void forwardBufferIterArgs(scf::ForOp loop) {
+  SmallVector<scf::ForOp> inner;
+  loop.getBody()->walk([&](scf::ForOp l) { inner.push_back(l); });
+  // walk is post-order: inner loops come first.
+  inner.push_back(loop);
+  for (scf::ForOp l : inner) {
+    auto yield = cast<scf::YieldOp>(l.getBody()->getTerminator());
+    for (unsigned i = 0; i < l.getNumRegionIterArgs(); ++i) {
+      Value arg = l.getRegionIterArgs()[i];
+      Value init = l.getInitArgs()[i];
+      if (!isa<MemRefType>(arg.getType()) || arg.getType() != init.getType())
+        continue;
+      Value yielded = yield.getOperand(i);
+      if (yielded != arg && yielded != init)
+        continue;
+      arg.replaceAllUsesWith(init);
+      l.getResult(i).replaceAllUsesWith(init);
+    }
+  }
+}
+
 struct OutlineKernelsPass : impl::OutlineKernelsPassBase<OutlineKernelsPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
@@ -46,6 +72,17 @@ struct OutlineKernelsPass : impl::OutlineKernelsPassBase<OutlineKernelsPass> {
       if (fn.isPublic() && !fn.isExternal())
         entries.push_back(fn);
     for (func::FuncOp fn : entries) {
+      // Loops built on tensors (the x86 int8 kernels) carry their output
+      // buffer through iter_args after bufferization; it is the same
+      // buffer all along, so the loops can drop it and be outlined.
+      for (Operation &op : fn.getBody().getOps())
+        if (auto loop = dyn_cast<scf::ForOp>(&op))
+          forwardBufferIterArgs(loop);
+      {
+        RewritePatternSet patterns(&getContext());
+        scf::ForOp::getCanonicalizationPatterns(patterns, &getContext());
+        (void)applyPatternsGreedily(fn, std::move(patterns));
+      }
       // Linalg ops on buffers and the loop nests of already tiled and
       // vectorized ops.
       SmallVector<Operation *> ops;
@@ -53,8 +90,7 @@ struct OutlineKernelsPass : impl::OutlineKernelsPassBase<OutlineKernelsPass> {
         if (auto l = dyn_cast<linalg::LinalgOp>(&op)) {
           if (l.hasPureBufferSemantics())
             ops.push_back(&op);
-        } else if (isa<scf::ForOp, scf::ForallOp>(&op) &&
-                   op.getNumResults() == 0) {
+        } else if (isa<scf::ForOp, scf::ForallOp>(&op) && op.use_empty()) {
           ops.push_back(&op);
         }
       }

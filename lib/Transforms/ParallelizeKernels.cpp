@@ -42,6 +42,12 @@ namespace {
 constexpr const char *kBarrierName = "qopt_barrier";
 constexpr llvm::StringLiteral kThreadsAttr = QOptDialect::kThreadsAttrName;
 
+/// The x86 kernels' instructions (vpdpbusd, ...): arithmetic on registers.
+bool isX86Intrinsic(Operation *op) {
+  auto intr = dyn_cast<LLVM::CallIntrinsicOp>(op);
+  return intr && intr.getIntrin().starts_with("llvm.x86.");
+}
+
 /// Whether anything writes through `v` or a view of it.
 bool writtenThrough(Value v) {
   for (Operation *user : v.getUsers()) {
@@ -199,9 +205,8 @@ bool iterationsIndependent(scf::ForOp loop) {
     if (isPure(op) || isa<memref::AllocaOp, memref::SubViewOp>(op) ||
         op->hasTrait<OpTrait::IsTerminator>())
       return WalkResult::advance();
-    if (auto intr = dyn_cast<LLVM::CallIntrinsicOp>(op))
-      if (intr.getIntrin().starts_with("llvm.x86."))
-        return WalkResult::advance();
+    if (isX86Intrinsic(op))
+      return WalkResult::advance();
     if (auto effects = dyn_cast<MemoryEffectOpInterface>(op)) {
       SmallVector<MemoryEffects::EffectInstance> list;
       effects.getEffects(list);
@@ -471,7 +476,7 @@ func::FuncOp buildBarrier(ModuleOp module) {
 
 /// Whether `op` may read or write memory (its regions included).
 bool touchesMemory(Operation *op) {
-  if (isPure(op))
+  if (isPure(op) || isX86Intrinsic(op))
     return false;
   if (auto effects = dyn_cast<MemoryEffectOpInterface>(op)) {
     if (!op->hasTrait<OpTrait::HasRecursiveMemoryEffects>())
@@ -481,7 +486,8 @@ bool touchesMemory(Operation *op) {
     bool any = false;
     for (Region &r : op->getRegions())
       r.walk([&](Operation *inner) {
-        if (inner != op && !isPure(inner) && !inner->hasTrait<OpTrait::HasRecursiveMemoryEffects>() &&
+        if (inner != op && !isPure(inner) && !isX86Intrinsic(inner) &&
+            !inner->hasTrait<OpTrait::HasRecursiveMemoryEffects>() &&
             !inner->hasTrait<OpTrait::IsTerminator>())
           any = true;
       });
@@ -490,10 +496,27 @@ bool touchesMemory(Operation *op) {
   return true;
 }
 
+/// Whether `op` at most reads memory; for a region op (a loop that
+/// reduces a tensor to scalars, say), every op inside it too.
 bool onlyReads(Operation *op) {
+  if (isPure(op) || isX86Intrinsic(op) || op->hasTrait<OpTrait::IsTerminator>())
+    return true;
+  if (op->hasTrait<OpTrait::HasRecursiveMemoryEffects>()) {
+    for (Region &r : op->getRegions())
+      for (Block &b : r)
+        for (Operation &inner : b)
+          if (!onlyReads(&inner))
+            return false;
+    return true;
+  }
   auto effects = dyn_cast<MemoryEffectOpInterface>(op);
-  return effects && !op->hasTrait<OpTrait::HasRecursiveMemoryEffects>() &&
-         effects.onlyHasEffect<MemoryEffects::Read>();
+  if (!effects)
+    return false;
+  SmallVector<MemoryEffects::EffectInstance> list;
+  effects.getEffects(list);
+  return llvm::all_of(list, [](const MemoryEffects::EffectInstance &e) {
+    return isa<MemoryEffects::Read>(e.getEffect());
+  });
 }
 
 struct ParallelizeKernelsPass
@@ -527,8 +550,9 @@ struct ParallelizeKernelsPass
     bool shareable = true;
     for (Operation &op : block) {
       if (isa<memref::AllocOp, memref::AllocaOp>(&op) ||
-          (op.getNumResults() && touchesMemory(&op) && !onlyReads(&op)))
+          (op.getNumResults() && touchesMemory(&op) && !onlyReads(&op))) {
         shareable = false;
+      }
     }
     if (!shareable) {
       // One thread runs the function as it is: the backend exports no
