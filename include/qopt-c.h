@@ -255,6 +255,15 @@ qopt_status qopt_artifact_run(qopt_artifact *artifact,
                               void *const *outputs, size_t num_outputs,
                               char *error, size_t error_size);
 
+/** Runs the artifact's later qopt_artifact_run calls on `threads` threads
+ *  (1 by default): the caller's and threads - 1 parked between runs. The
+ *  outputs are byte-identical for every count. `*used` (may be NULL)
+ *  receives the count in effect: 1 for code that does not split over
+ *  threads (device artifacts, or x86 code whose entry could not be shared).
+ *  QOPT_ERROR_INVALID_ARGUMENT for threads < 1. */
+qopt_status qopt_artifact_set_threads(qopt_artifact *artifact, int threads,
+                                      int *used);
+
 /** A language model's perplexity, as `qopt eval` measures it. */
 typedef struct qopt_perplexity {
   double perplexity;

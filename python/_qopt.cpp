@@ -169,6 +169,20 @@ public:
     return result;
   }
 
+  /// Later runs on `threads` threads; returns the count in effect.
+  int setThreads(int threads) {
+    int used = 0;
+    qopt_status status;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      status = qopt_artifact_set_threads(artifact, threads, &used);
+    }
+    if (status != QOPT_OK)
+      throw py::value_error("threads must be at least 1, got " +
+                            std::to_string(threads));
+    return used;
+  }
+
   std::string target() const { return qopt_artifact_target(artifact); }
   std::string device() const { return qopt_artifact_device(artifact); }
 
@@ -420,6 +434,7 @@ PYBIND11_MODULE(_qopt, m) {
       .def("target", &Artifact::target)
       .def("device", &Artifact::device)
       .def("run", &Artifact::run, py::arg("inputs"), py::arg("outputs"))
+      .def("set_threads", &Artifact::setThreads, py::arg("threads"))
       .def("eval_perplexity", &Artifact::evalPerplexity, py::arg("ids"),
            py::arg("offsets"), py::arg("stories"), py::arg("decode"));
 }

@@ -492,6 +492,18 @@ const char *qopt_artifact_device(const qopt_artifact *artifact) {
   return artifact ? qrt_device(artifact->model) : "";
 }
 
+qopt_status qopt_artifact_set_threads(qopt_artifact *artifact, int threads,
+                                      int *used) {
+  if (!artifact || threads < 1)
+    return QOPT_ERROR_INVALID_ARGUMENT;
+  int n = qrt_set_threads(artifact->model, threads);
+  if (n < 1)
+    return QOPT_ERROR_INVALID_ARGUMENT;
+  if (used)
+    *used = n;
+  return QOPT_OK;
+}
+
 qopt_status qopt_artifact_run(qopt_artifact *artifact,
                               const void *const *inputs, size_t num_inputs,
                               void *const *outputs, size_t num_outputs,

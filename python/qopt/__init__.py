@@ -110,6 +110,20 @@ class Artifact:
     def target(self):
         return self._native.target()
 
+    @property
+    def threads(self):
+        """How many threads run() uses (1 unless set)."""
+        return getattr(self, "_threads", 1)
+
+    @threads.setter
+    def threads(self, count):
+        """Runs later calls on `count` threads; the outputs are the same
+        bit for bit for every count. Code that does not split (a device
+        artifact, say) stays on 1: read the property back to see."""
+        if isinstance(count, bool) or not isinstance(count, int):
+            raise TypeError("threads must be an int")
+        self._threads = self._native.set_threads(count)
+
     def run(self, inputs):
         """Runs the model once on {name: array} and returns {name: array}.
 

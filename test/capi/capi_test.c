@@ -147,6 +147,25 @@ static void checkDenseRun(const char *dir, int rows, float tolerance) {
   }
   CHECK(worst <= tolerance, "%s: max |error| %g above %g", dir, worst,
         tolerance);
+  /* The same outputs, byte for byte, on two threads. */
+  {
+    int used = 0;
+    float *z2 = malloc(sizeof(float) * (size_t)(rows * N));
+    void *outputs2[1] = {z2};
+    CHECK(qopt_artifact_set_threads(artifact, 2, &used) == QOPT_OK &&
+              used >= 1,
+          "set_threads on %s", dir);
+    s = qopt_artifact_run(artifact, inputs, 1, outputs2, 1, errorText,
+                          ERROR_SIZE);
+    CHECK(s == QOPT_OK, "running %s on %d threads: %s", dir, used, errorText);
+    CHECK(memcmp(z, z2, sizeof(float) * (size_t)(rows * N)) == 0,
+          "%s: %d threads differ from one", dir, used);
+    CHECK(qopt_artifact_set_threads(artifact, 0, NULL) ==
+              QOPT_ERROR_INVALID_ARGUMENT,
+          "set_threads(0) refused");
+    CHECK(qopt_artifact_set_threads(artifact, 1, NULL) == QOPT_OK, "1 thread");
+    free(z2);
+  }
 
   /* The run checks its buffers before calling the model. */
   s = qopt_artifact_run(artifact, inputs, 2, outputs, 1, errorText, ERROR_SIZE);

@@ -115,6 +115,20 @@ def test_inputs_are_not_modified(dense):
     np.testing.assert_array_equal(x, before)
 
 
+def test_threads_give_the_same_outputs(dense):
+    x = np.random.default_rng(3).standard_normal((3, K)).astype(np.float32)
+    one = dense.run({"X": x})["Z"]
+    again = qopt.load(dense.path)
+    assert again.threads == 1
+    again.threads = 2
+    assert again.threads == 2  # the dense layer's loop splits
+    np.testing.assert_array_equal(again.run({"X": x})["Z"], one)
+    with pytest.raises(ValueError):
+        again.threads = 0
+    with pytest.raises(TypeError):
+        again.threads = 1.5
+
+
 def test_load_again(dense):
     again = qopt.load(dense.path)
     assert again.inputs == dense.inputs

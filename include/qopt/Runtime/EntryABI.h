@@ -1,8 +1,10 @@
 //===- EntryABI.h - What an x86 artifact's library says about itself -*- C++
 //-*-===//
 //
-// An x86 artifact's model.so exports exactly two symbols, both named after
-// the model: `<prefix>_run`, the entry point, and `<prefix>_abi`, a
+// An x86 artifact's model.so exports two symbols named after the model, and
+// a third where its code splits over threads: `<prefix>_run`, the entry
+// point, `<prefix>_run_thread`, the same called by N threads at once
+// (qopt-parallelize-kernels), and `<prefix>_abi`, a
 // NUL-terminated text that describes the buffers the compiled code reads
 // and writes (weights and workspace sizes, every input's and output's dtype
 // and shape). qrt calls no other symbol and refuses a manifest whose shapes
