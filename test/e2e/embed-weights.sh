@@ -26,11 +26,12 @@ MODEL
 [ ! -e "$WORK/edge/weights.bin" ] || { echo "FAIL: embedded build wrote weights.bin"; exit 1; }
 grep -q '"embedded": true' "$WORK/edge/manifest.json"
 
-# Only libc/libm symbols may be undefined in the object, and a planned
+# Only libc/libm symbols may be undefined in the object (sched_yield is the
+# thread barrier's), and a planned
 # workspace means no allocator at all for this model.
 undefined=$(nm -u "$WORK/edge/mlp.o" | awk '{print $2}' | sort -u | tr '\n' ' ')
 for sym in $undefined; do
-  case "$sym" in malloc|free|memcpy|memset|memmove|aligned_alloc|*f|exp*|log*|sqrt*|pow*|tanh*|erf*|sin*|cos*) ;;
+  case "$sym" in malloc|free|memcpy|memset|memmove|aligned_alloc|sched_yield|*f|exp*|log*|sqrt*|pow*|tanh*|erf*|sin*|cos*) ;;
     *) echo "FAIL: unexpected undefined symbol $sym in mlp.o"; exit 1 ;;
   esac
 done
@@ -65,13 +66,14 @@ node -e "
 "$BIN/qopt-run" "$WORK/shared-lib" --input "X=$WORK/x.npy" --output-dir "$WORK/out"
 tail -c 256 "$WORK/out/Y.npy" | cmp - "$WORK/y.bin" && echo "PASS: edge object matches the shared library bit for bit"
 
-# Two models in one program: each object defines only its entry point and
+# Two models in one program: each object defines only its entry points
+# (NAME_run, and NAME_run_thread where its kernels split over threads) and
 # its buffer descriptor (NAME_abi, which qrt checks the manifest against) as
 # global symbols (code generation runs on partitions of the module, whose
 # internal symbols are made local again), so their kernels do not clash.
 "$BIN/qopt" "$WORK/mlp.onnxtxt" -o "$WORK/edge2" --name mlp2 --embed-weights
 globals=$(nm -g --defined-only "$WORK/edge/mlp.o" | awk '{print $3}' | tr '\n' ' ')
-[ "$globals" = "mlp_abi mlp_run " ] || { echo "FAIL: mlp.o defines globals other than mlp_abi and mlp_run: $globals"; exit 1; }
+[ "$globals" = "mlp_abi mlp_run mlp_run_thread " ] || { echo "FAIL: mlp.o defines globals other than mlp_abi, mlp_run and mlp_run_thread: $globals"; exit 1; }
 cat > "$WORK/two.c" <<'C'
 #include <string.h>
 #include "mlp.h"
@@ -88,3 +90,32 @@ int main(void) {
 C
 cc -O2 -I"$WORK/edge" -I"$WORK/edge2" "$WORK/two.c" "$WORK/edge/mlp.o" "$WORK/edge2/mlp2.o" -lm -o "$WORK/two-models"
 "$WORK/two-models" && echo "PASS: two models link into one program and agree"
+
+# The header's threaded entry from plain C and pthreads: two threads give
+# the one-thread outputs bit for bit.
+cat > "$WORK/threads.c" <<'C'
+#include <pthread.h>
+#include <string.h>
+#include "mlp.h"
+static float x[MLP_INPUT0_ELEMENTS], y1[MLP_OUTPUT0_ELEMENTS], y2[MLP_OUTPUT0_ELEMENTS];
+static _Alignas(64) unsigned char ws[MLP_WORKSPACE_BYTES + 1];
+static int64_t sync_words[2];
+static const void *in[] = {x};
+static void *o2[] = {y2};
+static void *worker(void *arg) {
+  return (void *)(long)mlp_run_thread(NULL, ws, in, o2, (int)(long)arg, 2, sync_words);
+}
+int main(void) {
+  for (int i = 0; i < MLP_INPUT0_ELEMENTS; ++i) x[i] = (float)(i % 5) * 0.25f - 0.5f;
+  void *o1[] = {y1};
+  if (mlp_run(NULL, ws, in, o1) != 0) return 1;
+  pthread_t t;
+  if (pthread_create(&t, NULL, worker, (void *)1L)) return 1;
+  int rc0 = mlp_run_thread(NULL, ws, in, o2, 0, 2, sync_words);
+  void *rc1;
+  pthread_join(t, &rc1);
+  return rc0 || rc1 || memcmp(y1, y2, sizeof y1) != 0;
+}
+C
+cc -O2 -pthread -I"$WORK/edge" "$WORK/threads.c" "$WORK/edge/mlp.o" -lm -o "$WORK/threads"
+"$WORK/threads" && echo "PASS: mlp_run_thread on two pthreads matches mlp_run"
