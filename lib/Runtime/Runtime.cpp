@@ -574,17 +574,6 @@ extern "C" qrt_model *qrt_load_on_device(const char *dir, const char *device,
     model->device = "vulkan:" + qrt::vulkan::deviceName(*model->vulkan);
     return model.release();
   }
-  if (workspaceBytes > 0) {
-    size_t rounded = (workspaceBytes + 63) / 64 * 64;
-    model->workspace = aligned_alloc(64, rounded);
-    if (!model->workspace) {
-      setError(error, error_size,
-               "cannot allocate the model's " + std::to_string(rounded) +
-                   "-byte workspace");
-      qrt_free(model.release());
-      return nullptr;
-    }
-  }
   std::string lib = m->getString("library").value_or("").str();
   std::string entry = m->getString("entry").value_or("").str();
   // Only the artifact's own entry point is ever called: its name follows
@@ -660,6 +649,19 @@ extern "C" qrt_model *qrt_load_on_device(const char *dir, const char *device,
                  "): the manifest was edited, recompile");
     qrt_free(model.release());
     return nullptr;
+  }
+  // Only now, with the size confirmed by the compiled code: an edited
+  // manifest must not make the loader ask for any amount of memory.
+  if (workspaceBytes > 0) {
+    size_t rounded = (workspaceBytes + 63) / 64 * 64;
+    model->workspace = aligned_alloc(64, rounded);
+    if (!model->workspace) {
+      setError(error, error_size,
+               "cannot allocate the model's " + std::to_string(rounded) +
+                   "-byte workspace");
+      qrt_free(model.release());
+      return nullptr;
+    }
   }
   return model.release();
 }

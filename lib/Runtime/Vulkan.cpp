@@ -467,6 +467,19 @@ bool Program::createBuffer(uint64_t bytes, DeviceBuffer &out,
   // Vulkan has no empty buffers; storage ranges are multiples of 4 bytes.
   out.bytes = bytes;
   uint64_t size = std::max<uint64_t>(16, (bytes + 15) / 16 * 16);
+  // A size beyond every heap is an edited manifest or a model too big for
+  // the device: say so rather than let the driver try (lavapipe mallocs it).
+  VkPhysicalDeviceMemoryProperties mem;
+  vkGetPhysicalDeviceMemoryProperties(physical, &mem);
+  uint64_t largestHeap = 0;
+  for (uint32_t i = 0; i < mem.memoryHeapCount; ++i)
+    largestHeap = std::max<uint64_t>(largestHeap, mem.memoryHeaps[i].size);
+  if (size > largestHeap) {
+    error = "a device buffer of " + std::to_string(size) +
+            " bytes is larger than the device's memory (its largest heap has " +
+            std::to_string(largestHeap) + " bytes)";
+    return false;
+  }
   VkBufferCreateInfo info{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
   info.size = size;
   info.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT;
@@ -477,8 +490,6 @@ bool Program::createBuffer(uint64_t bytes, DeviceBuffer &out,
   }
   VkMemoryRequirements req;
   vkGetBufferMemoryRequirements(device, out.buffer, &req);
-  VkPhysicalDeviceMemoryProperties mem;
-  vkGetPhysicalDeviceMemoryProperties(physical, &mem);
   const VkMemoryPropertyFlags host = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT |
                                      VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
   int typeIndex = -1;
@@ -495,6 +506,13 @@ bool Program::createBuffer(uint64_t bytes, DeviceBuffer &out,
   if (typeIndex < 0) {
     error = "Vulkan device '" + deviceName +
             "' has no host-visible coherent memory for storage buffers";
+    return false;
+  }
+  uint64_t heap = mem.memoryHeaps[mem.memoryTypes[typeIndex].heapIndex].size;
+  if (req.size > heap) {
+    error = "a device buffer of " + std::to_string(req.size) +
+            " bytes is larger than the memory heap it must live in (" +
+            std::to_string(heap) + " bytes)";
     return false;
   }
   VkMemoryAllocateInfo alloc{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
