@@ -10,8 +10,8 @@ The defaults are TinyLlama-1.1B's shape (about 1.1 B parameters, 4.4 GB of
 float32). OUT_DIR/model.onnx holds the graph and the constants under 1 KiB
 (shapes, scalars: ONNX Runtime needs those inline); every other initializer's
 bytes go to OUT_DIR/model.onnx.data (external data, each tensor at a 64-byte
-aligned offset). The weights are generated and written one block of rows at a time,
-so the script's memory stays far below one weight matrix.
+aligned offset). The weights are generated and written one block of rows at
+a time, so the script's memory stays far below one weight matrix.
 
 Graph (opset 14, float32, batch 1, all shapes static):
     inputs   input_ids int64 [1, 1], position int64 [1] (this token's index,
@@ -27,6 +27,7 @@ by the query heads: `group` (default) reshapes q to [1, KV_HEADS, GROUP,
 HEAD_DIM] against the cache as is; `expand` repeats the cache's heads
 (Reshape, Expand, Reshape), as Hugging Face exports do."""
 import argparse
+import json
 import math
 import os
 import sys
@@ -198,8 +199,8 @@ def rope(m, x, prefix, consts):
 def attention(m, rng, a, i, x, consts):
     """Layer i's attention block on x [1, 1, dim] with its residual; writes
     the graph outputs present_k.i and present_v.i."""
-    hd, kvh, heads = a.dim // a.heads, a.kv_heads, a.heads
-    group, kv_dim = heads // kvh, kvh * (a.dim // a.heads)
+    kvh, heads = a.kv_heads, a.heads
+    kv_dim = kvh * (a.dim // heads)
     w = "layers.%d.attention." % i
     p = "/layers.%d/attention/" % i
     h = rms_norm(m, x, m.ones("layers.%d.attention_norm.weight" % i, a.dim),
@@ -348,6 +349,12 @@ def main():
     model_path = os.path.join(a.out_dir, "model.onnx")
     m.finish(model_path, inputs, outputs)
     graph_bytes = os.path.getsize(model_path)
+    # The shape, for scripts that build the decode step's inputs.
+    with open(os.path.join(a.out_dir, "shape.json"), "w") as f:
+        json.dump({"dim": a.dim, "layers": a.layers, "ffn": a.ffn,
+                   "vocab": a.vocab, "heads": a.heads,
+                   "kv_heads": a.kv_heads, "past": a.past,
+                   "params": m.params}, f)
     print("%s: %d parameters (%.3f B), wrote %d bytes (model.onnx %d, %s %d)"
           % (a.out_dir, m.params, m.params / 1e9, graph_bytes + m.offset,
              graph_bytes, DATA_NAME, m.offset))

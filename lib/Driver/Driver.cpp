@@ -30,6 +30,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Bufferization/Transforms/FuncBufferizableOpInterfaceImpl.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlow.h"
@@ -37,8 +38,10 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/Iterators.h"
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 
 using namespace mlir;
 
@@ -1071,6 +1074,20 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
     extras.files.push_back({"report.json", json});
     extras.files.push_back({"report.html", report.toHTML()});
     extras.manifest["quantization"] = std::move(summary);
+    // The clones of the search and the report are gone: the float weights
+    // that quantization replaced can leave memory before code generation
+    // (a 1 B model's are 4.4 GB).
+    // Backwards, so that a constant's dead users (reshapes, transposes)
+    // go before it is looked at.
+    module->walk<WalkOrder::PostOrder, ReverseIterator>([](Operation *op) {
+      if (isOpTriviallyDead(op))
+        op->erase();
+    });
+    int64_t freed = releaseUnreferencedBlobs(*module);
+    if (options.verbose && freed)
+      llvm::errs() << llvm::formatv(
+          "qopt: released {0:F1} MiB of replaced float weights\n",
+          freed / 1048576.0);
   }
   // The export is built before the artifact, so that what it cannot write
   // fails the compile early, and written after it.
@@ -1122,8 +1139,10 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
   if (!phases.begin(compiling))
     return stopped(compiling);
   (*module)->setAttr(QOptDialect::kTargetAttrName, *target);
-  if (failed(compileArtifact(*module, options.codegen, options.outDir,
-                             options.force, std::move(extras))))
+  SerializeOptions codegen = options.codegen;
+  codegen.soleModule = true;
+  if (failed(compileArtifact(*module, codegen, options.outDir, options.force,
+                             std::move(extras))))
     return failure();
   if (failed(writeExport()))
     return failure();

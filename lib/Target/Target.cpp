@@ -131,34 +131,14 @@ LogicalResult externalizeWeightsToBlob(ModuleOp module, int64_t threshold,
                                        int64_t alignment,
                                        std::vector<char> &blob,
                                        std::vector<WeightLayoutEntry> &entries) {
-  PassManager pm(module.getContext());
-  ExternalizeWeightsPassOptions externalize;
-  externalize.threshold = threshold;
-  externalize.alignment = alignment;
-  externalize.entryFunction = "";
-  externalize.attachBlob = true;
-  pm.addPass(createExternalizeWeightsPass(externalize));
-  if (failed(pm.run(module)))
+  // The function, not the pass: the pass would also attach the blob to the
+  // module, a second copy of every weight.
+  std::vector<WeightEntry> moved;
+  if (failed(externalizeWeights(module, /*entryFunction=*/"", threshold,
+                                alignment, blob, moved)))
     return failure();
-  if (auto attr = module->getAttrOfType<DenseResourceElementsAttr>(
-          QOptDialect::kWeightsBlobAttrName)) {
-    AsmResourceBlob *data = attr.getRawHandle().getBlob();
-    if (!data)
-      return emitError(module.getLoc())
-             << "internal error: the weights blob is empty";
-    blob.assign(data->getData().begin(), data->getData().end());
-    module->removeAttr(QOptDialect::kWeightsBlobAttrName);
-  }
-  if (auto list = module->getAttrOfType<ArrayAttr>(
-          QOptDialect::kWeightsLayoutAttrName)) {
-    for (Attribute a : list) {
-      auto d = cast<DictionaryAttr>(a);
-      entries.push_back({d.getAs<StringAttr>("global").str(),
-                         d.getAs<IntegerAttr>("offset").getInt(),
-                         d.getAs<IntegerAttr>("bytes").getInt()});
-    }
-    module->removeAttr(QOptDialect::kWeightsLayoutAttrName);
-  }
+  for (WeightEntry &e : moved)
+    entries.push_back({std::move(e.name), e.offset, e.bytes});
   return success();
 }
 

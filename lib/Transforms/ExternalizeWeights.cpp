@@ -13,6 +13,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
+#include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -25,7 +26,10 @@ using namespace mlir;
 
 namespace qopt {
 
-FailureOr<std::vector<char>> constantBytes(Attribute value, ShapedType type) {
+/// The bytes of a dense or dense_resource constant of `type` without a copy
+/// where they are stored whole; a splat is expanded into `scratch`.
+static FailureOr<ArrayRef<char>> constantData(Attribute value, ShapedType type,
+                                              std::vector<char> &scratch) {
   Type elem = type.getElementType();
   if (!elem.isIntOrFloat() || elem.getIntOrFloatBitWidth() % 8)
     return failure();
@@ -35,28 +39,61 @@ FailureOr<std::vector<char>> constantBytes(Attribute value, ShapedType type) {
     AsmResourceBlob *blob = res.getRawHandle().getBlob();
     if (!blob || (int64_t)blob->getData().size() != bytes)
       return failure();
-    ArrayRef<char> data = blob->getData();
-    return std::vector<char>(data.begin(), data.end());
+    return blob->getData();
   }
   if (auto dense = dyn_cast_or_null<DenseElementsAttr>(value)) {
     ArrayRef<char> raw = dense.getRawData();
     if (dense.isSplat()) {
-      std::vector<char> out(bytes);
+      scratch.resize(bytes);
       for (int64_t i = 0; i < bytes; i += width)
-        std::memcpy(out.data() + i, raw.data(), width);
-      return out;
+        std::memcpy(scratch.data() + i, raw.data(), width);
+      return ArrayRef<char>(scratch);
     }
     if ((int64_t)raw.size() != bytes)
       return failure();
-    return std::vector<char>(raw.begin(), raw.end());
+    return raw;
   }
   return failure();
 }
 
-/// The raw bytes of a constant global's value, or failure for layouts this
-/// pass keeps embedded (bool tensors, unknown attributes).
-static FailureOr<std::vector<char>> globalBytes(memref::GlobalOp global) {
-  return constantBytes(global.getInitialValueAttr(), global.getType());
+FailureOr<std::vector<char>> constantBytes(Attribute value, ShapedType type) {
+  std::vector<char> scratch;
+  FailureOr<ArrayRef<char>> data = constantData(value, type, scratch);
+  if (failed(data))
+    return failure();
+  if (data->data() == scratch.data())
+    return scratch;
+  return std::vector<char>(data->begin(), data->end());
+}
+
+int64_t releaseUnreferencedBlobs(ModuleOp module) {
+  llvm::SmallPtrSet<const void *, 32> used;
+  auto noteAll = [&](Attribute attr) {
+    attr.walk([&](DenseResourceElementsAttr r) {
+      used.insert(r.getRawHandle().getResource());
+    });
+  };
+  module->walk([&](Operation *op) { noteAll(op->getAttrDictionary()); });
+  DialectResourceBlobManager &manager =
+      DenseResourceElementsHandle::getManagerInterface(module.getContext())
+          .getBlobManager();
+  std::vector<std::string> dead;
+  manager.getBlobMap(
+      [&](const llvm::StringMap<DialectResourceBlobManager::BlobEntry> &map) {
+        for (const auto &entry : map) {
+          const AsmResourceBlob *blob = entry.getValue().getBlob();
+          if (blob && !blob->getData().empty() &&
+              !used.count(&entry.getValue()))
+            dead.push_back(entry.getKey().str());
+        }
+      });
+  int64_t freed = 0;
+  for (const std::string &name : dead) {
+    DialectResourceBlobManager::BlobEntry *entry = manager.lookup(name);
+    freed += entry->getBlob()->getData().size();
+    entry->setBlob(AsmResourceBlob());
+  }
+  return freed;
 }
 
 LogicalResult externalizeWeights(ModuleOp module, StringRef entryFunction,
@@ -75,28 +112,43 @@ LogicalResult externalizeWeights(ModuleOp module, StringRef entryFunction,
   if (!entry || entry.isExternal())
     return module.emitError() << "no entry function '" << entryFunction << "'";
 
+  // Offsets first, then one allocation of the whole blob: the weights are
+  // copied once, straight from their constants (a growing vector would
+  // hold them twice while it reallocates).
   llvm::StringMap<int64_t> offsets;
   SmallVector<memref::GlobalOp> moved;
+  std::vector<char> scratch;
+  int64_t end = (int64_t)blob.size();
+  auto aligned = [&](int64_t v) {
+    return (v + alignment - 1) / alignment * alignment;
+  };
   for (auto global : module.getOps<memref::GlobalOp>()) {
     if (!global.getConstant() || global.isExternal())
       continue;
     auto type = global.getType();
     if (!type.hasStaticShape() || !type.getLayout().isIdentity())
       continue;
-    auto bytes = globalBytes(global);
-    if (failed(bytes) || (int64_t)bytes->size() < threshold)
+    FailureOr<ArrayRef<char>> data =
+        constantData(global.getInitialValueAttr(), type, scratch);
+    if (failed(data) || (int64_t)data->size() < threshold)
       continue;
-    int64_t offset = (blob.size() + alignment - 1) / alignment * alignment;
-    blob.resize(offset, 0);
-    blob.insert(blob.end(), bytes->begin(), bytes->end());
+    int64_t offset = aligned(end);
+    end = offset + (int64_t)data->size();
     offsets[global.getSymName()] = offset;
-    entries.push_back({global.getSymName().str(), offset,
-                       (int64_t)bytes->size()});
+    entries.push_back(
+        {global.getSymName().str(), offset, (int64_t)data->size()});
     moved.push_back(global);
   }
   if (moved.empty())
     return success();
-  blob.resize((blob.size() + alignment - 1) / alignment * alignment, 0);
+  size_t first = entries.size() - moved.size();
+  blob.resize(aligned(end), 0);
+  for (auto [k, global] : llvm::enumerate(moved)) {
+    FailureOr<ArrayRef<char>> data =
+        constantData(global.getInitialValueAttr(), global.getType(), scratch);
+    std::memcpy(blob.data() + entries[first + k].offset, data->data(),
+                data->size());
+  }
 
   // The blob argument comes first.
   MLIRContext *ctx = module.getContext();

@@ -462,7 +462,16 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
     PrecisionAttr attr;
     /// Ops of this plan (matmuls), in program order.
     std::vector<QuantizableMatMul> ops;
+    /// The float weights of `ops` ([N, K] rows), for plans that choose
+    /// them together (GPTQ, AWQ). Empty for streaming plans.
     std::vector<std::vector<float>> weights;
+    /// RTN (and every non-integer scheme) quantizes each op on its own:
+    /// its weights are read, quantized and dropped one op at a time, so a
+    /// model's float weights are never held twice.
+    bool streams() const {
+      return algorithm == WeightAlgorithm::RTN ||
+             spec.weights.kind != quant::WeightKind::Int;
+    }
   };
 
   /// The plans by "precision/algorithm"; a failed one is null (its error
@@ -636,7 +645,8 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
       if (plan->ops.empty())
         order.push_back(plan);
       plan->ops.push_back(*m);
-      plan->weights.push_back(std::move(*w));
+      if (!plan->streams())
+        plan->weights.push_back(std::move(*w));
     }
     if (failedAny)
       return signalPassFailure();
@@ -649,32 +659,50 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
     // distinct set of scales (ops of different plans reading one input
     // choose their scales apart).
     ScaledInputs scaledInputs;
-    for (Plan *plan : order) {
+    // Quantizes `ops` (with their float `weights`) of `plan` together.
+    auto quantizeOps = [&](Plan &plan, ArrayRef<QuantizableMatMul> ops,
+                           std::vector<std::vector<float>> &weights) {
       // LLM.int8 decomposition: outlier columns leave the weights before
       // they are quantized, so they do not widen the per-channel scales.
-      std::vector<std::optional<OutlierSplit>> splits(plan->ops.size());
-      if (keepFloat && plan->spec.activations != ActivationMode::Float &&
-          failed(splitOutliers(plan->ops, plan->weights, splits)))
-        return signalPassFailure();
+      std::vector<std::optional<OutlierSplit>> splits(ops.size());
+      if (keepFloat && plan.spec.activations != ActivationMode::Float &&
+          failed(splitOutliers(ops, weights, splits)))
+        return failure();
       // Clipping is searched per plan, by its weights' bits.
       quant::GPTQOptions planGPTQ = gptq;
       planGPTQ.searchClip =
-          clipSearch || plan->spec.weights.bits < clipSearchBelowBits;
+          clipSearch || plan.spec.weights.bits < clipSearchBelowBits;
       std::vector<ArrayRef<int64_t>> floatChannels;
       for (const std::optional<OutlierSplit> &split : splits)
         floatChannels.push_back(split ? ArrayRef<int64_t>(split->channels)
                                       : ArrayRef<int64_t>());
-      FailureOr<std::vector<WeightChoice>> choices = chooseWeights(
-          plan->ops, plan->weights, plan->spec.weights, plan->algorithm,
-          planGPTQ, gptqScaleGrid, showProgress, floatChannels);
+      FailureOr<std::vector<WeightChoice>> choices =
+          chooseWeights(ops, weights, plan.spec.weights, plan.algorithm,
+                        planGPTQ, gptqScaleGrid, showProgress, floatChannels);
       if (failed(choices))
-        return signalPassFailure();
-      for (size_t i = 0; i < plan->ops.size(); ++i) {
+        return failure();
+      for (size_t i = 0; i < ops.size(); ++i) {
         WeightChoice &choice = (*choices)[i];
-        if (failed(rewrite(plan->ops[i], choice, plan->spec, plan->scheme,
-                           precisionOf(*plan, choice.algorithm), scaledInputs,
+        if (failed(rewrite(ops[i], choice, plan.spec, plan.scheme,
+                           precisionOf(plan, choice.algorithm), scaledInputs,
                            splits[i] ? &*splits[i] : nullptr)))
           failedAny = true;
+      }
+      return success();
+    };
+    for (Plan *plan : order) {
+      if (!plan->streams()) {
+        if (failed(quantizeOps(*plan, plan->ops, plan->weights)))
+          return signalPassFailure();
+        plan->weights.clear();
+        continue;
+      }
+      for (const QuantizableMatMul &m : plan->ops) {
+        // Read again: collecting the plans only checked that it reads.
+        std::vector<std::vector<float>> one;
+        one.push_back(*weightRows(m));
+        if (failed(quantizeOps(*plan, m, one)))
+          return signalPassFailure();
       }
     }
     // Convolutions take W8A8's per-channel int8 kernel (qopt.conv2d); other

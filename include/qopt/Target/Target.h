@@ -81,6 +81,10 @@ struct SerializeOptions {
   /// A host-only helper model (calibration, the quality report): compile
   /// fast rather than well.
   bool helperModel = false;
+  /// The module is the only IR alive in its context (the driver's final
+  /// compile): constants that move into weights.bin leave memory then,
+  /// instead of staying next to their copy in the blob.
+  bool soleModule = false;
 };
 
 /// One target: a plugin registered with `registerTargetBackend`.

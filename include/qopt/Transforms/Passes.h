@@ -53,6 +53,14 @@ mlir::LogicalResult externalizeWeights(mlir::ModuleOp module,
 mlir::FailureOr<std::vector<char>> constantBytes(mlir::Attribute value,
                                                  mlir::ShapedType type);
 
+/// Frees the data of every dense_resource blob of `module`'s context that no
+/// attribute in `module` refers to (the float weights that quantization or
+/// constant folding replaced: MLIR keeps a blob until its context dies), and
+/// returns the bytes freed. Only for a point where `module` is the only IR of
+/// its context still alive: a clone sharing a freed blob would read it as
+/// empty.
+int64_t releaseUnreferencedBlobs(mlir::ModuleOp module);
+
 /// Adds the patterns of qopt-decompose-convolutions: float named linalg
 /// convolutions become im2col matmuls, depthwise tap sums or grouped
 /// generics. With `denseOnly`, only the group-1 ones.

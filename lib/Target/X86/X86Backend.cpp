@@ -470,6 +470,8 @@ LogicalResult X86Backend::serialize(ModuleOp module,
       failed(externalizeWeightsToBlob(module, options.weightThresholdBytes,
                                       /*alignment=*/64, blob, layoutEntries)))
     return failure();
+  if (options.soleModule)
+    releaseUnreferencedBlobs(module);
   int64_t workspaceBytes = 0;
   if (auto attr = module->getAttrOfType<IntegerAttr>(
           QOptDialect::kWorkspaceBytesAttrName))
