@@ -56,6 +56,7 @@ void buildX86TensorPipeline(OpPassManager &pm, const X86TilingOptions &tiling) {
   pm.addPass(createFuseElementwisePass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  pm.addNestedPass<func::FuncOp>(createPackGemvWeightsPass());
   TileStrategyPassOptions strategy;
   strategy.vectorWidth = tiling.vectorWidth;
   strategy.reportScalar = tiling.reportScalar;
