@@ -7,8 +7,10 @@
 #   - the compile's wall time and peak resident memory (/usr/bin/time), and
 #     that peak as a multiple of the model's float weight bytes;
 #   - the decode step's median latency (one thread, pinned), the bytes of
-#     weights.bin, and the latency that streaming those bytes once at the
-#     DRAM bandwidth measured in the same run would take.
+#     weights.bin, the bytes a step streams (weights.bin less the float
+#     embedding table, of which a step reads one row), and the latency that
+#     streaming them once at the DRAM bandwidth measured in the same run
+#     would take, with the measured latency's ratio to it.
 #
 #   bench/llama-1b.sh [runs] [precision...]   (default 10 runs; w4a16-g128 w8a8)
 #
@@ -50,9 +52,10 @@ PY
 
 echo "$("$bin/qopt-bench-w4-gemv" --bandwidth)"
 bw=$("$bin/qopt-bench-w4-gemv" --bandwidth | sed -n 's/.*bandwidth (one core): \([0-9.]*\) GB\/s.*/\1/p')
-printf "model: %s, float weights %.2f GB\n" "$model" "$(echo "$float_bytes / 1e9" | bc -l)"
-printf "%-12s %10s %10s %9s %10s %11s %12s %9s\n" precision "compile s" "peak GB" "peak/fp32" \
-  "decode ms" "weights GB" "bytes/bw ms" "ms/bound"
+awk -v m="$model" -v f="$float_bytes" 'BEGIN { printf "model: %s, float weights %.2f GB\n", m, f / 1e9 }'
+embedding=$($py -c 'import json, sys; s = json.load(open(sys.argv[1])); print(s["vocab"] * s["dim"] * 4)' "$model/shape.json")
+printf "%-12s %10s %10s %9s %10s %11s %12s %12s %9s\n" precision "compile s" "peak GB" "peak/fp32" \
+  "decode ms" "weights GB" "streamed GB" "stream/bw ms" "ms/bound"
 for p in "${precisions[@]}"; do
   art="$work/llama-1b-$p"
   log="$work/llama-1b-$p.time"
@@ -65,8 +68,9 @@ for p in "${precisions[@]}"; do
        sed -n 's/latency: median \([0-9.]*\) ms.*/\1/p')
   wbytes=$(stat -c %s "$art/weights.bin")
   awk -v p="$p" -v w="$wall" -v r="$rss_kb" -v f="$float_bytes" -v ms="$ms" \
-      -v wb="$wbytes" -v bw="$bw" 'BEGIN {
-    bound = wb / (bw * 1e9) * 1e3
-    printf "%-12s %10.1f %10.2f %9.2f %10.2f %11.3f %12.2f %9.2f\n",
-           p, w, r * 1024 / 1e9, r * 1024 / f, ms, wb / 1e9, bound, ms / bound }'
+      -v wb="$wbytes" -v e="$embedding" -v bw="$bw" 'BEGIN {
+    bound = (wb - e) / (bw * 1e9) * 1e3
+    printf "%-12s %10.1f %10.2f %9.2f %10.2f %11.3f %12.3f %12.2f %9.2f\n",
+           p, w, r * 1024 / 1e9, r * 1024 / f, ms, wb / 1e9, (wb - e) / 1e9,
+           bound, ms / bound }'
 done

@@ -155,6 +155,7 @@ LogicalResult quantizeGraph(ModuleOp module, const QuantizeOptions &options,
       options.weightScales.empty() ? "f32" : options.weightScales;
   passOptions.gptqRefineRounds = options.gptqRefineRounds;
   passOptions.showProgress = options.showProgress;
+  passOptions.releaseWeights = options.releaseWeights;
   pm.addPass(createQuantizePass(passOptions));
   if (failed(pm.run(module)))
     return failure();
@@ -933,7 +934,9 @@ LogicalResult compileModel(MLIRContext &context, const CompileOptions &options) 
                                      : "quantizing (per layer)";
         if (!phases.begin(quantizing))
           return stopped(quantizing);
-        if (failed(quantizeGraph(*module, quantize, summary, quantized)))
+        QuantizeOptions now = quantize;
+        now.releaseWeights = !floatModule && !unquantized && !beforeSearch;
+        if (failed(quantizeGraph(*module, now, summary, quantized)))
           return failure();
         if (round == rounds)
           break;

@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "qopt/QOptDialect.h"
 #include "qopt/Transforms/Passes.h"
 #include "qopt/Transforms/Quantization.h"
@@ -552,6 +553,33 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
     return slot.get();
   }
 
+  /// Erases `op` and the producers it leaves dead (a weight constant and
+  /// its reshapes) once nothing reads it; every 256 MiB of erased
+  /// constants, frees the blobs the module no longer refers to.
+  static void releaseDeadWeights(ModuleOp module, Operation *op,
+                                 int64_t &pendingBytes) {
+    SmallVector<Operation *> worklist;
+    if (op)
+      worklist.push_back(op);
+    while (!worklist.empty()) {
+      Operation *dead = worklist.pop_back_val();
+      if (!isOpTriviallyDead(dead))
+        continue;
+      for (Value v : dead->getOperands())
+        if (Operation *def = v.getDefiningOp())
+          if (!llvm::is_contained(worklist, def))
+            worklist.push_back(def);
+      if (auto c = dyn_cast<arith::ConstantOp>(dead))
+        if (auto t = dyn_cast<ShapedType>(c.getType()))
+          pendingBytes += t.getNumElements() * 4;
+      dead->erase();
+    }
+    if (pendingBytes >= (int64_t(256) << 20)) {
+      releaseUnreferencedBlobs(module);
+      pendingBytes = 0;
+    }
+  }
+
   /// The precision attribute of a plan whose weights took `algorithm`
   /// (GPTQ and AWQ fall back to RTN on some ops).
   PrecisionAttr precisionOf(const Plan &plan, WeightAlgorithm algorithm) {
@@ -659,6 +687,7 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
     // distinct set of scales (ops of different plans reading one input
     // choose their scales apart).
     ScaledInputs scaledInputs;
+    int64_t pendingBytes = 0;
     // Quantizes `ops` (with their float `weights`) of `plan` together.
     auto quantizeOps = [&](Plan &plan, ArrayRef<QuantizableMatMul> ops,
                            std::vector<std::vector<float>> &weights) {
@@ -701,8 +730,13 @@ struct QuantizePass : impl::QuantizePassBase<QuantizePass> {
         // Read again: collecting the plans only checked that it reads.
         std::vector<std::vector<float>> one;
         one.push_back(*weightRows(m));
+        Operation *weights = (m.weightOnLeft ? tosa::MatMulOp(m.op).getA()
+                                             : tosa::MatMulOp(m.op).getB())
+                                 .getDefiningOp();
         if (failed(quantizeOps(*plan, m, one)))
           return signalPassFailure();
+        if (releaseWeights)
+          releaseDeadWeights(module, weights, pendingBytes);
       }
     }
     // Convolutions take W8A8's per-channel int8 kernel (qopt.conv2d); other

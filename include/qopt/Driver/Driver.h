@@ -45,6 +45,10 @@ struct QuantizeOptions {
   int gptqRefineRounds = 4;
   /// Progress bars over long per-layer searches (GPTQ, AWQ).
   bool showProgress = false;
+  /// Free each float weight as soon as its product is quantized: only when
+  /// the module is the only IR of its context (no clone for a search, a
+  /// report or another GPTQ round).
+  bool releaseWeights = false;
   /// GPTQ rounds: after the first, the Hessians are measured again on the
   /// quantized model, so each layer sees inputs through quantized upstream
   /// layers (as sequential GPTQ does), and the float weights are quantized

@@ -606,6 +606,10 @@ def QuantizePass : Pass<"qopt-quantize", "mlir::ModuleOp"> {
            "(alpha in [0, 1]; 0 disables it)">,
     Option<"showProgress", "show-progress", "bool", /*default=*/"false",
            "Draw a progress bar over the layers GPTQ or AWQ search (stderr)">,
+    Option<"releaseWeights", "release-weights", "bool", /*default=*/"false",
+           "Free each float weight once its product is quantized (the "
+           "module must be the only IR of its context: a clone would read "
+           "the freed weights as empty)">,
     Option<"gptqRefineRounds", "gptq-refine-rounds", "int", /*default=*/"4",
            "GPTQ: rounds of code steps and group-scale refits on the same "
            "objective after the sweep (0: the sweep's result)">,
