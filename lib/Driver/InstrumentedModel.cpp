@@ -29,10 +29,9 @@ LogicalResult InstrumentedModel::build(ModuleOp module,
   pm.addPass(createExposeObserversPass());
   if (failed(pm.run(module)) || failed(attachHostTarget(module)))
     return failure();
-  if (llvm::sys::fs::createUniqueDirectory("qopt-" + name, dir))
-    return emitError(loc) << "cannot create a temporary folder for the "
-                          << name << " model";
-  dirGuard.reset(dir);
+  if (!createGuardedTempDirectory("qopt-" + name.str(), dir, dirGuard))
+    return emitError(loc) << "cannot create a temporary folder for the " << name
+                          << " model";
   SerializeOptions options;
   options.name = name.str();
   options.helperModel = true;

@@ -437,10 +437,9 @@ LogicalResult measureSensitivity(ModuleOp module,
       return failure();
     if (failed(attachHostTarget(*gated)))
       return failure();
-    if (llvm::sys::fs::createUniqueDirectory("qopt-sensitivity", out.dir))
+    if (!createGuardedTempDirectory("qopt-sensitivity", out.dir, out.dirGuard))
       return emitError(loc) << "cannot create a temporary folder for the "
                                "sensitivity model";
-    out.dirGuard.reset(out.dir);
     SerializeOptions codegen;
     codegen.name = "sensitivity";
     codegen.helperModel = true;

@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -154,6 +155,22 @@ void installInterruptCleanup() {
       continue;
     sigaction(kSignals[i], &action, nullptr);
   }
+}
+
+bool createGuardedTempDirectory(llvm::StringRef prefix,
+                                llvm::SmallVectorImpl<char> &dir,
+                                CleanupOnInterrupt &guard) {
+  sigset_t held, previous;
+  sigemptyset(&held);
+  for (int sig : kSignals)
+    sigaddset(&held, sig);
+  pthread_sigmask(SIG_BLOCK, &held, &previous);
+  bool made = !llvm::sys::fs::createUniqueDirectory(prefix, dir);
+  if (made)
+    guard.reset(llvm::StringRef(dir.data(), dir.size()));
+  // A signal that came meanwhile is delivered here, with the folder known.
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  return made;
 }
 
 void CleanupOnInterrupt::reset(llvm::StringRef path) {

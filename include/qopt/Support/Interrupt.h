@@ -16,6 +16,7 @@
 #ifndef QOPT_SUPPORT_INTERRUPT_H
 #define QOPT_SUPPORT_INTERRUPT_H
 
+#include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringRef.h"
 
 namespace qopt {
@@ -47,6 +48,14 @@ public:
 private:
   int slot = -1;
 };
+
+/// Creates a unique temporary folder named after `prefix` and registers it
+/// with `guard`, with SIGINT, SIGTERM and SIGHUP held back in between: a
+/// signal arriving after the folder exists but before it is registered
+/// would otherwise leave it behind. Returns false if it cannot be created.
+bool createGuardedTempDirectory(llvm::StringRef prefix,
+                                llvm::SmallVectorImpl<char> &dir,
+                                CleanupOnInterrupt &guard);
 
 } // namespace qopt
 
