@@ -1,5 +1,4 @@
-//===- PackGemvWeights.cpp - Column panels for float matrix-vector products
-//-===//
+//===- PackGemvWeights.cpp - Column panels for one-row float products ----===//
 //
 // A float product of one row (a decode step's X[1, K] · W[K, N]) with
 // constant weights streams W once. Tiled into `panel`-column blocks over
