@@ -3,6 +3,7 @@
 #include "qopt/Transforms/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/SymbolTable.h"
@@ -137,6 +138,16 @@ struct OutlineKernelsPass : impl::OutlineKernelsPassBase<OutlineKernelsPass> {
                                        b.getFunctionType(argTypes, {}));
     kernel.setPrivate();
     kernel->setAttr("no_inline", b.getUnitAttr());
+    // func-to-llvm drops `no_inline`; LLVM's inliner would then fold every
+    // kernel (each has one call) back into one huge entry function, which is
+    // slow to compile and profiles as one symbol. The passthrough attribute
+    // becomes LLVM's `noinline`, and internal linkage keeps the kernels out
+    // of the object's exported symbols.
+    kernel->setAttr("passthrough",
+                    b.getArrayAttr({b.getStringAttr("noinline")}));
+    kernel->setAttr(
+        "llvm.linkage",
+        LLVM::LinkageAttr::get(b.getContext(), LLVM::Linkage::Internal));
     symbols.insert(kernel);
     Block *body = kernel.addEntryBlock();
     OpBuilder kb = OpBuilder::atBlockBegin(body);

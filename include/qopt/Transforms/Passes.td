@@ -124,7 +124,8 @@ def OutlineKernelsPass : Pass<"qopt-outline-kernels", "mlir::ModuleOp"> {
     }
     ```
   }];
-  let dependentDialects = ["mlir::func::FuncDialect"];
+  let dependentDialects = ["mlir::func::FuncDialect",
+                           "mlir::LLVM::LLVMDialect"];
 }
 
 def ParallelizeKernelsPass : Pass<"qopt-parallelize-kernels", "mlir::ModuleOp"> {
