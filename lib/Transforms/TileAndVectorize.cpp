@@ -32,6 +32,30 @@ using namespace mlir;
 namespace qopt {
 namespace {
 
+/// The tile loop order of a contraction whose right operand (K x N) is
+/// larger than its left one (M x K): N's loop outside M's, so each block of
+/// N columns of the right operand stays in cache while every M tile passes
+/// over it, and the larger operand is read once (an im2col product's
+/// columns, [C*KH*KW, pixels], are tens of MB beside a small weight
+/// matrix). Empty (dim order: M outside N) otherwise.
+SmallVector<int64_t> contractionLoopOrder(linalg::LinalgOp op) {
+  if (!linalg::isaContractionOpInterface(op))
+    return {};
+  auto dims = linalg::inferContractionDims(op);
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  if (failed(dims) || dims->m.size() != 1 || dims->n.size() != 1 ||
+      llvm::any_of(ranges, ShapedType::isDynamic))
+    return {};
+  unsigned m = dims->m[0], n = dims->n[0];
+  if (ranges[n] <= ranges[m])
+    return {};
+  SmallVector<int64_t> order(ranges.size());
+  for (unsigned i = 0; i < order.size(); ++i)
+    order[i] = i;
+  std::swap(order[m], order[n]);
+  return order;
+}
+
 struct TileAndVectorizePass
     : impl::TileAndVectorizePassBase<TileAndVectorizePass> {
   using Base::Base;
@@ -57,6 +81,8 @@ struct TileAndVectorizePass
       scf::SCFTilingOptions options;
       options.setTileSizes(
           getAsIndexOpFoldResult(ctx, config.getTileSizes().asArrayRef()));
+      if (SmallVector<int64_t> order = contractionLoopOrder(op); !order.empty())
+        options.setInterchange(order);
       rewriter.setInsertionPoint(op);
       FailureOr<scf::SCFTilingResult> tiled = scf::tileUsingSCF(
           rewriter, cast<TilingInterface>(op.getOperation()), options);

@@ -21,6 +21,35 @@ func.func @matmul(%a: tensor<16x64xf32>, %b: tensor<64x32xf32>) -> tensor<16x32x
 
 // -----
 
+// A right operand larger than the left one (N > M, an im2col product's
+// columns): the N tile loop runs outside the M one, so each block of
+// columns stays in cache while every M tile passes over it. With M >= N
+// the M loop stays outside.
+// CHECK-LABEL: func.func @wide_right(
+// CHECK: scf.for {{.*}} to %c256 step %c32
+// CHECK: scf.for {{.*}} to %c16 step %c8
+// CHECK: scf.for {{.*}} to %c64 step %c16
+// CHECK: vector.contract
+// CHECK-LABEL: func.func @tall_left(
+// CHECK: scf.for {{.*}} to %c128 step %c8
+// CHECK: scf.for {{.*}} to %c64 step %c32
+func.func @wide_right(%a: tensor<16x64xf32>, %b: tensor<64x256xf32>) -> tensor<16x256xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<16x256xf32>
+  %c = linalg.fill ins(%zero : f32) outs(%e : tensor<16x256xf32>) -> tensor<16x256xf32>
+  %r = linalg.matmul ins(%a, %b : tensor<16x64xf32>, tensor<64x256xf32>) outs(%c : tensor<16x256xf32>) -> tensor<16x256xf32>
+  return %r : tensor<16x256xf32>
+}
+func.func @tall_left(%a: tensor<128x64xf32>, %b: tensor<64x64xf32>) -> tensor<128x64xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<128x64xf32>
+  %c = linalg.fill ins(%zero : f32) outs(%e : tensor<128x64xf32>) -> tensor<128x64xf32>
+  %r = linalg.matmul ins(%a, %b : tensor<128x64xf32>, tensor<64x64xf32>) outs(%c : tensor<128x64xf32>) -> tensor<128x64xf32>
+  return %r : tensor<128x64xf32>
+}
+
+// -----
+
 // Elementwise ops: unit outer tiles and a 16-wide innermost tile.
 #id = affine_map<(d0, d1) -> (d0, d1)>
 // CHECK-LABEL: func.func @elementwise(

@@ -261,7 +261,11 @@ def TileAndVectorizePass : Pass<"qopt-tile-and-vectorize", "mlir::func::FuncOp">
     ranges (no masking or peeling), and each tile is vectorized with the
     upstream linalg vectorizer; contractions become `vector.contract`,
     reductions `vector.multi_reduction`, fma chains elementwise fmas across
-    the innermost loop. Ops without a configuration are left alone.
+    the innermost loop. Ops without a configuration are left alone. The tile
+    loops follow the op's dims, except that a contraction whose N range is
+    larger than its M range runs its N loop outside its M loop: the larger
+    right operand (an im2col product's columns) is then read once, each
+    block of its columns staying in cache while every M tile passes.
 
     ```mlir
     %r = linalg.generic {qopt.lowering_config = #qopt.lowering_config<tile_sizes = [1, 16]>, ...}

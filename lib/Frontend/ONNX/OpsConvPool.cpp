@@ -5,9 +5,10 @@
 // depthwise or grouped) over a tensor.pad-ded input, so the quantizer and
 // the targets see convolutions and choose their lowering themselves;
 // ConvTranspose is rewritten as a stride-1 convolution of the zero-stuffed
-// input with the flipped kernel. Pools are window reductions; Resize and
-// Upsample gather through per-axis index/weight tables computed on the
-// host, since every shape is static.
+// input with the flipped kernel, or, when the kernel tiles the output
+// (stride = kernel), as one matrix product and an interleave. Pools are window
+// reductions; Resize and Upsample gather through per-axis index/weight tables
+// computed on the host, since every shape is static.
 //
 //===----------------------------------------------------------------------===//
 
@@ -365,6 +366,42 @@ LogicalResult convertConvTranspose(NodeContext &ctx) {
   }
   OpBuilder &b = ctx.b;
   Location loc = ctx.loc;
+  // A kernel that tiles the output (stride = kernel, no padding, dilation
+  // or output padding, one group: the upsampling layers of detection and
+  // segmentation models): every input pixel owns a block of k0 x k1 ...
+  // outputs of its own, out[n, m, y*k0 + i, x*k1 + j] = sum_c x[n, c, y, x]
+  // * w[c, m, i, j]. That is one matrix product [M*K, C] x [C, pixels] and
+  // an interleave of its blocks; the stride-1 form below would multiply
+  // k0*k1 - 1 stuffed zeros for every product that counts.
+  bool tiling = groups == 1;
+  for (size_t i = 0; i < d; ++i)
+    tiling &= strides[i] == kernel[i] && dil[i] == 1 && outPad[i] == 0 &&
+              pb[i] == 0 && pe[i] == 0;
+  if (tiling) {
+    int64_t kp = shapeProduct(kernel), sp = shapeProduct(in);
+    Value wt = emitTranspose(
+        b, loc, emitReshape(b, loc, ctx.value(1), {c, m * kp}), {1, 0});
+    Value lhs = emitBroadcastTo(b, loc, emitReshape(b, loc, wt, {1, m * kp, c}),
+                                {n, m * kp, c});
+    Value rhs = emitReshape(b, loc, ctx.value(0), {n, c, sp});
+    Value t = emitBatchMatMul(b, loc, lhs, rhs, ctx.dtype(0));
+    // [N, M, K..., S...] -> [N, M, S0, K0, S1, K1, ...] -> [N, M, S0*K0, ...]
+    SmallVector<int64_t> blocks = {n, m}, perm = {0, 1}, outShape = {n, m};
+    blocks.append(kernel.begin(), kernel.end());
+    blocks.append(in.begin(), in.end());
+    for (size_t i = 0; i < d; ++i) {
+      perm.push_back(2 + d + i);
+      perm.push_back(2 + i);
+      outShape.push_back(in[i] * kernel[i]);
+    }
+    Value y = emitReshape(
+        b, loc, emitTranspose(b, loc, emitReshape(b, loc, t, blocks), perm),
+        outShape);
+    if (ctx.hasInput(2))
+      y = addChannelBias(b, loc, y, ctx.value(2));
+    ctx.setOutput(0, y, ctx.dtype(0));
+    return success();
+  }
   Type elem = ctx.elemType(ctx.dtype(0));
   // Zero-stuff the input by the strides, then pad by (k-1)*d - pads.
   SmallVector<int64_t> stuffed = {n, c};

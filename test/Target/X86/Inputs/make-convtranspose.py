@@ -1,0 +1,91 @@
+"""Writes convtranspose.onnxtxt with transposed convolutions whose kernel
+tiles the output (stride = kernel: 2-D 2x2 stride 2 with a bias, 1-D
+kernel 3 stride 3) and one that does not (2-D 3x3 stride 2, pads 1), over
+seeded random inputs and weights, and x.npy, x1.npy and their outputs
+summed in double precision (y.npy, y1.npy, z.npy), without numpy:
+make-convtranspose.py DIR."""
+import os
+import random
+import struct
+import sys
+
+
+def write_npy(path, shape, values):
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (%s), }" % (
+        "".join("%d, " % d for d in shape))
+    header += " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
+    with open(path, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) +
+                header.encode())
+        f.write(struct.pack("<%df" % len(values), *values))
+
+
+def f32(v):
+    return struct.unpack("<f", struct.pack("<f", v))[0]
+
+
+def values(rng, count):
+    return [f32(round(rng.uniform(-1, 1), 3)) for _ in range(count)]
+
+
+def conv_transpose_2d(x, w, bias, n, c, h, wd, m, kh, kw, s, pad):
+    """ONNX ConvTranspose (group 1, dilation 1): out[n, m, y*s + i - pad,
+    x*s + j - pad] += x[n, c, y, x] * w[c, m, i, j]."""
+    oh, ow = (h - 1) * s + kh - 2 * pad, (wd - 1) * s + kw - 2 * pad
+    out = [0.0] * (n * m * oh * ow)
+    for b in range(n):
+        for o in range(m):
+            for ci in range(c):
+                for y in range(h):
+                    for xx in range(wd):
+                        v = x[((b * c + ci) * h + y) * wd + xx]
+                        for i in range(kh):
+                            for j in range(kw):
+                                r, q = y * s + i - pad, xx * s + j - pad
+                                if 0 <= r < oh and 0 <= q < ow:
+                                    out[((b * m + o) * oh + r) * ow + q] += (
+                                        v * w[((ci * m + o) * kh + i) * kw + j])
+            if bias:
+                for p in range(oh * ow):
+                    out[(b * m + o) * oh * ow + p] += bias[o]
+    return out, oh, ow
+
+
+def tensor(name, shape, vals):
+    return "  %s = Constant <value: tensor = float[%s] {%s}> ()\n" % (
+        name, ", ".join(map(str, shape)), ", ".join("%.3f" % v for v in vals))
+
+
+rng = random.Random(11)
+n, c, h, wd, m = 2, 3, 5, 4, 4
+x = values(rng, n * c * h * wd)
+w = values(rng, c * m * 2 * 2)
+bias = values(rng, m)
+y, yh, yw = conv_transpose_2d(x, w, bias, n, c, h, wd, m, 2, 2, 2, 0)
+w3 = values(rng, c * m * 3 * 3)
+z, zh, zw = conv_transpose_2d(x, w3, None, n, c, h, wd, m, 3, 3, 2, 1)
+# 1-D: [1, 3, 7] by [3, 2, 3], stride 3, as 2-D with height 1.
+x1 = values(rng, 3 * 7)
+w1 = values(rng, 3 * 2 * 3)
+y1, _, y1w = conv_transpose_2d(x1, w1, None, 1, 3, 1, 7, 2, 1, 3, 3, 0)
+
+out = sys.argv[1]
+with open(os.path.join(out, "convtranspose.onnxtxt"), "w") as f:
+    f.write('<\n  ir_version: 8,\n  opset_import: [ "" : 14 ]\n>\n')
+    f.write("convtranspose (float[%d, %d, %d, %d] X, float[1, 3, 7] X1) => "
+            "(float[%d, %d, %d, %d] Y, float[%d, %d, %d, %d] Z, "
+            "float[1, 2, %d] Y1) {\n" % (n, c, h, wd, n, m, yh, yw,
+                                         n, m, zh, zw, y1w))
+    f.write(tensor("W", [c, m, 2, 2], w))
+    f.write(tensor("B", [m], bias))
+    f.write(tensor("W3", [c, m, 3, 3], w3))
+    f.write(tensor("W1", [3, 2, 3], w1))
+    f.write("  Y = ConvTranspose <strides: ints = [2, 2]> (X, W, B)\n")
+    f.write("  Z = ConvTranspose <strides: ints = [2, 2], "
+            "pads: ints = [1, 1, 1, 1]> (X, W3)\n")
+    f.write("  Y1 = ConvTranspose <strides: ints = [3]> (X1, W1)\n}\n")
+write_npy(os.path.join(out, "x.npy"), [n, c, h, wd], x)
+write_npy(os.path.join(out, "x1.npy"), [1, 3, 7], x1)
+write_npy(os.path.join(out, "y.npy"), [n, m, yh, yw], y)
+write_npy(os.path.join(out, "z.npy"), [n, m, zh, zw], z)
+write_npy(os.path.join(out, "y1.npy"), [1, 2, y1w], y1)
