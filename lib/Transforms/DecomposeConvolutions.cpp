@@ -158,7 +158,8 @@ Value emitGroupedConv(OpBuilder &b, Location loc, Value x, Value w,
 Value emitConvAsMatMul(OpBuilder &b, Location loc, Value x, Value w,
                        ArrayRef<int64_t> strides, ArrayRef<int64_t> dilations,
                        ArrayRef<int64_t> outSpatial, Type elem,
-                       ArrayRef<NamedAttribute> carried = {}) {
+                       ArrayRef<NamedAttribute> carried = {},
+                       bool rowPanels = false) {
   MLIRContext *ctx = b.getContext();
   SmallVector<int64_t> xs = shapeOf(x), ws = shapeOf(w);
   int64_t n = xs[0], c = xs[1], m = ws[0];
@@ -168,6 +169,52 @@ Value emitConvAsMatMul(OpBuilder &b, Location loc, Value x, Value w,
   bool pointwise = kprod == 1 &&
                    llvm::all_of(strides, [](int64_t s) { return s == 1; }) &&
                    ArrayRef<int64_t>(xs).drop_front(2) == outSpatial;
+  Type f32 = b.getF32Type();
+  auto elemOf = [](Value v) {
+    return cast<RankedTensorType>(v.getType()).getElementType();
+  };
+  if (rowPanels && d == 2 && !pointwise && elem == f32 && elemOf(x) == f32 &&
+      elemOf(w) == f32 && outSpatial[1] % 8 == 0) {
+    // Row panels: cols[n, oh, c, kh, kw, ow] = x[n, c, oh*s0 + kh*d0,
+    // ow*s1 + kw*d1], one [C*KH*KW, OW] matrix per output row, and
+    // product[n*OH + oh, m, ow] = sum_k w[m, k] * cols[n*OH + oh, k, ow]
+    // with the weights shared by every row (no copy of them per batch):
+    // each row's product reads its columns with a stride of one output row,
+    // not of the whole image.
+    int64_t oh = outSpatial[0], ow = outSpatial[1];
+    auto dim = [&](unsigned i) { return getAffineDimExpr(i, ctx); };
+    SmallVector<AffineExpr> xe = {dim(0), dim(2),
+                                  dim(1) * strides[0] + dim(3) * dilations[0],
+                                  dim(5) * strides[1] + dim(4) * dilations[1]};
+    Value gathered =
+        elementwise(b, loc, x, {AffineMap::get(6, 0, xe, ctx)},
+                    {n, oh, c, ws[2], ws[3], ow}, f32,
+                    [](OpBuilder &, Location, ValueRange a) { return a[0]; });
+    Value cols = reshape(b, loc, gathered, {n * oh, c * kprod, ow});
+    Value w2 = reshape(b, loc, w, {m, c * kprod});
+    Value init = tensor::EmptyOp::create(b, loc, {n * oh, m, ow}, f32);
+    Value zero = arith::ConstantOp::create(b, loc, f32, b.getFloatAttr(f32, 0));
+    Value filled =
+        linalg::FillOp::create(b, loc, ValueRange{zero}, ValueRange{init})
+            .getResult(0);
+    // (row, m, ow, k)
+    SmallVector<AffineMap> maps = {
+        AffineMap::get(4, 0, {dim(1), dim(3)}, ctx),
+        AffineMap::get(4, 0, {dim(0), dim(3), dim(2)}, ctx),
+        AffineMap::get(4, 0, {dim(0), dim(1), dim(2)}, ctx)};
+    auto mm =
+        linalg::BatchMatmulOp::create(b, loc, TypeRange{init.getType()},
+                                      ValueRange{w2, cols}, ValueRange{filled});
+    mm.setIndexingMapsAttr(b.getAffineMapArrayAttr(maps));
+    for (const NamedAttribute &a : carried)
+      mm->setAttr(a.getName(), a.getValue());
+    Value rows = reshape(b, loc, mm.getResult(0), {n, oh, m, ow});
+    AffineMap toNchw =
+        AffineMap::get(4, 0, {dim(0), dim(2), dim(1), dim(3)}, ctx);
+    return elementwise(
+        b, loc, rows, {toNchw}, {n, m, oh, ow}, f32,
+        [](OpBuilder &, Location, ValueRange a) { return a[0]; });
+  }
   Value cols;
   if (pointwise) {
     cols = reshape(b, loc, x, {n, c, pixels});
@@ -200,7 +247,6 @@ Value emitConvAsMatMul(OpBuilder &b, Location loc, Value x, Value w,
                      cast<RankedTensorType>(w2.getType()).getElementType(),
                      [](OpBuilder &, Location, ValueRange a) { return a[0]; });
   }
-  Type f32 = b.getF32Type();
   auto mm = tosa::MatMulOp::create(
       b, loc, RankedTensorType::get({n, m, pixels}, f32),
       castElements(b, loc, w2, f32), castElements(b, loc, cols, f32));
@@ -276,7 +322,12 @@ LogicalResult checkDecomposable(PatternRewriter &rewriter,
 }
 
 template <typename ConvOp> struct DenseConvToMatMul : OpRewritePattern<ConvOp> {
-  using OpRewritePattern<ConvOp>::OpRewritePattern;
+  DenseConvToMatMul(MLIRContext *ctx, bool rowPanels)
+      : OpRewritePattern<ConvOp>(ctx), rowPanels(rowPanels) {}
+  /// 2-D products per output row (see emitConvAsMatMul), for convolutions
+  /// that stay float; the driver's pass before quantization keeps the
+  /// im2col tosa.matmul that weight-only quantization rewrites.
+  bool rowPanels;
   LogicalResult matchAndRewrite(ConvOp op,
                                 PatternRewriter &rewriter) const override {
     if (failed(checkDecomposable(rewriter, op)))
@@ -303,7 +354,7 @@ template <typename ConvOp> struct DenseConvToMatMul : OpRewritePattern<ConvOp> {
     Value y = emitConvAsMatMul(
         rewriter, op.getLoc(), op.getInputs()[0], op.getInputs()[1], strides,
         dilations, ArrayRef<int64_t>(out).drop_front(2),
-        getElementTypeOrSelf(op->getResult(0).getType()), carried);
+        getElementTypeOrSelf(op->getResult(0).getType()), carried, rowPanels);
     rewriter.replaceOp(op, y);
     return success();
   }
@@ -625,7 +676,7 @@ void populateDecomposeConvolutionPatterns(RewritePatternSet &patterns,
                                           bool denseOnly) {
   MLIRContext *ctx = patterns.getContext();
   patterns.add<DenseConvToMatMul<linalg::Conv2DNchwFchwOp>,
-               DenseConvToMatMul<linalg::Conv3DNcdhwFcdhwOp>>(ctx);
+               DenseConvToMatMul<linalg::Conv3DNcdhwFcdhwOp>>(ctx, !denseOnly);
   if (denseOnly)
     return;
   patterns.add<QuantizedDenseConvAsMatMul, QuantizedDepthwiseAsTaps,

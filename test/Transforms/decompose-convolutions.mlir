@@ -24,6 +24,37 @@ func.func @dense(%x: tensor<1x2x8x8xf32>, %w: tensor<4x2x3x3xf32>) -> tensor<1x4
 
 // -----
 
+// Output rows of whole vectors (OW % 8 == 0): one product per output row,
+// over that row's im2col panel [C*K, OW], the weights shared by every row
+// through the product's indexing map; the [N*OH, M, OW] result is read
+// back as NCHW. dense-only (before weight-only quantization) keeps the
+// im2col tosa.matmul.
+// CHECK-DAG: #[[MW:.*]] = affine_map<(d0, d1, d2, d3) -> (d1, d3)>
+// CHECK-DAG: #[[MC:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d3, d2)>
+// CHECK-DAG: #[[MO:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>
+// CHECK-LABEL: func.func @dense_rows(
+// CHECK-SAME: %[[X:.*]]: tensor<2x3x10x18xf32>, %[[W:.*]]: tensor<4x3x3x3xf32>
+// CHECK: %[[COLS:.*]] = linalg.generic
+// CHECK-SAME: ins(%[[X]] : tensor<2x3x10x18xf32>) outs(%{{.*}} : tensor<2x8x3x3x3x16xf32>)
+// CHECK: %[[PANELS:.*]] = tosa.reshape %[[COLS]], %{{.*}} -> tensor<16x27x16xf32>
+// CHECK: %[[W2:.*]] = tosa.reshape %[[W]], %{{.*}} -> tensor<4x27xf32>
+// CHECK: %[[P:.*]] = linalg.batch_matmul indexing_maps = [#[[MW]], #[[MC]], #[[MO]]] ins(%[[W2]], %[[PANELS]] : tensor<4x27xf32>, tensor<16x27x16xf32>) outs(%{{.*}} : tensor<16x4x16xf32>)
+// CHECK: %[[R:.*]] = tosa.reshape %[[P]], %{{.*}} -> tensor<2x8x4x16xf32>
+// CHECK: linalg.generic {{.*}} ins(%[[R]] : tensor<2x8x4x16xf32>) outs(%{{.*}} : tensor<2x4x8x16xf32>)
+// DENSE-LABEL: func.func @dense_rows(
+// DENSE: tosa.matmul
+// DENSE-NOT: linalg.batch_matmul
+func.func @dense_rows(%x: tensor<2x3x10x18xf32>, %w: tensor<4x3x3x3xf32>) -> tensor<2x4x8x16xf32> {
+  %z = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<2x4x8x16xf32>
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<2x4x8x16xf32>) -> tensor<2x4x8x16xf32>
+  %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+         ins(%x, %w : tensor<2x3x10x18xf32>, tensor<4x3x3x3xf32>) outs(%f : tensor<2x4x8x16xf32>) -> tensor<2x4x8x16xf32>
+  return %y : tensor<2x4x8x16xf32>
+}
+
+// -----
+
 // 1x1 stride-1 kernels multiply the input itself, and a batch of two reads
 // the weights through a broadcast.
 // CHECK-LABEL: func.func @pointwise_batch(

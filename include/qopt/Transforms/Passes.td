@@ -340,7 +340,12 @@ def DecomposeConvolutionsPass : Pass<"qopt-decompose-convolutions"> {
     - `linalg.conv_2d_nchw_fchw` / `linalg.conv_3d_ncdhw_fcdhw` (group 1):
       im2col columns `[N, C*K, pixels]` times the weights viewed as
       `[M, C*K]` in one `tosa.matmul`, the vectorized matmul path (1x1
-      stride-1 kernels skip the gather);
+      stride-1 kernels skip the gather). Float 2-D ones whose output rows
+      are whole vectors (OW a multiple of 8) instead gather one panel
+      `[C*K, OW]` per output row and take one `linalg.batch_matmul` over the
+      rows, the weights shared through its indexing map, so each row's
+      product reads its columns with a stride of one row rather than of the
+      whole image (not with `dense-only`);
     - `linalg.depthwise_conv_2d_nchw_chw` with at most 49 taps: one
       elementwise generic summing the strided shifted windows times each
       channel's tap, which fuses and vectorizes along the width;

@@ -1,9 +1,10 @@
-"""Writes convtranspose.onnxtxt with transposed convolutions whose kernel
+"""Writes convforms.onnxtxt with transposed convolutions whose kernel
 tiles the output (stride = kernel: 2-D 2x2 stride 2 with a bias, 1-D
-kernel 3 stride 3) and one that does not (2-D 3x3 stride 2, pads 1), over
-seeded random inputs and weights, and x.npy, x1.npy and their outputs
-summed in double precision (y.npy, y1.npy, z.npy), without numpy:
-make-convtranspose.py DIR."""
+kernel 3 stride 3) and one that does not (2-D 3x3 stride 2, pads 1), and
+3x3 convolutions whose output rows are whole vectors (stride 1 pads 1, and
+stride 2), over seeded random inputs and weights, with the inputs and every
+output summed in double precision as .npy files, without numpy:
+make-conv-forms.py DIR."""
 import os
 import random
 import struct
@@ -51,6 +52,26 @@ def conv_transpose_2d(x, w, bias, n, c, h, wd, m, kh, kw, s, pad):
     return out, oh, ow
 
 
+def conv_2d(x, w, n, c, h, wd, m, k, s, pad):
+    """ONNX Conv (group 1, dilation 1, square kernel and stride)."""
+    oh, ow = (h + 2 * pad - k) // s + 1, (wd + 2 * pad - k) // s + 1
+    out = [0.0] * (n * m * oh * ow)
+    for b in range(n):
+        for o in range(m):
+            for r in range(oh):
+                for q in range(ow):
+                    acc = 0.0
+                    for ci in range(c):
+                        for i in range(k):
+                            for j in range(k):
+                                y, xx = r * s + i - pad, q * s + j - pad
+                                if 0 <= y < h and 0 <= xx < wd:
+                                    acc += (x[((b * c + ci) * h + y) * wd + xx] *
+                                            w[((o * c + ci) * k + i) * k + j])
+                    out[((b * m + o) * oh + r) * ow + q] = acc
+    return out, oh, ow
+
+
 def tensor(name, shape, vals):
     return "  %s = Constant <value: tensor = float[%s] {%s}> ()\n" % (
         name, ", ".join(map(str, shape)), ", ".join("%.3f" % v for v in vals))
@@ -69,23 +90,41 @@ x1 = values(rng, 3 * 7)
 w1 = values(rng, 3 * 2 * 3)
 y1, _, y1w = conv_transpose_2d(x1, w1, None, 1, 3, 1, 7, 2, 1, 3, 3, 0)
 
+# 3x3 convolutions with 16-wide output rows: [2, 3, 5, 16] stride 1 pads 1,
+# [2, 3, 9, 33] stride 2.
+xc = values(rng, 2 * 3 * 5 * 16)
+wc = values(rng, 4 * 3 * 3 * 3)
+c1, c1h, c1w = conv_2d(xc, wc, 2, 3, 5, 16, 4, 3, 1, 1)
+xs = values(rng, 2 * 3 * 9 * 33)
+c2, c2h, c2w = conv_2d(xs, wc, 2, 3, 9, 33, 4, 3, 2, 0)
+
 out = sys.argv[1]
-with open(os.path.join(out, "convtranspose.onnxtxt"), "w") as f:
+with open(os.path.join(out, "convforms.onnxtxt"), "w") as f:
     f.write('<\n  ir_version: 8,\n  opset_import: [ "" : 14 ]\n>\n')
-    f.write("convtranspose (float[%d, %d, %d, %d] X, float[1, 3, 7] X1) => "
+    f.write("convforms (float[%d, %d, %d, %d] X, float[1, 3, 7] X1, "
+            "float[2, 3, 5, 16] XC, float[2, 3, 9, 33] XS) => "
             "(float[%d, %d, %d, %d] Y, float[%d, %d, %d, %d] Z, "
-            "float[1, 2, %d] Y1) {\n" % (n, c, h, wd, n, m, yh, yw,
-                                         n, m, zh, zw, y1w))
+            "float[1, 2, %d] Y1, float[2, 4, %d, %d] C1, "
+            "float[2, 4, %d, %d] C2) {\n" % (n, c, h, wd, n, m, yh, yw,
+                                             n, m, zh, zw, y1w, c1h, c1w,
+                                             c2h, c2w))
     f.write(tensor("W", [c, m, 2, 2], w))
     f.write(tensor("B", [m], bias))
     f.write(tensor("W3", [c, m, 3, 3], w3))
     f.write(tensor("W1", [3, 2, 3], w1))
+    f.write(tensor("WC", [4, 3, 3, 3], wc))
     f.write("  Y = ConvTranspose <strides: ints = [2, 2]> (X, W, B)\n")
     f.write("  Z = ConvTranspose <strides: ints = [2, 2], "
             "pads: ints = [1, 1, 1, 1]> (X, W3)\n")
-    f.write("  Y1 = ConvTranspose <strides: ints = [3]> (X1, W1)\n}\n")
+    f.write("  Y1 = ConvTranspose <strides: ints = [3]> (X1, W1)\n")
+    f.write("  C1 = Conv <pads: ints = [1, 1, 1, 1]> (XC, WC)\n")
+    f.write("  C2 = Conv <strides: ints = [2, 2]> (XS, WC)\n}\n")
 write_npy(os.path.join(out, "x.npy"), [n, c, h, wd], x)
 write_npy(os.path.join(out, "x1.npy"), [1, 3, 7], x1)
 write_npy(os.path.join(out, "y.npy"), [n, m, yh, yw], y)
 write_npy(os.path.join(out, "z.npy"), [n, m, zh, zw], z)
 write_npy(os.path.join(out, "y1.npy"), [1, 2, y1w], y1)
+write_npy(os.path.join(out, "xc.npy"), [2, 3, 5, 16], xc)
+write_npy(os.path.join(out, "xs.npy"), [2, 3, 9, 33], xs)
+write_npy(os.path.join(out, "c1.npy"), [2, 4, c1h, c1w], c1)
+write_npy(os.path.join(out, "c2.npy"), [2, 4, c2h, c2w], c2)
