@@ -94,6 +94,11 @@ def QOpt_Dialect : Dialect {
     /// qopt-tile-and-vectorize.
     static constexpr llvm::StringLiteral kLoweringConfigAttrName =
         "qopt.lowering_config";
+    /// On an scf.for whose body holds untiled linalg ops on tensors (the
+    /// row loop of a decomposed convolution): qopt-tile-strategy configures
+    /// them like top-level ops (a UnitAttr).
+    static constexpr llvm::StringLiteral kTileInLoopAttrName =
+        "qopt.tile_in_loop";
     /// On the entry function: the KV cache layout (a dictionary written by
     /// qopt-static-kv-cache, copied into the manifest).
     static constexpr llvm::StringLiteral kKVCacheAttrName = "qopt.kv_cache";

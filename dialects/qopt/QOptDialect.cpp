@@ -150,6 +150,12 @@ LogicalResult QOptDialect::verifyOperationAttribute(Operation *op,
                              << ": tile sizes must be non-negative";
     return success();
   }
+  if (name == kTileInLoopAttrName) {
+    if (!isa<UnitAttr>(value) || op->getName().getStringRef() != "scf.for")
+      return op->emitError() << kTileInLoopAttrName
+                             << " must be a unit attribute on an scf.for";
+    return success();
+  }
   if (name == kKVCacheAttrName) {
     if (!isa<DictionaryAttr>(value))
       return op->emitError() << kKVCacheAttrName << " must be a dictionary";

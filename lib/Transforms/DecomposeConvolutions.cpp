@@ -15,9 +15,11 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Tosa/IR/TosaOps.h"
 #include "mlir/Dialect/Tosa/Utils/ConversionUtils.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/WalkPatternRewriteDriver.h"
@@ -155,6 +157,77 @@ Value emitGroupedConv(OpBuilder &b, Location loc, Value x, Value w,
 /// (skipped for 1x1 stride-1 kernels) and multiplied by W viewed as
 /// [M, C*K]. Half-precision operands are multiplied in f32 and rounded once,
 /// like ONNX Runtime's CPU kernels.
+/// A float 2-D group-1 convolution as a loop over the N*OH output rows:
+/// each iteration gathers its row's im2col panel [C*KH*KW, OW] from the
+/// KH input rows it reads and multiplies the weights [M, C*KH*KW] by it,
+/// so the panel is consumed from the cache right after it is written and
+/// no whole-image im2col buffer exists. The loop is marked for
+/// qopt-tile-strategy, which tiles the ops inside it.
+Value emitConvRowLoop(OpBuilder &b, Location loc, Value x, Value w,
+                      ArrayRef<int64_t> strides, ArrayRef<int64_t> dilations,
+                      ArrayRef<int64_t> outSpatial,
+                      ArrayRef<NamedAttribute> carried) {
+  MLIRContext *ctx = b.getContext();
+  SmallVector<int64_t> xs = shapeOf(x), ws = shapeOf(w);
+  int64_t n = xs[0], c = xs[1], m = ws[0], kh = ws[2], kw = ws[3];
+  int64_t oh = outSpatial[0], ow = outSpatial[1];
+  int64_t span = (kh - 1) * dilations[0] + 1, ck = c * kh * kw;
+  Type f32 = b.getF32Type();
+  auto dim = [&](unsigned i) { return getAffineDimExpr(i, ctx); };
+  auto idx = [&](OpBuilder &ob, int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(ob, loc, v);
+  };
+  Value w2 = reshape(b, loc, w, {m, ck});
+  Value out = tensor::EmptyOp::create(b, loc, {n, m, oh, ow}, f32);
+  auto loop = scf::ForOp::create(
+      b, loc, idx(b, 0), idx(b, n * oh), idx(b, 1), ValueRange{out},
+      [&](OpBuilder &lb, Location l, Value r, ValueRange iter) {
+        Value image = arith::DivUIOp::create(lb, l, r, idx(lb, oh));
+        Value row = arith::RemUIOp::create(lb, l, r, idx(lb, oh));
+        Value top = arith::MulIOp::create(lb, l, row, idx(lb, strides[0]));
+        SmallVector<OpFoldResult> off = {image, lb.getIndexAttr(0), top,
+                                         lb.getIndexAttr(0)};
+        auto rowsType = RankedTensorType::get({c, span, xs[3]}, f32);
+        Value rows = tensor::ExtractSliceOp::create(
+            lb, l, rowsType, x, off,
+            getAsIndexOpFoldResult(ctx, {1, c, span, xs[3]}),
+            getAsIndexOpFoldResult(ctx, {1, 1, 1, 1}));
+        // panel[c, kh, kw, ow] = rows[c, kh*d0, ow*s1 + kw*d1]
+        SmallVector<AffineExpr> re = {dim(0), dim(1) * dilations[0],
+                                      dim(3) * strides[1] +
+                                          dim(2) * dilations[1]};
+        Value panel = elementwise(
+            lb, l, rows, {AffineMap::get(4, 0, re, ctx)}, {c, kh, kw, ow}, f32,
+            [](OpBuilder &, Location, ValueRange a) { return a[0]; });
+        Value panel2 = tensor::CollapseShapeOp::create(
+            lb, l, RankedTensorType::get({ck, ow}, f32), panel,
+            SmallVector<ReassociationIndices>{{0, 1, 2}, {3}});
+        Value init = tensor::EmptyOp::create(lb, l, {m, ow}, f32);
+        Value zero =
+            arith::ConstantOp::create(lb, l, f32, lb.getFloatAttr(f32, 0));
+        Value filled =
+            linalg::FillOp::create(lb, l, ValueRange{zero}, ValueRange{init})
+                .getResult(0);
+        auto mm = linalg::MatmulOp::create(lb, l, TypeRange{init.getType()},
+                                           ValueRange{w2, panel2},
+                                           ValueRange{filled});
+        for (const NamedAttribute &a : carried)
+          mm->setAttr(a.getName(), a.getValue());
+        SmallVector<OpFoldResult> outOff = {image, lb.getIndexAttr(0), row,
+                                            lb.getIndexAttr(0)};
+        Value expanded = tensor::ExpandShapeOp::create(
+            lb, l, RankedTensorType::get({1, m, 1, ow}, f32), mm.getResult(0),
+            SmallVector<ReassociationIndices>{{0, 1}, {2, 3}});
+        Value next = tensor::InsertSliceOp::create(
+            lb, l, expanded, iter[0], outOff,
+            getAsIndexOpFoldResult(ctx, {1, m, 1, ow}),
+            getAsIndexOpFoldResult(ctx, {1, 1, 1, 1}));
+        scf::YieldOp::create(lb, l, next);
+      });
+  loop->setAttr(QOptDialect::kTileInLoopAttrName, b.getUnitAttr());
+  return loop.getResult(0);
+}
+
 Value emitConvAsMatMul(OpBuilder &b, Location loc, Value x, Value w,
                        ArrayRef<int64_t> strides, ArrayRef<int64_t> dilations,
                        ArrayRef<int64_t> outSpatial, Type elem,
@@ -174,47 +247,9 @@ Value emitConvAsMatMul(OpBuilder &b, Location loc, Value x, Value w,
     return cast<RankedTensorType>(v.getType()).getElementType();
   };
   if (rowPanels && d == 2 && !pointwise && elem == f32 && elemOf(x) == f32 &&
-      elemOf(w) == f32 && outSpatial[1] % 8 == 0) {
-    // Row panels: cols[n, oh, c, kh, kw, ow] = x[n, c, oh*s0 + kh*d0,
-    // ow*s1 + kw*d1], one [C*KH*KW, OW] matrix per output row, and
-    // product[n*OH + oh, m, ow] = sum_k w[m, k] * cols[n*OH + oh, k, ow]
-    // with the weights shared by every row (no copy of them per batch):
-    // each row's product reads its columns with a stride of one output row,
-    // not of the whole image.
-    int64_t oh = outSpatial[0], ow = outSpatial[1];
-    auto dim = [&](unsigned i) { return getAffineDimExpr(i, ctx); };
-    SmallVector<AffineExpr> xe = {dim(0), dim(2),
-                                  dim(1) * strides[0] + dim(3) * dilations[0],
-                                  dim(5) * strides[1] + dim(4) * dilations[1]};
-    Value gathered =
-        elementwise(b, loc, x, {AffineMap::get(6, 0, xe, ctx)},
-                    {n, oh, c, ws[2], ws[3], ow}, f32,
-                    [](OpBuilder &, Location, ValueRange a) { return a[0]; });
-    Value cols = reshape(b, loc, gathered, {n * oh, c * kprod, ow});
-    Value w2 = reshape(b, loc, w, {m, c * kprod});
-    Value init = tensor::EmptyOp::create(b, loc, {n * oh, m, ow}, f32);
-    Value zero = arith::ConstantOp::create(b, loc, f32, b.getFloatAttr(f32, 0));
-    Value filled =
-        linalg::FillOp::create(b, loc, ValueRange{zero}, ValueRange{init})
-            .getResult(0);
-    // (row, m, ow, k)
-    SmallVector<AffineMap> maps = {
-        AffineMap::get(4, 0, {dim(1), dim(3)}, ctx),
-        AffineMap::get(4, 0, {dim(0), dim(3), dim(2)}, ctx),
-        AffineMap::get(4, 0, {dim(0), dim(1), dim(2)}, ctx)};
-    auto mm =
-        linalg::BatchMatmulOp::create(b, loc, TypeRange{init.getType()},
-                                      ValueRange{w2, cols}, ValueRange{filled});
-    mm.setIndexingMapsAttr(b.getAffineMapArrayAttr(maps));
-    for (const NamedAttribute &a : carried)
-      mm->setAttr(a.getName(), a.getValue());
-    Value rows = reshape(b, loc, mm.getResult(0), {n, oh, m, ow});
-    AffineMap toNchw =
-        AffineMap::get(4, 0, {dim(0), dim(2), dim(1), dim(3)}, ctx);
-    return elementwise(
-        b, loc, rows, {toNchw}, {n, m, oh, ow}, f32,
-        [](OpBuilder &, Location, ValueRange a) { return a[0]; });
-  }
+      elemOf(w) == f32 && outSpatial[1] % 8 == 0)
+    return emitConvRowLoop(b, loc, x, w, strides, dilations, outSpatial,
+                           carried);
   Value cols;
   if (pointwise) {
     cols = reshape(b, loc, x, {n, c, pixels});

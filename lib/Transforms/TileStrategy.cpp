@@ -262,7 +262,11 @@ struct TileStrategyPass : impl::TileStrategyPassBase<TileStrategyPass> {
     fn.walk([&](linalg::LinalgOp op) {
       // Weight dequantization is fused into its consumer below (its packed
       // reads are not plain vector loads).
-      if (op.hasPureTensorSemantics() && !op->getParentOfType<scf::ForOp>() &&
+      // Ops inside loops are already tiled (kernels built by other passes),
+      // except in loops marked for tiling (a convolution's row loop).
+      auto loop = op->getParentOfType<scf::ForOp>();
+      if (op.hasPureTensorSemantics() &&
+          (!loop || loop->hasAttr(QOptDialect::kTileInLoopAttrName)) &&
           !op->hasAttr(QOptDialect::kDequantizeWeightsAttrName))
         ops.push_back(op);
     });

@@ -24,26 +24,27 @@ func.func @dense(%x: tensor<1x2x8x8xf32>, %w: tensor<4x2x3x3xf32>) -> tensor<1x4
 
 // -----
 
-// Output rows of whole vectors (OW % 8 == 0): one product per output row,
-// over that row's im2col panel [C*K, OW], the weights shared by every row
-// through the product's indexing map; the [N*OH, M, OW] result is read
-// back as NCHW. dense-only (before weight-only quantization) keeps the
-// im2col tosa.matmul.
-// CHECK-DAG: #[[MW:.*]] = affine_map<(d0, d1, d2, d3) -> (d1, d3)>
-// CHECK-DAG: #[[MC:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d3, d2)>
-// CHECK-DAG: #[[MO:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>
+// Output rows of whole vectors (OW % 8 == 0): a loop over the N*OH output
+// rows, marked for qopt-tile-strategy, each gathering its row's im2col
+// panel [C*K, OW] from the KH input rows it reads and multiplying the
+// weights [M, C*K] by it, so no whole-image im2col buffer exists.
+// dense-only (before weight-only quantization) keeps the im2col tosa.matmul.
 // CHECK-LABEL: func.func @dense_rows(
 // CHECK-SAME: %[[X:.*]]: tensor<2x3x10x18xf32>, %[[W:.*]]: tensor<4x3x3x3xf32>
-// CHECK: %[[COLS:.*]] = linalg.generic
-// CHECK-SAME: ins(%[[X]] : tensor<2x3x10x18xf32>) outs(%{{.*}} : tensor<2x8x3x3x3x16xf32>)
-// CHECK: %[[PANELS:.*]] = tosa.reshape %[[COLS]], %{{.*}} -> tensor<16x27x16xf32>
 // CHECK: %[[W2:.*]] = tosa.reshape %[[W]], %{{.*}} -> tensor<4x27xf32>
-// CHECK: %[[P:.*]] = linalg.batch_matmul indexing_maps = [#[[MW]], #[[MC]], #[[MO]]] ins(%[[W2]], %[[PANELS]] : tensor<4x27xf32>, tensor<16x27x16xf32>) outs(%{{.*}} : tensor<16x4x16xf32>)
-// CHECK: %[[R:.*]] = tosa.reshape %[[P]], %{{.*}} -> tensor<2x8x4x16xf32>
-// CHECK: linalg.generic {{.*}} ins(%[[R]] : tensor<2x8x4x16xf32>) outs(%{{.*}} : tensor<2x4x8x16xf32>)
+// CHECK: scf.for %[[R:.*]] = %{{.*}} to %c16 step %c1 iter_args(%[[OUT:.*]] = %{{.*}}) -> (tensor<2x4x8x16xf32>)
+// CHECK: %[[IMG:.*]] = arith.divui %[[R]], %c8
+// CHECK: %[[ROW:.*]] = arith.remui %[[R]], %c8
+// CHECK: %[[ROWS:.*]] = tensor.extract_slice %[[X]][%[[IMG]], 0, %{{.*}}, 0] [1, 3, 3, 18] [1, 1, 1, 1] : tensor<2x3x10x18xf32> to tensor<3x3x18xf32>
+// CHECK: %[[PANEL:.*]] = linalg.generic {{.*}} ins(%[[ROWS]] : tensor<3x3x18xf32>) outs(%{{.*}} : tensor<3x3x3x16xf32>)
+// CHECK: %[[P2:.*]] = tensor.collapse_shape %[[PANEL]] {{\[\[}}0, 1, 2], [3]] : tensor<3x3x3x16xf32> into tensor<27x16xf32>
+// CHECK: %[[P:.*]] = linalg.matmul ins(%[[W2]], %[[P2]] : tensor<4x27xf32>, tensor<27x16xf32>)
+// CHECK: %[[E:.*]] = tensor.expand_shape %[[P]]
+// CHECK: tensor.insert_slice %[[E]] into %[[OUT]][%[[IMG]], 0, %[[ROW]], 0] [1, 4, 1, 16] [1, 1, 1, 1]
+// CHECK: } {qopt.tile_in_loop}
 // DENSE-LABEL: func.func @dense_rows(
 // DENSE: tosa.matmul
-// DENSE-NOT: linalg.batch_matmul
+// DENSE-NOT: scf.for
 func.func @dense_rows(%x: tensor<2x3x10x18xf32>, %w: tensor<4x3x3x3xf32>) -> tensor<2x4x8x16xf32> {
   %z = arith.constant 0.0 : f32
   %e = tensor.empty() : tensor<2x4x8x16xf32>

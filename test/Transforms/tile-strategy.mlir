@@ -104,3 +104,30 @@ func.func @scalar_input(%a: tensor<8x64xf32>, %s: tensor<f32>) -> tensor<8x64xf3
   } -> tensor<8x64xf32>
   return %r : tensor<8x64xf32>
 }
+
+// -----
+
+// Ops inside loops are left alone (kernels other passes built), except in
+// a loop marked qopt.tile_in_loop (a convolution's row loop).
+// CHECK-LABEL: func.func @marked_loop(
+// CHECK: scf.for
+// CHECK: linalg.matmul {qopt.lowering_config = #qopt.lowering_config<tile_sizes = [8, 32, 16]>}
+// CHECK: } {qopt.tile_in_loop}
+// CHECK: scf.for
+// CHECK: linalg.matmul ins
+// CHECK-NOT: qopt.lowering_config
+// CHECK: return
+func.func @marked_loop(%a: tensor<16x64xf32>, %b: tensor<64x32xf32>, %acc: tensor<16x32xf32>) -> (tensor<16x32xf32>, tensor<16x32xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %r = scf.for %i = %c0 to %c4 step %c1 iter_args(%t = %acc) -> (tensor<16x32xf32>) {
+    %m = linalg.matmul ins(%a, %b : tensor<16x64xf32>, tensor<64x32xf32>) outs(%t : tensor<16x32xf32>) -> tensor<16x32xf32>
+    scf.yield %m : tensor<16x32xf32>
+  } {qopt.tile_in_loop}
+  %s = scf.for %i = %c0 to %c4 step %c1 iter_args(%t = %acc) -> (tensor<16x32xf32>) {
+    %m = linalg.matmul ins(%a, %b : tensor<16x64xf32>, tensor<64x32xf32>) outs(%t : tensor<16x32xf32>) -> tensor<16x32xf32>
+    scf.yield %m : tensor<16x32xf32>
+  }
+  return %r, %s : tensor<16x32xf32>, tensor<16x32xf32>
+}

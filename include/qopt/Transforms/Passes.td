@@ -200,7 +200,9 @@ def TileStrategyPass : Pass<"qopt-tile-strategy", "mlir::func::FuncOp"> {
   let summary = "Choose tile sizes and vector shapes per op (the x86 strategy)";
   let description = [{
     Decides how every linalg op on tensors is tiled and vectorized and
-    records it as `qopt.lowering_config` (#qopt.lowering_config); the target
+    records it as `qopt.lowering_config` (#qopt.lowering_config); ops inside
+    loops are taken to be tiled already, except in an `scf.for` marked
+    `qopt.tile_in_loop` (a decomposed convolution's row loop). The target
     sets the options from its description (vector width from the widest
     SIMD register). It also prepares op shapes where its decision needs it:
 
@@ -341,11 +343,12 @@ def DecomposeConvolutionsPass : Pass<"qopt-decompose-convolutions"> {
       im2col columns `[N, C*K, pixels]` times the weights viewed as
       `[M, C*K]` in one `tosa.matmul`, the vectorized matmul path (1x1
       stride-1 kernels skip the gather). Float 2-D ones whose output rows
-      are whole vectors (OW a multiple of 8) instead gather one panel
-      `[C*K, OW]` per output row and take one `linalg.batch_matmul` over the
-      rows, the weights shared through its indexing map, so each row's
-      product reads its columns with a stride of one row rather than of the
-      whole image (not with `dense-only`);
+      are whole vectors (OW a multiple of 8) instead become a loop over the
+      N*OH output rows (marked `qopt.tile_in_loop`): each iteration gathers
+      its row's panel `[C*K, OW]` from the KH input rows it reads and
+      multiplies the weights `[M, C*K]` by it, so the panel is read from the
+      cache right after it is written, with a stride of one row, and no
+      whole-image im2col buffer exists (not with `dense-only`);
     - `linalg.depthwise_conv_2d_nchw_chw` with at most 49 taps: one
       elementwise generic summing the strided shifted windows times each
       channel's tap, which fuses and vectorizes along the width;

@@ -396,3 +396,11 @@ func.func @smooth_scales_not_positive(%a: tensor<1x4x2xf32>, %b: tensor<1x2x4xf3
   %0 = tosa.matmul %a, %b, %z, %z {qopt.smooth_scales = dense<[1.0, 0.0]> : tensor<2xf32>} : (tensor<1x4x2xf32>, tensor<1x2x4xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<1x4x4xf32>
   return %0 : tensor<1x4x4xf32>
 }
+
+// -----
+
+func.func @tile_in_loop_not_a_loop(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{qopt.tile_in_loop must be a unit attribute on an scf.for}}
+  %y = tensor.empty() {qopt.tile_in_loop} : tensor<4xf32>
+  return %y : tensor<4xf32>
+}

@@ -1,8 +1,8 @@
 """Writes convforms.onnxtxt with transposed convolutions whose kernel
 tiles the output (stride = kernel: 2-D 2x2 stride 2 with a bias, 1-D
 kernel 3 stride 3) and one that does not (2-D 3x3 stride 2, pads 1), and
-3x3 convolutions whose output rows are whole vectors (stride 1 pads 1, and
-stride 2), over seeded random inputs and weights, with the inputs and every
+3x3 convolutions whose output rows are whole vectors (stride 1 pads 1,
+stride 2, dilation 2), over seeded random inputs and weights, with the inputs and every
 output summed in double precision as .npy files, without numpy:
 make-conv-forms.py DIR."""
 import os
@@ -52,9 +52,10 @@ def conv_transpose_2d(x, w, bias, n, c, h, wd, m, kh, kw, s, pad):
     return out, oh, ow
 
 
-def conv_2d(x, w, n, c, h, wd, m, k, s, pad):
-    """ONNX Conv (group 1, dilation 1, square kernel and stride)."""
-    oh, ow = (h + 2 * pad - k) // s + 1, (wd + 2 * pad - k) // s + 1
+def conv_2d(x, w, n, c, h, wd, m, k, s, pad, dil=1):
+    """ONNX Conv (group 1, square kernel, stride and dilation)."""
+    span = (k - 1) * dil + 1
+    oh, ow = (h + 2 * pad - span) // s + 1, (wd + 2 * pad - span) // s + 1
     out = [0.0] * (n * m * oh * ow)
     for b in range(n):
         for o in range(m):
@@ -64,7 +65,8 @@ def conv_2d(x, w, n, c, h, wd, m, k, s, pad):
                     for ci in range(c):
                         for i in range(k):
                             for j in range(k):
-                                y, xx = r * s + i - pad, q * s + j - pad
+                                y = r * s + i * dil - pad
+                                xx = q * s + j * dil - pad
                                 if 0 <= y < h and 0 <= xx < wd:
                                     acc += (x[((b * c + ci) * h + y) * wd + xx] *
                                             w[((o * c + ci) * k + i) * k + j])
@@ -97,6 +99,7 @@ wc = values(rng, 4 * 3 * 3 * 3)
 c1, c1h, c1w = conv_2d(xc, wc, 2, 3, 5, 16, 4, 3, 1, 1)
 xs = values(rng, 2 * 3 * 9 * 33)
 c2, c2h, c2w = conv_2d(xs, wc, 2, 3, 9, 33, 4, 3, 2, 0)
+c3, c3h, c3w = conv_2d(xc, wc, 2, 3, 5, 16, 4, 3, 1, 2, dil=2)
 
 out = sys.argv[1]
 with open(os.path.join(out, "convforms.onnxtxt"), "w") as f:
@@ -105,9 +108,9 @@ with open(os.path.join(out, "convforms.onnxtxt"), "w") as f:
             "float[2, 3, 5, 16] XC, float[2, 3, 9, 33] XS) => "
             "(float[%d, %d, %d, %d] Y, float[%d, %d, %d, %d] Z, "
             "float[1, 2, %d] Y1, float[2, 4, %d, %d] C1, "
-            "float[2, 4, %d, %d] C2) {\n" % (n, c, h, wd, n, m, yh, yw,
-                                             n, m, zh, zw, y1w, c1h, c1w,
-                                             c2h, c2w))
+            "float[2, 4, %d, %d] C2, float[2, 4, %d, %d] C3) {\n" % (
+                n, c, h, wd, n, m, yh, yw, n, m, zh, zw, y1w, c1h, c1w,
+                c2h, c2w, c3h, c3w))
     f.write(tensor("W", [c, m, 2, 2], w))
     f.write(tensor("B", [m], bias))
     f.write(tensor("W3", [c, m, 3, 3], w3))
@@ -118,7 +121,9 @@ with open(os.path.join(out, "convforms.onnxtxt"), "w") as f:
             "pads: ints = [1, 1, 1, 1]> (X, W3)\n")
     f.write("  Y1 = ConvTranspose <strides: ints = [3]> (X1, W1)\n")
     f.write("  C1 = Conv <pads: ints = [1, 1, 1, 1]> (XC, WC)\n")
-    f.write("  C2 = Conv <strides: ints = [2, 2]> (XS, WC)\n}\n")
+    f.write("  C2 = Conv <strides: ints = [2, 2]> (XS, WC)\n")
+    f.write("  C3 = Conv <pads: ints = [2, 2, 2, 2], "
+            "dilations: ints = [2, 2]> (XC, WC)\n}\n")
 write_npy(os.path.join(out, "x.npy"), [n, c, h, wd], x)
 write_npy(os.path.join(out, "x1.npy"), [1, 3, 7], x1)
 write_npy(os.path.join(out, "y.npy"), [n, m, yh, yw], y)
@@ -128,3 +133,4 @@ write_npy(os.path.join(out, "xc.npy"), [2, 3, 5, 16], xc)
 write_npy(os.path.join(out, "xs.npy"), [2, 3, 9, 33], xs)
 write_npy(os.path.join(out, "c1.npy"), [2, 4, c1h, c1w], c1)
 write_npy(os.path.join(out, "c2.npy"), [2, 4, c2h, c2w], c2)
+write_npy(os.path.join(out, "c3.npy"), [2, 4, c3h, c3w], c3)
