@@ -12,7 +12,9 @@ if [ -f "$shared/models/stories260k/stories260k.onnx" ]; then
 else
   echo "bench: ../shared is absent; skipping stories260k" >&2
 fi
+models+=("ppocr-det-1x3x320x320|$ocr/ch_PP-OCRv4_det_infer.onnx|--input-shape x=1x3x320x320|--shape x=1x3x320x320")
 models+=("ppocr-rec-1x3x48x320|$ocr/ch_PP-OCRv4_rec_infer.onnx|--input-shape x=1x3x48x320|--shape x=1x3x48x320")
+models+=("ppocr-cls-1x3x48x192|$ocr/ch_ppocr_mobile_v2.0_cls_infer.onnx|--input-shape x=1x3x48x192|--shape x=1x3x48x192")
 
 printf "%-22s %12s %12s %10s\n" model "qopt ms" "ORT ms" "qopt/ORT"
 for entry in "${models[@]}"; do
