@@ -3,22 +3,11 @@ random X, W and B, and x.npy / y.npy (the product summed in double
 precision), without numpy: make-gemv.py DIR."""
 import os
 import random
-import struct
 import sys
 
-
-def write_npy(path, shape, values):
-    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (%s), }" % (
-        "".join("%d, " % d for d in shape))
-    header += " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
-    with open(path, "wb") as f:
-        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) +
-                header.encode())
-        f.write(struct.pack("<%df" % len(values), *values))
-
-
-def f32(v):
-    return struct.unpack("<f", struct.pack("<f", v))[0]
+sys.dont_write_bytecode = True  # nothing written into the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from npyfloat import f32, write_npy  # noqa: E402
 
 
 rng = random.Random(5)
