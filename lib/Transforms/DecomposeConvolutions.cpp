@@ -152,11 +152,6 @@ Value emitGroupedConv(OpBuilder &b, Location loc, Value x, Value w,
       .getResult(0);
 }
 
-/// A group-1 convolution of x [N, C, S...] by w [M, C, K...] as a matrix
-/// product: the input windows are gathered into [N, C*K, pixels] columns
-/// (skipped for 1x1 stride-1 kernels) and multiplied by W viewed as
-/// [M, C*K]. Half-precision operands are multiplied in f32 and rounded once,
-/// like ONNX Runtime's CPU kernels.
 /// A float 2-D group-1 convolution as a loop over the N*OH output rows:
 /// each iteration gathers its row's im2col panel [C*KH*KW, OW] from the
 /// KH input rows it reads and multiplies the weights [M, C*KH*KW] by it,
@@ -228,11 +223,18 @@ Value emitConvRowLoop(OpBuilder &b, Location loc, Value x, Value w,
   return loop.getResult(0);
 }
 
+/// A group-1 convolution of x [N, C, S...] by w [M, C, K...] as a matrix
+/// product: the input windows are gathered into [N, C*K, pixels] columns
+/// (skipped for 1x1 stride-1 kernels) and multiplied by W viewed as
+/// [M, C*K]. Half-precision operands are multiplied in f32 and rounded once,
+/// like ONNX Runtime's CPU kernels. With `rowLoop`, a float 2-D one whose
+/// output rows are whole vectors (OW a multiple of 8) is emitConvRowLoop's
+/// loop instead.
 Value emitConvAsMatMul(OpBuilder &b, Location loc, Value x, Value w,
                        ArrayRef<int64_t> strides, ArrayRef<int64_t> dilations,
                        ArrayRef<int64_t> outSpatial, Type elem,
                        ArrayRef<NamedAttribute> carried = {},
-                       bool rowPanels = false) {
+                       bool rowLoop = false) {
   MLIRContext *ctx = b.getContext();
   SmallVector<int64_t> xs = shapeOf(x), ws = shapeOf(w);
   int64_t n = xs[0], c = xs[1], m = ws[0];
@@ -246,7 +248,7 @@ Value emitConvAsMatMul(OpBuilder &b, Location loc, Value x, Value w,
   auto elemOf = [](Value v) {
     return cast<RankedTensorType>(v.getType()).getElementType();
   };
-  if (rowPanels && d == 2 && !pointwise && elem == f32 && elemOf(x) == f32 &&
+  if (rowLoop && d == 2 && !pointwise && elem == f32 && elemOf(x) == f32 &&
       elemOf(w) == f32 && outSpatial[1] % 8 == 0)
     return emitConvRowLoop(b, loc, x, w, strides, dilations, outSpatial,
                            carried);
@@ -357,12 +359,12 @@ LogicalResult checkDecomposable(PatternRewriter &rewriter,
 }
 
 template <typename ConvOp> struct DenseConvToMatMul : OpRewritePattern<ConvOp> {
-  DenseConvToMatMul(MLIRContext *ctx, bool rowPanels)
-      : OpRewritePattern<ConvOp>(ctx), rowPanels(rowPanels) {}
-  /// 2-D products per output row (see emitConvAsMatMul), for convolutions
-  /// that stay float; the driver's pass before quantization keeps the
-  /// im2col tosa.matmul that weight-only quantization rewrites.
-  bool rowPanels;
+  DenseConvToMatMul(MLIRContext *ctx, bool rowLoop)
+      : OpRewritePattern<ConvOp>(ctx), rowLoop(rowLoop) {}
+  /// The row loop (see emitConvRowLoop) for convolutions that stay float;
+  /// the driver's pass before quantization keeps the im2col tosa.matmul
+  /// that weight-only quantization rewrites.
+  bool rowLoop;
   LogicalResult matchAndRewrite(ConvOp op,
                                 PatternRewriter &rewriter) const override {
     if (failed(checkDecomposable(rewriter, op)))
@@ -389,7 +391,7 @@ template <typename ConvOp> struct DenseConvToMatMul : OpRewritePattern<ConvOp> {
     Value y = emitConvAsMatMul(
         rewriter, op.getLoc(), op.getInputs()[0], op.getInputs()[1], strides,
         dilations, ArrayRef<int64_t>(out).drop_front(2),
-        getElementTypeOrSelf(op->getResult(0).getType()), carried, rowPanels);
+        getElementTypeOrSelf(op->getResult(0).getType()), carried, rowLoop);
     rewriter.replaceOp(op, y);
     return success();
   }
