@@ -152,12 +152,24 @@ struct ConverterEntry {
   FoldFn fold = nullptr;
 };
 
+/// Whether `t` is an ONNX index element type (int32 or int64).
+inline bool isIndexDType(DType t) { return t == DType::I32 || t == DType::I64; }
+
+/// Fails with a diagnostic unless inputs 0..n-1 are all given.
+inline mlir::LogicalResult requireInputs(NodeContext &ctx, unsigned n) {
+  for (unsigned i = 0; i < n; ++i)
+    if (!ctx.hasInput(i))
+      return ctx.fail("missing required input " + std::to_string(i));
+  return mlir::success();
+}
+
 /// Each op family contributes its converters.
 void appendElementwiseConverters(std::vector<ConverterEntry> &table);
 void appendMatMulConverters(std::vector<ConverterEntry> &table);
 void appendConvPoolConverters(std::vector<ConverterEntry> &table);
 void appendShapeConverters(std::vector<ConverterEntry> &table);
 void appendIndexingConverters(std::vector<ConverterEntry> &table);
+void appendSamplingConverters(std::vector<ConverterEntry> &table);
 void appendReductionConverters(std::vector<ConverterEntry> &table);
 void appendNormalizationConverters(std::vector<ConverterEntry> &table);
 void appendQuantizationConverters(std::vector<ConverterEntry> &table);

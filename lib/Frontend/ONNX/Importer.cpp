@@ -61,6 +61,7 @@ static const std::vector<ConverterEntry> &converterTable() {
     appendConvPoolConverters(t);
     appendShapeConverters(t);
     appendIndexingConverters(t);
+    appendSamplingConverters(t);
     appendReductionConverters(t);
     appendNormalizationConverters(t);
     appendQuantizationConverters(t);
